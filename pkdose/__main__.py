@@ -1,0 +1,3 @@
+from pkdose.cli import main
+
+main()

@@ -1,0 +1,454 @@
+"""Drug models as data: load the cited TOML files and turn covariates into parameters.
+
+A model file states the structure (absorption, number of compartments, how clearance and
+whole blood are formed), typical values with units, covariate effects in the source's own
+functional form, between-subject (IIV) and between-occasion (IOV) variability, residual
+error, the population it was fitted to and the citation. See ``docs/models.md``.
+
+The solver needs, per subject, a small set of structural parameters: ``cl, v1, q, v2``
+(L/h, L), ``f``, ``tlag`` (h) and the absorption parameters ``ka`` (1/h), ``ktr`` with
+``n_chain`` (transit), or ``vm``/``km`` (mg/h, mg; Michaelis-Menten).
+:func:`individual_parameters` produces them as numpy arrays, one row per subject.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from pkdose.errors import PkdoseError
+
+ABSORPTION = ("first_order", "transit", "michaelis_menten")
+CLEARANCE = ("direct", "well_stirred_liver")
+BLOOD = ("none", "langmuir_rbc")
+
+_REQUIRED = {
+    "first_order": ("ka",),
+    "transit": ("mat",),
+    "michaelis_menten": ("vm", "km"),
+    "direct": ("cl",),
+    "well_stirred_liver": ("clint", "fu", "qh"),
+    "langmuir_rbc": ("bmax_ng_ml", "kd_ng_ml", "kns"),
+    1: ("v1",),
+    2: ("v1", "q", "v2"),
+}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A typical value with its unit and provenance."""
+
+    value: float
+    unit: str
+    label: str = ""
+    fixed: bool = False
+    rse_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class CovariateEffect:
+    """A covariate effect in the source's own functional form.
+
+    Forms: ``power`` (``P * (cov/reference)**exponent``), ``linear_ratio``
+    (``P * (1 + slope * cov/reference)``) and ``indicator`` (``P * factor`` when
+    ``cov <op> threshold``).
+    """
+
+    parameter: str
+    covariate: str
+    form: str
+    reference: float | None = None
+    exponent: float | None = None
+    slope: float | None = None
+    op: str | None = None
+    threshold: float | None = None
+    factor: float | None = None
+    label: str = ""
+
+    def multiplier(self, cov: np.ndarray) -> np.ndarray:
+        """Multiplicative factor on the parameter for covariate values ``cov``."""
+        cov = np.asarray(cov, dtype=float)
+        if self.form == "power":
+            return (cov / self.reference) ** self.exponent
+        if self.form == "linear_ratio":
+            return 1.0 + self.slope * cov / self.reference
+        if self.form == "indicator":
+            hit = {
+                ">": cov > self.threshold,
+                ">=": cov >= self.threshold,
+                "==": cov == self.threshold,
+                "<": cov < self.threshold,
+                "<=": cov <= self.threshold,
+            }[self.op]
+            return np.where(hit, self.factor, 1.0)
+        raise AssertionError(self.form)  # forms are validated on load
+
+
+@dataclass(frozen=True)
+class Variability:
+    """Log-normal variability: ``P_i = P * exp(eta)``, ``eta ~ N(0, omega)``."""
+
+    parameters: tuple[str, ...] = ()
+    omega: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The omega matrix as a numpy array (log-scale variances and covariances)."""
+        return np.array(self.omega, dtype=float).reshape(len(self.parameters), -1)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A population PK model read from a TOML data file. Immutable."""
+
+    name: str
+    drug: str
+    title: str
+    default: bool
+    concentration: str
+    absorption: str
+    n_transit: int
+    disposition: int
+    clearance: str
+    blood: str
+    parameters: Mapping[str, Parameter]
+    effects: tuple[CovariateEffect, ...] = ()
+    iiv: Variability = Variability()
+    iov: Variability = Variability()
+    residual: Mapping[str, float] = field(default_factory=dict)
+    source: Mapping[str, str] = field(default_factory=dict)
+    population: Mapping[str, object] = field(default_factory=dict)
+    summary: str = ""
+    notes: tuple[str, ...] = ()
+    path: str = ""
+
+    @property
+    def n_chain(self) -> int:
+        """Number of first-order absorption stages before the central compartment."""
+        if self.absorption == "first_order":
+            return 1
+        if self.absorption == "transit":
+            return self.n_transit + 1
+        return 0
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Concentration columns this model produces."""
+        if self.blood == "langmuir_rbc":
+            return ("conc_ng_ml", "plasma_ng_ml")
+        return ("conc_ng_ml",)
+
+    def typical(self, name: str) -> float:
+        """Typical value of a parameter (before covariates)."""
+        return self.parameters[name].value
+
+    def with_params(self, **overrides: float) -> Model:
+        """A copy with typical values replaced, for what-if runs (``--param cl=7.5``)."""
+        params = dict(self.parameters)
+        for key, value in overrides.items():
+            if key not in params:
+                raise PkdoseError(
+                    f"model {self.name} has no parameter {key!r}; "
+                    f"its parameters are {', '.join(sorted(params))}"
+                )
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise PkdoseError(f"parameter {key} must be a positive number, got {value!r}")
+            params[key] = replace(params[key], value=float(value), label=params[key].label
+                                  + " [overridden by user]")
+        return replace(self, parameters=MappingProxyType(params))
+
+    def validity(self, key: str) -> tuple[float, float] | None:
+        """Range of a covariate or of dose (``dose_mg``) in the source population."""
+        rng = self.population.get(key)
+        if isinstance(rng, (list, tuple)) and len(rng) == 2:
+            return float(rng[0]), float(rng[1])
+        return None
+
+
+def _load_toml(path: Path | str) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise PkdoseError(f"model file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PkdoseError(f"model file {path} is not valid TOML: {exc}") from None
+
+
+def _variability(raw: dict | None, params: Mapping[str, Parameter], where: str) -> Variability:
+    if not raw:
+        return Variability()
+    names = tuple(raw.get("parameters", ()))
+    omega = tuple(tuple(float(x) for x in row) for row in raw.get("omega", ()))
+    mat = np.array(omega, dtype=float)
+    if mat.shape != (len(names), len(names)):
+        raise PkdoseError(f"{where}: omega must be {len(names)}x{len(names)}")
+    if not np.allclose(mat, mat.T) or np.any(np.linalg.eigvalsh(mat) < -1e-12):
+        raise PkdoseError(f"{where}: omega must be symmetric positive semi-definite")
+    unknown = [n for n in names if n not in params]
+    if unknown:
+        raise PkdoseError(f"{where}: variability on unknown parameter(s) {', '.join(unknown)}")
+    return Variability(names, omega)
+
+
+def model_from_dict(raw: dict, path: str = "") -> Model:
+    """Build a :class:`Model` from parsed TOML, validating the schema."""
+    where = f"model file {path}" if path else "model"
+    try:
+        meta = raw["model"]
+        struct = raw["structure"]
+        praw = raw["parameters"]
+    except KeyError as exc:
+        raise PkdoseError(f"{where} has no [{exc.args[0]}] table") from None
+    params: dict[str, Parameter] = {}
+    for key, spec in praw.items():
+        if not isinstance(spec, dict) or "value" not in spec or "unit" not in spec:
+            raise PkdoseError(f"{where}: parameter {key} needs a value and a unit")
+        value = float(spec["value"])
+        if not (math.isfinite(value) and value > 0):
+            raise PkdoseError(f"{where}: parameter {key} must be positive")
+        params[key] = Parameter(value, spec["unit"], spec.get("label", ""),
+                                bool(spec.get("fixed", False)), spec.get("rse_pct"))
+    absorption = struct.get("absorption")
+    clearance = struct.get("clearance", "direct")
+    blood = struct.get("blood", "none")
+    disposition = int(struct.get("disposition", 2))
+    for value, allowed, what in ((absorption, ABSORPTION, "absorption"),
+                                 (clearance, CLEARANCE, "clearance"),
+                                 (blood, BLOOD, "blood"), (disposition, (1, 2), "disposition")):
+        if value not in allowed:
+            raise PkdoseError(f"{where}: {what} must be one of {allowed}, got {value!r}")
+    for need in (absorption, clearance, blood, disposition):
+        missing = [p for p in _REQUIRED.get(need, ()) if p not in params]
+        if missing:
+            raise PkdoseError(f"{where}: {need} needs parameter(s) {', '.join(missing)}")
+    effects = []
+    for e in raw.get("covariate_effects", []):
+        eff = CovariateEffect(**{k: e[k] for k in e if k in CovariateEffect.__dataclass_fields__})
+        if eff.parameter not in params:
+            raise PkdoseError(f"{where}: covariate effect on unknown parameter {eff.parameter}")
+        if eff.form not in ("power", "linear_ratio", "indicator"):
+            raise PkdoseError(f"{where}: unknown covariate effect form {eff.form!r}")
+        effects.append(eff)
+    concentration = meta.get("concentration", "whole_blood")
+    if blood == "langmuir_rbc" and concentration != "plasma":
+        raise PkdoseError(f"{where}: red-cell binding needs plasma as the central concentration")
+    return Model(
+        name=meta["name"], drug=meta["drug"], title=meta.get("title", ""),
+        default=bool(meta.get("default", False)), concentration=concentration,
+        absorption=absorption, n_transit=int(struct.get("n_transit", 0)),
+        disposition=disposition, clearance=clearance, blood=blood,
+        parameters=MappingProxyType(params), effects=tuple(effects),
+        iiv=_variability(raw.get("iiv"), params, where),
+        iov=_variability(raw.get("iov"), params, where),
+        residual=MappingProxyType({k: v for k, v in raw.get("residual", {}).items()
+                                   if isinstance(v, (int, float))}),
+        source=MappingProxyType(dict(raw.get("source", {}))),
+        population=MappingProxyType(dict(raw.get("population", {}))),
+        summary=meta.get("summary", ""),
+        notes=tuple(raw.get("notes", {}).get("discrepancies", ())),
+        path=str(path),
+    )
+
+
+def load_model_file(path: Path | str) -> Model:
+    """Load a model from a TOML file with the pkdose model schema."""
+    return model_from_dict(_load_toml(path), str(path))
+
+
+def builtin_models() -> dict[str, Model]:
+    """All models shipped with pkdose, by name."""
+    out = {}
+    for entry in sorted(resources.files("pkdose.models").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".toml"):
+            with entry.open("rb") as fh:
+                m = model_from_dict(tomllib.load(fh), f"pkdose/models/{entry.name}")
+            out[m.name] = m
+    return out
+
+
+def get_model(name: str | None = None, drug: str | None = None) -> Model:
+    """A built-in model by name, a model file by path, or the default model for ``drug``."""
+    models = builtin_models()
+    if name:
+        if name.endswith(".toml") or Path(name).is_file():
+            model = load_model_file(name)
+        elif name in models:
+            model = models[name]
+        else:
+            raise PkdoseError(
+                f"unknown model {name!r}; choose one of {', '.join(models)} "
+                "or give a path to a model TOML file"
+            )
+        if drug and model.drug != drug:
+            raise PkdoseError(f"model {model.name} is for {model.drug}, not {drug}")
+        return model
+    if not drug:
+        raise PkdoseError("give a model name or a drug")
+    for m in models.values():
+        if m.drug == drug and m.default:
+            return m
+    raise PkdoseError(f"no model for drug {drug!r}")
+
+
+def _data(name: str) -> dict:
+    with resources.files("pkdose.data").joinpath(name).open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def default_subject() -> dict[str, object]:
+    """Covariates of the typical subject (``pkdose/data/subject.toml``)."""
+    return dict(_data("subject.toml")["subject"])
+
+
+COVARIATES = {
+    "sex": "male or female",
+    "weight_kg": "body weight (kg)",
+    "height_cm": "height (cm)",
+    "age_y": "age (years)",
+    "hct_pct": "haematocrit (%)",
+    "ast_iu_l": "aspartate aminotransferase (IU/L)",
+    "prednisolone_mg_day": "prednisolone co-medication (mg/day)",
+    "abcb1_ttt": "ABCB1 TTT haplotype carrier (0/1)",
+    "ffm_kg": "fat-free mass (kg); derived from weight, height and sex when not given",
+    "bsa_m2": "body-surface area (m2); derived from weight and height when not given",
+}
+
+_PLAUSIBLE = {
+    "weight_kg": (2.0, 400.0),
+    "height_cm": (40.0, 250.0),
+    "age_y": (0.0, 120.0),
+    "hct_pct": (5.0, 75.0),
+    "ast_iu_l": (0.0, 5000.0),
+    "prednisolone_mg_day": (0.0, 1000.0),
+    "ffm_kg": (1.0, 200.0),
+    "bsa_m2": (0.1, 4.0),
+}
+
+
+def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
+                    n: int | None = None) -> pd.DataFrame:
+    """Complete covariate table: user values, defaults for the rest, derived sizes.
+
+    Parameters
+    ----------
+    subjects : DataFrame or mapping, optional
+        One row per subject (DataFrame) or one subject's covariates (mapping).
+        Unknown columns raise; missing ones take the default subject's value.
+    n : int, optional
+        Number of rows when ``subjects`` is a mapping (all subjects identical).
+    """
+    defaults = default_subject()
+    if subjects is None:
+        subjects = {}
+    if isinstance(subjects, Mapping):
+        df = pd.DataFrame([dict(subjects)] * (n or 1))
+    else:
+        df = subjects.reset_index(drop=True).copy()
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    unknown = [c for c in df.columns if c not in COVARIATES and c != "id"]
+    if unknown:
+        raise PkdoseError(
+            f"unknown covariate(s) {', '.join(unknown)}; known: {', '.join(COVARIATES)}"
+        )
+    for key, value in defaults.items():
+        if key not in df.columns:
+            df[key] = value
+    df["sex"] = df["sex"].astype(str).str.lower().str.strip()
+    df["sex"] = df["sex"].replace({"m": "male", "f": "female", "0": "male", "1": "female"})
+    bad_sex = sorted(set(df["sex"]) - {"male", "female"})
+    if bad_sex:
+        raise PkdoseError(f"sex must be male or female, got {bad_sex[0]!r}")
+    for key in [c for c in df.columns if c not in ("sex", "id")]:
+        try:
+            df[key] = pd.to_numeric(df[key]).astype(float)
+        except (ValueError, TypeError):
+            raise PkdoseError(f"covariate {key} must be numeric") from None
+    body = _data("body_size.toml")
+    bmi = df["weight_kg"] / (df["height_cm"] / 100.0) ** 2
+    if "ffm_kg" not in df.columns:
+        ffm = body["ffm_janmahasatian"]
+        a = np.where(df["sex"] == "male", ffm["male"]["a"], ffm["female"]["a"])
+        b = np.where(df["sex"] == "male", ffm["male"]["b"], ffm["female"]["b"])
+        df["ffm_kg"] = ffm["numerator"] * df["weight_kg"] / (a + b * bmi)
+    if "bsa_m2" not in df.columns:
+        df["bsa_m2"] = np.sqrt(df["height_cm"] * df["weight_kg"] / body["bsa_mosteller"]["divisor"])
+    for key, (lo, hi) in _PLAUSIBLE.items():
+        vals = df[key].to_numpy()
+        if np.any(~np.isfinite(vals)) or np.any((vals < lo) | (vals > hi)):
+            bad = vals[~np.isfinite(vals) | (vals < lo) | (vals > hi)][0]
+            raise PkdoseError(
+                f"covariate {key}={bad:g} is outside the plausible range {lo:g}-{hi:g}"
+            )
+    return df
+
+
+def individual_parameters(model: Model, covariates: pd.DataFrame,
+                          eta: np.ndarray | None = None,
+                          eta_occ: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Structural parameters per subject, ready for the solver.
+
+    Parameters
+    ----------
+    model : Model
+    covariates : DataFrame
+        Output of :func:`covariate_table` (one row per subject).
+    eta : array (n_subjects, n_iiv), optional
+        Between-subject random effects in the order of ``model.iiv.parameters``.
+    eta_occ : array (n_subjects, n_iov), optional
+        Between-occasion random effects (one occasion) in ``model.iov.parameters`` order.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``cl, v1, f, tlag`` always; ``q, v2`` for two compartments; ``ka`` or ``ktr``
+        (with scalar ``n_chain``) or ``vm, km``; ``hct`` (fraction) and red-cell binding
+        constants where the model has them.
+    """
+    n = len(covariates)
+    p = {k: np.full(n, v.value) for k, v in model.parameters.items()}
+    for eff in model.effects:
+        p[eff.parameter] = p[eff.parameter] * eff.multiplier(covariates[eff.covariate])
+    for var, e in ((model.iiv, eta), (model.iov, eta_occ)):
+        if e is None or not var.parameters:
+            continue
+        e = np.asarray(e, dtype=float).reshape(n, len(var.parameters))
+        for j, name in enumerate(var.parameters):
+            p[name] = p[name] * np.exp(e[:, j])
+    out: dict[str, np.ndarray] = {}
+    hct = covariates["hct_pct"].to_numpy(dtype=float) / 100.0
+    if model.clearance == "well_stirred_liver":
+        # ter Heine 2018 eqs 3-5: hepatic plasma flow, extraction, clearance and F = 1 - EH.
+        qhp = p["qh"] * (1.0 - hct)
+        fu_clint = p["fu"] * p["clint"]
+        eh = fu_clint / (qhp + fu_clint)
+        out["cl"] = qhp * eh
+        out["f"] = (1.0 - eh) * p.get("f", 1.0)
+    else:
+        out["cl"] = p["cl"]
+        out["f"] = p.get("f", np.ones(n))
+    out["v1"] = p["v1"]
+    if model.disposition == 2:
+        out["q"] = p["q"]
+        out["v2"] = p["v2"]
+    out["tlag"] = p.get("tlag", np.zeros(n))
+    if model.absorption == "first_order":
+        out["ka"] = p["ka"]
+    elif model.absorption == "transit":
+        out["ktr"] = (model.n_transit + 1) / p["mat"]
+    else:
+        out["vm"] = p["vm"]
+        out["km"] = p["km"]
+    if model.blood == "langmuir_rbc":
+        out["hct"] = hct
+        for key in ("bmax_ng_ml", "kd_ng_ml", "kns"):
+            out[key] = p[key]
+    return out
