@@ -120,6 +120,7 @@ class Model:
     clearance: str
     blood: str
     parameters: Mapping[str, Parameter]
+    routes: tuple[str, ...] = ("oral",)
     effects: tuple[CovariateEffect, ...] = ()
     iiv: Variability = Variability()
     iov: Variability = Variability()
@@ -246,7 +247,8 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         default=bool(meta.get("default", False)), concentration=concentration,
         absorption=absorption, n_transit=int(struct.get("n_transit", 0)),
         disposition=disposition, clearance=clearance, blood=blood,
-        parameters=MappingProxyType(params), effects=tuple(effects),
+        parameters=MappingProxyType(params), routes=tuple(struct.get("routes", ("oral",))),
+        effects=tuple(effects),
         iiv=_variability(raw.get("iiv"), params, where),
         iov=_variability(raw.get("iov"), params, where),
         residual=MappingProxyType({k: v for k, v in raw.get("residual", {}).items()

@@ -1,0 +1,291 @@
+"""Command-line interface: a thin layer over the library (parse, call, format).
+
+Results go to stdout; the research-use notice, warnings and errors go to stderr, so
+output can be piped. Bad input exits with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import warnings
+
+import click
+import numpy as np
+import pandas as pd
+
+from pkdose import NOTICE, __version__
+from pkdose.errors import ExtrapolationWarning, PkdoseError
+
+_UNIT_H = {"": 1.0, "h": 1.0, "hr": 1.0, "hrs": 1.0, "hour": 1.0, "hours": 1.0,
+           "min": 1 / 60, "mins": 1 / 60, "minute": 1 / 60, "minutes": 1 / 60,
+           "d": 24.0, "day": 24.0, "days": 24.0, "w": 168.0, "wk": 168.0, "week": 168.0,
+           "weeks": 168.0}
+
+
+def parse_duration(text: str, what: str) -> float:
+    """'12w', '84d', '36h', '30min' or a bare number of hours."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*([a-z]*)\s*", str(text).lower())
+    if not m or m.group(2) not in _UNIT_H:
+        raise PkdoseError(f"cannot read {what} {text!r}; write e.g. 12w, 84d, 36h or 30min")
+    value = float(m.group(1)) * _UNIT_H[m.group(2)]
+    if not (math.isfinite(value) and value > 0):
+        raise PkdoseError(f"{what} must be positive, got {text!r}")
+    return value
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, float]:
+    """``("cl=7.5", "v1=50")`` -> dict."""
+    out = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip().lower()] = float(val)
+        except ValueError:
+            raise PkdoseError(f"cannot read --param {item!r}; write NAME=VALUE, e.g. cl=7.5") \
+                from None
+    return out
+
+
+def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
+    """Covariates given on the command line (the rest take the typical subject's values)."""
+    subj: dict[str, object] = {}
+    for key, val in (("weight_kg", weight), ("height_cm", height), ("age_y", age),
+                     ("hct_pct", hct)):
+        if val is not None:
+            subj[key] = val
+    if sex:
+        subj["sex"] = sex
+    for item in covariate:
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise PkdoseError(f"cannot read --covariate {item!r}; write NAME=VALUE")
+        subj[key.strip().lower()] = val.strip()
+    return subj
+
+
+def _err(msg: str) -> None:
+    click.echo(f"pkdose: error: {msg}", err=True)
+
+
+def _notice() -> None:
+    click.echo(f"note: {NOTICE}", err=True)
+
+
+class _Group(click.Group):
+    """Turn PkdoseError (and a few library errors) into one line and exit status 2."""
+
+    def invoke(self, ctx):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ExtrapolationWarning)
+            try:
+                return super().invoke(ctx)
+            except PkdoseError as exc:
+                _err(str(exc))
+                ctx.exit(2)
+            finally:
+                for w in caught:
+                    if issubclass(w.category, ExtrapolationWarning):
+                        click.echo(f"warning: {w.message}", err=True)
+
+
+def _model_options(f):
+    f = click.option("--covariate", multiple=True, metavar="NAME=VALUE",
+                     help="Other covariates, e.g. ast_iu_l=50, prednisolone_mg_day=20.")(f)
+    f = click.option("--hct", type=float, help="Haematocrit (%); default 44.")(f)
+    f = click.option("--age", type=float, help="Age (years); default 50.")(f)
+    f = click.option("--sex", type=click.Choice(["male", "female"]), help="Default male.")(f)
+    f = click.option("--height", type=float, help="Height (cm); default 180.")(f)
+    f = click.option("--weight", type=float, help="Body weight (kg); default 70.")(f)
+    f = click.option("--param", multiple=True, metavar="NAME=VALUE",
+                     help="Override a typical parameter value, e.g. cl=7.5 (repeatable).")(f)
+    f = click.option("--model", "model_name", metavar="NAME|FILE",
+                     help="Model name (see `pkdose models`) or model TOML file; "
+                          "default: the drug's default model.")(f)
+    return f
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pkdose")
+def main() -> None:
+    """pkdose: predicted whole-blood exposure of rapamycin (sirolimus) and everolimus regimens.
+
+    \b
+    Example:
+      pkdose compare "rapamycin 1 mg daily" "rapamycin 6 mg weekly" "everolimus 5 mg weekly"
+
+    For research and trial design only; not medical advice.
+    """
+
+
+@main.command()
+@click.argument("regimen")
+@click.option("--until", "until", metavar="DURATION", help="Simulate until, e.g. 12w, 84d, 336h.")
+@click.option("--step", default="1h", show_default=True, metavar="DURATION",
+              help="Output time step, e.g. 1h, 15min.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the curve to a CSV file instead of stdout.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              help="Save a figure (PNG/SVG/PDF).")
+@click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
+@_model_options
+def simulate(regimen, until, step, csv_path, plot_path, log, model_name, param, weight, height,
+             sex, age, hct, covariate):
+    """Concentration-time curve of one regimen (time_h, conc_ng_ml [, plasma_ng_ml]).
+
+    \b
+    Example:
+      pkdose simulate "sirolimus 6 mg loading then 2 mg daily" --until 4w --plot s.png
+    """
+    from pkdose.plotting import plot_curves
+    from pkdose.simulate import as_regimen
+    from pkdose.simulate import simulate as run
+
+    _notice()
+    reg = as_regimen(regimen)
+    subj = subject_from_options(weight, height, sex, age, hct, covariate)
+    df = run(reg, model_name, subj, until_h=parse_duration(until, "--until") if until else None,
+             step_h=parse_duration(step, "--step"), params=parse_params(param))
+    if csv_path:
+        _write(df.to_csv(index=False, float_format="%.6g"), csv_path)
+        click.echo(f"wrote {csv_path}", err=True)
+    else:
+        click.echo(df.to_csv(index=False, float_format="%.6g"), nl=False)
+    if plot_path:
+        plot_curves([(str(reg), df)], plot_path, log=log)
+        click.echo(f"wrote {plot_path}", err=True)
+
+
+_TABLE_COLUMNS = [
+    ("regimen", "regimen", "{}"),
+    ("model", "model", "{}"),
+    ("basis", "basis", "{}"),
+    ("cmax_ng_ml", "Cmax", "{:.3g}"),
+    ("tmax_h", "Tmax h", "{:.2f}"),
+    ("ctrough_ng_ml", "Ctrough", "{:.3g}"),
+    ("cavg_ng_ml", "Cavg", "{:.3g}"),
+    ("auc168_ng_h_ml", "AUC168", "{:.4g}"),
+    ("ptf_pct", "PTF %", "{:.0f}"),
+    ("t_above_3_h", "h>3", "{:.1f}"),
+    ("t_below_1_longest_h", "longest h<1", "{:.1f}"),
+]
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """Aligned plain-text table of the headline metrics."""
+    cols = [(c, h, f) for c, h, f in _TABLE_COLUMNS if c in df.columns]
+    cells = [[h for _, h, _ in cols]]
+    for _, row in df.iterrows():
+        line = []
+        for c, _, f in cols:
+            v = row[c]
+            line.append(f.format(v) if not (isinstance(v, float) and np.isnan(v)) else "-")
+        cells.append(line)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
+    out = []
+    for k, r in enumerate(cells):
+        parts = [r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i])
+                 for i in range(len(cols))]
+        out.append("  ".join(parts).rstrip())
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    legend = ("concentrations in whole blood, ng/mL; AUC168 = AUC per week (ng*h/mL); "
+              "PTF = peak-trough fluctuation; h>3 = hours per cycle above 3 ng/mL")
+    return "\n".join(out) + "\n" + legend + "\n"
+
+
+@main.command()
+@click.argument("regimens", nargs=-1, required=True)
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write all metrics (one row per regimen) to CSV.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write all metrics to JSON.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              help="Overlay the curves in one figure (PNG/SVG/PDF).")
+@click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
+@click.option("--until", metavar="DURATION", help="Plot horizon, default 4 weeks.")
+@_model_options
+def compare(regimens, csv_path, json_path, plot_path, log, until, model_name, param, weight,
+            height, sex, age, hct, covariate):
+    """Exposure metrics of several regimens side by side, one row per regimen.
+
+    Regimens that repeat indefinitely are summarised at steady state over one cycle;
+    regimens that stop, over their first week.
+
+    \b
+    Example:
+      pkdose compare "rapamycin 1 mg daily" "rapamycin 6 mg weekly" "everolimus 5 mg weekly"
+    """
+    from pkdose.compare import compare as run
+    from pkdose.plotting import plot_curves
+    from pkdose.simulate import as_regimen
+    from pkdose.simulate import simulate as sim
+
+    _notice()
+    regs = [as_regimen(r) for r in regimens]
+    subj = subject_from_options(weight, height, sex, age, hct, covariate)
+    params = parse_params(param)
+    df = run(regs, model_name, subj, params)
+    click.echo(format_table(df), nl=False)
+    if csv_path:
+        _write(df.to_csv(index=False, float_format="%.6g"), csv_path)
+        click.echo(f"wrote {csv_path}", err=True)
+    if json_path:
+        payload = {"notice": NOTICE, "pkdose_version": __version__,
+                   "rows": json.loads(df.to_json(orient="records", double_precision=8))}
+        _write(json.dumps(payload, indent=2) + "\n", json_path)
+        click.echo(f"wrote {json_path}", err=True)
+    if plot_path:
+        horizon = parse_duration(until, "--until") if until else 4 * 168.0
+        step = max(horizon / 4000.0, 0.05)
+        curves = []
+        for reg, (_, row) in zip(regs, df.iterrows(), strict=True):
+            model = row["model"]
+            curves.append((f"{reg}  [{model}]",
+                           sim(reg, model, subj, until_h=horizon, step_h=step, params=params)))
+        plot_curves(curves, plot_path, log=log)
+        click.echo(f"wrote {plot_path}", err=True)
+
+
+@main.command()
+@click.option("--drug", help="Only models of this drug.")
+def models(drug):
+    """List the drug models with their sources.
+
+    \b
+    Example:
+      pkdose models --drug everolimus
+    """
+    from pkdose.model import builtin_models
+
+    _notice()
+    shown = 0
+    for m in builtin_models().values():
+        if drug:
+            from pkdose.drugs import resolve_drug
+
+            if m.drug != resolve_drug(drug):
+                continue
+        shown += 1
+        flag = " (default)" if m.default else ""
+        pop = m.population
+        click.echo(f"{m.name}{flag} - {m.drug}: {m.title}")
+        click.echo(f"    population: {pop.get('description', '')}")
+        if "dose_mg" in pop:
+            click.echo(f"    doses fitted: {pop['dose_mg'][0]:g}-{pop['dose_mg'][1]:g} mg "
+                       f"({pop.get('dosing', '')})")
+        click.echo(f"    source: {m.source.get('citation', '')} doi:{m.source.get('doi', '')}")
+    if not shown:
+        raise PkdoseError(f"no model for {drug!r}")
+
+
+def _write(text: str, path: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise PkdoseError(f"cannot write {path}: {exc.strerror}") from None
+

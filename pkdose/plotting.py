@@ -1,0 +1,74 @@
+"""Figures a clinician can read at a glance: overlaid whole-blood curves with units."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; pkdose never opens windows
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pkdose import NOTICE  # noqa: E402
+from pkdose.errors import PkdoseError  # noqa: E402
+
+
+def _time_axis(t_h: np.ndarray) -> tuple[np.ndarray, str]:
+    span = float(np.max(t_h)) if len(t_h) else 0.0
+    if span > 21 * 24:
+        return t_h / 168.0, "time (weeks)"
+    if span > 72:
+        return t_h / 24.0, "time (days)"
+    return t_h, "time (h)"
+
+
+def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = False,
+                bands: Sequence[tuple[str, float, float]] = (), title: str | None = None,
+                plasma: bool = False) -> str:
+    """Overlay concentration-time curves and save to ``path`` (PNG, SVG or PDF).
+
+    Parameters
+    ----------
+    curves : sequence of (label, DataFrame with time_h and conc_ng_ml)
+    log : log concentration axis (useful for troughs of weekly regimens)
+    bands : (label, low, high) reference ranges drawn as shaded horizontal bands
+    plasma : also draw plasma concentrations (dashed) where present
+    """
+    if not curves:
+        raise PkdoseError("nothing to plot")
+    fig, ax = plt.subplots(figsize=(9, 5.2), dpi=120)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, df) in enumerate(curves):
+        x, xlabel = _time_axis(df["time_h"].to_numpy())
+        colour = colours[i % len(colours)]
+        y = df["conc_ng_ml"].to_numpy()
+        ax.plot(x, np.where(y > 0, y, np.nan) if log else y, color=colour, lw=1.6, label=label)
+        if plasma and "plasma_ng_ml" in df:
+            yp = df["plasma_ng_ml"].to_numpy()
+            ax.plot(x, np.where(yp > 0, yp, np.nan) if log else yp, color=colour, lw=1.0,
+                    ls="--", label=f"{label} (plasma)")
+    for j, (label, lo, hi) in enumerate(bands):
+        ax.axhspan(lo, hi, color="0.5", alpha=0.12 + 0.05 * (j % 2), lw=0)
+        ax.text(0.995, hi, f" {label}", transform=ax.get_yaxis_transform(), ha="right",
+                va="top", fontsize=8, color="0.3")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("whole-blood concentration (ng/mL)")
+    if log:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
+    ax.set_title(title or "Predicted whole-blood concentration", fontsize=11)
+    fig.text(0.01, 0.005, NOTICE, fontsize=6.5, color="0.4", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    try:
+        fig.savefig(path)
+    except (OSError, ValueError) as exc:
+        raise PkdoseError(f"cannot write plot {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return path

@@ -1,0 +1,401 @@
+"""Dosing regimens: an immutable object model, and its compilation to dose trains.
+
+A :class:`Regimen` is a drug plus a sequence of :class:`Block` s given one after the
+other. Each block repeats one :class:`Dose` on a pattern: a fixed interval, chosen days
+of the week, or on/off cycles, for a number of doses, for a duration, or indefinitely.
+
+Every regimen compiles (:func:`compile_trains`) to a tuple of :class:`DoseTrain` s:
+arithmetic progressions of identical doses ``t0, t0 + ii, t0 + 2 ii, ...``. This is the
+form the solver consumes, and it maps one-to-one onto NONMEM event rows
+(TIME = t0, II = ii, ADDL = n - 1), which is why superposition over a train costs the
+same whatever the number of doses.
+
+Time zero is the first dose of the first block. For weekday schedules, time zero is the
+first listed weekday; other weekdays are placed relative to it.
+
+A block may instead be *anchored* (``Block.at_h``): it then starts ``at_h`` hours after
+the regimen start, whatever came before it, so anchored blocks can overlap or leave gaps.
+This is what NONMEM-style event tables need (each row is an independent dose train);
+regimens without anchored blocks behave exactly as plain sequences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from pkdose.errors import PkdoseError
+
+HOURS_PER_DAY = 24.0
+HOURS_PER_WEEK = 168.0
+#: A calendar month as an average (365.25 / 12 days); used for "for N months" and
+#: "every other month".
+HOURS_PER_MONTH = 365.25 / 12.0 * 24.0
+
+ROUTES = ("oral", "iv", "infusion")
+AMOUNT_UNITS = ("mg", "mg/kg", "mg/m2")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+#: Upper bound on a single dose, in mg, beyond which input is treated as a typo.
+#: The highest published rapalog doses are 70 mg weekly everolimus (O'Donnell 2008) and
+#: ~90 mg weekly sirolimus (Cohen 2012); 1000 mg is an order of magnitude beyond both.
+MAX_DOSE_MG = 1000.0
+
+#: Upper bound on the doses in one on/off cycle (a year of hourly doses is ~8800).
+MAX_DOSES_PER_CYCLE = 100_000
+
+
+@dataclass(frozen=True)
+class Dose:
+    """What is given at each administration.
+
+    Parameters
+    ----------
+    amount : float
+        Dose amount in ``unit``.
+    unit : {"mg", "mg/kg", "mg/m2"}
+        mg/kg and mg/m2 are resolved per subject from weight or body-surface area.
+    route : {"oral", "iv", "infusion"}
+        ``iv`` is a bolus into the central compartment; ``infusion`` runs at a constant
+        rate for ``infusion_h`` hours.
+    infusion_h : float
+        Infusion duration in hours (only for ``route="infusion"``).
+    """
+
+    amount: float
+    unit: str = "mg"
+    route: str = "oral"
+    infusion_h: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, (int, float)) or not math.isfinite(self.amount):
+            raise PkdoseError(f"dose amount {self.amount!r} is not a number; give e.g. 2 mg")
+        if self.amount <= 0:
+            raise PkdoseError(f"dose amount must be positive, got {self.amount:g} {self.unit}")
+        if self.unit not in AMOUNT_UNITS:
+            raise PkdoseError(
+                f"unknown dose unit {self.unit!r}; use one of {', '.join(AMOUNT_UNITS)}"
+            )
+        if self.unit == "mg" and self.amount > MAX_DOSE_MG:
+            raise PkdoseError(
+                f"dose {self.amount:g} mg is implausibly large (limit {MAX_DOSE_MG:g} mg); "
+                "check the units"
+            )
+        if self.route not in ROUTES:
+            raise PkdoseError(f"unknown route {self.route!r}; use one of {', '.join(ROUTES)}")
+        if self.route == "infusion":
+            if not (self.infusion_h > 0 and math.isfinite(self.infusion_h)):
+                raise PkdoseError("an infusion needs a positive duration, e.g. 'over 2 h'")
+        elif self.infusion_h != 0:
+            raise PkdoseError("an infusion duration only applies to route 'infusion'")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One dose repeated on a pattern; blocks of a regimen follow one another.
+
+    Exactly one pattern applies: a single dose (``interval_h`` None and no
+    ``weekdays``), a fixed interval, or days of the week. ``on_h``/``off_h`` add an
+    on/off cycle over the pattern. The block stops after ``n_doses`` doses, after
+    ``duration_h`` hours (doses strictly before that time), or never (``None`` for both:
+    only allowed for the last block, or for a block followed by an anchored one).
+
+    ``at_h`` anchors the block: it starts ``at_h`` hours after the regimen's ``start_h``
+    instead of when the previous block ends (None, the default).
+    """
+
+    dose: Dose
+    interval_h: float | None = None
+    weekdays: tuple[int, ...] = ()
+    on_h: float | None = None
+    off_h: float | None = None
+    n_doses: int | None = None
+    duration_h: float | None = None
+    at_h: float | None = None
+    label: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.interval_h is not None and not (
+            math.isfinite(self.interval_h) and self.interval_h > 0
+        ):
+            raise PkdoseError(f"dosing interval must be positive, got {self.interval_h:g} h")
+        if self.weekdays:
+            if self.interval_h is not None:
+                raise PkdoseError("give either an interval or days of the week, not both")
+            if sorted(set(self.weekdays)) != list(self.weekdays) or not all(
+                0 <= d <= 6 for d in self.weekdays
+            ):
+                raise PkdoseError("weekdays must be distinct days Mon..Sun in week order")
+        if (self.on_h is None) != (self.off_h is None):
+            raise PkdoseError("an on/off cycle needs both parts, e.g. '5 days on 9 days off'")
+        if self.on_h is not None:
+            if self.interval_h is None and not self.weekdays:
+                raise PkdoseError("an on/off cycle needs a dosing interval inside the 'on' part")
+            # Finiteness matters: pattern() walks the 'on' period dose by dose.
+            if not (
+                self.on_h > 0
+                and self.off_h > 0
+                and math.isfinite(self.on_h)
+                and math.isfinite(self.off_h)
+            ):
+                raise PkdoseError("on and off periods must both be positive")
+            if self.weekdays and (self.on_h + self.off_h) % HOURS_PER_WEEK:
+                raise PkdoseError("an on/off cycle over weekdays must last whole weeks")
+            # pattern() lists every dose of the 'on' part; bound it so a slip of units
+            # ("every 0.001 h") is an error rather than a hang.
+            inner = HOURS_PER_WEEK / len(self.weekdays) if self.weekdays else self.interval_h
+            if self.on_h / inner > MAX_DOSES_PER_CYCLE:
+                raise PkdoseError(
+                    f"an on/off cycle of more than {MAX_DOSES_PER_CYCLE} doses is implausible; "
+                    "check the units"
+                )
+        if self.n_doses is not None:
+            if self.n_doses < 1 or int(self.n_doses) != self.n_doses:
+                raise PkdoseError(
+                    f"number of doses must be a whole number >= 1, got {self.n_doses}"
+                )
+            if self.duration_h is not None:
+                raise PkdoseError("give either a number of doses or a duration, not both")
+        if self.duration_h is not None and not (
+            math.isfinite(self.duration_h) and self.duration_h > 0
+        ):
+            raise PkdoseError("a block duration must be positive")
+        if self.is_single and self.n_doses not in (None, 1):
+            raise PkdoseError("a single dose cannot repeat; give an interval, e.g. 'daily'")
+        if self.at_h is not None and not math.isfinite(self.at_h):
+            raise PkdoseError(f"a block start time must be a number of hours, got {self.at_h}")
+
+    @property
+    def is_single(self) -> bool:
+        """True for a one-off dose (no interval and no weekdays)."""
+        return self.interval_h is None and not self.weekdays
+
+    @property
+    def is_indefinite(self) -> bool:
+        """True when the block never stops (it then defines a steady state)."""
+        return not self.is_single and self.n_doses is None and self.duration_h is None
+
+    def pattern(self) -> tuple[float | None, tuple[float, ...]]:
+        """Period (h) and dose offsets within one period; period None for a single dose."""
+        if self.is_single:
+            return None, (0.0,)
+        if self.weekdays:
+            base = [(d - self.weekdays[0]) * HOURS_PER_DAY for d in self.weekdays]
+            inner_period = HOURS_PER_WEEK
+        else:
+            base = [0.0]
+            inner_period = float(self.interval_h)
+        if self.on_h is None:
+            return inner_period, tuple(base)
+        period = self.on_h + self.off_h
+        offsets = []
+        k = 0
+        while k * inner_period < self.on_h - 1e-9:
+            offsets.extend(k * inner_period + b for b in base if k * inner_period + b < self.on_h)
+            k += 1
+        return period, tuple(offsets)
+
+    def doses_per_period(self) -> int:
+        """Number of doses in one period of the pattern."""
+        return len(self.pattern()[1])
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """A drug and a sequence of dosing blocks. Immutable; build it from text, TOML or events."""
+
+    drug: str
+    blocks: tuple[Block, ...]
+    start_h: float = 0.0
+    name: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.blocks:
+            raise PkdoseError("a regimen needs at least one dose")
+        if not math.isfinite(self.start_h):
+            raise PkdoseError(f"a regimen start time must be a number of hours, got {self.start_h}")
+        for b, nxt in zip(self.blocks[:-1], self.blocks[1:], strict=True):
+            # An anchored successor does not wait for this block to end.
+            if b.is_indefinite and nxt.at_h is None:
+                raise PkdoseError(
+                    "only the last part of a regimen can go on indefinitely; "
+                    "give the earlier part a length, e.g. 'for 4 weeks'"
+                )
+        endless = [b for b in self.blocks if b.is_indefinite]
+        if len(endless) > 1:
+            periods = [b.pattern()[0] for b in endless]
+            if len(set(periods)) > 1:
+                _common_period(periods)  # raises when the periods are incommensurate
+
+    @property
+    def is_indefinite(self) -> bool:
+        """True when some block goes on forever, so a periodic steady state exists.
+
+        Without anchored blocks only the last block can be indefinite.
+        """
+        return any(b.is_indefinite for b in self.blocks)
+
+    def trains(self) -> tuple[DoseTrain, ...]:
+        """The dose trains of this regimen (see :func:`compile_trains`)."""
+        return compile_trains(self)
+
+    def steady_state_period_h(self) -> float | None:
+        """Period of the periodic steady state (None when the regimen stops)."""
+        periods = [b.pattern()[0] for b in self.blocks if b.is_indefinite]
+        if not periods:
+            return None
+        if len(set(periods)) == 1:
+            return periods[0]
+        # Several indefinite anchored blocks (e.g. from an event table): the steady state
+        # repeats with the least common multiple of their periods.
+        return _common_period(periods)
+
+    def end_h(self) -> float:
+        """Time just after the last dose's interval (inf for an indefinite regimen).
+
+        With anchored blocks, the latest end of any block.
+        """
+        return block_starts(self)[-1]
+
+    def __str__(self) -> str:
+        from pkdose.regimen_text import format_regimen
+
+        return format_regimen(self)
+
+
+@dataclass(frozen=True)
+class DoseTrain:
+    """Identical doses at ``t0_h + k * ii_h`` for ``k = 0 .. n - 1`` (n may be ``inf``).
+
+    ``amount`` is in ``unit`` (mg, mg/kg or mg/m2) and is resolved per subject by the
+    solver. A single dose has ``n == 1`` and ``ii_h == 0``.
+    """
+
+    t0_h: float
+    ii_h: float
+    n: float
+    amount: float
+    unit: str = "mg"
+    route: str = "oral"
+    infusion_h: float = 0.0
+
+    @property
+    def last_h(self) -> float:
+        """Time of the last dose (inf for an endless train)."""
+        return self.t0_h + (self.n - 1) * self.ii_h if math.isfinite(self.n) else math.inf
+
+
+def _block_length_h(block: Block, next_block: Block | None) -> float:
+    """Time from a block's first dose to the next block's first dose."""
+    period, offsets = block.pattern()
+    if block.is_single:
+        # The docstring promise "stops after duration_h hours" holds for single doses too:
+        # "6 mg once for 3 days then 2 mg daily" leaves a 3-day gap.
+        if block.duration_h is not None:
+            return block.duration_h
+        if next_block is None:
+            return math.inf
+        nxt_period, _ = next_block.pattern()
+        return nxt_period if nxt_period is not None else HOURS_PER_DAY
+    if block.duration_h is not None:
+        return block.duration_h
+    if block.n_doses is not None:
+        full, rest = divmod(block.n_doses, len(offsets))
+        if rest == 0:
+            return full * period
+        # A partial last period: the next block starts one inner interval after the
+        # last dose, as a prescriber would continue.
+        last = full * period + offsets[rest - 1]
+        gap = (offsets[rest] - offsets[rest - 1]) if rest < len(offsets) else period - offsets[-1]
+        return last + gap
+    return math.inf
+
+
+def block_starts(regimen: Regimen) -> list[float]:
+    """Start time of each block, and as last element the end of the regimen (h).
+
+    An anchored block starts at ``start_h + at_h``; any other block starts when the
+    previous one ends. The end of the regimen is the latest end of any block, which for
+    a plain sequence is the end of the last block.
+    """
+    starts: list[float] = []
+    ends: list[float] = []
+    blocks = regimen.blocks
+    for i, b in enumerate(blocks):
+        if b.at_h is not None:
+            start = regimen.start_h + b.at_h
+        else:
+            start = ends[-1] if ends else regimen.start_h
+        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+        starts.append(start)
+        ends.append(start + _block_length_h(b, nxt))
+    starts.append(max(ends))
+    return starts
+
+
+def _common_period(periods: list[float]) -> float:
+    """Least common multiple of dosing periods (h) that are fractions p/q with q <= 3600."""
+    fracs = []
+    for p in periods:
+        # Every float is a binary fraction, so an exact LCM always exists but can be
+        # astronomically long; only "nice" fractions of an hour (24/7, 23.9) count.
+        f = Fraction(p).limit_denominator(3600)
+        if abs(float(f) - p) > 1e-12 * p:
+            raise PkdoseError(
+                f"dose trains repeating every {p:g} h and every {periods[0]:g} h have no "
+                "common period, so the regimen has no steady state; give them a length"
+            )
+        fracs.append(f)
+    num = math.lcm(*(f.numerator for f in fracs))
+    den = math.gcd(*(f.denominator for f in fracs))
+    return float(Fraction(num, den))
+
+
+def compile_trains(regimen: Regimen) -> tuple[DoseTrain, ...]:
+    """Compile a regimen into dose trains, ordered by first dose time.
+
+    Each block contributes one train per dose offset within its period, so the number
+    of trains depends on the pattern (e.g. 5 for "5 days on 9 days off") but never on how
+    long the regimen runs.
+    """
+    starts = block_starts(regimen)
+    trains: list[DoseTrain] = []
+    for b, start in zip(regimen.blocks, starts, strict=False):
+        period, offsets = b.pattern()
+        d = b.dose
+        common = dict(amount=d.amount, unit=d.unit, route=d.route, infusion_h=d.infusion_h)
+        if period is None:
+            trains.append(DoseTrain(start, 0.0, 1, **common))
+            continue
+        m = len(offsets)
+        for j, off in enumerate(offsets):
+            if b.n_doses is not None:
+                count = b.n_doses // m + (1 if j < b.n_doses % m else 0)
+            elif b.duration_h is not None:
+                count = math.ceil((b.duration_h - off) / period - 1e-9) if off < b.duration_h else 0
+            else:
+                count = math.inf
+            if count <= 0:
+                continue
+            ii = period if count > 1 else 0.0
+            trains.append(DoseTrain(start + off, ii, count, **common))
+    trains.sort(key=lambda t: t.t0_h)
+    return tuple(trains)
+
+
+def dose_times(regimen: Regimen, until_h: float) -> list[tuple[float, DoseTrain]]:
+    """Explicit (time, train) pairs for all doses before ``until_h``; for display and tests."""
+    out = []
+    for tr in compile_trains(regimen):
+        k = 0
+        while k < tr.n:
+            t = tr.t0_h + k * tr.ii_h
+            if t >= until_h:
+                break
+            out.append((t, tr))
+            if tr.ii_h == 0:
+                break
+            k += 1
+    out.sort(key=lambda p: p[0])
+    return out

@@ -1,0 +1,306 @@
+"""Library API: regimens in, whole-blood concentration-time curves out (pandas DataFrames).
+
+>>> from pkdose.simulate import simulate
+>>> df = simulate("rapamycin 6 mg weekly", until_h=336)       # doctest: +SKIP
+>>> df.columns.tolist()                                          # doctest: +SKIP
+['time_h', 'conc_ng_ml']
+
+One subject is a population of one: every function takes a covariate table with one row
+per subject and returns one curve per subject (column ``id``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pkdose import solver
+from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.model import Model, covariate_table, get_model, individual_parameters
+from pkdose.regimen import HOURS_PER_WEEK, DoseTrain, Regimen, block_starts, compile_trains
+
+#: Upper limit on output points per subject, so a typo in --until or --step cannot
+#: exhaust memory; the message says how to ask for less.
+MAX_POINTS = 2_000_000
+
+
+def as_regimen(regimen: Regimen | str) -> Regimen:
+    """Accept a Regimen or regimen text."""
+    if isinstance(regimen, Regimen):
+        return regimen
+    if isinstance(regimen, str):
+        from pkdose.regimen_text import parse_regimen
+
+        return parse_regimen(regimen)
+    raise PkdoseError(f"expected a regimen or regimen text, got {type(regimen).__name__}")
+
+
+def resolve_model(regimen: Regimen, model: Model | str | None,
+                  params: Mapping[str, float] | None = None) -> Model:
+    """The model to use: given, by name or path, else the drug's default; with overrides."""
+    if isinstance(model, Model):
+        m = model
+        if m.drug != regimen.drug:
+            raise PkdoseError(f"model {m.name} is for {m.drug}, not {regimen.drug}")
+    else:
+        m = get_model(model, drug=regimen.drug)
+    if params:
+        m = m.with_params(**params)
+    return m
+
+
+def dose_amounts(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
+    """Dose in mg per subject, resolving mg/kg and mg/m2 with weight and body-surface area."""
+    if train.unit == "mg":
+        return np.full(len(cov), float(train.amount))
+    if train.unit == "mg/kg":
+        return train.amount * cov["weight_kg"].to_numpy(float)
+    if train.unit == "mg/m2":
+        return train.amount * cov["bsa_m2"].to_numpy(float)
+    raise PkdoseError(f"unknown dose unit {train.unit}")
+
+
+def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:
+    """Warn (ExtrapolationWarning) where dose or covariates leave the model's source data."""
+    msgs = []
+    doses = np.concatenate([dose_amounts(t, cov) for t in compile_trains(regimen)])
+    rng = model.validity("dose_mg")
+    if rng and (doses.min() < rng[0] * (1 - 1e-9) or doses.max() > rng[1] * (1 + 1e-9)):
+        msgs.append(
+            f"{model.drug} doses of {doses.min():g}-{doses.max():g} mg lie outside the "
+            f"{rng[0]:g}-{rng[1]:g} mg range the {model.name} model was fitted to; "
+            "predictions there are extrapolated"
+        )
+    for key, label in (("age_y", "age"), ("weight_kg", "weight"), ("hct_pct", "haematocrit")):
+        rng = model.validity(key)
+        if rng is None or key not in cov:
+            continue
+        vals = cov[key].to_numpy(float)
+        n_out = int(np.sum((vals < rng[0]) | (vals > rng[1])))
+        if n_out:
+            who = "the subject" if len(vals) == 1 else f"{n_out} of {len(vals)} subjects"
+            msgs.append(
+                f"{label} of {who} ({vals.min():g}-{vals.max():g}) lies outside the "
+                f"{rng[0]:g}-{rng[1]:g} range of the {model.name} source population"
+            )
+    for route in {t.route for t in compile_trains(regimen)}:
+        if route not in model.routes:
+            raise PkdoseError(
+                f"model {model.name} was fitted to {'/'.join(model.routes)} dosing only "
+                f"(its clearances are apparent, CL/F); {route} doses cannot be simulated with it"
+            )
+    for m in msgs:
+        warnings.warn(m, ExtrapolationWarning, stacklevel=3)
+    return msgs
+
+
+def _to_conc(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray) -> dict:
+    """Central amount (mg) to concentration columns (ng/mL)."""
+    c = np.maximum(central_mg, 0.0) / p["v1"][:, None] * 1000.0
+    if model.blood == "langmuir_rbc":
+        hct = p["hct"][:, None]
+        bmax, kd, kns = (p[k][:, None] for k in ("bmax_ng_ml", "kd_ng_ml", "kns"))
+        # ter Heine 2018 eq 1: C_rbc = Bmax Cp/(Kd + Cp) + Kns Cp; C_wb = HCT C_rbc + (1-HCT) Cp
+        wb = hct * (bmax * c / (kd + c) + kns * c) + (1.0 - hct) * c
+        return {"conc_ng_ml": wb, "plasma_ng_ml": c}
+    return {"conc_ng_ml": c}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model bound to subjects: covariates and structural parameters as arrays."""
+
+    model: Model
+    cov: pd.DataFrame
+    params: Mapping[str, np.ndarray]
+    system: solver.System
+
+
+def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
+            eta_occ: np.ndarray | None = None) -> Prepared:
+    """Bind a model to subjects (covariate mapping, DataFrame or None for the typical one)."""
+    cov = subjects if isinstance(subjects, pd.DataFrame) and "bsa_m2" in subjects else (
+        covariate_table(subjects))
+    p = individual_parameters(model, cov, eta, eta_occ)
+    return Prepared(model, cov, p, solver.build_system(p, model.n_chain))
+
+
+def _expand_doses(trains: Sequence[DoseTrain], cov: pd.DataFrame, until_h: float):
+    """Explicit dose times (D,) and amounts (n, D) before ``until_h``, merged by time."""
+    per_time: dict[float, np.ndarray] = {}
+    for tr in trains:
+        amt = dose_amounts(tr, cov)
+        k = 0
+        while k < tr.n:
+            t = tr.t0_h + k * tr.ii_h
+            if t > until_h:
+                break
+            per_time[t] = per_time.get(t, 0.0) + amt
+            if tr.ii_h == 0:
+                break
+            k += 1
+    times = np.array(sorted(per_time))
+    doses = np.stack([per_time[t] for t in times], axis=1) if len(times) else np.zeros(
+        (len(cov), 0))
+    return times, doses
+
+
+def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
+                    ) -> np.ndarray:
+    """Central-compartment amount (mg), shape (n_subjects, n_times)."""
+    times_h = np.asarray(times_h, float)
+    model, p, sys = prep.model, prep.params, prep.system
+    n = len(prep.cov)
+    out = np.zeros((n, times_h.size))
+    if model.absorption == "michaelis_menten":
+        if any(t.route != "oral" for t in trains):
+            raise PkdoseError("Michaelis-Menten absorption models take oral doses only")
+        lag = float(np.max(p["tlag"])) if np.any(p["tlag"]) else 0.0
+        if lag:
+            raise PkdoseError("lag time with Michaelis-Menten absorption is not supported")
+        dose_t, doses = _expand_doses(trains, prep.cov, float(times_h.max(initial=0.0)))
+        if dose_t.size == 0:
+            return out
+        c, _ = solver.mm_central(sys, p["vm"], p["km"], dose_t, doses * p["f"][:, None],
+                                 times_h)
+        return c
+    for tr in trains:
+        out += solver.train_central(sys, tr, dose_amounts(tr, prep.cov), p["f"], p["tlag"],
+                                    times_h)
+    return out
+
+
+def concentrations(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray) -> dict:
+    """Concentration arrays (n_subjects, n_times) by column name (``conc_ng_ml``, ...)."""
+    return _to_conc(prep.model, prep.params, central_amounts(prep, trains, times_h))
+
+
+def steady_state_trains(regimen: Regimen) -> tuple[tuple[DoseTrain, ...], float, float]:
+    """The endless trains of the last block, their common period, and the cycle start."""
+    if not regimen.is_indefinite:
+        raise PkdoseError(
+            "this regimen stops, so it has no steady state; "
+            "drop 'for ...'/'x N' to see the steady state"
+        )
+    period = regimen.steady_state_period_h()
+    start = block_starts(regimen)[-2]
+    trains = tuple(t for t in compile_trains(regimen) if math.isinf(t.n))
+    return trains, period, start
+
+
+def steady_state_concentrations(prep: Prepared, regimen: Regimen, times_in_cycle: np.ndarray
+                                ) -> dict:
+    """Concentrations over one cycle of the periodic steady state.
+
+    ``times_in_cycle`` are hours from the start of a cycle (the first dose of the repeating
+    pattern), 0 <= t <= period.
+    """
+    trains, period, start = steady_state_trains(regimen)
+    t = np.asarray(times_in_cycle, float)
+    model, p, sys = prep.model, prep.params, prep.system
+    n = len(prep.cov)
+    if model.absorption == "michaelis_menten":
+        # Every dose of one cycle: a train with a shorter interval than the common period
+        # (e.g. daily doses in a weekly pattern) contributes several.
+        per_offset: dict[float, np.ndarray] = {}
+        for tr in trains:
+            first = float(np.mod(tr.t0_h - start, tr.ii_h))
+            for k in range(int(round(period / tr.ii_h))):
+                off = round(first + k * tr.ii_h, 9)
+                per_offset[off] = per_offset.get(off, 0.0) + dose_amounts(tr, prep.cov)
+        offsets = np.array(sorted(per_offset))
+        doses = np.stack([per_offset[o] for o in offsets], 1) * p["f"][:, None]
+        central = solver.mm_steady_state(sys, p["vm"], p["km"], offsets, doses, period, t)
+    else:
+        central = np.zeros((n, t.size))
+        for tr in trains:
+            shifted = DoseTrain(tr.t0_h - start, tr.ii_h, tr.n, tr.amount, tr.unit, tr.route,
+                                tr.infusion_h)
+            central += solver.train_central(sys, shifted, dose_amounts(tr, prep.cov), p["f"],
+                                            p["tlag"], t, steady_state=True)
+    return _to_conc(model, p, central)
+
+
+def default_until_h(regimen: Regimen) -> float:
+    """A horizon that shows the regimen: 4 weeks, or the regimen plus one week."""
+    end = block_starts(regimen)[-1]
+    if math.isinf(end):
+        period = regimen.steady_state_period_h() or HOURS_PER_WEEK
+        return float(max(4 * HOURS_PER_WEEK, block_starts(regimen)[-2] + 2 * period))
+    return float(end + HOURS_PER_WEEK)
+
+
+def time_grid(until_h: float, step_h: float, start_h: float = 0.0) -> np.ndarray:
+    """Uniform grid from ``start_h`` to ``until_h`` inclusive."""
+    if not (math.isfinite(until_h) and until_h > start_h):
+        raise PkdoseError(f"simulation end must be after {start_h:g} h, got {until_h:g} h")
+    if not (math.isfinite(step_h) and step_h > 0):
+        raise PkdoseError(f"time step must be positive, got {step_h:g} h")
+    npts = int(math.floor((until_h - start_h) / step_h + 1e-9)) + 1
+    if npts > MAX_POINTS:
+        raise PkdoseError(
+            f"{npts:,} output points requested; use a larger --step or a shorter --until "
+            f"(limit {MAX_POINTS:,})"
+        )
+    return start_h + step_h * np.arange(npts)
+
+
+def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=None,
+             until_h: float | None = None, step_h: float = 1.0,
+             times_h: Sequence[float] | None = None,
+             params: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Predicted concentration-time curve(s) for a regimen.
+
+    Parameters
+    ----------
+    regimen : Regimen or str
+        E.g. ``"rapamycin 6 mg weekly"``.
+    model : Model, str or None
+        Model object, built-in name (``pkdose models``), path to a model TOML, or None for
+        the drug's default model.
+    subjects : mapping, DataFrame or None
+        Covariates (one mapping = one subject; DataFrame = one row per subject); defaults
+        are the typical subject of ``pkdose/data/subject.toml``.
+    until_h, step_h : float
+        Output grid 0..until_h every step_h hours (default horizon: see
+        :func:`default_until_h`).
+    times_h : sequence of float, optional
+        Explicit output times instead of a grid.
+    params : mapping, optional
+        Typical-value overrides, e.g. ``{"cl": 7.5}``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``id`` (when several subjects), ``time_h``, ``conc_ng_ml`` (whole blood)
+        and ``plasma_ng_ml`` where the model has plasma.
+    """
+    reg = as_regimen(regimen)
+    m = resolve_model(reg, model, params)
+    prep = prepare(m, subjects)
+    check_extrapolation(m, reg, prep.cov)
+    if times_h is None:
+        t = time_grid(until_h if until_h is not None else default_until_h(reg), step_h)
+    else:
+        t = np.asarray(times_h, float)
+        if t.ndim != 1 or not np.all(np.isfinite(t)) or np.any(t < 0):
+            raise PkdoseError("output times must be finite, non-negative hours")
+    conc = concentrations(prep, compile_trains(reg), t)
+    return curves_frame(t, conc)
+
+
+def curves_frame(t: np.ndarray, conc: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Long DataFrame (id, time_h, conc columns) from (n, T) arrays."""
+    first = next(iter(conc.values()))
+    n = first.shape[0]
+    data = {"time_h": np.tile(t, n)}
+    data.update({k: v.reshape(-1) for k, v in conc.items()})
+    df = pd.DataFrame(data)
+    if n > 1:
+        df.insert(0, "id", np.repeat(np.arange(1, n + 1), t.size))
+    return df

@@ -1,0 +1,306 @@
+"""The solver is exact: it matches hand formulas, a tight ODE reference, and PK identities."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pkdose import solver
+from pkdose.model import covariate_table, get_model, individual_parameters
+from pkdose.regimen import DoseTrain
+from tests.conftest import ode_central
+
+ONE = np.array([1.0])
+ZERO = np.array([0.0])
+
+
+def system(ka=None, cl=10.0, v1=100.0, q=None, v2=None, n_chain=1):
+    p = {"cl": np.array([cl]), "v1": np.array([v1])}
+    if q is not None:
+        p["q"], p["v2"] = np.array([q]), np.array([v2])
+    if n_chain:
+        p["ka"] = np.array([ka])
+    return solver.build_system(p, n_chain)
+
+
+def train(sys, tr, times, dose=None, f=1.0, tlag=0.0, ss=False):
+    amount = np.array([tr.amount if dose is None else dose])
+    return solver.train_central(sys, tr, amount, np.array([f]), np.array([tlag]),
+                                np.asarray(times, float), steady_state=ss)[0]
+
+
+# --- hand-computable cases --------------------------------------------------------------
+
+
+def test_single_oral_dose_one_compartment_matches_bateman_function():
+    ka, cl, v = 1.3, 5.0, 50.0
+    k = cl / v
+    t = np.linspace(0, 96, 193)
+    got = train(system(ka, cl, v), DoseTrain(0, 0, 1, 10.0), t)
+    expected = 10.0 * ka / (ka - k) * (np.exp(-k * t) - np.exp(-ka * t))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_absorption_rate_equal_to_elimination_rate_gives_t_exp_form_without_nan():
+    k = 0.1
+    t = np.linspace(0, 200, 401)
+    got = train(system(k, cl=k * 50.0, v1=50.0), DoseTrain(0, 0, 1, 10.0), t)
+    np.testing.assert_allclose(got, 10.0 * k * t * np.exp(-k * t), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("eps", [1e-15, 1e-12, 1e-9, 1e-6, 1e-3])
+def test_absorption_rate_near_elimination_rate_is_continuous(eps):
+    k = 0.1
+    t = np.linspace(0, 200, 401)
+    got = train(system(k * (1 + eps), cl=k * 50.0, v1=50.0), DoseTrain(0, 0, 1, 10.0), t)
+    ka = k * (1 + eps)
+    # Exact expansion in eps: ka/(ka-k) (e^{-kt} - e^{-ka t}) = ka t e^{-kt} phi1((ka-k)t).
+    x = (ka - k) * t
+    with np.errstate(invalid="ignore", divide="ignore"):
+        phi1 = np.where(x > 0, -np.expm1(-x) / x, 1.0)
+    expected = 10.0 * ka * t * np.exp(-k * t) * phi1
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_iv_bolus_two_compartment_matches_biexponential():
+    cl, v1, q, v2 = 10.0, 100.0, 20.0, 500.0
+    sys = system(cl=cl, v1=v1, q=q, v2=v2, n_chain=0)
+    k10, k12, k21 = cl / v1, q / v1, q / v2
+    s = k10 + k12 + k21
+    alpha = (s + math.sqrt(s * s - 4 * k10 * k21)) / 2
+    beta = (s - math.sqrt(s * s - 4 * k10 * k21)) / 2
+    t = np.linspace(0, 300, 301)
+    got = train(sys, DoseTrain(0, 0, 1, 5.0, route="iv"), t)
+    expected = 5.0 * ((alpha - k21) / (alpha - beta) * np.exp(-alpha * t)
+                      + (k21 - beta) / (alpha - beta) * np.exp(-beta * t))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_infusion_one_compartment_rises_to_plateau_then_decays():
+    cl, v, dur, dose = 4.0, 40.0, 2.0, 8.0
+    k, rate = cl / v, dose / dur
+    t = np.linspace(0, 24, 97)
+    got = train(system(cl=cl, v1=v, n_chain=0),
+                DoseTrain(0, 0, 1, dose, route="infusion", infusion_h=dur), t)
+    during = rate / k * (1 - np.exp(-k * np.minimum(t, dur)))
+    expected = np.where(t <= dur, during, during * np.exp(-k * (t - dur)))
+    np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-14)
+
+
+def test_steady_state_auc_over_interval_equals_f_dose_over_cl():
+    sys = system(0.5, cl=10.0, v1=100.0, q=20.0, v2=500.0)
+    t = np.linspace(0, 24, 24 * 200 + 1)
+    ss = train(sys, DoseTrain(0, 24, math.inf, 0.5), t, f=0.6, ss=True)
+    from scipy.integrate import simpson
+
+    auc = simpson(ss, x=t)
+    # central amount integral / V1 = concentration AUC; F D / CL in mg h/L.
+    assert auc / 100.0 == pytest.approx(0.6 * 0.5 / 10.0, rel=1e-6)
+
+
+def test_single_dose_auc_to_infinity_equals_f_dose_over_cl():
+    sys = system(0.8, cl=12.0, v1=60.0, q=25.0, v2=600.0)
+    t = np.linspace(0, 3000, 300_001)
+    c = train(sys, DoseTrain(0, 0, 1, 2.0), t)
+    from scipy.integrate import simpson
+
+    assert simpson(c, x=t) / 60.0 == pytest.approx(2.0 / 12.0, rel=1e-6)
+
+
+def test_steady_state_is_the_limit_of_a_long_train():
+    sys = system(0.5, cl=10.0, v1=100.0, q=20.0, v2=500.0)
+    t = np.linspace(0, 168, 169)
+    ss = train(sys, DoseTrain(0, 168, math.inf, 6.0), t, ss=True)
+    long = train(sys, DoseTrain(0, 168, 400, 6.0), 168 * 300 + t)
+    np.testing.assert_allclose(ss, long, rtol=1e-12)
+
+
+def test_train_equals_explicit_sum_of_single_doses():
+    sys = system(1.1, cl=8.0, v1=40.0, q=15.0, v2=300.0)
+    t = np.linspace(0, 400, 801)
+    tr = train(sys, DoseTrain(3.0, 48, 6, 2.0), t)
+    single = sum(train(sys, DoseTrain(3.0 + 48 * k, 0, 1, 2.0), t) for k in range(6))
+    np.testing.assert_allclose(tr, single, rtol=1e-11, atol=1e-15)
+
+
+def test_lag_time_shifts_the_curve():
+    sys = system(0.7, cl=8.0, v1=40.0)
+    t = np.linspace(0, 100, 201)
+    lagged = train(sys, DoseTrain(0, 24, 3, 1.0), t, tlag=0.5)
+    shifted = train(sys, DoseTrain(0.5, 24, 3, 1.0), t)
+    np.testing.assert_allclose(lagged, shifted, rtol=1e-12, atol=1e-16)
+
+
+# --- transit chains and coinciding eigenvalues -------------------------------------------
+
+
+def transit_system(ktr, n_chain, cl=33.0, v1=175.0, q=85.7, v2=577.0):
+    p = {"cl": np.array([cl]), "v1": np.array([v1]), "q": np.array([q]),
+         "v2": np.array([v2]), "ktr": np.array([ktr])}
+    return solver.build_system(p, n_chain)
+
+
+@pytest.mark.parametrize("n_chain", [1, 2, 5, 8])
+@pytest.mark.parametrize("which", ["alpha", "beta", "free"])
+def test_transit_chain_matches_ode_even_when_rate_equals_an_eigenvalue(n_chain, which, rel_err):
+    base = transit_system(12.0, n_chain)
+    ktr = {"alpha": base.lam[0, 0], "beta": base.lam[0, 1], "free": 12.4}[which]
+    sys = transit_system(ktr, n_chain)
+    t = np.linspace(0, 120, 481)
+    got = train(sys, DoseTrain(0, 24, 4, 10.0), t)
+    ref = ode_central(sys, [(24.0 * k, 10.0, "oral") for k in range(4)], t)
+    assert not np.any(np.isnan(got))
+    assert rel_err(got, ref) < 1e-7
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-14, 1e-10, 1e-6, 1e-3])
+def test_chain_kernel_is_continuous_through_coincidence(eps):
+    k = np.array([[0.3]])
+    u = np.linspace(0, 100, 101)[None, :]
+    for m in (1, 3, 6):
+        exact = solver.chain_kernel(m, k, k, u)
+        near = solver.chain_kernel(m, k, k * (1 + eps), u)
+        # d/dlam of the kernel is bounded by u * kernel, so the change is <= eps * u * k.
+        np.testing.assert_allclose(near, exact, rtol=2 * eps * 100 * 0.3 + 1e-13, atol=1e-300)
+        # Coincident rates: Erlang density times k^m u^m e^{-ku}/m! form.
+        erl = (k * u) ** m * np.exp(-k * u) / math.factorial(m)
+        np.testing.assert_allclose(exact, erl, rtol=1e-12, atol=1e-300)
+
+
+# --- every regimen kind, every shipped linear model, against the ODE ----------------------
+
+REGIMEN_KINDS = {
+    "daily": [DoseTrain(0, 24, 20, 1.0)],
+    "weekly": [DoseTrain(0, 168, 3, 6.0)],
+    "loading then daily": [DoseTrain(0, 0, 1, 6.0), DoseTrain(24, 24, 15, 2.0)],
+    "twice daily": [DoseTrain(0, 12, 30, 0.75)],
+    "every 48 h": [DoseTrain(0, 48, 8, 10.0)],
+    "5 days on 9 off": [DoseTrain(24.0 * d, 336, 2, 2.0) for d in range(5)],
+    "Mon/Thu": [DoseTrain(0, 168, 3, 5.0), DoseTrain(72, 168, 3, 5.0)],
+}
+
+
+@pytest.mark.parametrize("name", ["dewit2016", "golubovic2019", "terheine2018"])
+@pytest.mark.parametrize("kind", sorted(REGIMEN_KINDS))
+def test_linear_models_match_ode_for_every_regimen_kind(name, kind, rel_err):
+    model = get_model(name)
+    p = individual_parameters(model, covariate_table())
+    sys = solver.build_system(p, model.n_chain)
+    trains = REGIMEN_KINDS[kind]
+    t = np.linspace(0, 600, 1201)
+    got = sum(train(sys, tr, t) for tr in trains)
+    events = []
+    for tr in trains:
+        for k in range(int(tr.n)):
+            events.append((tr.t0_h + k * tr.ii_h, tr.amount, "oral"))
+    ref = ode_central(sys, events, t)
+    assert rel_err(got, ref) < 1e-7
+
+
+def test_iv_and_infusion_trains_match_ode(rel_err):
+    sys = system(0.5, cl=10.0, v1=100.0, q=20.0, v2=500.0)
+    t = np.linspace(0, 200, 801)
+    got = train(sys, DoseTrain(0, 24, 5, 3.0, route="iv"), t)
+    got += train(sys, DoseTrain(6, 24, 5, 4.0, route="infusion", infusion_h=2.0), t)
+    ref = ode_central(sys, [(24.0 * k, 3.0, "iv") for k in range(5)], t,
+                      infusions=[(6 + 24.0 * k, 2.0, 2.0) for k in range(5)])
+    assert rel_err(got, ref) < 1e-7
+
+
+def test_infusion_steady_state_is_the_limit_of_a_long_train():
+    sys = system(0.5, cl=10.0, v1=100.0, q=20.0, v2=500.0)
+    t = np.linspace(0, 24, 97)
+    tr_ss = DoseTrain(0, 24, math.inf, 4.0, route="infusion", infusion_h=3.0)
+    tr_long = DoseTrain(0, 24, 2000, 4.0, route="infusion", infusion_h=3.0)
+    np.testing.assert_allclose(train(sys, tr_ss, t, ss=True), train(sys, tr_long, 24 * 1500 + t),
+                               rtol=1e-11)
+
+
+# --- Michaelis-Menten absorption (Wu 2012) -------------------------------------------------
+
+
+@pytest.mark.parametrize("dose,ii,n", [(1.0, 24, 10), (6.0, 168, 3), (60.0, 168, 2),
+                                       (4.0, 24, 6), (40.0, 12, 4), (0.5, 8, 9)])
+def test_michaelis_menten_model_matches_ode_within_1e_6(dose, ii, n, rel_err):
+    model = get_model("wu2012")
+    p = individual_parameters(model, covariate_table())
+    sys = solver.build_system(p, 0)
+    dt = np.arange(n) * float(ii)
+    t = np.arange(0, n * ii + 72, 0.25)
+    got, _ = solver.mm_central(sys, p["vm"], p["km"], dt, np.full((1, n), dose), t)
+    ref = ode_central(sys, [(x, dose, "oral") for x in dt], t, vm=p["vm"][0], km=p["km"][0])
+    assert not np.any(np.isnan(got))
+    assert rel_err(got[0], ref) < 1e-6
+
+
+def test_michaelis_menten_gut_amount_solves_its_ode():
+    a0, vm, km = np.array([30.0]), np.array([4.56]), np.array([13.8])
+    s = np.linspace(0, 80, 161)
+    g = solver.gut_amount(np.full_like(s, 30.0), s, vm, km)
+    # Implicit exact solution: Km ln(A0/A) + (A0 - A) = Vm s.
+    np.testing.assert_allclose(km * np.log(a0 / g) + (a0 - g), vm * s, rtol=1e-10, atol=1e-9)
+
+
+def test_michaelis_menten_steady_state_is_the_limit_of_many_doses():
+    model = get_model("wu2012")
+    p = individual_parameters(model, covariate_table())
+    sys = solver.build_system(p, 0)
+    t = np.linspace(0, 24, 49)
+    ss = solver.mm_steady_state(sys, p["vm"], p["km"], np.array([0.0]), np.array([[4.0]]),
+                                24.0, t)
+    n = 120
+    long, _ = solver.mm_central(sys, p["vm"], p["km"], np.arange(n) * 24.0,
+                                np.full((1, n), 4.0), 24.0 * (n - 1) + t)
+    np.testing.assert_allclose(ss, long, rtol=1e-8)
+
+
+def test_michaelis_menten_auc_is_dose_proportional_but_cmax_is_not():
+    model = get_model("wu2012")
+    p = individual_parameters(model, covariate_table())
+    sys = solver.build_system(p, 0)
+    t = np.linspace(0, 2000, 40001)
+    from scipy.integrate import simpson
+
+    res = {}
+    for d in (1.0, 40.0):
+        c, _ = solver.mm_central(sys, p["vm"], p["km"], np.array([0.0]), np.array([[d]]), t)
+        res[d] = (simpson(c[0], x=t) / d, c[0].max() / d)
+    assert res[40.0][0] == pytest.approx(res[1.0][0], rel=1e-3)  # all of it is absorbed
+    assert res[40.0][1] < 0.6 * res[1.0][1]  # saturable absorption flattens the peak
+
+
+# --- properties ---------------------------------------------------------------------------
+
+rates = st.floats(0.01, 5.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ka=rates, cl=st.floats(1, 50), v1=st.floats(5, 500), q=st.floats(0.5, 100),
+       v2=st.floats(10, 2000), d1=st.floats(0.1, 50), d2=st.floats(0.1, 50),
+       ii=st.sampled_from([8.0, 12.0, 24.0, 48.0, 168.0]), n=st.integers(1, 30))
+def test_superposition_and_dose_linearity(ka, cl, v1, q, v2, d1, d2, ii, n):
+    sys = system(ka, cl=cl, v1=v1, q=q, v2=v2)
+    t = np.linspace(0, 30 * 24, 181)
+    a = train(sys, DoseTrain(0, ii, n, d1), t)
+    b = train(sys, DoseTrain(5.0, ii, n, d2), t)
+    both = a + b
+    assert np.all(np.isfinite(both)) and np.all(both >= -1e-12 * (d1 + d2))
+    np.testing.assert_allclose(train(sys, DoseTrain(0, ii, n, 2 * d1), t), 2 * a,
+                               rtol=1e-12, atol=1e-14)
+    explicit = sum(train(sys, DoseTrain(k * ii, 0, 1, d1), t) for k in range(n))
+    np.testing.assert_allclose(a, explicit, rtol=1e-9, atol=1e-12 * d1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(ka=rates, cl=st.floats(1, 50), v1=st.floats(5, 500), q=st.floats(0.5, 100),
+       v2=st.floats(10, 2000))
+def test_amount_in_body_never_exceeds_the_doses_given(ka, cl, v1, q, v2):
+    sys = system(ka, cl=cl, v1=v1, q=q, v2=v2)
+    t = np.linspace(0, 500, 501)
+    c = train(sys, DoseTrain(0, 24, 10, 1.0), t)
+    given_by_t = np.minimum(np.floor(t / 24) + 1, 10)
+    assert np.all(c <= given_by_t * (1 + 1e-12))
