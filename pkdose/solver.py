@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, special
+from scipy import special
 
 from pkdose.errors import PkdoseError
 from pkdose.regimen import DoseTrain
@@ -113,6 +113,9 @@ def system_matrix(sys: System) -> np.ndarray:
 # --- divided differences of the exponential -------------------------------------------
 
 _SERIES_TERMS = 60
+#: Elements (subjects x times) per chunk in train sums: large enough to amortise Python
+#: overhead, small enough for the working arrays to stay in cache.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 def _series(coef_fn, d: np.ndarray) -> np.ndarray:
@@ -125,6 +128,8 @@ def _series(coef_fn, d: np.ndarray) -> np.ndarray:
 
 def _a_fn(m: int, d: np.ndarray) -> np.ndarray:
     """A_m(d) = int_0^1 t^(m-1) exp(-d t) dt / (m-1)!, d >= 0."""
+    if m == 1:
+        return _phi1(d)
     out = np.empty_like(d)
     small = d < 2.0
     fact = math.factorial(m - 1)
@@ -136,6 +141,8 @@ def _a_fn(m: int, d: np.ndarray) -> np.ndarray:
 
 def _b_fn(m: int, d: np.ndarray) -> np.ndarray:
     """B_m(d) = phi_m(-d) = int_0^1 t^(m-1) exp(-d (1-t)) dt / (m-1)!, d >= 0."""
+    if m == 1:
+        return _phi1(d)
     out = np.empty_like(d)
     small = d < max(2.0, float(m))
     out[small] = _series(lambda j: 1.0 / math.factorial(j + m), d[small])
@@ -155,13 +162,17 @@ def chain_kernel(m: int, k: np.ndarray, lam: np.ndarray, u: np.ndarray) -> np.nd
     Equals ``k^m int_0^u exp(-lam (u - v)) v^(m-1) exp(-k v) / (m-1)! dv`` and is exact for
     ``lam == k``. Shapes broadcast: ``k``, ``lam`` (n, 1); ``u`` (n, T), ``u >= 0``.
     """
-    k, lam, u = np.broadcast_arrays(k, lam, u)
     d = np.abs(lam - k) * u
     lo = np.minimum(lam, k)
-    with np.errstate(divide="ignore"):
-        pref = np.where(u > 0, np.exp(m * np.log(np.where(u > 0, k * u, 1.0)) - lo * u), 0.0)
+    if m == 1:  # A_1 = B_1 = phi_1; k u exp(-lo u) cannot overflow
+        return k * u * np.exp(-lo * u) * _phi1(d)
+    k, lam, u = np.broadcast_arrays(k, lam, u)
+    d, lo = np.broadcast_to(d, u.shape), np.broadcast_to(lo, u.shape)
+    pos = u > 0
+    # (k u)^m exp(-lo u) in logs: (k u)^m alone overflows for long times and many stages.
+    pref = np.where(pos, np.exp(m * np.log(np.where(pos, k * u, 1.0)) - lo * u), 0.0)
     slow_elim = lam <= k
-    shape = np.zeros_like(d)
+    shape = np.empty_like(d)
     shape[slow_elim] = _a_fn(m, d[slow_elim])
     shape[~slow_elim] = _b_fn(m, d[~slow_elim])
     return pref * shape
@@ -169,8 +180,10 @@ def chain_kernel(m: int, k: np.ndarray, lam: np.ndarray, u: np.ndarray) -> np.nd
 
 def _phi1(x: np.ndarray) -> np.ndarray:
     """(1 - exp(-x)) / x for x >= 0, exact at 0."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(x > 1e-300, -np.expm1(-x) / np.where(x > 1e-300, x, 1.0), 1.0)
+    x = np.asarray(x, float)
+    pos = x > 0
+    safe = np.where(pos, x, 1.0)
+    return np.where(pos, -np.expm1(-safe) / safe, 1.0)
 
 
 def free_central(sys: System, v: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -203,8 +216,35 @@ def step_central(sys: System, s: np.ndarray) -> np.ndarray:
     return np.sum(sys.a[:, :, None] * s[:, None, :] * _phi1(lam * s[:, None, :]), axis=1)
 
 
+# Pade(13) coefficients of Higham (2005), SIAM J Matrix Anal Appl 26:1179.
+_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0,
+           129060195264000.0, 10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0,
+           40840800.0, 960960.0, 16380.0, 182.0, 1.0)
+_THETA13 = 5.371920351148152
+
+
 def _expm(mat: np.ndarray) -> np.ndarray:
-    return linalg.expm(mat)
+    """Matrix exponential of a stack (..., S, S) by scaling and squaring with Pade(13).
+
+    Vectorised over the stack (scipy's expm loops over it in Python); one scaling for the
+    whole stack, chosen for its largest 1-norm.
+    """
+    norm = float(np.max(np.sum(np.abs(mat), axis=-2), initial=0.0))
+    squarings = max(0, int(math.ceil(math.log2(norm / _THETA13)))) if norm > _THETA13 else 0
+    a = mat / (2.0 ** squarings)
+    eye = np.broadcast_to(np.eye(a.shape[-1]), a.shape)
+    b = _PADE13
+    a2 = a @ a
+    a4 = a2 @ a2
+    a6 = a4 @ a2
+    u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2)
+             + b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye)
+    v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 \
+        + b[0] * eye
+    r = np.linalg.solve(v - u, v + u)
+    for _ in range(squarings):
+        r = r @ r
+    return r
 
 
 def _input_vector(sys: System, route: str) -> np.ndarray:
@@ -226,6 +266,129 @@ def infusion_end_state(sys: System, duration_h: float) -> np.ndarray:
     return _expm(aug)[:, :s, s]
 
 
+def subset(sys: System, idx: np.ndarray) -> System:
+    """The system restricted to the subjects ``idx``."""
+    return System(sys.n_chain, None if sys.k is None else sys.k[idx], sys.k10[idx],
+                  sys.k12[idx], sys.k21[idx], sys.v1[idx], sys.lam[idx], sys.a[idx])
+
+
+def basis_central(sys: System, s: np.ndarray) -> np.ndarray:
+    """Central amount (n, S, len(s)) at times ``s`` (>= 0) after a unit amount in each state."""
+    s = np.asarray(s, float)
+    n, p = sys.n, sys.lam.shape[1]
+    out = np.empty((n, sys.n_states, s.size))
+    lam = sys.lam[:, :, None]  # (n, p, 1)
+    a = sys.a[:, :, None]
+    e = np.exp(-lam * s)  # (n, p, T)
+    c = sys.central
+    out[:, c, :] = np.einsum("npt,np->nt", e, sys.a)
+    if p == 2:
+        gap = (sys.lam[:, 0] - sys.lam[:, 1])[:, None]
+        # k21 (exp(-lam2 s) - exp(-lam1 s)) / (lam1 - lam2), without dividing by the gap.
+        out[:, c + 1, :] = sys.k21[:, None] * s * e[:, 1, :] * _phi1(gap * s)
+    for j in range(sys.n_chain):
+        kern = chain_kernel(sys.n_chain - j, sys.k[:, None, None], lam, s[None, None, :])
+        out[:, j, :] = np.sum(a * kern, axis=1)
+    return out
+
+
+def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray) -> np.ndarray:
+    """E^m w for each (sorted, integer) m: (n, S, len(m_values))."""
+    out = np.empty(w.shape + (len(m_values),))
+    cur, m_cur = w, 0
+    for i, m in enumerate(m_values.astype(np.int64)):
+        gap = int(m - m_cur)
+        if gap == 1:
+            cur = np.einsum("nij,nj->ni", e_mat, cur)
+        elif gap > 1:
+            cur = np.einsum("nij,nj->ni", np.linalg.matrix_power(e_mat, gap), cur)
+        out[:, :, i] = cur
+        m_cur = m
+    return out
+
+
+def _gather_sum(coef: np.ndarray, inv_c: np.ndarray, basis: np.ndarray, inv_b: np.ndarray
+                ) -> np.ndarray:
+    """sum_j coef[:, j, inv_c] * basis[:, j, inv_b] without forming (n, S, T) arrays."""
+    n_c, n_b = coef.shape[2], basis.shape[2]
+    if n_c * n_b <= 2 * inv_c.size:
+        # Regular grids visit most (m, s) pairs: one batched matrix product over all
+        # pairs, then a single gather.
+        table = np.matmul(coef.transpose(0, 2, 1), basis).reshape(coef.shape[0], -1)
+        return np.take(table, inv_c * n_b + inv_b, axis=1)
+    acc = np.take(coef[:, 0, :], inv_c, axis=1) * np.take(basis[:, 0, :], inv_b, axis=1)
+    for j in range(1, coef.shape[1]):
+        acc += np.take(coef[:, j, :], inv_c, axis=1) * np.take(basis[:, j, :], inv_b, axis=1)
+    return acc
+
+
+def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarray | None,
+                  t0: float, times: np.ndarray, steady_state: bool, out: np.ndarray) -> None:
+    """One train for subjects sharing its dose times; see :func:`train_central`.
+
+    Every term is a linear combination of the responses to unit states, which depend on
+    time only through the time since the last dose ``s`` and the number of doses ``m``.
+    Those take few distinct values on a regular grid, so the special functions are
+    evaluated once per distinct ``s`` and the results gathered.
+    """
+    n = sys.n
+    out[:] = 0.0
+    rel = times - t0
+    ii = train.ii_h
+    shift = train.infusion_h if rate is not None else 0.0
+    r = rel - shift
+    if train.n == 1 or ii == 0:
+        ok = r >= 0
+        if np.any(ok):
+            s_u, inv = np.unique(r[ok], return_inverse=True)
+            vals = np.einsum("nj,njk->nk", inj, basis_central(sys, s_u))
+            out[:, ok] = np.take(vals, inv, axis=1)
+    else:
+        e_mat = _expm(system_matrix(sys) * ii)
+        w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
+        if steady_state:
+            s_u, inv = np.unique(np.mod(r, ii), return_inverse=True)
+            vals = np.einsum("nj,njk->nk", w, basis_central(sys, s_u))
+            out[:, :] = np.take(vals, inv, axis=1)
+        else:
+            count = np.clip(np.floor(r / ii) + 1.0, 0.0, train.n)
+            ok = count >= 1
+            # Times during the train (fewer than n doses so far) and after its last dose
+            # are summed separately: after it, m is fixed and s grows without bound.
+            for idx in (np.flatnonzero(ok & (count < train.n)),
+                        np.flatnonzero(count >= train.n)):
+                if not idx.size:
+                    continue
+                s = r[idx] - (count[idx] - 1.0) * ii
+                s_u, inv_s = np.unique(s, return_inverse=True)
+                m_u, inv_m = np.unique(count[idx], return_inverse=True)
+                basis = basis_central(sys, s_u)
+                # (exp(A s) - exp(A (s + m ii))) w = exp(A s) (w - E^m w)
+                coef = w[:, :, None] - _powers_times(e_mat, w, m_u)
+                vals = _gather_sum(coef, inv_m, basis, inv_s)
+                if idx[-1] - idx[0] + 1 == idx.size:  # sorted times: a contiguous block
+                    out[:, idx[0]:idx[-1] + 1] = vals
+                else:
+                    out[:, idx] = vals
+    if rate is not None:
+        # The infusion running now (started less than its duration ago).
+        if steady_state:
+            s_run = np.mod(rel, ii)
+            running = s_run < train.infusion_h
+        elif ii > 0:
+            count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)
+            s_run = rel - (np.maximum(count, 1.0) - 1.0) * ii
+            running = (count >= 1) & (s_run < train.infusion_h)
+        else:
+            s_run = rel
+            running = (rel >= 0) & (rel < train.infusion_h)
+        if np.any(running):
+            s_u, inv = np.unique(s_run[running], return_inverse=True)
+            u = np.broadcast_to(s_u[None, :], (n, len(s_u)))
+            vals = rate[:, None] * step_central(sys, u)
+            out[:, running] += np.take(vals, inv, axis=1)
+
+
 def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
                   tlag: np.ndarray, times: np.ndarray, steady_state: bool = False) -> np.ndarray:
     """Central amount (n, T) produced by one dose train.
@@ -233,17 +396,16 @@ def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nda
     Parameters
     ----------
     amount : (n,) dose in mg per subject; ``bio`` (n,) is the bioavailable fraction for
-        oral doses; ``tlag`` (n,) shifts oral doses.
+        oral doses; ``tlag`` (n,) shifts oral doses (subjects are grouped by lag).
     steady_state : evaluate the periodic steady state (infinitely many past doses) instead.
     """
-    n = sys.n
     times = np.asarray(times, float)
     oral = train.route == "oral"
-    dose = amount * (bio if oral else 1.0)
-    t0 = train.t0_h + (tlag if oral else np.zeros(n))
-    rel = times[None, :] - t0[:, None]  # (n, T)
-    infusion = train.route == "infusion"
-    if infusion:
+    dose = np.asarray(amount, float) * (bio if oral else 1.0)
+    if steady_state and not (math.isinf(train.n) and train.ii_h > 0):
+        raise PkdoseError("steady state needs a regimen that repeats indefinitely")
+    rate = None
+    if train.route == "infusion":
         if train.n > 1 and train.infusion_h > train.ii_h:
             raise PkdoseError(
                 f"infusions of {train.infusion_h:g} h cannot repeat every {train.ii_h:g} h; "
@@ -251,53 +413,23 @@ def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nda
             )
         rate = dose / train.infusion_h
         inj = infusion_end_state(sys, train.infusion_h) * rate[:, None]
-        start_shift = train.infusion_h
     else:
         inj = _input_vector(sys, train.route) * dose[:, None]
-        start_shift = 0.0
-
-    if steady_state:
-        if not (math.isinf(train.n) and train.ii_h > 0):
-            raise PkdoseError("steady state needs a regimen that repeats indefinitely")
-        m = np.full(rel.shape, np.inf)
-    else:
-        m = None
-
-    out = np.zeros((n, times.size))
-    ii = train.ii_h
-    if train.n == 1 or ii == 0:
-        # One dose: the free response from the injected state.
-        r = rel - start_shift
-        ok = r >= 0
-        vals = free_central(sys, inj, np.where(ok, r, 0.0))
-        out += np.where(ok, vals, 0.0)
-    else:
-        e_mat = _expm(system_matrix(sys) * ii)
-        w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
-        r = rel - start_shift
-        if steady_state:
-            s = np.mod(r, ii)
-            out += free_central(sys, w, s)
-        else:
-            count = np.floor(r / ii) + 1.0
-            m = np.clip(count, 0.0, train.n)
-            ok = m >= 1
-            s = np.where(ok, r - (m - 1.0) * ii, 0.0)
-            first = free_central(sys, w, s)
-            tail_u = np.where(ok, s + m * ii, 0.0)
-            second = free_central(sys, w, tail_u)
-            out += np.where(ok, first - second, 0.0)
-    if infusion:
-        # The infusion running now (started less than its duration ago) is added directly.
-        if steady_state:
-            s_run = np.mod(rel, ii)
-            running = s_run < train.infusion_h
-        else:
-            count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n) if ii > 0 else (rel >= 0) * 1.0
-            s_run = rel - (np.maximum(count, 1.0) - 1.0) * (ii if ii > 0 else 0.0)
-            running = (count >= 1) & (s_run < train.infusion_h)
-        s_run = np.where(running, s_run, 0.0)
-        out += np.where(running, rate[:, None] * step_central(sys, s_run), 0.0)
+    lags = np.asarray(tlag, float) if oral else np.zeros(sys.n)
+    out = np.empty((sys.n, times.size))
+    # Subjects sharing a lag share dose times; chunks keep the gathered arrays in cache.
+    chunk = max(1, _CHUNK_ELEMENTS // max(times.size, 1))
+    for lag in np.unique(lags):
+        group = np.flatnonzero(lags == lag)
+        for lo in range(0, group.size, chunk):
+            idx = group[lo:lo + chunk]
+            sub = sys if idx.size == sys.n else subset(sys, idx)
+            contiguous = idx[-1] - idx[0] + 1 == idx.size
+            view = out[idx[0]:idx[-1] + 1] if contiguous else np.empty((idx.size, times.size))
+            _train_shared(sub, train, inj[idx], None if rate is None else rate[idx],
+                          train.t0_h + lag, times, steady_state, view)
+            if not contiguous:
+                out[idx] = view
     return out
 
 
