@@ -231,7 +231,7 @@ def compare(regimens, csv_path, json_path, plot_path, log, until, model_name, pa
     df = run(regs, model_name, subj, params)
     click.echo(format_table(df), nl=False)
     if csv_path:
-        _write(df.to_csv(index=False, float_format="%.6g"), csv_path)
+        _write(df.to_csv(index=False, float_format="%.10g"), csv_path)
         click.echo(f"wrote {csv_path}", err=True)
     if json_path:
         payload = {"notice": NOTICE, "pkdose_version": __version__,

@@ -102,7 +102,9 @@ class Variability:
     @property
     def matrix(self) -> np.ndarray:
         """The omega matrix as a numpy array (log-scale variances and covariances)."""
-        return np.array(self.omega, dtype=float).reshape(len(self.parameters), -1)
+        n = len(self.parameters)
+        # An explicit shape: reshape(0, -1) fails for a model without this variability.
+        return np.array(self.omega, dtype=float).reshape(n, n)
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,13 @@ def _variability(raw: dict | None, params: Mapping[str, Parameter], where: str) 
     if not raw:
         return Variability()
     names = tuple(raw.get("parameters", ()))
-    omega = tuple(tuple(float(x) for x in row) for row in raw.get("omega", ()))
-    mat = np.array(omega, dtype=float)
+    try:
+        omega = tuple(tuple(float(x) for x in row) for row in raw.get("omega", ()))
+    except (TypeError, ValueError):
+        raise PkdoseError(f"{where}: omega must be a matrix of numbers") from None
+    if any(len(row) != len(names) for row in omega):
+        raise PkdoseError(f"{where}: omega must be {len(names)}x{len(names)}")
+    mat = np.array(omega, dtype=float).reshape(len(omega), len(names))
     if mat.shape != (len(names), len(names)):
         raise PkdoseError(f"{where}: omega must be {len(names)}x{len(names)}")
     if not np.allclose(mat, mat.T) or np.any(np.linalg.eigvalsh(mat) < -1e-12):
@@ -198,6 +205,51 @@ def _variability(raw: dict | None, params: Mapping[str, Parameter], where: str) 
     if unknown:
         raise PkdoseError(f"{where}: variability on unknown parameter(s) {', '.join(unknown)}")
     return Variability(names, omega)
+
+
+#: Keys each covariate effect form needs besides ``parameter``, ``covariate`` and ``form``.
+EFFECT_FORMS = {
+    "power": ("reference", "exponent"),
+    "linear_ratio": ("reference", "slope"),
+    "indicator": ("op", "threshold", "factor"),
+}
+INDICATOR_OPS = (">", ">=", "==", "<", "<=")
+
+
+def _number(value: object, what: str) -> float:
+    # TOML gives strings, booleans or tables where a number was meant; name the key, not
+    # Python's float() message.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PkdoseError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _effect(e: object, params: Mapping[str, Parameter], what: str) -> CovariateEffect:
+    """One ``[[covariate_effects]]`` entry, checked so that it cannot fail at run time."""
+    if not isinstance(e, dict):
+        raise PkdoseError(f"{what} must be a table")
+    form = e.get("form")
+    if form not in EFFECT_FORMS:
+        raise PkdoseError(f"{what}: unknown covariate effect form {form!r}; "
+                          f"use one of {', '.join(EFFECT_FORMS)}")
+    missing = [k for k in ("parameter", "covariate", *EFFECT_FORMS[form]) if k not in e]
+    if missing:
+        raise PkdoseError(f"{what} ({form}) needs {', '.join(missing)}")
+    if e["parameter"] not in params:
+        raise PkdoseError(f"{what}: covariate effect on unknown parameter {e['parameter']}")
+    if e["covariate"] not in COVARIATES:
+        raise PkdoseError(f"{what}: unknown covariate {e['covariate']!r}; "
+                          f"known: {', '.join(COVARIATES)}")
+    if form == "indicator" and e["op"] not in INDICATOR_OPS:
+        raise PkdoseError(f"{what}: op must be one of {', '.join(INDICATOR_OPS)}, "
+                          f"got {e['op']!r}")
+    kwargs = {k: e[k] for k in e if k in CovariateEffect.__dataclass_fields__}
+    for key in ("reference", "exponent", "slope", "threshold", "factor"):
+        if key in kwargs:
+            kwargs[key] = _number(kwargs[key], f"{what}: {key}")
+    if form != "indicator" and not kwargs["reference"] > 0:
+        raise PkdoseError(f"{what}: reference must be positive")
+    return CovariateEffect(**kwargs)
 
 
 def model_from_dict(raw: dict, path: str = "") -> Model:
@@ -209,11 +261,14 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         praw = raw["parameters"]
     except KeyError as exc:
         raise PkdoseError(f"{where} has no [{exc.args[0]}] table") from None
+    missing = [k for k in ("name", "drug") if not isinstance(meta.get(k), str) or not meta[k]]
+    if missing:
+        raise PkdoseError(f"{where}: [model] needs {' and '.join(missing)}")
     params: dict[str, Parameter] = {}
     for key, spec in praw.items():
         if not isinstance(spec, dict) or "value" not in spec or "unit" not in spec:
             raise PkdoseError(f"{where}: parameter {key} needs a value and a unit")
-        value = float(spec["value"])
+        value = _number(spec["value"], f"{where}: parameter {key}")
         if not (math.isfinite(value) and value > 0):
             raise PkdoseError(f"{where}: parameter {key} must be positive")
         params[key] = Parameter(value, spec["unit"], spec.get("label", ""),
@@ -221,31 +276,29 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
     absorption = struct.get("absorption")
     clearance = struct.get("clearance", "direct")
     blood = struct.get("blood", "none")
-    disposition = int(struct.get("disposition", 2))
+    disposition = struct.get("disposition", 2)
     for value, allowed, what in ((absorption, ABSORPTION, "absorption"),
                                  (clearance, CLEARANCE, "clearance"),
                                  (blood, BLOOD, "blood"), (disposition, (1, 2), "disposition")):
         if value not in allowed:
             raise PkdoseError(f"{where}: {what} must be one of {allowed}, got {value!r}")
+    disposition = int(disposition)
     for need in (absorption, clearance, blood, disposition):
         missing = [p for p in _REQUIRED.get(need, ()) if p not in params]
         if missing:
             raise PkdoseError(f"{where}: {need} needs parameter(s) {', '.join(missing)}")
-    effects = []
-    for e in raw.get("covariate_effects", []):
-        eff = CovariateEffect(**{k: e[k] for k in e if k in CovariateEffect.__dataclass_fields__})
-        if eff.parameter not in params:
-            raise PkdoseError(f"{where}: covariate effect on unknown parameter {eff.parameter}")
-        if eff.form not in ("power", "linear_ratio", "indicator"):
-            raise PkdoseError(f"{where}: unknown covariate effect form {eff.form!r}")
-        effects.append(eff)
+    n_transit = struct.get("n_transit", 0)
+    if isinstance(n_transit, bool) or not isinstance(n_transit, int) or n_transit < 0:
+        raise PkdoseError(f"{where}: n_transit must be a whole number >= 0, got {n_transit!r}")
+    effects = [_effect(e, params, f"{where}: covariate effect {i}")
+               for i, e in enumerate(raw.get("covariate_effects", []), start=1)]
     concentration = meta.get("concentration", "whole_blood")
     if blood == "langmuir_rbc" and concentration != "plasma":
         raise PkdoseError(f"{where}: red-cell binding needs plasma as the central concentration")
     return Model(
         name=meta["name"], drug=meta["drug"], title=meta.get("title", ""),
         default=bool(meta.get("default", False)), concentration=concentration,
-        absorption=absorption, n_transit=int(struct.get("n_transit", 0)),
+        absorption=absorption, n_transit=n_transit,
         disposition=disposition, clearance=clearance, blood=blood,
         parameters=MappingProxyType(params), routes=tuple(struct.get("routes", ("oral",))),
         effects=tuple(effects),
@@ -425,6 +478,16 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
         e = np.asarray(e, dtype=float).reshape(n, len(var.parameters))
         for j, name in enumerate(var.parameters):
             p[name] = p[name] * np.exp(e[:, j])
+    for name, values in p.items():
+        # A linear covariate form can cross zero (Golubovic 2019: CL/F at age >= 113 y);
+        # the solver would then return growing, meaningless concentrations.
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            raise PkdoseError(
+                f"model {model.name}: the covariates of subject row(s) "
+                f"{', '.join(str(i) for i in bad[:5])} give {name} = {values[bad[0]]:g}; "
+                "the covariate effects are outside their valid range"
+            )
     out: dict[str, np.ndarray] = {}
     hct = covariates["hct_pct"].to_numpy(dtype=float) / 100.0
     if model.clearance == "well_stirred_liver":

@@ -65,6 +65,11 @@ def dose_amounts(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
     raise PkdoseError(f"unknown dose unit {train.unit}")
 
 
+def _span(values: np.ndarray, unit: str) -> str:
+    lo, hi = float(np.min(values)), float(np.max(values))
+    return f"{lo:g} {unit}" if lo == hi else f"{lo:g}-{hi:g} {unit}"
+
+
 def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:
     """Warn (ExtrapolationWarning) where dose or covariates leave the model's source data."""
     msgs = []
@@ -72,11 +77,12 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
     rng = model.validity("dose_mg")
     if rng and (doses.min() < rng[0] * (1 - 1e-9) or doses.max() > rng[1] * (1 + 1e-9)):
         msgs.append(
-            f"{model.drug} doses of {doses.min():g}-{doses.max():g} mg lie outside the "
+            f"{model.drug} {_span(doses, 'mg')} per dose lies outside the "
             f"{rng[0]:g}-{rng[1]:g} mg range the {model.name} model was fitted to; "
             "predictions there are extrapolated"
         )
-    for key, label in (("age_y", "age"), ("weight_kg", "weight"), ("hct_pct", "haematocrit")):
+    for key, label, unit in (("age_y", "age", "y"), ("weight_kg", "weight", "kg"),
+                             ("hct_pct", "haematocrit", "%")):
         rng = model.validity(key)
         if rng is None or key not in cov:
             continue
@@ -85,8 +91,8 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
         if n_out:
             who = "the subject" if len(vals) == 1 else f"{n_out} of {len(vals)} subjects"
             msgs.append(
-                f"{label} of {who} ({vals.min():g}-{vals.max():g}) lies outside the "
-                f"{rng[0]:g}-{rng[1]:g} range of the {model.name} source population"
+                f"{label} of {who} ({_span(vals, unit)}) lies outside the "
+                f"{rng[0]:g}-{rng[1]:g} {unit} range of the {model.name} source population"
             )
     for route in {t.route for t in compile_trains(regimen)}:
         if route not in model.routes:

@@ -468,7 +468,8 @@ def mm_input_integrals(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.nda
     """
     a_s = gut_amount(a0, s, vm, km)
     with np.errstate(divide="ignore"):
-        y_hi = np.where(a0 > 0, np.log(np.maximum(a0, 1e-300) / np.maximum(a_s, 1e-300)), 0.0)
+        y_hi = np.where((a0 > 0) & (s > 0),
+                        np.log(np.maximum(a0, 1e-300) / np.maximum(a_s, 1e-300)), 0.0)
     y_hi = y_hi[:, None, :]
     c_minus_1 = lam * km[:, None, :] / vm[:, None, :] - 1.0
     # For a fast mode only the last stretch of absorption matters: contributions from

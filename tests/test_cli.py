@@ -1,0 +1,149 @@
+"""The command line: results on stdout, messages on stderr, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pkdose import NOTICE
+from pkdose.cli import main, parse_duration
+
+
+@pytest.fixture
+def run():
+    def _run(*args):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return _run
+
+
+def test_simulate_writes_a_csv_curve_to_stdout_and_the_notice_to_stderr(run):
+    res = run("simulate", "sirolimus 6 mg loading then 2 mg daily", "--until", "3d",
+              "--step", "6h")
+    assert res.exit_code == 0
+    df = pd.read_csv(io.StringIO(res.stdout))
+    assert list(df.columns) == ["time_h", "conc_ng_ml"]
+    assert df["time_h"].tolist() == [6.0 * k for k in range(13)]
+    assert df["conc_ng_ml"].iloc[0] == 0.0 and df["conc_ng_ml"].max() > 5
+    assert NOTICE in res.stderr
+    assert "note" not in res.stdout
+
+
+def test_simulate_everolimus_default_model_also_gives_plasma(run):
+    res = run("simulate", "everolimus 5 mg weekly", "--until", "1w", "--step", "1h")
+    df = pd.read_csv(io.StringIO(res.stdout))
+    assert list(df.columns) == ["time_h", "conc_ng_ml", "plasma_ng_ml"]
+    assert (df["conc_ng_ml"] >= df["plasma_ng_ml"]).all()  # drug sits mostly in red cells
+
+
+def test_simulate_writes_csv_and_plot_files(run, tmp_path):
+    csv, png = tmp_path / "c.csv", tmp_path / "c.png"
+    res = run("simulate", "rapamycin 1 mg daily", "--until", "2w", "--csv", str(csv),
+              "--plot", str(png), "--log")
+    assert res.exit_code == 0 and res.stdout == ""
+    assert len(pd.read_csv(csv)) == 14 * 24 + 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_prints_one_aligned_row_per_regimen(run):
+    res = run("compare", "rapamycin 1 mg daily", "rapamycin 6 mg weekly", "everolimus 5 mg weekly")
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("regimen") and set(lines[1]) <= {"-", " "}
+    rows = lines[2:5]
+    assert [r.split("  ")[0] for r in rows] == ["sirolimus 1 mg daily", "sirolimus 6 mg weekly",
+                                               "everolimus 5 mg weekly"]
+    assert "wu2012" in rows[0] and "terheine2018" in rows[2]
+    assert all("steady state" in r for r in rows)
+
+
+def test_compare_writes_csv_json_and_overlay_plot(run, tmp_path):
+    csv, js, png = tmp_path / "m.csv", tmp_path / "m.json", tmp_path / "m.png"
+    res = run("compare", "sirolimus 1 mg daily", "sirolimus 5 mg weekly for 4 weeks",
+              "--csv", str(csv), "--json", str(js), "--plot", str(png))
+    assert res.exit_code == 0
+    df = pd.read_csv(csv)
+    assert df["basis"].tolist() == ["steady state", "first week"]
+    payload = json.loads(js.read_text())
+    assert payload["notice"] == NOTICE and len(payload["rows"]) == 2
+    assert png.stat().st_size > 10_000
+
+
+def test_covariates_and_param_overrides_change_the_prediction(run, tmp_path):
+    def cavg(*extra):
+        out = tmp_path / "m.csv"
+        assert run("compare", *extra, "--csv", str(out)).exit_code == 0
+        return pd.read_csv(out)["cavg_ng_ml"].iloc[0]
+
+    base = cavg("sirolimus 2 mg daily")
+    # Linear in clearance at steady state: half the clearance, twice the average.
+    assert cavg("sirolimus 2 mg daily", "--param", "cl=6.45") == pytest.approx(2 * base, rel=1e-6)
+    # de Wit 2016 scales CL/F with weight^0.75: 140 kg vs 70 kg lowers Cavg by 2^0.75.
+    light = cavg("everolimus 5 mg daily", "--model", "dewit2016")
+    heavy = cavg("everolimus 5 mg daily", "--model", "dewit2016", "--weight", "140")
+    assert light / heavy == pytest.approx(2 ** 0.75, rel=1e-6)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["simulate", "sirolimus 2 mgs daily"], "stopped at 'mgs'"),
+    (["simulate", "aspirin 2 mg daily"], "unknown drug 'aspirin'"),
+    (["simulate", "sirolimus -2 mg daily"], "must be positive"),
+    (["simulate", "sirolimus 1 mg daily", "--until", "5x"], "cannot read --until '5x'"),
+    (["simulate", "sirolimus 1 mg daily", "--step", "0"], "must be positive"),
+    (["simulate", "sirolimus 1 mg daily", "--model", "nope"], "unknown model 'nope'"),
+    (["simulate", "sirolimus 1 mg daily", "--model", "terheine2018"], "is for everolimus"),
+    (["simulate", "sirolimus 1 mg daily", "--param", "cl"], "write NAME=VALUE"),
+    (["simulate", "sirolimus 1 mg daily", "--param", "zz=1"], "has no parameter 'zz'"),
+    (["simulate", "sirolimus 1 mg daily", "--weight", "0"], "weight_kg=0"),
+    (["simulate", "sirolimus 1 mg daily", "--covariate", "shoe=9"], "unknown covariate"),
+    (["simulate", "sirolimus 1 mg iv daily"], "oral dosing only"),
+    (["simulate", "sirolimus 1 mg daily", "--step", "1s"], "cannot read --step"),
+    (["simulate", "sirolimus 1 mg daily", "--until", "1000w", "--step", "1min"], "output points"),
+    (["compare", "sirolimus 1 mg daily", "--model", "/no/such/model.toml"], "not found"),
+])
+def test_bad_input_gives_one_line_and_exit_status_2(run, args, fragment):
+    res = run(*args)
+    assert res.exit_code == 2
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("pkdose: error:")]
+    assert len(errors) == 1 and fragment in errors[0], res.stderr
+    assert "Traceback" not in res.stderr and res.stdout == ""
+
+
+def test_extrapolation_is_warned_on_stderr(run):
+    res = run("simulate", "sirolimus 90 mg weekly", "--until", "1d")
+    assert res.exit_code == 0
+    assert "outside the 1-60 mg range" in res.stderr
+
+
+def test_models_lists_every_model_with_its_source(run):
+    res = run("models")
+    assert res.exit_code == 0
+    for name in ("wu2012 (default)", "terheine2018 (default)", "dewit2016", "golubovic2019"):
+        assert name in res.stdout
+    assert "doi:10.1038/psp.2012.18" in res.stdout
+    only = run("models", "--drug", "rapamycin")
+    assert "wu2012" in only.stdout and "terheine2018" not in only.stdout
+
+
+def test_every_command_has_help_with_an_example(run):
+    for cmd in ("simulate", "compare", "models"):
+        res = run(cmd, "--help")
+        assert res.exit_code == 0 and "Example" in res.stdout
+
+
+@pytest.mark.parametrize("text,hours", [("12w", 2016), ("84d", 2016), ("36h", 36), ("30min", 0.5),
+                                        ("2.5", 2.5), ("1 week", 168)])
+def test_durations_read_as_users_write_them(text, hours):
+    assert parse_duration(text, "--until") == pytest.approx(hours)
+
+
+def test_python_dash_m_pkdose_runs_the_cli():
+    res = subprocess.run([sys.executable, "-m", "pkdose", "models"], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and "wu2012" in res.stdout
