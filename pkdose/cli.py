@@ -67,6 +67,21 @@ def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
     return subj
 
 
+def parse_bands(items: tuple[str, ...]) -> list[tuple[str, float, float]]:
+    """``("3-8:transplant target",)`` -> [(label, 3.0, 8.0)]."""
+    out = []
+    for item in items:
+        rng, _, label = item.partition(":")
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*-\s*([0-9]*\.?[0-9]+)\s*", rng)
+        if not m or float(m.group(1)) >= float(m.group(2)):
+            raise PkdoseError(
+                f"cannot read --band {item!r}; write LOW-HIGH[:label], e.g. 3-8:target"
+            )
+        out.append((label.strip() or f"{m.group(1)}-{m.group(2)} ng/mL", float(m.group(1)),
+                    float(m.group(2))))
+    return out
+
+
 def _err(msg: str) -> None:
     click.echo(f"pkdose: error: {msg}", err=True)
 
@@ -93,6 +108,9 @@ class _Group(click.Group):
 
 
 def _model_options(f):
+    f = click.option("--band", multiple=True, metavar="LOW-HIGH[:LABEL]",
+                     help="Shade a concentration range in the plot, e.g. 3-8:target trough "
+                          "(ng/mL, repeatable).")(f)
     f = click.option("--covariate", multiple=True, metavar="NAME=VALUE",
                      help="Other covariates, e.g. ast_iu_l=50, prednisolone_mg_day=20.")(f)
     f = click.option("--hct", type=float, help="Haematocrit (%); default 44.")(f)
@@ -133,8 +151,10 @@ def main() -> None:
 @click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
 @_model_options
 def simulate(regimen, until, step, csv_path, plot_path, log, model_name, param, weight, height,
-             sex, age, hct, covariate):
+             sex, age, hct, covariate, band):
     """Concentration-time curve of one regimen (time_h, conc_ng_ml [, plasma_ng_ml]).
+
+    REGIMEN is regimen text, a regimen TOML file or a one-subject event-table CSV.
 
     \b
     Example:
@@ -155,7 +175,7 @@ def simulate(regimen, until, step, csv_path, plot_path, log, model_name, param, 
     else:
         click.echo(df.to_csv(index=False, float_format="%.6g"), nl=False)
     if plot_path:
-        plot_curves([(str(reg), df)], plot_path, log=log)
+        plot_curves([(str(reg), df)], plot_path, log=log, bands=parse_bands(band))
         click.echo(f"wrote {plot_path}", err=True)
 
 
@@ -209,10 +229,11 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--until", metavar="DURATION", help="Plot horizon, default 4 weeks.")
 @_model_options
 def compare(regimens, csv_path, json_path, plot_path, log, until, model_name, param, weight,
-            height, sex, age, hct, covariate):
+            height, sex, age, hct, covariate, band):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
-    Regimens that repeat indefinitely are summarised at steady state over one cycle;
+    Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
+    per ID). Regimens that repeat indefinitely are summarised at steady state over one cycle;
     regimens that stop, over their first week.
 
     \b
@@ -221,11 +242,12 @@ def compare(regimens, csv_path, json_path, plot_path, log, until, model_name, pa
     """
     from pkdose.compare import compare as run
     from pkdose.plotting import plot_curves
-    from pkdose.simulate import as_regimen
+    from pkdose.simulate import load_regimens
     from pkdose.simulate import simulate as sim
 
     _notice()
-    regs = [as_regimen(r) for r in regimens]
+    regs = [reg for r in regimens for reg in load_regimens(r)]
+    bands = parse_bands(band)
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
     params = parse_params(param)
     df = run(regs, model_name, subj, params)
@@ -240,13 +262,14 @@ def compare(regimens, csv_path, json_path, plot_path, log, until, model_name, pa
         click.echo(f"wrote {json_path}", err=True)
     if plot_path:
         horizon = parse_duration(until, "--until") if until else 4 * 168.0
-        step = max(horizon / 4000.0, 0.05)
+        # Fine enough to draw the ~0.7 h everolimus peaks; bounded for long horizons.
+        step = min(0.1, horizon / 4000.0)
         curves = []
         for reg, (_, row) in zip(regs, df.iterrows(), strict=True):
             model = row["model"]
             curves.append((f"{reg}  [{model}]",
                            sim(reg, model, subj, until_h=horizon, step_h=step, params=params)))
-        plot_curves(curves, plot_path, log=log)
+        plot_curves(curves, plot_path, log=log, bands=bands)
         click.echo(f"wrote {plot_path}", err=True)
 
 

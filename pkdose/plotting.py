@@ -51,8 +51,8 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
                     ls="--", label=f"{label} (plasma)")
     for j, (label, lo, hi) in enumerate(bands):
         ax.axhspan(lo, hi, color="0.5", alpha=0.12 + 0.05 * (j % 2), lw=0)
-        ax.text(0.995, hi, f" {label}", transform=ax.get_yaxis_transform(), ha="right",
-                va="top", fontsize=8, color="0.3")
+        ax.text(0.005, hi, f" {label}", transform=ax.get_yaxis_transform(), ha="left",
+                va="bottom", fontsize=8, color="0.3")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("whole-blood concentration (ng/mL)")
     if log:

@@ -369,9 +369,11 @@ def _is_table_array(value: object) -> bool:
     )
 
 
-def _emit_table(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
+def _emit_table(lines: list[str], path: list[str], table: Mapping[str, Any],
+                array_item: bool = False) -> None:
+    """Write ``[path]`` (or ``[[path]]`` for an item of an array of tables) and its keys."""
     header = ".".join(_toml_key(p) for p in path)
-    lines += ["", f"[{header}]"]
+    lines += ["", f"[[{header}]]" if array_item else f"[{header}]"]
     nested = []
     for key, value in table.items():
         if isinstance(value, Mapping) or _is_table_array(value):
@@ -383,24 +385,7 @@ def _emit_table(lines: list[str], path: list[str], table: Mapping[str, Any]) -> 
             _emit_table(lines, [*path, str(key)], value)
         else:
             for item in value:
-                _emit_array_item(lines, [*path, str(key)], item)
-
-
-def _emit_array_item(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
-    header = ".".join(_toml_key(p) for p in path)
-    lines += ["", f"[[{header}]]"]
-    nested = []
-    for key, value in table.items():
-        if isinstance(value, Mapping) or _is_table_array(value):
-            nested.append((key, value))
-        else:
-            lines.append(f"{_toml_key(str(key))} = {_toml_value(value)}")
-    for key, value in nested:
-        if isinstance(value, Mapping):
-            _emit_table(lines, [*path, str(key)], value)
-        else:
-            for item in value:
-                _emit_array_item(lines, [*path, str(key)], item)
+                _emit_table(lines, [*path, str(key)], item, array_item=True)
 
 
 def regimen_to_toml(
@@ -457,7 +442,7 @@ def regimen_to_toml(
             _emit_table(lines, [str(key)], value)
         elif _is_table_array(value):
             for item in value:
-                _emit_array_item(lines, [str(key)], item)
+                _emit_table(lines, [str(key)], item, array_item=True)
         else:
             raise PkdoseError(f"metadata {key!r} must be a table (a mapping)")
     return "\n".join(lines) + "\n"

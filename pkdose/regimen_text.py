@@ -863,7 +863,7 @@ def format_regimen(reg: Regimen) -> str:
     Returns
     -------
     str
-        E.g. ``sirolimus 6 mg once then 2 mg daily``. Blocks are joined by ``then``, or by
+        E.g. ``sirolimus 6 mg loading then 2 mg daily``. Blocks are joined by ``then``, or by
         ``;`` before an anchored block (``at T``); a non-zero start time is appended as
         ``, starting at T``. Numbers are the shortest decimals that read back exactly;
         times are in the largest unit (months, weeks, days, h) that holds them as a
@@ -873,6 +873,10 @@ def format_regimen(reg: Regimen) -> str:
     for i, block in enumerate(reg.blocks):
         part = format_block(block)
         if i == 0:
+            nxt = reg.blocks[1] if len(reg.blocks) > 1 else None
+            if nxt is not None and nxt.at_h is None and part.endswith(" once"):
+                # A one-off dose before a maintenance schedule reads as clinicians write it.
+                part = part[: -len(" once")] + " loading"
             text += " " + part
         elif block.at_h is not None:
             text += "; " + part

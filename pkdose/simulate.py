@@ -29,15 +29,36 @@ from pkdose.regimen import HOURS_PER_WEEK, DoseTrain, Regimen, block_starts, com
 MAX_POINTS = 2_000_000
 
 
-def as_regimen(regimen: Regimen | str) -> Regimen:
-    """Accept a Regimen or regimen text."""
-    if isinstance(regimen, Regimen):
-        return regimen
-    if isinstance(regimen, str):
-        from pkdose.regimen_text import parse_regimen
+def load_regimens(source: Regimen | str) -> list[Regimen]:
+    """Regimens from a Regimen, regimen text, a regimen TOML file or an event-table CSV.
 
-        return parse_regimen(regimen)
-    raise PkdoseError(f"expected a regimen or regimen text, got {type(regimen).__name__}")
+    An event table with several IDs gives one regimen per ID.
+    """
+    if isinstance(source, Regimen):
+        return [source]
+    if not isinstance(source, str):
+        raise PkdoseError(f"expected a regimen or regimen text, got {type(source).__name__}")
+    low = source.strip().lower()
+    if low.endswith(".toml"):
+        from pkdose.regimen_io import read_regimen_toml
+
+        return [read_regimen_toml(source.strip())]
+    if low.endswith(".csv"):
+        from pkdose.regimen_io import events_to_regimens, read_events_csv
+
+        path = source.strip()
+        return list(events_to_regimens(read_events_csv(path), source=path).values())
+    from pkdose.regimen_text import parse_regimen
+
+    return [parse_regimen(source)]
+
+
+def as_regimen(regimen: Regimen | str) -> Regimen:
+    """Accept a Regimen, regimen text, or a file holding exactly one regimen."""
+    regs = load_regimens(regimen)
+    if len(regs) != 1:
+        raise PkdoseError(f"{regimen} holds {len(regs)} regimens; give one, or use compare")
+    return regs[0]
 
 
 def resolve_model(regimen: Regimen, model: Model | str | None,

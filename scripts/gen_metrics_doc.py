@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pkdose._docgen import sync_doc
 from pkdose.exposure import metric_table
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
@@ -41,17 +42,8 @@ def update(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    old = DOC.read_text(encoding="utf-8")
-    new = update(old)
-    if "--check" in argv:
-        if new != old:
-            print(f"{DOC} is stale; run python scripts/gen_metrics_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    if new != old:
-        DOC.write_text(new, encoding="utf-8")
-        print(f"wrote {DOC}")
-    return 0
+    new = update(DOC.read_text(encoding="utf-8"))
+    return sync_doc(DOC, new, "--check" in argv, "scripts/gen_metrics_doc.py")
 
 
 if __name__ == "__main__":

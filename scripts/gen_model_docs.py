@@ -26,6 +26,7 @@ import numpy as np
 
 from pkdose import model as model_module
 from pkdose import solver
+from pkdose._docgen import sync_doc
 from pkdose.model import (
     ABSORPTION,
     BLOOD,
@@ -740,17 +741,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit 1 if the page is stale instead of writing it")
     parser.add_argument("--output", type=Path, default=DOC, help="page to write or check")
     args = parser.parse_args(argv)
-    if args.check:
-        if not is_current(args.output):
-            print(f"{args.output} is stale; run python scripts/gen_model_docs.py",
-                  file=sys.stderr)
-            return 1
-        return 0
-    text = render()
-    if not args.output.is_file() or args.output.read_text(encoding="utf-8") != text:
-        args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
-    return 0
+    return sync_doc(args.output, render(), args.check, "scripts/gen_model_docs.py")
 
 
 if __name__ == "__main__":

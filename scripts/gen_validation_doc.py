@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pkdose._docgen import sync_doc
 from pkdose.validation import QUANTITIES, Observation, load_observations, summary, validation_table
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "validation.md"
@@ -254,17 +255,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    new = render()
-    old = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-    if "--check" in argv:
-        if new != old:
-            print(f"{DOC} is stale; run python scripts/gen_validation_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    if new != old:
-        DOC.write_text(new, encoding="utf-8")
-        print(f"wrote {DOC}")
-    return 0
+    return sync_doc(DOC, render(), "--check" in argv, "scripts/gen_validation_doc.py")
 
 
 if __name__ == "__main__":

@@ -147,3 +147,32 @@ def test_python_dash_m_pkdose_runs_the_cli():
     res = subprocess.run([sys.executable, "-m", "pkdose", "models"], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0 and "wu2012" in res.stdout
+
+
+def test_regimens_can_come_from_toml_files_and_event_tables(run, tmp_path):
+    from pkdose.regimen_io import regimen_to_events, write_regimen_toml
+    from pkdose.regimen_text import parse_regimen
+
+    toml = tmp_path / "weekly.toml"
+    write_regimen_toml(parse_regimen("sirolimus 6 mg weekly"), toml)
+    events = pd.concat([regimen_to_events(parse_regimen("sirolimus 1 mg daily"), id=1),
+                        regimen_to_events(parse_regimen("sirolimus 2 mg daily"), id=2)])
+    csv = tmp_path / "events.csv"
+    events.to_csv(csv, index=False)
+    res = run("compare", str(toml), str(csv))
+    assert res.exit_code == 0, res.stderr
+    rows = [ln.split("  ")[0] for ln in res.stdout.splitlines()[2:5]]
+    assert rows == ["sirolimus 6 mg weekly", "sirolimus 1 mg daily", "sirolimus 2 mg daily"]
+    one = run("simulate", str(toml), "--until", "1d")
+    assert one.exit_code == 0
+    two = run("simulate", str(csv), "--until", "1d")
+    assert two.exit_code == 2 and "holds 2 regimens" in two.stderr
+
+
+def test_reference_bands_are_drawn_and_bad_bands_rejected(run, tmp_path):
+    png = tmp_path / "b.png"
+    ok = run("compare", "everolimus 0.75 mg twice daily", "--band", "3-8:target trough",
+             "--plot", str(png))
+    assert ok.exit_code == 0 and png.exists()
+    bad = run("compare", "everolimus 0.75 mg twice daily", "--band", "8-3", "--plot", str(png))
+    assert bad.exit_code == 2 and "cannot read --band" in bad.stderr

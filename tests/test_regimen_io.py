@@ -86,7 +86,7 @@ def test_any_valid_regimen_survives_toml(reg):
 
 def test_toml_starts_with_the_canonical_text_as_a_comment():
     text = regimen_to_toml(parse_regimen("sirolimus 6 mg loading then 2 mg daily"))
-    assert text.splitlines()[0] == "# sirolimus 6 mg once then 2 mg daily"
+    assert text.splitlines()[0] == "# sirolimus 6 mg loading then 2 mg daily"
 
 
 def test_name_description_start_labels_and_metadata_tables_are_kept(tmp_path):

@@ -37,7 +37,7 @@ EXAMPLES = [
     (
         "sirolimus 6 mg loading then 2 mg daily",
         regimen("sirolimus", Block(Dose(6.0)), Block(Dose(2.0), interval_h=24.0)),
-        "sirolimus 6 mg once then 2 mg daily",
+        "sirolimus 6 mg loading then 2 mg daily",
     ),
     (
         "everolimus 5 mg weekly for 6 weeks",

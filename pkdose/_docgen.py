@@ -1,0 +1,23 @@
+"""Shared by the scripts that generate docs/ pages from the registries (not public API)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def sync_doc(path: Path, text: str, check: bool, script: str) -> int:
+    """Write ``text`` to ``path`` if it changed, or with ``check`` report a stale page.
+
+    Returns the process exit status: 1 when checking finds the page stale, else 0.
+    """
+    old = path.read_text(encoding="utf-8") if path.is_file() else None
+    if check:
+        if old != text:
+            print(f"{path} is stale; run python {script}", file=sys.stderr)
+            return 1
+        return 0
+    if old != text:
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
