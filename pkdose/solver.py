@@ -525,6 +525,16 @@ def _disp_free(sys: System, c0: np.ndarray, p0: np.ndarray, u: np.ndarray):
     return c, p
 
 
+def gut_profile(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.ndarray) -> np.ndarray:
+    """Gut amount ``s`` after holding ``a0``, as :func:`mm_segment` models it: exact
+    Michaelis-Menten down to the linear threshold, first order (ka = Vm/Km) below it."""
+    thr = MM_LINEAR_FRACTION * km
+    t_sw = np.where(a0 > thr, _time_to_amount(np.maximum(a0, thr), thr, vm, km), 0.0)
+    s_nl = np.minimum(s, t_sw)
+    g = gut_amount(a0, s_nl, vm, km)
+    return g * np.exp(-(vm / km) * (s - s_nl))
+
+
 def mm_segment(sys: System, vm, km, a0, c0, p0, s):
     """Gut, central, peripheral amounts s (n, T) after a segment starts from (a0, c0, p0).
 
@@ -569,6 +579,15 @@ def _disp_free_elementwise(sys: System, c0: np.ndarray, p0: np.ndarray, u: np.nd
     return c0 * c_unit + p0 * c_from_p, c0 * p_from_c + p0 * p_unit
 
 
+def _unit_free(sys: System, u: np.ndarray):
+    """Central from unit central, central from unit peripheral, and the same for peripheral."""
+    n = sys.n
+    uu = np.broadcast_to(np.asarray(u, float)[None, :], (n, np.size(u)))
+    c_c, p_c = _disp_free(sys, np.ones(n), np.zeros(n), uu)
+    c_p, p_p = _disp_free(sys, np.zeros(n), np.ones(n), uu)
+    return c_c, c_p, p_c, p_p
+
+
 def mm_central(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
                doses: np.ndarray, times: np.ndarray,
                start_state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
@@ -576,47 +595,96 @@ def mm_central(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarr
                ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Central amount (n, T) for oral doses with Michaelis-Menten absorption.
 
+    The gut is scanned dose by dose (exact, cheap). The disposition is linear, so within a
+    dosing interval it is the free evolution of its state at the interval start plus a
+    particular part that depends only on the gut amount at the start and the time since;
+    intervals whose gut amounts agree to 1e-13 (all of them, once a periodic regimen has
+    settled) share that part, which is integrated once per distinct time since dose.
+
     Parameters
     ----------
     dose_times : (D,) sorted dose times (h), shared by all subjects.
     doses : (n, D) dose amounts reaching the gut (mg).
-    times : (T,) output times.
+    times : (T,) output times (>= 0).
     start_state : (gut, central, peripheral) at time 0, default empty.
+    end_h : also return the state at this time.
 
     Returns
     -------
     central : (n, T)
-    state : (gut, central, peripheral) at ``end_h`` (default: the last dose time, just after
-        that dose).
+    state : (gut, central, peripheral) at ``end_h`` (default: just after the last dose).
     """
     n = sys.n
-    gut, c, p = start_state if start_state is not None else (np.zeros(n),) * 3
-    gut, c, p = np.array(gut, float), np.array(c, float), np.array(p, float)
+    gut0, c0, p0 = start_state if start_state is not None else (np.zeros(n),) * 3
     times = np.asarray(times, float)
-    out = np.zeros((n, times.size))
-    seg_of = np.searchsorted(dose_times, times, side="right") - 1  # -1: before first dose
-    before = seg_of < 0
-    if np.any(before):
-        s = np.broadcast_to(times[before][None, :], (n, int(before.sum())))
-        _, cc, _ = mm_segment(sys, vm, km, gut, c, p, s.copy())
-        out[:, before] = cc
-    t_prev = 0.0
-    for j, td in enumerate(dose_times):
-        if td > t_prev:
-            dt = np.full((n, 1), td - t_prev)
-            g1, c1, p1 = mm_segment(sys, vm, km, gut, c, p, dt)
-            gut, c, p = g1[:, 0], c1[:, 0], p1[:, 0]
-        gut = gut + doses[:, j]
-        t_prev = td
-        sel = seg_of == j
-        if np.any(sel):
-            s = np.broadcast_to((times[sel] - td)[None, :], (n, int(sel.sum()))).copy()
-            _, cc, _ = mm_segment(sys, vm, km, gut, c, p, s)
-            out[:, sel] = cc
-    if end_h is not None and end_h > t_prev:
-        g1, c1, p1 = mm_segment(sys, vm, km, gut, c, p, np.full((n, 1), end_h - t_prev))
-        gut, c, p = g1[:, 0], c1[:, 0], p1[:, 0]
-    return out, (gut, c, p)
+    dose_times = np.asarray(dose_times, float)
+    doses = np.asarray(doses, float).reshape(n, dose_times.size)
+    if dose_times.size == 0 or dose_times[0] > 0:
+        # A dose of nothing at time 0 starts the first interval from the start state.
+        dose_times = np.concatenate([[0.0], dose_times])
+        doses = np.concatenate([np.zeros((n, 1)), doses], axis=1)
+    k_events = dose_times.size
+    horizon = max(float(times.max(initial=0.0)), end_h or 0.0, float(dose_times[-1]))
+    lengths = np.append(np.diff(dose_times), horizon - dose_times[-1])
+
+    # Gut amount at the start of every interval (exact scan; a few operations per dose).
+    a0 = np.empty((n, k_events))
+    gut = np.array(gut0, float)
+    for k in range(k_events):
+        a0[:, k] = gut + doses[:, k]
+        if k + 1 < k_events:
+            gut = gut_profile(a0[:, k], np.full(n, lengths[k]), vm, km)
+    scale = max(float(np.max(doses, initial=0.0)), 1e-300)
+    keys = [(lengths[k] if k + 1 < k_events else -1.0,
+             np.round(a0[:, k] / scale, 13).tobytes()) for k in range(k_events)]
+    classes: dict = {}
+    cls = np.array([classes.setdefault(key, len(classes)) for key in keys])
+    rep = np.zeros(len(classes), dtype=int)
+    for k in range(k_events - 1, -1, -1):
+        rep[cls[k]] = k
+
+    # Disposition state at every interval start: x_{k+1} = Phi(L_k) x_k + z_{class(k)}.
+    zc: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    phi: dict[float, tuple[np.ndarray, ...]] = {}
+    xs = np.empty((n, 2, k_events))
+    x = np.stack([np.array(c0, float), np.array(p0, float)], axis=1)
+    for k in range(k_events):
+        xs[:, :, k] = x
+        if k + 1 == k_events:
+            break
+        cid, length = cls[k], lengths[k]
+        if cid not in zc:
+            _, cz, pz = mm_segment(sys, vm, km, a0[:, rep[cid]], np.zeros(n), np.zeros(n),
+                                   np.full((n, 1), length))
+            zc[cid] = (cz[:, 0], pz[:, 0])
+        if length not in phi:
+            phi[length] = tuple(m[:, 0] for m in _unit_free(sys, np.array([length])))
+        f_cc, f_cp, f_pc, f_pp = phi[length]
+        cz, pz = zc[cid]
+        x = np.stack([f_cc * x[:, 0] + f_cp * x[:, 1] + cz,
+                      f_pc * x[:, 0] + f_pp * x[:, 1] + pz], axis=1)
+
+    out = np.empty((n, times.size))
+    if times.size:
+        k_of = np.searchsorted(dose_times, times, side="right") - 1
+        s = times - dose_times[k_of]
+        s_u, inv_s = np.unique(s, return_inverse=True)
+        f_cc, f_cp, _, _ = _unit_free(sys, s_u)
+        out[:] = (xs[:, 0, k_of] * np.take(f_cc, inv_s, axis=1)
+                  + xs[:, 1, k_of] * np.take(f_cp, inv_s, axis=1))
+        for cid in np.unique(cls[k_of]):
+            sel = np.flatnonzero(cls[k_of] == cid)
+            su, inv = np.unique(s[sel], return_inverse=True)
+            _, part, _ = mm_segment(sys, vm, km, a0[:, rep[cid]], np.zeros(n), np.zeros(n),
+                                    np.broadcast_to(su[None, :], (n, su.size)).copy())
+            out[:, sel] += np.take(part, inv, axis=1)
+
+    k_end = k_events - 1 if end_h is None else int(
+        np.searchsorted(dose_times, end_h, side="right") - 1)
+    t_end = dose_times[k_end] if end_h is None else end_h
+    g1, c1, p1 = mm_segment(sys, vm, km, a0[:, k_end], xs[:, 0, k_end], xs[:, 1, k_end],
+                            np.full((n, 1), t_end - dose_times[k_end]))
+    return out, (g1[:, 0], c1[:, 0], p1[:, 0])
 
 
 def mm_steady_state(sys: System, vm: np.ndarray, km: np.ndarray, offsets: np.ndarray,
