@@ -35,6 +35,15 @@ def parse_duration(text: str, what: str) -> float:
     return value
 
 
+def parse_window(text: str) -> tuple[float, float]:
+    """'0-1w', '5w-6w', '24-48' (hours) -> (start_h, end_h)."""
+    lo, sep, hi = str(text).partition("-")
+    if not sep:
+        raise PkdoseError(f"cannot read --window {text!r}; write START-END, e.g. 0-1w or 5w-6w")
+    start = 0.0 if lo.strip() in ("0", "0h", "0d", "0w") else parse_duration(lo, "--window start")
+    return start, parse_duration(hi, "--window end")
+
+
 def parse_params(items: tuple[str, ...]) -> dict[str, float]:
     """``("cl=7.5", "v1=50")`` -> dict."""
     out = {}
@@ -213,7 +222,8 @@ def format_table(df: pd.DataFrame) -> str:
         if k == 0:
             out.append("  ".join("-" * w for w in widths))
     legend = ("concentrations in whole blood, ng/mL; AUC168 = AUC per week (ng*h/mL); "
-              "PTF = peak-trough fluctuation; h>3 = hours per cycle above 3 ng/mL")
+              "PTF = peak-trough fluctuation; h>3 = hours above 3 ng/mL in the summarised "
+              "cycle or window")
     return "\n".join(out) + "\n" + legend + "\n"
 
 
@@ -227,9 +237,11 @@ def format_table(df: pd.DataFrame) -> str:
               help="Overlay the curves in one figure (PNG/SVG/PDF).")
 @click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
 @click.option("--until", metavar="DURATION", help="Plot horizon, default 4 weeks.")
+@click.option("--window", metavar="START-END",
+              help="Summarise this window after the first dose instead (e.g. 0-1w, 5w-6w).")
 @_model_options
-def compare(regimens, csv_path, json_path, plot_path, log, until, model_name, param, weight,
-            height, sex, age, hct, covariate, band):
+def compare(regimens, csv_path, json_path, plot_path, log, until, window, model_name, param,
+            weight, height, sex, age, hct, covariate, band):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
@@ -250,7 +262,7 @@ def compare(regimens, csv_path, json_path, plot_path, log, until, model_name, pa
     bands = parse_bands(band)
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
     params = parse_params(param)
-    df = run(regs, model_name, subj, params)
+    df = run(regs, model_name, subj, params, parse_window(window) if window else None)
     click.echo(format_table(df), nl=False)
     if csv_path:
         _write(df.to_csv(index=False, float_format="%.10g"), csv_path)

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from pkdose import exposure
+from pkdose.errors import PkdoseError
 from pkdose.model import get_model
-from pkdose.regimen import HOURS_PER_WEEK, Regimen, compile_trains
+from pkdose.regimen import HOURS_PER_WEEK, Regimen, block_starts, compile_trains
 from pkdose.simulate import (
     as_regimen,
     check_extrapolation,
@@ -25,6 +26,8 @@ from pkdose.simulate import (
 #: accurate to better than 1e-5 relative for the shipped models.
 METRIC_STEP_H = 0.05
 ABOVE_NG_ML = (1.0, 3.0, 4.0)
+#: Cycles searched for T90ss (also capped at 26 weeks).
+T90_MAX_CYCLES = 400
 BELOW_NG_ML = (1.0,)
 
 
@@ -34,25 +37,60 @@ def _grid(length_h: float) -> np.ndarray:
     return np.linspace(0.0, length_h, n_int + 1)
 
 
+def _t90ss(prep, reg: Regimen, period: float, cavg_ss: np.ndarray) -> np.ndarray:
+    """Start of the first cycle whose Cavg reaches 90 % of the steady-state Cavg (h).
+
+    Cycles are counted from the start of the repeating block, over at most
+    ``T90_MAX_CYCLES`` cycles or 26 weeks (NaN if not reached by then).
+    """
+    start = block_starts(reg)[-2]
+    n_cycles = int(min(T90_MAX_CYCLES, max(1, math.ceil(26 * HOURS_PER_WEEK / period))))
+    per_cycle = _grid(period)
+    t = (start + period * np.arange(n_cycles)[:, None] + per_cycle[None, :]).ravel()
+    conc = concentrations(prep, compile_trains(reg), t)["conc_ng_ml"]
+    n = conc.shape[0]
+    cavg = exposure.interval_metrics(per_cycle, conc.reshape(n * n_cycles, per_cycle.size),
+                                     above=(), below=(), periodic=False)["cavg_ng_ml"]
+    cavg = cavg.reshape(n, n_cycles)
+    return exposure.time_to_fraction_of_ss(start + period * np.arange(n_cycles), cavg,
+                                           cavg_ss, fraction=0.9)
+
+
 def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
-                     params: Mapping[str, float] | None = None) -> pd.DataFrame:
+                     params: Mapping[str, float] | None = None,
+                     window_h: tuple[float, float] | None = None) -> pd.DataFrame:
     """Exposure metrics for one regimen, one row per subject.
 
-    Indefinite regimens are summarised over one cycle of the periodic steady state
-    (``basis = "steady state"``, window = the repeating period); regimens that stop are
-    summarised over their first week (``basis = "first week"``).
+    Parameters
+    ----------
+    window_h : (start, end), optional
+        Summarise the curve over this window (hours from the first dose) instead of the
+        default: one cycle of the periodic steady state for regimens that go on
+        (``basis = "steady state"``, with the accumulation ratio Rac and the time to 90 %
+        of steady state T90ss), the first week for regimens that stop
+        (``basis = "first week"``).
     """
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, params)
     prep = prepare(m, subjects)
     check_extrapolation(m, reg, prep.cov)
-    if reg.is_indefinite:
+    extra: dict[str, np.ndarray] = {}
+    if window_h is not None:
+        lo, hi = (float(x) for x in window_h)
+        if not (0 <= lo < hi and math.isfinite(hi)):
+            raise PkdoseError(f"window must satisfy 0 <= start < end, got {lo:g}-{hi:g} h")
+        period = hi - lo
+        t = _grid(period)
+        conc = concentrations(prep, compile_trains(reg), lo + t)
+        basis = f"window {lo:g}-{hi:g} h"
+        periodic = False
+    elif reg.is_indefinite:
         _, period, _ = steady_state_trains(reg)
         t = _grid(period)
         conc = steady_state_concentrations(prep, reg, t)
         basis = "steady state"
-        # First-interval AUC for the accumulation ratio.
-        first = concentrations(prep, compile_trains(reg), t)
+        periodic = True
+        first = concentrations(prep, compile_trains(reg), block_starts(reg)[-2] + t)
         auc_first = exposure.interval_metrics(t, first["conc_ng_ml"], above=(), below=(),
                                               periodic=False)["auctau_ng_h_ml"]
     else:
@@ -60,15 +98,16 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
         t = _grid(period)
         conc = concentrations(prep, compile_trains(reg), t)
         basis = "first week"
-        auc_first = None
+        periodic = False
     vals = exposure.interval_metrics(t, conc["conc_ng_ml"], above=ABOVE_NG_ML,
-                                     below=BELOW_NG_ML, periodic=reg.is_indefinite)
-    df = pd.DataFrame(vals)
-    if auc_first is not None:
-        df["rac"] = exposure.accumulation_ratio(auc_first, vals["auctau_ng_h_ml"])
+                                     below=BELOW_NG_ML, periodic=periodic)
+    if basis == "steady state":
+        extra["rac"] = exposure.accumulation_ratio(auc_first, vals["auctau_ng_h_ml"])
+        extra["t90ss_h"] = _t90ss(prep, reg, period, vals["cavg_ng_ml"])
+    df = pd.DataFrame({**vals, **extra})
     if "plasma_ng_ml" in conc:
         pv = exposure.interval_metrics(t, conc["plasma_ng_ml"], above=(), below=(),
-                                       periodic=reg.is_indefinite)
+                                       periodic=periodic)
         df["plasma_cmax_ng_ml"] = pv["cmax_ng_ml"]
         df["plasma_cavg_ng_ml"] = pv["cavg_ng_ml"]
     df.insert(0, "window_h", period)
@@ -80,7 +119,8 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
 
 
 def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
-            params: Mapping[str, float] | None = None) -> pd.DataFrame:
+            params: Mapping[str, float] | None = None,
+            window_h: tuple[float, float] | None = None) -> pd.DataFrame:
     """Exposure metrics of several regimens for the same subject, one row per regimen.
 
     ``model`` (object, name or path) is used for the regimens of its drug; regimens of the
@@ -91,5 +131,5 @@ def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
     for r in regimens:
         reg = as_regimen(r)
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        rows.append(regimen_exposure(reg, use, subjects, params).iloc[[0]])
+        rows.append(regimen_exposure(reg, use, subjects, params, window_h).iloc[[0]])
     return pd.concat(rows, ignore_index=True)

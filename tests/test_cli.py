@@ -176,3 +176,12 @@ def test_reference_bands_are_drawn_and_bad_bands_rejected(run, tmp_path):
     assert ok.exit_code == 0 and png.exists()
     bad = run("compare", "everolimus 0.75 mg twice daily", "--band", "8-3", "--plot", str(png))
     assert bad.exit_code == 2 and "cannot read --band" in bad.stderr
+
+
+def test_compare_window_option(run, tmp_path):
+    out = tmp_path / "w.csv"
+    res = run("compare", "sirolimus 1 mg daily", "--window", "1w-2w", "--csv", str(out))
+    assert res.exit_code == 0
+    assert pd.read_csv(out)["basis"].tolist() == ["window 168-336 h"]
+    bad = run("compare", "sirolimus 1 mg daily", "--window", "2w")
+    assert bad.exit_code == 2 and "write START-END" in bad.stderr

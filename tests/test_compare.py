@@ -47,3 +47,22 @@ def test_accumulation_ratio_of_daily_dosing_matches_the_long_half_life():
     # Terminal half-life ~50 h with a 24 h interval: 1/(1 - 2^(-24/50)) ~ 3.5 for the
     # terminal phase alone; distribution lowers it. It must lie between 1 and that bound.
     assert 1.5 < row["rac"] < 3.6
+
+
+def test_a_window_summarises_the_transient_curve():
+    first = regimen_exposure("sirolimus 1 mg daily", window_h=(0, 168)).iloc[0]
+    late = regimen_exposure("sirolimus 1 mg daily", window_h=(20 * 168, 21 * 168)).iloc[0]
+    ss = regimen_exposure("sirolimus 1 mg daily").iloc[0]
+    assert first["basis"] == "window 0-168 h"
+    assert first["cavg_ng_ml"] < late["cavg_ng_ml"]
+    # After 20 weeks (~65 half-lives) a week of daily dosing is at steady state.
+    assert late["cavg_ng_ml"] == pytest.approx(ss["cavg_ng_ml"], rel=1e-6)
+
+
+def test_time_to_90_percent_of_steady_state_follows_the_half_life_and_the_loading_dose():
+    plain = regimen_exposure("sirolimus 2 mg daily").iloc[0]
+    loaded = regimen_exposure("sirolimus 6 mg loading then 2 mg daily").iloc[0]
+    weekly = regimen_exposure("sirolimus 6 mg weekly").iloc[0]
+    assert 72 <= plain["t90ss_h"] <= 240  # ~50 h terminal half-life, distribution first
+    assert loaded["t90ss_h"] == 24.0  # the label's loading dose reaches it at once
+    assert weekly["t90ss_h"] == 0.0  # little accumulation at a 7-day interval
