@@ -158,9 +158,11 @@ def main() -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
               help="Save a figure (PNG/SVG/PDF).")
 @click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
+@click.option("--pd", "show_pd", is_flag=True,
+              help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the plot.")
 @_model_options
-def simulate(regimen, until, step, csv_path, plot_path, log, model_name, param, weight, height,
-             sex, age, hct, covariate, band):
+def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name, param, weight,
+             height, sex, age, hct, covariate, band):
     """Concentration-time curve of one regimen (time_h, conc_ng_ml [, plasma_ng_ml]).
 
     REGIMEN is regimen text, a regimen TOML file or a one-subject event-table CSV.
@@ -184,22 +186,30 @@ def simulate(regimen, until, step, csv_path, plot_path, log, model_name, param, 
     else:
         click.echo(df.to_csv(index=False, float_format="%.6g"), nl=False)
     if plot_path:
-        plot_curves([(str(reg), df)], plot_path, log=log, bands=parse_bands(band))
+        plot_curves([(str(reg), df)], plot_path, log=log, bands=parse_bands(band),
+                    pd_curves=[_pd_frame(reg, df)] if show_pd else None)
         click.echo(f"wrote {plot_path}", err=True)
 
 
+def _pct(v: float) -> str:
+    return f"{100 * v:.0f}"
+
+
 _TABLE_COLUMNS = [
-    ("regimen", "regimen", "{}"),
-    ("model", "model", "{}"),
-    ("basis", "basis", "{}"),
-    ("cmax_ng_ml", "Cmax", "{:.3g}"),
-    ("tmax_h", "Tmax h", "{:.2f}"),
-    ("ctrough_ng_ml", "Ctrough", "{:.3g}"),
-    ("cavg_ng_ml", "Cavg", "{:.3g}"),
-    ("auc168_ng_h_ml", "AUC168", "{:.4g}"),
-    ("ptf_pct", "PTF %", "{:.0f}"),
-    ("t_above_3_h", "h>3", "{:.1f}"),
-    ("t_below_1_longest_h", "longest h<1", "{:.1f}"),
+    ("regimen", "regimen", str),
+    ("model", "model", str),
+    ("basis", "basis", str),
+    ("cmax_ng_ml", "Cmax", "{:.3g}".format),
+    ("tmax_h", "Tmax h", "{:.2f}".format),
+    ("ctrough_ng_ml", "Ctrough", "{:.3g}".format),
+    ("cavg_ng_ml", "Cavg", "{:.3g}".format),
+    ("auc168_ng_h_ml", "AUC168", "{:.4g}".format),
+    ("ptf_pct", "PTF %", "{:.0f}".format),
+    ("t_above_3_h", "h>3", "{:.1f}".format),
+    ("t_below_1_longest_h", "longest h<1", "{:.1f}".format),
+    ("mtorc1_mean", "mTORC1 %", _pct),
+    ("mtorc2_mean", "mTORC2 %", _pct),
+    ("mtorc2_verdict", "mTORC2 verdict", str),
 ]
 
 
@@ -211,19 +221,20 @@ def format_table(df: pd.DataFrame) -> str:
         line = []
         for c, _, f in cols:
             v = row[c]
-            line.append(f.format(v) if not (isinstance(v, float) and np.isnan(v)) else "-")
+            line.append(f(v) if not (isinstance(v, float) and np.isnan(v)) else "-")
         cells.append(line)
     widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
     out = []
     for k, r in enumerate(cells):
-        parts = [r[i].ljust(widths[i]) if i < 3 else r[i].rjust(widths[i])
-                 for i in range(len(cols))]
+        parts = [r[i].ljust(widths[i]) if i < 3 or cols[i][0] == "mtorc2_verdict"
+                 else r[i].rjust(widths[i]) for i in range(len(cols))]
         out.append("  ".join(parts).rstrip())
         if k == 0:
             out.append("  ".join("-" * w for w in widths))
     legend = ("concentrations in whole blood, ng/mL; AUC168 = AUC per week (ng*h/mL); "
               "PTF = peak-trough fluctuation; h>3 = hours above 3 ng/mL in the summarised "
-              "cycle or window")
+              "cycle or window; mTORC1 % = mean inhibition; mTORC2 % = mean assembled "
+              "fraction (a research hypothesis: see pkdose flag)")
     return "\n".join(out) + "\n" + legend + "\n"
 
 
@@ -236,12 +247,14 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
               help="Overlay the curves in one figure (PNG/SVG/PDF).")
 @click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
+@click.option("--pd", "show_pd", is_flag=True,
+              help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the plot.")
 @click.option("--until", metavar="DURATION", help="Plot horizon, default 4 weeks.")
 @click.option("--window", metavar="START-END",
               help="Summarise this window after the first dose instead (e.g. 0-1w, 5w-6w).")
 @_model_options
-def compare(regimens, csv_path, json_path, plot_path, log, until, window, model_name, param,
-            weight, height, sex, age, hct, covariate, band):
+def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, window, model_name,
+            param, weight, height, sex, age, hct, covariate, band):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
@@ -281,7 +294,9 @@ def compare(regimens, csv_path, json_path, plot_path, log, until, window, model_
             model = row["model"]
             curves.append((f"{reg}  [{model}]",
                            sim(reg, model, subj, until_h=horizon, step_h=step, params=params)))
-        plot_curves(curves, plot_path, log=log, bands=bands)
+        pdc = [_pd_frame(reg, c) for reg, (_, c) in zip(regs, curves, strict=True)] \
+            if show_pd else None
+        plot_curves(curves, plot_path, log=log, bands=bands, pd_curves=pdc)
         click.echo(f"wrote {plot_path}", err=True)
 
 
@@ -315,6 +330,63 @@ def models(drug):
         click.echo(f"    source: {m.source.get('citation', '')} doi:{m.source.get('doi', '')}")
     if not shown:
         raise PkdoseError(f"no model for {drug!r}")
+
+
+def _pd_frame(reg, df: pd.DataFrame) -> pd.DataFrame:
+    """mTOR PD along a simulated curve (drug-free start), for the plot panel."""
+    from pkdose.pd import load_pd, pd_curves, settings
+
+    t = df["time_h"].to_numpy()
+    cfg = settings()
+    mult = cfg["drug_multiplier"].get(reg.drug, 1.0)
+    # The middle of the prior range of the unknown human mTORC2 turnover half-life.
+    params = load_pd().with_(t_half_m2_h=cfg["human_t_half_m2_h"][1])
+    cur = pd_curves(df["conc_ng_ml"].to_numpy() * mult, float(t[1] - t[0]), params)
+    return pd.DataFrame({"time_h": t, **cur})
+
+
+@main.command()
+@click.argument("regimens", nargs=-1, required=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the verdicts, reasons and numbers to JSON.")
+@_model_options
+def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, covariate,
+         band):
+    """mTORC2 verdict (spared / equivocal / inhibited) with its reasons, per regimen.
+
+    The verdict comes from a turnover model of assembled mTORC2 calibrated to labelled
+    regimens (docs/mtorc2.md), checked against simple threshold rules. It is a research
+    hypothesis, not a clinical prediction.
+
+    \b
+    Example:
+      pkdose flag "sirolimus 1 mg daily" "sirolimus 6 mg weekly" "everolimus 5 mg weekly"
+    """
+    from pkdose.model import get_model
+    from pkdose.pd import regimen_pd
+    from pkdose.simulate import load_regimens
+
+    _notice()
+    regs = [reg for r in regimens for reg in load_regimens(r)]
+    subj = subject_from_options(weight, height, sex, age, hct, covariate)
+    params = parse_params(param)
+    chosen = get_model(model_name) if model_name else None
+    out = []
+    for reg in regs:
+        use = chosen if chosen is not None and chosen.drug == reg.drug else None
+        verdict, _ = regimen_pd(reg, use, subj, params)
+        click.echo(f"{reg}: {verdict.label}")
+        for reason in verdict.reasons:
+            click.echo(f"  - {reason}")
+        out.append({"regimen": str(reg), "verdict": verdict.label,
+                    "rule_verdict": verdict.rule_label, "reasons": list(verdict.reasons),
+                    "verdict_by_turnover_half_life_h": {f"{k:g}": v for k, v in
+                                                        verdict.model_labels.items()},
+                    "metrics": dict(verdict.metrics)})
+    if json_path:
+        payload = {"notice": NOTICE, "pkdose_version": __version__, "regimens": out}
+        _write(json.dumps(payload, indent=2) + "\n", json_path)
+        click.echo(f"wrote {json_path}", err=True)
 
 
 def _write(text: str, path: str) -> None:

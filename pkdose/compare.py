@@ -58,7 +58,8 @@ def _t90ss(prep, reg: Regimen, period: float, cavg_ss: np.ndarray) -> np.ndarray
 
 def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
                      params: Mapping[str, float] | None = None,
-                     window_h: tuple[float, float] | None = None) -> pd.DataFrame:
+                     window_h: tuple[float, float] | None = None,
+                     with_pd: bool = True) -> pd.DataFrame:
     """Exposure metrics for one regimen, one row per subject.
 
     Parameters
@@ -69,6 +70,10 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
         (``basis = "steady state"``, with the accumulation ratio Rac and the time to 90 %
         of steady state T90ss), the first week for regimens that stop
         (``basis = "first week"``).
+    with_pd : bool
+        Add mTOR pharmacodynamics (``pkdose.pd``): mean mTORC1 inhibition, the fraction of
+        time above 50 %, the mean and lowest mTORC2 fraction and the mTORC2 verdict with its
+        reasons (judged on the regimen's own steady state or last week, whatever the window).
     """
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, params)
@@ -110,6 +115,18 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
                                        periodic=periodic)
         df["plasma_cmax_ng_ml"] = pv["cmax_ng_ml"]
         df["plasma_cavg_ng_ml"] = pv["cavg_ng_ml"]
+    if with_pd:
+        from pkdose.pd import regimen_pd
+
+        verdict, _ = regimen_pd(reg, m, subjects)
+        met = verdict.metrics
+        df["mtorc1_mean"] = met["mtorc1_mean"]
+        df["mtorc1_frac_above_50"] = met["mtorc1_frac_above_50"]
+        df["mtorc2_mean"] = met["mtorc2_mean"]
+        df["mtorc2_min"] = met["mtorc2_min"]
+        df["mtorc2_verdict"] = verdict.label
+        df["mtorc2_rule_verdict"] = verdict.rule_label
+        df["mtorc2_reasons"] = "; ".join(verdict.reasons)
     df.insert(0, "window_h", period)
     df.insert(0, "basis", basis)
     df.insert(0, "model", m.name)
@@ -120,7 +137,8 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
 
 def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
             params: Mapping[str, float] | None = None,
-            window_h: tuple[float, float] | None = None) -> pd.DataFrame:
+            window_h: tuple[float, float] | None = None, with_pd: bool = True
+            ) -> pd.DataFrame:
     """Exposure metrics of several regimens for the same subject, one row per regimen.
 
     ``model`` (object, name or path) is used for the regimens of its drug; regimens of the
@@ -131,5 +149,5 @@ def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
     for r in regimens:
         reg = as_regimen(r)
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        rows.append(regimen_exposure(reg, use, subjects, params, window_h).iloc[[0]])
+        rows.append(regimen_exposure(reg, use, subjects, params, window_h, with_pd).iloc[[0]])
     return pd.concat(rows, ignore_index=True)

@@ -26,7 +26,7 @@ def _time_axis(t_h: np.ndarray) -> tuple[np.ndarray, str]:
 
 def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = False,
                 bands: Sequence[tuple[str, float, float]] = (), title: str | None = None,
-                plasma: bool = False) -> str:
+                plasma: bool = False, pd_curves: Sequence[pd.DataFrame] | None = None) -> str:
     """Overlay concentration-time curves and save to ``path`` (PNG, SVG or PDF).
 
     Parameters
@@ -35,10 +35,17 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
     log : log concentration axis (useful for troughs of weekly regimens)
     bands : (label, low, high) reference ranges drawn as shaded horizontal bands
     plasma : also draw plasma concentrations (dashed) where present
+    pd_curves : one DataFrame per curve with time_h, mtorc1_inhibition and mtorc2_fraction,
+        drawn in a second panel on the same time axis
     """
     if not curves:
         raise PkdoseError("nothing to plot")
-    fig, ax = plt.subplots(figsize=(9, 5.2), dpi=120)
+    if pd_curves:
+        fig, (ax, ax_pd) = plt.subplots(2, 1, figsize=(9, 7.6), dpi=120, sharex=True,
+                                        gridspec_kw={"height_ratios": [3, 2]})
+    else:
+        fig, ax = plt.subplots(figsize=(9, 5.2), dpi=120)
+        ax_pd = None
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, df) in enumerate(curves):
         x, xlabel = _time_axis(df["time_h"].to_numpy())
@@ -53,7 +60,24 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
         ax.axhspan(lo, hi, color="0.5", alpha=0.12 + 0.05 * (j % 2), lw=0)
         ax.text(0.005, hi, f" {label}", transform=ax.get_yaxis_transform(), ha="left",
                 va="bottom", fontsize=8, color="0.3")
-    ax.set_xlabel(xlabel)
+    if ax_pd is not None:
+        for i, pdf in enumerate(pd_curves):
+            x, _ = _time_axis(pdf["time_h"].to_numpy())
+            colour = colours[i % len(colours)]
+            ax_pd.plot(x, 100 * pdf["mtorc1_inhibition"], color=colour, lw=1.2)
+            ax_pd.plot(x, 100 * pdf["mtorc2_fraction"], color=colour, lw=1.6, ls="--")
+        for level in (70, 80):
+            ax_pd.axhline(level, color="0.5", lw=0.8, ls=":")
+        ax_pd.set_ylim(0, 100)
+        ax_pd.set_ylabel("%")
+        ax_pd.grid(alpha=0.3)
+        ax_pd.plot([], [], color="0.3", lw=1.2, label="mTORC1 inhibition")
+        ax_pd.plot([], [], color="0.3", lw=1.6, ls="--",
+                   label="assembled mTORC2, turnover t1/2 96 h (70/80 % lines)")
+        ax_pd.legend(fontsize=8, loc="lower right", framealpha=0.9)
+        ax_pd.set_xlabel(xlabel)
+    else:
+        ax.set_xlabel(xlabel)
     ax.set_ylabel("whole-blood concentration (ng/mL)")
     if log:
         ax.set_yscale("log")

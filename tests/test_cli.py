@@ -132,7 +132,7 @@ def test_models_lists_every_model_with_its_source(run):
 
 
 def test_every_command_has_help_with_an_example(run):
-    for cmd in ("simulate", "compare", "models"):
+    for cmd in ("simulate", "compare", "models", "flag"):
         res = run(cmd, "--help")
         assert res.exit_code == 0 and "Example" in res.stdout
 
@@ -185,3 +185,28 @@ def test_compare_window_option(run, tmp_path):
     assert pd.read_csv(out)["basis"].tolist() == ["window 168-336 h"]
     bad = run("compare", "sirolimus 1 mg daily", "--window", "2w")
     assert bad.exit_code == 2 and "write START-END" in bad.stderr
+
+
+def test_flag_prints_a_verdict_with_reasons_per_regimen(run, tmp_path):
+    js = tmp_path / "f.json"
+    res = run("flag", "sirolimus 2 mg daily", "everolimus 5 mg weekly", "--json", str(js))
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    assert lines[0] == "sirolimus 2 mg daily: inhibited"
+    assert any(ln == "everolimus 5 mg weekly: spared" for ln in lines)
+    assert sum(ln.startswith("  - ") for ln in lines) >= 6
+    payload = json.loads(js.read_text())
+    assert payload["regimens"][0]["verdict_by_turnover_half_life_h"] == {
+        "48": "inhibited", "96": "inhibited", "168": "inhibited"}
+
+
+def test_compare_shows_mtor_columns_and_draws_the_pd_panel(run, tmp_path):
+    png = tmp_path / "p.png"
+    res = run("compare", "sirolimus 1 mg daily", "everolimus 5 mg weekly", "--plot", str(png),
+              "--pd")
+    assert res.exit_code == 0
+    assert "mTORC2 verdict" in res.stdout.splitlines()[0]
+    assert res.stdout.splitlines()[3].rstrip().endswith("spared")
+    assert png.stat().st_size > 20_000
+    sim = run("simulate", "sirolimus 6 mg weekly", "--until", "2w", "--plot", str(png), "--pd")
+    assert sim.exit_code == 0
