@@ -246,6 +246,8 @@ def regimen_profile(regimen, model=None, subjects=None, params=None) -> Profile:
         return Profile(str(reg), t, conc, True, math.inf, (0, t.size),
                        f"steady-state cycle ({period:g} h)", mult)
     end = block_starts(reg)[-1]
+    if not math.isfinite(end):  # ends with a one-off dose: follow it for a week
+        end = max(tr.last_h for tr in compile_trains(reg)) + HOURS_PER_WEEK
     t = _grid(end)
     conc = concentrations(prep, compile_trains(reg), t)["conc_ng_ml"][0] * mult
     first = int(np.searchsorted(t, max(0.0, end - cfg["verdict"]["window_h"]) - 1e-9))
