@@ -185,8 +185,9 @@ def _rule_label(trough: float, h_above_week: float, longest_below: float,
                              f"ng/mL (rule: >= {r['inhibited_hours_above_per_week']:g} h)")
     if (longest_below >= r["spared_continuous_hours_below"]
             and h_above_spare_week <= r["spared_max_hours_above_per_week"]):
-        return "spared", (f"{longest_below:.0f} h in a row below "
-                          f"{r['spared_below_ng_ml']:g} ng/mL per cycle and "
+        run = ("always below" if math.isinf(longest_below)
+               else f"{longest_below:.0f} h in a row below")
+        return "spared", (f"{run} {r['spared_below_ng_ml']:g} ng/mL per cycle and "
                           f"{h_above_spare_week:.0f} h/week above "
                           f"{r['spared_above_ng_ml']:g} ng/mL (rules: >= "
                           f"{r['spared_continuous_hours_below']:g} h, <= "
@@ -325,7 +326,11 @@ def judge(profile: Profile, pd_params: PDParams | None = None, species: str = "h
     h_spare = float(em[col(rules["spared_above_ng_ml"])]) * per_week
     longest = float(em[exposure.METRICS["Tbelow_longest"].column_for(rules["spared_below_ng_ml"])])
     trough = float(em["cmin_ng_ml"])
-    rule_label, rule_reason = _rule_label(trough, h_inh, longest, h_spare, rules)
+    # A steady-state cycle spent entirely below the threshold is an endless run, not one
+    # cycle long (a daily cycle can never contain 72 h otherwise).
+    always_below = periodic and bool(np.all(cw < rules["spared_below_ng_ml"]))
+    rule_label, rule_reason = _rule_label(trough, h_inh, math.inf if always_below else longest,
+                                          h_spare, rules)
 
     i1 = central_curves["mtorc1_inhibition"][lo:hi]
     i1m = exposure.interval_metrics(tw, i1, above=(0.5,), below=(), periodic=False)
