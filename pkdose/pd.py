@@ -257,17 +257,11 @@ def regimen_profile(regimen, model=None, subjects=None, params=None) -> Profile:
     return Profile(str(reg), t, conc, False, end, (first, t.size), basis, mult)
 
 
-def constant_profile(label: str, conc_ng_ml: float, days: float | None = None) -> Profile:
-    """A constant concentration (e.g. a continuous diet), at steady state unless ``days``."""
-    if days is None:
-        t = _grid(HOURS_PER_WEEK)
-        return Profile(label, t, np.full(t.size, float(conc_ng_ml)), True, math.inf,
-                       (0, t.size), "steady state (constant concentration)")
-    end = days * 24.0
-    t = _grid(end)
-    first = int(np.searchsorted(t, max(0.0, end - HOURS_PER_WEEK) - 1e-9))
-    return Profile(label, t, np.full(t.size, float(conc_ng_ml)), False, end, (first, t.size),
-                   f"last {min(end, HOURS_PER_WEEK) / 24:g} days of {days:g} days")
+def constant_profile(label: str, conc_ng_ml: float) -> Profile:
+    """A constant concentration at steady state (e.g. a continuous diet)."""
+    t = _grid(HOURS_PER_WEEK)
+    return Profile(label, t, np.full(t.size, float(conc_ng_ml)), True, math.inf, (0, t.size),
+                   "steady state (constant concentration)")
 
 
 def regimen_pd(regimen, model=None, subjects=None, params=None,
@@ -307,6 +301,7 @@ def judge(profile: Profile, pd_params: PDParams | None = None, species: str = "h
     for th in halves:
         cur = pd_curves(conc, step, pd_params.with_(t_half_m2_h=th), periodic)
         m2 = cur["mtorc2_fraction"][lo:hi]
+        # The metrics' Cavg is a Simpson time-average; here it averages a fraction.
         mean_m2 = float(exposure.interval_metrics(tw, m2, above=(), below=(),
                                                   periodic=False)["cavg_ng_ml"])
         m2_stats[th] = (mean_m2, float(m2.min()))
