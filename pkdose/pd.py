@@ -108,14 +108,20 @@ def first_order_response(x: np.ndarray, rate: float, step_h: float,
     kh = rate * step_h
     a = math.exp(-kh)
     one_minus_a = -math.expm1(-kh)
-    b1 = 1.0 - one_minus_a / kh if kh > 1e-8 else kh / 2.0
+    # b1 = 1 - (1 - a)/kh = (kh - 1 + a)/kh, by its series when kh is small: the closed
+    # form cancels there, and the periodic solution divides by 1 - a^N ~ N kh.
+    if kh < 0.1:
+        b1 = sum((-kh) ** j / math.factorial(j + 2) for j in range(12)) * kh
+    else:
+        b1 = 1.0 - one_minus_a / kh
     b0 = one_minus_a - b1
     drive = b0 * x[..., :-1] + b1 * x[..., 1:]
     n_steps = drive.shape[-1]
     if y0 is None:
         # Periodic: y_N = a^N y_0 + sum_i a^(N-1-i) drive_i and y_N = y_0.
         zero_run = signal.lfilter([1.0], [1.0, -a], drive, axis=-1)[..., -1]
-        start = zero_run / (-math.expm1(n_steps * math.log(a))) if a < 1 else zero_run
+        # 1 - a^N from kh directly: log(a) has lost digits when kh is tiny.
+        start = zero_run / (-math.expm1(-n_steps * kh))
     else:
         start = np.broadcast_to(np.asarray(y0, float), x.shape[:-1])
     zi = (a * np.asarray(start))[..., None]
