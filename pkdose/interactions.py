@@ -1,0 +1,437 @@
+"""Co-medications as cited fold-changes on clearance and bioavailability.
+
+Each row of ``pkdose/data/interactions.toml`` holds what one interaction study (or label)
+reports for one drug and one co-medication: the AUC ratio, where available the Cmax ratio
+and half-lives, with the population, doses and uncertainty. The factors pkdose applies are
+computed here from those numbers by the row's ``method`` (see ``docs/interactions.md``):
+
+========================  =====================================  ==========================
+method                    f_factor (on F)                        cl_factor (on CL)
+========================  =====================================  ==========================
+``cmax_auc``              Cmax ratio                             Cmax ratio / AUC ratio
+``half_life``             AUC ratio x cl_factor                  t1/2 without / t1/2 with
+``bioavailability``       AUC ratio                              1
+``clearance``             1                                      1 / AUC ratio
+``none``                  1                                      1
+========================  =====================================  ==========================
+
+In every method ``f_factor / cl_factor`` is the AUC ratio (1 for ``none``), so for any linear model
+(``AUC = F * dose / CL``) the predicted AUC ratio equals the reported one by construction.
+
+The factors act on the solver-level arrays ``cl`` and ``f`` returned by
+:func:`pkdose.model.individual_parameters` (:func:`apply_interactions`). For ter Heine 2018
+those are the systemic plasma clearance and F = 1 - EH; acting on CLint instead would tie
+CL and F together through the hepatic extraction ratio and could not reproduce both the
+AUC and the Cmax ratio of a study (a CLint change large enough for ketoconazole's 15-fold
+AUC lowers systemic CL about 6-fold, far beyond the observed half-life change).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pkdose.drugs import resolve_drug
+from pkdose.errors import PkdoseError
+
+__all__ = [
+    "METHODS",
+    "Interaction",
+    "apply_interactions",
+    "comedication_description",
+    "comedication_names",
+    "get_interaction",
+    "interaction_factors",
+    "interactions",
+    "list_interactions",
+    "resolve_comedication",
+]
+
+#: Derivation methods and what each assumes (shown in docs/interactions.md).
+METHODS = MappingProxyType({
+    "cmax_auc": "F x Cmax ratio, CL x Cmax ratio / AUC ratio: keeps both primary end points; "
+                "assumes Cmax scales with the absorbed dose (absorption much faster than "
+                "elimination), so the Cmax ratio is matched only approximately",
+    "half_life": "CL x t1/2 without / t1/2 with (volume unchanged), F x AUC ratio x that",
+    "bioavailability": "F x AUC ratio, CL unchanged: a pre-systemic (gut) mechanism",
+    "clearance": "CL x 1 / AUC ratio (or the reported CL/F ratio), F unchanged",
+    "none": "no change: the source found no clinically relevant interaction",
+})
+
+_DATA = "interactions.toml"
+_COMBINATION_CAVEAT = (
+    "several co-medications are combined by multiplying their factors; inhibitors of the "
+    "same enzyme do not multiply in reality (the combined effect is at most that of full "
+    "inhibition), so the product over-states such combinations"
+)
+
+
+def _key(name: str) -> str:
+    """Lookup key: case, spaces, '-' and '_' ignored (so 'Grapefruit juice' matches)."""
+    return re.sub(r"[\s_\-]+", "", name).casefold()
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One cited drug-co-medication interaction, with the numbers as the source gives them.
+
+    Attributes
+    ----------
+    drug, comedication : str
+        Canonical names.
+    method : str
+        Key of :data:`METHODS`; decides :attr:`cl_factor` and :attr:`f_factor`.
+    auc_ratio, cmax_ratio, clf_ratio : float or None
+        With/without ratios of AUC, Cmax and apparent oral clearance CL/F.
+    auc_range, cmax_range : (float, float) or None
+        Uncertainty of the ratio; ``*_range_type`` says what it is (90 % CI, range...).
+    t_half_h : (float, float) or None
+        Terminal half-life without and with the co-medication, h.
+    covariate : str
+        Model covariate that already carries this effect (``""`` if none).
+    source : Mapping
+        ``citation``, ``doi``, ``pmid``, ``label``, ``verified``.
+    """
+
+    drug: str
+    comedication: str
+    method: str
+    method_reason: str
+    perpetrator: str = ""
+    victim: str = ""
+    population: str = ""
+    n: int | None = None
+    auc_ratio: float | None = None
+    auc_range: tuple[float, float] | None = None
+    auc_range_type: str = ""
+    cmax_ratio: float | None = None
+    cmax_range: tuple[float, float] | None = None
+    cmax_range_type: str = ""
+    clf_ratio: float | None = None
+    t_half_h: tuple[float, float] | None = None
+    covariate: str = ""
+    notes: tuple[str, ...] = ()
+    source: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def exposure_ratio(self) -> float:
+        """AUC ratio the factors reproduce: 1 for ``none`` (the source's ratio is taken as no
+        change), else the reported AUC ratio, else 1 / the CL/F ratio."""
+        if self.method == "none":
+            return 1.0
+        if self.auc_ratio is not None:
+            return self.auc_ratio
+        if self.clf_ratio is not None:
+            return 1.0 / self.clf_ratio
+        return 1.0
+
+    @property
+    def cl_factor(self) -> float:
+        """Fold-change on clearance (solver ``cl``)."""
+        if self.method == "cmax_auc":
+            return self.cmax_ratio / self.exposure_ratio
+        if self.method == "half_life":
+            return self.t_half_h[0] / self.t_half_h[1]
+        if self.method == "clearance":
+            return self.clf_ratio if self.clf_ratio is not None else 1.0 / self.auc_ratio
+        return 1.0
+
+    @property
+    def f_factor(self) -> float:
+        """Fold-change on bioavailability (solver ``f``)."""
+        if self.method == "cmax_auc":
+            return self.cmax_ratio
+        if self.method == "half_life":
+            return self.exposure_ratio * self.cl_factor
+        if self.method == "bioavailability":
+            return self.exposure_ratio
+        return 1.0
+
+    @property
+    def citation(self) -> str:
+        """Citation with its identifiers, one line."""
+        ids = [f"doi:{self.source['doi']}" if self.source.get("doi") else "",
+               f"PMID {self.source['pmid']}" if self.source.get("pmid") else ""]
+        extra = "; ".join(i for i in ids if i)
+        return self.source.get("citation", "") + (f" {extra}" if extra else "")
+
+
+def _where(i: int, row: Mapping[str, Any]) -> str:
+    return (f"pkdose/data/{_DATA}: interaction[{i}] "
+            f"({row.get('drug', '?')} + {row.get('comedication', '?')})")
+
+
+def _ratio(where: str, row: Mapping[str, Any], key: str) -> float | None:
+    if key not in row:
+        return None
+    v = row[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+        raise PkdoseError(f"{where}: key '{key}' must be a positive number, got {v!r}")
+    return float(v)
+
+
+def _pair(where: str, row: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    if key not in row:
+        return None
+    v = row[key]
+    ok = (isinstance(v, list) and len(v) == 2
+          and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in v))
+    if not ok:
+        raise PkdoseError(f"{where}: key '{key}' must be [low, high] positive numbers, got {v!r}")
+    return float(v[0]), float(v[1])
+
+
+_ROW_KEYS = {
+    "drug", "comedication", "method", "method_reason", "perpetrator", "victim", "population",
+    "n", "auc_ratio", "auc_range", "auc_range_type", "cmax_ratio", "cmax_range",
+    "cmax_range_type", "clf_ratio", "t_half_h", "covariate", "notes", "source",
+}
+_NEEDS = {
+    "cmax_auc": ("cmax_ratio",),
+    "half_life": ("t_half_h",),
+    "bioavailability": (),
+    "clearance": (),
+    "none": (),
+}
+
+
+def _interaction(i: int, row: Mapping[str, Any], names: Mapping[str, str]) -> Interaction:
+    where = _where(i, row)
+    unknown = sorted(set(row) - _ROW_KEYS)
+    if unknown:
+        raise PkdoseError(f"{where}: unknown key '{unknown[0]}'")
+    for key in ("drug", "comedication", "method", "method_reason", "source"):
+        if key not in row:
+            raise PkdoseError(f"{where}: missing key '{key}'")
+    drug = resolve_drug(row["drug"])
+    if row["comedication"] not in names:
+        raise PkdoseError(f"{where}: comedication '{row['comedication']}' has no "
+                          "[comedication.NAME] table")
+    method = row["method"]
+    if method not in METHODS:
+        raise PkdoseError(f"{where}: method must be one of {', '.join(METHODS)}, got {method!r}")
+    inter = Interaction(
+        drug=drug, comedication=row["comedication"], method=method,
+        method_reason=str(row["method_reason"]),
+        perpetrator=str(row.get("perpetrator", "")), victim=str(row.get("victim", "")),
+        population=str(row.get("population", "")), n=row.get("n"),
+        auc_ratio=_ratio(where, row, "auc_ratio"), auc_range=_pair(where, row, "auc_range"),
+        auc_range_type=str(row.get("auc_range_type", "")),
+        cmax_ratio=_ratio(where, row, "cmax_ratio"), cmax_range=_pair(where, row, "cmax_range"),
+        cmax_range_type=str(row.get("cmax_range_type", "")),
+        clf_ratio=_ratio(where, row, "clf_ratio"), t_half_h=_pair(where, row, "t_half_h"),
+        covariate=str(row.get("covariate", "")), notes=tuple(row.get("notes", ())),
+        source=MappingProxyType(dict(row["source"])),
+    )
+    for key in _NEEDS[method]:
+        if getattr(inter, key) is None:
+            raise PkdoseError(f"{where}: method '{method}' needs key '{key}'")
+    if method in ("cmax_auc", "half_life", "bioavailability") and inter.auc_ratio is None:
+        raise PkdoseError(f"{where}: method '{method}' needs key 'auc_ratio'")
+    if method == "clearance" and inter.auc_ratio is None and inter.clf_ratio is None:
+        raise PkdoseError(f"{where}: method 'clearance' needs 'auc_ratio' or 'clf_ratio'")
+    if method == "none" and inter.auc_range is not None and not (
+            inter.auc_range[0] <= 1.0 <= inter.auc_range[1]):
+        raise PkdoseError(f"{where}: method 'none' but the AUC range excludes 1")
+    if not any(inter.source.get(k) for k in ("doi", "pmid", "label", "missing_ids")):
+        raise PkdoseError(f"{where}: [interaction.source] needs a doi, pmid or label (or "
+                          "missing_ids saying why none could be retrieved)")
+    return inter
+
+
+@cache
+def _load() -> tuple[tuple[Interaction, ...], Mapping[str, str], Mapping[str, Mapping]]:
+    with resources.files("pkdose.data").joinpath(_DATA).open("rb") as fh:
+        raw = tomllib.load(fh)
+    comeds = raw.get("comedication", {})
+    lookup: dict[str, str] = {}
+    for name, spec in comeds.items():
+        for alias in (name, *spec.get("aliases", ())):
+            other = lookup.setdefault(_key(alias), name)
+            if other != name:
+                raise PkdoseError(f"pkdose/data/{_DATA}: alias {alias!r} names both "
+                                  f"{other} and {name}")
+    rows = tuple(_interaction(i, r, comeds) for i, r in enumerate(raw.get("interaction", []), 1))
+    seen = set()
+    for r in rows:
+        if (r.drug, r.comedication) in seen:
+            raise PkdoseError(f"pkdose/data/{_DATA}: {r.drug} + {r.comedication} appears twice")
+        seen.add((r.drug, r.comedication))
+    return rows, MappingProxyType(lookup), MappingProxyType(comeds)
+
+
+def interactions() -> tuple[Interaction, ...]:
+    """Every shipped interaction, in file order."""
+    return _load()[0]
+
+
+def comedication_names(drug: str | None = None) -> list[str]:
+    """Canonical co-medication names, for one drug (those with data) or all."""
+    rows, _, comeds = _load()
+    if drug is None:
+        return list(comeds)
+    d = resolve_drug(drug)
+    return [r.comedication for r in rows if r.drug == d]
+
+
+def comedication_description(name: str) -> str:
+    """What a co-medication is (class and mechanism), from its ``[comedication.NAME]`` table."""
+    return str(_load()[2][resolve_comedication(name)].get("description", ""))
+
+
+def resolve_comedication(name: str) -> str:
+    """Canonical name of a co-medication or alias (case, spaces, '-' and '_' ignored).
+
+    Raises
+    ------
+    PkdoseError
+        Unknown name; the message lists the known ones.
+    """
+    _, lookup, _ = _load()
+    canon = lookup.get(_key(str(name)))
+    if canon is None:
+        raise PkdoseError(f"unknown co-medication {name!r}; known: "
+                          f"{', '.join(comedication_names())}")
+    return canon
+
+
+def get_interaction(drug: str, name: str) -> Interaction:
+    """The interaction of ``drug`` with co-medication ``name`` (an alias is fine).
+
+    Raises
+    ------
+    PkdoseError
+        Unknown name, or no data for this drug; the message lists the known names.
+    """
+    d = resolve_drug(drug)
+    known = comedication_names(d)
+    try:
+        canon = resolve_comedication(name)
+    except PkdoseError:
+        raise PkdoseError(f"unknown co-medication {name!r} for {d}; known: "
+                          f"{', '.join(known)}") from None
+    for r in interactions():
+        if r.drug == d and r.comedication == canon:
+            return r
+    raise PkdoseError(f"no interaction data for {d} with {canon}; known for {d}: "
+                      f"{', '.join(known)}")
+
+
+def _canonical(drug: str, names: Iterable[str] | str) -> list[Interaction]:
+    if isinstance(names, str):
+        names = [names]
+    out: list[Interaction] = []
+    for n in names:
+        row = get_interaction(drug, n)
+        if row not in out:  # 'CsA' and 'ciclosporin' are the same co-medication
+            out.append(row)
+    return out
+
+
+def interaction_factors(drug: str, names: Iterable[str] | str
+                        ) -> tuple[float, float, list[str]]:
+    """Combined fold-changes on clearance and bioavailability for ``drug``.
+
+    Parameters
+    ----------
+    drug : str
+        ``sirolimus`` or ``everolimus`` (or an alias).
+    names : iterable of str, or str
+        Co-medications (aliases allowed; repeats count once). Empty gives (1, 1, []).
+
+    Returns
+    -------
+    cl_factor, f_factor : float
+        Products over the co-medications.
+    notes : list of str
+        One line per co-medication (factors, method, source), and the combination caveat
+        when there are several.
+
+    Raises
+    ------
+    PkdoseError
+        Unknown co-medication, or none for this drug; the message lists the known ones.
+    """
+    rows = _canonical(drug, names)
+    cl = math.prod(r.cl_factor for r in rows)
+    f = math.prod(r.f_factor for r in rows)
+    notes = [
+        f"{r.comedication}: CL x {r.cl_factor:.3g}, F x {r.f_factor:.3g} "
+        f"(AUC x {r.exposure_ratio:.3g}; method {r.method}; {r.citation})"
+        for r in rows
+    ]
+    if len(rows) > 1:
+        notes.append(_COMBINATION_CAVEAT)
+    return cl, f, notes
+
+
+def list_interactions(drug: str | None = None) -> pd.DataFrame:
+    """Shipped interactions as a table, one row per drug and co-medication.
+
+    Columns: drug, comedication, auc_ratio, auc_range, cmax_ratio, cmax_range, t_half_h,
+    method, cl_factor, f_factor, population, n, perpetrator, victim, citation, doi, pmid,
+    label.
+    """
+    d = resolve_drug(drug) if drug else None
+    rows = [
+        {
+            "drug": r.drug, "comedication": r.comedication, "auc_ratio": r.auc_ratio,
+            "auc_range": r.auc_range, "cmax_ratio": r.cmax_ratio, "cmax_range": r.cmax_range,
+            "clf_ratio": r.clf_ratio, "t_half_h": r.t_half_h, "method": r.method,
+            "cl_factor": r.cl_factor, "f_factor": r.f_factor, "population": r.population,
+            "n": r.n, "perpetrator": r.perpetrator, "victim": r.victim,
+            "citation": r.source.get("citation", ""), "doi": r.source.get("doi", ""),
+            "pmid": r.source.get("pmid", ""), "label": r.source.get("label", ""),
+        }
+        for r in interactions() if d is None or r.drug == d
+    ]
+    return pd.DataFrame(rows)
+
+
+def apply_interactions(model_params: Mapping[str, np.ndarray], model: Any,
+                       names: Iterable[str] | str) -> dict[str, np.ndarray]:
+    """Individual parameters with co-medication factors applied to ``cl`` and ``f``.
+
+    Parameters
+    ----------
+    model_params : mapping of str to ndarray
+        Output of :func:`pkdose.model.individual_parameters` (not modified).
+    model : pkdose.model.Model
+        The model the parameters belong to (its drug selects the interaction rows).
+    names : iterable of str, or str
+        Co-medications.
+
+    Returns
+    -------
+    dict of str to ndarray
+        A copy with ``cl`` multiplied by the combined cl_factor and ``f`` by the f_factor.
+
+    Raises
+    ------
+    PkdoseError
+        Unknown co-medication, or one the model already carries as a covariate (e.g.
+        prednisolone in ter Heine 2018: set the subject's ``prednisolone_mg_day``).
+    """
+    rows = _canonical(model.drug, names)
+    for r in rows:
+        if r.covariate and any(e.covariate == r.covariate for e in model.effects):
+            raise PkdoseError(
+                f"model {model.name} already models {r.comedication} through the covariate "
+                f"{r.covariate}; set that covariate for the subject instead of naming it as "
+                "a co-medication"
+            )
+    cl, f, _ = interaction_factors(model.drug, [r.comedication for r in rows])
+    out = dict(model_params)
+    out["cl"] = np.asarray(model_params["cl"], dtype=float) * cl
+    out["f"] = np.asarray(model_params["f"], dtype=float) * f
+    return out
