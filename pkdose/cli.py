@@ -111,12 +111,19 @@ class _Group(click.Group):
                 _err(str(exc))
                 ctx.exit(2)
             finally:
+                seen = set()
                 for w in caught:
-                    if issubclass(w.category, ExtrapolationWarning):
-                        click.echo(f"warning: {w.message}", err=True)
+                    msg = str(w.message)
+                    if issubclass(w.category, ExtrapolationWarning) and msg not in seen:
+                        seen.add(msg)  # the PK and PD passes warn about the same regimen
+                        click.echo(f"warning: {msg}", err=True)
 
 
 def _model_options(f):
+    f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
+                     help="Co-medication applied through the cited interaction layer, e.g. "
+                          "ciclosporin, ketoconazole, grapefruit-juice (repeatable; "
+                          "see `pkdose interactions`).")(f)
     f = click.option("--band", multiple=True, metavar="LOW-HIGH[:LABEL]",
                      help="Shade a concentration range in the plot, e.g. 3-8:target trough "
                           "(ng/mL, repeatable).")(f)
@@ -162,7 +169,7 @@ def main() -> None:
               help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the plot.")
 @_model_options
 def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name, param, weight,
-             height, sex, age, hct, covariate, band):
+             height, sex, age, hct, covariate, band, with_):
     """Concentration-time curve of one regimen (time_h, conc_ng_ml [, plasma_ng_ml]).
 
     REGIMEN is regimen text, a regimen TOML file or a one-subject event-table CSV.
@@ -179,7 +186,7 @@ def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name
     reg = as_regimen(regimen)
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
     df = run(reg, model_name, subj, until_h=parse_duration(until, "--until") if until else None,
-             step_h=parse_duration(step, "--step"), params=parse_params(param))
+             step_h=parse_duration(step, "--step"), params=parse_params(param), with_=with_)
     if csv_path:
         _write(df.to_csv(index=False, float_format="%.6g"), csv_path)
         click.echo(f"wrote {csv_path}", err=True)
@@ -215,6 +222,10 @@ _TABLE_COLUMNS = [
 
 def format_table(df: pd.DataFrame) -> str:
     """Aligned plain-text table of the headline metrics."""
+    df = df.copy()
+    if "comedication" in df.columns:
+        df["regimen"] = [r if not c else f"{r} + {c.replace('+', ' + ')}"
+                         for r, c in zip(df["regimen"], df["comedication"], strict=True)]
     cols = [(c, h, f) for c, h, f in _TABLE_COLUMNS if c in df.columns]
     cells = [[h for _, h, _ in cols]]
     for _, row in df.iterrows():
@@ -254,7 +265,7 @@ def format_table(df: pd.DataFrame) -> str:
               help="Summarise this window after the first dose instead (e.g. 0-1w, 5w-6w).")
 @_model_options
 def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, window, model_name,
-            param, weight, height, sex, age, hct, covariate, band):
+            param, weight, height, sex, age, hct, covariate, band, with_):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
@@ -275,7 +286,8 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     bands = parse_bands(band)
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
     params = parse_params(param)
-    df = run(regs, model_name, subj, params, parse_window(window) if window else None)
+    df = run(regs, model_name, subj, params, parse_window(window) if window else None,
+             with_=with_)
     click.echo(format_table(df), nl=False)
     if csv_path:
         _write(df.to_csv(index=False, float_format="%.10g"), csv_path)
@@ -293,7 +305,8 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
         for reg, (_, row) in zip(regs, df.iterrows(), strict=True):
             model = row["model"]
             curves.append((f"{reg}  [{model}]",
-                           sim(reg, model, subj, until_h=horizon, step_h=step, params=params)))
+                           sim(reg, model, subj, until_h=horizon, step_h=step, params=params,
+                               with_=with_)))
         pdc = [_pd_frame(reg, c) for reg, (_, c) in zip(regs, curves, strict=True)] \
             if show_pd else None
         plot_curves(curves, plot_path, log=log, bands=bands, pd_curves=pdc)
@@ -351,7 +364,7 @@ def _pd_frame(reg, df: pd.DataFrame) -> pd.DataFrame:
               help="Write the verdicts, reasons and numbers to JSON.")
 @_model_options
 def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, covariate,
-         band):
+         band, with_):
     """mTORC2 verdict (spared / equivocal / inhibited) with its reasons, per regimen.
 
     The verdict comes from a turnover model of assembled mTORC2 calibrated to labelled
@@ -374,7 +387,7 @@ def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, 
     out = []
     for reg in regs:
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        verdict, _ = regimen_pd(reg, use, subj, params)
+        verdict, _ = regimen_pd(reg, use, subj, params, with_=with_)
         click.echo(f"{reg}: {verdict.label}")
         for reason in verdict.reasons:
             click.echo(f"  - {reason}")
@@ -387,6 +400,93 @@ def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, 
         payload = {"notice": NOTICE, "pkdose_version": __version__, "regimens": out}
         _write(json.dumps(payload, indent=2) + "\n", json_path)
         click.echo(f"wrote {json_path}", err=True)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--purpose", help="Only this purpose: transplant, oncology, tsc, lam, "
+                                "ageing-trial, planned-ageing-trial, topical.")
+@click.option("--drug", help="Only this drug.")
+@click.pass_context
+def references(ctx, purpose, drug):
+    """The reference regimen library (regimens/*.toml), with citations.
+
+    \b
+    Example:
+      pkdose references --purpose ageing-trial
+      pkdose references show mannick2014
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pkdose.drugs import resolve_drug
+    from pkdose.references import load
+
+    _notice()
+    df = load(purpose=purpose, drug=resolve_drug(drug) if drug else None)
+    if df.empty:
+        raise PkdoseError("no reference regimen matches; try without --purpose/--drug")
+    width = max(len(n) for n in df["name"])
+    for _, row in df.iterrows():
+        comed = f" + {' + '.join(row['comedication'])}" if row["comedication"] else ""
+        click.echo(f"{row['name']:<{width}}  {row['purpose']:<20}  {row['regimen']}{comed}")
+
+
+@references.command("show")
+@click.argument("name")
+def references_show(name):
+    """One reference: regimen, population, source, observed exposure, target ranges.
+
+    \b
+    Example:
+      pkdose references show afinitor-10mg-daily
+    """
+    from pkdose.references import get
+
+    _notice()
+    ref = get(name)
+    click.echo(f"{ref.name}: {ref.title}")
+    click.echo(f"  drug: {ref.drug}   purpose: {ref.purpose}")
+    click.echo(f"  regimen: {ref.regimen}" + (f" + {' + '.join(ref.comedication)}"
+                                              if ref.comedication else ""))
+    for arm in ref.arms:
+        click.echo(f"  arm {arm.name}: {arm.regimen}")
+    pop = ref.population
+    click.echo(f"  population: {pop.description}" + (f" (n = {pop.n})" if pop.n else ""))
+    click.echo(f"  source: {ref.source.get('citation', '')}")
+    for key in ("doi", "pmid", "pmcid", "label"):
+        if ref.source.get(key):
+            click.echo(f"    {key}: {ref.source[key]}")
+    for ob in ref.observed:
+        click.echo(f"  observed {ob.metric}: {ob.value:g} {ob.unit}"
+                   + (f" ({ob.spread})" if ob.spread else ""))
+    for tg in ref.targets:
+        rng = f"{tg.low:g}-{tg.high:g}" if tg.high else f">= {tg.low:g}"
+        click.echo(f"  target {tg.metric} {rng} {tg.unit}: {tg.applies_to}")
+    for note in ref.notes:
+        click.echo(f"  note: {note}")
+    if not ref.systemic:
+        click.echo("  not systemic: modelled as no blood exposure")
+
+
+@main.command()
+@click.option("--drug", help="Only this drug.")
+def interactions(drug):
+    """Co-medications known to the interaction layer, with their fold-changes and sources.
+
+    \b
+    Example:
+      pkdose interactions --drug everolimus
+    """
+    from pkdose.drugs import resolve_drug
+    from pkdose.interactions import list_interactions
+
+    _notice()
+    df = list_interactions(resolve_drug(drug) if drug else None)
+    cols = ["drug", "comedication", "auc_ratio", "cmax_ratio", "cl_factor", "f_factor",
+            "citation"]
+    click.echo(df[cols].to_string(index=False, max_colwidth=60,
+                                  float_format=lambda x: f"{x:.3g}"))
+    click.echo("Fold-changes on CL/F and F; derivation and caveats: docs/interactions.md",
+               err=True)
 
 
 def _write(text: str, path: str) -> None:

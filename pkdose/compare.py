@@ -59,7 +59,7 @@ def _t90ss(prep, reg: Regimen, period: float, cavg_ss: np.ndarray) -> np.ndarray
 def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
                      params: Mapping[str, float] | None = None,
                      window_h: tuple[float, float] | None = None,
-                     with_pd: bool = True) -> pd.DataFrame:
+                     with_pd: bool = True, with_: Sequence[str] | str = ()) -> pd.DataFrame:
     """Exposure metrics for one regimen, one row per subject.
 
     Parameters
@@ -70,6 +70,8 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
         (``basis = "steady state"``, with the accumulation ratio Rac and the time to 90 %
         of steady state T90ss), the first week for regimens that stop
         (``basis = "first week"``).
+    with_ : str or sequence of str
+        Co-medications applied through the interaction layer (``pkdose.interactions``).
     with_pd : bool
         Add mTOR pharmacodynamics (``pkdose.pd``): mean mTORC1 inhibition, the fraction of
         time above 50 %, the mean and lowest mTORC2 fraction and the mTORC2 verdict with its
@@ -77,7 +79,8 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
     """
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, params)
-    prep = prepare(m, subjects)
+    comed = [with_] if isinstance(with_, str) else list(with_)
+    prep = prepare(m, subjects, with_=comed)
     check_extrapolation(m, reg, prep.cov)
     extra: dict[str, np.ndarray] = {}
     if window_h is not None:
@@ -118,7 +121,7 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
     if with_pd:
         from pkdose.pd import regimen_pd
 
-        verdict, _ = regimen_pd(reg, m, subjects)
+        verdict, _ = regimen_pd(reg, m, subjects, with_=comed)
         met = verdict.metrics
         df["mtorc1_mean"] = met["mtorc1_mean"]
         df["mtorc1_frac_above_50"] = met["mtorc1_frac_above_50"]
@@ -128,6 +131,7 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
         df["mtorc2_rule_verdict"] = verdict.rule_label
         df["mtorc2_reasons"] = "; ".join(verdict.reasons)
     df.insert(0, "window_h", period)
+    df.insert(0, "comedication", "+".join(comed))
     df.insert(0, "basis", basis)
     df.insert(0, "model", m.name)
     df.insert(0, "drug", reg.drug)
@@ -137,8 +141,8 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
 
 def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
             params: Mapping[str, float] | None = None,
-            window_h: tuple[float, float] | None = None, with_pd: bool = True
-            ) -> pd.DataFrame:
+            window_h: tuple[float, float] | None = None, with_pd: bool = True,
+            with_: Sequence[str] | str = ()) -> pd.DataFrame:
     """Exposure metrics of several regimens for the same subject, one row per regimen.
 
     ``model`` (object, name or path) is used for the regimens of its drug; regimens of the
@@ -149,5 +153,6 @@ def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
     for r in regimens:
         reg = as_regimen(r)
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        rows.append(regimen_exposure(reg, use, subjects, params, window_h, with_pd).iloc[[0]])
+        rows.append(regimen_exposure(reg, use, subjects, params, window_h, with_pd,
+                                     with_).iloc[[0]])
     return pd.concat(rows, ignore_index=True)

@@ -228,7 +228,7 @@ class Profile:
     multiplier: float = 1.0
 
 
-def regimen_profile(regimen, model=None, subjects=None, params=None) -> Profile:
+def regimen_profile(regimen, model=None, subjects=None, params=None, with_=()) -> Profile:
     """The PK profile a verdict is judged on (first subject; see :func:`regimen_pd`)."""
     from pkdose.simulate import (
         as_regimen,
@@ -242,7 +242,7 @@ def regimen_profile(regimen, model=None, subjects=None, params=None) -> Profile:
 
     reg: Regimen = as_regimen(regimen)
     m = resolve_model(reg, model, params)
-    prep = prepare(m, subjects)
+    prep = prepare(m, subjects, with_=with_)
     check_extrapolation(m, reg, prep.cov)
     cfg = settings()
     mult = cfg["drug_multiplier"].get(reg.drug, 1.0)
@@ -271,7 +271,7 @@ def constant_profile(label: str, conc_ng_ml: float) -> Profile:
 
 
 def regimen_pd(regimen, model=None, subjects=None, params=None,
-               pd_params: PDParams | None = None, species: str = "human"
+               pd_params: PDParams | None = None, species: str = "human", with_=()
                ) -> tuple[Verdict, pd.DataFrame]:
     """mTOR verdict and PD curves for one regimen (typical subject or the first subject).
 
@@ -287,7 +287,7 @@ def regimen_pd(regimen, model=None, subjects=None, params=None,
         Curves over the evaluation window: time_h, conc_ng_ml, ce_ng_ml,
         mtorc1_inhibition, mtorc2_fraction (at the central turnover half-life).
     """
-    return judge(regimen_profile(regimen, model, subjects, params), pd_params, species)
+    return judge(regimen_profile(regimen, model, subjects, params, with_), pd_params, species)
 
 
 def judge(profile: Profile, pd_params: PDParams | None = None, species: str = "human"

@@ -149,11 +149,19 @@ class Prepared:
 
 
 def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
-            eta_occ: np.ndarray | None = None) -> Prepared:
-    """Bind a model to subjects (covariate mapping, DataFrame or None for the typical one)."""
+            eta_occ: np.ndarray | None = None, with_: Sequence[str] | str = ()) -> Prepared:
+    """Bind a model to subjects (covariate mapping, DataFrame or None for the typical one).
+
+    ``with_`` names co-medications whose cited fold-changes on CL/F and F
+    (``pkdose/data/interactions.toml``) are applied to every subject.
+    """
     cov = subjects if isinstance(subjects, pd.DataFrame) and "bsa_m2" in subjects else (
         covariate_table(subjects))
     p = individual_parameters(model, cov, eta, eta_occ)
+    if with_:
+        from pkdose.interactions import apply_interactions
+
+        p = apply_interactions(p, model, with_)
     return Prepared(model, cov, p, solver.build_system(p, model.n_chain))
 
 
@@ -280,7 +288,8 @@ def time_grid(until_h: float, step_h: float, start_h: float = 0.0) -> np.ndarray
 def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=None,
              until_h: float | None = None, step_h: float = 1.0,
              times_h: Sequence[float] | None = None,
-             params: Mapping[str, float] | None = None) -> pd.DataFrame:
+             params: Mapping[str, float] | None = None,
+             with_: Sequence[str] | str = ()) -> pd.DataFrame:
     """Predicted concentration-time curve(s) for a regimen.
 
     Parameters
@@ -300,6 +309,8 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
         Explicit output times instead of a grid.
     params : mapping, optional
         Typical-value overrides, e.g. ``{"cl": 7.5}``.
+    with_ : str or sequence of str
+        Co-medications, e.g. ``"ciclosporin"`` (``pkdose.interactions``).
 
     Returns
     -------
@@ -309,7 +320,7 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
     """
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, params)
-    prep = prepare(m, subjects)
+    prep = prepare(m, subjects, with_=with_)
     check_extrapolation(m, reg, prep.cov)
     if times_h is None:
         t = time_grid(until_h if until_h is not None else default_until_h(reg), step_h)

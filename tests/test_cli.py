@@ -132,7 +132,7 @@ def test_models_lists_every_model_with_its_source(run):
 
 
 def test_every_command_has_help_with_an_example(run):
-    for cmd in ("simulate", "compare", "models", "flag"):
+    for cmd in ("simulate", "compare", "models", "flag", "references", "interactions"):
         res = run(cmd, "--help")
         assert res.exit_code == 0 and "Example" in res.stdout
 
@@ -210,3 +210,34 @@ def test_compare_shows_mtor_columns_and_draws_the_pd_panel(run, tmp_path):
     assert png.stat().st_size > 20_000
     sim = run("simulate", "sirolimus 6 mg weekly", "--until", "2w", "--plot", str(png), "--pd")
     assert sim.exit_code == 0
+
+
+def test_with_applies_the_cited_interaction_to_every_command(run, tmp_path):
+    out = tmp_path / "k.csv"
+    base = tmp_path / "b.csv"
+    assert run("compare", "everolimus 2 mg daily", "--csv", str(base)).exit_code == 0
+    res = run("compare", "everolimus 2 mg daily", "--with", "ketoconazole", "--csv", str(out))
+    assert res.exit_code == 0 and "everolimus 2 mg daily + ketoconazole" in res.stdout
+    ratio = (pd.read_csv(out)["plasma_cavg_ng_ml"] / pd.read_csv(base)["plasma_cavg_ng_ml"])[0]
+    assert ratio == pytest.approx(15.0, rel=1e-6)  # Kovarik 2005 AUC ratio, by construction
+    flagged = run("flag", "everolimus 2 mg daily", "--with", "ketoconazole")
+    assert flagged.stdout.startswith("everolimus 2 mg daily: inhibited")
+    bad = run("simulate", "everolimus 2 mg daily", "--with", "aspirin")
+    assert bad.exit_code == 2 and "aspirin" in bad.stderr
+
+
+def test_references_list_and_show(run):
+    res = run("references", "--purpose", "ageing-trial")
+    assert res.exit_code == 0
+    names = [ln.split()[0] for ln in res.stdout.splitlines()]
+    assert "kraig2018" in names and "mannick2014/ev-5mg-weekly" in names
+    assert all("ageing-trial" in ln for ln in res.stdout.splitlines())
+    one = run("references", "show", "afinitor-10mg-daily")
+    assert one.exit_code == 0 and "NDA 022334" in one.stdout and "12.9 ng/mL" in one.stdout
+    missing = run("references", "show", "nope")
+    assert missing.exit_code == 2
+
+
+def test_interactions_lists_the_layer(run):
+    res = run("interactions", "--drug", "sirolimus")
+    assert res.exit_code == 0 and "grapefruit-juice" in res.stdout and "ketoconazole" in res.stdout
