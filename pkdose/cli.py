@@ -220,6 +220,34 @@ _TABLE_COLUMNS = [
 ]
 
 
+def format_against(placed: dict) -> str:
+    """The reference rows, and for each regimen its nearest reference and trough position."""
+    refs = placed["references"]
+    if refs.empty:
+        return "\nno systemic reference regimen of this drug in the chosen groups\n"
+    shown = refs.copy()
+    shown["regimen"] = [f"{n}: {r}" for n, r in zip(shown["reference"], shown["regimen"],
+                                                     strict=True)]
+    text = ("\nreference regimens (steady state of the repeating dose, default model, with "
+            "their co-medication):\n" + format_table(shown))
+    for _, n in placed["nearest"].iterrows():
+        ratios = ", ".join(f"{label} x{n[f'{label}_ratio']:.2g}"
+                           for label in ("AUC168", "Cavg", "Cmax", "Ctrough"))
+        text += (f"\n{n['regimen']}: nearest reference by exposure is {n['reference']} "
+                 f"({n['reference_regimen']}): {ratios}\n")
+        tg = placed["targets"]
+        for _, t in tg[tg["regimen"] == n["regimen"]].iterrows():
+            if t["kind"] == "signal":
+                rel = "above" if t["position"] != "below" else "below"
+                text += (f"  trough {t['ctrough_ng_ml']:.2g} ng/mL is {rel} the "
+                         f"{t['low_ng_ml']:g} ng/mL signal of {t['reference']}\n")
+            else:
+                text += (f"  trough {t['ctrough_ng_ml']:.2g} ng/mL is {t['position']} "
+                         f"{t['low_ng_ml']:g}-{t['high_ng_ml']:g} ng/mL ({t['reference']}: "
+                         f"{t['applies_to']})\n")
+    return text
+
+
 def format_table(df: pd.DataFrame) -> str:
     """Aligned plain-text table of the headline metrics."""
     df = df.copy()
@@ -263,9 +291,12 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--until", metavar="DURATION", help="Plot horizon, default 4 weeks.")
 @click.option("--window", metavar="START-END",
               help="Summarise this window after the first dose instead (e.g. 0-1w, 5w-6w).")
+@click.option("--against", metavar="GROUPS",
+              help="Place the regimens among reference regimens: transplant, oncology, tsc, "
+                   "lam, ageing, all (comma-separated).")
 @_model_options
-def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, window, model_name,
-            param, weight, height, sex, age, hct, covariate, band, with_):
+def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, window, against,
+            model_name, param, weight, height, sex, age, hct, covariate, band, with_):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
@@ -289,12 +320,31 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     df = run(regs, model_name, subj, params, parse_window(window) if window else None,
              with_=with_)
     click.echo(format_table(df), nl=False)
+    placed = None
+    if against:
+        from pkdose.compare import against as place
+        from pkdose.compare import parse_against
+
+        placed = place(df, parse_against(against), subj)
+        click.echo(format_against(placed), nl=False)
+        for _, t in placed["targets"].iterrows():
+            if t["kind"] != "signal":
+                bands.append((f"{t['reference']} {t['low_ng_ml']:g}-{t['high_ng_ml']:g}",
+                              float(t["low_ng_ml"]), float(t["high_ng_ml"])))
+        bands = list(dict.fromkeys(bands))
+    out = df if placed is None else pd.concat(
+        [df.assign(role="regimen"), placed["references"].assign(role="reference")],
+        ignore_index=True)
     if csv_path:
-        _write(df.to_csv(index=False, float_format="%.10g"), csv_path)
+        _write(out.to_csv(index=False, float_format="%.10g"), csv_path)
         click.echo(f"wrote {csv_path}", err=True)
     if json_path:
         payload = {"notice": NOTICE, "pkdose_version": __version__,
-                   "rows": json.loads(df.to_json(orient="records", double_precision=8))}
+                   "rows": json.loads(out.to_json(orient="records", double_precision=8))}
+        if placed is not None:
+            for key in ("ratios", "nearest", "targets"):
+                payload[key] = json.loads(placed[key].to_json(orient="records",
+                                                              double_precision=8))
         _write(json.dumps(payload, indent=2) + "\n", json_path)
         click.echo(f"wrote {json_path}", err=True)
     if plot_path:
@@ -309,7 +359,16 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
                                with_=with_)))
         pdc = [_pd_frame(reg, c) for reg, (_, c) in zip(regs, curves, strict=True)] \
             if show_pd else None
-        plot_curves(curves, plot_path, log=log, bands=bands, pd_curves=pdc)
+        thin = []
+        if placed is not None and len(placed["references"]):
+            from pkdose.compare import _repeating
+            from pkdose.references import get
+
+            for name in placed["references"]["reference"]:
+                ref = get(name)
+                thin.append(sim(_repeating(ref.regimen), None, subj, until_h=horizon,
+                                step_h=step, with_=ref.comedication))
+        plot_curves(curves, plot_path, log=log, bands=bands, pd_curves=pdc, thin=thin)
         click.echo(f"wrote {plot_path}", err=True)
 
 

@@ -156,3 +156,127 @@ def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
         rows.append(regimen_exposure(reg, use, subjects, params, window_h, with_pd,
                                      with_).iloc[[0]])
     return pd.concat(rows, ignore_index=True)
+
+
+#: ``--against`` groups and the reference purposes they cover.
+AGAINST_GROUPS = {
+    "transplant": ("transplant",),
+    "oncology": ("oncology",),
+    "tsc": ("tsc",),
+    "lam": ("lam",),
+    "ageing": ("ageing-trial", "planned-ageing-trial"),
+    "all": ("transplant", "oncology", "tsc", "lam", "ageing-trial", "planned-ageing-trial"),
+}
+#: Metrics the user's regimens are compared on (ratio user / reference).
+RATIO_METRICS = {"auc168_ng_h_ml": "AUC168", "cavg_ng_ml": "Cavg", "cmax_ng_ml": "Cmax",
+                 "ctrough_ng_ml": "Ctrough"}
+
+
+def _repeating(reg: Regimen) -> Regimen:
+    """The regimen with its last repeating part made indefinite (a trial's steady state)."""
+    from dataclasses import replace
+
+    last = reg.blocks[-1]
+    if last.is_single or last.is_indefinite:
+        return reg
+    blocks = reg.blocks[:-1] + (replace(last, n_doses=None, duration_h=None),)
+    return replace(reg, blocks=blocks)
+
+
+def parse_against(text: str | Sequence[str]) -> tuple[str, ...]:
+    """'transplant,ageing' -> reference purposes; unknown groups raise."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    purposes: list[str] = []
+    for item in (i.strip().lower() for i in items if i.strip()):
+        if item not in AGAINST_GROUPS:
+            raise PkdoseError(f"unknown reference group {item!r}; choose from "
+                              f"{', '.join(AGAINST_GROUPS)}")
+        purposes += [p for p in AGAINST_GROUPS[item] if p not in purposes]
+    if not purposes:
+        raise PkdoseError("give at least one reference group, e.g. --against transplant,ageing")
+    return tuple(purposes)
+
+
+def reference_rows(purposes: Sequence[str], drugs: Sequence[str], subjects=None
+                   ) -> tuple[pd.DataFrame, list]:
+    """Steady-state exposure of the systemic references of these purposes and drugs.
+
+    Trials of fixed length are compared at the steady state of their repeating dose (after
+    6 weeks of weekly or daily dosing the shipped models are within a few percent of it);
+    each reference runs with its own co-medication and the drug's default model.
+    """
+    import warnings
+
+    from pkdose import references
+    from pkdose.errors import ExtrapolationWarning
+
+    rows, refs = [], []
+    for name in references.load()["name"]:
+        ref = references.get(name)
+        if ref.purpose not in purposes or ref.drug not in drugs or not ref.systemic:
+            continue
+        with warnings.catch_warnings():
+            # Reference regimens are the published ones; their extrapolation warnings
+            # would bury the user's own.
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            df = regimen_exposure(_repeating(ref.regimen), None, subjects,
+                                  with_=ref.comedication, with_pd=True)
+        df.insert(0, "reference", ref.name)
+        df.insert(1, "purpose", ref.purpose)
+        rows.append(df.iloc[[0]])
+        refs.append(ref)
+    if not rows:
+        return pd.DataFrame(), []
+    return pd.concat(rows, ignore_index=True), refs
+
+
+def against(user: pd.DataFrame, purposes: Sequence[str], subjects=None
+            ) -> dict[str, pd.DataFrame]:
+    """Place the user's regimens (rows of :func:`compare`) among reference regimens.
+
+    Returns
+    -------
+    dict of DataFrames
+        ``references``: the reference rows (same columns as ``compare`` plus reference and
+        purpose); ``ratios``: one row per (user regimen, same-drug reference) with
+        user/reference ratios of AUC168, Cavg, Cmax and Ctrough and their log-distance;
+        ``nearest``: per user regimen the reference closest in exposure (smallest root-mean-
+        square log ratio over those four metrics); ``targets``: the user's Ctrough against
+        every target range of the chosen references of its drug (below / within / above).
+    """
+    from pkdose import references
+
+    drugs = sorted(set(user["drug"]))
+    refs_df, _ = reference_rows(purposes, drugs, subjects)
+    ratio_rows = []
+    for _, u in user.iterrows():
+        same = refs_df[refs_df["drug"] == u["drug"]] if len(refs_df) else refs_df
+        for _, r in same.iterrows():
+            row = {"regimen": u["regimen"], "comedication": u.get("comedication", ""),
+                   "reference": r["reference"], "purpose": r["purpose"],
+                   "reference_regimen": r["regimen"]}
+            logs = []
+            for col, label in RATIO_METRICS.items():
+                ratio = float(u[col]) / float(r[col]) if r[col] > 0 else np.inf
+                row[f"{label}_ratio"] = ratio
+                if np.isfinite(ratio) and ratio > 0:
+                    logs.append(np.log(ratio) ** 2)
+            row["log_distance"] = float(np.sqrt(np.mean(logs))) if logs else np.inf
+            ratio_rows.append(row)
+    ratios = pd.DataFrame(ratio_rows)
+    nearest = (ratios.loc[ratios.groupby("regimen", sort=False)["log_distance"].idxmin()]
+               .reset_index(drop=True) if len(ratios) else ratios)
+    target_rows = []
+    tg = references.targets()
+    tg = tg[tg["purpose"].isin(purposes) & (tg["metric"] == "ctrough")]
+    for _, u in user.iterrows():
+        for _, t in tg[tg["drug"] == u["drug"]].iterrows():
+            trough = float(u["ctrough_ng_ml"])
+            hi = t["high"] if pd.notna(t["high"]) else np.inf
+            where = "below" if trough < t["low"] else ("above" if trough > hi else "within")
+            target_rows.append({"regimen": u["regimen"], "ctrough_ng_ml": trough,
+                                "reference": t["reference"], "kind": t["kind"],
+                                "low_ng_ml": t["low"], "high_ng_ml": t["high"],
+                                "position": where, "applies_to": t["applies_to"]})
+    return {"references": refs_df, "ratios": ratios, "nearest": nearest,
+            "targets": pd.DataFrame(target_rows)}

@@ -26,7 +26,8 @@ def _time_axis(t_h: np.ndarray) -> tuple[np.ndarray, str]:
 
 def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = False,
                 bands: Sequence[tuple[str, float, float]] = (), title: str | None = None,
-                plasma: bool = False, pd_curves: Sequence[pd.DataFrame] | None = None) -> str:
+                plasma: bool = False, pd_curves: Sequence[pd.DataFrame] | None = None,
+                thin: Sequence[pd.DataFrame] = ()) -> str:
     """Overlay concentration-time curves and save to ``path`` (PNG, SVG or PDF).
 
     Parameters
@@ -37,6 +38,7 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
     plasma : also draw plasma concentrations (dashed) where present
     pd_curves : one DataFrame per curve with time_h, mtorc1_inhibition and mtorc2_fraction,
         drawn in a second panel on the same time axis
+    thin : reference curves drawn as thin grey lines behind the others
     """
     if not curves:
         raise PkdoseError("nothing to plot")
@@ -47,6 +49,11 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
         fig, ax = plt.subplots(figsize=(9, 5.2), dpi=120)
         ax_pd = None
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, df in enumerate(thin):
+        x, _ = _time_axis(df["time_h"].to_numpy())
+        y = df["conc_ng_ml"].to_numpy()
+        ax.plot(x, np.where(y > 0, y, np.nan) if log else y, color="0.55", lw=0.6, alpha=0.6,
+                label="reference regimens" if j == 0 else None, zorder=1)
     for i, (label, df) in enumerate(curves):
         x, xlabel = _time_axis(df["time_h"].to_numpy())
         colour = colours[i % len(colours)]

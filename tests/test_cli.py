@@ -241,3 +241,19 @@ def test_references_list_and_show(run):
 def test_interactions_lists_the_layer(run):
     res = run("interactions", "--drug", "sirolimus")
     assert res.exit_code == 0 and "grapefruit-juice" in res.stdout and "ketoconazole" in res.stdout
+
+
+def test_compare_against_reference_groups(run, tmp_path):
+    js, png = tmp_path / "a.json", tmp_path / "a.png"
+    res = run("compare", "sirolimus 6 mg weekly", "--against", "transplant,ageing",
+              "--json", str(js), "--plot", str(png))
+    assert res.exit_code == 0
+    assert "nearest reference by exposure is" in res.stdout
+    assert "rapamune-kidney-csa: sirolimus 6 mg loading then 2 mg daily + ciclosporin" in \
+        res.stdout
+    payload = json.loads(js.read_text())
+    roles = {r["role"] for r in payload["rows"]}
+    assert roles == {"regimen", "reference"} and payload["nearest"]
+    assert png.stat().st_size > 20_000
+    bad = run("compare", "sirolimus 6 mg weekly", "--against", "nope")
+    assert bad.exit_code == 2 and "unknown reference group" in bad.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pkdose.compare import compare, regimen_exposure
+from pkdose.errors import PkdoseError
 from pkdose.model import covariate_table, get_model, individual_parameters
 
 
@@ -66,3 +67,27 @@ def test_time_to_90_percent_of_steady_state_follows_the_half_life_and_the_loadin
     assert 72 <= plain["t90ss_h"] <= 240  # ~50 h terminal half-life, distribution first
     assert loaded["t90ss_h"] == 24.0  # the label's loading dose reaches it at once
     assert weekly["t90ss_h"] == 0.0  # little accumulation at a 7-day interval
+
+
+@pytest.mark.filterwarnings("ignore::pkdose.errors.ExtrapolationWarning")
+def test_regimens_are_placed_among_the_references():
+    from pkdose.compare import against, parse_against
+
+    user = compare(["sirolimus 6 mg weekly", "everolimus 10 mg daily"], with_pd=False)
+    placed = against(user, parse_against("transplant,oncology,ageing"))
+    refs = placed["references"]
+    assert {"kraig2018", "zortress-kidney", "afinitor-10mg-daily"} <= set(refs["reference"])
+    assert not refs["reference"].str.contains("topical").any()  # no systemic exposure
+    nearest = placed["nearest"].set_index("regimen")
+    # Identical regimens in the library are found at distance 0 with ratios of 1.
+    assert nearest.loc["everolimus 10 mg daily", "reference"] == "afinitor-10mg-daily"
+    assert nearest.loc["everolimus 10 mg daily", "log_distance"] == pytest.approx(0, abs=1e-9)
+    assert nearest.loc["sirolimus 6 mg weekly", "AUC168_ratio"] == pytest.approx(1, rel=1e-9)
+    # Ratios are user / reference; ciclosporin boosts the transplant reference ~3-fold.
+    r = placed["ratios"].set_index(["regimen", "reference"])
+    assert r.loc[("sirolimus 6 mg weekly", "rapamune-kidney-csa"), "AUC168_ratio"] < 0.2
+    tg = placed["targets"]
+    zort = tg[(tg["regimen"] == "everolimus 10 mg daily") & (tg["reference"] == "zortress-kidney")]
+    assert set(zort["position"]) == {"above"}  # oncology trough ~12 ng/mL vs 3-8 / 6-10
+    with pytest.raises(PkdoseError, match="unknown reference group"):
+        parse_against("geriatrics")
