@@ -18,6 +18,7 @@ simulated population, will be added when the population module lands.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -540,3 +541,204 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
             "not_computable": int(g["passed"].isna().sum()),
         })
     return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------- reference library
+
+#: Observed metrics of the reference library that pkdose computes at steady state, and the
+#: column of :func:`pkdose.compare.regimen_exposure` each is read from.
+REFERENCE_METRICS: Mapping[str, str] = MappingProxyType({
+    "ctrough": "ctrough_ng_ml",
+    "cmax": "cmax_ng_ml",
+    "auctau": "auctau_ng_h_ml",
+    "auc168": "auc168_ng_h_ml",
+    "cavg": "cavg_ng_ml",
+})
+
+#: A prediction is "within" when |predicted / observed - 1| is at most this.
+REFERENCE_TOLERANCE = 0.30
+
+REFERENCE_COLUMNS = ("name", "reference", "arm", "drug", "metric", "unit", "regimen",
+                     "comedication", "model", "observed", "central", "spread", "n",
+                     "predicted", "ratio", "within_30pct", "uncertain", "skipped", "notes",
+                     "population", "source")
+
+_YEAR = re.compile(r"\b(19[6-9]\d|20[0-4]\d)\b")
+
+
+def _year(ref, obs_source: str) -> str:
+    """Publication year of an observation: its own source, else the reference's."""
+    if obs_source:
+        m = _YEAR.search(obs_source)
+        if m:
+            return m.group(1)
+    if ref.source.get("year"):
+        return str(ref.source["year"])
+    m = _YEAR.search(str(ref.source.get("citation", "")))
+    return m.group(1) if m else ""
+
+
+def _comedication_note(drug: str, comed: tuple[str, ...]) -> str:
+    from pkdose.interactions import get_interaction
+
+    if not comed:
+        return "No co-medication."
+    parts = []
+    for name in comed:
+        it = get_interaction(drug, name)
+        ratios = []
+        if it.auc_ratio is not None:
+            rng = (f" ({it.auc_range[0]:g}-{it.auc_range[1]:g})" if it.auc_range else "")
+            ratios.append(f"AUC x{it.auc_ratio:g}{rng}")
+        if it.cmax_ratio is not None:
+            ratios.append(f"Cmax x{it.cmax_ratio:g}")
+        if it.clf_ratio is not None:
+            ratios.append(f"CL/F x{it.clf_ratio:g}")
+        measured = ", ".join(ratios) or "no exposure change"
+        where = "; ".join(x for x in (it.population, it.victim) if x)
+        parts.append(f"{name} through the interaction layer ({measured}, measured in "
+                     f"{where or 'population not stated'}).")
+    return "Co-medication: " + " ".join(parts)
+
+
+def _reference_notes(ref, row: Mapping, model: Model, outside: tuple[str, ...]) -> str:
+    """What differs between the observation and the simulation, from the reference file."""
+    notes = []
+    if "s0931" in str(row["source"]).casefold():
+        notes.append("SWOG S0931 troughs are dose-normalised (to 10 mg/day) medians or "
+                     "subgroup values: compared as is with the 10 mg daily prediction.")
+    elif "normalised" in f"{row['note']} {row['central']}".casefold():
+        notes.append("Dose-normalised values: compared as is.")
+    if "target" in str(row["central"]).casefold():
+        notes.append(f"The observed value is a {row['central']}, not a measured mean.")
+    elif str(row["central"]).casefold() == "not stated":
+        notes.append("Central tendency not stated.")
+    notes.append(_comedication_note(ref.drug, tuple(row["comedication"])))
+    pop = row["population"] or ref.population.description
+    subj = covariate_table({}).iloc[0]
+    notes.append(f"Population: {pop}; simulated: the pkdose typical subject ({subj['sex']}, "
+                 f"{subj['weight_kg']:g} kg, {subj['age_y']:g} y, haematocrit "
+                 f"{subj['hct_pct']:g} %); model {model.name} fitted in "
+                 f"{model.population.get('description', 'population not stated')} "
+                 f"(co-medication: {model.population.get('comedication', 'not stated')}).")
+    year = _year(ref, row["source"] if row["source"] != ref.source.get("citation") else "")
+    assay = row["assay"] or "not recorded in the reference file"
+    notes.append(f"Assay: {assay}" + (f" (publication {year})." if year else "."))
+    if outside:
+        notes.append("Outside the model's data: " + "; ".join(outside) + ".")
+    if row["note"]:
+        notes.append(f"Source note: {row['note']}")
+    for comed in row["comedication"]:
+        for n in ref.notes:
+            if comed.split("-")[0].casefold() in n.casefold():
+                notes.append(f"Reference note: {n}")
+    if row["uncertain"]:
+        notes.append("Flagged uncertain in the source data.")
+    return " ".join(dict.fromkeys(notes))
+
+
+def reference_validation(directory: str | Path | None = None) -> pd.DataFrame:
+    """Every observed exposure of the reference library beside pkdose's prediction.
+
+    Each observation of :func:`pkdose.references.observed` that is a steady-state
+    whole-blood metric pkdose computes (:data:`REFERENCE_METRICS`) is simulated with the
+    drug's *default* model, for the typical subject, at the steady state of the reference's
+    repeating regimen (for a trial arm, that arm's regimen; a fixed-length trial's repeating
+    block is made indefinite), with the reference's co-medication applied through the
+    interaction layer. Nothing is tuned: disagreements are reported with what the reference
+    file says about the population, co-medication and assay.
+
+    Parameters
+    ----------
+    directory : path, optional
+        Another folder of reference files (default: :func:`pkdose.references.regimens_dir`).
+
+    Returns
+    -------
+    DataFrame
+        One row per observation, columns ``REFERENCE_COLUMNS``: ``predicted`` and
+        ``observed`` in ``unit``, ``ratio`` (predicted / observed), ``within_30pct``
+        (|ratio - 1| <= 0.30; NA when skipped), ``skipped`` (why the row was not
+        compared, "" when it was) and ``notes`` (co-medication, population, assay era,
+        extrapolation and the source's own notes).
+    """
+    from pkdose import references
+    from pkdose.compare import _repeating
+
+    obs = references.observed(directory=directory)
+    defaults = {m.drug: m for m in builtin_models().values() if m.default}
+    cache: dict[tuple, tuple[pd.DataFrame, tuple[str, ...]]] = {}
+    rows = []
+    for _, o in obs.iterrows():
+        ref = references.get(o["name"], directory=directory)
+        model = defaults[ref.drug]
+        reg = _repeating(ref.regimen)
+        comed = tuple(o["comedication"])
+        row = {"name": o["name"], "reference": o["reference"], "arm": o["arm"],
+               "drug": o["drug"], "metric": o["metric"], "unit": o["unit"],
+               "regimen": str(reg), "comedication": "+".join(comed), "model": model.name,
+               "observed": float(o["value"]), "central": o["central"], "spread": o["spread"],
+               "n": o["n"], "predicted": math.nan, "ratio": math.nan, "within_30pct": pd.NA,
+               "uncertain": bool(o["uncertain"]), "skipped": "", "notes": "",
+               "population": o["population"] or ref.population.description,
+               "source": o["source"]}
+        if o["metric"] not in REFERENCE_METRICS:
+            row["skipped"] = (f"metric {o['metric']} is not a steady-state whole-blood metric "
+                              f"pkdose computes ({', '.join(REFERENCE_METRICS)})")
+        elif not ref.systemic:
+            row["skipped"] = "topical use: pkdose models no systemic exposure"
+        elif not reg.is_indefinite:
+            row["skipped"] = "the regimen does not repeat, so it has no steady state"
+        if row["skipped"]:
+            rows.append(row)
+            continue
+        key = (str(reg), comed)
+        if key not in cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExtrapolationWarning)
+                df = regimen_exposure(reg, model, None, with_pd=False, with_=comed)
+            cov = prepare(model, None, with_=list(comed)).cov
+            cache[key] = (df, outside_source_data(model, reg, cov))
+        df, outside = cache[key]
+        pred = float(df[REFERENCE_METRICS[o["metric"]]].iloc[0])
+        ratio = pred / row["observed"]
+        row.update(predicted=pred, ratio=ratio,
+                   within_30pct=bool(abs(ratio - 1.0) <= REFERENCE_TOLERANCE + 1e-12),
+                   notes=_reference_notes(ref, o, model, outside))
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=list(REFERENCE_COLUMNS))
+    out["within_30pct"] = out["within_30pct"].astype("boolean")
+    return out
+
+
+def reference_disagreements(df: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+    """The ``k`` compared rows of :func:`reference_validation` furthest from 1 in log ratio."""
+    comp = df[df["skipped"] == ""].copy()
+    comp["abs_log_ratio"] = np.abs(np.log(comp["ratio"].astype(float)))
+    top = comp.sort_values("abs_log_ratio", ascending=False, kind="stable").head(k)
+    return top[["name", "drug", "metric", "regimen", "comedication", "observed", "predicted",
+                "unit", "ratio", "abs_log_ratio", "notes"]].reset_index(drop=True)
+
+
+def reference_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per drug: rows compared, fraction within ±30 % and median |ratio - 1|.
+
+    The three largest disagreements overall (by |log ratio|, with the row notes that
+    explain them) are in ``summary.attrs["largest_disagreements"]``
+    (:func:`reference_disagreements`).
+    """
+    out = []
+    for drug, g in df.groupby("drug", sort=True):
+        comp = g[g["skipped"] == ""]
+        err = np.abs(comp["ratio"].astype(float) - 1.0)
+        out.append({
+            "drug": drug, "observations": len(g), "compared": len(comp),
+            "skipped": len(g) - len(comp),
+            "within_30pct": int(comp["within_30pct"].eq(True).sum()),
+            "fraction_within_30pct": (float(comp["within_30pct"].eq(True).mean())
+                                      if len(comp) else math.nan),
+            "median_abs_ratio_error": float(err.median()) if len(comp) else math.nan,
+        })
+    summary_df = pd.DataFrame(out)
+    summary_df.attrs["largest_disagreements"] = reference_disagreements(df)
+    return summary_df

@@ -15,9 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from pkdose.cli import main
 from pkdose.errors import PkdoseError
 from pkdose.model import get_model
 from pkdose.regimen_text import parse_regimen
@@ -28,6 +31,8 @@ from pkdose.validation import (
     auc_inf_ng_h_ml,
     load_observations,
     observation_from_dict,
+    reference_summary,
+    reference_validation,
     tolerance_bounds,
     validation_table,
 )
@@ -212,3 +217,80 @@ def test_doc_is_up_to_date():
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_validation_doc.py"),
                            "--check"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
+
+
+# --------------------------------------------------------------------------- reference library
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return reference_validation()
+
+
+def test_reference_comparison_covers_the_library_with_finite_ratios(reference):
+    from pkdose import references
+
+    assert len(reference) == len(references.observed())
+    compared = reference[reference["skipped"] == ""]
+    assert len(compared) == 10  # every observed value in regimens/*.toml today
+    assert np.isfinite(compared["ratio"].astype(float)).all()
+    assert (compared["predicted"] > 0).all()
+    assert compared["ratio"].to_numpy() == pytest.approx(
+        (compared["predicted"] / compared["observed"]).to_numpy())
+    assert set(compared["model"]) == {"wu2012", "terheine2018"}  # default models only
+    assert all(compared["notes"].str.len() > 0)
+    swog = compared[compared["source"].str.contains("S0931")]
+    assert len(swog) == 3 and swog["notes"].str.contains("dose-normalised").all()
+    csa = compared[compared["comedication"] == "ciclosporin"]
+    assert len(csa) == 4 and csa["notes"].str.contains("interaction layer").all()
+
+
+#: Level measured when the reference comparison was added (default models as published,
+#: typical subject). A regression must fail CI: the fraction within +/-30 % may not drop,
+#: and the median |ratio - 1| may not rise by more than 0.02. Raise these numbers when a
+#: justified change (new data, a better-cited model) improves them; never lower them to
+#: make a change pass.
+REFERENCE_LEVEL = {
+    # drug: (fraction within +/-30 %, median |ratio - 1|)
+    "everolimus": (0.285, 0.46),  # 2/7 within; median error 0.462
+    "sirolimus": (0.0, 1.36),  # 0/3 within; median error 1.363
+}
+
+
+@pytest.mark.parametrize("drug", sorted(REFERENCE_LEVEL))
+def test_reference_summary_does_not_regress(reference, drug):
+    summ = reference_summary(reference).set_index("drug")
+    frac, err = REFERENCE_LEVEL[drug]
+    assert summ.loc[drug, "fraction_within_30pct"] >= frac
+    assert summ.loc[drug, "median_abs_ratio_error"] <= err + 0.02
+
+
+def test_reference_summary_lists_the_largest_disagreements(reference):
+    top = reference_summary(reference).attrs["largest_disagreements"]
+    assert len(top) == 3
+    assert list(top["abs_log_ratio"]) == sorted(top["abs_log_ratio"], reverse=True)
+    assert top["abs_log_ratio"].iloc[-1] >= np.abs(
+        np.log(reference["ratio"].astype(float))).nlargest(3).iloc[-1] - 1e-12
+    assert all(top["notes"].str.len() > 0)
+
+
+def test_cli_validate_check_passes_on_the_committed_doc():
+    res = CliRunner().invoke(main, ["validate", "--check"], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert "everolimus:" in res.stdout and "sirolimus:" in res.stdout
+
+
+def test_cli_validate_check_fails_on_a_stale_page(tmp_path):
+    stale = tmp_path / "validation.md"
+    stale.write_text("old\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["validate", "--check", "--out", str(stale)])
+    assert res.exit_code == 2
+    assert "stale" in res.stderr and res.stderr.strip().splitlines()[-1].startswith("pkdose:")
+    res = CliRunner().invoke(main, ["validate", "--out", str(stale)])
+    assert res.exit_code == 0
+    assert stale.read_text(encoding="utf-8").startswith("# Validation")
+
+
+def test_cli_validate_help_has_an_example():
+    res = CliRunner().invoke(main, ["validate", "--help"])
+    assert res.exit_code == 0 and "Example" in res.output and "pkdose validate" in res.output
