@@ -119,6 +119,20 @@ class _Group(click.Group):
                         click.echo(f"warning: {msg}", err=True)
 
 
+def _plot_options(plot_help: str):
+    """--plot FILE, --log and --pd, shared by the commands that draw curves."""
+
+    def deco(f):
+        f = click.option("--pd", "show_pd", is_flag=True,
+                         help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the "
+                              "plot.")(f)
+        f = click.option("--log", is_flag=True, help="Log concentration axis in the plot.")(f)
+        return click.option("--plot", "plot_path",
+                            type=click.Path(dir_okay=False, writable=True), help=plot_help)(f)
+
+    return deco
+
+
 def _model_options(f):
     f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
                      help="Co-medication applied through the cited interaction layer, e.g. "
@@ -162,11 +176,7 @@ def main() -> None:
               help="Output time step, e.g. 1h, 15min.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the curve to a CSV file instead of stdout.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
-              help="Save a figure (PNG/SVG/PDF).")
-@click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
-@click.option("--pd", "show_pd", is_flag=True,
-              help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the plot.")
+@_plot_options("Save a figure (PNG/SVG/PDF).")
 @_model_options
 def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name, param, weight,
              height, sex, age, hct, covariate, band, with_):
@@ -283,11 +293,7 @@ def format_table(df: pd.DataFrame) -> str:
               help="Write all metrics (one row per regimen) to CSV.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Write all metrics to JSON.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
-              help="Overlay the curves in one figure (PNG/SVG/PDF).")
-@click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
-@click.option("--pd", "show_pd", is_flag=True,
-              help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the plot.")
+@_plot_options("Overlay the curves in one figure (PNG/SVG/PDF).")
 @click.option("--until", metavar="DURATION", help="Plot horizon, default 4 weeks.")
 @click.option("--window", metavar="START-END",
               help="Summarise this window after the first dose instead (e.g. 0-1w, 5w-6w).")

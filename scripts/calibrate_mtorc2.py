@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from pkdose._docgen import sync_doc
 from pkdose.pd_calibration import FREE, fit, score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,15 +55,7 @@ def main(argv: list[str]) -> int:
         new = text.rstrip("\n") + "\n\n" + block
     print(result.table.to_string(index=False))
     print(score(result.table))
-    if "--check" in argv:
-        if new != text:
-            print(f"{DATA} [fitted] differs from a new fit; rerun without --check", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        DATA.write_text(new, encoding="utf-8")
-        print(f"wrote [fitted] in {DATA}")
-    return 0
+    return sync_doc(DATA, new, "--check" in argv, "scripts/calibrate_mtorc2.py")
 
 
 if __name__ == "__main__":
