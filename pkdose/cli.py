@@ -469,6 +469,7 @@ def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, 
 
 @main.group(invoke_without_command=True)
 @click.option("--purpose", help="Only this purpose: transplant, oncology, tsc, lam, "
+                                "ageing (= ageing-trial and planned-ageing-trial), "
                                 "ageing-trial, planned-ageing-trial, topical.")
 @click.option("--drug", help="Only this drug.")
 @click.pass_context
@@ -486,7 +487,11 @@ def references(ctx, purpose, drug):
     from pkdose.references import load
 
     _notice()
-    df = load(purpose=purpose, drug=resolve_drug(drug) if drug else None)
+    from pkdose.compare import AGAINST_GROUPS
+
+    purposes = AGAINST_GROUPS.get(purpose, (purpose,)) if purpose else (None,)
+    frames = [load(purpose=p, drug=resolve_drug(drug) if drug else None) for p in purposes]
+    df = pd.concat(frames, ignore_index=True)
     if df.empty:
         raise PkdoseError("no reference regimen matches; try without --purpose/--drug")
     width = max(len(n) for n in df["name"])

@@ -236,6 +236,8 @@ def test_references_list_and_show(run):
     assert one.exit_code == 0 and "NDA 022334" in one.stdout and "12.9 ng/mL" in one.stdout
     missing = run("references", "show", "nope")
     assert missing.exit_code == 2
+    ageing = run("references", "--purpose", "ageing").stdout  # both ageing purposes
+    assert "kraig2018" in ageing and "planned-ageing-trials-sirolimus/siro-1mg-daily" in ageing
 
 
 def test_interactions_lists_the_layer(run):
