@@ -497,7 +497,9 @@ def references(ctx, purpose, drug):
     width = max(len(n) for n in df["name"])
     for _, row in df.iterrows():
         comed = f" + {' + '.join(row['comedication'])}" if row["comedication"] else ""
-        click.echo(f"{row['name']:<{width}}  {row['purpose']:<20}  {row['regimen']}{comed}")
+        topical = "" if row["systemic"] else "  (applied to the skin; no systemic exposure)"
+        click.echo(f"{row['name']:<{width}}  {row['purpose']:<20}  {row['regimen']}{comed}"
+                   f"{topical}")
 
 
 @references.command("show")
