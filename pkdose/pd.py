@@ -154,6 +154,31 @@ def pd_curves(conc: np.ndarray, step_h: float, params: PDParams, periodic: bool 
     return {"ce_ng_ml": ce, "mtorc1_inhibition": i1, "mtorc2_fraction": m2}
 
 
+def curve_pd(drug: str, curve: pd.DataFrame) -> pd.DataFrame:
+    """mTOR PD along a simulated curve from a drug-free start, for plot panels.
+
+    Parameters
+    ----------
+    drug : str
+        The regimen's drug (its sirolimus-equivalent multiplier is applied).
+    curve : DataFrame
+        A uniform-grid curve with ``time_h`` and ``conc_ng_ml`` (from ``simulate``).
+
+    Returns
+    -------
+    DataFrame
+        ``time_h``, ``ce_ng_ml``, ``mtorc1_inhibition`` and ``mtorc2_fraction`` at the
+        middle of the prior range of the unknown human mTORC2 turnover half-life.
+    """
+    t = curve["time_h"].to_numpy()
+    cfg = settings()
+    mult = cfg["drug_multiplier"].get(drug, 1.0)
+    halves = cfg["human_t_half_m2_h"]
+    params = load_pd().with_(t_half_m2_h=halves[len(halves) // 2])
+    cur = pd_curves(curve["conc_ng_ml"].to_numpy() * mult, float(t[1] - t[0]), params)
+    return pd.DataFrame({"time_h": t, **cur})
+
+
 # --- verdicts -----------------------------------------------------------------------------
 
 

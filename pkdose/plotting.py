@@ -27,7 +27,8 @@ def _time_axis(t_h: np.ndarray) -> tuple[np.ndarray, str]:
 def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = False,
                 bands: Sequence[tuple[str, float, float]] = (), title: str | None = None,
                 plasma: bool = False, pd_curves: Sequence[pd.DataFrame] | None = None,
-                thin: Sequence[pd.DataFrame] = ()) -> str:
+                thin: Sequence[pd.DataFrame] = (),
+                metadata: dict[str, str | None] | None = None) -> str:
     """Overlay concentration-time curves and save to ``path`` (PNG, SVG or PDF).
 
     Parameters
@@ -39,6 +40,8 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
     pd_curves : one DataFrame per curve with time_h, mtorc1_inhibition and mtorc2_fraction,
         drawn in a second panel on the same time axis
     thin : reference curves drawn as thin grey lines behind the others
+    metadata : passed to ``savefig``; ``{"Software": None}`` drops the matplotlib version
+        from a PNG so the file depends only on the picture
     """
     if not curves:
         raise PkdoseError("nothing to plot")
@@ -97,7 +100,7 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
     fig.text(0.01, 0.005, NOTICE, fontsize=6.5, color="0.4", ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     try:
-        fig.savefig(path)
+        fig.savefig(path, metadata=metadata)
     except (OSError, ValueError) as exc:
         raise PkdoseError(f"cannot write plot {path}: {exc}") from None
     finally:

@@ -1,0 +1,619 @@
+"""Batch reports: regimen files in, one self-contained HTML report (plus CSV/JSON/MD) out.
+
+Every input file is loaded and summarised on its own, so one bad file is recorded with its
+reason and the rest of the batch is still reported. Output depends only on the inputs (and
+the pkdose version): files are taken in sorted order, numbers are written with a fixed
+precision, and PNGs carry no software version; the one exception is the generated-at line
+of ``report.html`` and ``report.md``. The column contract of ``metrics.csv`` and
+``metrics.json`` is in ``docs/report.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import math
+import re
+import tomllib
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from pkdose import NOTICE, __version__
+from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.regimen import Regimen
+
+FORMATS = ("html", "csv", "json", "md")
+#: Stable column order of metrics.csv and of each row of metrics.json.
+COLUMNS = ("regimen_id", "regimen", "source_file", "drug", "model", "basis", "metric", "value",
+           "unit")
+#: Horizon of the per-regimen and overlay figures.
+PLOT_HORIZON_H = 4 * 168.0
+#: Fine enough to draw the ~0.7 h everolimus peaks over the 4-week horizon.
+PLOT_STEP_H = 0.1
+#: Lines of report.html / report.md that change from run to run start with this.
+GENERATED_PREFIX = "Generated at"
+#: Summary-table columns: (metric column, header, format).
+_SUMMARY = (("cmax_ng_ml", "Cmax", "{:.3g}"), ("ctrough_ng_ml", "Ctrough", "{:.3g}"),
+            ("cavg_ng_ml", "Cavg", "{:.3g}"), ("auc168_ng_h_ml", "AUC168", "{:.4g}"))
+#: Columns of ``compare`` rows that are labels, not metrics.
+_LABELS = ("regimen", "drug", "model", "basis", "comedication")
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` did.
+
+    Attributes
+    ----------
+    ok : list of str
+        Input files whose every regimen is in the report, in report order.
+    failed : list of (str, str)
+        Input files (or one subject of an event table) left out, with a one-line reason.
+    files : list of Path
+        Files written, report files first, then the figures.
+    """
+
+    ok: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Entry:
+    """One reported regimen: its metrics row, PD verdict reasons and curves."""
+
+    regimen_id: str
+    source_file: str
+    regimen: Regimen
+    row: pd.Series
+    curve: pd.DataFrame
+    pd_curve: pd.DataFrame
+    warnings: list[str]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Input files from PATH arguments, and the arguments that are not usable.
+
+    A folder gives its ``*.toml`` and ``*.csv`` files (sorted by name, not recursive);
+    a file is taken as given. Files named twice are reported once.
+    """
+    files: list[str] = []
+    bad: list[tuple[str, str]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(c for c in p.iterdir()
+                           if c.is_file() and c.suffix.lower() in (".toml", ".csv"))
+            if not found:
+                bad.append((raw, "folder holds no *.toml or *.csv regimen file"))
+            files += [str(c) for c in found]
+        elif not p.exists():
+            bad.append((raw, "no such file or folder"))
+        elif p.suffix.lower() not in (".toml", ".csv"):
+            bad.append((raw, "not a regimen file: expected a .toml regimen or a .csv event "
+                             "table"))
+        else:
+            files.append(str(p))
+    return list(dict.fromkeys(files)), bad
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "regimen"
+
+
+def load_file(path: str) -> list[tuple[str, Regimen]]:
+    """(slug, regimen) pairs of one file: its stem, or ``<stem>-<ID>`` per event-table ID."""
+    stem = _slug(Path(path).stem)
+    if path.lower().endswith(".csv"):
+        from pkdose.regimen_io import events_to_regimens, read_events_csv
+
+        regs = events_to_regimens(read_events_csv(path), source=path)
+        return [(f"{stem}-{_slug(str(i))}", reg) for i, reg in regs.items()]
+    from pkdose.regimen_io import read_regimen_toml
+
+    return [(stem, read_regimen_toml(path))]
+
+
+def _unique(slug: str, taken: set[str]) -> str:
+    out, k = slug, 2
+    while out in taken:
+        out, k = f"{slug}-{k}", k + 1
+    taken.add(out)
+    return out
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _units() -> dict[str, str]:
+    """Unit of each metric column: the exposure registry, then the PD and ratio columns."""
+    from pkdose import exposure
+
+    out: dict[str, str] = {}
+    for m in exposure.METRICS.values():
+        if m.per_threshold:
+            for x in (1.0, 3.0, 4.0):
+                out[m.column_for(x)] = m.unit
+        else:
+            out[m.column] = m.unit
+    out.update({"window_h": "h", "plasma_cmax_ng_ml": "ng/mL", "plasma_cavg_ng_ml": "ng/mL",
+                "mtorc1_mean": "fraction", "mtorc1_frac_above_50": "fraction",
+                "mtorc2_mean": "fraction", "mtorc2_min": "fraction", "mtorc2_verdict": "",
+                "mtorc2_rule_verdict": "", "mtorc2_reasons": "", "nearest_reference": "",
+                "nearest_reference_regimen": "", "nearest_log_distance": "log"})
+    return out
+
+
+def _value(v: object) -> object:
+    """A metric value for CSV/JSON: 10 significant digits, 'inf', None for not reached."""
+    if isinstance(v, str):
+        return v
+    x = float(v)
+    if math.isnan(x):
+        return None
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return float(f"{x:.10g}")
+
+
+def metric_rows(entries: Sequence[_Entry], placed: dict | None) -> list[dict[str, object]]:
+    """Long-format rows: one per regimen and metric (columns :data:`COLUMNS`)."""
+    units = _units()
+    rows: list[dict[str, object]] = []
+    for e in entries:
+        base = {"regimen_id": e.regimen_id, "regimen": str(e.regimen),
+                "source_file": e.source_file, "drug": e.regimen.drug,
+                "model": e.row["model"], "basis": e.row["basis"]}
+        values = {k: v for k, v in e.row.items() if k not in _LABELS}
+        if placed is not None:
+            values.update(_nearest(placed, e.regimen_id))
+            for _, t in _targets(placed, e.regimen_id).iterrows():
+                key = f"ctrough_vs_{t['reference']}_{t['kind']}"
+                values[key] = t["position"]
+                units.setdefault(key, "")
+        for metric, v in values.items():
+            rows.append({**base, "metric": metric, "value": _value(v),
+                         "unit": units.get(metric, "ratio" if metric.endswith("_ratio")
+                                           else "")})
+    return rows
+
+
+def _nearest(placed: dict, regimen_id: str) -> dict[str, object]:
+    near = placed["nearest"]
+    if near.empty:
+        return {}
+    hit = near[near["regimen"] == regimen_id]
+    if hit.empty:
+        return {}
+    n = hit.iloc[0]
+    out: dict[str, object] = {"nearest_reference": n["reference"],
+                              "nearest_reference_regimen": n["reference_regimen"],
+                              "nearest_log_distance": n["log_distance"]}
+    for label in ("AUC168", "Cavg", "Cmax", "Ctrough"):
+        out[f"nearest_{label.lower()}_ratio"] = n[f"{label}_ratio"]
+    return out
+
+
+def _targets(placed: dict, regimen_id: str) -> pd.DataFrame:
+    tg = placed["targets"]
+    if tg.empty:
+        return tg
+    return tg[tg["regimen"] == regimen_id]
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _png_metadata() -> dict[str, str | None]:
+    # Without the matplotlib version the PNG bytes depend only on the picture.
+    return {"Software": None}
+
+
+def _bands(placed: dict | None, regimen_id: str) -> list[tuple[str, float, float]]:
+    if placed is None:
+        return []
+    # References sharing a range get one band and one label; stacked labels are unreadable.
+    by_range: dict[tuple[float, float], list[str]] = {}
+    for _, t in _targets(placed, regimen_id).iterrows():
+        if t["kind"] != "signal" and pd.notna(t["high_ng_ml"]):
+            names = by_range.setdefault((float(t["low_ng_ml"]), float(t["high_ng_ml"])), [])
+            if t["reference"] not in names:
+                names.append(str(t["reference"]))
+    return [(f"{', '.join(names)} {lo:g}-{hi:g}", lo, hi)
+            for (lo, hi), names in by_range.items()]
+
+
+def _figures(entries: Sequence[_Entry], placed: dict | None, fig_dir: Path) -> dict[str, Path]:
+    """overlay.png and one PNG per regimen; returns {regimen_id or 'overlay': path}."""
+    import matplotlib
+
+    from pkdose.plotting import plot_curves
+
+    out: dict[str, Path] = {}
+    # hashsalt only matters for SVG ids; set so any vector output is stable too.
+    with matplotlib.rc_context({"svg.hashsalt": "pkdose-report"}):
+        path = fig_dir / "overlay.png"
+        plot_curves([(e.regimen_id, e.curve) for e in entries], str(path), log=True,
+                    title="All regimens, first 4 weeks (log scale)", metadata=_png_metadata())
+        out["overlay"] = path
+        for e in entries:
+            path = fig_dir / f"{e.regimen_id}.png"
+            plot_curves([(f"{e.regimen}  [{e.row['model']}]", e.curve)], str(path),
+                        bands=_bands(placed, e.regimen_id), title=f"{e.regimen_id}",
+                        pd_curves=[e.pd_curve], metadata=_png_metadata())
+            out[e.regimen_id] = path
+    return out
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _pd_source() -> str:
+    with resources.files("pkdose.data").joinpath("mtor_pd.toml").open("rb") as fh:
+        raw = tomllib.load(fh)
+    procedure = raw.get("fitted", {}).get("procedure", "")
+    return ("pkdose/data/mtor_pd.toml: structure and defaults from the pkdose mTORC2 "
+            "proposal, each parameter with its cited anchors (docs/mtorc2.md). " + procedure)
+
+
+def _models(entries: Sequence[_Entry]) -> list[dict[str, str]]:
+    from pkdose.model import get_model
+
+    out = []
+    for name in sorted({str(e.row["model"]) for e in entries}):
+        m = get_model(name)
+        out.append({"name": m.name, "drug": m.drug, "title": m.title,
+                    "citation": str(m.source.get("citation", "")),
+                    "doi": str(m.source.get("doi", ""))})
+    return out
+
+
+# --------------------------------------------------------------------------- HTML / MD
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:24px auto;
+max-width:1400px;padding:0 16px;color:#1b1b1b;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;
+margin-top:1.6em}h3{margin-bottom:.3em}
+.notice{background:#fff4d6;border:1px solid #e0b84c;padding:8px 12px;border-radius:4px}
+.failed{background:#fde8e8;border:1px solid #d66;padding:8px 12px;border-radius:4px}
+.meta{color:#555;font-size:.9em}code{background:#f3f3f3;padding:0 3px;border-radius:3px}
+table{border-collapse:collapse;font-size:.85em;margin:8px 0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr:nth-child(even) td{background:#fafafa}
+.wide{overflow-x:auto}td.text{min-width:16em}td.id{white-space:nowrap}
+img{max-width:100%;height:auto;border:1px solid #ddd}
+.verdict-spared{color:#1a7f37;font-weight:600}.verdict-equivocal{color:#9a6700;font-weight:600}
+.verdict-inhibited{color:#cf222e;font-weight:600}
+section.regimen{border-top:2px solid #888;margin-top:2em}
+"""
+
+
+def _fmt(v: object, spec: str) -> str:
+    if isinstance(v, str):
+        return v
+    x = float(v)
+    return "-" if math.isnan(x) else ("inf" if math.isinf(x) else spec.format(x))
+
+
+def _verdict(label: str) -> str:
+    return f'<span class="verdict-{html.escape(label)}">{html.escape(label)}</span>'
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _summary_rows(entries: Sequence[_Entry], placed: dict | None) -> list[list[str]]:
+    """Header then one row per regimen, as plain text (escaped by the caller)."""
+    head = ["id", "regimen", "source file", "model", "basis", *[h for _, h, _ in _SUMMARY],
+            "mTORC1 %", "mTORC2 %", "verdict", "first reason"]
+    if placed is not None:
+        head += ["nearest reference", "AUC168 ratio"]
+    rows = [head]
+    for e in entries:
+        r = e.row
+        reasons = str(r["mtorc2_reasons"]).split("; ")
+        line = [e.regimen_id, str(e.regimen), Path(e.source_file).name, str(r["model"]),
+                str(r["basis"]),
+                *[_fmt(r[c], f) for c, _, f in _SUMMARY],
+                _fmt(100 * r["mtorc1_mean"], "{:.0f}"), _fmt(100 * r["mtorc2_mean"], "{:.0f}"),
+                str(r["mtorc2_verdict"]), reasons[0]]
+        if placed is not None:
+            near = _nearest(placed, e.regimen_id)
+            line += [str(near.get("nearest_reference", "-")),
+                     _fmt(near.get("nearest_auc168_ratio", math.nan), "{:.2g}")]
+        rows.append(line)
+    return rows
+
+
+def _html_table(rows: list[list[str]], table_id: str = "", verdict_col: int = -1,
+                text_cols: Sequence[int] = ()) -> str:
+    attr = f' id="{table_id}"' if table_id else ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
+    out = ['<div class="wide">', f"<table{attr}>", f"<thead><tr>{head}</tr></thead>", "<tbody>"]
+    for r in rows[1:]:
+        cells = []
+        for i, c in enumerate(r):
+            if i == verdict_col:
+                cells.append(f"<td>{_verdict(c)}</td>")
+            elif i in text_cols:
+                cells.append(f'<td class="text">{html.escape(c)}</td>')
+            elif i == 0:
+                cells.append(f'<td class="id">{html.escape(c)}</td>')
+            elif re.fullmatch(r"[-+0-9.e]+|inf", c):
+                cells.append(f'<td class="num">{html.escape(c)}</td>')
+            else:
+                cells.append(f"<td>{html.escape(c)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "\n".join(out)
+
+
+def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
+                placed: dict | None, figures: dict[str, Path], command: str,
+                generated: str) -> str:
+    """The self-contained report page (inline CSS, base64 PNGs, no scripts or links)."""
+    e_ = html.escape
+    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             "<title>pkdose regimen report</title>", f"<style>{_CSS}</style>", "</head>",
+             "<body>", "<h1>pkdose regimen report</h1>",
+             f'<p class="notice" id="notice-top"><strong>Research use only.</strong> '
+             f"{e_(NOTICE)}</p>",
+             f'<p class="meta" id="generated">{GENERATED_PREFIX} {e_(generated)}</p>',
+             f'<p class="meta">pkdose {e_(__version__)} &middot; command: '
+             f"<code>{e_(command)}</code></p>"]
+    if failed:
+        items = "\n".join(f"<li><code>{e_(p)}</code>: {e_(reason)}</li>" for p, reason in failed)
+        parts.append(f'<section class="failed" id="failed"><h2>Files not reported '
+                     f"({len(failed)})</h2><p>These inputs could not be read or simulated; "
+                     f"every other regimen is reported below.</p><ul>\n{items}\n</ul></section>")
+    summary = _summary_rows(entries, placed)
+    parts += ["<h2>Summary</h2>",
+              f"<p>{len(entries)} regimen(s), typical subject (70 kg, 180 cm, male, 50 y, "
+              "HCT 44 %), each drug's default model. Concentrations in whole blood, ng/mL; "
+              "AUC168 = AUC per week (ng&middot;h/mL); Ctrough, Cavg and AUC168 over one "
+              "steady-state cycle (regimens that go on) or the first week (regimens that stop); "
+              "mTORC1 % = mean inhibition; mTORC2 % = mean assembled fraction; the mTORC2 "
+              "verdict is a research hypothesis (docs/mtorc2.md).</p>",
+              _html_table(summary, "summary", verdict_col=summary[0].index("verdict"),
+                          text_cols=(summary[0].index("first reason"),)),
+              "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]
+    if placed is not None and not placed["references"].empty:
+        refs = placed["references"]
+        rows = [["reference", "purpose", "regimen", "Cmax", "Ctrough", "Cavg", "AUC168",
+                 "verdict"]]
+        for _, r in refs.iterrows():
+            rows.append([str(r["reference"]), str(r["purpose"]), str(r["regimen"]),
+                         *[_fmt(r[c], f) for c, _, f in _SUMMARY], str(r["mtorc2_verdict"])])
+        parts += ["<h2>Reference regimens</h2>",
+                  "<p>Steady state of each reference's repeating dose, default model, with "
+                  "its own co-medication (docs/references.md).</p>",
+                  _html_table(rows, "references", verdict_col=7)]
+    units = _units()
+    for e in entries:
+        r = e.row
+        reasons = str(r["mtorc2_reasons"]).split("; ")
+        parts += [f'<section class="regimen" id="{e_(e.regimen_id)}">',
+                  f"<h2>{e_(e.regimen_id)}</h2>",
+                  f"<p><strong>{e_(str(e.regimen))}</strong> &middot; source "
+                  f"<code>{e_(e.source_file)}</code> &middot; model {e_(str(r['model']))} "
+                  f"&middot; basis {e_(str(r['basis']))}</p>",
+                  _img(figures[e.regimen_id], f"curve and mTOR panel of {e.regimen_id}"),
+                  f"<h3>mTORC2 verdict: {_verdict(str(r['mtorc2_verdict']))}</h3>",
+                  "<ul>" + "".join(f"<li>{e_(x)}</li>" for x in reasons) + "</ul>"]
+        if placed is not None:
+            near = _nearest(placed, e.regimen_id)
+            if near:
+                ratios = ", ".join(f"{k} &times;{near[f'nearest_{k.lower()}_ratio']:.2g}"
+                                   for k in ("AUC168", "Cavg", "Cmax", "Ctrough"))
+                parts.append(f"<p>Nearest reference by exposure: "
+                             f"<strong>{e_(str(near['nearest_reference']))}</strong> "
+                             f"({e_(str(near['nearest_reference_regimen']))}): {ratios}</p>")
+            tg = _targets(placed, e.regimen_id)
+            if not tg.empty:
+                items = []
+                for _, t in tg.iterrows():
+                    rng = (f"{t['low_ng_ml']:g} ng/mL signal" if t["kind"] == "signal"
+                           else f"{t['low_ng_ml']:g}-{t['high_ng_ml']:g} ng/mL")
+                    items.append(f"<li>trough {t['ctrough_ng_ml']:.2g} ng/mL is "
+                                 f"{e_(str(t['position']))} {e_(rng)} ({e_(str(t['reference']))}"
+                                 f": {e_(str(t['applies_to']))})</li>")
+                parts.append("<ul>" + "".join(items) + "</ul>")
+        if e.warnings:
+            parts.append("<p>Warnings:</p><ul>" + "".join(f"<li>{e_(w)}</li>"
+                                                           for w in e.warnings) + "</ul>")
+        metric_table = [["metric", "value", "unit"]]
+        for k, v in r.items():
+            if k in _LABELS or k in ("mtorc2_reasons", "mtorc2_verdict"):
+                continue
+            metric_table.append([str(k), _fmt(v, "{:.4g}"), units.get(str(k), "")])
+        parts += [_html_table(metric_table), "</section>"]
+    parts += ['<h2 id="sources">Models and sources</h2>', "<ul>"]
+    for m in _models(entries):
+        doi = f" doi:{m['doi']}" if m["doi"] else ""
+        parts.append(f"<li><strong>{e_(m['name'])}</strong> ({e_(m['drug'])}): "
+                     f"{e_(m['title'])}. {e_(m['citation'])}{e_(doi)}</li>")
+    parts += [f"<li><strong>mTOR PD</strong>: {e_(_pd_source())}</li>", "</ul>",
+              f'<p class="meta">pkdose {e_(__version__)} &middot; command: '
+              f"<code>{e_(command)}</code></p>",
+              f'<p class="notice" id="notice-bottom">{e_(NOTICE)}</p>', "</body>", "</html>"]
+    return "\n".join(parts) + "\n"
+
+
+def render_md(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
+              placed: dict | None, command: str, generated: str) -> str:
+    """A short markdown summary; figures are linked from figures/, not embedded."""
+    def cell(x: str) -> str:
+        return x.replace("|", "\\|")
+
+    lines = ["# pkdose regimen report", "", f"> {NOTICE}", "", f"{GENERATED_PREFIX} {generated}",
+             "", f"pkdose {__version__}; command: `{command}`", ""]
+    if failed:
+        lines += [f"## Files not reported ({len(failed)})", ""]
+        lines += [f"- `{p}`: {cell(reason)}" for p, reason in failed] + [""]
+    rows = _summary_rows(entries, placed)
+    lines += ["## Summary", "", "| " + " | ".join(rows[0]) + " |",
+              "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows[1:]]
+    lines += ["", "![all regimens](figures/overlay.png)", ""]
+    lines += [f"- {e.regimen_id}: ![{e.regimen_id}](figures/{e.regimen_id}.png)"
+              for e in entries]
+    lines += ["", f"> {NOTICE}", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _simulate_entry(regimen_id: str, source: str, reg: Regimen) -> _Entry:
+    from pkdose.compare import compare
+    from pkdose.pd import curve_pd
+    from pkdose.simulate import simulate
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        row = compare([reg]).iloc[0]
+        curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H)
+    msgs = list(dict.fromkeys(str(w.message) for w in caught
+                              if issubclass(w.category, ExtrapolationWarning)))
+    return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), msgs)
+
+
+def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None = None,
+                 formats: Sequence[str] = FORMATS, command: str = "",
+                 progress: Progress | None = None) -> ReportResult:
+    """Report every regimen of the given files in ``out_dir``.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        Regimen TOML files, folders of them (``*.toml`` and ``*.csv``, sorted, not
+        recursive) and NONMEM-style event-table CSVs (one regimen per ID).
+    out_dir : str or Path
+        Created if missing; gets ``report.html``, ``metrics.csv``, ``metrics.json``,
+        ``report.md`` (as chosen by ``formats``) and ``figures/*.png``.
+    against : str, optional
+        Reference groups (``transplant,ageing``, ...; see ``pkdose.compare.parse_against``)
+        for the nearest reference, ratios, trough targets and target bands.
+    formats : sequence of str
+        Any of ``html``, ``csv``, ``json``, ``md``. Figures are always written.
+    command : str
+        The command line shown in the report.
+    progress : callable, optional
+        Called as ``progress(i, n, path)`` before each input file (1-based).
+
+    Returns
+    -------
+    ReportResult
+
+    Raises
+    ------
+    PkdoseError
+        Bad usage: an unknown format or reference group, no readable regimen at all, or an
+        unwritable ``out_dir``. Problems with single files are recorded, not raised.
+    """
+    from pkdose.compare import against as place
+    from pkdose.compare import parse_against
+
+    fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    unknown = [f for f in fmts if f not in FORMATS]
+    if unknown or not fmts:
+        raise PkdoseError(f"unknown report format {', '.join(unknown) or '(none)'}; choose "
+                          f"from {', '.join(FORMATS)}")
+    purposes = parse_against(against) if against else None
+    files, failed = expand_paths(paths)
+    result = ReportResult(failed=failed)
+    entries: list[_Entry] = []
+    taken: set[str] = set()
+    for i, path in enumerate(files, 1):
+        if progress is not None:
+            progress(i, len(files), path)
+        try:
+            loaded = load_file(path)
+        except PkdoseError as exc:
+            result.failed.append((path, _one_line(exc)))
+            continue
+        file_ok = True
+        for slug, reg in loaded:
+            try:
+                entries.append(_simulate_entry(_unique(slug, taken), path, reg))
+            except PkdoseError as exc:
+                file_ok = False
+                where = path if len(loaded) == 1 else f"{path} ({slug})"
+                result.failed.append((where, _one_line(exc)))
+        if file_ok:
+            result.ok.append(path)
+    if not entries:
+        reasons = "; ".join(f"{p}: {r}" for p, r in result.failed) or "no input"
+        raise PkdoseError(f"no readable regimen to report ({reasons})")
+    out = Path(out_dir)
+    fig_dir = out / "figures"
+    try:
+        fig_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PkdoseError(f"cannot create {fig_dir}: {exc.strerror}") from None
+    placed = None
+    if purposes is not None:
+        # Regimen ids stand in for the regimen text so duplicates stay apart.
+        table = pd.DataFrame([e.row for e in entries]).reset_index(drop=True)
+        table["regimen"] = [e.regimen_id for e in entries]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            placed = place(table, purposes)
+    figures = _figures(entries, placed, fig_dir)
+    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rows = metric_rows(entries, placed)
+    written: list[Path] = []
+    if "html" in fmts:
+        written.append(_write(out / "report.html", render_html(
+            entries, result.failed, placed, figures, command, generated)))
+    if "csv" in fmts:
+        df = pd.DataFrame(rows, columns=list(COLUMNS))
+        df["value"] = [_csv_value(v) for v in df["value"]]
+        written.append(_write(out / "metrics.csv", df.to_csv(index=False, lineterminator="\n")))
+    if "json" in fmts:
+        payload = {"notice": NOTICE, "pkdose_version": __version__, "command": command,
+                   "failed": [{"path": p, "reason": r} for p, r in result.failed],
+                   "warnings": [{"regimen_id": e.regimen_id, "message": w}
+                                for e in entries for w in e.warnings],
+                   "rows": rows}
+        written.append(_write(out / "metrics.json", json.dumps(payload, indent=2) + "\n"))
+    if "md" in fmts:
+        written.append(_write(out / "report.md", render_md(entries, result.failed, placed,
+                                                           command, generated)))
+    result.files = written + [figures["overlay"]] + [figures[e.regimen_id] for e in entries]
+    return result
+
+
+def _csv_value(v: object) -> str:
+    if v is None:
+        return ""
+    return f"{v:.10g}" if isinstance(v, float) else str(v)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+def _write(path: Path, text: str) -> Path:
+    try:
+        path.write_text(text, encoding="utf-8", newline="\n")
+    except OSError as exc:
+        raise PkdoseError(f"cannot write {path}: {exc.strerror}") from None
+    return path
