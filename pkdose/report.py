@@ -484,7 +484,7 @@ def render_md(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
 def _simulate_entry(regimen_id: str, source: str, reg: Regimen) -> _Entry:
     from pkdose.compare import compare
     from pkdose.pd import curve_pd
-    from pkdose.simulate import simulate
+    from pkdose.simulate import reference_caveats, simulate
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
@@ -492,6 +492,8 @@ def _simulate_entry(regimen_id: str, source: str, reg: Regimen) -> _Entry:
         curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H)
     msgs = list(dict.fromkeys(str(w.message) for w in caught
                               if issubclass(w.category, ExtrapolationWarning)))
+    if source.lower().endswith(".toml"):
+        msgs = reference_caveats(source) + msgs
     return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), msgs)
 
 

@@ -29,6 +29,28 @@ from pkdose.regimen import HOURS_PER_WEEK, DoseTrain, Regimen, block_starts, com
 MAX_POINTS = 2_000_000
 
 
+def reference_caveats(path: str) -> list[str]:
+    """What a regimen file's ``[reference]`` table says that the bare regimen leaves out.
+
+    Reference-library files record the co-medication the regimen was given with and
+    whether it reaches the blood at all; read as a plain regimen, both are lost, so the
+    caller warns instead of simulating something else silently.
+    """
+    from pkdose.regimen_io import read_regimen_file
+
+    meta = read_regimen_file(path).metadata.get("reference", {})
+    out = []
+    comed = [str(c) for c in meta.get("comedication", []) or []]
+    if comed:
+        flags = " ".join(f"--with {c}" for c in comed)
+        out.append(f"{path}: the reference regimen was given with {', '.join(comed)}, which "
+                   f"is not applied here; add {flags} to include it")
+    if meta.get("systemic") is False:
+        out.append(f"{path}: applied to the skin with no systemic exposure (its reference "
+                   "file); simulated here as if the amount were swallowed")
+    return out
+
+
 def load_regimens(source: Regimen | str) -> list[Regimen]:
     """Regimens from a Regimen, regimen text, a regimen TOML file or an event-table CSV.
 
@@ -42,7 +64,10 @@ def load_regimens(source: Regimen | str) -> list[Regimen]:
     if low.endswith(".toml"):
         from pkdose.regimen_io import read_regimen_toml
 
-        return [read_regimen_toml(source.strip())]
+        reg = read_regimen_toml(source.strip())
+        for msg in reference_caveats(source.strip()):
+            warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
+        return [reg]
     if low.endswith(".csv"):
         from pkdose.regimen_io import events_to_regimens, read_events_csv
 

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,8 @@ from click.testing import CliRunner
 
 from pkdose import NOTICE
 from pkdose.cli import main, parse_duration
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -259,3 +262,11 @@ def test_compare_against_reference_groups(run, tmp_path):
     assert png.stat().st_size > 20_000
     bad = run("compare", "sirolimus 6 mg weekly", "--against", "nope")
     assert bad.exit_code == 2 and "unknown reference group" in bad.stderr
+
+
+def test_reference_files_used_as_regimens_warn_what_is_left_out(run):
+    res = run("compare", str(ROOT / "regimens" / "rapamune-kidney-csa.toml"),
+              str(ROOT / "regimens" / "chung2019-topical.toml"))
+    assert res.exit_code == 0
+    assert "add --with ciclosporin" in res.stderr
+    assert "applied to the skin with no systemic exposure" in res.stderr
