@@ -119,9 +119,13 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
         df["plasma_cmax_ng_ml"] = pv["cmax_ng_ml"]
         df["plasma_cavg_ng_ml"] = pv["cavg_ng_ml"]
     if with_pd:
-        from pkdose.pd import regimen_pd
+        from pkdose.pd import judge, regimen_pd, steady_state_profile
 
-        verdict, _ = regimen_pd(reg, m, subjects, with_=comed)
+        if basis == "steady state":
+            # The steady-state cycle just computed is the one the verdict is judged on.
+            verdict, _ = judge(steady_state_profile(reg, t, conc["conc_ng_ml"][0]))
+        else:
+            verdict, _ = regimen_pd(reg, m, subjects, with_=comed)
         met = verdict.metrics
         df["mtorc1_mean"] = met["mtorc1_mean"]
         df["mtorc1_frac_above_50"] = met["mtorc1_frac_above_50"]

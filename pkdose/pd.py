@@ -253,6 +253,13 @@ class Profile:
     multiplier: float = 1.0
 
 
+def steady_state_profile(reg: Regimen, t: np.ndarray, conc_ng_ml: np.ndarray) -> Profile:
+    """Profile of one steady-state cycle already computed on the grid ``t`` (whole blood)."""
+    mult = settings()["drug_multiplier"].get(reg.drug, 1.0)
+    return Profile(str(reg), t, np.asarray(conc_ng_ml, float) * mult, True, math.inf,
+                   (0, t.size), f"steady-state cycle ({float(t[-1] - t[0]):g} h)", mult)
+
+
 def regimen_profile(regimen, model=None, subjects=None, params=None, with_=()) -> Profile:
     """The PK profile a verdict is judged on (first subject; see :func:`regimen_pd`)."""
     from pkdose.simulate import (
@@ -274,9 +281,8 @@ def regimen_profile(regimen, model=None, subjects=None, params=None, with_=()) -
     if reg.is_indefinite:
         _, period, _ = steady_state_trains(reg)
         t = _grid(period)
-        conc = steady_state_concentrations(prep, reg, t)["conc_ng_ml"][0] * mult
-        return Profile(str(reg), t, conc, True, math.inf, (0, t.size),
-                       f"steady-state cycle ({period:g} h)", mult)
+        return steady_state_profile(reg, t, steady_state_concentrations(prep, reg, t)
+                                    ["conc_ng_ml"][0])
     end = block_starts(reg)[-1]
     if not math.isfinite(end):  # ends with a one-off dose: follow it for a week
         end = max(tr.last_h for tr in compile_trains(reg)) + HOURS_PER_WEEK
