@@ -106,3 +106,50 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
     finally:
         plt.close(fig)
     return path
+
+
+def plot_fan(fans: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = False,
+             title: str | None = None, metadata: dict[str, str | None] | None = None) -> str:
+    """Fan chart per arm: median line, 50 % (p25-p75) and 90 % (p5-p95) bands.
+
+    ``fans``: (label, DataFrame with time_h, p5, p25, p50, p75, p95) as returned by
+    :func:`pkdose.population.simulate_population`.
+    """
+    if not fans:
+        raise PkdoseError("nothing to plot")
+    fig, ax = plt.subplots(figsize=(9, 5.2), dpi=120)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    xlabel = "time (h)"
+    for i, (label, df) in enumerate(fans):
+        x, xlabel = _time_axis(df["time_h"].to_numpy())
+        colour = colours[i % len(colours)]
+
+        def y(col, df=df):
+            v = df[col].to_numpy(float)
+            return np.where(v > 0, v, np.nan) if log else v
+
+        ax.fill_between(x, y("p5"), y("p95"), color=colour, alpha=0.15, lw=0)
+        ax.fill_between(x, y("p25"), y("p75"), color=colour, alpha=0.3, lw=0)
+        ax.plot(x, y("p50"), color=colour, lw=1.6, label=f"{label} (median)")
+    ax.fill_between([], [], [], color="0.5", alpha=0.3, label="50 % of subjects (p25-p75)")
+    ax.fill_between([], [], [], color="0.5", alpha=0.15, label="90 % of subjects (p5-p95)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("whole-blood concentration (ng/mL)")
+    if log:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
+    ax.set_title(title or "Predicted whole-blood concentration across virtual subjects",
+                 fontsize=11)
+    fig.text(0.01, 0.005, NOTICE, fontsize=6.5, color="0.4", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    try:
+        fig.savefig(path, metadata=metadata)
+    except (OSError, ValueError) as exc:
+        raise PkdoseError(f"cannot write plot {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return path

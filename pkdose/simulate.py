@@ -113,7 +113,7 @@ def dose_amounts(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
 
 def _span(values: np.ndarray, unit: str) -> str:
     lo, hi = float(np.min(values)), float(np.max(values))
-    return f"{lo:g} {unit}" if lo == hi else f"{lo:g}-{hi:g} {unit}"
+    return f"{lo:.4g} {unit}" if lo == hi else f"{lo:.3g}-{hi:.3g} {unit}"
 
 
 def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:

@@ -547,7 +547,18 @@ def mm_segment(sys: System, vm, km, a0, c0, p0, s):
     t_sw = np.where(a0b > thr, _time_to_amount(np.maximum(a0b, thr), thr, vmc, kmc), 0.0)
     s_nl = np.minimum(s, t_sw)
     lam = sys.lam[:, :, None]
-    integ = mm_input_integrals(a0b, s_nl, vmc, kmc, lam)  # (n, p, T)
+    # Every output past the switch for all subjects needs the same integral (up to the
+    # switch): compute it once instead of once per output time.
+    clipped = np.all(s >= t_sw, axis=0)
+    if np.count_nonzero(clipped) > 1:
+        rep = int(np.argmax(clipped))
+        cols = np.flatnonzero(~clipped | (np.arange(s.shape[1]) == rep))
+        sub = mm_input_integrals(a0b[:, cols], s_nl[:, cols], vmc, kmc, lam)
+        integ = np.empty((sys.n, lam.shape[1], s.shape[1]))
+        integ[:, :, cols] = sub
+        integ[:, :, clipped] = sub[:, :, np.searchsorted(cols, rep), None]
+    else:
+        integ = mm_input_integrals(a0b, s_nl, vmc, kmc, lam)  # (n, p, T)
     pc, pp = _projectors(sys)
     c_in = np.sum(pc[:, :, None] * integ, axis=1)
     p_in = np.sum(pp[:, :, None] * integ, axis=1)

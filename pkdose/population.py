@@ -1,0 +1,498 @@
+"""Virtual populations: the spread of exposure and mTOR engagement, not the typical subject.
+
+>>> from pkdose.population import simulate_population, summarise      # doctest: +SKIP
+>>> metrics, fan = simulate_population("sirolimus 5 mg weekly", 500,
+...                                    population="older-adults", model="golubovic2019")
+>>> summarise(metrics, targets=["trough<3"])                           # doctest: +SKIP
+
+What is sampled (``docs/population.md``):
+
+* covariates from a population description kept as data (``pkdose/data/populations.toml``:
+  truncated normals per covariate, sex-specific where cited, sex by Bernoulli; covariates
+  independent given sex) or from a user CSV, one row per subject;
+* between-subject random effects from the model's full IIV omega matrix, and
+  between-occasion effects for one occasion (the same occasion for the whole simulation);
+* no residual error: the metrics are those of the predicted (true) concentration.
+
+Reproducibility: subject ``i`` draws its random numbers from block ``i // BLOCK`` of
+independent streams ``SeedSequence(seed, spawn_key=(purpose, block))`` (purpose 0
+covariates, 1 IIV, 2 IOV), in a fixed order inside the block, and each block of subjects is
+simulated as one array. A chunk (or, later, a worker) handles whole blocks and regenerates
+exactly their draws, so results are bitwise identical whatever the chunking. Every arm of
+a run uses the same subjects (common random numbers): arms differ only in the regimen.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from pkdose import exposure
+from pkdose.errors import PkdoseError
+from pkdose.model import Model, Variability, covariate_table, default_subject
+from pkdose.regimen import HOURS_PER_WEEK, Regimen, block_starts, compile_trains
+
+#: Subjects per block: the unit of random numbers and of simulation (fixed: changing it
+#: changes every draw).
+BLOCK = 256
+PERCENTILES = (5, 25, 50, 75, 95)
+#: Fan chart: the first 4 weeks on an hourly grid.
+FAN_HOURS = 4 * HOURS_PER_WEEK
+FAN_STEP_H = 1.0
+#: Upper bound on the PD grid points per subject for regimens that stop (memory).
+MAX_PD_POINTS = 8000
+_PURPOSE = {"covariates": 0, "iiv": 1, "iov": 2}
+_CONTINUOUS = ("age_y", "weight_kg", "height_cm", "hct_pct")
+
+
+# --- populations as data -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CovariateDist:
+    """A truncated normal, optionally with sex-specific mean and SD."""
+
+    name: str
+    low: float
+    high: float
+    mean: Mapping[str, float]
+    sd: Mapping[str, float]
+    source: str = ""
+    verified: bool = False
+
+    def sample(self, u: np.ndarray, female: np.ndarray) -> np.ndarray:
+        """Inverse-CDF draw from uniforms ``u`` (one per subject)."""
+        mu = np.where(female, self.mean["female"], self.mean["male"])
+        sd = np.where(female, self.sd["female"], self.sd["male"])
+        lo = special.ndtr((self.low - mu) / sd)
+        hi = special.ndtr((self.high - mu) / sd)
+        x = mu + sd * special.ndtri(lo + u * (hi - lo))
+        return np.clip(x, self.low, self.high)
+
+    def expected_mean(self, female_fraction: float) -> float:
+        """Mean of the truncated distribution, mixed over sex."""
+        out = 0.0
+        for sex, w in (("male", 1 - female_fraction), ("female", female_fraction)):
+            mu, sd = self.mean[sex], self.sd[sex]
+            a, b = (self.low - mu) / sd, (self.high - mu) / sd
+            z = special.ndtr(b) - special.ndtr(a)
+            pdf = (np.exp(-a * a / 2) - np.exp(-b * b / 2)) / math.sqrt(2 * math.pi)
+            out += w * (mu + sd * pdf / z)
+        return float(out)
+
+
+@dataclass(frozen=True)
+class Population:
+    """Where covariates come from: a cited description, or a table of real subjects."""
+
+    name: str
+    description: str = ""
+    female_fraction: float = 0.5
+    covariates: tuple[CovariateDist, ...] = ()
+    fixed: Mapping[str, object] = field(default_factory=dict)
+    table: pd.DataFrame | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def draw(self, start: int, stop: int, seed: int) -> pd.DataFrame:
+        """Raw covariates of subjects ``start..stop-1`` (complete them with covariate_table)."""
+        if self.table is not None:
+            rows = np.arange(start, stop) % len(self.table)
+            return self.table.iloc[rows].reset_index(drop=True)
+        # Uniforms: column 0 sex, then one per covariate in file order.
+        u = _block_draws(seed, "covariates", start, stop, 1 + len(self.covariates),
+                         normal=False)
+        female = u[:, 0] < self.female_fraction
+        out: dict[str, object] = {"sex": np.where(female, "female", "male")}
+        for j, dist in enumerate(self.covariates, start=1):
+            out[dist.name] = dist.sample(u[:, j], female)
+        df = pd.DataFrame(out)
+        for key, value in self.fixed.items():
+            df[key] = value
+        return df
+
+
+def _data() -> dict:
+    with resources.files("pkdose.data").joinpath("populations.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def population_names() -> list[str]:
+    """Names of the shipped populations."""
+    return list(_data())
+
+
+def _dist(name: str, raw: Mapping, where: str) -> CovariateDist:
+    if raw.get("dist", "truncnorm") != "truncnorm":
+        raise PkdoseError(f"{where}: only dist = \"truncnorm\" is supported")
+    try:
+        if "mean" in raw:
+            mean = {"male": float(raw["mean"]), "female": float(raw["mean"])}
+            sd = {"male": float(raw["sd"]), "female": float(raw["sd"])}
+        else:
+            mean = {s: float(raw[f"{s}_mean"]) for s in ("male", "female")}
+            sd = {s: float(raw[f"{s}_sd"]) for s in ("male", "female")}
+        low, high = float(raw["low"]), float(raw["high"])
+    except KeyError as exc:
+        raise PkdoseError(f"{where}: missing {exc.args[0]}") from None
+    if not (low < high and min(sd.values()) > 0):
+        raise PkdoseError(f"{where}: needs low < high and sd > 0")
+    return CovariateDist(name, low, high, mean, sd, str(raw.get("source", "")),
+                         bool(raw.get("verified", False)))
+
+
+def _from_raw(name: str, raw: Mapping) -> Population:
+    where = f"population {name}"
+    sex = raw.get("sex", {})
+    frac = float(sex.get("female_fraction", 0.5))
+    if not 0 <= frac <= 1:
+        raise PkdoseError(f"{where}: female_fraction must be within 0-1")
+    dists = tuple(_dist(k, raw[k], f"{where}: {k}") for k in _CONTINUOUS if k in raw)
+    sources = {d.name: d.source for d in dists}
+    sources["sex"] = str(sex.get("source", ""))
+    return Population(name, str(raw.get("description", "")), frac, dists,
+                      dict(raw.get("fixed", {})), None, sources)
+
+
+def load_population(name_or_csv: str | Population | pd.DataFrame | None = None) -> Population:
+    """A shipped population by name, a CSV of covariates (one row per subject), or None.
+
+    None gives the typical subject (``subject.toml``) for everyone: only the model's random
+    effects vary. A CSV (or DataFrame) is used row by row; when more subjects are asked for
+    than it has rows, subject ``i`` takes row ``i mod rows`` with its own random effects.
+    """
+    if isinstance(name_or_csv, Population):
+        return name_or_csv
+    if name_or_csv is None:
+        return Population("typical subject", "the typical subject of subject.toml",
+                          table=covariate_table({}))
+    if isinstance(name_or_csv, pd.DataFrame):
+        return Population("table", f"{len(name_or_csv)} given subjects",
+                          table=_check_table(name_or_csv, "covariate table"))
+    text = str(name_or_csv).strip()
+    if text.lower().endswith(".csv") or Path(text).is_file():
+        try:
+            df = pd.read_csv(text)
+        except FileNotFoundError:
+            raise PkdoseError(f"population file {text} not found") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise PkdoseError(f"cannot read population file {text}: {exc}") from None
+        return Population(Path(text).name, f"{len(df)} subjects from {text}",
+                          table=_check_table(df, text))
+    raw = _data()
+    if text not in raw:
+        raise PkdoseError(f"unknown population {text!r}; choose one of "
+                          f"{', '.join(raw)} or give a CSV of covariates")
+    return _from_raw(text, raw[text])
+
+
+def _check_table(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    if df.empty:
+        raise PkdoseError(f"{where} has no subjects")
+    df = df.drop(columns=[c for c in df.columns if str(c).strip().lower() == "id"])
+    try:
+        covariate_table(df)  # validate names, values and ranges now, not per chunk
+    except PkdoseError as exc:
+        raise PkdoseError(f"{where}: {exc}") from None
+    return df.reset_index(drop=True)
+
+
+# --- random numbers ------------------------------------------------------------------------
+
+
+def _block_draws(seed: int, purpose: str, start: int, stop: int, k: int,
+                 normal: bool = True) -> np.ndarray:
+    """(stop - start, k) draws for subjects start..stop-1, independent of chunking."""
+    if k == 0 or stop <= start:
+        return np.zeros((max(stop - start, 0), k))
+    parts = []
+    for b in range(start // BLOCK, (stop - 1) // BLOCK + 1):
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed),
+                                                           spawn_key=(_PURPOSE[purpose], b)))
+        x = rng.standard_normal((BLOCK, k)) if normal else rng.random((BLOCK, k))
+        lo, hi = max(start - b * BLOCK, 0), min(stop - b * BLOCK, BLOCK)
+        parts.append(x[lo:hi])
+    return np.concatenate(parts, axis=0)
+
+
+def _root(omega: np.ndarray) -> np.ndarray:
+    """A matrix L with L L^T = omega (Cholesky, or symmetric root when singular)."""
+    try:
+        return np.linalg.cholesky(omega)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(omega)
+        return v * np.sqrt(np.clip(w, 0.0, None))
+
+
+def _etas(var: Variability, z: np.ndarray) -> np.ndarray:
+    if not var.parameters:
+        return z
+    root = _root(var.matrix)
+    # eta = z L^T by explicit multiply-adds in a fixed order (not BLAS, whose summation
+    # order may depend on the array shape): bitwise the same for any chunking.
+    out = np.zeros_like(z)
+    for i in range(root.shape[0]):
+        for j in range(root.shape[1]):
+            if root[i, j] != 0.0:
+                out[:, i] += z[:, j] * root[i, j]
+    return out
+
+
+def draw_etas(model: Model, n: int, seed: int = 1, start: int = 0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """IIV etas (n, n_iiv) ~ N(0, omega) and IOV etas (n, n_iov) for one occasion.
+
+    Subjects ``start..start+n-1`` of the run with this seed: the same subject gets the
+    same etas whichever chunk it is drawn in.
+    """
+    if n < 0:
+        raise PkdoseError("number of subjects must be >= 0")
+    stop = start + n
+    z_iiv = _block_draws(seed, "iiv", start, stop, len(model.iiv.parameters))
+    z_iov = _block_draws(seed, "iov", start, stop, len(model.iov.parameters))
+    return _etas(model.iiv, z_iiv), _etas(model.iov, z_iov)
+
+
+# --- simulation ----------------------------------------------------------------------------
+
+
+def _mtor_settings(drug: str):
+    from pkdose.pd import load_pd, settings
+
+    cfg = settings()
+    halves = cfg["human_t_half_m2_h"]
+    central = float(halves[len(halves) // 2])
+    return (load_pd().with_(t_half_m2_h=central), cfg["verdict"],
+            cfg["drug_multiplier"].get(drug, 1.0), central)
+
+
+def _verdicts(mean_m2: np.ndarray, min_m2: np.ndarray, v: Mapping, too_short: bool
+              ) -> np.ndarray:
+    label = np.where(mean_m2 < v["inhibited_mean_below"], "inhibited",
+                     np.where((mean_m2 >= v["spared_mean_at_least"])
+                              & (min_m2 >= v["spared_min_at_least"]), "spared", "equivocal"))
+    if too_short:  # as pkdose.pd.judge: shorter than the onset, never "inhibited"
+        label = np.where(label == "inhibited", "equivocal", label)
+    return label.astype(object)
+
+
+def _time_average(y: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return exposure.interval_metrics(t - t[0], y, above=(), below=(),
+                                     periodic=False)["cavg_ng_ml"]
+
+
+def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float) -> dict[str, np.ndarray]:
+    from pkdose.compare import ABOVE_NG_ML, BELOW_NG_ML, _grid
+    from pkdose.pd import pd_curves
+    from pkdose.simulate import (
+        concentrations,
+        steady_state_concentrations,
+        steady_state_trains,
+    )
+
+    trains = compile_trains(reg)
+    if reg.is_indefinite:
+        _, period, _ = steady_state_trains(reg)
+        t = _grid(period)
+        conc = steady_state_concentrations(prep, reg, t)["conc_ng_ml"]
+        out = exposure.interval_metrics(t, conc, above=ABOVE_NG_ML, below=BELOW_NG_ML,
+                                        periodic=True)
+        cur = pd_curves(conc * mult, float(t[1] - t[0]), pdp, periodic=True)
+        lo, too_short = 0, False
+        tp = t
+    else:
+        t = _grid(HOURS_PER_WEEK)
+        conc = concentrations(prep, trains, t)["conc_ng_ml"]
+        out = exposure.interval_metrics(t, conc, above=ABOVE_NG_ML, below=BELOW_NG_ML,
+                                        periodic=False)
+        # PD as pkdose.pd.regimen_profile: from the first dose to the end of the regimen,
+        # judged over its last week; the grid is coarsened for long regimens (the PD
+        # recurrences are exact for piecewise-linear input).
+        end = block_starts(reg)[-1]
+        if not math.isfinite(end):
+            end = max(tr.last_h for tr in trains) + HOURS_PER_WEEK
+        n_int = max(2, int(math.ceil(end / max(0.05, end / MAX_PD_POINTS))))
+        n_int += n_int % 2
+        tp = np.linspace(0.0, end, n_int + 1)
+        cpd = concentrations(prep, trains, tp)["conc_ng_ml"]
+        cur = pd_curves(cpd * mult, float(tp[1] - tp[0]), pdp, periodic=False)
+        lo = int(np.searchsorted(tp, max(0.0, end - vcfg["window_h"]) - 1e-9))
+        too_short = end < vcfg["onset_days"] * 24
+    tw = tp[lo:]
+    i1 = cur["mtorc1_inhibition"][:, lo:]
+    m2 = cur["mtorc2_fraction"][:, lo:]
+    out = dict(out)
+    out["mtorc1_mean"] = _time_average(i1, tw)
+    out["mtorc2_mean"] = _time_average(m2, tw)
+    out["mtorc2_min"] = m2.min(axis=1)
+    out["mtorc2_verdict"] = _verdicts(out["mtorc2_mean"], out["mtorc2_min"], vcfg, too_short)
+    return out
+
+
+def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
+                        model: Model | str | None = None, with_: Sequence[str] | str = (),
+                        chunk: int = 2000,
+                        progress: Callable[[int, int], None] | None = None
+                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Exposure and mTOR engagement of ``n`` virtual subjects on one regimen.
+
+    Parameters
+    ----------
+    regimen : Regimen or str
+    n : int
+        Number of subjects.
+    population : str, Population, DataFrame or None
+        ``"older-adults"``, ``"transplant-adults"``, a CSV path, a covariate table, or None
+        (the typical subject's covariates; only the random effects vary).
+    seed : int
+        Same seed, same subjects: identical results whatever ``chunk``.
+    model : Model, name, path or None (the drug's default model)
+    with_ : co-medications (``pkdose.interactions``), applied to everyone
+    chunk : int
+        Subjects per unit of work and progress report, rounded up to a multiple of
+        ``BLOCK`` (256). Each block of 256 subjects is simulated as one array whatever the
+        chunk, so results are bitwise identical for any chunk size and memory stays
+        bounded (a few hundred MB per block at most for daily dosing over long regimens).
+    progress : callable(done, n), optional
+        Called after every chunk.
+
+    Returns
+    -------
+    (metrics, fan)
+        ``metrics``: one row per subject: id, regimen, model, basis, the covariates, the
+        exposure metrics of :func:`pkdose.compare.regimen_exposure` (steady-state cycle
+        for regimens that go on, first week for those that stop; no Rac/T90ss), and
+        ``mtorc1_mean``, ``mtorc2_mean``, ``mtorc2_min``, ``mtorc2_verdict`` judged at the
+        central human mTORC2 turnover half-life only (96 h; the typical-subject verdict of
+        ``pkdose flag`` also checks 48 and 168 h). ``fan``: time_h (hourly over the first
+        4 weeks) and the 5/25/50/75/95th percentiles of whole-blood concentration.
+    """
+    from pkdose.simulate import as_regimen, check_extrapolation, prepare, resolve_model
+
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
+    if not (isinstance(chunk, (int, np.integer)) and chunk >= 1):
+        raise PkdoseError(f"chunk must be a whole number >= 1, got {chunk!r}")
+    reg = as_regimen(regimen)
+    m = resolve_model(reg, model)
+    comed = [with_] if isinstance(with_, str) else list(with_)
+    pop = load_population(population)
+    cov = covariate_table(pop.draw(0, n, seed))
+    check_extrapolation(m, reg, cov)
+    pdp, vcfg, mult, _ = _mtor_settings(reg.drug)
+    t_fan = np.arange(0.0, FAN_HOURS + FAN_STEP_H / 2, FAN_STEP_H)
+    fan_conc = np.empty((n, t_fan.size), dtype=np.float32)
+    parts: list[dict[str, np.ndarray]] = []
+    from pkdose.simulate import concentrations
+
+    per_report = -(-int(chunk) // BLOCK) * BLOCK
+    for start in range(0, n, BLOCK):
+        stop = min(n, start + BLOCK)
+        eta, eta_occ = draw_etas(m, stop - start, seed, start)
+        c = cov.iloc[start:stop].reset_index(drop=True)
+        prep = prepare(m, c, eta, eta_occ, with_=comed)
+        parts.append(_chunk(reg, prep, pdp, vcfg, mult))
+        fan_conc[start:stop] = concentrations(prep, compile_trains(reg), t_fan)["conc_ng_ml"]
+        if progress is not None and (stop % per_report == 0 or stop == n):
+            progress(stop, n)
+    vals = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    df = pd.DataFrame(vals)
+    shown = [c for c in ("sex", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg",
+                         "bsa_m2", *default_subject()) if c in cov.columns]
+    shown = list(dict.fromkeys(shown))
+    df = pd.concat([cov[shown].reset_index(drop=True), df], axis=1)
+    df.insert(0, "basis", "steady state" if reg.is_indefinite else "first week")
+    df.insert(0, "comedication", "+".join(comed))
+    df.insert(0, "model", m.name)
+    df.insert(0, "regimen", str(reg))
+    df.insert(0, "id", np.arange(1, n + 1))
+    q = np.percentile(fan_conc, PERCENTILES, axis=0)
+    fan = pd.DataFrame({"time_h": t_fan, **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
+    fan.insert(0, "regimen", str(reg))
+    return df, fan
+
+
+# --- summaries -----------------------------------------------------------------------------
+
+#: Target metric names (case-insensitive) -> metrics column.
+TARGET_METRICS = {
+    "trough": "ctrough_ng_ml", "ctrough": "ctrough_ng_ml", "cmin": "cmin_ng_ml",
+    "cmax": "cmax_ng_ml", "cavg": "cavg_ng_ml", "auc168": "auc168_ng_h_ml",
+    "auctau": "auctau_ng_h_ml", "mtorc1": "mtorc1_mean", "mtorc2": "mtorc2_mean",
+}
+_OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target on one metric, e.g. ``trough<3`` (ng/mL; mTORC1/2 as fractions 0-1)."""
+
+    text: str
+    column: str
+    op: str
+    value: float
+
+    def met(self, metrics: pd.DataFrame) -> np.ndarray:
+        """Which subjects meet the target."""
+        return _OPS[self.op](metrics[self.column].to_numpy(float), self.value)
+
+
+def parse_target(text: str) -> Target:
+    """'trough<3', 'AUC168>300', 'Cavg>=2', 'mtorc2>=0.8' -> Target."""
+    m = re.fullmatch(r"\s*([A-Za-z][A-Za-z0-9]*)\s*(<=|>=|<|>)\s*"
+                     r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*", str(text))
+    if not m:
+        raise PkdoseError(f"cannot read target {text!r}; write METRIC<VALUE or METRIC>VALUE "
+                          "(also <=, >=), e.g. trough<3 or AUC168>300")
+    name = m.group(1).lower()
+    if name not in TARGET_METRICS:
+        raise PkdoseError(f"unknown target metric {m.group(1)!r} in {text!r}; use one of "
+                          f"{', '.join(TARGET_METRICS)}")
+    value = float(m.group(3))
+    if name in ("mtorc1", "mtorc2") and not 0 <= value <= 1:
+        raise PkdoseError(f"{m.group(1)} is a fraction; give a value within 0-1, e.g. "
+                          f"{name}>=0.8")
+    return Target(str(text).strip(), TARGET_METRICS[name], m.group(2), value)
+
+
+def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd.DataFrame:
+    """Per regimen: percentiles of every metric, fraction per verdict, target attainment.
+
+    Returns a long table: ``regimen, n, statistic, p5, p25, p50, p75, p95, fraction``.
+    Percentile rows (statistic = metric column) leave ``fraction`` empty; verdict rows
+    (``mtorc2 spared`` ...) and target rows (``P(trough<3)``) leave the percentiles empty.
+    """
+    parsed = [t if isinstance(t, Target) else parse_target(t) for t in targets]
+    skip = {"id", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg", "bsa_m2",
+            *default_subject()}
+    cols = [c for c in metrics.columns
+            if c not in skip and pd.api.types.is_numeric_dtype(metrics[c])]
+    groups = metrics.groupby("regimen", sort=False) if "regimen" in metrics else [("", metrics)]
+    rows = []
+    for reg, g in groups:
+        base = {"regimen": reg, "n": len(g)}
+        for c in cols:
+            x = g[c].to_numpy(float)
+            # Linear interpolation between two infinite values gives NaN (e.g. the swing
+            # of a first week that starts at zero); fall back to the next order statistic.
+            q = np.nanpercentile(x, PERCENTILES,
+                                 method="higher" if np.isinf(x).any() else "linear")
+            rows.append({**base, "statistic": c,
+                         **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
+        if "mtorc2_verdict" in g:
+            for label in ("spared", "equivocal", "inhibited"):
+                rows.append({**base, "statistic": f"mtorc2 {label}",
+                             "fraction": float(np.mean(g["mtorc2_verdict"] == label))})
+        for t in parsed:
+            rows.append({**base, "statistic": f"P({t.text})",
+                         "fraction": float(np.mean(t.met(g)))})
+    cols_out = ["regimen", "n", "statistic", *[f"p{p}" for p in PERCENTILES], "fraction"]
+    return pd.DataFrame(rows).reindex(columns=cols_out)

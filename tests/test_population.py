@@ -1,0 +1,151 @@
+"""Virtual populations: reproducible draws, cited covariates, summaries and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from pkdose.cli import main
+from pkdose.errors import PkdoseError
+from pkdose.model import get_model
+from pkdose.population import (
+    BLOCK,
+    draw_etas,
+    load_population,
+    parse_target,
+    simulate_population,
+    summarise,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::pkdose.errors.ExtrapolationWarning")
+LINEAR = "golubovic2019"  # linear sirolimus model: fast, and median AUC = typical AUC
+
+
+def test_same_seed_gives_identical_metrics_whatever_the_chunk_size():
+    n = BLOCK + 44  # two blocks, the second partial
+    runs = [simulate_population("sirolimus 5 mg weekly", n, "older-adults", seed=7,
+                                model=LINEAR, chunk=c) for c in (1, 100, 10_000)]
+    for met, fan in runs[1:]:
+        pd.testing.assert_frame_equal(met, runs[0][0], check_exact=True)
+        pd.testing.assert_frame_equal(fan, runs[0][1], check_exact=True)
+    other, _ = simulate_population("sirolimus 5 mg weekly", n, "older-adults", seed=8,
+                                   model=LINEAR)
+    assert not np.allclose(other["auc168_ng_h_ml"], runs[0][0]["auc168_ng_h_ml"])
+
+
+def test_etas_are_chunk_invariant_and_have_the_model_omega():
+    m = get_model("wu2012")
+    eta, occ = draw_etas(m, 40_000, seed=3)
+    assert occ.shape == (40_000, 0)
+    pieces = [draw_etas(m, k, seed=3, start=s)[0] for s, k in ((0, 1000), (1000, 39_000))]
+    assert np.array_equal(np.concatenate(pieces), eta)
+    # Sample covariance: standard error of a variance w is w*sqrt(2/n) (< 0.003 here);
+    # 0.015 absolute is > 5 standard errors, and off-diagonals (true 0) have SE < 0.002.
+    np.testing.assert_allclose(np.cov(eta.T), m.iiv.matrix, atol=0.015)
+    np.testing.assert_allclose(eta.mean(axis=0), 0.0, atol=0.015)
+
+
+def test_correlated_omega_and_iov_are_drawn_too():
+    m = get_model("dewit2016")
+    eta, occ = draw_etas(m, 40_000, seed=5)
+    np.testing.assert_allclose(np.var(occ[:, 0]), m.iov.matrix[0, 0], rtol=0.05)
+    from dataclasses import replace
+
+    from pkdose.model import Variability
+
+    corr = replace(m, iiv=Variability(("cl", "v1"), ((0.1, 0.05), (0.05, 0.2))))
+    eta, _ = draw_etas(corr, 40_000, seed=5)
+    np.testing.assert_allclose(np.cov(eta.T), [[0.1, 0.05], [0.05, 0.2]], atol=0.01)
+
+
+@pytest.mark.parametrize("name", ["older-adults", "transplant-adults"])
+def test_covariates_stay_in_their_ranges_with_the_stated_means(name):
+    pop = load_population(name)
+    df = pop.draw(0, 20_000, seed=11)
+    assert abs(np.mean(df["sex"] == "female") - pop.female_fraction) < 0.02  # SE 0.0035
+    for dist in pop.covariates:
+        x = df[dist.name].to_numpy()
+        assert x.min() >= dist.low and x.max() <= dist.high
+        # SE of the mean <= 17/sqrt(20000) = 0.12; 0.6 is 5 SE.
+        assert abs(x.mean() - dist.expected_mean(pop.female_fraction)) < 0.6
+        assert dist.source
+    if name == "older-adults":
+        assert df["age_y"].between(65, 85).all()
+    assert np.array_equal(pop.draw(100, 300, seed=11)["weight_kg"],
+                          df["weight_kg"].to_numpy()[100:300])
+
+
+def test_typical_subject_median_matches_the_typical_prediction_for_a_linear_model():
+    from pkdose.compare import regimen_exposure
+
+    met, fan = simulate_population("sirolimus 2 mg daily", 600, None, seed=2, model=LINEAR)
+    typical = regimen_exposure("sirolimus 2 mg daily", LINEAR, with_pd=False)
+    # AUC = F dose / CL with log-normal CL: the population median is the typical value.
+    # SE of the median ~ 1.25 * 0.234 / sqrt(600) = 1.2 %; tolerance 5 %.
+    assert np.median(met["auc168_ng_h_ml"]) == pytest.approx(
+        typical["auc168_ng_h_ml"][0], rel=0.05)
+    assert list(fan.columns) == ["regimen", "time_h", "p5", "p25", "p50", "p75", "p95"]
+    assert fan["time_h"].iloc[-1] == 672 and (fan["p5"] <= fan["p95"]).all()
+    assert set(met["mtorc2_verdict"]) <= {"spared", "equivocal", "inhibited"}
+
+
+def test_summary_percentiles_verdict_fractions_and_target_attainment():
+    met, _ = simulate_population("sirolimus 5 mg weekly", 300, "transplant-adults", seed=1,
+                                 model=LINEAR)
+    s = summarise(met, ["trough<3", "AUC168>300", "Cavg>=2", "mtorc2>=0.8"])
+    row = s.set_index("statistic")
+    trough = met["ctrough_ng_ml"]
+    assert row.loc["ctrough_ng_ml", "p50"] == pytest.approx(trough.median())
+    assert row.loc["P(trough<3)", "fraction"] == pytest.approx(np.mean(trough < 3))
+    assert row.loc["P(Cavg>=2)", "fraction"] == pytest.approx(np.mean(met["cavg_ng_ml"] >= 2))
+    verdicts = [row.loc[f"mtorc2 {k}", "fraction"] for k in ("spared", "equivocal", "inhibited")]
+    assert sum(verdicts) == pytest.approx(1.0)
+    assert "age_y" not in set(s["statistic"]) and "mtorc1_mean" in set(s["statistic"])
+
+
+def test_target_parsing_and_errors():
+    t = parse_target(" TROUGH <= 3.5 ")
+    assert (t.column, t.op, t.value) == ("ctrough_ng_ml", "<=", 3.5)
+    assert parse_target("AUC168>300").column == "auc168_ng_h_ml"
+    assert parse_target("cmax<40").column == "cmax_ng_ml"
+    for bad in ("trough=3", "trough<", "height>3", "mtorc2>80", "3<trough", ""):
+        with pytest.raises(PkdoseError):
+            parse_target(bad)
+
+
+def test_population_from_a_csv_cycles_its_rows(tmp_path):
+    path = tmp_path / "cov.csv"
+    pd.DataFrame({"id": [1, 2], "weight_kg": [50, 100], "sex": ["f", "m"],
+                  "age_y": [70, 40]}).to_csv(path, index=False)
+    met, _ = simulate_population("sirolimus 5 mg weekly", 5, str(path), model=LINEAR)
+    assert met["weight_kg"].tolist() == [50, 100, 50, 100, 50]
+    assert met["sex"].tolist()[:2] == ["female", "male"]
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"shoe_size": [42]}).to_csv(bad, index=False)
+    with pytest.raises(PkdoseError, match="unknown covariate"):
+        load_population(str(bad))
+    with pytest.raises(PkdoseError, match="unknown population"):
+        load_population("martians")
+
+
+def test_cli_prints_the_summary_and_writes_csv_and_fan_plot(tmp_path):
+    csv, png = tmp_path / "pop.csv", tmp_path / "fan.png"
+    res = CliRunner().invoke(main, ["population", "sirolimus 5 mg weekly",
+                                    "sirolimus 10 mg weekly", "--n", "60", "--model", LINEAR,
+                                    "--population", "older-adults", "--target", "trough<3",
+                                    "--csv", str(csv), "--plot", str(png)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert "P(trough<3)" in res.stdout and "mTORC2 verdict" in res.stdout
+    df = pd.read_csv(csv)
+    assert len(df) == 120 and df["regimen"].nunique() == 2
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args", [["--population", "martians"], ["--target", "trough=3"]])
+def test_cli_bad_input_exits_2(args):
+    res = CliRunner().invoke(main, ["population", "sirolimus 5 mg weekly", "--n", "5",
+                                    "--model", LINEAR, *args])
+    assert res.exit_code == 2 and "pkdose: error:" in res.stderr
