@@ -24,6 +24,29 @@ def _time_axis(t_h: np.ndarray) -> tuple[np.ndarray, str]:
     return t_h, "time (h)"
 
 
+def _finish(fig, ax, path: str, log: bool, title: str,
+            metadata: dict[str, str | None] | None) -> str:
+    """Concentration-axis styling, title, research-use notice, save, close."""
+    ax.set_ylabel("whole-blood concentration (ng/mL)")
+    if log:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
+    ax.set_title(title, fontsize=11)
+    fig.text(0.01, 0.005, NOTICE, fontsize=6.5, color="0.4", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    try:
+        fig.savefig(path, metadata=metadata)
+    except (OSError, ValueError) as exc:
+        raise PkdoseError(f"cannot write plot {path}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
 def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = False,
                 bands: Sequence[tuple[str, float, float]] = (), title: str | None = None,
                 plasma: bool = False, pd_curves: Sequence[pd.DataFrame] | None = None,
@@ -88,24 +111,8 @@ def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool
         ax_pd.set_xlabel(xlabel)
     else:
         ax.set_xlabel(xlabel)
-    ax.set_ylabel("whole-blood concentration (ng/mL)")
-    if log:
-        ax.set_yscale("log")
-    else:
-        ax.set_ylim(bottom=0)
-    ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
-    ax.set_title(title or "Predicted whole-blood concentration", fontsize=11)
-    fig.text(0.01, 0.005, NOTICE, fontsize=6.5, color="0.4", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    try:
-        fig.savefig(path, metadata=metadata)
-    except (OSError, ValueError) as exc:
-        raise PkdoseError(f"cannot write plot {path}: {exc}") from None
-    finally:
-        plt.close(fig)
-    return path
+    return _finish(fig, ax, path, log, title or "Predicted whole-blood concentration",
+                   metadata)
 
 
 def plot_fan(fans: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = False,
@@ -134,22 +141,6 @@ def plot_fan(fans: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = Fa
     ax.fill_between([], [], [], color="0.5", alpha=0.3, label="50 % of subjects (p25-p75)")
     ax.fill_between([], [], [], color="0.5", alpha=0.15, label="90 % of subjects (p5-p95)")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("whole-blood concentration (ng/mL)")
-    if log:
-        ax.set_yscale("log")
-    else:
-        ax.set_ylim(bottom=0)
-    ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
-    ax.set_title(title or "Predicted whole-blood concentration across virtual subjects",
-                 fontsize=11)
-    fig.text(0.01, 0.005, NOTICE, fontsize=6.5, color="0.4", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    try:
-        fig.savefig(path, metadata=metadata)
-    except (OSError, ValueError) as exc:
-        raise PkdoseError(f"cannot write plot {path}: {exc}") from None
-    finally:
-        plt.close(fig)
-    return path
+    return _finish(fig, ax, path, log,
+                   title or "Predicted whole-blood concentration across virtual subjects",
+                   metadata)
