@@ -8,6 +8,8 @@ canonical name returned by :func:`resolve_drug`.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -30,12 +32,18 @@ class Drug:
         The best-known aliases, quoted in error messages.
     source : str
         Where the names come from (drug labels).
+    tablet_strengths_mg : tuple of float
+        Marketed oral tablet strengths, smallest first.
+    tablets_source : str
+        The labels the strengths come from.
     """
 
     name: str
     aliases: tuple[str, ...]
     shown: tuple[str, ...]
     source: str
+    tablet_strengths_mg: tuple[float, ...] = ()
+    tablets_source: str = ""
 
 
 def _key(name: str) -> str:
@@ -59,6 +67,9 @@ def known_drugs() -> tuple[Drug, ...]:
             aliases=tuple(entry.get("aliases", ())),
             shown=tuple(entry.get("shown", ())),
             source=entry.get("source", ""),
+            tablet_strengths_mg=tuple(sorted(float(x) for x in
+                                             entry.get("tablet_strengths_mg", ()))),
+            tablets_source=entry.get("tablets_source", ""),
         )
         for name, entry in data.items()
     )
@@ -117,11 +128,51 @@ def drug_aliases(name: str) -> tuple[str, ...]:
     tuple of str
         E.g. ``("sirolimus", "rapamycin", "Rapamune", "sirolimus (Rapamune)")``.
     """
-    canonical = resolve_drug(name)
-    drug = next(d for d in known_drugs() if d.name == canonical)
+    drug = get_drug(name)
     return (drug.name, *drug.aliases)
 
 
 def all_drug_names() -> MappingProxyType[str, str]:
     """Every known name (lower case, single spaces) mapped to its canonical drug name."""
     return _index()
+
+
+def get_drug(name: str) -> Drug:
+    """The :class:`Drug` record for any of a drug's names."""
+    canonical = resolve_drug(name)
+    return next(d for d in known_drugs() if d.name == canonical)
+
+
+def tablet_doses(name: str, max_tablets: int = 4, max_mg: float = math.inf
+                 ) -> tuple[float, ...]:
+    """Every dose (mg) one intake of at most ``max_tablets`` marketed tablets can make.
+
+    Parameters
+    ----------
+    name : str
+        Any name of the drug.
+    max_tablets : int
+        Most tablets taken at once (sums of 1..max_tablets tablets, strengths may repeat).
+    max_mg : float
+        Largest dose kept.
+
+    Returns
+    -------
+    tuple of float
+        Sorted distinct doses, e.g. sirolimus with 2 tablets: 0.5, 1, 1.5, 2, 2.5, 3, 4.
+    """
+    if not (isinstance(max_tablets, int) and max_tablets >= 1):
+        raise PkdoseError(f"max_tablets must be a whole number >= 1, got {max_tablets!r}")
+    strengths = get_drug(name).tablet_strengths_mg
+    doses = {round(sum(c), 6)
+             for k in range(1, max_tablets + 1)
+             for c in itertools.combinations_with_replacement(strengths, k)}
+    return tuple(sorted(d for d in doses if d <= max_mg))
+
+
+def nearest_tablet_dose(name: str, dose_mg: float, max_tablets: int = 4) -> float:
+    """The tablet-made dose closest to ``dose_mg`` on a log scale (ties: the lower)."""
+    if not (math.isfinite(dose_mg) and dose_mg > 0):
+        raise PkdoseError(f"dose must be a positive number of mg, got {dose_mg!r}")
+    doses = tablet_doses(name, max_tablets)
+    return min(doses, key=lambda d: (abs(math.log(d / dose_mg)), d))
