@@ -491,6 +491,51 @@ def mm_input_integrals(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.nda
     return total
 
 
+def _mm_integrals_sorted(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.ndarray,
+                         lam: np.ndarray) -> np.ndarray:
+    """:func:`mm_input_integrals` for times sorted along each row, integrated step by step.
+
+    ``I(s_k) = exp(-lam (s_k - s_{k-1})) I(s_{k-1}) + int_{s_{k-1}}^{s_k} ...``: the decay
+    is exact and each increment is a short stretch of the same smooth integrand in
+    y = ln(a0 / A), so one or a few Gauss-Legendre panels integrate it as accurately as
+    the full 8 panels integrate the whole range; the cost per output time falls ~8 fold.
+    Falls back to the full quadrature where increments are too long for that.
+    """
+    n_t = s.shape[1]
+    if n_t < 3 or np.any(np.diff(s, axis=1) < 0):
+        return mm_input_integrals(a0, s, vm, km, lam)
+    a_s = gut_amount(a0, s, vm, km)
+    with np.errstate(divide="ignore"):
+        y = np.where((a0 > 0) & (s > 0),
+                     np.log(np.maximum(a0, 1e-300) / np.maximum(a_s, 1e-300)), 0.0)
+    h_all = np.diff(y, axis=1)[:, None, :]  # (n, 1, T-1)
+    kme, vme = km[:, None, :], vm[:, None, :]
+    # d/dy of the log integrand is lam (Km + A)/Vm - 1; keep its change over a panel <= 6
+    # (where 12 Gauss-Legendre nodes are exact to rounding for an exponential).
+    slope = np.maximum(np.abs(lam * (kme + a_s[:, None, :-1]) / vme - 1.0),
+                       np.abs(lam * (kme + a_s[:, None, 1:]) / vme - 1.0))
+    panels = int(math.ceil(float(np.max(slope * h_all, initial=0.0)) / 6.0)) or 1
+    if panels > _GL_PANELS:
+        return mm_input_integrals(a0, s, vm, km, lam)
+    a0e = a0[:, None, 1:]
+    se = s[:, None, 1:]
+    lo = y[:, None, :-1]
+    h = h_all / panels
+    inc = np.zeros(np.broadcast_shapes(h.shape, lam.shape))
+    for p in range(panels):
+        mid = lo + (p + 0.5) * h
+        for x, wgt in zip(_GL_X, _GL_W, strict=True):
+            yy = mid + 0.5 * h * x
+            v = (kme * yy + a0e * (-np.expm1(-yy))) / vme
+            inc += (wgt * 0.5) * h * (a0e * np.exp(-yy)) * np.exp(-lam * (se - v))
+    decay = np.exp(-lam * np.diff(s, axis=1)[:, None, :])
+    out = np.empty(inc.shape[:2] + (n_t,))
+    out[:, :, :1] = mm_input_integrals(a0[:, :1], s[:, :1], vm, km, lam)
+    for k in range(1, n_t):
+        out[:, :, k] = decay[:, :, k - 1] * out[:, :, k - 1] + inc[:, :, k - 1]
+    return out
+
+
 def _projectors(sys: System) -> tuple[np.ndarray, np.ndarray]:
     """Central and peripheral components of the disposition modes for unit central input.
 
@@ -553,12 +598,12 @@ def mm_segment(sys: System, vm, km, a0, c0, p0, s):
     if np.count_nonzero(clipped) > 1:
         rep = int(np.argmax(clipped))
         cols = np.flatnonzero(~clipped | (np.arange(s.shape[1]) == rep))
-        sub = mm_input_integrals(a0b[:, cols], s_nl[:, cols], vmc, kmc, lam)
+        sub = _mm_integrals_sorted(a0b[:, cols], s_nl[:, cols], vmc, kmc, lam)
         integ = np.empty((sys.n, lam.shape[1], s.shape[1]))
         integ[:, :, cols] = sub
         integ[:, :, clipped] = sub[:, :, np.searchsorted(cols, rep), None]
     else:
-        integ = mm_input_integrals(a0b, s_nl, vmc, kmc, lam)  # (n, p, T)
+        integ = _mm_integrals_sorted(a0b, s_nl, vmc, kmc, lam)  # (n, p, T)
     pc, pp = _projectors(sys)
     c_in = np.sum(pc[:, :, None] * integ, axis=1)
     p_in = np.sum(pp[:, :, None] * integ, axis=1)
