@@ -24,13 +24,16 @@ a run uses the same subjects (common random numbers): arms differ only in the re
 
 from __future__ import annotations
 
+import copyreg
 import math
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -49,9 +52,18 @@ PERCENTILES = (5, 25, 50, 75, 95)
 FAN_HOURS = 4 * HOURS_PER_WEEK
 FAN_STEP_H = 1.0
 #: Upper bound on the PD grid points per subject for regimens that stop (memory).
-MAX_PD_POINTS = 8000
+MAX_PD_POINTS = 9000
+#: PD grid steps (h), finest first: all divide 24 h, so daily and weekly doses fall on the grid.
+PD_STEPS_H = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0)
 _PURPOSE = {"covariates": 0, "iiv": 1, "iov": 2}
 _CONTINUOUS = ("age_y", "weight_kg", "height_cm", "hct_pct")
+
+# Models hold read-only mappings; worker processes and Dask receive them pickled.
+def _read_only(d: dict) -> MappingProxyType:
+    return MappingProxyType(d)
+
+
+copyreg.pickle(MappingProxyType, lambda mp: (_read_only, (dict(mp),)))
 
 
 # --- populations as data -------------------------------------------------------------------
@@ -289,6 +301,17 @@ def _time_average(y: np.ndarray, t: np.ndarray) -> np.ndarray:
                                      periodic=False)["cavg_ng_ml"]
 
 
+def _pd_grid(end: float) -> np.ndarray:
+    """Uniform PD grid from 0 to at least ``end``, its step a divisor of 24 h.
+
+    A step dividing the dosing interval keeps the times since each dose to a few distinct
+    values (the solver's cost scales with them); the grid is as fine as MAX_PD_POINTS allows.
+    """
+    step = next((h for h in PD_STEPS_H if end / h <= MAX_PD_POINTS), PD_STEPS_H[-1])
+    n_int = max(2, int(math.ceil(end / step - 1e-9)))
+    return step * np.arange(n_int + 1)
+
+
 def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float) -> dict[str, np.ndarray]:
     from pkdose.compare import ABOVE_NG_ML, BELOW_NG_ML, _grid
     from pkdose.pd import pd_curves
@@ -319,17 +342,20 @@ def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float) -> dict[str, np.ndarray]:
         end = block_starts(reg)[-1]
         if not math.isfinite(end):
             end = max(tr.last_h for tr in trains) + HOURS_PER_WEEK
-        n_int = max(2, int(math.ceil(end / max(0.05, end / MAX_PD_POINTS))))
-        n_int += n_int % 2
-        tp = np.linspace(0.0, end, n_int + 1)
+        tp = _pd_grid(end)
         cpd = concentrations(prep, trains, tp)["conc_ng_ml"]
         cur = pd_curves(cpd * mult, float(tp[1] - tp[0]), pdp, periodic=False)
+        course = _time_average(cpd, tp)
+        course_max = cpd.max(axis=1)
         lo = int(np.searchsorted(tp, max(0.0, end - vcfg["window_h"]) - 1e-9))
         too_short = end < vcfg["onset_days"] * 24
     tw = tp[lo:]
     i1 = cur["mtorc1_inhibition"][:, lo:]
     m2 = cur["mtorc2_fraction"][:, lo:]
     out = dict(out)
+    if not reg.is_indefinite:
+        out["cavg_course_ng_ml"] = course
+        out["cmax_course_ng_ml"] = course_max
     out["mtorc1_mean"] = _time_average(i1, tw)
     out["mtorc2_mean"] = _time_average(m2, tw)
     out["mtorc2_min"] = m2.min(axis=1)
@@ -337,11 +363,97 @@ def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclass(frozen=True)
+class _Job:
+    """Everything a worker needs to simulate a range of subjects (picklable)."""
+
+    regimen: Regimen
+    model: Model
+    population: Population
+    seed: int
+    comed: tuple[str, ...]
+    fan: bool
+
+
+def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Metrics (and fan concentrations) of subjects ``start..stop-1``, block by block."""
+    from pkdose.simulate import concentrations, prepare
+
+    pdp, vcfg, mult, _ = _mtor_settings(job.regimen.drug)
+    trains = compile_trains(job.regimen)
+    cov = covariate_table(job.population.draw(start, stop, job.seed))
+    parts: list[dict[str, np.ndarray]] = []
+    for lo in range(start, stop, BLOCK):
+        hi = min(stop, lo + BLOCK)
+        eta, eta_occ = draw_etas(job.model, hi - lo, job.seed, lo)
+        c = cov.iloc[lo - start:hi - start].reset_index(drop=True)
+        prep = prepare(job.model, c, eta, eta_occ, with_=job.comed)
+        part = _chunk(job.regimen, prep, pdp, vcfg, mult)
+        if job.fan:
+            part["_fan"] = concentrations(prep, trains, _fan_times())["conc_ng_ml"].astype(
+                np.float32)
+        parts.append(part)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _fan_times() -> np.ndarray:
+    return np.arange(0.0, FAN_HOURS + FAN_STEP_H / 2, FAN_STEP_H)
+
+
+def _units(n: int, chunk: int, workers: int) -> list[tuple[int, int]]:
+    """Whole blocks per unit of work: at most ``chunk`` subjects, and enough units to keep
+    every worker busy (results do not depend on the split)."""
+    size = -(-int(chunk) // BLOCK) * BLOCK
+    if workers > 1:
+        per_worker = -(-n // (4 * workers))
+        size = min(size, max(BLOCK, -(-per_worker // BLOCK) * BLOCK))
+    return [(a, min(n, a + size)) for a in range(0, n, size)]
+
+
+def _execute(job: _Job, units: list[tuple[int, int]], workers: int, scheduler,
+             progress: Callable[[int, int], None] | None, n: int) -> list[dict]:
+    """Run the units in order here, on local processes, or on a Dask cluster."""
+    results: list[dict | None] = [None] * len(units)
+    done = 0
+
+    def finished(i: int, res: dict) -> None:
+        nonlocal done
+        results[i] = res
+        done += units[i][1] - units[i][0]
+        if progress is not None:
+            progress(done, n)
+
+    if scheduler is not None:
+        from pkdose.cluster import dask_map
+
+        for i, res in dask_map(scheduler, _run_unit, job, units):
+            finished(i, res)
+    elif workers > 1 and len(units) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")  # safe with threads, same on every OS
+        with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=ctx) as ex:
+            futs = {ex.submit(_run_unit, job, a, b): i for i, (a, b) in enumerate(units)}
+            for fut in as_completed(futs):
+                finished(futs[fut], fut.result())
+    else:
+        for i, (a, b) in enumerate(units):
+            finished(i, _run_unit(job, a, b))
+    return results  # type: ignore[return-value]
+
+
+def default_workers() -> int:
+    """Local worker processes used by default: one per CPU."""
+    return os.cpu_count() or 1
+
+
 def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
                         model: Model | str | None = None, with_: Sequence[str] | str = (),
                         chunk: int = 2000,
-                        progress: Callable[[int, int], None] | None = None
-                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        progress: Callable[[int, int], None] | None = None,
+                        workers: int | None = 1, scheduler=None, fan: bool = True,
+                        ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Exposure and mTOR engagement of ``n`` virtual subjects on one regimen.
 
     Parameters
@@ -353,57 +465,57 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
         ``"older-adults"``, ``"transplant-adults"``, a CSV path, a covariate table, or None
         (the typical subject's covariates; only the random effects vary).
     seed : int
-        Same seed, same subjects: identical results whatever ``chunk``.
+        Same seed, same subjects: bitwise identical results whatever ``chunk``,
+        ``workers`` or ``scheduler``.
     model : Model, name, path or None (the drug's default model)
     with_ : co-medications (``pkdose.interactions``), applied to everyone
     chunk : int
-        Subjects per unit of work and progress report, rounded up to a multiple of
-        ``BLOCK`` (256). Each block of 256 subjects is simulated as one array whatever the
-        chunk, so results are bitwise identical for any chunk size and memory stays
-        bounded (a few hundred MB per block at most for daily dosing over long regimens).
+        At most this many subjects per unit of work, rounded up to a multiple of ``BLOCK``
+        (256). Each block of 256 subjects is simulated as one array whatever the chunk, so
+        memory per worker stays bounded (tens of MB per block for a year of daily doses).
     progress : callable(done, n), optional
-        Called after every chunk.
+        Called after every unit of work.
+    workers : int or None
+        Local processes (None: one per CPU; 1: in this process). Runs of a single unit
+        stay in this process.
+    scheduler : str or distributed.Client, optional
+        A Dask scheduler address (``tcp://host:8786``) or client: the same units run on
+        the cluster (needs ``pkdose[dask]``); ``workers`` is then ignored.
+    fan : bool
+        Also return the fan (keeps 2.7 kB per subject until the end); False returns None.
 
     Returns
     -------
     (metrics, fan)
         ``metrics``: one row per subject: id, regimen, model, basis, the covariates, the
         exposure metrics of :func:`pkdose.compare.regimen_exposure` (steady-state cycle
-        for regimens that go on, first week for those that stop; no Rac/T90ss), and
-        ``mtorc1_mean``, ``mtorc2_mean``, ``mtorc2_min``, ``mtorc2_verdict`` judged at the
-        central human mTORC2 turnover half-life only (96 h; the typical-subject verdict of
-        ``pkdose flag`` also checks 48 and 168 h). ``fan``: time_h (hourly over the first
-        4 weeks) and the 5/25/50/75/95th percentiles of whole-blood concentration.
+        for regimens that go on, first week for those that stop; no Rac/T90ss), for
+        regimens that stop ``cavg_course_ng_ml`` and ``cmax_course_ng_ml`` from the first
+        dose to the end of the regimen, and ``mtorc1_mean``, ``mtorc2_mean``,
+        ``mtorc2_min``, ``mtorc2_verdict`` judged at the central human mTORC2 turnover
+        half-life only (96 h; the typical-subject verdict of ``pkdose flag`` also checks
+        48 and 168 h). ``fan``: time_h (hourly over the first 4 weeks) and the
+        5/25/50/75/95th percentiles of whole-blood concentration.
     """
-    from pkdose.simulate import as_regimen, check_extrapolation, prepare, resolve_model
+    from pkdose.simulate import as_regimen, check_extrapolation, resolve_model
 
     if not (isinstance(n, (int, np.integer)) and n >= 1):
         raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
     if not (isinstance(chunk, (int, np.integer)) and chunk >= 1):
         raise PkdoseError(f"chunk must be a whole number >= 1, got {chunk!r}")
+    workers = default_workers() if workers is None else workers
+    if not (isinstance(workers, (int, np.integer)) and workers >= 1):
+        raise PkdoseError(f"workers must be a whole number >= 1, got {workers!r}")
     reg = as_regimen(regimen)
     m = resolve_model(reg, model)
     comed = [with_] if isinstance(with_, str) else list(with_)
     pop = load_population(population)
     cov = covariate_table(pop.draw(0, n, seed))
     check_extrapolation(m, reg, cov)
-    pdp, vcfg, mult, _ = _mtor_settings(reg.drug)
-    t_fan = np.arange(0.0, FAN_HOURS + FAN_STEP_H / 2, FAN_STEP_H)
-    fan_conc = np.empty((n, t_fan.size), dtype=np.float32)
-    parts: list[dict[str, np.ndarray]] = []
-    from pkdose.simulate import concentrations
-
-    per_report = -(-int(chunk) // BLOCK) * BLOCK
-    for start in range(0, n, BLOCK):
-        stop = min(n, start + BLOCK)
-        eta, eta_occ = draw_etas(m, stop - start, seed, start)
-        c = cov.iloc[start:stop].reset_index(drop=True)
-        prep = prepare(m, c, eta, eta_occ, with_=comed)
-        parts.append(_chunk(reg, prep, pdp, vcfg, mult))
-        fan_conc[start:stop] = concentrations(prep, compile_trains(reg), t_fan)["conc_ng_ml"]
-        if progress is not None and (stop % per_report == 0 or stop == n):
-            progress(stop, n)
+    job = _Job(reg, m, pop, int(seed), tuple(comed), bool(fan))
+    parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
     vals = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    fan_conc = vals.pop("_fan", None)
     df = pd.DataFrame(vals)
     shown = [c for c in ("sex", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg",
                          "bsa_m2", *default_subject()) if c in cov.columns]
@@ -414,10 +526,14 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     df.insert(0, "model", m.name)
     df.insert(0, "regimen", str(reg))
     df.insert(0, "id", np.arange(1, n + 1))
+    if fan_conc is None:
+        return df, None
+    t_fan = _fan_times()
     q = np.percentile(fan_conc, PERCENTILES, axis=0)
-    fan = pd.DataFrame({"time_h": t_fan, **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
-    fan.insert(0, "regimen", str(reg))
-    return df, fan
+    fan_df = pd.DataFrame({"time_h": t_fan,
+                           **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
+    fan_df.insert(0, "regimen", str(reg))
+    return df, fan_df
 
 
 # --- summaries -----------------------------------------------------------------------------
