@@ -55,7 +55,7 @@ FAN_STEP_H = 1.0
 MAX_PD_POINTS = 9000
 #: PD grid steps (h), finest first: all divide 24 h, so daily and weekly doses fall on the grid.
 PD_STEPS_H = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0)
-_PURPOSE = {"covariates": 0, "iiv": 1, "iov": 2}
+_PURPOSE = {"covariates": 0, "iiv": 1, "iov": 2, "occasions": 3, "residual": 4}
 _CONTINUOUS = ("age_y", "weight_kg", "height_cm", "hct_pct")
 
 # Models hold read-only mappings; worker processes and Dask receive them pickled.
@@ -221,14 +221,18 @@ def _check_table(df: pd.DataFrame, where: str) -> pd.DataFrame:
 
 
 def _block_draws(seed: int, purpose: str, start: int, stop: int, k: int,
-                 normal: bool = True) -> np.ndarray:
-    """(stop - start, k) draws for subjects start..stop-1, independent of chunking."""
+                 normal: bool = True, index: int | None = None) -> np.ndarray:
+    """(stop - start, k) draws for subjects start..stop-1, independent of chunking.
+
+    ``index`` (an occasion or a sample) gets a stream of its own, so the draws of
+    occasion 3 do not depend on how many occasions there are.
+    """
     if k == 0 or stop <= start:
         return np.zeros((max(stop - start, 0), k))
     parts = []
     for b in range(start // BLOCK, (stop - 1) // BLOCK + 1):
-        rng = np.random.default_rng(np.random.SeedSequence(int(seed),
-                                                           spawn_key=(_PURPOSE[purpose], b)))
+        key = (_PURPOSE[purpose], b) if index is None else (_PURPOSE[purpose], b, int(index))
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
         x = rng.standard_normal((BLOCK, k)) if normal else rng.random((BLOCK, k))
         lo, hi = max(start - b * BLOCK, 0), min(stop - b * BLOCK, BLOCK)
         parts.append(x[lo:hi])
@@ -534,6 +538,125 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
                            **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
     fan_df.insert(0, "regimen", str(reg))
     return df, fan_df
+
+
+# --- simulated observations ----------------------------------------------------------------
+
+
+def _dose_events(trains, until_h: float) -> list:
+    """Single-dose trains, one per dose given up to ``until_h``, sorted by time."""
+    from pkdose.regimen import DoseTrain
+
+    out = []
+    for tr in trains:
+        k = 0
+        while k < tr.n and tr.t0_h + k * tr.ii_h <= until_h:
+            out.append(DoseTrain(tr.t0_h + k * tr.ii_h, 0.0, 1, tr.amount, tr.unit, tr.route,
+                                 tr.infusion_h))
+            if tr.ii_h == 0:
+                break
+            k += 1
+    return sorted(out, key=lambda d: d.t0_h)
+
+
+def draw_occasions(model: Model, n: int, n_occasions: int, seed: int = 1, start: int = 0
+                   ) -> np.ndarray:
+    """IOV etas (n, n_occasions, n_iov), one independent draw per occasion (dose).
+
+    Occasion ``k`` of subject ``i`` has its own stream: reproducible whatever the chunking
+    and however many occasions follow.
+    """
+    k_iov = len(model.iov.parameters)
+    out = np.zeros((n, n_occasions, k_iov))
+    for k in range(n_occasions if k_iov else 0):
+        z = _block_draws(seed, "occasions", start, start + n, k_iov, index=k)
+        out[:, k, :] = _etas(model.iov, z)
+    return out
+
+
+def residual_error(model: Model, pred: np.ndarray, seed: int = 1, start: int = 0
+                   ) -> np.ndarray:
+    """Observed from predicted concentrations (n, S) with the model's ``[residual]`` table.
+
+    ``C_obs = C_pred (1 + eps_prop) + eps_add``; sample ``j`` of subject ``i`` has its own
+    stream. Values are not clipped at zero (censoring is the analyst's choice).
+    """
+    sd_p = float(model.residual.get("proportional", 0.0))
+    sd_a = float(model.residual.get("additive_ng_ml", 0.0))
+    n, n_s = pred.shape
+    obs = np.empty_like(pred)
+    for j in range(n_s):
+        z = _block_draws(seed, "residual", start, start + n, 2, index=j)
+        obs[:, j] = pred[:, j] * (1.0 + sd_p * z[:, 0]) + sd_a * z[:, 1]
+    return obs
+
+
+def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[float],
+                          population=None, seed: int = 1, model: Model | str | None = None,
+                          with_: Sequence[str] | str = (), residual: bool = True
+                          ) -> pd.DataFrame:
+    """Simulated observed whole-blood concentrations of virtual subjects at sampling times.
+
+    The subjects (covariates, IIV) are those of :func:`simulate_population` with the same
+    seed. Where the model has between-occasion variability, every dose is an occasion with
+    its own draw (de Wit 2016: F; ter Heine 2018: MAT) and the doses are superposed
+    exactly (linear models), so the cost grows with the number of doses before the last
+    sample; models without IOV use the dose-count-independent solver.
+
+    Returns
+    -------
+    DataFrame
+        ``id, time_h, occasion`` (1-based index of the last dose at or before the sample;
+        0 before the first dose), ``pred_ng_ml`` and, with ``residual``, ``obs_ng_ml``.
+    """
+    from pkdose.simulate import (
+        _to_conc,
+        as_regimen,
+        central_amounts,
+        check_extrapolation,
+        concentrations,
+        prepare,
+        resolve_model,
+    )
+
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
+    t = np.asarray(times_h, float).ravel()
+    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise PkdoseError("sampling times must be finite, non-negative hours, e.g. 24,168")
+    reg = as_regimen(regimen)
+    m = resolve_model(reg, model)
+    comed = [with_] if isinstance(with_, str) else list(with_)
+    pop = load_population(population)
+    cov = covariate_table(pop.draw(0, n, seed))
+    check_extrapolation(m, reg, cov)
+    trains = compile_trains(reg)
+    events = _dose_events(trains, float(t.max()))
+    dose_t = np.array([d.t0_h for d in events])
+    occasion = np.searchsorted(dose_t, t, side="right")
+    pred = np.empty((n, t.size))
+    for lo in range(0, n, BLOCK):
+        hi = min(n, lo + BLOCK)
+        eta, eta_occ = draw_etas(m, hi - lo, seed, lo)
+        c = cov.iloc[lo:hi].reset_index(drop=True)
+        if not m.iov.parameters:
+            prep = prepare(m, c, eta, eta_occ, with_=comed)
+            pred[lo:hi] = concentrations(prep, trains, t)["conc_ng_ml"]
+            continue
+        kappa = draw_occasions(m, hi - lo, len(events), seed, lo)
+        central = np.zeros((hi - lo, t.size))
+        for k, dose in enumerate(events):
+            prep = prepare(m, c, eta, kappa[:, k, :], with_=comed)
+            central += central_amounts(prep, (dose,), t)
+        pred[lo:hi] = _to_conc(m, prep.params, central)["conc_ng_ml"]
+    df = pd.DataFrame({"id": np.repeat(np.arange(1, n + 1), t.size),
+                       "time_h": np.tile(t, n), "occasion": np.tile(occasion, n),
+                       "pred_ng_ml": pred.ravel()})
+    if residual:
+        obs = np.concatenate([residual_error(m, pred[lo:lo + BLOCK], seed, lo)
+                              for lo in range(0, n, BLOCK)])
+        df["obs_ng_ml"] = obs.ravel()
+    return df
 
 
 # --- summaries -----------------------------------------------------------------------------

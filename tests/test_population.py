@@ -13,11 +13,15 @@ from pkdose.model import get_model
 from pkdose.population import (
     BLOCK,
     draw_etas,
+    draw_occasions,
     load_population,
     parse_target,
+    simulate_observations,
     simulate_population,
     summarise,
 )
+from pkdose.regimen import compile_trains
+from pkdose.regimen_text import parse_regimen
 
 pytestmark = pytest.mark.filterwarnings("ignore::pkdose.errors.ExtrapolationWarning")
 LINEAR = "golubovic2019"  # linear sirolimus model: fast, and median AUC = typical AUC
@@ -33,6 +37,21 @@ def test_same_seed_gives_identical_metrics_whatever_the_chunk_size():
     other, _ = simulate_population("sirolimus 5 mg weekly", n, "older-adults", seed=8,
                                    model=LINEAR)
     assert not np.allclose(other["auc168_ng_h_ml"], runs[0][0]["auc168_ng_h_ml"])
+
+
+def test_local_workers_and_a_dask_cluster_give_bitwise_the_single_process_result():
+    distributed = pytest.importorskip("distributed")
+    n = BLOCK + 44
+    args = ("sirolimus 5 mg weekly", n, "older-adults")
+    ref = simulate_population(*args, seed=7, model=LINEAR, chunk=10_000, workers=1)
+    local = simulate_population(*args, seed=7, model=LINEAR, chunk=1, workers=2)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        on_dask = simulate_population(*args, seed=7, model=LINEAR, chunk=1, scheduler=client)
+    for met, fan in (local, on_dask):
+        pd.testing.assert_frame_equal(met, ref[0], check_exact=True)
+        pd.testing.assert_frame_equal(fan, ref[1], check_exact=True)
 
 
 def test_etas_are_chunk_invariant_and_have_the_model_omega():
@@ -149,3 +168,58 @@ def test_cli_bad_input_exits_2(args):
     res = CliRunner().invoke(main, ["population", "sirolimus 5 mg weekly", "--n", "5",
                                     "--model", LINEAR, *args])
     assert res.exit_code == 2 and "pkdose: error:" in res.stderr
+
+
+def test_every_dose_is_an_occasion_with_its_own_reproducible_draw():
+    m = get_model("terheine2018")
+    kappa = draw_occasions(m, 20_000, 3, seed=4)
+    # Each occasion has the model's IOV variance (SE of a variance w: w*sqrt(2/n) ~ 0.008)
+    # and occasions are independent (SE of a correlation ~ 0.007).
+    np.testing.assert_allclose(kappa.var(axis=0)[:, 0], m.iov.matrix[0, 0], rtol=0.05)
+    assert abs(np.corrcoef(kappa[:, 0, 0], kappa[:, 1, 0])[0, 1]) < 0.03
+    more = draw_occasions(m, 20_000, 5, seed=4)
+    assert np.array_equal(more[:, :3], kappa)  # later occasions do not change earlier ones
+    assert np.array_equal(draw_occasions(m, 300, 3, seed=4, start=19_700), kappa[19_700:])
+
+
+def test_observations_change_between_occasions_and_are_reproducible():
+    times = [23.5, 47.5, 71.5]  # troughs of three dosing occasions
+    a = simulate_observations("everolimus 5 mg daily", 300, times, seed=9,
+                              model="terheine2018")
+    assert a["occasion"].tolist()[:3] == [1, 2, 3]
+    b = simulate_observations("everolimus 5 mg daily", 600, times, seed=9,
+                              model="terheine2018")
+    pd.testing.assert_frame_equal(a, b.iloc[:900].reset_index(drop=True), check_exact=True)
+    c = simulate_observations("everolimus 5 mg daily", 300, times, seed=10,
+                              model="terheine2018")
+    assert not np.allclose(a["pred_ng_ml"], c["pred_ng_ml"])
+
+
+def test_superposed_occasions_without_iov_equal_the_train_solution():
+    from dataclasses import replace
+
+    from pkdose.model import Variability, covariate_table
+    from pkdose.simulate import concentrations, prepare
+
+    m = get_model("dewit2016")
+    no_iov = replace(m, iov=Variability(("f",), ((0.0,),)))
+    times = np.array([2.0, 23.0, 100.0, 170.0])
+    obs = simulate_observations("everolimus 10 mg daily", 20, times, seed=3, model=no_iov,
+                                residual=False)
+    eta, occ = draw_etas(no_iov, 20, seed=3)
+    prep = prepare(no_iov, covariate_table(load_population(None).draw(0, 20, 3)), eta, occ)
+    direct = concentrations(prep, compile_trains(parse_regimen("everolimus 10 mg daily")),
+                            times)["conc_ng_ml"]
+    np.testing.assert_allclose(obs["pred_ng_ml"].to_numpy().reshape(20, 4), direct,
+                               rtol=1e-12)
+
+
+def test_residual_error_has_the_model_variance():
+    m = get_model(LINEAR)  # proportional 24.9 % and additive 1.93 ng/mL
+    obs = simulate_observations("sirolimus 2 mg daily", 4000, [23.0, 167.0], seed=5,
+                                model=LINEAR)
+    sd = np.hypot(m.residual["proportional"] * obs["pred_ng_ml"], m.residual["additive_ng_ml"])
+    z = (obs["obs_ng_ml"] - obs["pred_ng_ml"]) / sd
+    # 8000 standardised residuals: SE of the SD ~ 0.008, of the mean ~ 0.011.
+    assert abs(z.std() - 1.0) < 0.04
+    assert abs(z.mean()) < 0.05
