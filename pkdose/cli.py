@@ -674,15 +674,26 @@ def validate(check, out_path):
               help="Model for the regimens of its drug; default: each drug's default model.")
 @click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
               help="Co-medication applied to every subject (repeatable).")
+@click.option("--observe", "observe", metavar="TIMES",
+              help="Also simulate observed concentrations (one IOV occasion per dose, the "
+                   "model's residual error) at these hours, e.g. \"23.5,167.5\".")
+@click.option("--observe-csv", "observe_csv", type=click.Path(dir_okay=False, writable=True),
+              help="Write the simulated observations (all arms) to CSV.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Local processes (default: one per CPU for 1024+ subjects; 1: in this "
+                   "process). Results are identical for any number.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on a Dask cluster, e.g. tcp://host:8786 (pip install 'pkdose[dask]').")
 def population(regimens, n, population, seed, targets, csv_path, plot_path, log, model_name,
-               with_):
+               with_, observe, observe_csv, workers, scheduler):
     """Spread of exposure and mTOR engagement over virtual subjects, per regimen (arm).
 
     Prints per arm the 5/25/50/75th/95th percentiles of the exposure metrics and of mTORC1
     inhibition, the fraction of subjects per mTORC2 verdict (judged at a 96 h turnover
     half-life) and the probability of meeting each --target. Covariates come from
     --population, random effects from the model's IIV (and one occasion of IOV); see
-    docs/population.md.
+    docs/population.md. Runs on all local CPUs (--workers) or a Dask cluster
+    (--scheduler) with identical results.
 
     \b
     Example:
@@ -691,28 +702,48 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
     """
     from pkdose.model import get_model
     from pkdose.plotting import plot_fan
-    from pkdose.population import load_population, parse_target, simulate_population, summarise
+    from pkdose.population import (
+        auto_workers,
+        load_population,
+        parse_target,
+        parse_times,
+        simulate_observations,
+        simulate_population,
+        summarise,
+    )
     from pkdose.simulate import load_regimens
 
     _notice()
     parsed = [parse_target(t) for t in targets]
+    if observe_csv and not observe:
+        raise PkdoseError("--observe-csv needs --observe TIMES, e.g. --observe 23.5,167.5")
+    times = parse_times(observe) if observe else None
     pop = load_population(population)
     regs = [reg for r in regimens for reg in load_regimens(r)]
     chosen = get_model(model_name) if model_name else None
-    frames, fans = [], []
+    frames, fans, observed = [], [], []
     for i, reg in enumerate(regs, start=1):
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
-
-        def progress(done, total, i=i):
-            if n > 2000:
-                click.echo(f"[arm {i}/{len(regs)}] {done}/{total} subjects", err=True)
-
-        met, fan = simulate_population(reg, n, pop, seed, use, with_, progress=progress)
+        bar = _ProgressBar(f"arm {i}/{len(regs)}")
+        met, fan = simulate_population(reg, n, pop, seed, use, with_, progress=bar,
+                                       workers=workers or auto_workers(n),
+                                       scheduler=scheduler)
+        bar.close()
         frames.append(met)
         fans.append((f"{reg}  [{met['model'].iloc[0]}]", fan))
+        if times is not None:
+            obs = simulate_observations(reg, n, times, pop, seed, use, with_)
+            obs.insert(0, "regimen", str(reg))
+            observed.append(obs)
     metrics = pd.concat(frames, ignore_index=True)
     summary = summarise(metrics, parsed)
     click.echo(format_population(summary, pop.name, n, seed), nl=False)
+    if observed:
+        obs = pd.concat(observed, ignore_index=True)
+        click.echo(format_observations(obs), nl=False)
+        if observe_csv:
+            _write(obs.to_csv(index=False, float_format="%.8g"), observe_csv)
+            click.echo(f"wrote {observe_csv}", err=True)
     if csv_path:
         _write(metrics.to_csv(index=False, float_format="%.8g"), csv_path)
         click.echo(f"wrote {csv_path}", err=True)
@@ -755,6 +786,46 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
     out.append("whole-blood concentrations; steady-state cycle for regimens that go on, first "
                "week for regimens that stop; no residual error (see docs/population.md)")
     return "\n".join(out) + "\n"
+
+
+def format_observations(obs: pd.DataFrame) -> str:
+    """Per arm and sampling time: percentiles of simulated observed concentrations."""
+    out = []
+    for reg, g in obs.groupby("regimen", sort=False):
+        out.append(f"{reg}: simulated observations (ng/mL; 5/50/95th percentiles)")
+        for t, h in g.groupby("time_h", sort=True):
+            q = np.percentile(h["obs_ng_ml"], (5, 50, 95))
+            out.append(f"  {t:g} h (dose {int(h['occasion'].iloc[0])}): "
+                       f"{q[0]:.3g} / {q[1]:.3g} / {q[2]:.3g}")
+        out.append("")
+    out.append("observed = predicted with one between-occasion draw per dose and the model's "
+               "residual error (see docs/population.md)")
+    return "\n".join(out) + "\n"
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr, shown once a run has taken over 2 seconds."""
+
+    def __init__(self, label: str, after_s: float = 2.0) -> None:
+        import time
+
+        self.label, self.after_s, self.clock = label, after_s, time.monotonic
+        self.start, self.shown = time.monotonic(), False
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = self.clock() - self.start
+        if elapsed < self.after_s and not self.shown:
+            return
+        self.shown = True
+        filled = int(30 * done / max(total, 1))
+        rate = done / elapsed if elapsed > 0 else 0.0
+        click.echo(f"\r[{self.label}] [{'#' * filled}{'.' * (30 - filled)}] "
+                   f"{done}/{total} subjects, {rate:,.0f}/s", err=True, nl=False)
+
+    def close(self) -> None:
+        """End the bar's line (if it was shown)."""
+        if self.shown:
+            click.echo("", err=True)
 
 
 def _write(text: str, path: str) -> None:

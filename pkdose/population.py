@@ -447,9 +447,25 @@ def _execute(job: _Job, units: list[tuple[int, int]], workers: int, scheduler,
     return results  # type: ignore[return-value]
 
 
-def default_workers() -> int:
-    """Local worker processes used by default: one per CPU."""
-    return os.cpu_count() or 1
+#: Below this many subjects starting worker processes costs more than it saves.
+MIN_PARALLEL_SUBJECTS = 4 * BLOCK
+
+
+def auto_workers(n: int) -> int:
+    """Local worker processes for ``n`` subjects: one per CPU, or 1 for small runs."""
+    return (os.cpu_count() or 1) if n >= MIN_PARALLEL_SUBJECTS else 1
+
+
+def parse_times(text: str) -> list[float]:
+    """'23.5, 167.5' -> [23.5, 167.5] (hours)."""
+    try:
+        times = [float(x) for x in str(text).replace(";", ",").split(",") if x.strip()]
+    except ValueError:
+        raise PkdoseError(f"cannot read sampling times {text!r}; give hours separated by "
+                          "commas, e.g. 23.5,167.5") from None
+    if not times or not all(math.isfinite(t) and t >= 0 for t in times):
+        raise PkdoseError(f"sampling times must be non-negative hours, got {text!r}")
+    return times
 
 
 def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
@@ -480,8 +496,7 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     progress : callable(done, n), optional
         Called after every unit of work.
     workers : int or None
-        Local processes (None: one per CPU; 1: in this process). Runs of a single unit
-        stay in this process.
+        Local processes (None: :func:`auto_workers`; 1: in this process).
     scheduler : str or distributed.Client, optional
         A Dask scheduler address (``tcp://host:8786``) or client: the same units run on
         the cluster (needs ``pkdose[dask]``); ``workers`` is then ignored.
@@ -507,7 +522,7 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
         raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
     if not (isinstance(chunk, (int, np.integer)) and chunk >= 1):
         raise PkdoseError(f"chunk must be a whole number >= 1, got {chunk!r}")
-    workers = default_workers() if workers is None else workers
+    workers = auto_workers(n) if workers is None else workers
     if not (isinstance(workers, (int, np.integer)) and workers >= 1):
         raise PkdoseError(f"workers must be a whole number >= 1, got {workers!r}")
     reg = as_regimen(regimen)

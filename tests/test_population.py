@@ -163,7 +163,20 @@ def test_cli_prints_the_summary_and_writes_csv_and_fan_plot(tmp_path):
     assert png.stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("args", [["--population", "martians"], ["--target", "trough=3"]])
+def test_cli_simulates_observations_at_sampling_times(tmp_path):
+    out = tmp_path / "obs.csv"
+    res = CliRunner().invoke(main, ["population", "everolimus 5 mg daily", "--n", "40",
+                                    "--model", "terheine2018", "--observe", "23.5,167.5",
+                                    "--observe-csv", str(out), "--workers", "1"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert "167.5 h (dose 7)" in res.stdout
+    obs = pd.read_csv(out)
+    assert len(obs) == 80 and {"pred_ng_ml", "obs_ng_ml", "occasion"} <= set(obs.columns)
+
+
+@pytest.mark.parametrize("args", [["--population", "martians"], ["--target", "trough=3"],
+                                  ["--observe", "24,soon"], ["--observe-csv", "obs.csv"]])
 def test_cli_bad_input_exits_2(args):
     res = CliRunner().invoke(main, ["population", "sirolimus 5 mg weekly", "--n", "5",
                                     "--model", LINEAR, *args])
