@@ -377,13 +377,17 @@ class _Job:
     seed: int
     comed: tuple[str, ...]
     fan: bool
+    #: "cycle": metrics of simulate_population; "course": of simulate_course on this grid.
+    kind: str = "cycle"
+    course_times: np.ndarray | None = None
 
 
 def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
     """Metrics (and fan concentrations) of subjects ``start..stop-1``, block by block."""
     from pkdose.simulate import concentrations, prepare
 
-    pdp, vcfg, mult, _ = _mtor_settings(job.regimen.drug)
+    if job.kind == "cycle":
+        pdp, vcfg, mult, _ = _mtor_settings(job.regimen.drug)
     trains = compile_trains(job.regimen)
     cov = covariate_table(job.population.draw(start, stop, job.seed))
     parts: list[dict[str, np.ndarray]] = []
@@ -392,6 +396,9 @@ def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
         eta, eta_occ = draw_etas(job.model, hi - lo, job.seed, lo)
         c = cov.iloc[lo - start:hi - start].reset_index(drop=True)
         prep = prepare(job.model, c, eta, eta_occ, with_=job.comed)
+        if job.kind == "course":
+            parts.append(_course_block(prep, trains, job.course_times))
+            continue
         part = _chunk(job.regimen, prep, pdp, vcfg, mult)
         if job.fan:
             part["_fan"] = concentrations(prep, trains, _fan_times())["conc_ng_ml"].astype(
@@ -518,13 +525,9 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     """
     from pkdose.simulate import as_regimen, check_extrapolation, resolve_model
 
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
-    if not (isinstance(chunk, (int, np.integer)) and chunk >= 1):
-        raise PkdoseError(f"chunk must be a whole number >= 1, got {chunk!r}")
+    _check_counts(n, 1, 1)
     workers = auto_workers(n) if workers is None else workers
-    if not (isinstance(workers, (int, np.integer)) and workers >= 1):
-        raise PkdoseError(f"workers must be a whole number >= 1, got {workers!r}")
+    _check_counts(n, chunk, workers)
     reg = as_regimen(regimen)
     m = resolve_model(reg, model)
     comed = [with_] if isinstance(with_, str) else list(with_)
@@ -553,6 +556,78 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
                            **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
     fan_df.insert(0, "regimen", str(reg))
     return df, fan_df
+
+
+# --- a whole course on a grid ------------------------------------------------------------
+
+#: Thresholds (ng/mL) for the hours above them over a course.
+COURSE_ABOVE_NG_ML = (3.0, 5.0, 15.0)
+
+
+def _course_block(prep, trains, t: np.ndarray) -> dict[str, np.ndarray]:
+    from pkdose.simulate import concentrations
+
+    conc = concentrations(prep, trains, t)["conc_ng_ml"]
+    step = float(t[1] - t[0])
+    auc = step * (conc.sum(axis=1) - 0.5 * (conc[:, 0] + conc[:, -1]))
+    last_dose = max(tr.last_h if math.isfinite(tr.last_h) else -1.0 for tr in trains)
+    i_last = int(np.searchsorted(t, min(last_dose, t[-1]), side="right") - 1)
+    out = {"cavg_ng_ml": auc / float(t[-1] - t[0]), "cmax_ng_ml": conc.max(axis=1),
+           "tmax_h": t[np.argmax(conc, axis=1)],
+           "cmin_after_first_day_ng_ml": conc[:, t >= min(24.0, t[-1])].min(axis=1),
+           "ctrough_last_ng_ml": conc[:, max(i_last, 0)],
+           "auc_ng_h_ml": auc}
+    for x in COURSE_ABOVE_NG_ML:
+        out[f"h_above_{x:g}"] = step * np.count_nonzero(conc > x, axis=1).astype(float)
+    return out
+
+
+def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int = 1,
+                    model: Model | str | None = None, with_: Sequence[str] | str = (),
+                    until_h: float | None = None, step_h: float = 1.0, chunk: int = 2000,
+                    progress: Callable[[int, int], None] | None = None,
+                    workers: int | None = 1, scheduler=None) -> pd.DataFrame:
+    """Per-subject summary of a whole course of treatment on a uniform grid.
+
+    The subjects are those of :func:`simulate_population` with the same seed. Each
+    subject's whole-blood concentration is computed on ``0, step_h, ... until_h`` (default:
+    to the end of a regimen that stops, else 1 year), summarised, and dropped: memory does
+    not grow with ``n`` beyond one row per subject.
+
+    Returns
+    -------
+    DataFrame
+        ``id``, ``cavg_ng_ml`` (AUC by the trapezoidal rule / duration), ``cmax_ng_ml``,
+        ``tmax_h`` (on the grid), ``cmin_after_first_day_ng_ml``, ``ctrough_last_ng_ml``
+        (at the grid point of the last dose, before it is absorbed), ``auc_ng_h_ml``, and
+        ``h_above_X`` (grid hours above X ng/mL, X in ``COURSE_ABOVE_NG_ML``).
+    """
+    from pkdose.simulate import as_regimen, check_extrapolation, resolve_model, time_grid
+
+    reg = as_regimen(regimen)
+    if until_h is None:
+        end = block_starts(reg)[-1]
+        until_h = float(end) if math.isfinite(end) else 365.0 * 24.0
+    t = time_grid(float(until_h), float(step_h))
+    workers = auto_workers(n) if workers is None else workers
+    _check_counts(n, chunk, workers)
+    m = resolve_model(reg, model)
+    comed = tuple([with_] if isinstance(with_, str) else with_)
+    pop = load_population(population)
+    check_extrapolation(m, reg, covariate_table(pop.draw(0, n, seed)))
+    job = _Job(reg, m, pop, int(seed), comed, False, "course", t)
+    parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
+    df = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    df.insert(0, "model", m.name)
+    df.insert(0, "regimen", str(reg))
+    df.insert(0, "id", np.arange(1, n + 1))
+    return df
+
+
+def _check_counts(n, chunk, workers) -> None:
+    for name, v in (("number of subjects", n), ("chunk", chunk), ("workers", workers)):
+        if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
+            raise PkdoseError(f"{name} must be a whole number >= 1, got {v!r}")
 
 
 # --- simulated observations ----------------------------------------------------------------
