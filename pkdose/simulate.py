@@ -153,12 +153,18 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
 
 def _to_conc(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray) -> dict:
     """Central amount (mg) to concentration columns (ng/mL)."""
-    c = np.maximum(central_mg, 0.0) / p["v1"][:, None] * 1000.0
+    c = np.maximum(central_mg, 0.0)
+    c *= (1000.0 / p["v1"])[:, None]
     if model.blood == "langmuir_rbc":
         hct = p["hct"][:, None]
         bmax, kd, kns = (p[k][:, None] for k in ("bmax_ng_ml", "kd_ng_ml", "kns"))
-        # ter Heine 2018 eq 1: C_rbc = Bmax Cp/(Kd + Cp) + Kns Cp; C_wb = HCT C_rbc + (1-HCT) Cp
-        wb = hct * (bmax * c / (kd + c) + kns * c) + (1.0 - hct) * c
+        # ter Heine 2018 eq 1: C_rbc = Bmax Cp/(Kd + Cp) + Kns Cp; C_wb = HCT C_rbc + (1-HCT) Cp,
+        # i.e. C_wb = HCT Bmax Cp/(Kd + Cp) + (HCT Kns + 1 - HCT) Cp, formed in place
+        # (population runs convert millions of points per block).
+        wb = c + kd
+        np.divide(c, wb, out=wb)
+        wb *= hct * bmax
+        wb += c * (hct * kns + (1.0 - hct))
         return {"conc_ng_ml": wb, "plasma_ng_ml": c}
     return {"conc_ng_ml": c}
 

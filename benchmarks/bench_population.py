@@ -1,0 +1,79 @@
+"""Population benchmark: 1 year of daily dosing on an hourly grid -> per-subject summaries.
+
+For the default sirolimus model (wu2012, Michaelis-Menten absorption) and the default
+everolimus model (terheine2018, transit absorption, red-cell binding), older adults:
+
+    sirolimus 2 mg daily for 365 days      everolimus 5 mg daily for 365 days
+
+Each subject's whole-blood concentration is computed at every hour of the year (8,761
+points: 365 doses) and summarised by ``pkdose.population.simulate_course``: Cavg (AUC by
+the trapezoidal rule over the year / 8,760 h), Cmax, Tmax, Cmin after the first day, the
+trough at the last dose, AUC and hours above 3, 5 and 15 ng/mL. Only the summaries are
+kept; the hourly curves of a block of 256 subjects are dropped once summarised.
+
+Run on demand:  python benchmarks/bench_population.py [--n 10000 100000] [--workers W]
+Each case runs in a fresh process so its peak memory (ru_maxrss of the process and of its
+worker processes) is its own. Prints seconds, subjects per second and peak memory;
+asserts nothing. Timings depend on what else the machine runs: the load average is
+printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+CASES = (("wu2012", "sirolimus 2 mg daily for 365 days"),
+         ("terheine2018", "everolimus 5 mg daily for 365 days"))
+
+
+def one(model: str, regimen: str, n: int, workers: int) -> dict:
+    """Run one case here and return its figures."""
+    from pkdose.errors import ExtrapolationWarning
+    from pkdose.population import simulate_course
+
+    warnings.simplefilter("ignore", ExtrapolationWarning)  # older adults vs source ranges
+    t0 = time.perf_counter()
+    df = simulate_course(regimen, n, "older-adults", seed=1, model=model, workers=workers)
+    secs = time.perf_counter() - t0
+    mb = 1024.0  # ru_maxrss is in kB on Linux
+    return {"model": model, "regimen": regimen, "n": n, "workers": workers,
+            "seconds": secs, "subjects_per_s": n / secs,
+            "peak_mb_main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / mb,
+            "peak_mb_worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / mb,
+            "median_cavg_ng_ml": float(df["cavg_ng_ml"].median()),
+            "median_ctrough_last_ng_ml": float(df["ctrough_last_ng_ml"].median())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--one", nargs=2, metavar=("MODEL", "REGIMEN"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], args.one[1], args.n[0], args.workers)))
+        return
+    print(f"{os.cpu_count()} CPUs, {args.workers} workers; load average at start "
+          f"{os.getloadavg()[0]:.1f}")
+    print(f"{'model':<13} {'subjects':>9} {'seconds':>8} {'subjects/s':>11} "
+          f"{'peak MB main':>12} {'peak MB worker':>14} {'median Cavg':>11} {'load':>5}")
+    for model, regimen in CASES:
+        for n in args.n:
+            out = subprocess.run([sys.executable, __file__, "--one", model, regimen,
+                                  "--n", str(n), "--workers", str(args.workers)],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{model:<13} {n:>9,} {r['seconds']:>8.1f} {r['subjects_per_s']:>11,.0f} "
+                  f"{r['peak_mb_main']:>12.0f} {r['peak_mb_worker']:>14.0f} "
+                  f"{r['median_cavg_ng_ml']:>11.2f} {os.getloadavg()[0]:>5.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
