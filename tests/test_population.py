@@ -16,6 +16,7 @@ from pkdose.population import (
     draw_occasions,
     load_population,
     parse_target,
+    simulate_course,
     simulate_observations,
     simulate_population,
     summarise,
@@ -236,3 +237,20 @@ def test_residual_error_has_the_model_variance():
     # 8000 standardised residuals: SE of the SD ~ 0.008, of the mean ~ 0.011.
     assert abs(z.std() - 1.0) < 0.04
     assert abs(z.mean()) < 0.05
+
+
+def test_course_summaries_are_those_of_the_hourly_curves_of_the_same_subjects():
+    from pkdose.model import covariate_table
+    from pkdose.simulate import concentrations, prepare
+
+    reg = "sirolimus 2 mg daily for 14 days"
+    df = simulate_course(reg, 30, seed=2, model=LINEAR, chunk=1)
+    eta, occ = draw_etas(get_model(LINEAR), 30, seed=2)
+    prep = prepare(get_model(LINEAR), covariate_table(load_population(None).draw(0, 30, 2)),
+                   eta, occ)
+    t = np.arange(0.0, 14 * 24 + 0.5)
+    c = concentrations(prep, compile_trains(parse_regimen(reg)), t)["conc_ng_ml"]
+    np.testing.assert_allclose(df["cavg_ng_ml"], np.trapezoid(c, t, axis=1) / t[-1], rtol=1e-12)
+    np.testing.assert_allclose(df["cmax_ng_ml"], c.max(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(df["ctrough_last_ng_ml"], c[:, 13 * 24], rtol=1e-12)
+    np.testing.assert_allclose(df["h_above_3"], (c > 3).sum(axis=1))
