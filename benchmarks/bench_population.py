@@ -13,9 +13,10 @@ kept; the hourly curves of a block of 256 subjects are dropped once summarised.
 
 Run on demand:  python benchmarks/bench_population.py [--n 10000 100000] [--workers W]
 Each case runs in a fresh process so its peak memory (ru_maxrss of the process and of its
-worker processes) is its own. Prints seconds, subjects per second and peak memory;
-asserts nothing. Timings depend on what else the machine runs: the load average is
-printed with them.
+largest worker process) is its own. Prints wall-clock seconds, subjects per second, CPU
+seconds (this process and its workers, including start-up and imports) and peak memory;
+asserts nothing. Wall-clock time depends on what else the machine runs: the load average
+is printed with it, and CPU seconds / cores bounds the time on an idle machine.
 """
 
 from __future__ import annotations
@@ -39,14 +40,18 @@ def one(model: str, regimen: str, n: int, workers: int) -> dict:
     from pkdose.population import simulate_course
 
     warnings.simplefilter("ignore", ExtrapolationWarning)  # older adults vs source ranges
+    start = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = start.ru_utime + start.ru_stime
     t0 = time.perf_counter()
     df = simulate_course(regimen, n, "older-adults", seed=1, model=model, workers=workers)
     secs = time.perf_counter() - t0
     mb = 1024.0  # ru_maxrss is in kB on Linux
+    me, kids = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                    resource.RUSAGE_CHILDREN))
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime - cpu0
     return {"model": model, "regimen": regimen, "n": n, "workers": workers,
-            "seconds": secs, "subjects_per_s": n / secs,
-            "peak_mb_main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / mb,
-            "peak_mb_worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / mb,
+            "seconds": secs, "subjects_per_s": n / secs, "cpu_seconds": cpu,
+            "peak_mb_main": me.ru_maxrss / mb, "peak_mb_worker": kids.ru_maxrss / mb,
             "median_cavg_ng_ml": float(df["cavg_ng_ml"].median()),
             "median_ctrough_last_ng_ml": float(df["ctrough_last_ng_ml"].median())}
 
@@ -62,7 +67,7 @@ def main() -> None:
         return
     print(f"{os.cpu_count()} CPUs, {args.workers} workers; load average at start "
           f"{os.getloadavg()[0]:.1f}")
-    print(f"{'model':<13} {'subjects':>9} {'seconds':>8} {'subjects/s':>11} "
+    print(f"{'model':<13} {'subjects':>9} {'seconds':>8} {'subjects/s':>11} {'CPU s':>7} "
           f"{'peak MB main':>12} {'peak MB worker':>14} {'median Cavg':>11} {'load':>5}")
     for model, regimen in CASES:
         for n in args.n:
@@ -71,6 +76,7 @@ def main() -> None:
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{model:<13} {n:>9,} {r['seconds']:>8.1f} {r['subjects_per_s']:>11,.0f} "
+                  f"{r['cpu_seconds']:>7.1f} "
                   f"{r['peak_mb_main']:>12.0f} {r['peak_mb_worker']:>14.0f} "
                   f"{r['median_cavg_ng_ml']:>11.2f} {os.getloadavg()[0]:>5.1f}", flush=True)
 

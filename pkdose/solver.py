@@ -134,8 +134,17 @@ def _a_fn(m: int, d: np.ndarray) -> np.ndarray:
     small = d < 2.0
     fact = math.factorial(m - 1)
     out[small] = _series(lambda j: 1.0 / (math.factorial(j) * (m + j) * fact), d[small])
-    big = ~small
-    out[big] = special.gammainc(m, d[big]) / d[big] ** m
+    # Integer order: P(m, d) = 1 - exp(-d) sum_{j<m} d^j/j! exactly; for d >= m the
+    # subtraction loses at most about a digit and costs a fraction of gammainc. In between
+    # (2 <= d < m, long transit chains only) keep gammainc.
+    far = d >= max(2.0, float(m))
+    df = d[far]
+    poly = np.ones_like(df)
+    for j in range(m - 1, 0, -1):
+        poly = poly * df / j + 1.0
+    out[far] = -np.expm1(np.log(poly) - df) / df ** m
+    mid = ~small & ~far
+    out[mid] = special.gammainc(m, d[mid]) / d[mid] ** m
     return out
 
 
