@@ -11,15 +11,20 @@ What is sampled (``docs/population.md``):
   truncated normals per covariate, sex-specific where cited, sex by Bernoulli; covariates
   independent given sex) or from a user CSV, one row per subject;
 * between-subject random effects from the model's full IIV omega matrix, and
-  between-occasion effects for one occasion (the same occasion for the whole simulation);
-* no residual error: the metrics are those of the predicted (true) concentration.
+  between-occasion effects: one occasion held for the whole simulation in the metrics, fan
+  and course summaries; one occasion per dose in simulated observations
+  (:func:`simulate_observations`, exact superposition of doses);
+* residual error (the model's ``[residual]`` table) in simulated observations only: the
+  metrics are those of the predicted (true) concentration.
 
 Reproducibility: subject ``i`` draws its random numbers from block ``i // BLOCK`` of
-independent streams ``SeedSequence(seed, spawn_key=(purpose, block))`` (purpose 0
-covariates, 1 IIV, 2 IOV), in a fixed order inside the block, and each block of subjects is
-simulated as one array. A chunk (or, later, a worker) handles whole blocks and regenerates
-exactly their draws, so results are bitwise identical whatever the chunking. Every arm of
-a run uses the same subjects (common random numbers): arms differ only in the regimen.
+independent streams ``SeedSequence(seed, spawn_key=(purpose, block[, index]))`` (purpose 0
+covariates, 1 IIV, 2 IOV, 3 per-dose occasions, 4 residual error), in a fixed order inside
+the block, and each block of subjects is simulated as one array. A unit of work (in this
+process, a local worker process or a Dask worker) handles whole blocks and regenerates
+exactly their draws, so results are bitwise identical whatever the chunking, the number
+of workers or the scheduler. Every arm of a run uses the same subjects (common random
+numbers): arms differ only in the regimen.
 """
 
 from __future__ import annotations
@@ -736,9 +741,11 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
         kappa = draw_occasions(m, hi - lo, len(events), seed, lo)
         central = np.zeros((hi - lo, t.size))
         for k, dose in enumerate(events):
-            prep = prepare(m, c, eta, kappa[:, k, :], with_=comed)
-            central += central_amounts(prep, (dose,), t)
-        pred[lo:hi] = _to_conc(m, prep.params, central)["conc_ng_ml"]
+            central += central_amounts(prepare(m, c, eta, kappa[:, k, :], with_=comed),
+                                       (dose,), t)
+        # IOV acts on absorption and F only: the blood conversion is the subject's own.
+        base = prepare(m, c, eta, np.zeros((hi - lo, len(m.iov.parameters))), with_=comed)
+        pred[lo:hi] = _to_conc(m, base.params, central)["conc_ng_ml"]
     df = pd.DataFrame({"id": np.repeat(np.arange(1, n + 1), t.size),
                        "time_h": np.tile(t, n), "occasion": np.tile(occasion, n),
                        "pred_ng_ml": pred.ravel()})
