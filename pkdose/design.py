@@ -81,8 +81,19 @@ class DoseTarget:
         return f"{name} {self.column}"
 
     def attained(self, values: np.ndarray) -> float:
-        """The statistic over subjects (linear interpolation between order statistics)."""
-        return float(np.percentile(values, 100 * self.quantile))
+        """The statistic over subjects.
+
+        A percentile target interpolates linearly between order statistics. A condition
+        target uses the order statistic that decides it: with k = ceil(fraction * n), at
+        least k subjects meet ``X < v`` exactly when the k-th smallest X is below v (for
+        ``X > v``, the k-th largest above v), so "meets" at a dose never disagrees with the
+        fraction of subjects counted there.
+        """
+        x = np.sort(np.asarray(values, float))
+        if self.condition is None:
+            return float(np.percentile(x, 100 * self.quantile))
+        k = max(1, math.ceil(self.fraction * x.size - 1e-9))
+        return float(x[k - 1] if self.condition.op in ("<", "<=") else x[x.size - k])
 
 
 def parse_dose_target(text: str, fraction: float | None = None) -> DoseTarget:
