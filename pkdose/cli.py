@@ -865,8 +865,10 @@ def format_find_dose(df: pd.DataFrame) -> str:
             extra = (f", {row['fraction_meeting']:.1%} meet {cond}"
                      f" ({'meets' if row['meets'] else 'misses'} the target)")
         out.append(f"{label}: {row['regimen']}  {stat} {row['attained']:.4g}{extra}")
+    sims = int(root["simulations"])
     out.append(f"{root['evaluations']} evaluations by the root-finder (Brent on log dose), "
-               f"{root['simulations']} population simulations, same subjects at every dose")
+               f"{sims} population simulation{'s' if sims != 1 else ''}, same subjects at "
+               "every dose")
     return "\n".join(out) + "\n"
 
 
@@ -948,7 +950,7 @@ def format_arms(df: pd.DataFrame) -> str:
               help="Write the table of all schedules to CSV.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
               help="Trade-off plot: mTORC1 engagement vs fraction mTORC2-spared.")
-@_population_options(100, "Virtual subjects (the same ones for every schedule).")
+@_population_options(50, "Virtual subjects (the same ones for every schedule).")
 def design_window(drug, mtorc1, mtorc1_fraction, spared, doses, max_mg, intervals, csv_path,
                   plot_path, n, population, seed, model_name, with_):
     """Schedules that engage mTORC1 while keeping mTORC2 spared (dose x interval).

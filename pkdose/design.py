@@ -373,7 +373,8 @@ def n_per_arm(delta: float, sigma: float, power: float = 0.8, alpha: float = 0.0
     """Subjects per arm for a two-sided two-sample t-test of a mean difference.
 
     Starts from the normal approximation n = 2 (z_{1-a/2} + z_{power})^2 sigma^2 / delta^2
-    and replaces z by t quantiles with 2n - 2 degrees of freedom until n stops changing.
+    and replaces z by t quantiles with 2n - 2 degrees of freedom until n stops changing;
+    then, if needed, raises n until the exact power (:func:`t_test_power`) is reached.
 
     Parameters
     ----------
@@ -405,6 +406,10 @@ def n_per_arm(delta: float, sigma: float, power: float = 0.8, alpha: float = 0.0
         if new == n:
             break
         n = new
+    # The iteration is the textbook approximation; for small n it can fall short of the
+    # exact (noncentral t) power, so step up until that is met too.
+    while t_test_power(delta, sigma, n, alpha) < power:
+        n += 1
     return float(n)
 
 
@@ -565,7 +570,7 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
                        doses: Sequence[float] | None = None,
                        intervals_days: Sequence[float] = tuple(range(1, 15)),
-                       n: int = 100, population=None, seed: int = 1,
+                       n: int = 50, population=None, seed: int = 1,
                        model: Model | str | None = None, with_: Sequence[str] | str = (),
                        mtorc1_fraction: float | None = None, max_tablets: int = 5,
                        max_mg: float = 10.0, progress: Progress | None = None

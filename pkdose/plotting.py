@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib
@@ -174,22 +175,32 @@ def plot_window(table: pd.DataFrame, path: str, title: str | None = None,
     cmap = plt.get_cmap("viridis", max(len(levels), 2))
     norm = matplotlib.colors.BoundaryNorm(np.append(levels, levels[-1] + 1) - 0.5, cmap.N) \
         if len(levels) > 1 else None
-    sc = ax.scatter(x, y, c=days, cmap=cmap, norm=norm, s=18 + 5 * table["dose_mg"],
-                    edgecolor=np.where(table["feasible"], "black", "none"), linewidth=0.8,
+    size = 18 + 5 * table["dose_mg"].to_numpy(float)
+    sc = ax.scatter(x, y, c=days, cmap=cmap, norm=norm, s=size, edgecolor="none",
                     alpha=0.85, zorder=3)
+    feasible = table["feasible"].to_numpy(bool)
+    ax.scatter(x[feasible], y[feasible], s=size[feasible] + 40, facecolor="none",
+               edgecolor="black", linewidth=1.0, zorder=4, label="feasible schedule")
     if len(levels) > 1:
         bar = fig.colorbar(sc, ax=ax, ticks=levels, pad=0.02)
         bar.set_label("dosing interval (days)")
     front = table[table["pareto"]].sort_values("mtorc1_median")
     fx, fy = 100 * front["mtorc1_median"].to_numpy(), 100 * front["spared_fraction"].to_numpy()
     ax.step(fx, fy, where="post", color="tab:red", lw=1.3, zorder=2, label="Pareto front")
-    for k, r in enumerate(front.itertuples()):
-        label = f"{r.dose_mg:g} mg / {r.interval_days:g} d"
-        ax.annotate(label, (100 * r.mtorc1_median, 100 * r.spared_fraction),
-                    xytext=(6, 6 if k % 2 == 0 else -11), textcoords="offset points",
-                    fontsize=7.5, color="tab:red", zorder=4)
-    ax.scatter([], [], s=40, facecolor="none", edgecolor="black", label="feasible schedule")
-    ax.scatter([], [], s=18 + 5 * 1, color="0.5", label="marker size ~ dose")
+    # Label front points that are feasible, and the others where they do not crowd.
+    last = (-1e9, -1e9)
+    for r in front.itertuples():
+        px, py = 100 * r.mtorc1_median, 100 * r.spared_fraction
+        if not r.feasible and math.hypot(px - last[0], py - last[1]) < 9:
+            continue
+        when = "daily" if r.interval_days == 1 else f"every {r.interval_days:g} d"
+        right = px > 85  # keep labels near the right edge inside the axes
+        ax.annotate(f"{r.dose_mg:g} mg {when}", (px, py), xytext=(-7 if right else 7, 3),
+                    textcoords="offset points", fontsize=7.5, ha="right" if right else "left",
+                    color="black" if r.feasible else "tab:red", zorder=5,
+                    fontweight="bold" if r.feasible else "normal")
+        last = (px, py)
+    ax.scatter([], [], s=23, color="0.5", label="marker size: dose")
     ax.set_xlim(-2, 102)
     ax.set_ylim(-3, 103)
     ax.set_xlabel("mTORC1 engagement: median time-averaged inhibition (%)")

@@ -153,6 +153,9 @@ def test_subjects_per_arm_match_the_textbook_t_test_sizes():
     assert n_per_arm(1.0, 2.0) == n_per_arm(0.5, 1.0)  # only delta/sigma matters
     assert n_per_arm(0.0, 1.0) == math.inf
     assert t_test_power(0.5, 1.0, 64) == pytest.approx(0.80, abs=0.01)
+    for d in (0.3, 1.0, 2.0, 3.0):  # small n too: the exact power is reached, just
+        n = n_per_arm(d, 1.0, power=0.9, alpha=0.01)
+        assert t_test_power(d, 1.0, n, 0.01) >= 0.9 > t_test_power(d, 1.0, n - 1, 0.01)
 
 
 def test_overlap_is_one_half_for_identical_arms_and_counts_ties_as_half():
