@@ -789,8 +789,11 @@ def _population_options(n_default: int, n_help: str):
 
 
 def _stderr_progress(what: str):
+    """About 15 lines at most on stderr, however long the run."""
+
     def report(done, total):
-        click.echo(f"[{what}] {done}/{total}", err=True)
+        if done == total or done % max(1, total // 14) == 0:
+            click.echo(f"[{what}] {done}/{total}", err=True)
 
     return report
 

@@ -274,11 +274,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     def attained(dose: float) -> float:
         return tgt.attained(ev.metrics(dose)[tgt.column].to_numpy(float))
 
-    calls = 0
-
     def g(log_dose: float) -> float:
-        nonlocal calls
-        calls += 1
         # The ends are the tablet doses themselves, not exp(log(dose)) one ulp away.
         dose = lo if log_dose == math.log(lo) else hi if log_dose == math.log(hi) else (
             math.exp(log_dose))
@@ -289,9 +285,11 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         raise PkdoseError(_no_root(tgt, template, lo, hi, g_lo + tgt.value,
                                    g_hi + tgt.value, max_tablets))
     if g_lo == 0 or g_hi == 0:
-        root = lo if g_lo == 0 else hi
+        root, evaluations = (lo if g_lo == 0 else hi), 2
     else:
-        root = math.exp(optimize.brentq(g, math.log(lo), math.log(hi), xtol=LOG_DOSE_XTOL))
+        x, res = optimize.brentq(g, math.log(lo), math.log(hi), xtol=LOG_DOSE_XTOL,
+                                 full_output=True)
+        root, evaluations = math.exp(x), res.function_calls  # the two ends included
     below = max((d for d in doses if d <= root * (1 + 1e-9)), default=lo)
     above = min((d for d in doses if d >= root * (1 - 1e-9)), default=hi)
     rows = []
@@ -308,7 +306,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
             row["meets"] = bool(frac >= tgt.fraction)
         rows.append(row)
     df = pd.DataFrame(rows)
-    df["evaluations"] = calls
+    df["evaluations"] = evaluations
     df["simulations"] = ev.simulations
     df["n"], df["seed"], df["model"] = n, seed, m.name
     for msg in dict.fromkeys(ev.caught):

@@ -200,6 +200,11 @@ def plot_window(table: pd.DataFrame, path: str, title: str | None = None,
                     color="black" if r.feasible else "tab:red", zorder=5,
                     fontweight="bold" if r.feasible else "normal")
         last = (px, py)
+    for r in table[table["feasible"] & ~table["pareto"]].itertuples():
+        when = "daily" if r.interval_days == 1 else f"every {r.interval_days:g} d"
+        ax.annotate(f"{r.dose_mg:g} mg {when}", (100 * r.mtorc1_median,
+                                                 100 * r.spared_fraction),
+                    xytext=(7, -10), textcoords="offset points", fontsize=7.5, zorder=5)
     ax.scatter([], [], s=23, color="0.5", label="marker size: dose")
     ax.set_xlim(-2, 102)
     ax.set_ylim(-3, 103)
