@@ -61,9 +61,10 @@ Progress = Callable[[int, int], None]
 class DoseTarget:
     """What the dose must achieve: a percentile of a metric, equal to a value.
 
-    A fraction target ("90 % of subjects with trough < 3") is the same thing: it holds when
-    the 90th percentile of trough equals 3, so it is kept as that percentile plus the
-    condition, whose attained fraction is reported beside it.
+    A fraction target ("90 % of subjects with trough < 3") is the same thing: it holds at
+    the dose where the 90th percentile of trough (precisely, the order statistic that
+    decides it, see :meth:`attained`) equals 3; the condition is kept so the fraction of
+    subjects meeting it can be reported beside it.
     """
 
     text: str
@@ -528,9 +529,11 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
 
 def _model_for(reg: Regimen, model):
     """The chosen model for regimens of its drug, else the drug's default."""
+    from pkdose.model import get_model
+
     if model is None:
         return None
-    m = _resolve(reg, model) if not isinstance(model, Model) else model
+    m = model if isinstance(model, Model) else get_model(model)
     return m if m.drug == reg.drug else None
 
 
