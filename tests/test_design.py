@@ -187,10 +187,10 @@ def test_arms_are_different_subjects_and_resampled_power_checks_the_analytic_n()
 
 
 def test_identical_arms_overlap_by_one_half_within_monte_carlo_error():
-    df = compare_arms(["sirolimus 5 mg weekly", "sirolimus 5 mg weekly"], "Cavg", n=800,
+    df = compare_arms(["sirolimus 5 mg weekly", "sirolimus 5 mg weekly"], "Cavg", n=500,
                       model=LINEAR, n_trials=10)
-    # Different subjects in each arm: SE of the estimate is sqrt(1/12 (2/n)) ~ 0.014.
-    assert df["p_higher"][0] == pytest.approx(0.5, abs=0.05)
+    # Different subjects in each arm: SE of the estimate is sqrt((2n+1)/(12 n^2)) ~ 0.018.
+    assert df["p_higher"][0] == pytest.approx(0.5, abs=0.06)
 
 
 # --- window --------------------------------------------------------------------------------
