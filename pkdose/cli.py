@@ -944,7 +944,7 @@ def format_arms(df: pd.DataFrame) -> str:
 @click.option("--spared", type=float, default=0.8, show_default=True,
               help="Fraction of subjects that must stay mTORC2-spared (0-1).")
 @click.option("--doses", metavar="MG,MG,...",
-              help="Doses to try (mg); default: tablet doses ~30 %% apart up to --max-mg.")
+              help="Doses to try (mg); default: tablet doses ~30 % apart up to --max-mg.")
 @click.option("--max-mg", type=float, default=10.0, show_default=True,
               help="Largest dose of the default grid.")
 @click.option("--intervals", default="1-14", show_default=True, metavar="DAYS",
