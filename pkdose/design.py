@@ -146,6 +146,8 @@ def schedule_regimen(drug: str, schedule: str | Regimen) -> Regimen:
     """A regimen template of one dose size, from a schedule ('weekly', 'every 3 days')."""
     if isinstance(schedule, Regimen):
         reg = schedule
+        if reg.drug != resolve_drug(drug):
+            raise PkdoseError(f"the schedule {reg} is for {reg.drug}, not {drug}")
     else:
         from pkdose.regimen_text import parse_regimen
 
@@ -207,11 +209,8 @@ class _Evaluator:
         if key not in self.cache:
             if self.scaled and self.reference is not None:
                 d0, ref = self.reference
-                met = ref.copy()
-                for c in PROPORTIONAL:
-                    if c in met:
-                        met[c] = ref[c] * (dose / d0)
-                met["regimen"] = str(at_dose(self.template, dose))
+                # Only the proportional columns: the others (mTOR, Tmax, PTF) do not scale.
+                met = ref[[c for c in PROPORTIONAL if c in ref]] * (dose / d0)
             else:
                 met = self._simulate(dose)
                 if self.scaled:
