@@ -125,6 +125,15 @@ def test_a_saturable_model_is_solved_by_simulating_at_each_dose():
     assert df["attained"][0] == pytest.approx(1.0, rel=0.01)
 
 
+def test_a_schedule_must_be_one_dose_size_of_the_named_drug():
+    from pkdose.regimen_text import parse_regimen
+
+    with pytest.raises(PkdoseError, match="is for sirolimus"):
+        schedule_regimen("everolimus", parse_regimen("sirolimus 1 mg weekly"))
+    with pytest.raises(PkdoseError, match="more than one dose size"):
+        schedule_regimen("sirolimus", "weekly for 4 weeks then 2 mg daily")
+
+
 def test_an_unreachable_target_is_a_one_line_error():
     with pytest.raises(PkdoseError, match="no dose of sirolimus 0.5-10 mg") as exc:
         find_dose("sirolimus", "weekly", "median Cavg=500", n=N, model=LINEAR)
@@ -212,6 +221,13 @@ def test_the_window_table_marks_feasible_schedules_and_the_pareto_front():
         g = g.sort_values("dose_mg")
         assert np.all(np.diff(g["mtorc1_median"]) > 0)
         assert np.all(np.diff(g["spared_fraction"]) <= 0)
+
+
+def test_window_can_ask_for_a_fraction_of_subjects_engaged_instead_of_the_median():
+    df = therapeutic_window("sirolimus", mtorc1=0.6, spared=0.0, doses=(1.0, 4.0),
+                            intervals_days=(7,), n=20, model=LINEAR, mtorc1_fraction=0.75)
+    np.testing.assert_array_equal(df["feasible"], df["mtorc1_fraction"] >= 0.75)
+    assert df["mtorc1_fraction"].between(0, 1).all()
 
 
 def test_pareto_front_and_dose_grid():
