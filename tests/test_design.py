@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import special
 
 from pkdose.cli import main
@@ -50,6 +52,28 @@ def test_a_condition_target_is_decided_by_the_right_order_statistic():
     x = np.arange(1.0, 11.0)  # 10 subjects: 1..10
     assert parse_dose_target("trough<3", 0.25).attained(x) == 3.0  # 3rd smallest
     assert parse_dose_target("trough>3", 0.25).attained(x) == 8.0  # 3rd largest
+
+
+@settings(max_examples=60, deadline=None)
+@given(q=st.integers(1, 99), value=st.floats(0.01, 1e4, allow_nan=False),
+       metric=st.sampled_from(["Cavg", "trough", "AUC168", "cmax", "CTROUGH"]),
+       op=st.sampled_from(["<", "<=", ">", ">="]), frac=st.floats(0.01, 0.99))
+def test_any_percentile_or_condition_target_reads_back(q, value, metric, op, frac):
+    t = parse_dose_target(f"p{q} {metric}={value!r}")
+    assert (t.quantile, t.value) == (q / 100, value)
+    c = parse_dose_target(f"{metric}{op}{value!r}", frac)
+    assert c.value == value and c.fraction == frac
+    assert c.quantile == pytest.approx(frac if "<" in op else 1 - frac)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.1, 100.0), min_size=1, max_size=30),
+       st.lists(st.floats(0.1, 100.0), min_size=1, max_size=30))
+def test_overlap_of_two_arms_and_its_mirror_add_up_to_one(x, y):
+    p = prob_greater(x, y)
+    assert 0 <= p <= 1 and p + prob_greater(y, x) == pytest.approx(1.0)
+    brute = np.mean([(a > b) + 0.5 * (a == b) for a in x for b in y])
+    assert p == pytest.approx(brute)
 
 
 @pytest.mark.parametrize("text,fraction", [
