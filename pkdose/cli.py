@@ -816,7 +816,7 @@ def design():
               help="Dosing schedule, e.g. weekly, daily, 'every 3 days', 'Mon/Thu'.")
 @click.option("--target", required=True, metavar="TARGET",
               help="'median Cavg=2', 'p10 trough=3' (percentile = value), or a condition "
-                   "such as 'trough<3' with --fraction.")
+                   "such as 'trough<3' with --fraction (also 'P(trough<3)=0.9').")
 @click.option("--fraction", type=float,
               help="Fraction of subjects that must meet a condition target, e.g. 0.9.")
 @click.option("--max-tablets", type=click.IntRange(min=1, max=10), default=5,

@@ -98,13 +98,14 @@ class DoseTarget:
 
 
 def parse_dose_target(text: str, fraction: float | None = None) -> DoseTarget:
-    """'median Cavg=2', 'p10 trough=3', or 'trough<3' with ``fraction=0.9`` -> DoseTarget.
+    """'median Cavg=2', 'p10 trough=3', 'trough<3' with ``fraction=0.9`` -> DoseTarget.
 
     Parameters
     ----------
     text : str
         ``median METRIC=VALUE``, ``pN METRIC=VALUE`` (N in 1-99), or a condition
-        ``METRIC<VALUE`` (``<=``, ``>``, ``>=``) that ``fraction`` of subjects must meet.
+        ``METRIC<VALUE`` (``<=``, ``>``, ``>=``) that ``fraction`` of subjects must meet,
+        also written ``fraction meeting METRIC<VALUE = F`` or ``P(METRIC<VALUE)=F``.
         Metrics as :func:`pkdose.population.parse_target`.
     fraction : float, optional
         Fraction of subjects (0-1, exclusive) for a condition target.
@@ -125,6 +126,11 @@ def parse_dose_target(text: str, fraction: float | None = None) -> DoseTarget:
             raise PkdoseError(f"percentile in {s!r} must be within 1-99")
         base = parse_target(f"{m.group(3)}>={m.group(4)}")  # validates metric and value
         return DoseTarget(s, base.column, q / 100, base.value)
+    m = re.fullmatch(r"(?i)(?:fraction\s+meeting\s+(.+?)|P\((.+)\))\s*=\s*" + _NUMBER, s)
+    if m:  # 'fraction meeting trough<3 = 0.9' or 'P(trough<3)=0.9', as summarise writes it
+        if fraction is not None:
+            raise PkdoseError(f"{s!r} already gives the fraction; drop --fraction")
+        return parse_dose_target((m.group(1) or m.group(2)).strip(), float(m.group(3)))
     if re.search(r"[<>]", s):
         cond = parse_target(s)
         if fraction is None:

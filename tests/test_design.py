@@ -46,6 +46,8 @@ def test_targets_read_as_a_percentile_of_a_metric():
     # 90 % below 3 is the 90th percentile at 3; 90 % above 3 is the 10th.
     assert parse_dose_target("trough<3", 0.9).quantile == pytest.approx(0.9)
     assert parse_dose_target("AUC168>300", 0.9).quantile == pytest.approx(0.1)
+    for text in ("fraction meeting trough<3 = 0.9", "P(trough<3)=0.9"):
+        assert parse_dose_target(text) == parse_dose_target("trough<3", 0.9)
 
 
 def test_a_condition_target_is_decided_by_the_right_order_statistic():
@@ -79,7 +81,8 @@ def test_overlap_of_two_arms_and_its_mirror_add_up_to_one(x, y):
 @pytest.mark.parametrize("text,fraction", [
     ("median Cavg", None), ("p0 cavg=2", None), ("p100 cavg=2", None), ("median foo=2", None),
     ("trough<3", None), ("trough<3", 1.0), ("trough<3", 0.0), ("median cavg=2", 0.9),
-    ("median mtorc2=3", None), ("cavg", None),
+    ("median mtorc2=3", None), ("cavg", None), ("P(trough<3)=0.9", 0.9),
+    ("fraction meeting trough<3 = 1.5", None),
 ])
 def test_bad_targets_are_one_line_errors(text, fraction):
     with pytest.raises(PkdoseError) as exc:
