@@ -1025,7 +1025,8 @@ def format_window(df: pd.DataFrame) -> str:
     out += ["  ".join(r[i].rjust(widths[i]) for i in range(len(r))) for r in rows]
     feas = df[df["feasible"]].sort_values("weekly_dose_mg")
     out.append(f"\nfeasible ({rule} and >= {a['spared']:.0%} mTORC2-spared): "
-               + (f"{len(feas)} schedules" if len(feas) else "none"))
+               + (f"{len(feas)} schedule{'s' if len(feas) > 1 else ''}" if len(feas)
+                  else "none"))
     for r in feas.itertuples():
         out.append(f"  {r.regimen}: mTORC1 {_pct(r.mtorc1_median)} %, spared "
                    f"{_pct(r.spared_fraction)} %, median trough {r.ctrough_median_ng_ml:.2g} "
