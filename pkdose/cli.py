@@ -860,7 +860,9 @@ def format_find_dose(df: pd.DataFrame) -> str:
             f"{stat} = {root['target_value']:g}")
     out = [f"target: {want} ({root['n']} subjects, seed {root['seed']}, model "
            f"{root['model']})",
-           f"continuous dose: {root['dose_mg']:.4g} mg  ({stat} {root['attained']:.4g})"]
+           f"continuous dose: {root['dose_mg']:.4g} mg  ({stat} {root['attained']:.4g}); "
+           f"95% Monte Carlo interval {root['dose_low_mg']:.3g}-{root['dose_high_mg']:.3g} mg "
+           f"(bootstrap of the {root['n']} subjects)"]
     for label in ("tablet below", "tablet above"):
         row = r.loc[label]
         extra = ""

@@ -47,6 +47,8 @@ PROPORTIONAL = ("cmax_ng_ml", "ctrough_ng_ml", "cmin_ng_ml", "cavg_ng_ml",
 #: Root-finder tolerance on log dose: the continuous dose is found to 0.1 % (tablets
 #: differ by 5 % or more).
 LOG_DOSE_XTOL = 1e-3
+#: Bootstrap resamples of the subjects for the Monte Carlo interval of the dose found.
+BOOTSTRAP = 400
 #: Geometric step of the default dose grid of ``therapeutic_window``.
 GRID_RATIO = 1.3
 _NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)"
@@ -257,7 +259,9 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         Rows ``root`` (the continuous dose, found by Brent's method on log dose to
         ``LOG_DOSE_XTOL``), ``tablet below`` and ``tablet above`` (the tablet doses
         bracketing it). Columns: row, dose_mg, regimen, statistic, target_value, attained,
-        condition, fraction_target, fraction_meeting, meets, evaluations (calls of the
+        condition, fraction_target, fraction_meeting, meets, dose_low_mg and dose_high_mg
+        (95 % Monte Carlo interval of the root: bootstrap of the simulated subjects,
+        :func:`_bootstrap_interval`), evaluations (calls of the
         statistic by the root-finder), simulations (population simulations run; one for
         a concentration metric of a dose-linear model, whose metrics scale with dose), n,
         seed, model.
@@ -312,6 +316,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
             row["meets"] = bool(frac >= tgt.fraction)
         rows.append(row)
     df = pd.DataFrame(rows)
+    df["dose_low_mg"], df["dose_high_mg"] = _bootstrap_interval(tgt, ev, seed)
     df["evaluations"] = evaluations
     df["simulations"] = ev.simulations
     df["n"], df["seed"], df["model"] = n, seed, m.name
@@ -323,6 +328,29 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
                       f"{fitted[1]:g} mg range the {m.name} model was fitted to; it is "
                       "extrapolated", ExtrapolationWarning, stacklevel=2)
     return df
+
+
+def _bootstrap_interval(tgt: DoseTarget, ev: _Evaluator, seed: int,
+                        n_boot: int = BOOTSTRAP) -> tuple[float, float]:
+    """95 % Monte Carlo interval of the dose: how much it moves with other subjects.
+
+    Each resample draws the simulated subjects with replacement, takes the statistic at
+    every dose already evaluated and solves for the target by linear interpolation in
+    log dose between them (the statistic is monotone in dose); no new simulation.
+    Resamples whose root falls outside the evaluated range count at its end.
+    """
+    doses = np.array(sorted(ev.cache))
+    x = np.stack([ev.cache[d][tgt.column].to_numpy(float) for d in doses])
+    log_d = np.log(doses)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4242]))
+    roots = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, x.shape[1], x.shape[1])
+        stat = np.array([tgt.attained(row[idx]) for row in x])
+        order = np.argsort(stat, kind="stable")
+        roots[b] = np.interp(tgt.value, stat[order], log_d[order])
+    lo, hi = np.percentile(roots, [2.5, 97.5])
+    return float(np.exp(lo)), float(np.exp(hi))
 
 
 def _no_root(tgt: DoseTarget, template: Regimen, lo: float, hi: float, at_lo: float,

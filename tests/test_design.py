@@ -114,6 +114,15 @@ def test_dose_proportionality_gives_the_analytic_answer_for_a_linear_model():
         assert df["dose_mg"][0] == pytest.approx(target / per_mg, rel=2 * LOG_DOSE_XTOL)
 
 
+def test_the_monte_carlo_interval_holds_the_dose_and_narrows_as_one_over_root_n():
+    widths = []
+    for n in (100, 400):
+        r = find_dose("sirolimus", "weekly", "median Cavg=2", n=n, model=LINEAR).iloc[0]
+        assert r["dose_low_mg"] < r["dose_mg"] < r["dose_high_mg"]
+        widths.append(math.log(r["dose_high_mg"] / r["dose_low_mg"]))
+    assert 0.3 < widths[1] / widths[0] < 0.75  # 1/sqrt(4) = 0.5, give or take resampling
+
+
 def test_linear_dose_scaling_matches_direct_simulation():
     reg = schedule_regimen("sirolimus", "every 3 days")
     a, _ = simulate_population(at_dose(reg, 1.0), 50, model=LINEAR)
