@@ -638,7 +638,8 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     DataFrame
         One row per schedule: dose_mg, interval_days, regimen, weekly_dose_mg,
         mtorc1_median, mtorc1_fraction (subjects with mean inhibition >= ``mtorc1``),
-        spared_fraction, ctrough_median_ng_ml, feasible, pareto (not dominated in
+        spared_fraction, ctrough_median_ng_ml, spared_se (binomial standard error of
+        spared_fraction), feasible, pareto (not dominated in
         engagement and sparing), n, seed, model.
     """
     name = resolve_drug(drug)
@@ -695,7 +696,9 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     df = pd.DataFrame(rows)
     engaged = (df["mtorc1_median"] >= mtorc1 if mtorc1_fraction is None
                else df["mtorc1_fraction"] >= mtorc1_fraction)
-    df["feasible"] = engaged & (df["spared_fraction"] >= spared)
+    p = df["spared_fraction"]
+    df["spared_se"] = np.sqrt(p * (1 - p) / n)  # binomial Monte Carlo standard error
+    df["feasible"] = engaged & (p >= spared)
     df["pareto"] = pareto_front(df["mtorc1_median"], df["spared_fraction"])
     df["n"], df["seed"], df["model"] = n, seed, m.name
     df.attrs.update(mtorc1=mtorc1, spared=spared, mtorc1_fraction=mtorc1_fraction,
