@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib
@@ -36,6 +37,11 @@ def _finish(fig, ax, path: str, log: bool, title: str,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
     ax.set_title(title, fontsize=11)
+    return _save(fig, path, metadata)
+
+
+def _save(fig, path: str, metadata: dict[str, str | None] | None) -> str:
+    """Research-use notice, layout, save, close."""
     fig.text(0.01, 0.005, NOTICE, fontsize=6.5, color="0.4", ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     try:
@@ -144,3 +150,69 @@ def plot_fan(fans: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = Fa
     return _finish(fig, ax, path, log,
                    title or "Predicted whole-blood concentration across virtual subjects",
                    metadata)
+
+
+def plot_window(table: pd.DataFrame, path: str, title: str | None = None,
+                metadata: dict[str, str | None] | None = None) -> str:
+    """Trade-off of mTORC1 engagement against mTORC2 sparing, one point per schedule.
+
+    ``table``: :func:`pkdose.design.therapeutic_window` output (its ``attrs`` hold the
+    thresholds). Points are coloured by dosing interval; the feasible region is shaded and
+    the Pareto front drawn and labelled.
+    """
+    if table.empty:
+        raise PkdoseError("nothing to plot")
+    x = 100 * table["mtorc1_median"].to_numpy(float)
+    y = 100 * table["spared_fraction"].to_numpy(float)
+    days = table["interval_days"].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(9.5, 6.4), dpi=120)
+    x1, y1 = 100 * table.attrs.get("mtorc1", 0.5), 100 * table.attrs.get("spared", 0.8)
+    ax.axvspan(x1, 102, ymin=(y1 + 3) / 106, ymax=1, color="tab:green", alpha=0.08, lw=0)
+    ax.axvline(x1, color="tab:green", lw=0.8, ls="--")
+    ax.axhline(y1, color="tab:green", lw=0.8, ls="--")
+    ax.text(101, 102, "feasible", color="tab:green", ha="right", va="top", fontsize=9)
+    levels = np.unique(days)
+    cmap = plt.get_cmap("viridis", max(len(levels), 2))
+    norm = matplotlib.colors.BoundaryNorm(np.append(levels, levels[-1] + 1) - 0.5, cmap.N) \
+        if len(levels) > 1 else None
+    size = 18 + 5 * table["dose_mg"].to_numpy(float)
+    sc = ax.scatter(x, y, c=days, cmap=cmap, norm=norm, s=size, edgecolor="none",
+                    alpha=0.85, zorder=3)
+    feasible = table["feasible"].to_numpy(bool)
+    ax.scatter(x[feasible], y[feasible], s=size[feasible] + 40, facecolor="none",
+               edgecolor="black", linewidth=1.0, zorder=4, label="feasible schedule")
+    if len(levels) > 1:
+        bar = fig.colorbar(sc, ax=ax, ticks=levels, pad=0.02)
+        bar.set_label("dosing interval (days)")
+    front = table[table["pareto"]].sort_values("mtorc1_median")
+    fx, fy = 100 * front["mtorc1_median"].to_numpy(), 100 * front["spared_fraction"].to_numpy()
+    ax.step(fx, fy, where="post", color="tab:red", lw=1.3, zorder=2, label="Pareto front")
+    # Label front points that are feasible, and the others where they do not crowd.
+    last = (-1e9, -1e9)
+    for r in front.itertuples():
+        px, py = 100 * r.mtorc1_median, 100 * r.spared_fraction
+        if not r.feasible and math.hypot(px - last[0], py - last[1]) < 9:
+            continue
+        when = "daily" if r.interval_days == 1 else f"every {r.interval_days:g} d"
+        right = px > 85  # keep labels near the right edge inside the axes
+        ax.annotate(f"{r.dose_mg:g} mg {when}", (px, py), xytext=(-7 if right else 7, 3),
+                    textcoords="offset points", fontsize=7.5, ha="right" if right else "left",
+                    color="black" if r.feasible else "tab:red", zorder=5,
+                    fontweight="bold" if r.feasible else "normal")
+        last = (px, py)
+    for r in table[table["feasible"] & ~table["pareto"]].itertuples():
+        when = "daily" if r.interval_days == 1 else f"every {r.interval_days:g} d"
+        ax.annotate(f"{r.dose_mg:g} mg {when}", (100 * r.mtorc1_median,
+                                                 100 * r.spared_fraction),
+                    xytext=(7, -10), textcoords="offset points", fontsize=7.5, zorder=5)
+    ax.scatter([], [], s=23, color="0.5", label="marker size: dose")
+    ax.set_xlim(-2, 102)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("mTORC1 engagement: median time-averaged inhibition (%)")
+    ax.set_ylabel("subjects mTORC2-spared (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left", framealpha=0.9)
+    n = table["n"].iloc[0] if "n" in table else ""
+    ax.set_title(title or f"Dose x interval: mTORC1 engagement vs mTORC2 sparing "
+                 f"({n} subjects, {table['model'].iloc[0]})", fontsize=11)
+    return _save(fig, path, metadata)
