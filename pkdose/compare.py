@@ -59,7 +59,8 @@ def _t90ss(prep, reg: Regimen, period: float, cavg_ss: np.ndarray) -> np.ndarray
 def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
                      params: Mapping[str, float] | None = None,
                      window_h: tuple[float, float] | None = None,
-                     with_pd: bool = True, with_: Sequence[str] | str = ()) -> pd.DataFrame:
+                     with_pd: bool = True, with_: Sequence[str] | str = (),
+                     species: str | None = None) -> pd.DataFrame:
     """Exposure metrics for one regimen, one row per subject.
 
     Parameters
@@ -76,9 +77,12 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
         Add mTOR pharmacodynamics (``pkdose.pd``): mean mTORC1 inhibition, the fraction of
         time above 50 %, the mean and lowest mTORC2 fraction and the mTORC2 verdict with its
         reasons (judged on the regimen's own steady state or last week, whatever the window).
+    species : str, optional
+        The species' default model (mouse, dog, marmoset; default human) when ``model``
+        is None; animal subjects then have weight and sex only.
     """
     reg = as_regimen(regimen)
-    m = resolve_model(reg, model, params)
+    m = resolve_model(reg, model, params, species)
     comed = [with_] if isinstance(with_, str) else list(with_)
     prep = prepare(m, subjects, with_=comed)
     check_extrapolation(m, reg, prep.cov)
@@ -123,9 +127,10 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
 
         if basis == "steady state":
             # The steady-state cycle just computed is the one the verdict is judged on.
-            verdict, _ = judge(steady_state_profile(reg, t, conc["conc_ng_ml"][0]))
+            verdict, _ = judge(steady_state_profile(reg, t, conc["conc_ng_ml"][0]),
+                               species=m.species)
         else:
-            verdict, _ = regimen_pd(reg, m, subjects, with_=comed)
+            verdict, _ = regimen_pd(reg, m, subjects, species=m.species, with_=comed)
         met = verdict.metrics
         df["mtorc1_mean"] = met["mtorc1_mean"]
         df["mtorc1_frac_above_50"] = met["mtorc1_frac_above_50"]

@@ -37,6 +37,8 @@ ROUTES = ("oral", "iv", "infusion", "ip", "sc", "diet")
 #: Routes for animal studies only: intraperitoneal and subcutaneous injection, and drug
 #: mixed into food. Human models refuse them (``pkdose.simulate.check_extrapolation``).
 ANIMAL_ROUTES = ("ip", "sc", "diet")
+#: Routes whose doses enter the absorption depot (the rest go into the central compartment).
+DEPOT_ROUTES = ("oral", "ip", "sc", "diet")
 #: ``ppm`` is mg of drug per kg of food, so it is a dose only together with route ``diet``.
 AMOUNT_UNITS = ("mg", "mg/kg", "mg/m2", "ppm")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

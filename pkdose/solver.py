@@ -29,7 +29,7 @@ import numpy as np
 from scipy import special
 
 from pkdose.errors import PkdoseError
-from pkdose.regimen import DoseTrain
+from pkdose.regimen import DEPOT_ROUTES, DoseTrain
 
 #: Gut amount below which Michaelis-Menten absorption is treated as first order, as a
 #: fraction of Km. The absorption rate then differs from first order by < 1e-6 relative.
@@ -247,23 +247,39 @@ def _expm(mat: np.ndarray) -> np.ndarray:
     return r
 
 
+def _entry(sys: System, route: str) -> int:
+    """State a dose of this route enters: the depot for absorbed routes, else central."""
+    return 0 if route in DEPOT_ROUTES and sys.n_chain else sys.central
+
+
 def _input_vector(sys: System, route: str) -> np.ndarray:
     b = np.zeros((sys.n, sys.n_states))
-    if route == "oral" and sys.n_chain:
-        b[:, 0] = 1.0
-    else:
-        b[:, sys.central] = 1.0
+    b[:, _entry(sys, route)] = 1.0
     return b
 
 
-def infusion_end_state(sys: System, duration_h: float) -> np.ndarray:
-    """State (n, S) at the end of a unit-rate infusion into central lasting ``duration_h``."""
+def infusion_end_state(sys: System, duration_h: float, state: int | None = None) -> np.ndarray:
+    """State (n, S) at the end of a unit-rate input lasting ``duration_h`` into ``state``
+    (default central)."""
     a_mat = system_matrix(sys)
     s = sys.n_states
     aug = np.zeros((sys.n, s + 1, s + 1))
     aug[:, :s, :s] = a_mat * duration_h
-    aug[:, sys.central, s] = duration_h
+    aug[:, sys.central if state is None else state, s] = duration_h
     return _expm(aug)[:, :s, s]
+
+
+def step_depot_central(sys: System, s: np.ndarray) -> np.ndarray:
+    """Central amount (n, T) during a unit-rate input into the depot that started ``s`` ago.
+
+    The state is ``int_0^s exp(A v) b dv = exp(A s) w - w`` with ``w = A^-1 b``, so its
+    central component is the unit-state responses (:func:`basis_central`) weighted by
+    ``w``, minus ``w_central``: exact, with no quadrature. ``s`` is (len,) shared by all.
+    """
+    b = _input_vector(sys, "diet")
+    w = np.linalg.solve(system_matrix(sys), b[:, :, None])[:, :, 0]
+    basis = basis_central(sys, s)
+    return np.einsum("nj,njt->nt", w, basis) - w[:, sys.central, None]
 
 
 def subset(sys: System, idx: np.ndarray) -> System:
@@ -384,8 +400,11 @@ def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarr
             running = (rel >= 0) & (rel < train.infusion_h)
         if np.any(running):
             s_u, inv = np.unique(s_run[running], return_inverse=True)
-            u = np.broadcast_to(s_u[None, :], (n, len(s_u)))
-            vals = rate[:, None] * step_central(sys, u)
+            if train.route == "diet" and sys.n_chain:
+                vals = rate[:, None] * step_depot_central(sys, s_u)
+            else:
+                u = np.broadcast_to(s_u[None, :], (n, len(s_u)))
+                vals = rate[:, None] * step_central(sys, u)
             out[:, running] += np.take(vals, inv, axis=1)
 
 
@@ -396,16 +415,24 @@ def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nda
     Parameters
     ----------
     amount : (n,) dose in mg per subject; ``bio`` (n,) is the bioavailable fraction for
-        oral doses; ``tlag`` (n,) shifts oral doses (subjects are grouped by lag).
+        doses into the depot (oral, ip, sc, diet); ``tlag`` (n,) shifts oral doses
+        (subjects are grouped by lag). A diet train with ``infusion_h > 0`` is a zero-order
+        input into the depot over that time (:func:`pkdose.species.diet_trains`).
     steady_state : evaluate the periodic steady state (infinitely many past doses) instead.
     """
     times = np.asarray(times, float)
     oral = train.route == "oral"
-    dose = np.asarray(amount, float) * (bio if oral else 1.0)
+    dose = np.asarray(amount, float) * (bio if train.route in DEPOT_ROUTES else 1.0)
     if steady_state and not (math.isinf(train.n) and train.ii_h > 0):
         raise PkdoseError("steady state needs a regimen that repeats indefinitely")
     rate = None
-    if train.route == "infusion":
+    if train.route == "diet" and train.infusion_h > 0:
+        if train.n > 1 and train.infusion_h > train.ii_h:
+            raise PkdoseError(f"a feeding phase of {train.infusion_h:g} h cannot repeat every "
+                              f"{train.ii_h:g} h")
+        rate = dose / train.infusion_h
+        inj = infusion_end_state(sys, train.infusion_h, _entry(sys, "diet")) * rate[:, None]
+    elif train.route == "infusion":
         if train.n > 1 and train.infusion_h > train.ii_h:
             raise PkdoseError(
                 f"infusions of {train.infusion_h:g} h cannot repeat every {train.ii_h:g} h; "

@@ -1,0 +1,190 @@
+"""Animal subjects and animal routes: diets, injections, species models.
+
+The models here are test fixtures with round numbers, not shipped data: they exercise the
+machinery (mass balance, exactness against an ODE, errors) whatever the cited species
+models say.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from pkdose import solver
+from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.model import get_model, model_from_dict
+from pkdose.regimen import DoseTrain
+from pkdose.regimen_text import parse_regimen
+from pkdose.simulate import (
+    prepare,
+    simulate,
+    steady_state_concentrations,
+)
+from pkdose.species import EVEN_FEEDING, Phase, diet_trains, feeding_pattern, food_intake
+from tests.conftest import ode_central
+
+#: A fixture mouse: 2 compartments, ip as the reference route, diet and sc relative to it.
+FIXTURE_MOUSE = {
+    "model": {"name": "fixture-mouse", "drug": "sirolimus", "species": "mouse",
+              "strain": "UM-HET3", "sex": "female", "reference_weight_kg": 0.03},
+    "structure": {"absorption": "first_order", "disposition": 2,
+                  "routes": ["ip", "sc", "diet"], "clearance_reference_route": "ip"},
+    "parameters": {
+        "cl": {"value": 0.004, "unit": "L/h"},
+        "v1": {"value": 0.05, "unit": "L"},
+        "q": {"value": 0.01, "unit": "L/h"},
+        "v2": {"value": 0.2, "unit": "L"},
+        "ka": {"value": 2.0, "unit": "1/h"},
+        "ka_diet": {"value": 0.5, "unit": "1/h"},
+        "f_diet": {"value": 0.25, "unit": "1"},
+        "f_sc": {"value": 0.8, "unit": "1"},
+    },
+    "population": {"dose_mg_kg": [0.5, 10.0], "diet_ppm": [4.7, 42.0]},
+}
+NOCTURNAL = (Phase(12.0, 12.0, 0.75), Phase(0.0, 12.0, 0.25))
+FOOD = {"intake": [{"species": "mouse", "food_g_day": 4.0},
+                   {"species": "mouse", "strain": "UM-HET3", "sex": "male", "food_g_day": 5.0}],
+        "feeding": {"mouse": {"phases": [{"start_h": 12.0, "hours": 12.0, "fraction": 0.75},
+                                         {"start_h": 0.0, "hours": 12.0, "fraction": 0.25}]}}}
+
+
+@pytest.fixture
+def mouse():
+    return model_from_dict(FIXTURE_MOUSE)
+
+
+def test_diet_mass_balance_auc_is_f_times_mg_eaten_over_cl(mouse):
+    # 30 days of 14 ppm at 4 g food/day: 14 mg/kg x 0.004 kg/day x 30 = 1.68 mg eaten.
+    t = np.linspace(0, 24 * 120, 24 * 120 * 4 + 1)
+    conc = simulate("rapamycin 14 ppm diet for 30 days", model=mouse,
+                    subjects={"food_g_day": 4.0}, times_h=t)["conc_ng_ml"].to_numpy()
+    eaten_mg = 14 * 4.0 / 1000 * 30
+    absorbed_mg = np.trapezoid(conc, t) / 1000 * mouse.typical("cl")  # AUC x CL
+    assert absorbed_mg == pytest.approx(0.25 * eaten_mg, rel=1e-4)
+
+
+def test_diet_steady_state_cavg_is_the_daily_absorbed_dose_over_cl(mouse):
+    prep = prepare(mouse, {"food_g_day": 4.0})
+    t = np.linspace(0, 24, 2401)
+    conc = steady_state_concentrations(prep, parse_regimen("rapamycin 14 ppm diet"), t)
+    cavg = np.trapezoid(conc["conc_ng_ml"][0], t) / 24
+    assert cavg == pytest.approx(0.25 * 14 * 4.0 / 1000 / 24 / 0.004 * 1000, rel=1e-9)
+
+
+def test_feeding_phases_into_the_depot_match_an_ode(mouse, rel_err):
+    prep = prepare(mouse, {"food_g_day": 4.0})
+    sys, bio = prep.route_inputs("diet")
+    trains = diet_trains([DoseTrain(0.0, 24.0, 5, 14.0, "ppm", "diet")], NOCTURNAL)
+    t = np.linspace(0, 150, 1501)
+    got = sum(solver.train_central(sys, tr, np.array([tr.amount * 4.0 / 1000]), bio,
+                                   np.zeros(1), t)[0] for tr in trains)
+    daily = 0.25 * 14 * 4.0 / 1000
+    infusions = [(24.0 * d + ph.start_h, ph.hours, daily * ph.fraction / ph.hours, 0)
+                 for d in range(5) for ph in NOCTURNAL]
+    ref = ode_central(sys, [], t, infusions=infusions)
+    assert rel_err(got, ref) < 1e-7
+
+
+def test_diet_steady_state_is_the_limit_of_a_long_diet(mouse, monkeypatch):
+    monkeypatch.setattr("pkdose.species.food_data", lambda: FOOD)
+    prep = prepare(mouse)
+    t = np.linspace(0, 24, 97)
+    ss = steady_state_concentrations(prep, parse_regimen("rapamycin 14 ppm diet"), t)
+    long = simulate("rapamycin 14 ppm diet", model=mouse, times_h=24 * 200 + t)
+    np.testing.assert_allclose(long["conc_ng_ml"], ss["conc_ng_ml"][0], rtol=1e-8)
+    # Nocturnal feeding: levels fall through the light phase (0-12 h) and rise in the dark.
+    c = ss["conc_ng_ml"][0]
+    assert c[48] < c[0] and c[96] > c[48]
+    assert 24 <= c.argmin() <= 60
+
+
+def test_injection_routes_use_their_own_bioavailability(mouse):
+    t = np.linspace(0, 24 * 150, 24 * 150 * 4 + 1)
+    auc = {r: np.trapezoid(simulate(f"rapamycin 2 mg/kg {r} once", model=mouse,
+                                    times_h=t)["conc_ng_ml"], t) for r in ("ip", "sc")}
+    assert auc["sc"] / auc["ip"] == pytest.approx(0.8, rel=1e-4)
+    # F dose / CL; the 15-min trapezoid rule misses < 0.1 % around the ka = 2/h peak.
+    assert auc["ip"] / 1000 == pytest.approx(2 * 0.03 / 0.004, rel=1e-3)
+
+
+def test_food_intake_takes_the_most_specific_row():
+    assert food_intake("mouse", "UM-HET3", "male", FOOD) == 5.0
+    assert food_intake("mouse", "UM-HET3", "female", FOOD) == 4.0
+    assert food_intake("mouse", "C57BL/6J", "male", FOOD) == 4.0
+    with pytest.raises(PkdoseError, match="no food-intake data for a dog"):
+        food_intake("dog", data=FOOD)
+
+
+def test_feeding_pattern_defaults_to_even_and_checks_fractions():
+    assert feeding_pattern("dog", FOOD) == EVEN_FEEDING
+    assert feeding_pattern("mouse", FOOD) == NOCTURNAL
+    bad = {"feeding": {"mouse": {"phases": [{"start_h": 0, "hours": 12, "fraction": 0.5}]}}}
+    with pytest.raises(PkdoseError, match="summing to 1"):
+        feeding_pattern("mouse", bad)
+
+
+@pytest.mark.parametrize("text", ["rapamycin 14 ppm diet", "rapamycin 2 mg/kg ip every 5 days",
+                                  "rapamycin 1.5 mg/kg sc 3 times weekly"])
+def test_a_human_model_refuses_animal_routes_in_one_line(text):
+    with pytest.raises(PkdoseError, match="add --species mouse") as err:
+        simulate(text, until_h=48)
+    assert "\n" not in str(err.value)
+
+
+def test_an_animal_model_warns_outside_its_dose_and_ppm_range(mouse):
+    with pytest.warns(ExtrapolationWarning, match="126 ppm lies outside the 4.7-42 ppm"):
+        simulate("rapamycin 126 ppm diet", model=mouse, subjects={"food_g_day": 4.0},
+                 until_h=24)
+    with pytest.warns(ExtrapolationWarning, match="20 mg/kg lies outside"):
+        simulate("rapamycin 20 mg/kg ip once", model=mouse, until_h=24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        simulate("rapamycin 14 ppm diet", model=mouse, subjects={"food_g_day": 4.0},
+                 until_h=24)
+
+
+@pytest.mark.parametrize(
+    ("subjects", "message"),
+    [
+        ({"weight_kg": 30.0}, "implausible"),
+        ({"height_cm": 10.0}, "do not apply to a mouse"),
+        ({"sex": "x"}, "male or female"),
+    ],
+)
+def test_animal_subjects_have_weight_sex_and_food_only(mouse, subjects, message):
+    with pytest.raises(PkdoseError, match=message):
+        prepare(mouse, subjects)
+
+
+def test_a_ppm_diet_without_food_data_says_how_to_give_it(mouse, monkeypatch):
+    monkeypatch.setattr("pkdose.species.food_data", lambda: {})
+    with pytest.raises(PkdoseError, match="--food"):
+        simulate("rapamycin 14 ppm diet", model=mouse, until_h=24)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model": {"species": "cat"}}, "species must be one of"),
+        ({"model": {"reference_weight_kg": None}}, "needs \\[model\\] reference_weight_kg"),
+        ({"structure": {"routes": ["ip", "gavage"]}}, "unknown route"),
+        ({"structure": {"routes": ["ip"]}}, "ka_diet is for route diet"),
+    ],
+)
+def test_species_model_files_are_validated(change, message):
+    raw = {k: dict(v) for k, v in FIXTURE_MOUSE.items()}
+    for table, values in change.items():
+        raw[table].update(values)
+        raw[table] = {k: v for k, v in raw[table].items() if v is not None}
+    with pytest.raises(PkdoseError, match=message):
+        model_from_dict(raw)
+
+
+def test_species_picks_its_default_model_and_is_checked_against_a_named_one():
+    assert get_model(drug="sirolimus", species="human").species == "human"
+    with pytest.raises(PkdoseError, match="unknown species"):
+        get_model(drug="sirolimus", species="cat")
+    with pytest.raises(PkdoseError, match="is a human model, not mouse"):
+        get_model("wu2012", species="mouse")
