@@ -222,7 +222,8 @@ def reference_rows(purposes: Sequence[str], drugs: Sequence[str], subjects=None
     rows, refs = [], []
     for name in references.load()["name"]:
         ref = references.get(name)
-        if ref.purpose not in purposes or ref.drug not in drugs or not ref.systemic:
+        if (ref.purpose not in purposes or ref.drug not in drugs or not ref.systemic
+                or ref.species != "human"):
             continue
         with warnings.catch_warnings():
             # Reference regimens are the published ones; their extrapolation warnings

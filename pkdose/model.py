@@ -374,14 +374,27 @@ def load_model_file(path: Path | str) -> Model:
     return model_from_dict(_load_toml(path), str(path))
 
 
-def builtin_models() -> dict[str, Model]:
-    """All models shipped with pkdose, by name."""
+def builtin_models(species: str | None = "human") -> dict[str, Model]:
+    """Models shipped with pkdose, by name: human ones by default.
+
+    Animal models live in ``pkdose/models/species/``; ``species`` picks one species, or
+    None for every model of every species.
+    """
     out = {}
-    for entry in sorted(resources.files("pkdose.models").iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".toml"):
-            with entry.open("rb") as fh:
-                m = model_from_dict(tomllib.load(fh), f"pkdose/models/{entry.name}")
-            out[m.name] = m
+    root = resources.files("pkdose.models")
+    folders = [root]
+    if species != "human":
+        sub = root.joinpath("species")
+        if sub.is_dir():
+            folders.append(sub)
+    for folder in folders:
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            if entry.name.endswith(".toml"):
+                rel = "species/" if folder is not root else ""
+                with entry.open("rb") as fh:
+                    m = model_from_dict(tomllib.load(fh), f"pkdose/models/{rel}{entry.name}")
+                if species is None or m.species == species:
+                    out[m.name] = m
     return out
 
 
@@ -392,7 +405,7 @@ def get_model(name: str | None = None, drug: str | None = None,
     ``species`` (default human) picks the default model of that species, and is checked
     against a model given by name.
     """
-    models = builtin_models()
+    models = builtin_models(species=None)
     if species is not None and species not in SPECIES:
         raise PkdoseError(f"unknown species {species!r}; choose one of {', '.join(SPECIES)}")
     if name:
