@@ -328,9 +328,8 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
     if species != "human" and ref_weight is None:
         raise PkdoseError(f"{where}: an animal model needs [model] reference_weight_kg")
     uncertainty = raw.get("uncertainty", {})
+    # Ranges may also cover derived quantities (a half-life, a feeding fraction).
     for key, spec in uncertainty.items():
-        if key not in params:
-            raise PkdoseError(f"{where}: uncertainty on unknown parameter {key}")
         if not isinstance(spec, dict) or not {"low", "high", "basis"} <= set(spec):
             raise PkdoseError(f"{where}: uncertainty.{key} needs low, high and basis")
         lo = _number(spec["low"], f"{where}: uncertainty.{key}.low")

@@ -5,14 +5,18 @@ swallows per day is ``ppm x food intake (g/day) / 1000`` mg, and it eats that ov
 in a species-specific pattern (mice eat mostly in the dark phase). Both are cited data in
 ``pkdose/data/food_intake.toml``:
 
-* ``[[intake]]`` rows: ``species``, optional ``strain`` and ``sex``, ``food_g_day`` with
-  its source; the most specific row matching a subject is used;
-* ``[feeding.<species>]``: ``phases``, a list of ``{ start_h, hours, fraction }`` (hours
-  from the start of the day, fractions summing to 1), with its source.
+* ``[[intake]]`` rows: ``species``, ``strain``, ``sex`` and either ``food_g_day`` or
+  ``derived.food_g_per_g_bw_day`` (food per body weight, so intake scales with weight),
+  with their source; rows without an intake rate (spillage, ...) are context. The row
+  marked ``default = true`` for the species is used unless a row matches the subject's
+  strain or sex exactly;
+* ``[feeding_pattern.<species>]``: ``dark_fraction_default`` of the day's food eaten over
+  the ``dark_phase_h`` dark hours, the rest over the light hours. pkdose's day starts at
+  lights-on: light phase first, dark phase at the end of each day.
 
 The day's intake enters the absorption depot as zero-order inputs, one per phase, so a
 diet costs a few dose trains whatever the number of days (:func:`diet_trains`). Without a
-``[feeding.<species>]`` table the day's food is eaten evenly over 24 h
+``[feeding_pattern.<species>]`` table the day's food is eaten evenly over 24 h
 (:data:`EVEN_FEEDING`), the documented default.
 """
 
@@ -61,44 +65,51 @@ def food_data() -> Mapping:
     return _shipped()
 
 
-def food_intake(species: str, strain: str = "", sex: str = "",
+def _intake_rate(row: Mapping, weight_kg: float) -> float | None:
+    """g food/day of an intake row, or None for a row that is not an intake rate."""
+    if "food_g_day" in row:
+        return float(row["food_g_day"])
+    per_bw = row.get("food_g_per_g_bw_day", row.get("derived", {}).get("food_g_per_g_bw_day"))
+    return None if per_bw is None else float(per_bw) * weight_kg * 1000.0
+
+
+def food_intake(species: str, weight_kg: float, strain: str = "", sex: str = "",
                 data: Mapping | None = None) -> float:
-    """Food eaten per day (g/day) by an animal of this species, strain and sex.
+    """Food eaten per day (g/day) by an animal of this species, weight, strain and sex.
 
     Parameters
     ----------
-    species, strain, sex : str
-        The most specific ``[[intake]]`` row wins: species + strain + sex, then species +
-        strain, species + sex, species alone.
+    species : str
+    weight_kg : float
+        Body weight; intakes given per body weight scale with it.
+    strain, sex : str
+        A row naming exactly this strain wins over the species default row, which wins
+        over a row naming only the sex; rows for the other sex are skipped.
     data : mapping, optional
         Parsed food-intake TOML (default: the shipped file).
 
     Raises
     ------
     PkdoseError
-        When no row matches; the message says how to give the intake instead.
+        When no intake-rate row exists for the species; the message says how to give it.
     """
-    rows = (food_data() if data is None else data).get("intake", [])
-    strain, sex = strain.strip().casefold(), sex.strip().casefold()
+    sex = sex.strip().casefold()
+    rows = [r for r in (food_data() if data is None else data).get("intake", [])
+            if str(r.get("species", "")).casefold() == species
+            and _intake_rate(r, weight_kg) is not None
+            # A row for the other sex does not apply ("both" or unstated rows do).
+            and str(r.get("sex", "")).casefold() not in {"male", "female"} - {sex}]
 
-    def score(row: Mapping) -> int:
-        if str(row.get("species", "")).casefold() != species:
-            return -1
-        s = 0
-        for key, want, weight in (("strain", strain, 2), ("sex", sex, 1)):
-            have = str(row.get(key, "")).strip().casefold()
-            if have and have != want:
-                return -1
-            s += weight if have else 0
-        return s
+    def score(row: Mapping) -> tuple:
+        same = [str(row.get(k, "")).strip().casefold() == v.strip().casefold() != ""
+                for k, v in (("strain", strain), ("sex", sex))]
+        return (same[0], bool(row.get("default", False)), same[1])
 
-    best = max(rows, key=score, default=None)
-    if best is None or score(best) < 0:
+    if not rows:
         raise PkdoseError(
-            f"no food-intake data for a {species}"
-            f"{' ' + strain if strain else ''}; give the intake, e.g. --food 4.5 (g/day)"
+            f"no food-intake data for a {species}; give the intake, e.g. --food 4.5 (g/day)"
         )
-    value = float(best["food_g_day"])
+    value = _intake_rate(max(rows, key=score), weight_kg)
     if not (math.isfinite(value) and value > 0):
         raise PkdoseError(f"food intake for {species} must be positive, got {value!r}")
     return value
@@ -106,19 +117,16 @@ def food_intake(species: str, strain: str = "", sex: str = "",
 
 def feeding_pattern(species: str, data: Mapping | None = None) -> tuple[Phase, ...]:
     """The phases of the day in which a species eats (default :data:`EVEN_FEEDING`)."""
-    table = (food_data() if data is None else data).get("feeding", {}).get(species)
-    if not table:
+    table = (food_data() if data is None else data).get("feeding_pattern", {}).get(species)
+    if not table or "dark_fraction_default" not in table:
         return EVEN_FEEDING
-    phases = tuple(Phase(float(p["start_h"]), float(p["hours"]), float(p["fraction"]))
-                   for p in table["phases"])
-    total = sum(p.fraction for p in phases)
-    if abs(total - 1.0) > 1e-9 or any(
-        not (0 <= p.start_h < HOURS_PER_DAY and 0 < p.hours <= HOURS_PER_DAY and p.fraction > 0)
-        for p in phases
-    ):
-        raise PkdoseError(f"feeding pattern of {species}: phases need 0 <= start_h < 24, "
-                          f"0 < hours <= 24 and fractions > 0 summing to 1 (sum {total:g})")
-    return phases
+    dark_h = float(table.get("dark_phase_h", 12.0))
+    frac = float(table["dark_fraction_default"])
+    if not (0 < dark_h < HOURS_PER_DAY and 0 < frac < 1):
+        raise PkdoseError(f"feeding pattern of {species}: needs 0 < dark_phase_h < 24 and "
+                          f"0 < dark_fraction_default < 1, got {dark_h:g} h and {frac:g}")
+    light_h = HOURS_PER_DAY - dark_h
+    return (Phase(0.0, light_h, 1.0 - frac), Phase(light_h, dark_h, frac))
 
 
 def diet_trains(trains: Sequence[DoseTrain], pattern: Sequence[Phase] = EVEN_FEEDING

@@ -43,11 +43,12 @@ FIXTURE_MOUSE = {
     },
     "population": {"dose_mg_kg": [0.5, 10.0], "diet_ppm": [4.7, 42.0]},
 }
-NOCTURNAL = (Phase(12.0, 12.0, 0.75), Phase(0.0, 12.0, 0.25))
-FOOD = {"intake": [{"species": "mouse", "food_g_day": 4.0},
-                   {"species": "mouse", "strain": "UM-HET3", "sex": "male", "food_g_day": 5.0}],
-        "feeding": {"mouse": {"phases": [{"start_h": 12.0, "hours": 12.0, "fraction": 0.75},
-                                         {"start_h": 0.0, "hours": 12.0, "fraction": 0.25}]}}}
+NOCTURNAL = (Phase(0.0, 12.0, 0.25), Phase(12.0, 12.0, 0.75))
+FOOD = {"intake": [{"species": "mouse", "default": True,
+                    "derived": {"food_g_per_g_bw_day": 0.16}},
+                   {"species": "mouse", "strain": "UM-HET3", "sex": "male", "food_g_day": 5.0},
+                   {"species": "mouse", "quantity": "food_spilled_fraction", "value": 0.18}],
+        "feeding_pattern": {"mouse": {"dark_fraction_default": 0.75, "dark_phase_h": 12.0}}}
 
 
 @pytest.fixture
@@ -109,19 +110,19 @@ def test_injection_routes_use_their_own_bioavailability(mouse):
     assert auc["ip"] / 1000 == pytest.approx(2 * 0.03 / 0.004, rel=1e-3)
 
 
-def test_food_intake_takes_the_most_specific_row():
-    assert food_intake("mouse", "UM-HET3", "male", FOOD) == 5.0
-    assert food_intake("mouse", "UM-HET3", "female", FOOD) == 4.0
-    assert food_intake("mouse", "C57BL/6J", "male", FOOD) == 4.0
+def test_food_intake_per_body_weight_scales_and_an_exact_strain_row_wins():
+    assert food_intake("mouse", 0.03, "UM-HET3", "male", FOOD) == 5.0
+    assert food_intake("mouse", 0.03, "UM-HET3", "female", FOOD) == pytest.approx(4.8)
+    assert food_intake("mouse", 0.025, "C57BL/6J", "male", FOOD) == pytest.approx(4.0)
     with pytest.raises(PkdoseError, match="no food-intake data for a dog"):
-        food_intake("dog", data=FOOD)
+        food_intake("dog", 10.0, data=FOOD)
 
 
-def test_feeding_pattern_defaults_to_even_and_checks_fractions():
+def test_feeding_pattern_is_light_then_dark_and_defaults_to_even():
     assert feeding_pattern("dog", FOOD) == EVEN_FEEDING
     assert feeding_pattern("mouse", FOOD) == NOCTURNAL
-    bad = {"feeding": {"mouse": {"phases": [{"start_h": 0, "hours": 12, "fraction": 0.5}]}}}
-    with pytest.raises(PkdoseError, match="summing to 1"):
+    bad = {"feeding_pattern": {"mouse": {"dark_fraction_default": 1.5}}}
+    with pytest.raises(PkdoseError, match="0 < dark_fraction_default < 1"):
         feeding_pattern("mouse", bad)
 
 
@@ -171,12 +172,13 @@ def test_a_ppm_diet_without_food_data_says_how_to_give_it(mouse, monkeypatch):
         ({"model": {"reference_weight_kg": None}}, "needs \\[model\\] reference_weight_kg"),
         ({"structure": {"routes": ["ip", "gavage"]}}, "unknown route"),
         ({"structure": {"routes": ["ip"]}}, "ka_diet is for route diet"),
+        ({"uncertainty": {"cl": {"low": 2.0, "high": 1.0, "basis": "x"}}}, "0 < low <= high"),
     ],
 )
 def test_species_model_files_are_validated(change, message):
     raw = {k: dict(v) for k, v in FIXTURE_MOUSE.items()}
     for table, values in change.items():
-        raw[table].update(values)
+        raw.setdefault(table, {}).update(values)
         raw[table] = {k: v for k, v in raw[table].items() if v is not None}
     with pytest.raises(PkdoseError, match=message):
         model_from_dict(raw)
