@@ -176,10 +176,14 @@ def main() -> None:
               help="Output time step, e.g. 1h, 15min.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the curve to a CSV file instead of stdout.")
+@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
+              help="Simulate an animal with the species' default model (ip, sc and ppm "
+                   "diets need one); default human.")
+@click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets.")
 @_plot_options("Save a figure (PNG/SVG/PDF).")
 @_model_options
-def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name, param, weight,
-             height, sex, age, hct, covariate, band, with_):
+def simulate(regimen, until, step, csv_path, species, food, plot_path, log, show_pd,
+             model_name, param, weight, height, sex, age, hct, covariate, band, with_):
     """Concentration-time curve of one regimen (time_h, conc_ng_ml [, plasma_ng_ml]).
 
     REGIMEN is regimen text, a regimen TOML file or a one-subject event-table CSV.
@@ -187,6 +191,7 @@ def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name
     \b
     Example:
       pkdose simulate "sirolimus 6 mg loading then 2 mg daily" --until 4w --plot s.png
+      pkdose simulate "rapamycin 14 ppm diet" --species mouse --until 1w
     """
     from pkdose.plotting import plot_curves
     from pkdose.simulate import as_regimen
@@ -195,8 +200,11 @@ def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name
     _notice()
     reg = as_regimen(regimen)
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
+    if food is not None:
+        subj["food_g_day"] = food
     df = run(reg, model_name, subj, until_h=parse_duration(until, "--until") if until else None,
-             step_h=parse_duration(step, "--step"), params=parse_params(param), with_=with_)
+             step_h=parse_duration(step, "--step"), params=parse_params(param), with_=with_,
+             species=species)
     if csv_path:
         _write(df.to_csv(index=False, float_format="%.6g"), csv_path)
         click.echo(f"wrote {csv_path}", err=True)
@@ -764,3 +772,110 @@ def _write(text: str, path: str) -> None:
     except OSError as exc:
         raise PkdoseError(f"cannot write {path}: {exc.strerror}") from None
 
+
+
+_SPECIES_CHOICES = click.Choice(["mouse", "dog", "marmoset"])
+
+
+def _animal_subject(weight, sex, food) -> dict:
+    subj: dict[str, object] = {}
+    for key, val in (("weight_kg", weight), ("sex", sex), ("food_g_day", food)):
+        if val is not None:
+            subj[key] = val
+    return subj
+
+
+def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
+                       reverse: bool, spread: pd.DataFrame | None = None) -> str:
+    """The given regimen's exposure, the matches ranked, and what a match means."""
+    from pkdose.translate import CAVEATS, MATCH_METRICS
+
+    column, label, unit = MATCH_METRICS[match]
+    f = first.iloc[0]
+    who = "human" if reverse else f"{f['species']} ({f['model']})"
+    lines = [f"{f['regimen_given'] if 'regimen_given' in f else f['regimen']} in {who}, "
+             f"{f['basis']}: Cavg {f['cavg_ng_ml']:.3g} ng/mL, Cmax {f['cmax_ng_ml']:.3g}, "
+             f"Cmin {f['cmin_ng_ml']:.3g}, mTORC1 {_pct(f['mtorc1_mean'])} %, "
+             f"mTORC2 {f['mtorc2_verdict']}"]
+    if spread is not None and len(spread):
+        lo = spread[["metric_low", "metric_high"]].min(axis=None)
+        hi = spread[["metric_low", "metric_high"]].max(axis=None)
+        width = (spread["metric_high"] - spread["metric_low"]).abs()
+        widest = spread.loc[width.idxmax(), "parameter"]
+        lines.append(f"{label} over the {f['model']} model's parameter ranges (one at a time): "
+                     f"{lo:.3g}-{hi:.3g} {unit}, widest for {widest}")
+    lines.append("")
+    if reverse:
+        lines.append(f"Published lifespan regimens closest on {label} (ratio = human / "
+                     "animal):")
+        shown = rows[["name", "sex", "regimen", "delta_median_pct", column, "ratio",
+                      "predicted"]].copy()
+        shown.columns = ["study", "sex", "regimen", "Δ median %", label, "ratio",
+                         "predicted"]
+    else:
+        lines.append(f"Human regimens on tablet doses matching {label} = "
+                     f"{float(f[column]):.3g} {unit} (ratio = human / animal):")
+        shown = rows[["regimen", "human", "ratio", "cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml",
+                      "mtorc1_mean", "mtorc2_verdict", "in_fitted_range"]].copy()
+        shown["mtorc1_mean"] = shown["mtorc1_mean"].map(_pct)
+        shown.columns = ["regimen", f"human {label}", "ratio", "Cavg", "Cmax", "Cmin",
+                         "mTORC1 %", "mTORC2 verdict", "dose fitted"]
+        if column in ("cavg_ng_ml", "mtorc1_mean"):
+            shown = shown.drop(columns=["Cavg" if column == "cavg_ng_ml" else "mTORC1 %"])
+    lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    lines += ["", "Caveats:"] + [f"- {c}" for c in CAVEATS]
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("regimen")
+@click.option("--species", type=_SPECIES_CHOICES, default="mouse", show_default=True,
+              help="Species of the animal regimen (ignored with --from human).")
+@click.option("--from", "from_", type=click.Choice(["animal", "human"]), default="animal",
+              show_default=True, help="'human': find the published animal regimens "
+                                      "closest to a human REGIMEN instead.")
+@click.option("--to", "to", type=click.Choice(["human", "mouse", "dog", "marmoset"]),
+              default=None, help="Target: human (default) or, with --from human, the "
+                                 "species of the lifespan library (default mouse).")
+@click.option("--match", type=click.Choice(["cavg", "auc168", "trough", "mtorc1"]),
+              default="cavg", show_default=True, help="Exposure metric to match.")
+@click.option("--weight", type=float, help="Animal body weight (kg); default the model's.")
+@click.option("--sex", type=click.Choice(["male", "female"]), help="Animal sex.")
+@click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets; "
+                                         "default from pkdose/data/food_intake.toml.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the ranked rows to a CSV file.")
+def translate(regimen, species, from_, to, match, weight, sex, food, csv_path):
+    """Match exposure across species: the human regimens giving an animal regimen's exposure.
+
+    REGIMEN is an animal regimen (ppm diet, mg/kg ip/sc/oral) for --species, or with
+    --from human a human regimen to place among the published lifespan regimens. Human
+    candidates are tablet doses (up to 8 tablets) daily, every 2 or 3 days, weekly and
+    every 2 weeks; regimens that stop are compared while on treatment.
+
+    \b
+    Examples:
+      pkdose translate "rapamycin 14 ppm diet" --species mouse --to human
+      pkdose translate "rapamycin 2 mg/kg ip every 5 days" --match mtorc1
+      pkdose translate "sirolimus 6 mg weekly" --from human --to mouse
+    """
+    from pkdose import translate as tr
+
+    _notice()
+    if from_ == "human":
+        target = to or "mouse"
+        if target == "human":
+            raise PkdoseError("--from human needs an animal species in --to, e.g. --to mouse")
+        first, rows = tr.to_animal(regimen, target, match)
+    else:
+        if to not in (None, "human"):
+            raise PkdoseError("an animal regimen translates --to human; to go from human to "
+                              "an animal, give --from human")
+        subj = _animal_subject(weight, sex, food) or None
+        first, rows = tr.translate(regimen, species, match, subjects=subj)
+        spread = tr.animal_range(regimen, species, match, subjects=subj)
+    click.echo(format_translation(first, rows, match, from_ == "human",
+                                  None if from_ == "human" else spread))
+    if csv_path:
+        _write(rows.to_csv(index=False, float_format="%.6g"), csv_path)
+        click.echo(f"wrote {csv_path}", err=True)
