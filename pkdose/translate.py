@@ -329,3 +329,27 @@ def to_animal(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
     order = np.argsort(np.where(lib["ratio"].notna(), np.abs(np.log(lib["ratio"])), np.inf),
                        kind="stable")
     return human, lib.iloc[order].reset_index(drop=True)
+
+
+def human_bands(match: str = "cavg",
+                purposes: Sequence[str] = ("ageing-trial", "planned-ageing-trial")
+                ) -> pd.DataFrame:
+    """Human reference regimens (default: ageing trials) as ranges on an exposure metric.
+
+    Returns
+    -------
+    DataFrame
+        ``label`` (reference name), ``drug``, ``low`` and ``high`` (the lowest and highest
+        arm, at the steady state of its repeating dose, typical subject), ``arms``.
+    """
+    from pkdose.compare import reference_rows
+
+    column, _, _ = _metric(match)
+    rows, _ = reference_rows(tuple(purposes), ("sirolimus", "everolimus"))
+    if rows.empty:
+        return pd.DataFrame(columns=["label", "drug", "low", "high", "arms"])
+    rows["file"] = rows["reference"].str.split("/").str[0]
+    out = rows.groupby(["file", "drug"], sort=False)[column].agg(["min", "max", "count"])
+    out = out.reset_index().rename(columns={"file": "label", "min": "low", "max": "high",
+                                            "count": "arms"})
+    return out[out["low"] > 0].reset_index(drop=True)
