@@ -151,11 +151,12 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
 def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
             params: Mapping[str, float] | None = None,
             window_h: tuple[float, float] | None = None, with_pd: bool = True,
-            with_: Sequence[str] | str = ()) -> pd.DataFrame:
+            with_: Sequence[str] | str = (), species: str | None = None) -> pd.DataFrame:
     """Exposure metrics of several regimens for the same subject, one row per regimen.
 
     ``model`` (object, name or path) is used for the regimens of its drug; regimens of the
-    other drug use that drug's default model. ``params`` overrides apply to every model used.
+    other drug use that drug's default model (of ``species``, default human). ``params``
+    overrides apply to every model used.
     """
     chosen = get_model(model) if isinstance(model, str) else model
     rows = []
@@ -163,7 +164,7 @@ def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
         reg = as_regimen(r)
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
         rows.append(regimen_exposure(reg, use, subjects, params, window_h, with_pd,
-                                     with_).iloc[[0]])
+                                     with_, species).iloc[[0]])
     return pd.concat(rows, ignore_index=True)
 
 
