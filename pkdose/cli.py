@@ -449,7 +449,7 @@ def models(drug):
 
     _notice()
     shown = 0
-    for m in builtin_models().values():
+    for m in builtin_models(species=None).values():
         if drug:
             from pkdose.drugs import resolve_drug
 
@@ -457,6 +457,8 @@ def models(drug):
                 continue
         shown += 1
         flag = " (default)" if m.default else ""
+        if m.is_animal:
+            flag = f" ({m.species}{', default' if m.default else ''}; docs/species.md)"
         pop = m.population
         click.echo(f"{m.name}{flag} - {m.drug}: {m.title}")
         click.echo(f"    population: {pop.get('description', '')}")
