@@ -308,9 +308,12 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--against", metavar="GROUPS",
               help="Place the regimens among reference regimens: transplant, oncology, tsc, "
                    "lam, ageing, all (comma-separated).")
+@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
+              help="Compare animal regimens with the species' default model; default human.")
 @_model_options
 def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, window, against,
-            model_name, param, weight, height, sex, age, hct, covariate, band, with_):
+            species, model_name, param, weight, height, sex, age, hct, covariate, band,
+            with_):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
@@ -332,7 +335,7 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
     params = parse_params(param)
     df = run(regs, model_name, subj, params, parse_window(window) if window else None,
-             with_=with_)
+             with_=with_, species=species)
     click.echo(format_table(df), nl=False)
     placed = None
     if against:

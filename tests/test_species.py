@@ -190,3 +190,12 @@ def test_species_picks_its_default_model_and_is_checked_against_a_named_one():
         get_model(drug="sirolimus", species="cat")
     with pytest.raises(PkdoseError, match="is a human model, not mouse"):
         get_model("wu2012", species="mouse")
+
+
+@pytest.mark.parametrize("species", ["mouse", "dog", "marmoset"])
+def test_every_species_has_a_shipped_default_model_that_validates(species):
+    m = get_model(drug="sirolimus", species=species)
+    assert m.species == species and m.default and m.reference_weight_kg > 0
+    assert m.source.get("doi") or m.source.get("pmid")
+    # Human listings and the human default are unchanged by the animal models.
+    assert get_model(drug="sirolimus").species == "human"
