@@ -96,6 +96,12 @@ pkdose translate "sirolimus 6 mg weekly" --from human --to mouse
   system for the phase end state, closed-form unit-state responses while it runs), so a
   lifelong diet costs a few trains whatever the number of days. Days start at lights-on.
   Without a feeding pattern for the species the day's food is eaten evenly over 24 h.
+* Encapsulated versus plain drug: the lifespan diets are encapsulated rapamycin (eRapa,
+  Eudragit) in chow, and the mouse model's diet clearance is referenced to that diet
+  (CL = CL/F of eRapa chow), so it predicts eRapa diets only. Plain rapamycin in food or
+  by gavage has a much lower and more variable bioavailability (oral F about 4 % in rats,
+  Napoli 1997) and is not modelled; `pkdose/data/food_intake.toml` `[formulation.erapa]`
+  holds what is known.
 * NONMEM event tables: injections are `CMT 1` rows with a `ROUTE` column (`ip`, `sc`);
   a diet row is one day's food as a zero-order input into `CMT 1` over 24 h
   (`RATE = AMT / 24`, `II = 24`, `UNIT = ppm`, `ROUTE = diet`). The amount stays in ppm:
