@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -130,3 +131,9 @@ def test_cli_simulates_a_mouse_diet_and_a_human_model_refuses_it():
     assert ok.exit_code == 0 and ok.stdout.startswith("time_h,conc_ng_ml")
     bad = CliRunner().invoke(main, ["simulate", "rapamycin 14 ppm diet", "--until", "2d"])
     assert bad.exit_code == 2 and "add --species mouse" in bad.stderr
+
+
+def test_species_doc_headline_is_what_pkdose_computes():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "species.md").read_text()
+    cavg = animal_exposure("rapamycin 14 ppm diet", with_pd=False)["cavg_ng_ml"].iloc[0]
+    assert f"| rapamycin 14 ppm diet | {cavg:.3g} |" in doc
