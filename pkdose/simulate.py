@@ -160,8 +160,9 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
     for route in sorted({t.route for t in trains}):
         if route in ANIMAL_ROUTES and not model.is_animal:
             raise PkdoseError(
-                f"{route} dosing is for animal studies; {model.name} is a human model: "
-                "add --species mouse (or dog, marmoset)"
+                f"{route} dosing is for animal studies and {model.name} is a human model; "
+                "use an animal model: add --species mouse (or dog, marmoset) to simulate, "
+                "compare or translate"
             )
         if route not in model.routes:
             raise PkdoseError(
