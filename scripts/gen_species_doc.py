@@ -153,7 +153,8 @@ def _models_section() -> list[str]:
             continue
         flag = " (default)" if m.default else ""
         lines += [f"### `{m.name}`{flag}: {m.species}", "", m.title, "", m.summary, "",
-                  f"* Source: {m.source.get('citation', '')} doi:{m.source.get('doi', '')}",
+                  f"* Source: {m.source.get('citation', '')}"
+                  + "".join(f" {k}:{m.source[k]}" for k in ("doi", "pmid") if m.source.get(k)),
                   f"* Routes: {', '.join(m.routes)}; clearance referenced to "
                   f"{m.clearance_reference_route or 'oral'}; reference weight "
                   f"{m.reference_weight_kg:g} kg", ""]
