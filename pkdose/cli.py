@@ -850,7 +850,10 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
                                          "default from pkdose/data/food_intake.toml.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
               help="Also write the ranked rows to a CSV file.")
-def translate(regimen, species, from_, to, match, weight, sex, food, csv_path):
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              help="Save the lifespan figure (mouse lifespan studies against the --match "
+                   "metric, human ageing trials as bands, REGIMEN as a dashed line).")
+def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, plot_path):
     """Match exposure across species: the human regimens giving an animal regimen's exposure.
 
     REGIMEN is an animal regimen (ppm diet, mg/kg ip/sc/oral) for --species, or with
@@ -862,7 +865,7 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path):
     Examples:
       pkdose translate "rapamycin 14 ppm diet" --species mouse --to human
       pkdose translate "rapamycin 2 mg/kg ip every 5 days" --match mtorc1
-      pkdose translate "sirolimus 6 mg weekly" --from human --to mouse
+      pkdose translate "sirolimus 6 mg weekly" --from human --to mouse --plot fig.png
     """
     from pkdose import translate as tr
 
@@ -881,6 +884,16 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path):
         spread = tr.animal_range(regimen, species, match, subjects=subj)
     click.echo(format_translation(first, rows, match, from_ == "human",
                                   None if from_ == "human" else spread))
+    if plot_path:
+        from pkdose.plotting import plot_lifespan
+
+        column, label, unit = tr.MATCH_METRICS[match]
+        lib = rows if from_ == "human" else tr.lifespan_exposure("mouse", match)
+        f = first.iloc[0]
+        plot_lifespan(lib, tr.human_bands(match), plot_path, metric=column,
+                      metric_label=f"predicted {label} ({unit})",
+                      mark=(str(f.get("regimen_given", f["regimen"])), float(f[column])))
+        click.echo(f"wrote {plot_path}", err=True)
     if csv_path:
         _write(rows.to_csv(index=False, float_format="%.6g"), csv_path)
         click.echo(f"wrote {csv_path}", err=True)

@@ -158,7 +158,7 @@ _SEX_COLOURS = {"female": "#c0392b", "male": "#2471a3", "mixed": "0.4"}
 
 def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
                   metric: str = "cavg_ng_ml", metric_label: str = "predicted Cavg (ng/mL)",
-                  title: str | None = None,
+                  title: str | None = None, mark: tuple[str, float] | None = None,
                   metadata: dict[str, str | None] | None = None) -> str:
     """Animal lifespan results against predicted exposure, human regimens as bands.
 
@@ -171,13 +171,17 @@ def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
     bands : DataFrame
         Human regimens: ``label``, ``drug``, ``low``, ``high`` on the same metric (a band
         from the lowest to the highest arm; one arm draws a line).
+    mark : (label, value), optional
+        A regimen of the user's, drawn as a dashed vertical line.
     """
     shown = points[points[metric].notna() & points["delta_median_pct"].notna()]
     if shown.empty:
         raise PkdoseError("no lifespan result with a predicted exposure to plot")
     fig, ax = plt.subplots(figsize=(12, 6.5), dpi=130)
-    lo = min(float(shown[metric].min()), float(bands["low"].min()) if len(bands) else np.inf)
-    hi = max(float(shown[metric].max()), float(bands["high"].max()) if len(bands) else 0.0)
+    lo = min(float(shown[metric].min()), float(bands["low"].min()) if len(bands) else np.inf,
+             mark[1] if mark else np.inf)
+    hi = max(float(shown[metric].max()), float(bands["high"].max()) if len(bands) else 0.0,
+             mark[1] if mark else 0.0)
     ymax = float(shown["delta_median_pct"].max()) + 3 + 1.9 * bands["label"].nunique()
     # Trials at the same exposure share one band and one label.
     keyed = bands.assign(low=bands["low"].round(6), high=bands["high"].round(6))
@@ -208,8 +212,15 @@ def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
     for r in shown.itertuples():
         ax.annotate(r.name.split("/")[0], (getattr(r, metric), r.delta_median_pct),
                     xytext=(4, 2), textcoords="offset points", fontsize=6, color="0.35")
-    ax.set_xscale("log")
-    ax.set_xlim(lo / 1.6, hi * 1.6)
+    if mark:
+        ax.axvline(mark[1], color="k", ls="--", lw=1.2, zorder=2)
+        ax.text(mark[1], 0.5, f" {mark[0]}", fontsize=7.5, ha="left", va="bottom",
+                rotation=90, zorder=4)
+    if metric.startswith("mtorc"):  # a fraction: linear axis
+        ax.set_xlim(max(0.0, lo - 0.05), min(1.0, hi + 0.05))
+    else:
+        ax.set_xscale("log")
+        ax.set_xlim(lo / 1.6, hi * 1.6)
     ax.set_ylim(min(-2.0, float(shown["delta_median_pct"].min()) - 2), ymax)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_xlabel(metric_label)

@@ -118,11 +118,14 @@ def test_cli_translate_direction_errors_exit_2(args, message):
     assert res.exit_code == 2 and message in res.stderr
 
 
-def test_cli_reverse_translation_lists_the_library_with_the_notice():
-    res = CliRunner().invoke(main, ["translate", "sirolimus 6 mg weekly", "--from", "human"])
+def test_cli_reverse_translation_lists_the_library_and_draws_the_figure(tmp_path):
+    fig = tmp_path / "lifespan.png"
+    res = CliRunner().invoke(main, ["translate", "sirolimus 6 mg weekly", "--from", "human",
+                                    "--plot", str(fig)])
     assert res.exit_code == 0, res.stderr
     assert "not medical advice" in res.stderr
     assert "arriolaapelo2016" in res.stdout and "Caveats:" in res.stdout
+    assert fig.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_simulates_a_mouse_diet_and_a_human_model_refuses_it():
