@@ -71,7 +71,7 @@ cited species models and matches them to human regimens on an exposure metric.
 ```bash
 pkdose simulate "rapamycin 14 ppm diet" --species mouse --until 1w
 pkdose translate "rapamycin 14 ppm diet" --species mouse --to human
-pkdose translate "sirolimus 6 mg weekly" --from human --to mouse
+pkdose translate "sirolimus 6 mg weekly" --from human --to mouse --plot lifespan.png
 ```
 
 ## Regimens, routes and species
