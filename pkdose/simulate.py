@@ -146,6 +146,14 @@ def _check_animal_doses(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
             msgs.append(f"{_span(vals, unit)} lies outside the {rng[0]:g}-{rng[1]:g} {unit} "
                         f"range the {model.name} {model.species} model was built from; "
                         "predictions there are extrapolated")
+    for route in sorted({t.route for t in trains} - {model.clearance_reference_route}):
+        # A route's bioavailability relative to the reference route that the sources could
+        # only bracket: every prediction for that route scales with it.
+        spec = model.uncertainty.get(f"f_{route}")
+        if spec is not None:
+            msgs.append(f"{route} exposure in the {model.name} model rests on f_{route} = "
+                        f"{model.typical(f'f_{route}'):g}, known only as "
+                        f"{spec['low']:g}-{spec['high']:g}; {route} predictions scale with it")
     return msgs
 
 

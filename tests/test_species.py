@@ -235,3 +235,8 @@ def test_shipped_marmoset_and_dog_reproduce_their_published_levels():
     # Larson 2016: 0.1 mg/kg once, Cmax 8.39 +/- 1.73 ng/mL (mean +/- SD; 2 SD allowed).
     dog = simulate("rapamycin 0.1 mg/kg once", species="dog", until_h=48, step_h=0.05)
     assert abs(dog["conc_ng_ml"].max() - 8.39) <= 2 * 1.73
+
+
+def test_an_injection_route_known_only_as_a_range_is_flagged():
+    with pytest.warns(ExtrapolationWarning, match="rests on f_ip = 5, known only as 1-25"):
+        simulate("rapamycin 2 mg/kg ip every 5 days", species="mouse", until_h=24)
