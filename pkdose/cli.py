@@ -580,6 +580,12 @@ def references_show(name):
         click.echo(f"  arm {arm.name}: {arm.regimen}")
     pop = ref.population
     click.echo(f"  population: {pop.description}" + (f" (n = {pop.n})" if pop.n else ""))
+    if ref.species != "human":
+        click.echo(f"  species: {ref.species}   strain: {ref.strain}   start: {ref.start_age}")
+    for ls in ref.lifespan:
+        delta = ("extended (no number)" if ls.delta_median_pct is None
+                 else f"{ls.delta_median_pct:+g} %" + (" (NS)" if ls.significant is False else ""))
+        click.echo(f"  median lifespan, {ls.sex}{' ' + ls.arm if ls.arm else ''}: {delta}")
     click.echo(f"  source: {ref.source.get('citation', '')}")
     for key in ("doi", "pmid", "pmcid", "label"):
         if ref.source.get(key):
