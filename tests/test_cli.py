@@ -270,3 +270,9 @@ def test_reference_files_used_as_regimens_warn_what_is_left_out(run):
     assert res.exit_code == 0
     assert "add --with ciclosporin" in res.stderr
     assert "applied to the skin with no systemic exposure" in res.stderr
+
+
+def test_references_show_gives_a_lifespan_study_its_species_and_results(run):
+    res = run("references", "show", "chen2009")
+    assert res.exit_code == 0
+    assert "species: mouse" in res.stdout and "extended (no number)" in res.stdout

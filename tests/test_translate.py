@@ -140,9 +140,3 @@ def test_species_doc_headline_is_what_pkdose_computes():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "species.md").read_text()
     cavg = animal_exposure("rapamycin 14 ppm diet", with_pd=False)["cavg_ng_ml"].iloc[0]
     assert f"| rapamycin 14 ppm diet | {cavg:.3g} |" in doc
-
-
-def test_cli_shows_a_lifespan_reference_with_its_results():
-    res = CliRunner().invoke(main, ["references", "show", "chen2009"])
-    assert res.exit_code == 0
-    assert "species: mouse" in res.stdout and "extended (no number)" in res.stdout
