@@ -6,10 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from pkdose import references
-from pkdose.cli import main
 from pkdose.compare import regimen_exposure
 from pkdose.drugs import tablet_doses
 from pkdose.errors import PkdoseError
@@ -104,36 +102,6 @@ def test_reverse_ranks_lifespan_regimens_by_closeness():
 def test_unknown_match_metric_is_a_one_line_error():
     with pytest.raises(PkdoseError, match="unknown --match"):
         translate("rapamycin 14 ppm diet", match="cmax")
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["rapamycin 14 ppm diet", "--to", "mouse"], "give --from human"),
-        (["sirolimus 1 mg daily", "--from", "human", "--to", "human"], "--to mouse"),
-    ],
-)
-def test_cli_translate_direction_errors_exit_2(args, message):
-    res = CliRunner().invoke(main, ["translate", *args])
-    assert res.exit_code == 2 and message in res.stderr
-
-
-def test_cli_reverse_translation_lists_the_library_and_draws_the_figure(tmp_path):
-    fig = tmp_path / "lifespan.png"
-    res = CliRunner().invoke(main, ["translate", "sirolimus 6 mg weekly", "--from", "human",
-                                    "--plot", str(fig)])
-    assert res.exit_code == 0, res.stderr
-    assert "not medical advice" in res.stderr
-    assert "arriolaapelo2016" in res.stdout and "Caveats:" in res.stdout
-    assert fig.read_bytes()[:4] == b"\x89PNG"
-
-
-def test_cli_simulates_a_mouse_diet_and_a_human_model_refuses_it():
-    ok = CliRunner().invoke(main, ["simulate", "rapamycin 14 ppm diet", "--species", "mouse",
-                                   "--until", "2d"])
-    assert ok.exit_code == 0 and ok.stdout.startswith("time_h,conc_ng_ml")
-    bad = CliRunner().invoke(main, ["simulate", "rapamycin 14 ppm diet", "--until", "2d"])
-    assert bad.exit_code == 2 and "add --species mouse" in bad.stderr
 
 
 def test_species_doc_headline_is_what_pkdose_computes():
