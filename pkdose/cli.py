@@ -831,9 +831,16 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
         shown["mtorc1_mean"] = shown["mtorc1_mean"].map(_pct)
         shown.columns = ["regimen", f"human {label}", "ratio", "Cavg", "Cmax", "Cmin",
                          "mTORC1 %", "mTORC2 verdict", "dose fitted"]
-        if column in ("cavg_ng_ml", "mtorc1_mean"):
-            shown = shown.drop(columns=["Cavg" if column == "cavg_ng_ml" else "mTORC1 %"])
+        same = {"cavg_ng_ml": "Cavg", "mtorc1_mean": "mTORC1 %", "cmin_ng_ml": "Cmin"}
+        if column in same:
+            shown = shown.drop(columns=[same[column]])
+        limit = rows["at_tablet_limit"].to_numpy(bool)
+        shown["regimen"] = [r + (" *" if at else "") for r, at in zip(shown["regimen"], limit,
+                                                                       strict=True)]
     lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    if not reverse and rows["at_tablet_limit"].any():
+        lines.append("* smallest or largest tablet dose (up to 8 tablets): no closer match on "
+                     "this schedule")
     lines += ["", "Caveats:"] + [f"- {c}" for c in CAVEATS]
     return "\n".join(lines)
 
