@@ -351,23 +351,47 @@ def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarr
     out[:] = 0.0
     rel = times - t0
     ii = train.ii_h
-    shift = train.infusion_h if rate is not None else 0.0
-    r = rel - shift
-    if train.n == 1 or ii == 0:
-        ok = r >= 0
+    dur = train.infusion_h if rate is not None else 0.0
+    periodic = not (train.n == 1 or ii == 0)
+    running = s_run = count = None
+    if rate is not None and periodic:
+        # Infusions: the position in the current period decides both whether one is running
+        # and how long ago the last one ended, so the two parts cannot disagree at an end.
+        k = None if steady_state else np.floor(rel / ii)
+        s_run = np.mod(rel, ii) if steady_state else np.maximum(rel - k * ii, 0.0)
+        ended = s_run >= dur
+        s_end = np.where(ended, s_run - dur, s_run - dur + ii)
+        if steady_state:
+            running = ~ended
+        else:
+            n_ended = k + ended
+            count = np.clip(n_ended, 0.0, train.n)
+            s_end = np.where(n_ended >= train.n, rel - dur - (train.n - 1) * ii, s_end)
+            running = (k >= 0) & (k < train.n) & ~ended
+    elif periodic:
+        s_end = np.mod(rel, ii) if steady_state else None
+        if not steady_state:
+            count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)
+            s_end = rel - (count - 1.0) * ii
+    else:
+        s_end = rel - dur
+        if rate is not None:
+            s_run = rel
+            running = (rel >= 0) & (rel < dur)
+    if not periodic:
+        ok = s_end >= 0
         if np.any(ok):
-            s_u, inv = np.unique(r[ok], return_inverse=True)
+            s_u, inv = np.unique(s_end[ok], return_inverse=True)
             vals = np.einsum("nj,njk->nk", inj, basis_central(sys, s_u))
             out[:, ok] = np.take(vals, inv, axis=1)
     else:
         e_mat = _expm(system_matrix(sys) * ii)
         w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
         if steady_state:
-            s_u, inv = np.unique(np.mod(r, ii), return_inverse=True)
+            s_u, inv = np.unique(s_end, return_inverse=True)
             vals = np.einsum("nj,njk->nk", w, basis_central(sys, s_u))
             out[:, :] = np.take(vals, inv, axis=1)
         else:
-            count = np.clip(np.floor(r / ii) + 1.0, 0.0, train.n)
             ok = count >= 1
             # Times during the train (fewer than n doses so far) and after its last dose
             # are summed separately: after it, m is fixed and s grows without bound.
@@ -375,8 +399,7 @@ def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarr
                         np.flatnonzero(count >= train.n)):
                 if not idx.size:
                     continue
-                s = r[idx] - (count[idx] - 1.0) * ii
-                s_u, inv_s = np.unique(s, return_inverse=True)
+                s_u, inv_s = np.unique(s_end[idx], return_inverse=True)
                 m_u, inv_m = np.unique(count[idx], return_inverse=True)
                 basis = basis_central(sys, s_u)
                 # (exp(A s) - exp(A (s + m ii))) w = exp(A s) (w - E^m w)
@@ -386,26 +409,15 @@ def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarr
                     out[:, idx[0]:idx[-1] + 1] = vals
                 else:
                     out[:, idx] = vals
-    if rate is not None:
+    if running is not None and np.any(running):
         # The infusion running now (started less than its duration ago).
-        if steady_state:
-            s_run = np.mod(rel, ii)
-            running = s_run < train.infusion_h
-        elif ii > 0:
-            count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)
-            s_run = rel - (np.maximum(count, 1.0) - 1.0) * ii
-            running = (count >= 1) & (s_run < train.infusion_h)
+        s_u, inv = np.unique(s_run[running], return_inverse=True)
+        if train.route == "diet" and sys.n_chain:
+            vals = rate[:, None] * step_depot_central(sys, s_u)
         else:
-            s_run = rel
-            running = (rel >= 0) & (rel < train.infusion_h)
-        if np.any(running):
-            s_u, inv = np.unique(s_run[running], return_inverse=True)
-            if train.route == "diet" and sys.n_chain:
-                vals = rate[:, None] * step_depot_central(sys, s_u)
-            else:
-                u = np.broadcast_to(s_u[None, :], (n, len(s_u)))
-                vals = rate[:, None] * step_central(sys, u)
-            out[:, running] += np.take(vals, inv, axis=1)
+            u = np.broadcast_to(s_u[None, :], (n, len(s_u)))
+            vals = rate[:, None] * step_central(sys, u)
+        out[:, running] += np.take(vals, inv, axis=1)
 
 
 def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,

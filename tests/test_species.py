@@ -11,6 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pkdose import solver
 from pkdose.errors import ExtrapolationWarning, PkdoseError
@@ -240,3 +242,24 @@ def test_shipped_marmoset_and_dog_reproduce_their_published_levels():
 def test_an_injection_route_known_only_as_a_range_is_flagged():
     with pytest.warns(ExtrapolationWarning, match="rests on f_ip = 5, known only as 1-25"):
         simulate("rapamycin 2 mg/kg ip every 5 days", species="mouse", until_h=24)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dark=st.floats(0.05, 0.95), dark_h=st.floats(1.0, 23.0), ka=st.floats(0.05, 20.0),
+       ppm=st.floats(0.5, 500.0))
+def test_any_feeding_pattern_keeps_the_daily_average_at_f_dose_over_cl(dark, dark_h, ka, ppm):
+    raw = {k: dict(v) for k, v in FIXTURE_MOUSE.items()}
+    raw["parameters"]["ka_diet"] = {"value": ka, "unit": "1/h"}
+    raw["population"] = {}
+    model = model_from_dict(raw)
+    pattern = feeding_pattern("mouse", {"feeding_pattern": {"mouse": {
+        "dark_fraction_default": dark, "dark_phase_h": dark_h}}})
+    prep = prepare(model, {"food_g_day": 4.0})
+    sys, bio = prep.route_inputs("diet")
+    t = np.linspace(0.0, 24.0, 4801)
+    conc = sum(solver.train_central(sys, tr, np.array([tr.amount * 4.0 / 1000]), bio,
+                                    np.zeros(1), t, steady_state=True)[0]
+               for tr in diet_trains([DoseTrain(0.0, 24.0, np.inf, ppm, "ppm", "diet")],
+                                     pattern))
+    cavg = np.trapezoid(conc, t) / 24 / model.typical("v1")
+    assert cavg == pytest.approx(0.25 * ppm * 4.0 / 1000 / 24 / 0.004, rel=1e-5)
