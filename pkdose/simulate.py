@@ -262,8 +262,10 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
         from pkdose.species import food_intake
 
         try:
-            cov["food_g_day"] = [food_intake(model.species, w, model.strain, sex)
-                                 for w, sex in zip(cov["weight_kg"], cov["sex"], strict=True)]
+            # assign, not item assignment: a complete table passed in is the caller's.
+            cov = cov.assign(food_g_day=[
+                food_intake(model.species, w, model.strain, sex)
+                for w, sex in zip(cov["weight_kg"], cov["sex"], strict=True)])
         except PkdoseError:
             pass  # only a ppm diet needs it, and dose_amounts then says how to give it
     p = individual_parameters(model, cov, eta, eta_occ)

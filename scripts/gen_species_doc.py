@@ -87,7 +87,8 @@ pkdose translate "sirolimus 6 mg weekly" --from human --to mouse --plot lifespan
 * The species is a property of the subject and model, not of the regimen text:
   `--species mouse` (or a library file's `species`) picks the species' default model and
   makes the subject an animal (covariates `weight_kg`, `sex`, `food_g_day` only; weight
-  defaults to the model's reference weight and must lie within 1/4 to 4 times it).
+  defaults to the model's reference weight and must lie within 1/4 to 4 times it; sex to
+  the model's, or female for a sex-neutral model; food intake to the cited default).
   Human models refuse `ip`, `sc`, `diet` and ppm with a one-line error; an animal model
   warns (ExtrapolationWarning) outside the mg/kg or ppm range its sources cover.
 * `ip` and `sc` doses enter the absorption depot and are absorbed first order at the
