@@ -484,9 +484,12 @@ def _pd_frame(reg, df: pd.DataFrame) -> pd.DataFrame:
 @click.argument("regimens", nargs=-1, required=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the verdicts, reasons and numbers to JSON.")
+@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
+              help="Judge animal regimens with the species' default model and its mTORC2 "
+                   "turnover; default human.")
 @_model_options
-def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, covariate,
-         band, with_):
+def flag(regimens, json_path, species, model_name, param, weight, height, sex, age, hct,
+         covariate, band, with_):
     """mTORC2 verdict (spared / equivocal / inhibited) with its reasons, per regimen.
 
     The verdict comes from a turnover model of assembled mTORC2 calibrated to labelled
@@ -509,7 +512,10 @@ def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, 
     out = []
     for reg in regs:
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        verdict, _ = regimen_pd(reg, use, subj, params, with_=with_)
+        if use is None and species:
+            use = get_model(drug=reg.drug, species=species)
+        verdict, _ = regimen_pd(reg, use, subj, params, with_=with_,
+                                species=use.species if use is not None else "human")
         click.echo(f"{reg}: {verdict.label}")
         for reason in verdict.reasons:
             click.echo(f"  - {reason}")

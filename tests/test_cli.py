@@ -304,3 +304,10 @@ def test_simulate_takes_a_mouse_diet_with_species_and_a_human_model_refuses_it(r
     assert ok.exit_code == 0 and ok.stdout.startswith("time_h,conc_ng_ml")
     bad = run("simulate", "rapamycin 14 ppm diet", "--until", "2d")
     assert bad.exit_code == 2 and "add --species mouse" in bad.stderr
+
+
+def test_flag_judges_a_mouse_regimen_with_species(run):
+    res = run("flag", "rapamycin 2 mg/kg ip every 5 days", "--species", "mouse")
+    assert res.exit_code == 0
+    assert res.stdout.startswith("sirolimus 2 mg/kg every 120 h ip: ")
+    assert "48 h mTORC2 turnover half-life" in res.stdout
