@@ -176,10 +176,14 @@ def main() -> None:
               help="Output time step, e.g. 1h, 15min.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the curve to a CSV file instead of stdout.")
+@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
+              help="Simulate an animal with the species' default model (ip, sc and ppm "
+                   "diets need one); default human.")
+@click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets.")
 @_plot_options("Save a figure (PNG/SVG/PDF).")
 @_model_options
-def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name, param, weight,
-             height, sex, age, hct, covariate, band, with_):
+def simulate(regimen, until, step, csv_path, species, food, plot_path, log, show_pd,
+             model_name, param, weight, height, sex, age, hct, covariate, band, with_):
     """Concentration-time curve of one regimen (time_h, conc_ng_ml [, plasma_ng_ml]).
 
     REGIMEN is regimen text, a regimen TOML file or a one-subject event-table CSV.
@@ -187,6 +191,7 @@ def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name
     \b
     Example:
       pkdose simulate "sirolimus 6 mg loading then 2 mg daily" --until 4w --plot s.png
+      pkdose simulate "rapamycin 14 ppm diet" --species mouse --until 1w
     """
     from pkdose.plotting import plot_curves
     from pkdose.simulate import as_regimen
@@ -195,8 +200,11 @@ def simulate(regimen, until, step, csv_path, plot_path, log, show_pd, model_name
     _notice()
     reg = as_regimen(regimen)
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
+    if food is not None:
+        subj["food_g_day"] = food
     df = run(reg, model_name, subj, until_h=parse_duration(until, "--until") if until else None,
-             step_h=parse_duration(step, "--step"), params=parse_params(param), with_=with_)
+             step_h=parse_duration(step, "--step"), params=parse_params(param), with_=with_,
+             species=species)
     if csv_path:
         _write(df.to_csv(index=False, float_format="%.6g"), csv_path)
         click.echo(f"wrote {csv_path}", err=True)
@@ -300,9 +308,12 @@ def format_table(df: pd.DataFrame) -> str:
 @click.option("--against", metavar="GROUPS",
               help="Place the regimens among reference regimens: transplant, oncology, tsc, "
                    "lam, ageing, all (comma-separated).")
+@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
+              help="Compare animal regimens with the species' default model; default human.")
 @_model_options
 def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, window, against,
-            model_name, param, weight, height, sex, age, hct, covariate, band, with_):
+            species, model_name, param, weight, height, sex, age, hct, covariate, band,
+            with_):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
@@ -324,7 +335,7 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
     params = parse_params(param)
     df = run(regs, model_name, subj, params, parse_window(window) if window else None,
-             with_=with_)
+             with_=with_, species=species)
     click.echo(format_table(df), nl=False)
     placed = None
     if against:
@@ -441,7 +452,7 @@ def models(drug):
 
     _notice()
     shown = 0
-    for m in builtin_models().values():
+    for m in builtin_models(species=None).values():
         if drug:
             from pkdose.drugs import resolve_drug
 
@@ -449,6 +460,8 @@ def models(drug):
                 continue
         shown += 1
         flag = " (default)" if m.default else ""
+        if m.is_animal:
+            flag = f" ({m.species}{', default' if m.default else ''}; docs/species.md)"
         pop = m.population
         click.echo(f"{m.name}{flag} - {m.drug}: {m.title}")
         click.echo(f"    population: {pop.get('description', '')}")
@@ -471,9 +484,12 @@ def _pd_frame(reg, df: pd.DataFrame) -> pd.DataFrame:
 @click.argument("regimens", nargs=-1, required=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the verdicts, reasons and numbers to JSON.")
+@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
+              help="Judge animal regimens with the species' default model and its mTORC2 "
+                   "turnover; default human.")
 @_model_options
-def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, covariate,
-         band, with_):
+def flag(regimens, json_path, species, model_name, param, weight, height, sex, age, hct,
+         covariate, band, with_):
     """mTORC2 verdict (spared / equivocal / inhibited) with its reasons, per regimen.
 
     The verdict comes from a turnover model of assembled mTORC2 calibrated to labelled
@@ -496,7 +512,10 @@ def flag(regimens, json_path, model_name, param, weight, height, sex, age, hct, 
     out = []
     for reg in regs:
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        verdict, _ = regimen_pd(reg, use, subj, params, with_=with_)
+        if use is None and species:
+            use = get_model(drug=reg.drug, species=species)
+        verdict, _ = regimen_pd(reg, use, subj, params, with_=with_,
+                                species=use.species if use is not None else "human")
         click.echo(f"{reg}: {verdict.label}")
         for reason in verdict.reasons:
             click.echo(f"  - {reason}")
@@ -567,6 +586,12 @@ def references_show(name):
         click.echo(f"  arm {arm.name}: {arm.regimen}")
     pop = ref.population
     click.echo(f"  population: {pop.description}" + (f" (n = {pop.n})" if pop.n else ""))
+    if ref.species != "human":
+        click.echo(f"  species: {ref.species}   strain: {ref.strain}   start: {ref.start_age}")
+    for ls in ref.lifespan:
+        delta = ("extended (no number)" if ls.delta_median_pct is None
+                 else f"{ls.delta_median_pct:+g} %" + (" (NS)" if ls.significant is False else ""))
+        click.echo(f"  median lifespan, {ls.sex}{' ' + ls.arm if ls.arm else ''}: {delta}")
     click.echo(f"  source: {ref.source.get('citation', '')}")
     for key in ("doi", "pmid", "pmcid", "label"):
         if ref.source.get(key):
@@ -1111,3 +1136,128 @@ def format_window(df: pd.DataFrame) -> str:
     out.append("mTORC2 sparing judged per subject at a 96 h turnover half-life (a research "
                "hypothesis; docs/mtorc2.md)")
     return "\n".join(out) + "\n"
+_SPECIES_CHOICES = click.Choice(["mouse", "dog", "marmoset"])
+
+
+def _animal_subject(weight, sex, food) -> dict:
+    subj: dict[str, object] = {}
+    for key, val in (("weight_kg", weight), ("sex", sex), ("food_g_day", food)):
+        if val is not None:
+            subj[key] = val
+    return subj
+
+
+def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
+                       reverse: bool, spread: pd.DataFrame | None = None) -> str:
+    """The given regimen's exposure, the matches ranked, and what a match means."""
+    from pkdose.translate import CAVEATS, MATCH_METRICS
+
+    column, label, unit = MATCH_METRICS[match]
+    f = first.iloc[0]
+    who = "human" if reverse else f"{f['species']} ({f['model']})"
+    lines = [f"{f['regimen_given'] if 'regimen_given' in f else f['regimen']} in {who}, "
+             f"{f['basis']}: Cavg {f['cavg_ng_ml']:.3g} ng/mL, Cmax {f['cmax_ng_ml']:.3g}, "
+             f"Cmin {f['cmin_ng_ml']:.3g}, mTORC1 {_pct(f['mtorc1_mean'])} %, "
+             f"mTORC2 {f['mtorc2_verdict']}"]
+    if spread is not None and len(spread):
+        lo = spread[["metric_low", "metric_high"]].min(axis=None)
+        hi = spread[["metric_low", "metric_high"]].max(axis=None)
+        width = (spread["metric_high"] - spread["metric_low"]).abs()
+        widest = spread.loc[width.idxmax(), "parameter"]
+        lines.append(f"{label} over the {f['model']} model's parameter ranges (one at a time): "
+                     f"{lo:.3g}-{hi:.3g} {unit}, widest for {widest}")
+    lines.append("")
+    if reverse:
+        lines.append(f"Published lifespan regimens closest on {label} (ratio = human / "
+                     "animal):")
+        shown = rows[["name", "sex", "regimen", "delta_median_pct", column, "ratio",
+                      "predicted"]].copy()
+        shown.columns = ["study", "sex", "regimen", "Δ median %", label, "ratio",
+                         "predicted"]
+    else:
+        lines.append(f"Human regimens on tablet doses matching {label} = "
+                     f"{float(f[column]):.3g} {unit} (ratio = human / animal):")
+        shown = rows[["regimen", "human", "ratio", "cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml",
+                      "mtorc1_mean", "mtorc2_verdict", "in_fitted_range"]].copy()
+        shown["mtorc1_mean"] = shown["mtorc1_mean"].map(_pct)
+        shown.columns = ["regimen", f"human {label}", "ratio", "Cavg", "Cmax", "Cmin",
+                         "mTORC1 %", "mTORC2 verdict", "dose fitted"]
+        same = {"cavg_ng_ml": "Cavg", "mtorc1_mean": "mTORC1 %", "cmin_ng_ml": "Cmin"}
+        if column in same:
+            shown = shown.drop(columns=[same[column]])
+        limit = rows["at_tablet_limit"].to_numpy(bool)
+        shown["regimen"] = [r + (" *" if at else "") for r, at in zip(shown["regimen"], limit,
+                                                                       strict=True)]
+    lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    if not reverse and rows["at_tablet_limit"].any():
+        lines.append("* smallest or largest tablet dose (up to 8 tablets): no closer match on "
+                     "this schedule")
+    lines += ["", "Caveats:"] + [f"- {c}" for c in CAVEATS]
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("regimen")
+@click.option("--species", type=_SPECIES_CHOICES, default="mouse", show_default=True,
+              help="Species of the animal regimen (ignored with --from human).")
+@click.option("--from", "from_", type=click.Choice(["animal", "human"]), default="animal",
+              show_default=True, help="'human': find the published animal regimens "
+                                      "closest to a human REGIMEN instead.")
+@click.option("--to", "to", type=click.Choice(["human", "mouse", "dog", "marmoset"]),
+              default=None, help="Target: human (default) or, with --from human, the "
+                                 "species of the lifespan library (default mouse).")
+@click.option("--match", type=click.Choice(["cavg", "auc168", "trough", "mtorc1"]),
+              default="cavg", show_default=True, help="Exposure metric to match.")
+@click.option("--weight", type=float, help="Animal body weight (kg); default the model's.")
+@click.option("--sex", type=click.Choice(["male", "female"]), help="Animal sex.")
+@click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets; "
+                                         "default from pkdose/data/food_intake.toml.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the ranked rows to a CSV file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              help="Save the lifespan figure (mouse lifespan studies against the --match "
+                   "metric, human ageing trials as bands, REGIMEN as a dashed line).")
+def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, plot_path):
+    """Match exposure across species: the human regimens giving an animal regimen's exposure.
+
+    REGIMEN is an animal regimen (ppm diet, mg/kg ip/sc/oral) for --species, or with
+    --from human a human regimen to place among the published lifespan regimens. Human
+    candidates are tablet doses (up to 8 tablets) daily, every 2 or 3 days, weekly and
+    every 2 weeks; regimens that stop are compared while on treatment.
+
+    \b
+    Examples:
+      pkdose translate "rapamycin 14 ppm diet" --species mouse --to human
+      pkdose translate "rapamycin 2 mg/kg ip every 5 days" --match mtorc1
+      pkdose translate "sirolimus 6 mg weekly" --from human --to mouse --plot fig.png
+    """
+    from pkdose import translate as tr
+
+    _notice()
+    if from_ == "human":
+        target = to or "mouse"
+        if target == "human":
+            raise PkdoseError("--from human needs an animal species in --to, e.g. --to mouse")
+        first, rows = tr.to_animal(regimen, target, match)
+    else:
+        if to not in (None, "human"):
+            raise PkdoseError("an animal regimen translates --to human; to go from human to "
+                              "an animal, give --from human")
+        subj = _animal_subject(weight, sex, food) or None
+        first, rows = tr.translate(regimen, species, match, subjects=subj)
+        spread = tr.animal_range(regimen, species, match, subjects=subj)
+    click.echo(format_translation(first, rows, match, from_ == "human",
+                                  None if from_ == "human" else spread))
+    if plot_path:
+        from pkdose.plotting import plot_lifespan
+
+        column, label, unit = tr.MATCH_METRICS[match]
+        lib = rows if from_ == "human" else tr.lifespan_exposure("mouse", match)
+        f = first.iloc[0]
+        plot_lifespan(lib, tr.human_bands(match), plot_path, metric=column,
+                      metric_label=f"predicted {label} ({unit})",
+                      mark=(str(f.get("regimen_given", f["regimen"])), float(f[column])))
+        click.echo(f"wrote {plot_path}", err=True)
+    if csv_path:
+        _write(rows.to_csv(index=False, float_format="%.6g"), csv_path)
+        click.echo(f"wrote {csv_path}", err=True)

@@ -59,7 +59,8 @@ def _t90ss(prep, reg: Regimen, period: float, cavg_ss: np.ndarray) -> np.ndarray
 def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
                      params: Mapping[str, float] | None = None,
                      window_h: tuple[float, float] | None = None,
-                     with_pd: bool = True, with_: Sequence[str] | str = ()) -> pd.DataFrame:
+                     with_pd: bool = True, with_: Sequence[str] | str = (),
+                     species: str | None = None) -> pd.DataFrame:
     """Exposure metrics for one regimen, one row per subject.
 
     Parameters
@@ -76,9 +77,12 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
         Add mTOR pharmacodynamics (``pkdose.pd``): mean mTORC1 inhibition, the fraction of
         time above 50 %, the mean and lowest mTORC2 fraction and the mTORC2 verdict with its
         reasons (judged on the regimen's own steady state or last week, whatever the window).
+    species : str, optional
+        The species' default model (mouse, dog, marmoset; default human) when ``model``
+        is None; animal subjects then have weight and sex only.
     """
     reg = as_regimen(regimen)
-    m = resolve_model(reg, model, params)
+    m = resolve_model(reg, model, params, species)
     comed = [with_] if isinstance(with_, str) else list(with_)
     prep = prepare(m, subjects, with_=comed)
     check_extrapolation(m, reg, prep.cov)
@@ -123,9 +127,10 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
 
         if basis == "steady state":
             # The steady-state cycle just computed is the one the verdict is judged on.
-            verdict, _ = judge(steady_state_profile(reg, t, conc["conc_ng_ml"][0]))
+            verdict, _ = judge(steady_state_profile(reg, t, conc["conc_ng_ml"][0]),
+                               species=m.species)
         else:
-            verdict, _ = regimen_pd(reg, m, subjects, with_=comed)
+            verdict, _ = regimen_pd(reg, m, subjects, species=m.species, with_=comed)
         met = verdict.metrics
         df["mtorc1_mean"] = met["mtorc1_mean"]
         df["mtorc1_frac_above_50"] = met["mtorc1_frac_above_50"]
@@ -146,11 +151,12 @@ def regimen_exposure(regimen: Regimen | str, model=None, subjects=None,
 def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
             params: Mapping[str, float] | None = None,
             window_h: tuple[float, float] | None = None, with_pd: bool = True,
-            with_: Sequence[str] | str = ()) -> pd.DataFrame:
+            with_: Sequence[str] | str = (), species: str | None = None) -> pd.DataFrame:
     """Exposure metrics of several regimens for the same subject, one row per regimen.
 
     ``model`` (object, name or path) is used for the regimens of its drug; regimens of the
-    other drug use that drug's default model. ``params`` overrides apply to every model used.
+    other drug use that drug's default model (of ``species``, default human). ``params``
+    overrides apply to every model used.
     """
     chosen = get_model(model) if isinstance(model, str) else model
     rows = []
@@ -158,7 +164,7 @@ def compare(regimens: Sequence[Regimen | str], model=None, subjects=None,
         reg = as_regimen(r)
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
         rows.append(regimen_exposure(reg, use, subjects, params, window_h, with_pd,
-                                     with_).iloc[[0]])
+                                     with_, species).iloc[[0]])
     return pd.concat(rows, ignore_index=True)
 
 
@@ -217,7 +223,8 @@ def reference_rows(purposes: Sequence[str], drugs: Sequence[str], subjects=None
     rows, refs = [], []
     for name in references.load()["name"]:
         ref = references.get(name)
-        if ref.purpose not in purposes or ref.drug not in drugs or not ref.systemic:
+        if (ref.purpose not in purposes or ref.drug not in drugs or not ref.systemic
+                or ref.species != "human"):
             continue
         with warnings.catch_warnings():
             # Reference regimens are the published ones; their extrapolation warnings

@@ -25,6 +25,10 @@ import numpy as np
 import pandas as pd
 
 from pkdose.errors import PkdoseError
+from pkdose.regimen import DEPOT_ROUTES, ROUTES
+
+#: Species a model can describe; absent ``[model] species`` means human.
+SPECIES = ("human", "mouse", "dog", "marmoset")
 
 ABSORPTION = ("first_order", "transit", "michaelis_menten")
 CLEARANCE = ("direct", "well_stirred_liver")
@@ -132,6 +136,17 @@ class Model:
     summary: str = ""
     notes: tuple[str, ...] = ()
     path: str = ""
+    species: str = "human"
+    strain: str = ""
+    sex: str = ""
+    reference_weight_kg: float | None = None
+    clearance_reference_route: str = ""
+    uncertainty: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+    @property
+    def is_animal(self) -> bool:
+        """True for a model of an animal species (mouse, dog, marmoset)."""
+        return self.species != "human"
 
     @property
     def n_chain(self) -> int:
@@ -287,6 +302,40 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         missing = [p for p in _REQUIRED.get(need, ()) if p not in params]
         if missing:
             raise PkdoseError(f"{where}: {need} needs parameter(s) {', '.join(missing)}")
+    species = meta.get("species", "human")
+    if species not in SPECIES:
+        raise PkdoseError(f"{where}: species must be one of {', '.join(SPECIES)}, "
+                          f"got {species!r}")
+    routes = tuple(struct.get("routes", ("oral",)))
+    bad = [r for r in routes if r not in ROUTES]
+    if bad:
+        raise PkdoseError(f"{where}: unknown route(s) {', '.join(map(str, bad))}; "
+                          f"use {', '.join(ROUTES)}")
+    for key in params:
+        prefix, _, route = key.partition("_")
+        if prefix in ("f", "ka") and route in ROUTES and route not in routes:
+            raise PkdoseError(f"{where}: parameter {key} is for route {route}, which is not "
+                              f"among the model's routes ({', '.join(routes)})")
+        if prefix == "f" and route in ROUTES and params[key].value > 1.0 + 1e-12 and (
+            route == struct.get("clearance_reference_route")
+        ):
+            raise PkdoseError(f"{where}: {key} of the reference route must be 1")
+    ref_weight = meta.get("reference_weight_kg")
+    if ref_weight is not None:
+        ref_weight = _number(ref_weight, f"{where}: reference_weight_kg")
+        if not ref_weight > 0:
+            raise PkdoseError(f"{where}: reference_weight_kg must be positive")
+    if species != "human" and ref_weight is None:
+        raise PkdoseError(f"{where}: an animal model needs [model] reference_weight_kg")
+    uncertainty = raw.get("uncertainty", {})
+    # Ranges may also cover derived quantities (a half-life, a feeding fraction).
+    for key, spec in uncertainty.items():
+        if not isinstance(spec, dict) or not {"low", "high", "basis"} <= set(spec):
+            raise PkdoseError(f"{where}: uncertainty.{key} needs low, high and basis")
+        lo = _number(spec["low"], f"{where}: uncertainty.{key}.low")
+        hi = _number(spec["high"], f"{where}: uncertainty.{key}.high")
+        if not 0 < lo <= hi:
+            raise PkdoseError(f"{where}: uncertainty.{key} needs 0 < low <= high")
     n_transit = struct.get("n_transit", 0)
     if isinstance(n_transit, bool) or not isinstance(n_transit, int) or n_transit < 0:
         raise PkdoseError(f"{where}: n_transit must be a whole number >= 0, got {n_transit!r}")
@@ -300,7 +349,7 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         default=bool(meta.get("default", False)), concentration=concentration,
         absorption=absorption, n_transit=n_transit,
         disposition=disposition, clearance=clearance, blood=blood,
-        parameters=MappingProxyType(params), routes=tuple(struct.get("routes", ("oral",))),
+        parameters=MappingProxyType(params), routes=routes,
         effects=tuple(effects),
         iiv=_variability(raw.get("iiv"), params, where),
         iov=_variability(raw.get("iov"), params, where),
@@ -311,6 +360,11 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         summary=meta.get("summary", ""),
         notes=tuple(raw.get("notes", {}).get("discrepancies", ())),
         path=str(path),
+        species=species, strain=str(meta.get("strain", "")), sex=str(meta.get("sex", "")),
+        reference_weight_kg=ref_weight,
+        clearance_reference_route=str(struct.get("clearance_reference_route", "")),
+        uncertainty=MappingProxyType({k: MappingProxyType(dict(v))
+                                      for k, v in uncertainty.items()}),
     )
 
 
@@ -319,20 +373,40 @@ def load_model_file(path: Path | str) -> Model:
     return model_from_dict(_load_toml(path), str(path))
 
 
-def builtin_models() -> dict[str, Model]:
-    """All models shipped with pkdose, by name."""
+def builtin_models(species: str | None = "human") -> dict[str, Model]:
+    """Models shipped with pkdose, by name: human ones by default.
+
+    Animal models live in ``pkdose/models/species/``; ``species`` picks one species, or
+    None for every model of every species.
+    """
     out = {}
-    for entry in sorted(resources.files("pkdose.models").iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".toml"):
-            with entry.open("rb") as fh:
-                m = model_from_dict(tomllib.load(fh), f"pkdose/models/{entry.name}")
-            out[m.name] = m
+    root = resources.files("pkdose.models")
+    folders = [root]
+    if species != "human":
+        sub = root.joinpath("species")
+        if sub.is_dir():
+            folders.append(sub)
+    for folder in folders:
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            if entry.name.endswith(".toml"):
+                rel = "species/" if folder is not root else ""
+                with entry.open("rb") as fh:
+                    m = model_from_dict(tomllib.load(fh), f"pkdose/models/{rel}{entry.name}")
+                if species is None or m.species == species:
+                    out[m.name] = m
     return out
 
 
-def get_model(name: str | None = None, drug: str | None = None) -> Model:
-    """A built-in model by name, a model file by path, or the default model for ``drug``."""
-    models = builtin_models()
+def get_model(name: str | None = None, drug: str | None = None,
+              species: str | None = None) -> Model:
+    """A built-in model by name, a model file by path, or the default model for ``drug``.
+
+    ``species`` (default human) picks the default model of that species, and is checked
+    against a model given by name.
+    """
+    models = builtin_models(species=None)
+    if species is not None and species not in SPECIES:
+        raise PkdoseError(f"unknown species {species!r}; choose one of {', '.join(SPECIES)}")
     if name:
         if name.endswith(".toml") or Path(name).is_file():
             model = load_model_file(name)
@@ -345,13 +419,22 @@ def get_model(name: str | None = None, drug: str | None = None) -> Model:
             )
         if drug and model.drug != drug:
             raise PkdoseError(f"model {model.name} is for {model.drug}, not {drug}")
+        if species is not None and model.species != species:
+            raise PkdoseError(f"model {model.name} is a {model.species} model, not {species}")
         return model
     if not drug:
         raise PkdoseError("give a model name or a drug")
+    want = species or "human"
     for m in models.values():
-        if m.drug == drug and m.default:
+        if m.drug == drug and m.default and m.species == want:
             return m
-    raise PkdoseError(f"no model for drug {drug!r}")
+    others = sorted(m.name for m in models.values() if m.drug == drug and m.species == want)
+    if others:
+        return models[others[0]]
+    have = sorted({m.species for m in models.values() if m.drug == drug})
+    if not have:
+        raise PkdoseError(f"no model for drug {drug!r}")
+    raise PkdoseError(f"no {want} model for {drug} yet; species with one: {', '.join(have)}")
 
 
 def _data(name: str) -> dict:
@@ -389,8 +472,53 @@ _PLAUSIBLE = {
 }
 
 
+#: Covariates an animal subject may have: the rest describe people.
+ANIMAL_COVARIATES = ("sex", "weight_kg", "food_g_day")
+#: Animal body weights accepted, as multiples of the model's reference weight: a check
+#: against unit slips (grams for kg), not a biological limit.
+ANIMAL_WEIGHT_FACTOR = 4.0
+
+
+def _animal_table(df: pd.DataFrame, model: Model) -> pd.DataFrame:
+    """Covariates of animal subjects: weight and sex (defaults from the model), food."""
+    unknown = [c for c in df.columns if c not in ANIMAL_COVARIATES and c != "id"]
+    if unknown:
+        raise PkdoseError(f"covariate(s) {', '.join(unknown)} do not apply to a "
+                          f"{model.species}; give {', '.join(ANIMAL_COVARIATES)}")
+    if "weight_kg" not in df.columns:
+        df["weight_kg"] = model.reference_weight_kg
+    if "sex" not in df.columns:
+        # Food intake differs by sex; without a model sex, females (the sex most lifespan
+        # studies report the larger effect in) are the documented default.
+        df["sex"] = model.sex if model.sex in ("male", "female") else "female"
+    df["sex"] = df["sex"].astype(str).str.lower().str.strip().replace(
+        {"m": "male", "f": "female"})
+    bad_sex = sorted(set(df["sex"]) - {"male", "female"})
+    if bad_sex:
+        raise PkdoseError(f"sex must be male or female, got {bad_sex[0]!r}")
+    ref = float(model.reference_weight_kg)
+    lo, hi = ref / ANIMAL_WEIGHT_FACTOR, ref * ANIMAL_WEIGHT_FACTOR
+    for key in [c for c in df.columns if c not in ("sex", "id")]:
+        try:
+            df[key] = pd.to_numeric(df[key]).astype(float)
+        except (ValueError, TypeError):
+            raise PkdoseError(f"covariate {key} must be numeric") from None
+    w = df["weight_kg"].to_numpy()
+    if np.any(~np.isfinite(w)) or np.any((w < lo) | (w > hi)):
+        bad = w[~np.isfinite(w) | (w < lo) | (w > hi)][0]
+        raise PkdoseError(f"a {model.species} weight of {bad:g} kg is implausible for the "
+                          f"{model.name} model (reference {ref:g} kg; accepted {lo:.3g}-"
+                          f"{hi:.3g} kg); give the weight in kg")
+    if "food_g_day" in df.columns and not np.all(df["food_g_day"].to_numpy() > 0):
+        raise PkdoseError("food intake (food_g_day) must be positive")
+    # Human covariates have no meaning here; NaN makes any accidental use visible.
+    for key in ("height_cm", "age_y", "hct_pct", "ffm_kg", "bsa_m2"):
+        df[key] = np.nan
+    return df
+
+
 def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
-                    n: int | None = None) -> pd.DataFrame:
+                    n: int | None = None, model: Model | None = None) -> pd.DataFrame:
     """Complete covariate table: user values, defaults for the rest, derived sizes.
 
     Parameters
@@ -400,7 +528,19 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
         Unknown columns raise; missing ones take the default subject's value.
     n : int, optional
         Number of rows when ``subjects`` is a mapping (all subjects identical).
+    model : Model, optional
+        For an animal model, the subjects are animals: only ``sex``, ``weight_kg`` and
+        ``food_g_day`` apply, and weight and sex default to the model's reference animal.
     """
+    if model is not None and model.is_animal:
+        if subjects is None:
+            subjects = {}
+        if isinstance(subjects, Mapping):
+            df = pd.DataFrame([dict(subjects)] * (n or 1))
+        else:
+            df = subjects.reset_index(drop=True).copy()
+        df.columns = [str(c).strip().lower() for c in df.columns]
+        return _animal_table(df, model)
     defaults = default_subject()
     if subjects is None:
         subjects = {}
@@ -466,7 +606,9 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
     dict of str to ndarray
         ``cl, v1, f, tlag`` always; ``q, v2`` for two compartments; ``ka`` or ``ktr``
         (with scalar ``n_chain``) or ``vm, km``; ``hct`` (fraction) and red-cell binding
-        constants where the model has them.
+        constants where the model has them; route-specific bioavailability ``f_<route>``
+        and absorption rate ``ka_<route>`` (depot routes: oral, ip, sc, diet) where the
+        model gives them (absent: 1 and ``ka``).
     """
     n = len(covariates)
     p = {k: np.full(n, v.value) for k, v in model.parameters.items()}
@@ -505,6 +647,10 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
         out["q"] = p["q"]
         out["v2"] = p["v2"]
     out["tlag"] = p.get("tlag", np.zeros(n))
+    for key in p:
+        prefix, _, route = key.partition("_")
+        if prefix in ("f", "ka") and route in DEPOT_ROUTES:
+            out[key] = p[key]
     if model.absorption == "first_order":
         out["ka"] = p["ka"]
     elif model.absorption == "transit":

@@ -40,10 +40,10 @@ def _finish(fig, ax, path: str, log: bool, title: str,
     return _save(fig, path, metadata)
 
 
-def _save(fig, path: str, metadata: dict[str, str | None] | None) -> str:
-    """Research-use notice, layout, save, close."""
+def _save(fig, path: str, metadata: dict[str, str | None] | None, bottom: float = 0.03) -> str:
+    """Research-use notice, layout above ``bottom`` (figure fraction), save, close."""
     fig.text(0.01, 0.005, NOTICE, fontsize=6.5, color="0.4", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     try:
         fig.savefig(path, metadata=metadata)
     except (OSError, ValueError) as exc:
@@ -216,3 +216,102 @@ def plot_window(table: pd.DataFrame, path: str, title: str | None = None,
     ax.set_title(title or f"Dose x interval: mTORC1 engagement vs mTORC2 sparing "
                  f"({n} subjects, {table['model'].iloc[0]})", fontsize=11)
     return _save(fig, path, metadata)
+
+
+#: Marker per route and colour per sex in the lifespan figure.
+_ROUTE_MARKERS = {"diet": "o", "ip": "^", "sc": "s", "oral": "D"}
+_SEX_COLOURS = {"female": "#c0392b", "male": "#2471a3", "mixed": "0.4"}
+
+
+def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
+                  metric: str = "cavg_ng_ml", metric_label: str = "predicted Cavg (ng/mL)",
+                  title: str | None = None, mark: tuple[str, float] | None = None,
+                  metadata: dict[str, str | None] | None = None) -> str:
+    """Animal lifespan results against predicted exposure, human regimens as bands.
+
+    Parameters
+    ----------
+    points : DataFrame
+        One row per study arm and sex (:func:`pkdose.translate.lifespan_exposure`):
+        ``name``, ``sex``, ``route``, ``delta_median_pct``, ``significant`` and ``metric``.
+        Rows without a number on either axis are listed under the plot, not drawn.
+    bands : DataFrame
+        Human regimens: ``label``, ``drug``, ``low``, ``high`` on the same metric (a band
+        from the lowest to the highest arm; one arm draws a line).
+    mark : (label, value), optional
+        A regimen of the user's, drawn as a dashed vertical line.
+    """
+    shown = points[points[metric].notna() & points["delta_median_pct"].notna()]
+    if shown.empty:
+        raise PkdoseError("no lifespan result with a predicted exposure to plot")
+    fig, ax = plt.subplots(figsize=(12, 6.5), dpi=130)
+    lo = min(float(shown[metric].min()), float(bands["low"].min()) if len(bands) else np.inf,
+             mark[1] if mark else np.inf)
+    hi = max(float(shown[metric].max()), float(bands["high"].max()) if len(bands) else 0.0,
+             mark[1] if mark else 0.0)
+    ymax = float(shown["delta_median_pct"].max()) + 3 + 1.9 * bands["label"].nunique()
+    # Trials at the same exposure share one band and one label.
+    keyed = bands.assign(low=bands["low"].round(6), high=bands["high"].round(6))
+    merged = (keyed.groupby(["drug", "low", "high"], sort=False)["label"]
+              .agg(", ".join).reset_index()) if len(bands) else bands
+    for i, b in enumerate(merged.itertuples()):
+        evero = b.drug == "everolimus"
+        colour = "#7d3c98" if evero else "#239b56"
+        width = max(b.high / b.low, 1.03)  # a single arm still shows as a thin band
+        centre = (b.low * b.high) ** 0.5
+        span = (centre / width ** 0.5, centre * width ** 0.5)
+        if evero:  # another molecule: outlined, so the sirolimus bands stay readable
+            ax.axvspan(*span, facecolor="none", edgecolor=colour, hatch="///", alpha=0.25,
+                       lw=0.6, zorder=0)
+        else:
+            ax.axvspan(*span, color=colour, alpha=0.18, lw=0, zorder=0)
+        ax.text(centre, ymax - 0.6 - 1.9 * i, b.label,
+                fontsize=6, color=colour, ha="center", va="top", zorder=4,
+                bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=0.5))
+    for (sex, route), grp in shown.groupby(["sex", "route"]):
+        sig = grp["significant"].fillna(True).astype(bool)
+        colour = _SEX_COLOURS.get(sex, "0.4")
+        marker = _ROUTE_MARKERS.get(route, "x")
+        ax.scatter(grp.loc[sig, metric], grp.loc[sig, "delta_median_pct"], c=colour,
+                   marker=marker, s=46, edgecolors="k", linewidths=0.4, zorder=3)
+        ax.scatter(grp.loc[~sig, metric], grp.loc[~sig, "delta_median_pct"], facecolors="none",
+                   edgecolors=colour, marker=marker, s=46, linewidths=1.1, zorder=3)
+    for r in shown.itertuples():
+        ax.annotate(r.name.split("/")[0], (getattr(r, metric), r.delta_median_pct),
+                    xytext=(4, 2), textcoords="offset points", fontsize=6, color="0.35")
+    if mark:
+        ax.axvline(mark[1], color="k", ls="--", lw=1.2, zorder=2)
+        ax.text(mark[1], 0.5, f" {mark[0]}", fontsize=7.5, ha="left", va="bottom",
+                rotation=90, zorder=4)
+    if metric.startswith("mtorc"):  # a fraction: linear axis
+        ax.set_xlim(max(0.0, lo - 0.05), min(1.0, hi + 0.05))
+    else:
+        ax.set_xscale("log")
+        ax.set_xlim(lo / 1.6, hi * 1.6)
+    ax.set_ylim(min(-2.0, float(shown["delta_median_pct"].min()) - 2), ymax)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel(metric_label)
+    ax.set_ylabel("change in median lifespan (%)")
+    ax.grid(alpha=0.3, which="both")
+    handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=s)
+               for s, c in _SEX_COLOURS.items() if s in set(shown["sex"])]
+    handles += [plt.Line2D([], [], ls="", marker=m, color="0.3", mfc="0.7", label=r)
+                for r, m in _ROUTE_MARKERS.items() if r in set(shown["route"])]
+    handles += [plt.Line2D([], [], ls="", marker="o", mfc="none", mec="0.3",
+                           label="not significant")]
+    handles += [plt.Rectangle((0, 0), 1, 1, color="#239b56", alpha=0.3,
+                              label="human sirolimus ageing-trial regimens (arm range)"),
+                plt.Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="#7d3c98",
+                              hatch="///", label="human everolimus (its own blood level)")]
+    ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              framealpha=0.92)
+    left_out = points[~points.index.isin(shown.index)].drop_duplicates("name")
+    if len(left_out):
+        why = ["no change in median given" if pd.isna(r.delta_median_pct)
+               else f"no {r.route} model" for r in left_out.itertuples()]
+        fig.text(0.01, 0.03, "Not drawn: " + "; ".join(
+            f"{r.name} ({w})" for r, w in zip(left_out.itertuples(), why, strict=True)),
+            fontsize=6.5, color="0.3")
+    ax.set_title(title or "Mouse lifespan studies against predicted blood exposure",
+                 fontsize=11)
+    return _save(fig, path, metadata, bottom=0.05)

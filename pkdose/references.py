@@ -1,4 +1,9 @@
-"""Reference regimens: cited human regimens to compare against (``regimens/*.toml``).
+"""Reference regimens: cited regimens to compare against (``regimens/*.toml``).
+
+Most are human regimens; files with ``purpose = "lifespan"`` are animal lifespan studies
+(``[reference] species``, ``strain``, ``start_age`` and ``[[lifespan]]`` rows with the
+change in median lifespan per sex), run on the species' model and never compared with
+human regimens directly.
 
 Each file is an ordinary pkdose regimen file (``drug``, ``name``, ``description``,
 ``regimen``), so ``pkdose compare regimens/kraig2018.toml`` works, plus metadata tables:
@@ -43,11 +48,13 @@ __all__ = [
     "METRIC_UNITS",
     "PURPOSES",
     "Arm",
+    "Lifespan",
     "Observed",
     "Population",
     "Reference",
     "Target",
     "get",
+    "lifespan",
     "load",
     "names",
     "observed",
@@ -67,6 +74,7 @@ PURPOSES = MappingProxyType({
     "ageing-trial": "completed human trial aimed at ageing or an age-related disease",
     "planned-ageing-trial": "dosing range of planned ageing trials",
     "topical": "applied to the skin; modelled as no systemic exposure",
+    "lifespan": "animal lifespan study (wild-type); simulated with the species' model",
 })
 
 #: Observed exposure metrics and their unit (AUC units as written in the project's
@@ -81,7 +89,10 @@ METRIC_UNITS = MappingProxyType({
 
 TARGET_KINDS = ("range", "signal")
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_REFERENCE_KEYS = ("title", "purpose", "comedication", "population", "notes", "systemic")
+_REFERENCE_KEYS = ("title", "purpose", "comedication", "population", "notes", "systemic",
+                   "species", "strain", "start_age")
+_LIFESPAN_KEYS = ("sex", "delta_median_pct", "significant", "arm", "note")
+LIFESPAN_SEXES = ("male", "female", "mixed")
 _POPULATION_KEYS = ("description", "n", "age_y", "age")
 _SOURCE_KEYS = ("citation", "authors", "year", "journal", "volume", "pages", "doi", "pmid",
                 "pmcid", "nct", "label", "verified", "unverified")
@@ -90,7 +101,7 @@ _OBSERVED_KEYS = ("metric", "value", "unit", "central", "spread", "n", "populati
                   "arm", "origin", "uncertain", "note", "source", "doi", "pmid", "pmcid")
 _TARGET_KEYS = ("metric", "low", "high", "unit", "kind", "applies_to", "source", "doi",
                 "pmid", "label", "verified", "note")
-_METADATA_TABLES = ("reference", "source", "arm", "observed", "target")
+_METADATA_TABLES = ("reference", "source", "arm", "observed", "target", "lifespan")
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,21 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Lifespan:
+    """Change in median lifespan for one sex (and arm) of an animal lifespan study.
+
+    ``delta_median_pct`` is None when the source reports an extension without a number;
+    ``significant`` is None when it does not say.
+    """
+
+    sex: str
+    delta_median_pct: float | None
+    significant: bool | None = None
+    arm: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Reference:
     """A reference regimen file (or one arm of it: ``name`` is then ``file/arm``).
 
@@ -194,6 +220,10 @@ class Reference:
     description: str = ""
     path: str = ""
     arm: str = ""
+    species: str = "human"
+    strain: str = ""
+    start_age: str = ""
+    lifespan: tuple[Lifespan, ...] = ()
 
     @property
     def citation(self) -> str:
@@ -423,6 +453,25 @@ def _target(where: str, i: int, raw: object) -> Target:
     )
 
 
+def _lifespan(where: str, i: int, raw: object, arms: tuple[Arm, ...]) -> Lifespan:
+    prefix = f"lifespan[{i}]"
+    t = _check_keys(where, prefix, raw, _LIFESPAN_KEYS)
+    sex = _str(where, f"{prefix}.sex", t.get("sex"))
+    if sex not in LIFESPAN_SEXES:
+        raise _fail(where, f"{prefix}.sex", f"must be one of {', '.join(LIFESPAN_SEXES)}")
+    delta = t.get("delta_median_pct")
+    if delta is not None:
+        delta = _num(where, f"{prefix}.delta_median_pct", delta, positive=False)
+    sig = t.get("significant")
+    if sig is not None and not isinstance(sig, bool):
+        raise _fail(where, f"{prefix}.significant", f"must be true or false, got {sig!r}")
+    arm = _str(where, f"{prefix}.arm", t.get("arm"), required=False)
+    if arms and arm not in {a.name for a in arms}:
+        raise _fail(where, f"{prefix}.arm", f"must name one of the arms, got {arm!r}")
+    return Lifespan(sex, delta, sig, arm, _str(where, f"{prefix}.note", t.get("note"),
+                                               required=False))
+
+
 def _tables(where: str, meta: Mapping[str, Any], key: str) -> list:
     value = meta.get(key, [])
     if isinstance(value, dict):
@@ -479,6 +528,14 @@ def parse_reference(text: str, source: str = "reference TOML", stem: str | None 
         raise _fail(where, "reference.systemic", f"must be true or false, got {systemic!r}")
     if purpose == "topical" and systemic:
         raise _fail(where, "reference.systemic", "must be false for purpose 'topical'")
+    from pkdose.model import SPECIES
+
+    species = _str(where, "reference.species", ref.get("species", "human"))
+    if species not in SPECIES:
+        raise _fail(where, "reference.species", f"must be one of {', '.join(SPECIES)}")
+    if (purpose == "lifespan") != (species != "human"):
+        raise _fail(where, "reference.species", "an animal reference needs purpose "
+                    "'lifespan', and a lifespan study an animal species")
     drug = reg.drug
     comed = _comedication(where, "reference.comedication", drug, ref.get("comedication"))
     arms = tuple(_arm(where, i, a, drug, comed)
@@ -497,7 +554,11 @@ def parse_reference(text: str, source: str = "reference TOML", stem: str | None 
         targets=tuple(_target(where, i, t)
                       for i, t in enumerate(_tables(where, meta, "target"), start=1)),
         notes=_str_list(where, "reference.notes", ref.get("notes")), systemic=systemic,
-        description=rf.description, path=source,
+        description=rf.description, path=source, species=species,
+        strain=_str(where, "reference.strain", ref.get("strain"), required=False),
+        start_age=_str(where, "reference.start_age", ref.get("start_age"), required=False),
+        lifespan=tuple(_lifespan(where, i, t, arms)
+                       for i, t in enumerate(_tables(where, meta, "lifespan"), start=1)),
     )
 
 
@@ -641,12 +702,37 @@ def load(purpose: str | None = None, drug: str | None = None,
                 "doi": r.source.get("doi", ""), "pmid": r.source.get("pmid", ""),
                 "label": r.source.get("label", ""),
                 "n_observed": sum(1 for o in r.observed if not arm or o.arm == arm),
-                "n_targets": len(r.targets), "path": r.path,
+                "n_targets": len(r.targets), "path": r.path, "species": r.species,
             })
     return pd.DataFrame(rows, columns=[
         "name", "reference", "arm", "title", "drug", "regimen", "purpose", "population", "n",
         "age", "comedication", "systemic", "citation", "doi", "pmid", "label", "n_observed",
-        "n_targets", "path"])
+        "n_targets", "path", "species"])
+
+
+def lifespan(directory: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """Every animal lifespan result, one row per (study, arm, sex).
+
+    Columns: name (``file`` or ``file/arm``; what :func:`get` takes), reference, arm,
+    species, strain, sex, start_age, regimen (canonical text), route, delta_median_pct
+    (NaN when the source gives no number), significant, note, citation.
+    """
+    rows = []
+    for r in _filter(_references(directory), "lifespan", None):
+        for ls in r.lifespan:
+            reg = r.get_arm(ls.arm).regimen if ls.arm else r.regimen
+            rows.append({
+                "name": f"{r.name}/{ls.arm}" if ls.arm else r.name, "reference": r.name,
+                "arm": ls.arm, "species": r.species, "strain": r.strain, "sex": ls.sex,
+                "start_age": r.start_age, "regimen": str(reg),
+                "route": reg.blocks[-1].dose.route,
+                "delta_median_pct": (ls.delta_median_pct if ls.delta_median_pct is not None
+                                     else math.nan),
+                "significant": ls.significant, "note": ls.note, "citation": r.citation,
+            })
+    return pd.DataFrame(rows, columns=[
+        "name", "reference", "arm", "species", "strain", "sex", "start_age", "regimen",
+        "route", "delta_median_pct", "significant", "note", "citation"])
 
 
 def targets(drug: str | None = None, purpose: str | None = None,

@@ -33,8 +33,14 @@ HOURS_PER_WEEK = 168.0
 #: "every other month".
 HOURS_PER_MONTH = 365.25 / 12.0 * 24.0
 
-ROUTES = ("oral", "iv", "infusion")
-AMOUNT_UNITS = ("mg", "mg/kg", "mg/m2")
+ROUTES = ("oral", "iv", "infusion", "ip", "sc", "diet")
+#: Routes for animal studies only: intraperitoneal and subcutaneous injection, and drug
+#: mixed into food. Human models refuse them (``pkdose.simulate.check_extrapolation``).
+ANIMAL_ROUTES = ("ip", "sc", "diet")
+#: Routes whose doses enter the absorption depot (the rest go into the central compartment).
+DEPOT_ROUTES = ("oral", "ip", "sc", "diet")
+#: ``ppm`` is mg of drug per kg of food, so it is a dose only together with route ``diet``.
+AMOUNT_UNITS = ("mg", "mg/kg", "mg/m2", "ppm")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 #: Upper bound on a single dose, in mg, beyond which input is treated as a typo.
@@ -54,11 +60,14 @@ class Dose:
     ----------
     amount : float
         Dose amount in ``unit``.
-    unit : {"mg", "mg/kg", "mg/m2"}
-        mg/kg and mg/m2 are resolved per subject from weight or body-surface area.
-    route : {"oral", "iv", "infusion"}
+    unit : {"mg", "mg/kg", "mg/m2", "ppm"}
+        mg/kg and mg/m2 are resolved per subject from weight or body-surface area; ppm
+        (mg per kg of food, diet only) from the species' food intake.
+    route : {"oral", "iv", "infusion", "ip", "sc", "diet"}
         ``iv`` is a bolus into the central compartment; ``infusion`` runs at a constant
-        rate for ``infusion_h`` hours.
+        rate for ``infusion_h`` hours; ``ip`` and ``sc`` are injections absorbed first
+        order; ``diet`` is drug in the food, eaten over each day (the day's amount is the
+        dose; the species' feeding pattern spreads it over the day).
     infusion_h : float
         Infusion duration in hours (only for ``route="infusion"``).
     """
@@ -89,6 +98,16 @@ class Dose:
                 raise PkdoseError("an infusion needs a positive duration, e.g. 'over 2 h'")
         elif self.infusion_h != 0:
             raise PkdoseError("an infusion duration only applies to route 'infusion'")
+        if self.unit == "ppm" and self.route != "diet":
+            raise PkdoseError(
+                "ppm (mg per kg of food) is a dose only in the diet; write e.g. "
+                "'rapamycin 14 ppm diet'"
+            )
+        if self.route == "diet" and self.unit not in ("ppm", "mg/kg"):
+            raise PkdoseError(
+                "a diet dose is a concentration in food (ppm) or a daily dose in mg/kg, "
+                f"not {self.unit}"
+            )
 
 
 @dataclass(frozen=True)
@@ -140,8 +159,15 @@ class Block:
                 and math.isfinite(self.off_h)
             ):
                 raise PkdoseError("on and off periods must both be positive")
-            if self.weekdays and (self.on_h + self.off_h) % HOURS_PER_WEEK:
-                raise PkdoseError("an on/off cycle over weekdays must last whole weeks")
+            # Each cycle restarts the weekday pattern: either the cycle lasts whole weeks,
+            # or its 'on' part does and the break may be anything ("2 weeks per month").
+            if self.weekdays and (self.on_h + self.off_h) % HOURS_PER_WEEK and (
+                self.on_h % HOURS_PER_WEEK
+            ):
+                raise PkdoseError(
+                    "an on/off cycle over weekdays must last whole weeks, or be on for "
+                    "whole weeks"
+                )
             # pattern() lists every dose of the 'on' part; bound it so a slip of units
             # ("every 0.001 h") is an error rather than a hang.
             inner = HOURS_PER_WEEK / len(self.weekdays) if self.weekdays else self.interval_h
@@ -163,6 +189,14 @@ class Block:
             raise PkdoseError("a block duration must be positive")
         if self.is_single and self.n_doses not in (None, 1):
             raise PkdoseError("a single dose cannot repeat; give an interval, e.g. 'daily'")
+        # Each diet "dose" is one day's food, so it cannot come more often than daily.
+        if self.dose.route == "diet" and self.interval_h is not None and (
+            self.interval_h < HOURS_PER_DAY
+        ):
+            raise PkdoseError(
+                "a diet is one day's food per dose, eaten every day; leave out the schedule "
+                "(e.g. '14 ppm diet') and use an on/off cycle or a length for breaks"
+            )
         if self.at_h is not None and not math.isfinite(self.at_h):
             raise PkdoseError(f"a block start time must be a number of hours, got {self.at_h}")
 

@@ -33,6 +33,9 @@ from pkdose.drugs import all_drug_names, resolve_drug
 from pkdose.errors import PkdoseError
 from pkdose.regimen import (
     AMOUNT_UNITS,
+    ANIMAL_ROUTES,
+    HOURS_PER_DAY,
+    ROUTES,
     WEEKDAYS,
     Block,
     Dose,
@@ -529,10 +532,14 @@ def regimen_to_events(
     Returns
     -------
     pandas.DataFrame
-        Columns ID, TIME (h), AMT, EVID (1), CMT (1 depot for oral, 2 central for iv and
-        infusion), II (h), ADDL, RATE (AMT / infusion hours, else 0), SS (0); then UNIT
-        when some dose is in mg/kg or mg/m2, DUR (infusion hours) when AMT / RATE does
-        not give them back exactly, and DRUG.
+        Columns ID, TIME (h), AMT, EVID (1), CMT (1 depot for oral, ip, sc and diet, 2
+        central for iv and infusion), II (h), ADDL, RATE (AMT / infusion hours, else 0),
+        SS (0); then UNIT when some dose is in mg/kg, mg/m2 or ppm, ROUTE when some dose
+        is ip, sc or diet, DUR (infusion hours) when AMT / RATE does not give them back
+        exactly, and DRUG. A diet row is one day's food as a zero-order input into the
+        depot over 24 h (RATE = AMT / 24, II = 24); AMT stays in ppm of food, which a
+        NONMEM model must turn into mg with the animals' food intake (pkdose itself
+        spreads the day's intake over the species' feeding pattern).
     """
     rows = []
     for tr in compile_trains(reg):
@@ -540,30 +547,33 @@ def regimen_to_events(
         if cut is None:
             continue
         ii, addl = cut
-        infusion = tr.route == "infusion"
+        hours = HOURS_PER_DAY if tr.route == "diet" else tr.infusion_h
         rows.append(
             {
                 "ID": id,
                 "TIME": float(tr.t0_h),
                 "AMT": float(tr.amount),
                 "EVID": 1,
-                "CMT": _CMT_DEPOT if tr.route == "oral" else _CMT_CENTRAL,
+                "CMT": _CMT_CENTRAL if tr.route in ("iv", "infusion") else _CMT_DEPOT,
                 "II": float(ii),
                 "ADDL": addl,
-                "RATE": tr.amount / tr.infusion_h if infusion else 0.0,
+                "RATE": tr.amount / hours if hours else 0.0,
                 "SS": 0,
-                "DUR": float(tr.infusion_h),
+                "DUR": float(hours),
                 "UNIT": tr.unit,
+                "ROUTE": tr.route,
                 "DRUG": reg.drug,
             }
         )
     columns = list(EVENT_COLUMNS)
     if any(r["UNIT"] != "mg" for r in rows):
         columns.append("UNIT")
+    if any(r["ROUTE"] in ANIMAL_ROUTES for r in rows):
+        columns.append("ROUTE")
     if any(r["RATE"] > 0 and _duration_from_rate(r["AMT"], r["RATE"]) != r["DUR"] for r in rows):
         columns.insert(columns.index("SS") + 1, "DUR")
     columns.append("DRUG")
-    df = pd.DataFrame(rows, columns=[*EVENT_COLUMNS, "DUR", "UNIT", "DRUG"])
+    df = pd.DataFrame(rows, columns=[*EVENT_COLUMNS, "DUR", "UNIT", "ROUTE", "DRUG"])
     df = df.astype({"TIME": float, "AMT": float, "II": float, "RATE": float, "DUR": float})
     df = df.astype({"EVID": np.int64, "CMT": np.int64, "ADDL": np.int64, "SS": np.int64})
     return df[columns].reset_index(drop=True)
@@ -662,6 +672,18 @@ def _read_row(source: str, n: int, get: Any) -> _DoseRow | None:
         )
     if rate < 0:
         raise PkdoseError(f"{where}: RATE {rate:g} must be 0 (bolus) or AMT / infusion hours")
+    route_raw = get("ROUTE", None)
+    given_route = None
+    if isinstance(route_raw, str) and route_raw.strip():
+        given_route = route_raw.strip().lower()
+        if given_route not in ROUTES:
+            raise PkdoseError(f"{where}: ROUTE {route_raw!r}; use one of {', '.join(ROUTES)}")
+    if given_route == "diet":
+        if cmt != _CMT_DEPOT or (rate > 0 and abs(rate * HOURS_PER_DAY - amt) > 1e-9 * amt):
+            raise PkdoseError(
+                f"{where}: a diet row goes into CMT 1 over one day (RATE = AMT / 24)"
+            )
+        rate = 0.0
     if cmt not in (_CMT_DEPOT, _CMT_CENTRAL):
         raise PkdoseError(
             f"{where}: CMT {cmt:g} is not a pkdose compartment; use 1 (depot, oral) "
@@ -700,6 +722,13 @@ def _read_row(source: str, n: int, get: Any) -> _DoseRow | None:
         else:
             infusion_h = _duration_from_rate(amt, rate)
     route = "infusion" if rate > 0 else ("iv" if cmt == _CMT_CENTRAL else "oral")
+    if given_route in ANIMAL_ROUTES:
+        if cmt != _CMT_DEPOT or rate > 0:
+            raise PkdoseError(f"{where}: a {given_route} dose goes into CMT 1 with RATE 0")
+        route = given_route
+    elif given_route is not None and given_route != route:
+        raise PkdoseError(f"{where}: ROUTE {given_route} does not match CMT {cmt:g} "
+                          f"and RATE {rate:g} (which mean {route})")
     try:
         dose = Dose(amt, unit, route, infusion_h)
         if addl == 0:

@@ -108,6 +108,9 @@ _TIMES_WEEKLY = {
 
 _ORAL_WORDS = ("oral", "orally", "po", "peroral")
 _IV_WORDS = ("iv", "intravenous", "intravenously")
+_IP_WORDS = ("ip", "intraperitoneal", "intraperitoneally")
+_SC_WORDS = ("sc", "sq", "subq", "subcutaneous", "subcutaneously")
+_DIET_WORDS = ("diet", "dietary", "food", "chow", "feed")
 _START_WORDS = ("starting", "start", "starts", "beginning", "begin")
 
 _SCHEDULE_HINT = "a schedule (daily, twice daily, every 8 h, weekly, Mon/Wed/Fri, once)"
@@ -119,6 +122,7 @@ _VOCABULARY = (
     *_TIME_UNITS,
     "once", "twice", "times", "every", "other", "loading", "then", "doses", "for",
     "oral", "iv", "infusion", "over", "bolus", "single", "starting", "cycles", "month",
+    "ip", "sc", "diet", "ppm", "intraperitoneal", "subcutaneous",
 )  # fmt: skip
 
 
@@ -560,7 +564,8 @@ def _number_led(p: _Parser, part: _Part) -> None:
 
 
 def _route(p: _Parser, part: _Part) -> bool:
-    """'oral', 'po', 'by mouth', 'iv', 'iv bolus', 'iv over 2 h', 'infusion over 30 min'."""
+    """'oral', 'po', 'by mouth', 'iv', 'iv bolus', 'iv over 2 h', 'infusion over 30 min',
+    'ip', 'sc', 'diet' ('in the diet', 'in food')."""
     tok = p.peek()
     word = tok.text
     if word in _ORAL_WORDS or (word == "by" and p.text(1) == "mouth"):
@@ -579,6 +584,18 @@ def _route(p: _Parser, part: _Part) -> bool:
             route, hours = "infusion", _read_time(p, "the infusion duration, e.g. 'over 2 h'")
         else:
             route, hours = "iv", 0.0
+    elif word in (*_IP_WORDS, *_SC_WORDS):
+        p.take()
+        p.accept("injection", "injected", "bolus")
+        route, hours = ("ip" if word in _IP_WORDS else "sc"), 0.0
+    elif word in _DIET_WORDS or (
+        word == "in" and (p.text(1) in _DIET_WORDS or (p.text(1) == "the"
+                                                       and p.text(2) in _DIET_WORDS))
+    ):
+        while p.text() in ("in", "the"):
+            p.take()
+        p.take()
+        route, hours = "diet", 0.0
     else:
         return False
     _set(p, part, "route", route, tok, "a second route")
@@ -595,7 +612,7 @@ def _expected_after(part: _Part) -> str:
     if part.cycle is None:
         options.append("an on/off cycle ('5 days on 9 days off')")
     if part.route is None:
-        options.append("a route (oral, iv)")
+        options.append("a route (oral, iv, ip, sc, diet)")
     options.append("'then'")
     return ", ".join(options[:-1]) + " or " + options[-1]
 
@@ -652,8 +669,12 @@ def _dose(p: _Parser, part: _Part) -> None:
         p.fail("a dose amount, e.g. '2 mg'", hint=hint)
     amount = p.take().num
     unit_tok = p.peek()
+    if unit_tok is not None and unit_tok.text == "ppm":
+        p.take()
+        part.amount, part.unit = amount, "ppm"
+        return
     if unit_tok is None or unit_tok.text not in _MASS_UNITS:
-        p.fail("a dose unit (mg, mg/kg, mg/m2)")
+        p.fail("a dose unit (mg, mg/kg, mg/m2, or ppm in the diet)")
     p.take()
     per_mg = _MASS_UNITS[unit_tok.text]
     unit = "mg"
@@ -690,6 +711,9 @@ def _part(p: _Parser) -> _Part:
             close = difflib.get_close_matches(tok.text, _VOCABULARY, n=1, cutoff=0.75)
             hint = f"; did you mean '{close[0]}'?" if close and tok.num is None else ""
             p.fail(_expected_after(part), hint=hint)
+    if part.schedule is None and part.route == "diet" and not part.loading:
+        # Food is eaten every day: a diet needs no schedule, only breaks and lengths.
+        part.schedule = ("interval", HOURS_PER_DAY)
     if part.schedule is None:
         if not part.loading:
             p.fail(f"{_SCHEDULE_HINT} or 'loading'")
@@ -742,7 +766,8 @@ def parse_regimen(text: str) -> Regimen:
     PkdoseError
         With one line naming the word the parser stopped at and what it expected there,
         e.g. ``cannot read 'sirolimus 2 mgs daily': stopped at 'mgs' (word 3); expected a
-        dose unit (mg, mg/kg, mg/m2)``; or the reason a dose or schedule is invalid.
+        dose unit (mg, mg/kg, mg/m2, or ppm in the diet)``; or the reason a dose or schedule
+        is invalid.
     """
     if not isinstance(text, str) or not text.strip():
         raise PkdoseError("empty regimen; write e.g. 'sirolimus 1 mg daily'")
@@ -837,7 +862,11 @@ def format_block(block: Block) -> str:
         ``[at T] AMOUNT UNIT SCHEDULE[, CYCLE][ x N | for T][ ROUTE]``.
     """
     d = block.dose
-    text = f"{_fmt_num(d.amount)} {d.unit} {_fmt_schedule(block)}"
+    schedule = _fmt_schedule(block)
+    if d.route == "diet":
+        # A diet is eaten daily unless said otherwise, so "daily" is left unsaid.
+        schedule = "diet" if schedule == "daily" else f"diet {schedule}"
+    text = f"{_fmt_num(d.amount)} {d.unit} {schedule}"
     if block.at_h is not None:
         text = f"at {_fmt_time(block.at_h)} {text}"
     if block.on_h is not None:
@@ -850,6 +879,8 @@ def format_block(block: Block) -> str:
         text += " iv"
     elif d.route == "infusion":
         text += f" iv over {_fmt_time(d.infusion_h)}"
+    elif d.route in ("ip", "sc"):
+        text += f" {d.route}"
     return text
 
 

@@ -486,9 +486,15 @@ def _simulate_entry(regimen_id: str, source: str, reg: Regimen) -> _Entry:
     from pkdose.pd import curve_pd
     from pkdose.simulate import reference_caveats, simulate
 
+    species = None
+    if source.lower().endswith(".toml"):
+        from pkdose.regimen_io import read_regimen_file
+
+        # Animal lifespan files name their species: simulate them with its model.
+        species = read_regimen_file(source).metadata.get("reference", {}).get("species")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
-        row = compare([reg]).iloc[0]
+        row = compare([reg], species=species).iloc[0]
         curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H)
     msgs = list(dict.fromkeys(str(w.message) for w in caught
                               if issubclass(w.category, ExtrapolationWarning)))

@@ -87,14 +87,18 @@ def as_regimen(regimen: Regimen | str) -> Regimen:
 
 
 def resolve_model(regimen: Regimen, model: Model | str | None,
-                  params: Mapping[str, float] | None = None) -> Model:
-    """The model to use: given, by name or path, else the drug's default; with overrides."""
+                  params: Mapping[str, float] | None = None,
+                  species: str | None = None) -> Model:
+    """The model to use: given, by name or path, else the drug's default for the species
+    (default human); with overrides."""
     if isinstance(model, Model):
         m = model
         if m.drug != regimen.drug:
             raise PkdoseError(f"model {m.name} is for {m.drug}, not {regimen.drug}")
+        if species is not None and m.species != species:
+            raise PkdoseError(f"model {m.name} is a {m.species} model, not {species}")
     else:
-        m = get_model(model, drug=regimen.drug)
+        m = get_model(model, drug=regimen.drug, species=species)
     if params:
         m = m.with_params(**params)
     return m
@@ -107,7 +111,17 @@ def dose_amounts(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
     if train.unit == "mg/kg":
         return train.amount * cov["weight_kg"].to_numpy(float)
     if train.unit == "mg/m2":
-        return train.amount * cov["bsa_m2"].to_numpy(float)
+        bsa = cov["bsa_m2"].to_numpy(float)
+        if np.any(np.isnan(bsa)):
+            raise PkdoseError("mg/m2 doses need a body-surface area, which pkdose derives "
+                              "for people only; give animal doses in mg/kg")
+        return train.amount * bsa
+    if train.unit == "ppm":
+        if "food_g_day" not in cov:
+            raise PkdoseError("a ppm diet needs the animals' food intake; give it with "
+                              "--food G (g/day) or a food_g_day covariate")
+        # ppm = mg drug per kg food; food in g/day, so mg/day = ppm x g/day / 1000.
+        return train.amount * cov["food_g_day"].to_numpy(float) / 1000.0
     raise PkdoseError(f"unknown dose unit {train.unit}")
 
 
@@ -116,10 +130,65 @@ def _span(values: np.ndarray, unit: str) -> str:
     return f"{lo:.4g} {unit}" if lo == hi else f"{lo:.3g}-{hi:.3g} {unit}"
 
 
-def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:
-    """Warn (ExtrapolationWarning) where dose or covariates leave the model's source data."""
+def _check_animal_doses(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:
+    """Doses of an animal regimen outside the mg/kg or ppm range of the model's sources."""
     msgs = []
-    doses = np.concatenate([dose_amounts(t, cov) for t in compile_trains(regimen)])
+    trains = compile_trains(regimen)
+    per_kg = [dose_amounts(t, cov) / cov["weight_kg"].to_numpy(float)
+              for t in trains if t.unit != "ppm"]
+    ppm = [t.amount for t in trains if t.unit == "ppm"]
+    for values, key, unit in ((per_kg, "dose_mg_kg", "mg/kg"), (ppm, "diet_ppm", "ppm")):
+        rng = model.validity(key)
+        if not values or rng is None:
+            continue
+        vals = np.concatenate([np.atleast_1d(v) for v in values])
+        if vals.min() < rng[0] * (1 - 1e-9) or vals.max() > rng[1] * (1 + 1e-9):
+            msgs.append(f"{_span(vals, unit)} lies outside the {rng[0]:g}-{rng[1]:g} {unit} "
+                        f"range the {model.name} {model.species} model was built from; "
+                        "predictions there are extrapolated")
+    for route in sorted({t.route for t in trains} - {model.clearance_reference_route}):
+        # A route's bioavailability relative to the reference route that the sources could
+        # only bracket: every prediction for that route scales with it.
+        spec = model.uncertainty.get(f"f_{route}")
+        if spec is not None:
+            msgs.append(f"{route} exposure in the {model.name} model rests on f_{route} = "
+                        f"{model.typical(f'f_{route}'):g}, known only as "
+                        f"{spec['low']:g}-{spec['high']:g}; {route} predictions scale with it")
+    return msgs
+
+
+def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:
+    """Warn (ExtrapolationWarning) where dose or covariates leave the model's source data.
+
+    Raises PkdoseError for a route the model cannot take (e.g. a diet with a human model).
+    """
+    from pkdose.regimen import ANIMAL_ROUTES
+
+    trains = compile_trains(regimen)
+    for route in sorted({t.route for t in trains}):
+        if route in ANIMAL_ROUTES and not model.is_animal:
+            raise PkdoseError(
+                f"{route} dosing is for animal studies and {model.name} is a human model; "
+                "use an animal model: add --species mouse (or dog, marmoset) to simulate, "
+                "compare or translate"
+            )
+        if route not in model.routes:
+            raise PkdoseError(
+                f"model {model.name} was fitted to {'/'.join(model.routes)} dosing only "
+                f"(its clearances are apparent, CL/F); {route} doses cannot be simulated with it"
+            )
+    if model.is_animal:
+        msgs = _check_animal_doses(model, regimen, cov)
+        rng = model.validity("weight_kg")
+        w = cov["weight_kg"].to_numpy(float)
+        if rng and np.any((w < rng[0]) | (w > rng[1])):
+            msgs.append(f"weight {_span(w, 'kg')} lies outside the {rng[0]:g}-{rng[1]:g} kg "
+                        f"range of the {model.name} source animals")
+        for m in msgs:
+            warnings.warn(m, ExtrapolationWarning, stacklevel=3)
+        return msgs
+    msgs = []
+    doses = np.concatenate([dose_amounts(t, cov) for t in trains])
     rng = model.validity("dose_mg")
     if rng and (doses.min() < rng[0] * (1 - 1e-9) or doses.max() > rng[1] * (1 + 1e-9)):
         msgs.append(
@@ -139,12 +208,6 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
             msgs.append(
                 f"{label} of {who} ({_span(vals, unit)}) lies outside the "
                 f"{rng[0]:g}-{rng[1]:g} {unit} range of the {model.name} source population"
-            )
-    for route in {t.route for t in compile_trains(regimen)}:
-        if route not in model.routes:
-            raise PkdoseError(
-                f"model {model.name} was fitted to {'/'.join(model.routes)} dosing only "
-                f"(its clearances are apparent, CL/F); {route} doses cannot be simulated with it"
             )
     for m in msgs:
         warnings.warn(m, ExtrapolationWarning, stacklevel=3)
@@ -178,6 +241,19 @@ class Prepared:
     params: Mapping[str, np.ndarray]
     system: solver.System
 
+    def route_inputs(self, route: str) -> tuple[solver.System, np.ndarray]:
+        """The system and bioavailable fraction for doses of ``route``.
+
+        Depot routes scale ``f`` by the model's ``f_<route>`` and absorb at ``ka_<route>``
+        when it has them (relative to its reference route).
+        """
+        p = self.params
+        bio = p["f"] * p.get(f"f_{route}", 1.0)
+        ka = p.get(f"ka_{route}")
+        if ka is None or "ka" not in p:
+            return self.system, bio
+        return solver.build_system({**p, "ka": ka}, self.model.n_chain), bio
+
 
 def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
             eta_occ: np.ndarray | None = None, with_: Sequence[str] | str = ()) -> Prepared:
@@ -187,7 +263,17 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
     (``pkdose/data/interactions.toml``) are applied to every subject.
     """
     cov = subjects if isinstance(subjects, pd.DataFrame) and "bsa_m2" in subjects else (
-        covariate_table(subjects))
+        covariate_table(subjects, model=model))
+    if model.is_animal and "food_g_day" not in cov:
+        from pkdose.species import food_intake
+
+        try:
+            # assign, not item assignment: a complete table passed in is the caller's.
+            cov = cov.assign(food_g_day=[
+                food_intake(model.species, w, model.strain, sex)
+                for w, sex in zip(cov["weight_kg"], cov["sex"], strict=True)])
+        except PkdoseError:
+            pass  # only a ppm diet needs it, and dose_amounts then says how to give it
     p = individual_parameters(model, cov, eta, eta_occ)
     if with_:
         from pkdose.interactions import apply_interactions
@@ -216,6 +302,23 @@ def _expand_doses(trains: Sequence[DoseTrain], cov: pd.DataFrame, until_h: float
     return times, doses
 
 
+def input_trains(model: Model, trains: Sequence[DoseTrain]) -> tuple[DoseTrain, ...]:
+    """Trains as the solver takes them: diets spread over the species' feeding pattern."""
+    if not any(t.route == "diet" for t in trains):
+        return tuple(trains)
+    from pkdose.species import diet_trains, feeding_pattern
+
+    return diet_trains(trains, feeding_pattern(model.species))
+
+
+def _route_central(prep: Prepared, tr: DoseTrain, times: np.ndarray,
+                   steady_state: bool = False) -> np.ndarray:
+    sys, bio = prep.route_inputs(tr.route)
+    amount = dose_amounts(tr, prep.cov)
+    return solver.train_central(sys, tr, amount, bio, prep.params["tlag"], times,
+                                steady_state=steady_state)
+
+
 def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
                     ) -> np.ndarray:
     """Central-compartment amount (mg), shape (n_subjects, n_times)."""
@@ -235,9 +338,8 @@ def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.nda
         c, _ = solver.mm_central(sys, p["vm"], p["km"], dose_t, doses * p["f"][:, None],
                                  times_h)
         return c
-    for tr in trains:
-        out += solver.train_central(sys, tr, dose_amounts(tr, prep.cov), p["f"], p["tlag"],
-                                    times_h)
+    for tr in input_trains(model, trains):
+        out += _route_central(prep, tr, times_h)
     return out
 
 
@@ -284,11 +386,10 @@ def steady_state_concentrations(prep: Prepared, regimen: Regimen, times_in_cycle
         central = solver.mm_steady_state(sys, p["vm"], p["km"], offsets, doses, period, t)
     else:
         central = np.zeros((n, t.size))
-        for tr in trains:
+        for tr in input_trains(model, trains):
             shifted = DoseTrain(tr.t0_h - start, tr.ii_h, tr.n, tr.amount, tr.unit, tr.route,
                                 tr.infusion_h)
-            central += solver.train_central(sys, shifted, dose_amounts(tr, prep.cov), p["f"],
-                                            p["tlag"], t, steady_state=True)
+            central += _route_central(prep, shifted, t, steady_state=True)
     return _to_conc(model, p, central)
 
 
@@ -320,7 +421,7 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
              until_h: float | None = None, step_h: float = 1.0,
              times_h: Sequence[float] | None = None,
              params: Mapping[str, float] | None = None,
-             with_: Sequence[str] | str = ()) -> pd.DataFrame:
+             with_: Sequence[str] | str = (), species: str | None = None) -> pd.DataFrame:
     """Predicted concentration-time curve(s) for a regimen.
 
     Parameters
@@ -342,6 +443,9 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
         Typical-value overrides, e.g. ``{"cl": 7.5}``.
     with_ : str or sequence of str
         Co-medications, e.g. ``"ciclosporin"`` (``pkdose.interactions``).
+    species : str, optional
+        ``mouse``, ``dog`` or ``marmoset`` selects that species' default model (and makes
+        the subjects animals: weight and sex only); default human.
 
     Returns
     -------
@@ -350,7 +454,7 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
         and ``plasma_ng_ml`` where the model has plasma.
     """
     reg = as_regimen(regimen)
-    m = resolve_model(reg, model, params)
+    m = resolve_model(reg, model, params, species)
     prep = prepare(m, subjects, with_=with_)
     check_extrapolation(m, reg, prep.cov)
     if times_h is None:

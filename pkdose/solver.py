@@ -29,7 +29,7 @@ import numpy as np
 from scipy import special
 
 from pkdose.errors import PkdoseError
-from pkdose.regimen import DoseTrain
+from pkdose.regimen import DEPOT_ROUTES, DoseTrain
 
 #: Gut amount below which Michaelis-Menten absorption is treated as first order, as a
 #: fraction of Km. The absorption rate then differs from first order by < 1e-6 relative.
@@ -256,23 +256,39 @@ def _expm(mat: np.ndarray) -> np.ndarray:
     return r
 
 
+def _entry(sys: System, route: str) -> int:
+    """State a dose of this route enters: the depot for absorbed routes, else central."""
+    return 0 if route in DEPOT_ROUTES and sys.n_chain else sys.central
+
+
 def _input_vector(sys: System, route: str) -> np.ndarray:
     b = np.zeros((sys.n, sys.n_states))
-    if route == "oral" and sys.n_chain:
-        b[:, 0] = 1.0
-    else:
-        b[:, sys.central] = 1.0
+    b[:, _entry(sys, route)] = 1.0
     return b
 
 
-def infusion_end_state(sys: System, duration_h: float) -> np.ndarray:
-    """State (n, S) at the end of a unit-rate infusion into central lasting ``duration_h``."""
+def infusion_end_state(sys: System, duration_h: float, state: int | None = None) -> np.ndarray:
+    """State (n, S) at the end of a unit-rate input lasting ``duration_h`` into ``state``
+    (default central)."""
     a_mat = system_matrix(sys)
     s = sys.n_states
     aug = np.zeros((sys.n, s + 1, s + 1))
     aug[:, :s, :s] = a_mat * duration_h
-    aug[:, sys.central, s] = duration_h
+    aug[:, sys.central if state is None else state, s] = duration_h
     return _expm(aug)[:, :s, s]
+
+
+def step_depot_central(sys: System, s: np.ndarray) -> np.ndarray:
+    """Central amount (n, T) during a unit-rate input into the depot that started ``s`` ago.
+
+    The state is ``int_0^s exp(A v) b dv = exp(A s) w - w`` with ``w = A^-1 b``, so its
+    central component is the unit-state responses (:func:`basis_central`) weighted by
+    ``w``, minus ``w_central``: exact, with no quadrature. ``s`` is (len,) shared by all.
+    """
+    b = _input_vector(sys, "diet")
+    w = np.linalg.solve(system_matrix(sys), b[:, :, None])[:, :, 0]
+    basis = basis_central(sys, s)
+    return np.einsum("nj,njt->nt", w, basis) - w[:, sys.central, None]
 
 
 def subset(sys: System, idx: np.ndarray) -> System:
@@ -344,23 +360,47 @@ def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarr
     out[:] = 0.0
     rel = times - t0
     ii = train.ii_h
-    shift = train.infusion_h if rate is not None else 0.0
-    r = rel - shift
-    if train.n == 1 or ii == 0:
-        ok = r >= 0
+    dur = train.infusion_h if rate is not None else 0.0
+    periodic = not (train.n == 1 or ii == 0)
+    running = s_run = count = None
+    if rate is not None and periodic:
+        # Infusions: the position in the current period decides both whether one is running
+        # and how long ago the last one ended, so the two parts cannot disagree at an end.
+        k = None if steady_state else np.floor(rel / ii)
+        s_run = np.mod(rel, ii) if steady_state else np.maximum(rel - k * ii, 0.0)
+        ended = s_run >= dur
+        s_end = np.where(ended, s_run - dur, s_run - dur + ii)
+        if steady_state:
+            running = ~ended
+        else:
+            n_ended = k + ended
+            count = np.clip(n_ended, 0.0, train.n)
+            s_end = np.where(n_ended >= train.n, rel - dur - (train.n - 1) * ii, s_end)
+            running = (k >= 0) & (k < train.n) & ~ended
+    elif periodic:
+        s_end = np.mod(rel, ii) if steady_state else None
+        if not steady_state:
+            count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)
+            s_end = rel - (count - 1.0) * ii
+    else:
+        s_end = rel - dur
+        if rate is not None:
+            s_run = rel
+            running = (rel >= 0) & (rel < dur)
+    if not periodic:
+        ok = s_end >= 0
         if np.any(ok):
-            s_u, inv = np.unique(r[ok], return_inverse=True)
+            s_u, inv = np.unique(s_end[ok], return_inverse=True)
             vals = np.einsum("nj,njk->nk", inj, basis_central(sys, s_u))
             out[:, ok] = np.take(vals, inv, axis=1)
     else:
         e_mat = _expm(system_matrix(sys) * ii)
         w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
         if steady_state:
-            s_u, inv = np.unique(np.mod(r, ii), return_inverse=True)
+            s_u, inv = np.unique(s_end, return_inverse=True)
             vals = np.einsum("nj,njk->nk", w, basis_central(sys, s_u))
             out[:, :] = np.take(vals, inv, axis=1)
         else:
-            count = np.clip(np.floor(r / ii) + 1.0, 0.0, train.n)
             ok = count >= 1
             # Times during the train (fewer than n doses so far) and after its last dose
             # are summed separately: after it, m is fixed and s grows without bound.
@@ -368,8 +408,7 @@ def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarr
                         np.flatnonzero(count >= train.n)):
                 if not idx.size:
                     continue
-                s = r[idx] - (count[idx] - 1.0) * ii
-                s_u, inv_s = np.unique(s, return_inverse=True)
+                s_u, inv_s = np.unique(s_end[idx], return_inverse=True)
                 m_u, inv_m = np.unique(count[idx], return_inverse=True)
                 basis = basis_central(sys, s_u)
                 # (exp(A s) - exp(A (s + m ii))) w = exp(A s) (w - E^m w)
@@ -379,23 +418,15 @@ def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarr
                     out[:, idx[0]:idx[-1] + 1] = vals
                 else:
                     out[:, idx] = vals
-    if rate is not None:
+    if running is not None and np.any(running):
         # The infusion running now (started less than its duration ago).
-        if steady_state:
-            s_run = np.mod(rel, ii)
-            running = s_run < train.infusion_h
-        elif ii > 0:
-            count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)
-            s_run = rel - (np.maximum(count, 1.0) - 1.0) * ii
-            running = (count >= 1) & (s_run < train.infusion_h)
+        s_u, inv = np.unique(s_run[running], return_inverse=True)
+        if train.route == "diet" and sys.n_chain:
+            vals = rate[:, None] * step_depot_central(sys, s_u)
         else:
-            s_run = rel
-            running = (rel >= 0) & (rel < train.infusion_h)
-        if np.any(running):
-            s_u, inv = np.unique(s_run[running], return_inverse=True)
             u = np.broadcast_to(s_u[None, :], (n, len(s_u)))
             vals = rate[:, None] * step_central(sys, u)
-            out[:, running] += np.take(vals, inv, axis=1)
+        out[:, running] += np.take(vals, inv, axis=1)
 
 
 def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
@@ -405,16 +436,24 @@ def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nda
     Parameters
     ----------
     amount : (n,) dose in mg per subject; ``bio`` (n,) is the bioavailable fraction for
-        oral doses; ``tlag`` (n,) shifts oral doses (subjects are grouped by lag).
+        doses into the depot (oral, ip, sc, diet); ``tlag`` (n,) shifts oral doses
+        (subjects are grouped by lag). A diet train with ``infusion_h > 0`` is a zero-order
+        input into the depot over that time (:func:`pkdose.species.diet_trains`).
     steady_state : evaluate the periodic steady state (infinitely many past doses) instead.
     """
     times = np.asarray(times, float)
     oral = train.route == "oral"
-    dose = np.asarray(amount, float) * (bio if oral else 1.0)
+    dose = np.asarray(amount, float) * (bio if train.route in DEPOT_ROUTES else 1.0)
     if steady_state and not (math.isinf(train.n) and train.ii_h > 0):
         raise PkdoseError("steady state needs a regimen that repeats indefinitely")
     rate = None
-    if train.route == "infusion":
+    if train.route == "diet" and train.infusion_h > 0:
+        if train.n > 1 and train.infusion_h > train.ii_h:
+            raise PkdoseError(f"a feeding phase of {train.infusion_h:g} h cannot repeat every "
+                              f"{train.ii_h:g} h")
+        rate = dose / train.infusion_h
+        inj = infusion_end_state(sys, train.infusion_h, _entry(sys, "diet")) * rate[:, None]
+    elif train.route == "infusion":
         if train.n > 1 and train.infusion_h > train.ii_h:
             raise PkdoseError(
                 f"infusions of {train.infusion_h:g} h cannot repeat every {train.ii_h:g} h; "

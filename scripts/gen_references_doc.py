@@ -90,6 +90,9 @@ purpose = "ageing-trial"                  # required, see the purposes below
 comedication = ["ciclosporin"]            # names pkdose.interactions knows for this drug
 systemic = true                           # false only for topical use (never simulated)
 notes = ["..."]
+species = "mouse"                         # animal studies only (purpose "lifespan")
+strain = "UM-HET3"                        # animal studies: strain and age at start
+start_age = "20 months"
 
 [reference.population]
 description = "..."                       # required
@@ -119,6 +122,13 @@ arm = "ev-0-75mg-bid"                     # required when the file has arms
 n = 731   population = "..."   assay = "..."   uncertain = false   note = "..."
 origin = "json:17"                        # row of shared/data/pk_observations.json, if any
 source = "..."   doi = "..."   pmid = "..."   pmcid = "..."   # when not the file's source
+
+[[lifespan]]                              # animal lifespan studies (purpose "lifespan")
+sex = "female"                            # male, female or mixed
+delta_median_pct = 26                     # change in median lifespan, %; omit if not given
+significant = true                        # optional
+arm = "ppm-42"                            # required when the file has arms
+note = "..."
 
 [[target]]                                # optional: trough range or one-sided signal line
 metric = "ctrough"
@@ -165,8 +175,10 @@ def render_references() -> str:
     all_refs = [refs.get(n, SOURCE_DIR) for n in refs.names(SOURCE_DIR)]
     lines = [
         "# Reference regimens", "", GENERATED, "",
-        "Cited human regimens to place a regimen against: approved transplant, oncology, "
-        "TSC and LAM dosing, the completed and planned ageing trials, and topical use. One "
+        "Cited regimens to place a regimen against: approved transplant, oncology, "
+        "TSC and LAM dosing, the completed and planned ageing trials, topical use, and "
+        "the wild-type mouse lifespan studies (simulated with the mouse model; see "
+        "`docs/species.md`). One "
         "TOML file per regimen (or per trial, with its arms) in `regimens/`. Each carries "
         "its citation, population, interacting co-medication, and where available "
         "published exposure and target ranges. What could not be verified is marked in "
@@ -197,7 +209,17 @@ def render_references() -> str:
         lines += _table(["Name", "Title", "Drug", "Regimen", "Co-medication", "Population",
                          "Source", "Obs.", "Targets"], rows)
         lines += [""]
-    lines += ["## Target ranges and signal lines", "",
+    lines += ["## Animal lifespan results", "",
+              "Change in median lifespan per sex (NS: not significant; blank: extension "
+              "reported without a number).", ""]
+    rows = [[f"`{r.name}{'/' + ls.arm if ls.arm else ''}`", r.species, r.strain, ls.sex,
+             r.start_age, str(r.get_arm(ls.arm).regimen if ls.arm else r.regimen),
+             "" if ls.delta_median_pct is None else f"{ls.delta_median_pct:+g} %"
+             + ("" if ls.significant is not False else " NS")]
+            for r in all_refs for ls in r.lifespan]
+    lines += _table(["Study", "Species", "Strain", "Sex", "Start", "Regimen",
+                     "Δ median lifespan"], rows)
+    lines += ["", "## Target ranges and signal lines", "",
               "Whole-blood troughs. `verified = no` means the range was taken from a "
               "secondary record and not re-read in its source (see the note in the file).",
               ""]

@@ -14,7 +14,8 @@ def ode_central(sys: solver.System, events, times, vm=None, km=None, infusions=(
     """Central amount of subject 0 by numerical integration (Radau, rtol 1e-10).
 
     events: iterable of (time_h, amount_mg, route) boluses ('oral' -> first absorption
-    stage or the Michaelis-Menten gut, 'iv' -> central). infusions: (start, duration, rate).
+    stage or the Michaelis-Menten gut, 'iv' -> central). infusions: (start, duration, rate)
+    into central, or (start, duration, rate, state) into that state (0 = depot).
     Independent of pkdose's closed forms: it integrates dx/dt = A x (+ MM gut) directly.
     """
     mm = vm is not None
@@ -26,9 +27,9 @@ def ode_central(sys: solver.System, events, times, vm=None, km=None, infusions=(
     def rhs(t, y):
         dy = np.zeros(n_state)
         dy[:n_lin] = a_lin @ y[:n_lin]
-        for start, dur, rate in infusions:
+        for start, dur, rate, *into in infusions:
             if start <= t < start + dur:
-                dy[c] += rate
+                dy[into[0] if into else c] += rate
         if mm:
             g = max(y[n_lin], 0.0)
             r = vm * g / (km + g)
@@ -47,8 +48,8 @@ def ode_central(sys: solver.System, events, times, vm=None, km=None, infusions=(
         return j
 
     times = np.asarray(times, float)
-    breaks = sorted({e[0] for e in events} | {s for s, _, _ in infusions}
-                    | {s + d for s, d, _ in infusions})
+    breaks = sorted({e[0] for e in events} | {i[0] for i in infusions}
+                    | {i[0] + i[1] for i in infusions})
     breaks = [b for b in breaks if b <= times.max()] + [times.max() + 1.0]
     y = np.zeros(n_state)
     out = np.zeros(times.size)

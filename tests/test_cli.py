@@ -270,3 +270,44 @@ def test_reference_files_used_as_regimens_warn_what_is_left_out(run):
     assert res.exit_code == 0
     assert "add --with ciclosporin" in res.stderr
     assert "applied to the skin with no systemic exposure" in res.stderr
+
+
+def test_references_show_gives_a_lifespan_study_its_species_and_results(run):
+    res = run("references", "show", "chen2009")
+    assert res.exit_code == 0
+    assert "species: mouse" in res.stdout and "extended (no number)" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rapamycin 14 ppm diet", "--to", "mouse"], "give --from human"),
+        (["sirolimus 1 mg daily", "--from", "human", "--to", "human"], "--to mouse"),
+    ],
+)
+def test_translate_direction_errors_exit_2(run, args, message):
+    res = run("translate", *args)
+    assert res.exit_code == 2 and message in res.stderr
+
+
+def test_translate_from_human_lists_the_lifespan_library_and_draws_the_figure(run, tmp_path):
+    fig = tmp_path / "lifespan.png"
+    res = run("translate", "sirolimus 6 mg weekly", "--from", "human", "--plot", str(fig))
+    assert res.exit_code == 0, res.stderr
+    assert "not medical advice" in res.stderr
+    assert "arriolaapelo2016" in res.stdout and "Caveats:" in res.stdout
+    assert fig.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_simulate_takes_a_mouse_diet_with_species_and_a_human_model_refuses_it(run):
+    ok = run("simulate", "rapamycin 14 ppm diet", "--species", "mouse", "--until", "2d")
+    assert ok.exit_code == 0 and ok.stdout.startswith("time_h,conc_ng_ml")
+    bad = run("simulate", "rapamycin 14 ppm diet", "--until", "2d")
+    assert bad.exit_code == 2 and "add --species mouse" in bad.stderr
+
+
+def test_flag_judges_a_mouse_regimen_with_species(run):
+    res = run("flag", "rapamycin 2 mg/kg ip every 5 days", "--species", "mouse")
+    assert res.exit_code == 0
+    assert res.stdout.startswith("sirolimus 2 mg/kg every 120 h ip: ")
+    assert "48 h mTORC2 turnover half-life" in res.stdout

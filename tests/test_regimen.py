@@ -44,12 +44,15 @@ hours = st.sampled_from(NICE_HOURS) | _floats(0.01, 5000.0)
 
 @st.composite
 def doses(draw: st.DrawFn) -> Dose:
-    unit = draw(st.sampled_from(["mg", "mg", "mg/kg", "mg/m2"]))
+    unit = draw(st.sampled_from(["mg", "mg", "mg/kg", "mg/m2", "ppm"]))
     amount = draw(
         st.sampled_from([0.1, 0.5, 1.0, 2.0, 5.0, 6.0, 10.0])
         | _floats(1e-4, 1000.0 if unit == "mg" else 1e6)
     )
-    route = draw(st.sampled_from(["oral", "oral", "iv", "infusion"]))
+    if unit == "ppm":
+        return Dose(amount, unit, "diet")
+    route = draw(st.sampled_from(["oral", "oral", "iv", "infusion", "ip", "sc"]
+                                 + (["diet"] if unit == "mg/kg" else [])))
     infusion_h = draw(hours) if route == "infusion" else 0.0
     return Dose(amount, unit, route, infusion_h)
 
@@ -88,6 +91,10 @@ def blocks(draw: st.DrawFn, max_doses_per_period: int = 400) -> Block:
             off_h = 168.0 * weeks - on_h
             if off_h <= 0 or (on_h + off_h) % 168.0:
                 reject()
+    if dose.route == "diet" and interval_h is not None and interval_h < 24.0:
+        interval_h = 24.0  # a diet dose is a day's food: at most daily
+        if on_h is not None and on_h / interval_h > max_doses_per_period:
+            reject()
     limit = draw(st.sampled_from(["none", "count", "duration"]))
     return Block(
         dose,
@@ -386,7 +393,9 @@ def test_endless_trains_without_a_common_period_are_rejected():
         (dict(amount=math.inf), "not a number"),
         (dict(amount=5000.0), "implausibly large"),
         (dict(amount=1.0, unit="g"), "unknown dose unit"),
-        (dict(amount=1.0, route="sc"), "unknown route"),
+        (dict(amount=1.0, route="im"), "unknown route"),
+        (dict(amount=14.0, unit="ppm"), "only in the diet"),
+        (dict(amount=1.0, unit="mg", route="diet"), "concentration in food"),
         (dict(amount=1.0, route="infusion"), "needs a positive duration"),
         (dict(amount=1.0, route="oral", infusion_h=2.0), "only applies to route 'infusion'"),
     ],

@@ -523,3 +523,27 @@ def test_an_endless_train_is_written_with_addl_minus_one():
     ev = regimen_to_events(parse_regimen("sirolimus 1 mg daily"))
     assert ev.loc[0, "ADDL"] == -1
     assert math.isinf(compile_trains(events_to_regimen(ev))[0].n)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rapamycin 14 ppm diet",
+        "rapamycin 42 ppm diet every other month",
+        "rapamycin 126 ppm diet for 90 days",
+        "rapamycin 2 mg/kg ip every 5 days",
+        "rapamycin 1.5 mg/kg sc 3 times weekly, 2 weeks per month",
+    ],
+)
+def test_animal_routes_survive_the_event_table_round_trip(text):
+    reg = parse_regimen(text)
+    events = regimen_to_events(reg)
+    assert set(events["ROUTE"]) == {reg.blocks[0].dose.route}
+    assert set(events["CMT"]) == {1}  # injections and food enter the depot
+    assert compile_trains(events_to_regimen(events)) == compile_trains(reg)
+
+
+def test_a_diet_row_is_one_days_food_infused_into_the_depot_over_24_h():
+    row = regimen_to_events(parse_regimen("rapamycin 14 ppm diet")).iloc[0]
+    assert (row["AMT"], row["UNIT"], row["II"], row["ADDL"]) == (14.0, "ppm", 24.0, -1)
+    assert row["RATE"] == pytest.approx(14.0 / 24.0)

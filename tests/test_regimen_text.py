@@ -473,7 +473,8 @@ def test_canonical_text_is_a_fixed_point(text):
 
 MALFORMED = [
     # (text, the word named in the message, a fragment of what was expected there)
-    ("sirolimus 2 mgs daily", "'mgs' (word 3)", "expected a dose unit (mg, mg/kg, mg/m2)"),
+    ("sirolimus 2 mgs daily", "'mgs' (word 3)",
+     "expected a dose unit (mg, mg/kg, mg/m2, or ppm in the diet)"),
     ("sirolimus 2 daily", "'daily' (word 3)", "a dose unit"),
     ("sirolimus two mg daily", "'two' (word 2)", "a dose amount"),
     ("sirolimus mg daily", "'mg' (word 2)", "a dose amount"),
@@ -540,7 +541,7 @@ def test_the_documented_example_message_verbatim():
         parse_regimen("sirolimus 2 mgs daily")
     assert str(err.value) == (
         "cannot read 'sirolimus 2 mgs daily': stopped at 'mgs' (word 3); "
-        "expected a dose unit (mg, mg/kg, mg/m2)"
+        "expected a dose unit (mg, mg/kg, mg/m2, or ppm in the diet)"
     )
 
 
@@ -601,3 +602,53 @@ def test_any_input_gives_a_regimen_or_a_one_line_pkdose_error(words):
         assert "\n" not in str(err)
     else:
         assert parse_regimen(format_regimen(reg)) == reg
+
+
+# Animal regimens (issue 6): injections and diets, with the examples of the issue
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("rapamycin 14 ppm diet", "sirolimus 14 ppm diet"),
+        ("rapamycin 14 ppm in the diet", "sirolimus 14 ppm diet"),
+        ("rapamycin 42 ppm diet every other month", "sirolimus 42 ppm diet, every other month"),
+        ("rapamycin 126 ppm diet for 90 days", "sirolimus 126 ppm diet for 90 days"),
+        ("rapamycin 2 mg/kg ip every 5 days", "sirolimus 2 mg/kg every 120 h ip"),
+        ("rapamycin 8 mg/kg i.p. daily for 90 days", "sirolimus 8 mg/kg daily for 90 days ip"),
+        ("rapamycin 1.5 mg/kg sc 3 times weekly, 2 weeks per month",
+         "sirolimus 1.5 mg/kg Mon/Wed/Fri, 2 weeks per month sc"),
+        ("rapamycin 0.1 mg/kg 3 times weekly", "sirolimus 0.1 mg/kg Mon/Wed/Fri"),
+        ("rapamycin 1 mg/kg diet", "sirolimus 1 mg/kg diet"),
+    ],
+)
+def test_animal_regimens_parse_to_a_canonical_text_that_reads_back(text, canonical):
+    reg = parse_regimen(text)
+    assert format_regimen(reg) == canonical
+    assert parse_regimen(canonical) == reg
+
+
+def test_a_diet_is_eaten_daily_and_its_doses_are_days_of_food():
+    block = parse_regimen("rapamycin 14 ppm diet").blocks[0]
+    assert block.dose == Dose(14.0, "ppm", "diet")
+    assert block.interval_h == 24.0
+
+
+def test_two_weeks_per_month_restarts_the_weekday_pattern_every_month():
+    block = parse_regimen("rapamycin 1.5 mg/kg sc 3 times weekly, 2 weeks per month").blocks[0]
+    period, offsets = block.pattern()
+    assert period == pytest.approx(365.25 / 12 * 24)
+    assert offsets == (0.0, 48.0, 96.0, 168.0, 216.0, 264.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("rapamycin 14 ppm daily", "is a dose only in the diet"),
+        ("rapamycin 14 ppm diet twice daily", "one day's food per dose"),
+        ("rapamycin 2 mg diet", "concentration in food"),
+    ],
+)
+def test_ppm_and_diet_misuse_is_a_one_line_error(text, message):
+    with pytest.raises(PkdoseError, match=message):
+        parse_regimen(text)

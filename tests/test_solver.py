@@ -304,3 +304,16 @@ def test_amount_in_body_never_exceeds_the_doses_given(ka, cl, v1, q, v2):
     c = train(sys, DoseTrain(0, 24, 10, 1.0), t)
     given_by_t = np.minimum(np.floor(t / 24) + 1, 10)
     assert np.all(c <= given_by_t * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("route", ["infusion", "diet"])
+@pytest.mark.parametrize("ss", [True, False])
+def test_an_input_ending_exactly_on_an_output_time_is_counted_once(route, ss):
+    # 22.99999 + 1.00001 is not exactly 24 in floating point: the running-input and
+    # ended-input parts must still agree on which side of the end a time falls.
+    sys = system(1.0, cl=0.004, v1=0.05, q=0.01, v2=0.2)
+    tr = DoseTrain(22.99999, 24.0, math.inf if ss else 60, 0.5, route=route, infusion_h=1.00001)
+    base = 0.0 if ss else 24.0 * 40
+    t = base + np.array([23.999999, 24.0, 24.000001])
+    c = train(sys, tr, t, ss=ss)
+    assert np.ptp(c) < 1e-5 * c.max()

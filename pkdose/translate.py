@@ -1,0 +1,355 @@
+"""Cross-species exposure matching: which human regimen gives the exposure of a mouse one?
+
+Doses in ppm of food or mg/kg cannot be compared with human mg doses; predicted whole-blood
+exposure can. :func:`animal_exposure` runs an animal regimen on its species model,
+:func:`translate` searches human regimens made of marketed tablets on daily and
+intermittent schedules for the one whose exposure matches it on a chosen metric, and
+:func:`to_animal` does the reverse against the animal lifespan library
+(:func:`pkdose.references.lifespan`). :func:`lifespan_exposure` predicts every library
+regimen, for the table in ``docs/species.md`` and the lifespan figure.
+
+Regimens that stop ("for 90 days", "for 3 months") are compared at the steady state of
+their repeating dose, i.e. the exposure while on treatment; on/off cycles ("every other
+month") at the steady state of the whole cycle, breaks included.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from pkdose.compare import _repeating, regimen_exposure
+from pkdose.drugs import tablet_doses
+from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.model import Model, get_model
+from pkdose.regimen import Regimen
+from pkdose.regimen_text import parse_regimen
+from pkdose.simulate import as_regimen
+
+__all__ = ["MATCH_METRICS", "HUMAN_SCHEDULES", "CAVEATS", "animal_exposure", "animal_range",
+           "translate", "to_animal", "lifespan_exposure"]
+
+#: ``--match`` choices: the exposure column compared, its label and unit.
+MATCH_METRICS = MappingProxyType({
+    "cavg": ("cavg_ng_ml", "Cavg", "ng/mL"),
+    "auc168": ("auc168_ng_h_ml", "AUC168", "ng*h/mL"),
+    "trough": ("cmin_ng_ml", "trough (Cmin)", "ng/mL"),
+    "mtorc1": ("mtorc1_mean", "mean mTORC1 inhibition", "fraction"),
+})
+
+#: Human schedules searched, as regimen-text schedules and their names.
+HUMAN_SCHEDULES = ("daily", "every 2 days", "every 3 days", "weekly", "every 2 weeks")
+
+#: Most tablets taken at once when building human doses (8 x 2 mg = 16 mg).
+MAX_TABLETS = 8
+
+#: What a match on each metric does and does not capture, and what differs between species.
+CAVEATS = (
+    "Whole-blood levels are compared one to one. Rapamycin sits mostly in red cells bound to "
+    "FKBP12 (about 95 % in human blood, Yatscoff 1993); species differences in haematocrit, "
+    "red-cell FKBP12 and plasma protein binding change the free drug at the same whole-blood "
+    "level, and no species correction is applied.",
+    "Cavg and AUC168 ignore the shape of the curve: the same weekly exposure can be flat "
+    "(diet) or peaky (weekly tablets), which matters for mTORC2. Trough (Cmin) ignores peaks. "
+    "mTORC1 uses the project's PD model (docs/mtorc2.md), calibrated mostly on human data, "
+    "for the animal too.",
+    "That lifespan benefit follows any of these metrics is a hypothesis, not a finding.",
+)
+
+
+def _metric(match: str) -> tuple[str, str, str]:
+    key = str(match).strip().lower()
+    if key not in MATCH_METRICS:
+        raise PkdoseError(f"unknown --match {match!r}; choose one of {', '.join(MATCH_METRICS)}")
+    return MATCH_METRICS[key]
+
+
+def _on_treatment(reg: Regimen) -> tuple[Regimen, str]:
+    rep = _repeating(reg)
+    return rep, ("steady state" if rep == reg else "steady state while on treatment")
+
+
+def animal_exposure(regimen: Regimen | str, species: str = "mouse", subjects=None,
+                    model: Model | str | None = None, with_pd: bool = True) -> pd.DataFrame:
+    """Predicted exposure of an animal regimen (one row), on treatment.
+
+    Parameters
+    ----------
+    regimen : Regimen or str
+        E.g. ``"rapamycin 14 ppm diet"``, ``"rapamycin 2 mg/kg ip every 5 days"``.
+    species : str
+        ``mouse``, ``dog`` or ``marmoset``: the species' default model unless ``model``.
+    subjects : mapping, optional
+        Animal covariates: ``weight_kg``, ``sex``, ``food_g_day``.
+
+    Returns
+    -------
+    DataFrame
+        ``regimen`` (the on-treatment form), ``regimen_given``, ``species``, ``model``,
+        ``basis`` and the steady-state metrics of :func:`pkdose.exposure.interval_metrics`
+        (``cavg_ng_ml``, ``cmax_ng_ml``, ``cmin_ng_ml``, ``auc168_ng_h_ml``, ...), with
+        ``mtorc1_mean`` and ``mtorc2_verdict`` when ``with_pd``.
+    """
+    reg = as_regimen(regimen)
+    rep, basis = _on_treatment(reg)
+    m = model if isinstance(model, Model) else get_model(model, drug=reg.drug, species=species)
+    row = _steady_row(rep, m, subjects, with_pd)
+    df = pd.DataFrame([row.to_dict()])
+    df.insert(1, "regimen_given", str(reg))
+    df.insert(2, "species", m.species)
+    df.insert(3, "basis", basis)
+    return df
+
+
+def animal_range(regimen: Regimen | str, species: str = "mouse", match: str = "cavg",
+                 subjects=None, model: Model | str | None = None) -> pd.DataFrame:
+    """The animal metric at the low and high end of each uncertain model parameter.
+
+    One parameter at a time, over the model's ``[uncertainty]`` ranges (parameters only;
+    ranges on derived quantities such as a half-life are skipped), so the spread shown is
+    a lower bound on the joint uncertainty.
+
+    Returns
+    -------
+    DataFrame
+        ``parameter``, ``low``, ``high`` (the parameter range) and ``metric_low``,
+        ``metric_high`` (the metric at those ends).
+    """
+    column, _, _ = _metric(match)
+    reg = as_regimen(regimen)
+    m = model if isinstance(model, Model) else get_model(model, drug=reg.drug, species=species)
+    rep, _ = _on_treatment(reg)
+    rows = []
+    for name, spec in m.uncertainty.items():
+        if name not in m.parameters:
+            continue
+        vals = []
+        for end in ("low", "high"):
+            row = _steady_row(rep, m.with_params(**{name: float(spec[end])}), subjects,
+                              column.startswith("mtorc"))
+            vals.append(float(row[column]))
+        rows.append({"parameter": name, "low": float(spec["low"]),
+                     "high": float(spec["high"]), "metric_low": vals[0],
+                     "metric_high": vals[1]})
+    return pd.DataFrame(rows, columns=["parameter", "low", "high", "metric_low",
+                                       "metric_high"])
+
+
+def _steady_row(reg: Regimen, model: Model | None, subjects, with_pd: bool) -> pd.Series:
+    """Steady-state metrics over one cycle, without the T90ss and Rac that
+    :func:`pkdose.compare.regimen_exposure` adds (they cost most of its time)."""
+    from pkdose import exposure
+    from pkdose.compare import ABOVE_NG_ML, BELOW_NG_ML, _grid
+    from pkdose.pd import judge, steady_state_profile
+    from pkdose.simulate import (
+        check_extrapolation,
+        prepare,
+        resolve_model,
+        steady_state_concentrations,
+        steady_state_trains,
+    )
+
+    m = resolve_model(reg, model)
+    prep = prepare(m, subjects)
+    with warnings.catch_warnings():
+        # Candidates beyond a model's fitted dose range are flagged in a column instead.
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        check_extrapolation(m, reg, prep.cov)
+    _, period, _ = steady_state_trains(reg)
+    t = _grid(period)
+    conc = steady_state_concentrations(prep, reg, t)["conc_ng_ml"]
+    vals = exposure.interval_metrics(t, conc, above=ABOVE_NG_ML, below=BELOW_NG_ML,
+                                     periodic=True)
+    row = {k: float(v[0]) for k, v in vals.items()}
+    row.update(regimen=str(reg), model=m.name, window_h=period)
+    if with_pd:
+        verdict, _ = judge(steady_state_profile(reg, t, conc[0]), species=m.species)
+        row.update(mtorc1_mean=verdict.metrics["mtorc1_mean"],
+                   mtorc2_verdict=verdict.label)
+    return pd.Series(row)
+
+
+def _best_dose(drug: str, schedule: str, column: str, target: float, subjects,
+               doses: Sequence[float]) -> tuple[float, pd.Series]:
+    """The tablet dose on this schedule whose metric is closest to ``target`` (log scale).
+
+    Every metric rises with dose, so a bisection over the sorted doses finds the bracket.
+    """
+    with_pd = column.startswith("mtorc")
+    cache: dict[float, pd.Series] = {}
+
+    def row(d: float) -> pd.Series:
+        if d not in cache:
+            cache[d] = _steady_row(parse_regimen(f"{drug} {d:g} mg {schedule}"), None,
+                                   subjects, with_pd)
+        return cache[d]
+
+    lo, hi = 0, len(doses) - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if float(row(doses[mid])[column]) < target:
+            lo = mid
+        else:
+            hi = mid
+    best = min((doses[lo], doses[hi]),
+               key=lambda d: abs(math.log(max(float(row(d)[column]), 1e-300) / target)))
+    return best, row(best)
+
+
+def translate(regimen: Regimen | str, species: str = "mouse", match: str = "cavg",
+              subjects=None, human_subjects=None, model: Model | str | None = None,
+              schedules: Sequence[str] = HUMAN_SCHEDULES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Human regimens (tablet doses, daily and intermittent) matching an animal regimen.
+
+    Parameters
+    ----------
+    regimen : Regimen or str
+        The animal regimen, e.g. ``"rapamycin 14 ppm diet"``.
+    species : str
+        Its species (default mouse).
+    match : {"cavg", "auc168", "trough", "mtorc1"}
+        The exposure metric matched (see :data:`MATCH_METRICS`).
+    subjects, human_subjects : mapping, optional
+        Covariates of the animal and of the human (default: the typical ones).
+    schedules : sequence of str
+        Human schedules searched (default :data:`HUMAN_SCHEDULES`).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The animal row (:func:`animal_exposure`) and one row per schedule, best match first:
+        ``regimen``, ``schedule``, ``dose_mg``, the matched metric (``human``, ``animal``,
+        ``ratio`` human/animal), and the human Cavg, Cmax, Cmin, mean mTORC1 inhibition and
+        mTORC2 verdict, and ``in_fitted_range`` (dose inside the human model's data).
+    """
+    column, label, unit = _metric(match)
+    animal = animal_exposure(regimen, species, subjects, model)
+    target = float(animal[column].iloc[0])
+    if not (math.isfinite(target) and target > 0):
+        raise PkdoseError(f"the animal regimen gives {label} = {target:g}; nothing to match")
+    drug = as_regimen(regimen).drug
+    doses = tablet_doses(drug, max_tablets=MAX_TABLETS)
+    human_model = get_model(drug=drug)
+    fitted = human_model.validity("dose_mg")
+    rows = []
+    for schedule in schedules:
+        dose, r = _best_dose(drug, schedule, column, target, human_subjects, doses)
+        if not column.startswith("mtorc"):
+            r = _steady_row(parse_regimen(f"{drug} {dose:g} mg {schedule}"), None,
+                            human_subjects, True)
+        value = float(r[column])
+        rows.append({
+            "regimen": r["regimen"], "schedule": schedule, "dose_mg": dose,
+            "metric": label, "human": value, "animal": target, "ratio": value / target,
+            "cavg_ng_ml": r["cavg_ng_ml"], "cmax_ng_ml": r["cmax_ng_ml"],
+            "cmin_ng_ml": r["cmin_ng_ml"], "mtorc1_mean": r["mtorc1_mean"],
+            "mtorc2_verdict": r["mtorc2_verdict"], "model": r["model"],
+            "in_fitted_range": fitted is None or fitted[0] <= dose <= fitted[1],
+            "at_tablet_limit": dose in (doses[0], doses[-1]) and abs(math.log(value / target))
+            > 0.1,
+        })
+    out = pd.DataFrame(rows)
+    out = out.iloc[np.argsort(np.abs(np.log(out["ratio"].to_numpy())), kind="stable")]
+    return animal, out.reset_index(drop=True)
+
+
+def lifespan_exposure(species: str = "mouse", match: str = "cavg",
+                      model: Model | str | None = None) -> pd.DataFrame:
+    """Every lifespan-library regimen of a species with its predicted exposure.
+
+    Returns
+    -------
+    DataFrame
+        :func:`pkdose.references.lifespan` rows plus ``cavg_ng_ml``, ``cmax_ng_ml``,
+        ``cmin_ng_ml``, ``auc168_ng_h_ml``, ``t_above_3_h`` (per cycle), ``window_h``,
+        ``mtorc1_mean``, ``mtorc2_verdict`` and ``predicted`` (why not, when the model has
+        no such route).
+    """
+    from pkdose import references
+
+    _metric(match)
+    lib = references.lifespan()
+    lib = lib[lib["species"] == species].reset_index(drop=True)
+    m = model if isinstance(model, Model) else get_model(model, drug="sirolimus",
+                                                         species=species)
+    cols = ("cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml", "auc168_ng_h_ml", "t_above_3_h",
+            "window_h", "mtorc1_mean", "mtorc2_verdict")
+    cache: dict[tuple[str, str], Mapping] = {}
+    out = []
+    for _, row in lib.iterrows():
+        reg = parse_regimen(row["regimen"])
+        routes = {b.dose.route for b in reg.blocks}
+        rec = dict(row)
+        if not routes <= set(m.routes):
+            rec.update(dict.fromkeys(cols, np.nan))
+            rec["predicted"] = (f"no: the {m.name} model has no "
+                                f"{'/'.join(sorted(routes - set(m.routes)))} route")
+            out.append(rec)
+            continue
+        sex = row["sex"] if row["sex"] in ("male", "female") else None
+        key = (row["regimen"], sex or "")
+        if key not in cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExtrapolationWarning)
+                cache[key] = animal_exposure(reg, species, {"sex": sex} if sex else None,
+                                             m).iloc[0]
+        rec.update({c: cache[key][c] for c in cols})
+        rec["predicted"] = "yes"
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def to_animal(regimen: Regimen | str, species: str = "mouse", match: str = "cavg",
+              subjects=None, model: Model | str | None = None) -> tuple[pd.DataFrame,
+                                                                          pd.DataFrame]:
+    """Published animal lifespan regimens closest in exposure to a human regimen.
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The human row (:func:`pkdose.compare.regimen_exposure`, on treatment) and the
+        library rows of :func:`lifespan_exposure` with ``ratio`` (human / animal) on the
+        chosen metric, closest first; regimens the animal model cannot predict come last.
+    """
+    column, _, _ = _metric(match)
+    reg = as_regimen(regimen)
+    if any(b.dose.route in ("ip", "sc", "diet") for b in reg.blocks):
+        raise PkdoseError("--from human needs a human regimen (oral or iv); for an animal "
+                          "regimen use --species and --to human")
+    rep, basis = _on_treatment(reg)
+    human = regimen_exposure(rep, None, subjects).iloc[[0]].reset_index(drop=True)
+    human["basis"] = basis
+    lib = lifespan_exposure(species, match, model)
+    lib["ratio"] = float(human[column].iloc[0]) / lib[column]
+    order = np.argsort(np.where(lib["ratio"].notna(), np.abs(np.log(lib["ratio"])), np.inf),
+                       kind="stable")
+    return human, lib.iloc[order].reset_index(drop=True)
+
+
+def human_bands(match: str = "cavg",
+                purposes: Sequence[str] = ("ageing-trial", "planned-ageing-trial")
+                ) -> pd.DataFrame:
+    """Human reference regimens (default: ageing trials) as ranges on an exposure metric.
+
+    Returns
+    -------
+    DataFrame
+        ``label`` (reference name), ``drug``, ``low`` and ``high`` (the lowest and highest
+        arm, at the steady state of its repeating dose, typical subject), ``arms``.
+    """
+    from pkdose.compare import reference_rows
+
+    column, _, _ = _metric(match)
+    rows, _ = reference_rows(tuple(purposes), ("sirolimus", "everolimus"))
+    if rows.empty:
+        return pd.DataFrame(columns=["label", "drug", "low", "high", "arms"])
+    rows["file"] = rows["reference"].str.split("/").str[0]
+    out = rows.groupby(["file", "drug"], sort=False)[column].agg(["min", "max", "count"])
+    out = out.reset_index().rename(columns={"file": "label", "min": "low", "max": "high",
+                                            "count": "arms"})
+    return out[out["low"] > 0].reset_index(drop=True)
