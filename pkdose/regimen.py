@@ -197,6 +197,13 @@ class Block:
                 "a diet is one day's food per dose, eaten every day; leave out the schedule "
                 "(e.g. '14 ppm diet') and use an on/off cycle or a length for breaks"
             )
+        if self.dose.route == "diet" and self.on_h is not None and (
+            self.on_h + self.off_h < HOURS_PER_DAY
+        ):
+            raise PkdoseError(
+                "a diet on/off cycle must last at least a day (one day's food per dose); "
+                "write it in days, weeks or months, e.g. '14 ppm diet 2 weeks on 2 weeks off'"
+            )
         if self.at_h is not None and not math.isfinite(self.at_h):
             raise PkdoseError(f"a block start time must be a number of hours, got {self.at_h}")
 

@@ -93,6 +93,8 @@ def blocks(draw: st.DrawFn, max_doses_per_period: int = 400) -> Block:
                 reject()
     if dose.route == "diet" and interval_h is not None and interval_h < 24.0:
         interval_h = 24.0  # a diet dose is a day's food: at most daily
+    if dose.route == "diet" and on_h is not None and on_h + off_h < 24.0:
+        reject()  # a diet cycle lasts at least a day
         if on_h is not None and on_h / interval_h > max_doses_per_period:
             reject()
     limit = draw(st.sampled_from(["none", "count", "duration"]))
