@@ -575,7 +575,10 @@ def _forecast(fit: Fit, reg: Regimen) -> tuple[dict, dict]:
     k1 = fit.post.n_iiv
     map_occ = np.zeros((1, fit.mode_z.size - k1))
     point = subject_metrics(reg, fit.post.prepare(fit.mode_z, map_occ))
-    draws = subject_metrics(reg, _forecast_prep(fit))
+    if reg.is_indefinite:
+        draws = _cycle_metrics(reg, _forecast_prep(fit), mtor=True)
+    else:
+        draws = subject_metrics(reg, _forecast_prep(fit))
     return point, draws
 
 
@@ -590,7 +593,8 @@ def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
 
     Steady-state cycle for regimens that go on, first week for those that stop, as in
     :func:`pkdose.compare.regimen_exposure`. One row per metric: ``individual`` (MAP, a
-    typical new occasion), posterior ``p5, p50, p95`` (fresh occasion per draw) and
+    typical new occasion), posterior ``p5, p50, p95`` (FORECAST_DRAWS draws, a fresh
+    occasion each, steady state on a 0.5 h grid) and
     ``typical`` (the model's typical subject with the person's covariates); then one row
     per mTORC2 verdict with the posterior ``probability`` (96 h turnover half-life).
     """
@@ -683,17 +687,26 @@ def _candidate(drug: str, dose: float, interval_h: float) -> Regimen:
 TARGET_STEP_H = 0.5
 
 
-def _target_metrics(reg: Regimen, prep, tgt: DoseTarget) -> Mapping[str, np.ndarray]:
-    """What a target needs: exposure on a 0.5 h cycle grid, or mTOR engagement as well."""
+def _cycle_metrics(reg: Regimen, prep, mtor: bool) -> Mapping[str, np.ndarray]:
+    """Steady-state exposure on a 0.5 h cycle grid, with mTOR engagement if asked."""
     from pkdose.exposure import interval_metrics
-    from pkdose.population import subject_metrics
+    from pkdose.pd import pd_curves
+    from pkdose.population import _mtor_settings, _time_average, _verdicts
     from pkdose.simulate import steady_state_concentrations, time_grid
 
-    if tgt.column == "mtorc2_verdict":
-        return subject_metrics(reg, prep)
     t = time_grid(_period(reg), TARGET_STEP_H)
     conc = steady_state_concentrations(prep, reg, t)["conc_ng_ml"]
-    return interval_metrics(t, conc, above=(), below=(), periodic=True)
+    out = dict(interval_metrics(t, conc, above=(4.0,), below=(), periodic=True))
+    if mtor:
+        # As pkdose.population (central turnover half-life), on the coarser grid: the PD
+        # recurrences are exact for piecewise-linear input, and mTORC2 turns over in days.
+        pdp, vcfg, mult, _ = _mtor_settings(reg.drug)
+        cur = pd_curves(conc * mult, TARGET_STEP_H, pdp, periodic=True)
+        out["mtorc1_mean"] = _time_average(cur["mtorc1_inhibition"], t)
+        out["mtorc2_mean"] = _time_average(cur["mtorc2_fraction"], t)
+        out["mtorc2_min"] = cur["mtorc2_fraction"].min(axis=1)
+        out["mtorc2_verdict"] = _verdicts(out["mtorc2_mean"], out["mtorc2_min"], vcfg, False)
+    return out
 
 
 def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
@@ -723,11 +736,12 @@ def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
     k1 = fit.post.n_iiv
     prep_map = fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - k1)))
     prep_draws = _forecast_prep(fit)
-    col = "mtorc1_mean" if tgt.column == "mtorc2_verdict" else tgt.column
+    mtor = tgt.column == "mtorc2_verdict"
+    col = "mtorc1_mean" if mtor else tgt.column
 
     def too_high(i: int, ii: float) -> bool:
         # Exposure rises with the dose at a fixed interval, so the doses split in two.
-        v = _target_metrics(_candidate(drug, doses[i], ii), prep_map, tgt)
+        v = _cycle_metrics(_candidate(drug, doses[i], ii), prep_map, mtor)
         if tgt.column == "mtorc2_verdict":
             return v["mtorc2_verdict"][0] != "spared"
         return float(v[col][0]) > math.sqrt(tgt.low * tgt.high)
@@ -747,7 +761,7 @@ def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
     rows = []
     for d, ii in short:
         reg = _candidate(drug, d, ii)
-        v = _target_metrics(reg, prep_draws, tgt)
+        v = _cycle_metrics(reg, prep_draws, mtor)
         vm = subject_metrics(reg, prep_map)
         q = _pct(np.asarray(v[col], float))
         rows.append({"regimen": str(reg), "dose_mg": d, "interval_h": ii,
@@ -829,7 +843,7 @@ def _shift(trains: Sequence[DoseTrain], by_h: float) -> list[DoseTrain]:
 
 
 def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool = False,
-                 step_h: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 step_h: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predicted exposure for each way of handling one missed or late dose.
 
     Parameters
@@ -878,14 +892,15 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
     post = fit.post
     k1 = post.n_iiv
     occ_map = np.zeros((1, fit.mode_z.size - k1))
-    occ = fit.new_occasions()
+    n_draws = min(FORECAST_DRAWS, len(fit.samples_z))
+    draws_z, occ = fit.samples_z[:n_draws], fit.new_occasions()[:n_draws]
     ref_map = ref_draws = None
     rows, curves = [], {"time_h": t, "time": fit.levels.clock(t)}
     from pkdose.exposure import interval_metrics
 
     for label, tr in opts.items():
         cm = post.predict(fit.mode_z, t, tr, occ_map)
-        cs = post.predict(fit.samples_z, t, tr, occ)
+        cs = post.predict(draws_z, t, tr, occ)
         # Grid extremes: a dose time is a kink, where a fitted parabola can overshoot.
         mm = {"lowest_ng_ml": cm.min(axis=1), "highest_ng_ml": cm.max(axis=1),
               "auc": interval_metrics(t - t[0], cm, above=(), below=(),
@@ -909,3 +924,33 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
     out.insert(0, "window", f"{window:g} h from the scheduled dose")
     out.insert(0, "scheduled", fit.levels.clock([t_s])[0] or f"{t_s:g} h")
     return out, pd.DataFrame(curves)
+
+
+# --- simulated levels (designs, recovery checks) -------------------------------------------
+
+
+def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
+                    model: Model | str | None = None, subjects=None, seed: int = 1
+                    ) -> tuple[list[Levels], np.ndarray]:
+    """Levels of ``n`` subjects drawn from the model: IIV, one occasion, residual error.
+
+    Returns the levels (hours since the first dose; simulated measurements can be <= 0
+    where the additive error dominates, as in the model) and the true etas (IIV then
+    occasion), (n, k), for checking estimates against the truth.
+    """
+    from pkdose.simulate import as_regimen, concentrations, prepare, resolve_model
+
+    reg = as_regimen(regimen)
+    m = resolve_model(reg, model)
+    root, _, k1 = _prior_root(m)
+    rng = np.random.default_rng(seed)
+    eta = rng.standard_normal((n, root.shape[0])) @ root.T
+    t = np.asarray(times_h, float)
+    cov = covariate_table(subjects, n=n)
+    f = concentrations(prepare(m, cov, eta[:, :k1], eta[:, k1:]), compile_trains(reg),
+                       t)["conc_ng_ml"]
+    sp = float(m.residual.get("proportional", 0.0))
+    sa = float(m.residual.get("additive_ng_ml", 0.0))
+    y = f * (1 + sp * rng.standard_normal(f.shape)) + sa * rng.standard_normal(f.shape)
+    trains = compile_trains(reg)
+    return [Levels(t.copy(), y[i], trains) for i in range(n)], eta
