@@ -440,19 +440,21 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
     rng = np.random.default_rng(seed)
     if k == 0:
         raise PkdoseError(f"model {m.name} has no between-subject variability to estimate")
-    starts = [np.zeros(k)]
+    def search(z0: np.ndarray):
+        return optimize.minimize(lambda z: _value_and_grad(post, z), z0, jac=True,
+                                 method="L-BFGS-B", bounds=[(-Z_BOUND, Z_BOUND)] * k,
+                                 options={"maxiter": 500})
+
+    best = search(np.zeros(k))
     if lev.time_h.size:
-        # The prior draw that fits best starts a second search: the posterior of a few
-        # levels can have several modes (e.g. fast absorption vs large volume).
+        # A search from the typical subject that ends worse than some prior draw has
+        # found a poor local mode (a few levels can leave several, e.g. fast absorption
+        # vs a large volume): search again from the best of 256 prior draws.
         trial = rng.standard_normal((256, k))
-        starts.append(trial[int(np.argmin(post(trial)))])
-    best = None
-    for z0 in starts:
-        res = optimize.minimize(lambda z: _value_and_grad(post, z), z0, jac=True,
-                                method="L-BFGS-B", bounds=[(-Z_BOUND, Z_BOUND)] * k,
-                                options={"maxiter": 500})
-        if best is None or res.fun < best.fun:
-            best = res
+        values = post(trial)
+        if values.min() < best.fun:
+            again = search(trial[int(np.argmin(values))])
+            best = again if again.fun < best.fun else best
     mode = best.x
     w, v = np.linalg.eigh(_hessian(post, mode))
     # The prior alone contributes the identity; a smaller curvature is finite-difference

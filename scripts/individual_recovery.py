@@ -51,12 +51,15 @@ def true_auc168(model, reg, eta, k1, rng) -> np.ndarray:
     return interval_metrics(t, conc, above=(), below=(), periodic=True)["auc168_ng_h_ml"]
 
 
-def run(model_name: str, n: int, seed: int, n_proposals: int, n_samples: int) -> list[str]:
+def run(model_name: str, n: int, seed: int, n_proposals: int, n_samples: int,
+        designs: tuple[str, ...] = ()) -> list[str]:
     model = get_model(model_name)
     reg = parse_regimen(REGIMENS[model.drug])
     root, names, k1 = ind._prior_root(model)
     out = []
     for d_i, (design, post_h) in enumerate(DESIGNS.items()):
+        if designs and design.split()[0] not in designs:
+            continue
         times = DOSE3_H + np.array(post_h)
         levels, eta = ind.simulate_levels(reg, times, n, model, seed=seed + 1000 * d_i)
         rng = np.random.default_rng(seed + 7)
@@ -111,12 +114,14 @@ def main() -> None:
     ap.add_argument("--models", default="wu2012,terheine2018")
     ap.add_argument("--proposals", type=int, default=2000)
     ap.add_argument("--samples", type=int, default=500)
+    ap.add_argument("--designs", default="sparse,rich")
     a = ap.parse_args()
     lo, hi = (int(x) for x in stats.binom.ppf([0.025, 0.975], a.n, 0.9))
     print(f"Expected 90 % coverage with {a.n} subjects: {100 * lo / a.n:.1f}-"
           f"{100 * hi / a.n:.1f} % (central 95 % of Binomial({a.n}, 0.9))\n")
     for name in a.models.split(","):
-        print("\n".join(run(name.strip(), a.n, a.seed, a.proposals, a.samples)), flush=True)
+        print("\n".join(run(name.strip(), a.n, a.seed, a.proposals, a.samples,
+                                   tuple(a.designs.split(",")))), flush=True)
 
 
 if __name__ == "__main__":
