@@ -852,7 +852,8 @@ def _rows(cells: list[list[str]], indent: str = "  ") -> list[str]:
 
 
 _IND_METRICS = [("ctrough_ng_ml", "Ctrough ng/mL", _g), ("cmax_ng_ml", "Cmax ng/mL", _g),
-                ("cavg_ng_ml", "Cavg ng/mL", _g), ("auc168_ng_h_ml", "AUC168 ng*h/mL", _g),
+                ("cavg_ng_ml", "Cavg ng/mL", _g),
+                ("auc168_ng_h_ml", "AUC168 ng*h/mL", lambda x: f"{x:.0f}"),
                 ("t_above_4_h", "h>4 ng/mL per cycle", lambda x: f"{x:.0f}"),
                 ("mtorc1_mean", "mTORC1 inhibition", lambda x: f"{100 * x:.0f} %"),
                 ("mtorc2_mean", "mTORC2 assembled", lambda x: f"{100 * x:.0f} %")]
@@ -908,17 +909,21 @@ def format_recommendation(rec: pd.DataFrame) -> str:
             "mtorc1_mean": "mTORC1 inhibition"}[metric]
 
     def val(x):
-        return f"{100 * x:.0f} %" if metric == "mtorc1_mean" else f"{_g(x)} {unit}"
+        if metric == "mtorc1_mean":
+            return f"{100 * x:.0f} %"
+        return f"{x:.0f} {unit}" if x >= 1000 else f"{_g(x)} {unit}"
 
     out = [f"Target {best['target']!r} (pharmacology, not a prescription)",
            f"  best: {best['regimen']}: P(target) {100 * best['probability']:.0f} %, {name} "
            f"{val(best['individual'])} (90 %: {val(best['p5'])} to {val(best['p95'])}), "
            f"mTORC2 {best['mtorc2_verdict']}"]
-    cells = [["candidate", "P(target)", name, "90 % interval", "mTORC1", "mTORC2"]]
+    extra = metric != "mtorc1_mean"
+    cells = [["candidate", "P(target)", name, "90 % interval"] + ["mTORC1"] * extra
+             + ["mTORC2"]]
     for _, r in rec.iloc[1:].iterrows():
         cells.append([r["regimen"], f"{100 * r['probability']:.0f} %", val(r["individual"]),
-                      f"{val(r['p5'])} to {val(r['p95'])}", f"{100 * r['mtorc1_mean']:.0f} %",
-                      r["mtorc2_verdict"]])
+                      f"{val(r['p5'])} to {val(r['p95'])}"]
+                     + [f"{100 * r['mtorc1_mean']:.0f} %"] * extra + [r["mtorc2_verdict"]])
     if len(cells) > 1:
         out += ["  others:"] + _rows(cells, "    ")
     return "\n".join(out) + "\n\n"
