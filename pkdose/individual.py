@@ -793,21 +793,22 @@ def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
 # --- missed and late doses -----------------------------------------------------------------
 
 
-def _dose_list(trains: Sequence[DoseTrain], until_h: float) -> list[tuple[float, float]]:
-    """(time, amount) of every dose up to ``until_h``, in time order."""
+def _dose_list(trains: Sequence[DoseTrain], until_h: float) -> list[DoseTrain]:
+    """Every dose up to ``until_h`` as a single-dose train, in time order."""
     out = []
     for tr in trains:
         k = 0
         while k < tr.n and tr.t0_h + k * tr.ii_h <= until_h:
-            out.append((tr.t0_h + k * tr.ii_h, tr.amount))
+            out.append(DoseTrain(tr.t0_h + k * tr.ii_h, 0.0, 1, tr.amount, tr.unit, tr.route,
+                                 tr.infusion_h))
             if tr.ii_h == 0:
                 break
             k += 1
-    return sorted(out)
+    return sorted(out, key=lambda d: d.t0_h)
 
 
-def _scheduled(fit: Fit, when: str) -> tuple[float, float]:
-    """(time, amount) of the dose ``when`` names: a date, a clock time or hours."""
+def _scheduled(fit: Fit, when: str) -> DoseTrain:
+    """The dose ``when`` names (a date, a clock time or hours), as a single-dose train."""
     lev = fit.levels
     text = str(when).strip()
     is_day = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text)) and lev.origin is not None
@@ -815,7 +816,7 @@ def _scheduled(fit: Fit, when: str) -> tuple[float, float]:
     doses = _dose_list(lev.doses, t + 48.0)
     if not doses:
         raise PkdoseError(f"no dose is scheduled by {text!r}")
-    times = np.array([d[0] for d in doses])
+    times = np.array([d.t0_h for d in doses])
     if is_day:
         hits = [i for i, c in enumerate(lev.clock(times)) if c.startswith(text)]
         if not hits:
@@ -868,7 +869,8 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
         posterior p5/p95). ``curves``: time_h, time and one MAP column per option.
         This is pharmacology, not advice on what a patient should do.
     """
-    t_s, amount = _scheduled(fit, when)
+    dose = _scheduled(fit, when)
+    t_s = dose.t0_h
     trains = fit.levels.doses
     nxt = [tr.t0_h for tr in _after(trains, t_s)]
     interval = (min(nxt) - t_s) if nxt else _period(fit.regimen)
@@ -878,7 +880,7 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
         raise PkdoseError(f"the delay must be between 0 and the {interval:g} h to the next "
                           f"dose, got {delay_h:g} h")
     before, after = _before(trains, t_s), _after(trains, t_s)
-    late_dose = DoseTrain(t_s + delay_h, 0.0, 1, amount)
+    late_dose = _shift([dose], delay_h)[0]
     hours = f"{delay_h:g} h late"
     opts = {"on time (as scheduled)": list(trains)}
     if not late:
