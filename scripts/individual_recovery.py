@@ -7,8 +7,11 @@ the model is right, the posterior is calibrated: averaged over subjects drawn fr
 prior, a 90 % credible interval contains the truth 90 % of the time, and the error of the
 posterior mean averages 0. Printed per model and design:
 
-* eta: mean error of the posterior mean (bias, log scale), RMSE, coverage of the 90 %
-  interval and the information gained (1 - posterior SD / prior SD);
+* eta: mean error of the posterior mean (bias, log scale) and its z-score (bias over
+  RMSE / sqrt(n), its standard error when the posterior is calibrated), RMSE, coverage of
+  the 90 % interval, the information gained (1 - posterior SD / prior SD) and the mean of
+  the true etas drawn (when the levels carry little information the posterior mean stays
+  near 0, so an unusual draw of truths shows up as bias);
 * AUC168 at steady state (a new occasion): median error of the MAP forecast (%), and
   coverage of the posterior 90 % band of the true AUC168;
 * the concentration at 72 h after the third dose (not sampled in the sparse design):
@@ -94,11 +97,16 @@ def run(model_name: str, n: int, seed: int, n_proposals: int, n_samples: int,
         out.append(f"{model_name}, {REGIMENS[model.drug]}, {design} at "
                    f"{', '.join(f'{h:g}' for h in post_h)} h after dose 3; {n} subjects, "
                    f"seed {seed}")
-        out.append(f"  {'eta':<18}{'bias':>8}{'RMSE':>8}{'cover90':>9}{'info':>7}")
+        out.append(f"  {'eta':<18}{'bias':>8}{'z':>7}{'RMSE':>8}{'cover90':>9}{'info':>7}"
+                   f"{'truth mean':>12}")
         for j, name in enumerate(names):
             rmse = np.sqrt((err[:, j] ** 2).mean())
-            out.append(f"  {name:<18}{err[:, j].mean():>+8.3f}{rmse:>8.3f}"
-                       f"{100 * cover[:, j].mean():>8.1f}%{100 * info[:, j].mean():>6.0f}%")
+            # Calibrated, the mean squared error is the mean posterior variance, so
+            # RMSE / sqrt(n) is the standard error of the bias.
+            z = err[:, j].mean() / (rmse / np.sqrt(n))
+            out.append(f"  {name:<18}{err[:, j].mean():>+8.3f}{z:>+7.1f}{rmse:>8.3f}"
+                       f"{100 * cover[:, j].mean():>8.1f}%{100 * info[:, j].mean():>6.0f}%"
+                       f"{eta[:, j].mean():>+12.3f}")
         out.append(f"  AUC168 forecast: median error {np.median(auc_err):+.1f} %, "
                    f"90 % band covers the truth in {100 * np.mean(auc_cov):.1f} %")
         out.append(f"  concentration 72 h after dose 3: 90 % band covers the truth in "
