@@ -59,8 +59,10 @@ INTERVALS_H = (24.0, 48.0, 84.0, 168.0)
 #: Posterior draws used for forecasts on a new regimen (steady state and mTOR engagement
 #: on a fine grid): Monte Carlo error of a forecast probability <= 0.5/sqrt(300) = 0.03.
 FORECAST_DRAWS = 300
-#: Proposal refits of the sampling-importance-resampling step (see ``_sir``).
+#: Proposal refits of the sampling-importance-resampling step, and the share of its
+#: draws taken from the prior (see ``_sir``).
 SIR_ROUNDS = 4
+DEFENSIVE = 0.2
 _SHORT = {"age": "age_y", "weight": "weight_kg", "height": "height_cm", "hct": "hct_pct",
           "ast": "ast_iu_l", "prednisolone": "prednisolone_mg_day", "abcb1": "abcb1_ttt",
           "ffm": "ffm_kg", "bsa": "bsa_m2", "sex": "sex"}
@@ -335,17 +337,25 @@ def _hessian(post: _Posterior, z: np.ndarray) -> np.ndarray:
 
 def _sir(post: _Posterior, loc: np.ndarray, shape: np.ndarray, n: int,
          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
-    """Importance draws, normalised weights and ESS from an adapted multivariate t.
+    """Importance draws, normalised weights and ESS from an adapted defensive mixture.
 
-    The first proposal is the Laplace approximation; where it is poor (effective sample
-    size below a quarter of the draws), the proposal is refitted to the weighted draws
-    (mean and covariance, still t with 5 df) up to ``SIR_ROUNDS`` times.
+    The proposal is a multivariate t (5 df) at the Laplace approximation mixed with the
+    prior (a share ``DEFENSIVE`` of the draws), so that no region the prior allows is left
+    unsampled (defensive importance sampling, Hesterberg 1995): a few precise levels can
+    leave a curved or multimodal posterior that a Laplace proposal alone misses. Where the
+    effective sample size stays below a quarter of the draws, the t part is refitted to
+    the weighted draws, up to ``SIR_ROUNDS`` times.
     """
     k = loc.size
+    n_prior = int(round(DEFENSIVE * n))
+    prior = stats.multivariate_normal(np.zeros(k), np.eye(k))
     for _ in range(SIR_ROUNDS):
         proposal = stats.multivariate_t(loc=loc, shape=shape, df=5, seed=rng)
-        draws = proposal.rvs(n).reshape(n, k)
-        logw = -post(draws) - proposal.logpdf(draws).reshape(-1)
+        draws = np.vstack([proposal.rvs(n - n_prior).reshape(-1, k),
+                           rng.standard_normal((n_prior, k))])
+        log_q = np.logaddexp(np.log1p(-DEFENSIVE) + proposal.logpdf(draws).reshape(-1),
+                             np.log(DEFENSIVE) + prior.logpdf(draws).reshape(-1))
+        logw = -post(draws) - log_q
         logw = np.where(np.isfinite(logw), logw, -np.inf)
         wts = np.exp(logw - logw.max())
         wts /= wts.sum()
