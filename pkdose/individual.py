@@ -17,8 +17,9 @@ The mode (MAP) is found by L-BFGS-B on whitened etas (``eta = L z``, ``L L' = Om
 with batched central-difference gradients: every gradient is one call of the vectorised
 solver with 2k + 1 subjects. The posterior is sampled by sampling-importance-resampling
 (SIR) from a multivariate-t proposal centred on the mode with the Laplace covariance
-(inverse finite-difference Hessian), which corrects the Laplace approximation where the
-posterior is skewed; the effective sample size is reported. See ``docs/individual.md``.
+(inverse finite-difference Hessian), mixed with the prior, which corrects the Laplace
+approximation where the posterior is skewed or curved; the effective sample size is
+reported. See ``docs/individual.md``.
 
 Occasions: all measured levels are taken as one occasion, whose occasion effect (IOV) is
 estimated with the IIV. Forecasts (steady-state exposure, dose recommendations, missed-dose
