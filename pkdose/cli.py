@@ -76,6 +76,14 @@ def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
     return subj
 
 
+def parse_when(text: str) -> tuple[str, float | None]:
+    """``"2026-03-09+12h"`` -> ("2026-03-09", 12.0); the delay is optional."""
+    m = re.fullmatch(r"\s*(.+?)\s*\+\s*([0-9.]+\s*[a-z]*)\s*", str(text))
+    if m:
+        return m.group(1), parse_duration(m.group(2), "delay")
+    return str(text).strip(), None
+
+
 def parse_bands(items: tuple[str, ...]) -> list[tuple[str, float, float]]:
     """``("3-8:transplant target",)`` -> [(label, 3.0, 8.0)]."""
     out = []
@@ -814,7 +822,7 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
         raise PkdoseError("give --missed or --late, not both")
     reg = as_regimen(regimen)
     tgt = ind.parse_dose_target(target) if target else None
-    when = ind.parse_when(missed or late) if (missed or late) else None
+    when = parse_when(missed or late) if (missed or late) else None
     if late and when[1] is None:
         raise PkdoseError(f"--late needs the delay, e.g. {late}+12h")
     fit = ind.estimate(reg, levels_path, model_name, ind.parse_covariates(covariates),

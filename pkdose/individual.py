@@ -841,16 +841,6 @@ def _scheduled(fit: Fit, when: str) -> DoseTrain:
     return doses[i]
 
 
-def parse_when(text: str, default_delay_h: float | None = None) -> tuple[str, float | None]:
-    """``"2026-03-09+12h"`` -> ("2026-03-09", 12.0); the delay is optional."""
-    from pkdose.cli import parse_duration
-
-    m = re.fullmatch(r"\s*(.+?)\s*\+\s*([0-9.]+\s*[a-z]*)\s*", str(text))
-    if m:
-        return m.group(1), parse_duration(m.group(2), "delay")
-    return str(text).strip(), default_delay_h
-
-
 def _shift(trains: Sequence[DoseTrain], by_h: float) -> list[DoseTrain]:
     return [DoseTrain(tr.t0_h + by_h, tr.ii_h, tr.n, tr.amount, tr.unit, tr.route,
                       tr.infusion_h) for tr in trains]

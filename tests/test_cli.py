@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pkdose import NOTICE
-from pkdose.cli import main, parse_duration
+from pkdose.cli import main, parse_duration, parse_when
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -317,3 +317,8 @@ def test_individual_bad_options_exit_2_with_one_line(run, levels_csv, extra, msg
 def test_individual_clock_times_need_a_first_dose(run, levels_csv):
     res = run("individual", "--regimen", "sirolimus 6 mg weekly", "--levels", levels_csv)
     assert res.exit_code == 2 and "--first-dose" in res.stderr
+
+
+def test_when_parses_dates_with_a_delay():
+    assert parse_when("2026-03-09+12h") == ("2026-03-09", 12.0)
+    assert parse_when("2026-03-09 08:00") == ("2026-03-09 08:00", None)

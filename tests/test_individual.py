@@ -255,8 +255,3 @@ def test_late_dose_options_keep_or_shift(panel_fit):
         ind.dose_options(panel_fit, "2026-03-30", delay_h=200.0)
     with pytest.raises(PkdoseError, match="no dose is scheduled on"):
         ind.dose_options(panel_fit, "2026-03-31")
-
-
-def test_when_parses_dates_with_a_delay():
-    assert ind.parse_when("2026-03-09+12h") == ("2026-03-09", 12.0)
-    assert ind.parse_when("2026-03-09 08:00") == ("2026-03-09 08:00", None)
