@@ -260,8 +260,13 @@ def steady_state_profile(reg: Regimen, t: np.ndarray, conc_ng_ml: np.ndarray) ->
                    (0, t.size), f"steady-state cycle ({float(t[-1] - t[0]):g} h)", mult)
 
 
-def regimen_profile(regimen, model=None, subjects=None, params=None, with_=()) -> Profile:
-    """The PK profile a verdict is judged on (first subject; see :func:`regimen_pd`)."""
+def regimen_profile(regimen, model=None, subjects=None, params=None, with_=(),
+                    prep=None) -> Profile:
+    """The PK profile a verdict is judged on (first subject; see :func:`regimen_pd`).
+
+    ``prep`` (:func:`pkdose.simulate.prepare`) replaces model, subjects, params and with_,
+    e.g. for an individual's estimated parameters.
+    """
     from pkdose.simulate import (
         as_regimen,
         check_extrapolation,
@@ -273,9 +278,10 @@ def regimen_profile(regimen, model=None, subjects=None, params=None, with_=()) -
     )
 
     reg: Regimen = as_regimen(regimen)
-    m = resolve_model(reg, model, params)
-    prep = prepare(m, subjects, with_=with_)
-    check_extrapolation(m, reg, prep.cov)
+    if prep is None:
+        m = resolve_model(reg, model, params)
+        prep = prepare(m, subjects, with_=with_)
+        check_extrapolation(m, reg, prep.cov)
     cfg = settings()
     mult = cfg["drug_multiplier"].get(reg.drug, 1.0)
     if reg.is_indefinite:

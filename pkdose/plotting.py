@@ -315,3 +315,44 @@ def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
     ax.set_title(title or "Mouse lifespan studies against predicted blood exposure",
                  fontsize=11)
     return _save(fig, path, metadata, bottom=0.05)
+
+
+def plot_individual(curve: pd.DataFrame, levels: pd.DataFrame, path: str, log: bool = False,
+                    title: str | None = None, options: pd.DataFrame | None = None,
+                    bands: Sequence[tuple[str, float, float]] = (),
+                    metadata: dict[str, str | None] | None = None) -> str:
+    """One person's fitted curve: MAP line, 90 % band, typical curve and measured levels.
+
+    ``curve``: time_h, conc_ng_ml, p5, p95, typical_ng_ml (:func:`pkdose.individual.curve`);
+    ``levels``: time_h, measured_ng_ml; ``options``: time_h and one column per missed-dose
+    option (:func:`pkdose.individual.dose_options`), drawn over the same time axis.
+    """
+    fig, ax = plt.subplots(figsize=(9, 5.2), dpi=120)
+    t = curve["time_h"].to_numpy()
+    if options is not None:
+        t = np.concatenate([t, options["time_h"].to_numpy()])
+    scale = _time_axis(t)[0][-1] / t[-1] if t[-1] > 0 else 1.0
+    xlabel = _time_axis(t)[1]
+
+    def y(v):
+        v = np.asarray(v, float)
+        return np.where(v > 0, v, np.nan) if log else v
+
+    x = curve["time_h"].to_numpy() * scale
+    ax.fill_between(x, y(curve["p5"]), y(curve["p95"]), color="C0", alpha=0.2, lw=0,
+                    label="90 % band (posterior)")
+    ax.plot(x, y(curve["typical_ng_ml"]), color="0.5", lw=1.0, ls="--",
+            label="typical subject (model)")
+    ax.plot(x, y(curve["conc_ng_ml"]), color="C0", lw=1.6, label="this person (MAP)")
+    if options is not None:
+        for i, col in enumerate(c for c in options.columns if c not in ("time_h", "time")):
+            ax.plot(options["time_h"] * scale, y(options[col]), color=f"C{i + 1}", lw=1.1,
+                    label=col)
+    ax.plot(levels["time_h"] * scale, y(levels["measured_ng_ml"]), "o", color="k", ms=5,
+            label="measured", zorder=5)
+    for j, (label, lo, hi) in enumerate(bands):
+        ax.axhspan(lo, hi, color="0.5", alpha=0.12 + 0.05 * (j % 2), lw=0)
+        ax.text(0.005, hi, f" {label}", transform=ax.get_yaxis_transform(), ha="left",
+                va="bottom", fontsize=8, color="0.3")
+    ax.set_xlabel(xlabel)
+    return _finish(fig, ax, path, log, title or "Individual fit to measured levels", metadata)

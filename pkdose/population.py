@@ -480,6 +480,17 @@ def parse_times(text: str) -> list[float]:
     return times
 
 
+def subject_metrics(regimen: Regimen, prep) -> dict[str, np.ndarray]:
+    """Exposure metrics and mTOR engagement of already prepared subjects on one regimen.
+
+    The per-subject columns of :func:`simulate_population` (steady-state cycle for
+    regimens that go on, first week for those that stop; verdict at the central mTORC2
+    turnover half-life) for any subjects, e.g. draws from an individual's posterior.
+    """
+    pdp, vcfg, mult, _ = _mtor_settings(regimen.drug)
+    return _chunk(regimen, prep, pdp, vcfg, mult)
+
+
 def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
                         model: Model | str | None = None, with_: Sequence[str] | str = (),
                         chunk: int = 2000,

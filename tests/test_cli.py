@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pkdose import NOTICE
-from pkdose.cli import main, parse_duration
+from pkdose.cli import main, parse_duration, parse_when
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -311,3 +311,55 @@ def test_flag_judges_a_mouse_regimen_with_species(run):
     assert res.exit_code == 0
     assert res.stdout.startswith("sirolimus 2 mg/kg every 120 h ip: ")
     assert "48 h mTORC2 turnover half-life" in res.stdout
+
+
+# --- individual ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def levels_csv(tmp_path):
+    path = tmp_path / "levels.csv"
+    path.write_text("time,conc_ng_ml\n2026-03-16 10:00,24.0\n2026-03-17 08:00,7.9\n"
+                    "2026-03-23 07:30,2.4\n")
+    return str(path)
+
+
+def test_individual_reports_fit_exposure_target_and_missed_dose(run, levels_csv, tmp_path):
+    plot = tmp_path / "fit.png"
+    curve = tmp_path / "curve.csv"
+    res = run("individual", "--regimen", "sirolimus 6 mg weekly", "--levels", levels_csv,
+              "--first-dose", "2026-03-02 08:00", "--covariates", "age=67,weight=82,hct=41",
+              "--target", "trough 5-10", "--missed", "2026-03-30", "--plot", str(plot),
+              "--csv", str(curve))
+    assert res.exit_code == 0, res.stderr
+    out = res.stdout
+    for text in ("Individual parameters", "CL/F (apparent)", "2026-03-17 08:00",
+                 "mTORC2 verdict", "Target 'trough 5-10'", "best: sirolimus",
+                 "skip it, next dose as scheduled", "not advice"):
+        assert text in out
+    assert NOTICE in res.stderr
+    assert plot.stat().st_size > 10_000
+    df = pd.read_csv(curve)
+    assert {"time_h", "time", "conc_ng_ml", "p5", "p95", "typical_ng_ml"} <= set(df.columns)
+
+
+@pytest.mark.parametrize("extra, msg", [
+    (("--target", "trough"), "cannot read target"),
+    (("--late", "2026-03-30"), "--late needs the delay"),
+    (("--covariates", "age"), "NAME=VALUE"),
+])
+def test_individual_bad_options_exit_2_with_one_line(run, levels_csv, extra, msg):
+    res = run("individual", "--regimen", "sirolimus 6 mg weekly", "--levels", levels_csv,
+              "--first-dose", "2026-03-02 08:00", *extra)
+    assert res.exit_code == 2
+    assert msg in res.stderr and "Traceback" not in res.stderr
+
+
+def test_individual_clock_times_need_a_first_dose(run, levels_csv):
+    res = run("individual", "--regimen", "sirolimus 6 mg weekly", "--levels", levels_csv)
+    assert res.exit_code == 2 and "--first-dose" in res.stderr
+
+
+def test_when_parses_dates_with_a_delay():
+    assert parse_when("2026-03-09+12h") == ("2026-03-09", 12.0)
+    assert parse_when("2026-03-09 08:00") == ("2026-03-09 08:00", None)

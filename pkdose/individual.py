@@ -1,0 +1,961 @@
+"""One person's exposure from their measured blood levels: MAP-Bayesian estimation.
+
+>>> from pkdose.individual import estimate, parameters, curve               # doctest: +SKIP
+>>> fit = estimate("sirolimus 6 mg weekly", "levels.csv",
+...                subjects={"age_y": 67, "weight_kg": 82, "hct_pct": 41})
+>>> parameters(fit)                                   # individual vs typical, 90 % intervals
+>>> curve(fit)                                        # fitted curve with its 90 % band
+
+The model's between-subject variability (IIV, and one occasion of IOV) is the prior and its
+residual error model the likelihood:
+
+    -log p(eta | y) = 1/2 eta' Omega^-1 eta
+                      + 1/2 sum_j [ (y_j - f_j(eta))^2 / s_j^2 + log s_j^2 ] + const,
+    s_j^2 = (sigma_prop f_j)^2 + sigma_add^2.
+
+The mode (MAP) is found by L-BFGS-B on whitened etas (``eta = L z``, ``L L' = Omega``),
+with batched central-difference gradients: every gradient is one call of the vectorised
+solver with 2k + 1 subjects. The posterior is sampled by sampling-importance-resampling
+(SIR) from a multivariate-t proposal centred on the mode with the Laplace covariance
+(inverse finite-difference Hessian), mixed with the prior, which corrects the Laplace
+approximation where the posterior is skewed or curved; the effective sample size is
+reported. See ``docs/individual.md``.
+
+Occasions: all measured levels are taken as one occasion, whose occasion effect (IOV) is
+estimated with the IIV. Forecasts (steady-state exposure, dose recommendations, missed-dose
+options) are new occasions: the posterior draws get a fresh occasion effect from the
+model's IOV, and the MAP forecast uses the typical occasion (0).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from pkdose.errors import PkdoseError
+from pkdose.model import Model, covariate_table
+from pkdose.regimen import HOURS_PER_WEEK, Block, Dose, DoseTrain, Regimen, compile_trains
+
+#: Posterior percentiles reported as the 90 % band.
+BAND = (5.0, 50.0, 95.0)
+#: A numerical floor on the residual SD (ng/mL) so that a proportional-only error model
+#: does not give an infinitely narrow likelihood where a prediction is 0.
+MIN_SD_NG_ML = 0.01
+#: Step (whitened eta units) of the central-difference gradient and Hessian.
+FD_STEP = 1e-4
+HESS_STEP = 1e-3
+#: The MAP search stays within this many prior SDs of the typical subject.
+Z_BOUND = 8.0
+#: Point targets ("AUC168 400") are met within the bioequivalence limits 80-125 %.
+POINT_TARGET = (0.80, 1.25)
+#: Candidate dosing intervals for recommendations: daily, every other day, twice weekly
+#: (every 84 h), weekly.
+INTERVALS_H = (24.0, 48.0, 84.0, 168.0)
+#: Posterior draws used for forecasts on a new regimen (steady state and mTOR engagement
+#: on a fine grid): Monte Carlo error of a forecast probability <= 0.5/sqrt(300) = 0.03.
+FORECAST_DRAWS = 300
+#: Proposal refits of the sampling-importance-resampling step, and the share of its
+#: draws taken from the prior (see ``_sir``).
+SIR_ROUNDS = 4
+DEFENSIVE = 0.2
+_SHORT = {"age": "age_y", "weight": "weight_kg", "height": "height_cm", "hct": "hct_pct",
+          "ast": "ast_iu_l", "prednisolone": "prednisolone_mg_day", "abcb1": "abcb1_ttt",
+          "ffm": "ffm_kg", "bsa": "bsa_m2", "sex": "sex"}
+
+
+def parse_covariates(text: str | None) -> dict[str, object]:
+    """``"age=67,weight=82,hct=41"`` -> covariates by their full names (age_y, ...)."""
+    out: dict[str, object] = {}
+    for item in filter(None, (s.strip() for s in (text or "").split(","))):
+        key, sep, val = item.partition("=")
+        key = key.strip().lower()
+        if not sep or not val.strip():
+            raise PkdoseError(f"cannot read covariate {item!r}; write NAME=VALUE, "
+                              "e.g. age=67,weight=82,hct=41")
+        out[_SHORT.get(key, key)] = val.strip()
+    return out
+
+
+# --- measured levels -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Measured levels and the doses actually taken, in hours since the first dose."""
+
+    time_h: np.ndarray
+    conc_ng_ml: np.ndarray
+    doses: tuple[DoseTrain, ...]
+    origin: pd.Timestamp | None = None
+
+    def clock(self, hours) -> list[str]:
+        """Clock times of ``hours`` ('' when the levels were given in hours)."""
+        if self.origin is None:
+            return ["" for _ in np.atleast_1d(hours)]
+        return [(self.origin + pd.Timedelta(hours=float(h))).strftime("%Y-%m-%d %H:%M")
+                for h in np.atleast_1d(hours)]
+
+    def hours(self, when: str | float) -> float:
+        """Hours since the first dose of a clock time or a number of hours."""
+        try:
+            return float(when)
+        except (TypeError, ValueError):
+            pass
+        if self.origin is None:
+            raise PkdoseError(f"cannot place {when!r}: the levels are in hours since the first "
+                              "dose, so give hours too")
+        return (_timestamp(str(when), "time") - self.origin) / pd.Timedelta(hours=1)
+
+
+def _timestamp(text: str, what: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(str(text).strip())
+    except (ValueError, TypeError):
+        ts = pd.NaT
+    if ts is pd.NaT or pd.isna(ts):
+        raise PkdoseError(f"cannot read {what} {text!r}; write a date and clock time such as "
+                          "2026-03-02 08:30")
+    return ts.tz_localize(None) if ts.tzinfo else ts
+
+
+def _clock_hours(col: pd.Series, origin: pd.Timestamp | None, where: str
+                 ) -> tuple[np.ndarray, pd.Timestamp | None, bool]:
+    """Numbers (hours since the first dose) or clock times; (hours, origin, is_clock)."""
+    num = pd.to_numeric(col, errors="coerce")
+    if num.notna().all():
+        return num.to_numpy(float), origin, False
+    text = col.astype(str).str.strip()
+    ts = pd.to_datetime(text, errors="coerce", format="mixed")
+    bad = ts.isna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PkdoseError(f"{where} row {i + 1}: cannot read time {text.iloc[i]!r}; write a "
+                          "date and clock time such as 2026-03-02 08:30, or hours since the "
+                          "first dose in every row")
+    if ts.dt.tz is not None:
+        ts = ts.dt.tz_localize(None)
+    return ts, origin, True
+
+
+def _after(trains: Sequence[DoseTrain], t_h: float) -> list[DoseTrain]:
+    """The doses of ``trains`` strictly after ``t_h`` (as trains)."""
+    out = []
+    for tr in trains:
+        if tr.t0_h > t_h + 1e-6:
+            out.append(tr)
+        elif tr.ii_h > 0:
+            k = math.floor((t_h - tr.t0_h) / tr.ii_h + 1e-9) + 1
+            if tr.n - k > 0:
+                out.append(DoseTrain(tr.t0_h + k * tr.ii_h, tr.ii_h, tr.n - k, tr.amount,
+                                     tr.unit, tr.route, tr.infusion_h))
+    return out
+
+
+def _before(trains: Sequence[DoseTrain], t_h: float) -> list[DoseTrain]:
+    """The doses of ``trains`` strictly before ``t_h`` (as trains)."""
+    out = []
+    for tr in trains:
+        if tr.t0_h >= t_h - 1e-6:
+            continue
+        n = 1 if tr.ii_h == 0 else min(tr.n, math.ceil((t_h - tr.t0_h) / tr.ii_h - 1e-9))
+        out.append(DoseTrain(tr.t0_h, tr.ii_h if n > 1 else 0.0, n, tr.amount, tr.unit,
+                             tr.route, tr.infusion_h))
+    return out
+
+
+def read_levels(source: str | pd.DataFrame, regimen: Regimen,
+                first_dose: str | None = None) -> Levels:
+    """Measured levels (and any recorded doses) from a CSV file or DataFrame.
+
+    Columns: ``time`` (a clock time such as ``2026-03-02 08:30``, or hours since the first
+    dose), ``conc_ng_ml`` (measured whole-blood level; empty on dose-only rows) and,
+    optionally, ``dose_mg`` (a dose actually taken at that time). Without dose rows the
+    regimen is taken as followed from the first dose (``first_dose``, needed with clock
+    times); with dose rows those are the doses taken, and the regimen's schedule
+    (anchored at the first dose) resumes after the last recorded dose.
+    """
+    where = "levels table" if isinstance(source, pd.DataFrame) else f"levels file {source}"
+    if isinstance(source, pd.DataFrame):
+        df = source.copy()
+    else:
+        try:
+            df = pd.read_csv(source, dtype=str, skipinitialspace=True, comment="#")
+        except FileNotFoundError:
+            raise PkdoseError(f"{where} not found") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise PkdoseError(f"cannot read {where}: {str(exc).splitlines()[0]}") from None
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in ("time", "conc_ng_ml") if c not in df.columns]
+    if missing:
+        raise PkdoseError(f"{where} needs column(s) {', '.join(missing)} (and optionally "
+                          "dose_mg); see docs/individual.md")
+    unknown = sorted(set(df.columns) - {"time", "conc_ng_ml", "dose_mg"})
+    if unknown:
+        raise PkdoseError(f"{where}: unknown column(s) {', '.join(unknown)}; use time, "
+                          "conc_ng_ml and dose_mg")
+    df = df[df["time"].notna() & (df["time"].astype(str).str.strip() != "")].reset_index(
+        drop=True)
+    values: dict[str, pd.Series] = {}
+    for col in ("conc_ng_ml", "dose_mg"):
+        raw = df[col] if col in df else pd.Series([None] * len(df), dtype=object)
+        blank = raw.isna() | (raw.astype(str).str.strip() == "")
+        num = pd.to_numeric(raw.where(~blank), errors="coerce")
+        bad = num.isna() & ~blank
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise PkdoseError(f"{where} row {i + 1}: {col} {raw.iloc[i]!r} is not a number")
+        if (num.dropna() <= 0).any():
+            i = int(np.flatnonzero((num > 0).eq(False) & num.notna())[0])
+            what = ("levels below quantification are not supported; leave the row out"
+                    if col == "conc_ng_ml" else "doses must be positive")
+            raise PkdoseError(f"{where} row {i + 1}: {col} = {num.iloc[i]:g}: {what}")
+        values[col] = num
+    if not (values["conc_ng_ml"].notna() | values["dose_mg"].notna()).all():
+        i = int(np.flatnonzero(~(values["conc_ng_ml"].notna()
+                                 | values["dose_mg"].notna()).to_numpy())[0])
+        raise PkdoseError(f"{where} row {i + 1} has neither conc_ng_ml nor dose_mg")
+    origin = _timestamp(first_dose, "--first-dose") if first_dose else None
+    when, origin, is_clock = _clock_hours(df["time"], origin, where)
+    is_dose = values["dose_mg"].notna().to_numpy()
+    if is_clock:
+        if origin is None:
+            if not is_dose.any():
+                raise PkdoseError(f"{where} has clock times but no dose rows; give the time "
+                                  "of the first dose (--first-dose \"2026-03-02 08:00\") or add "
+                                  "a row with dose_mg")
+            origin = min(when[is_dose])
+        if is_dose.any():
+            origin = min(origin, min(when[is_dose]))
+        hours = ((when - origin) / pd.Timedelta(hours=1)).to_numpy(float)
+    else:
+        hours = np.asarray(when, float)
+    if np.any(hours < 0):
+        i = int(np.flatnonzero(hours < 0)[0])
+        raise PkdoseError(f"{where} row {i + 1} is before the first dose")
+    trains = compile_trains(regimen)
+    if is_dose.any():
+        amounts = values["dose_mg"].to_numpy(float)[is_dose]
+        recorded = [DoseTrain(float(t), 0.0, 1, float(a)) for t, a in
+                    zip(hours[is_dose], amounts, strict=True)]
+        trains = tuple(sorted(recorded + _after(trains, float(hours[is_dose].max())),
+                              key=lambda tr: tr.t0_h))
+    obs = values["conc_ng_ml"].notna().to_numpy()
+    order = np.argsort(hours[obs], kind="stable")
+    return Levels(hours[obs][order], values["conc_ng_ml"].to_numpy(float)[obs][order],
+                  tuple(trains), origin)
+
+
+# --- the posterior -------------------------------------------------------------------------
+
+
+def _prior_root(model: Model) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """L with L L' = blockdiag(Omega_IIV, Omega_IOV); eta names; number of IIV etas."""
+    from pkdose.population import _root
+
+    iiv, iov = model.iiv, model.iov
+    k1, k2 = len(iiv.parameters), len(iov.parameters)
+    omega = np.zeros((k1 + k2, k1 + k2))
+    omega[:k1, :k1] = iiv.matrix
+    omega[k1:, k1:] = iov.matrix
+    names = tuple(iiv.parameters) + tuple(f"{p} (occasion)" for p in iov.parameters)
+    return _root(omega), names, k1
+
+
+class _Posterior:
+    """Negative log posterior of whitened etas, vectorised over rows of ``z``."""
+
+    def __init__(self, model: Model, cov: pd.DataFrame, with_: Sequence[str],
+                 trains: Sequence[DoseTrain], t: np.ndarray, y: np.ndarray,
+                 root: np.ndarray, n_iiv: int) -> None:
+        self.model, self.cov, self.with_ = model, cov, tuple(with_)
+        self.trains, self.t, self.y = tuple(trains), t, y
+        self.root, self.n_iiv = root, n_iiv
+        self.sp = float(model.residual.get("proportional", 0.0))
+        self.sa = float(model.residual.get("additive_ng_ml", 0.0))
+
+    def predict(self, z: np.ndarray, times_h: np.ndarray, trains=None,
+                new_occasion: np.ndarray | None = None) -> np.ndarray:
+        """Whole-blood concentrations (rows of z, times); optionally another occasion."""
+        from pkdose.simulate import concentrations
+
+        prep = self.prepare(z, new_occasion)
+        return concentrations(prep, trains or self.trains, times_h)["conc_ng_ml"]
+
+    def prepare(self, z: np.ndarray, new_occasion: np.ndarray | None = None):
+        """Prepared subjects for whitened etas ``z`` (occasion etas replaced if given)."""
+        from pkdose.simulate import prepare
+
+        z = np.atleast_2d(z)
+        eta = z @ self.root.T
+        if new_occasion is not None:
+            eta = eta.copy()
+            eta[:, self.n_iiv:] = new_occasion
+        cov = self.cov.loc[np.zeros(len(z), dtype=int)].reset_index(drop=True)
+        return prepare(self.model, cov, eta[:, :self.n_iiv], eta[:, self.n_iiv:],
+                       with_=self.with_)
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        z = np.atleast_2d(z)
+        prior = 0.5 * np.sum(z * z, axis=1)
+        if self.y.size == 0:
+            return prior
+        f = self.predict(z, self.t)
+        var = (self.sp * f) ** 2 + self.sa ** 2 + MIN_SD_NG_ML ** 2
+        nll = 0.5 * np.sum((self.y - f) ** 2 / var + np.log(var), axis=1)
+        out = prior + nll
+        return np.where(np.isfinite(out), out, np.inf)
+
+
+def _value_and_grad(post: _Posterior, z: np.ndarray) -> tuple[float, np.ndarray]:
+    k = z.size
+    step = FD_STEP * np.eye(k)
+    v = post(np.vstack([z, z + step, z - step]))
+    return float(v[0]), (v[1:k + 1] - v[k + 1:]) / (2 * FD_STEP)
+
+
+def _hessian(post: _Posterior, z: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian, every stencil point in one batched call."""
+    k, h = z.size, HESS_STEP
+    e = h * np.eye(k)
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    pts = [z] + [z + e[i] for i in range(k)] + [z - e[i] for i in range(k)]
+    for i, j in pairs:
+        pts += [z + e[i] + e[j], z + e[i] - e[j], z - e[i] + e[j], z - e[i] - e[j]]
+    v = post(np.vstack(pts))
+    f0, fp, fm = v[0], v[1:k + 1], v[k + 1:2 * k + 1]
+    hess = np.diag((fp - 2 * f0 + fm) / h ** 2)
+    for n, (i, j) in enumerate(pairs):
+        a, b, c, d = v[2 * k + 1 + 4 * n: 2 * k + 5 + 4 * n]
+        hess[i, j] = hess[j, i] = (a - b - c + d) / (4 * h * h)
+    return hess
+
+
+def _sir(post: _Posterior, loc: np.ndarray, shape: np.ndarray, n: int,
+         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """Importance draws, normalised weights and ESS from an adapted defensive mixture.
+
+    The proposal is a multivariate t (5 df) at the Laplace approximation mixed with the
+    prior (a share ``DEFENSIVE`` of the draws), so that no region the prior allows is left
+    unsampled (defensive importance sampling, Hesterberg 1995): a few precise levels can
+    leave a curved or multimodal posterior that a Laplace proposal alone misses. Where the
+    effective sample size stays below a quarter of the draws, the t part is refitted to
+    the weighted draws, up to ``SIR_ROUNDS`` times.
+    """
+    k = loc.size
+    n_prior = int(round(DEFENSIVE * n))
+    prior = stats.multivariate_normal(np.zeros(k), np.eye(k))
+    for _ in range(SIR_ROUNDS):
+        proposal = stats.multivariate_t(loc=loc, shape=shape, df=5, seed=rng)
+        draws = np.vstack([proposal.rvs(n - n_prior).reshape(-1, k),
+                           rng.standard_normal((n_prior, k))])
+        log_q = np.logaddexp(np.log1p(-DEFENSIVE) + proposal.logpdf(draws).reshape(-1),
+                             np.log(DEFENSIVE) + prior.logpdf(draws).reshape(-1))
+        logw = -post(draws) - log_q
+        logw = np.where(np.isfinite(logw), logw, -np.inf)
+        wts = np.exp(logw - logw.max())
+        wts /= wts.sum()
+        ess = float(1.0 / np.sum(wts ** 2))
+        if ess >= n / 4:
+            break
+        loc = wts @ draws
+        dev = draws - loc
+        shape = (dev * wts[:, None]).T @ dev + 1e-6 * np.eye(k)
+    return draws, wts, ess
+
+
+@dataclass(frozen=True)
+class Fit:
+    """An individual's posterior: MAP etas, Laplace covariance and SIR draws (whitened)."""
+
+    model: Model
+    regimen: Regimen
+    levels: Levels
+    cov: pd.DataFrame
+    eta_names: tuple[str, ...]
+    mode_z: np.ndarray
+    laplace_z: np.ndarray
+    samples_z: np.ndarray
+    ess: float
+    objective: float
+    post: _Posterior
+    seed: int = 1
+
+    @property
+    def mode(self) -> np.ndarray:
+        """MAP etas (IIV then occasion) on the model's log scale."""
+        return self.post.root @ self.mode_z
+
+    @property
+    def samples(self) -> np.ndarray:
+        """Posterior draws of the etas, (n_samples, k)."""
+        return self.samples_z @ self.post.root.T
+
+    def new_occasions(self) -> np.ndarray:
+        """Fresh occasion etas ~ N(0, Omega_IOV), one per posterior draw (reproducible)."""
+        k = len(self.model.iov.parameters)
+        z = np.random.default_rng([self.seed, 2]).standard_normal((len(self.samples_z), k))
+        if not k:
+            return z
+        from pkdose.population import _root
+
+        return z @ _root(self.model.iov.matrix).T
+
+
+def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
+             model: Model | str | None = None, subjects=None,
+             with_: Sequence[str] | str = (), first_dose: str | None = None,
+             n_proposals: int = 4000, n_samples: int = 1000, seed: int = 1) -> Fit:
+    """MAP estimate and posterior of one person's parameters from measured levels.
+
+    Parameters
+    ----------
+    regimen : Regimen or str
+        The regimen the person follows, e.g. ``"sirolimus 6 mg weekly"``.
+    levels : Levels, CSV path or DataFrame
+        See :func:`read_levels`; an empty table gives the prior.
+    model : Model, name, path or None (the drug's default)
+    subjects : mapping of covariates (one person)
+    with_ : co-medications (``pkdose.interactions``)
+    first_dose : clock time of the first dose, for levels given as clock times
+    n_proposals, n_samples : SIR proposal draws and posterior draws kept
+    seed : random seed of the proposal and resampling
+
+    Returns
+    -------
+    Fit
+    """
+    from pkdose.simulate import as_regimen, check_extrapolation, resolve_model
+
+    reg = as_regimen(regimen)
+    m = resolve_model(reg, model)
+    if not (m.residual.get("proportional") or m.residual.get("additive_ng_ml")):
+        raise PkdoseError(f"model {m.name} states no residual error, which MAP estimation "
+                          "needs as its likelihood")
+    if not (isinstance(n_samples, int) and 1 <= n_samples <= n_proposals):
+        raise PkdoseError("need 1 <= n_samples <= n_proposals")
+    lev = levels if isinstance(levels, Levels) else read_levels(levels, reg, first_dose)
+    if isinstance(subjects, pd.DataFrame) and len(subjects) != 1:
+        raise PkdoseError("individual estimation is for one person; give one row of covariates")
+    cov = covariate_table(subjects)
+    comed = [with_] if isinstance(with_, str) else list(with_)
+    check_extrapolation(m, reg, cov)
+    root, names, n_iiv = _prior_root(m)
+    post = _Posterior(m, cov, comed, lev.doses, lev.time_h, lev.conc_ng_ml, root, n_iiv)
+    k = len(names)
+    rng = np.random.default_rng(seed)
+    if k == 0:
+        raise PkdoseError(f"model {m.name} has no between-subject variability to estimate")
+    def search(z0: np.ndarray):
+        return optimize.minimize(lambda z: _value_and_grad(post, z), z0, jac=True,
+                                 method="L-BFGS-B", bounds=[(-Z_BOUND, Z_BOUND)] * k,
+                                 options={"maxiter": 500})
+
+    best = search(np.zeros(k))
+    if lev.time_h.size:
+        # A search from the typical subject that ends worse than some prior draw has
+        # found a poor local mode (a few levels can leave several, e.g. fast absorption
+        # vs a large volume): search again from the best of 256 prior draws.
+        trial = rng.standard_normal((256, k))
+        values = post(trial)
+        if values.min() < best.fun:
+            again = search(trial[int(np.argmin(values))])
+            best = again if again.fun < best.fun else best
+    mode = best.x
+    w, v = np.linalg.eigh(_hessian(post, mode))
+    # The prior alone contributes the identity; a smaller curvature is finite-difference
+    # noise or a point off the mode, and is floored rather than inverted.
+    w = np.maximum(w, 0.05)
+    lap = (v / w) @ v.T
+    draws, wts, ess = _sir(post, mode, lap, n_proposals, rng)
+    keep = rng.choice(n_proposals, size=n_samples, replace=True, p=wts)
+    return Fit(m, reg, lev, cov, names, mode, lap, draws[keep], ess, float(best.fun), post,
+               seed)
+
+
+# --- what the posterior says ---------------------------------------------------------------
+
+
+def _pct(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    return np.percentile(x, BAND, axis=axis)
+
+
+def _typical_values(model: Model, cov: pd.DataFrame, name: str) -> float:
+    """A parameter's typical value for this person's covariates (eta = 0)."""
+    value = model.typical(name)
+    for eff in model.effects:
+        if eff.parameter == name:
+            value *= float(eff.multiplier(cov[eff.covariate])[0])
+    return value
+
+
+def parameters(fit: Fit) -> pd.DataFrame:
+    """Individual parameters vs the typical values for the person's covariates.
+
+    One row per parameter with variability, plus the apparent oral clearance CL/F that
+    every model derives: ``typical`` (eta = 0), ``individual`` (MAP), the posterior
+    ``p5, p50, p95``, ``change_pct`` (MAP vs typical) and ``information_pct``
+    (100 (1 - posterior SD / prior SD) of the eta: 0 when the levels say nothing about
+    the parameter).
+    """
+    m, post = fit.model, fit.post
+    eta_map, eta_s = fit.mode, fit.samples
+    prior_sd = np.sqrt(np.diag(post.root @ post.root.T))
+    rows = []
+    for j, label in enumerate(fit.eta_names):
+        name = label.split(" ")[0]
+        typ = _typical_values(m, fit.cov, name)
+        q = _pct(typ * np.exp(eta_s[:, j]))
+        rows.append({"parameter": label, "unit": m.parameters[name].unit, "typical": typ,
+                     "individual": typ * math.exp(eta_map[j]), "p5": q[0], "p50": q[1],
+                     "p95": q[2], "change_pct": 100 * math.expm1(eta_map[j]),
+                     "information_pct": 100 * (1 - float(eta_s[:, j].std()) / prior_sd[j])
+                     if prior_sd[j] > 0 else math.nan})
+    # CL/F as the solver sees it (after the liver model, F and the occasion effect).
+    p_map = post.prepare(fit.mode_z).params
+    p_typ = post.prepare(np.zeros_like(fit.mode_z)).params
+    p_s = post.prepare(fit.samples_z).params
+    q = _pct(p_s["cl"] / p_s["f"])
+    typ = float(p_typ["cl"][0] / p_typ["f"][0])
+    ind = float(p_map["cl"][0] / p_map["f"][0])
+    rows.append({"parameter": "CL/F (apparent)", "unit": "L/h", "typical": typ,
+                 "individual": ind, "p5": q[0], "p50": q[1], "p95": q[2],
+                 "change_pct": 100 * (ind / typ - 1), "information_pct": math.nan})
+    return pd.DataFrame(rows)
+
+
+def fitted_levels(fit: Fit) -> pd.DataFrame:
+    """Measured vs predicted at the sampling times: typical, individual (MAP), 90 % band.
+
+    The band is of the predicted (true) concentration; a measurement also carries the
+    model's residual error, given as ``residual_sd_ng_ml`` at the MAP prediction.
+    """
+    lev, post = fit.levels, fit.post
+    if lev.time_h.size == 0:
+        return pd.DataFrame(columns=["time", "time_h", "measured_ng_ml", "typical_ng_ml",
+                                     "individual_ng_ml", "p5_ng_ml", "p95_ng_ml",
+                                     "residual_sd_ng_ml"])
+    ind = post.predict(fit.mode_z, lev.time_h)[0]
+    typ = post.predict(np.zeros_like(fit.mode_z), lev.time_h)[0]
+    q = _pct(post.predict(fit.samples_z, lev.time_h))
+    return pd.DataFrame({"time": lev.clock(lev.time_h), "time_h": lev.time_h,
+                         "measured_ng_ml": lev.conc_ng_ml, "typical_ng_ml": typ,
+                         "individual_ng_ml": ind, "p5_ng_ml": q[0], "p95_ng_ml": q[2],
+                         "residual_sd_ng_ml": np.sqrt((post.sp * ind) ** 2 + post.sa ** 2)})
+
+
+def _period(reg: Regimen) -> float:
+    return float(reg.steady_state_period_h() or HOURS_PER_WEEK)
+
+
+def curve(fit: Fit, until_h: float | None = None, step_h: float = 0.5) -> pd.DataFrame:
+    """The person's predicted curve with its 90 % band and the typical subject's curve.
+
+    Columns: ``time_h``, ``time`` (clock), ``conc_ng_ml`` (MAP), ``p5``, ``p50``, ``p95``
+    (posterior band of the predicted concentration), ``typical_ng_ml``. Default horizon:
+    one regimen period past the last level or recorded dose.
+    """
+    lev = fit.levels
+    if until_h is None:
+        last = max([0.0, *lev.time_h, *(tr.t0_h for tr in lev.doses if tr.n == 1)])
+        until_h = last + _period(fit.regimen)
+    from pkdose.simulate import time_grid
+
+    t = time_grid(float(until_h), step_h)
+    post = fit.post
+    q = _pct(post.predict(fit.samples_z, t))
+    return pd.DataFrame({"time_h": t, "time": lev.clock(t),
+                         "conc_ng_ml": post.predict(fit.mode_z, t)[0],
+                         "p5": q[0], "p50": q[1], "p95": q[2],
+                         "typical_ng_ml": post.predict(np.zeros_like(fit.mode_z), t)[0]})
+
+
+def _forecast_prep(fit: Fit):
+    """The first FORECAST_DRAWS posterior draws (a random subset), each a new occasion."""
+    n = min(FORECAST_DRAWS, len(fit.samples_z))
+    return fit.post.prepare(fit.samples_z[:n], fit.new_occasions()[:n])
+
+
+def _forecast(fit: Fit, reg: Regimen) -> tuple[dict, dict]:
+    """Metrics and mTOR engagement on ``reg``: (MAP with typical occasion, posterior draws)."""
+    from pkdose.population import subject_metrics
+
+    k1 = fit.post.n_iiv
+    map_occ = np.zeros((1, fit.mode_z.size - k1))
+    point = subject_metrics(reg, fit.post.prepare(fit.mode_z, map_occ))
+    if reg.is_indefinite:
+        draws = _cycle_metrics(reg, _forecast_prep(fit), mtor=True)
+    else:
+        draws = subject_metrics(reg, _forecast_prep(fit))
+    return point, draws
+
+
+#: Metrics shown for an individual forecast, in order.
+FORECAST_METRICS = ("ctrough_ng_ml", "cmin_ng_ml", "cmax_ng_ml", "cavg_ng_ml",
+                    "auc168_ng_h_ml", "t_above_4_h", "mtorc1_mean", "mtorc2_mean",
+                    "mtorc2_min")
+
+
+def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
+    """The person's exposure and mTOR engagement on a regimen (default: the current one).
+
+    Steady-state cycle for regimens that go on, first week for those that stop, as in
+    :func:`pkdose.compare.regimen_exposure`. One row per metric: ``individual`` (MAP, a
+    typical new occasion), posterior ``p5, p50, p95`` (FORECAST_DRAWS draws, a fresh
+    occasion each, steady state on a 0.5 h grid) and
+    ``typical`` (the model's typical subject with the person's covariates); then one row
+    per mTORC2 verdict with the posterior ``probability`` (96 h turnover half-life).
+    """
+    from pkdose.population import subject_metrics
+    from pkdose.simulate import as_regimen
+
+    reg = fit.regimen if regimen is None else as_regimen(regimen)
+    point, draws = _forecast(fit, reg)
+    typ = subject_metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z)))
+    rows = []
+    for key in FORECAST_METRICS:
+        q = _pct(np.asarray(draws[key], float))
+        rows.append({"regimen": str(reg), "metric": key,
+                     "individual": float(point[key][0]), "p5": q[0], "p50": q[1], "p95": q[2],
+                     "typical": float(typ[key][0]), "probability": math.nan})
+    verdicts = np.asarray(draws["mtorc2_verdict"])
+    for label in ("spared", "equivocal", "inhibited"):
+        rows.append({"regimen": str(reg), "metric": f"mtorc2 {label}",
+                     "individual": 1.0 if point["mtorc2_verdict"][0] == label else 0.0,
+                     "p5": math.nan, "p50": math.nan, "p95": math.nan,
+                     "typical": 1.0 if typ["mtorc2_verdict"][0] == label else 0.0,
+                     "probability": float(np.mean(verdicts == label))})
+    return pd.DataFrame(rows)
+
+
+def verdict(fit: Fit, regimen: Regimen | str | None = None):
+    """The full mTORC2 verdict (:func:`pkdose.pd.judge`: every turnover half-life, the
+    threshold rules, the reasons) of the person's MAP forecast on a regimen (default: the
+    current one), with a typical new occasion."""
+    from pkdose.pd import judge, regimen_profile
+    from pkdose.simulate import as_regimen
+
+    reg = fit.regimen if regimen is None else as_regimen(regimen)
+    k1 = fit.post.n_iiv
+    prep = fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - k1)))
+    return judge(regimen_profile(reg, prep=prep))[0]
+
+
+# --- dose recommendation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoseTarget:
+    """What a recommendation aims at: a metric within [low, high], or mTORC2 spared."""
+
+    text: str
+    column: str
+    low: float = 0.0
+    high: float = math.inf
+
+    def met(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
+        """True where a draw meets the target."""
+        v = np.asarray(values[self.column])
+        if self.column == "mtorc2_verdict":
+            return v == "spared"
+        return (v >= self.low) & (v <= self.high)
+
+
+_TARGET_NAMES = {"trough": "ctrough_ng_ml", "ctrough": "ctrough_ng_ml",
+                 "auc168": "auc168_ng_h_ml", "cavg": "cavg_ng_ml", "cmax": "cmax_ng_ml",
+                 "cmin": "cmin_ng_ml"}
+
+
+def parse_dose_target(text: str) -> DoseTarget:
+    """``"trough 5-10"``, ``"AUC168 400"`` (met within 80-125 %), ``"mTORC2 spared"``."""
+    s = " ".join(str(text).lower().split())
+    if s in ("mtorc2 spared", "mtorc2spared"):
+        return DoseTarget(str(text).strip(), "mtorc2_verdict")
+    num = r"([0-9]*\.?[0-9]+)"
+    m = re.fullmatch(rf"([a-z0-9]+)\s*(?:{num}\s*-\s*{num}|{num})", s)
+    if not m or m.group(1) not in _TARGET_NAMES:
+        raise PkdoseError(f"cannot read target {text!r}; write e.g. \"trough 5-10\", "
+                          "\"AUC168 400\" or \"mTORC2 spared\" (metrics: "
+                          f"{', '.join(_TARGET_NAMES)})")
+    if m.group(4):
+        centre = float(m.group(4))
+        low, high = centre * POINT_TARGET[0], centre * POINT_TARGET[1]
+    else:
+        low, high = float(m.group(2)), float(m.group(3))
+    if not 0 < low < high:
+        raise PkdoseError(f"target {text!r} needs 0 < low < high")
+    return DoseTarget(str(text).strip(), _TARGET_NAMES[m.group(1)], low, high)
+
+
+def _candidate(drug: str, dose: float, interval_h: float) -> Regimen:
+    return Regimen(drug, (Block(Dose(float(dose)), interval_h=float(interval_h)),))
+
+
+#: Grid step (h) of the steady-state cycle when a recommendation needs exposure only.
+TARGET_STEP_H = 0.5
+
+
+def _cycle_metrics(reg: Regimen, prep, mtor: bool) -> Mapping[str, np.ndarray]:
+    """Steady-state exposure on a 0.5 h cycle grid, with mTOR engagement if asked."""
+    from pkdose.exposure import interval_metrics
+    from pkdose.pd import pd_curves
+    from pkdose.population import _mtor_settings, _time_average, _verdicts
+    from pkdose.simulate import steady_state_concentrations, time_grid
+
+    t = time_grid(_period(reg), TARGET_STEP_H)
+    conc = steady_state_concentrations(prep, reg, t)["conc_ng_ml"]
+    out = dict(interval_metrics(t, conc, above=(4.0,), below=(), periodic=True))
+    if mtor:
+        # As pkdose.population (central turnover half-life), on the coarser grid: the PD
+        # recurrences are exact for piecewise-linear input, and mTORC2 turns over in days.
+        pdp, vcfg, mult, _ = _mtor_settings(reg.drug)
+        cur = pd_curves(conc * mult, TARGET_STEP_H, pdp, periodic=True)
+        out["mtorc1_mean"] = _time_average(cur["mtorc1_inhibition"], t)
+        out["mtorc2_mean"] = _time_average(cur["mtorc2_fraction"], t)
+        out["mtorc2_min"] = cur["mtorc2_fraction"].min(axis=1)
+        out["mtorc2_verdict"] = _verdicts(out["mtorc2_mean"], out["mtorc2_min"], vcfg, False)
+    return out
+
+
+def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
+              intervals_h: Sequence[float] = INTERVALS_H, shortlist: int = 3,
+              min_probability: float = 0.9) -> pd.DataFrame:
+    """Doses (marketed tablets) and intervals ranked by how well they meet a target.
+
+    Every tablet-made dose (at most ``max_tablets`` tablets, within the model's dose
+    range) at every interval is first screened on the MAP forecast; the ``shortlist``
+    doses per interval closest to the target go to the posterior, where the probability
+    of meeting the target is the fraction of posterior draws (fresh occasion each) that
+    meet it. Ranking: highest probability; within 0.05 of the best, the person's current
+    interval first, then the smallest weekly dose. For ``mTORC2 spared`` the aim is the
+    most mTORC1 inhibition with P(spared) >= ``min_probability``.
+
+    Returns one row per shortlisted candidate, best first: regimen, dose_mg, interval_h,
+    weekly_mg, probability, the target metric (MAP and p5/p95), mTORC1 mean, mTORC2
+    verdict (MAP).
+    """
+    from pkdose.drugs import tablet_doses
+    from pkdose.population import subject_metrics
+
+    tgt = target if isinstance(target, DoseTarget) else parse_dose_target(target)
+    drug = fit.regimen.drug
+    rng = fit.model.validity("dose_mg")
+    doses = tablet_doses(drug, max_tablets, rng[1] if rng else math.inf)
+    k1 = fit.post.n_iiv
+    prep_map = fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - k1)))
+    prep_draws = _forecast_prep(fit)
+    mtor = tgt.column == "mtorc2_verdict"
+    col = "mtorc1_mean" if mtor else tgt.column
+
+    def too_high(i: int, ii: float) -> bool:
+        # Exposure rises with the dose at a fixed interval, so the doses split in two.
+        v = _cycle_metrics(_candidate(drug, doses[i], ii), prep_map, mtor)
+        if tgt.column == "mtorc2_verdict":
+            return v["mtorc2_verdict"][0] != "spared"
+        return float(v[col][0]) > math.sqrt(tgt.low * tgt.high)
+
+    short = []
+    for ii in intervals_h:
+        lo, hi = 0, len(doses)  # first dose index that is too high, by bisection
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if too_high(mid, ii) else (mid + 1, hi)
+        around = (range(lo - shortlist, lo) if tgt.column == "mtorc2_verdict"
+                  else range(lo - shortlist // 2 - shortlist % 2, lo + shortlist // 2))
+        short += [(doses[i], ii) for i in around if 0 <= i < len(doses)]
+    if not short:
+        raise PkdoseError(f"no tablet dose meets {tgt.text!r} for this person on the MAP "
+                          "forecast; try more tablets (--max-tablets) or another target")
+    rows = []
+    for d, ii in short:
+        reg = _candidate(drug, d, ii)
+        v = _cycle_metrics(reg, prep_draws, mtor)
+        vm = subject_metrics(reg, prep_map)
+        q = _pct(np.asarray(v[col], float))
+        rows.append({"regimen": str(reg), "dose_mg": d, "interval_h": ii,
+                     "weekly_mg": d * HOURS_PER_WEEK / ii,
+                     "probability": float(np.mean(tgt.met(v))), "metric": col,
+                     "individual": float(vm[col][0]), "p5": q[0], "p95": q[2],
+                     "mtorc1_mean": float(vm["mtorc1_mean"][0]),
+                     "mtorc2_verdict": vm["mtorc2_verdict"][0]})
+    df = pd.DataFrame(rows)
+    current = _period(fit.regimen)
+    if tgt.column == "mtorc2_verdict":
+        ok = df["probability"] >= min_probability
+        df["_rank"] = np.where(ok, 0, 1)
+        df = df.sort_values(["_rank", "mtorc1_mean", "probability"],
+                            ascending=[True, False, False])
+    else:
+        near = df["probability"] >= df["probability"].max() - 0.05
+        df["_rank"] = np.where(near, 0, 1)
+        df["_other"] = near & (df["interval_h"] != current)
+        df["_weekly"] = np.where(near, df["weekly_mg"], 0.0)
+        df = df.sort_values(["_rank", "_other", "_weekly", "probability"],
+                            ascending=[True, True, True, False])
+    df.insert(0, "target", tgt.text)
+    return df.drop(columns=[c for c in df.columns if c.startswith("_")]).reset_index(drop=True)
+
+
+# --- missed and late doses -----------------------------------------------------------------
+
+
+def _dose_list(trains: Sequence[DoseTrain], until_h: float) -> list[DoseTrain]:
+    """Every dose up to ``until_h`` as a single-dose train, in time order."""
+    out = []
+    for tr in trains:
+        k = 0
+        while k < tr.n and tr.t0_h + k * tr.ii_h <= until_h:
+            out.append(DoseTrain(tr.t0_h + k * tr.ii_h, 0.0, 1, tr.amount, tr.unit, tr.route,
+                                 tr.infusion_h))
+            if tr.ii_h == 0:
+                break
+            k += 1
+    return sorted(out, key=lambda d: d.t0_h)
+
+
+def _scheduled(fit: Fit, when: str) -> DoseTrain:
+    """The dose ``when`` names (a date, a clock time or hours), as a single-dose train."""
+    lev = fit.levels
+    text = str(when).strip()
+    is_day = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text)) and lev.origin is not None
+    t = lev.hours(text)
+    doses = _dose_list(lev.doses, t + 48.0)
+    if not doses:
+        raise PkdoseError(f"no dose is scheduled by {text!r}")
+    times = np.array([d.t0_h for d in doses])
+    if is_day:
+        hits = [i for i, c in enumerate(lev.clock(times)) if c.startswith(text)]
+        if not hits:
+            raise PkdoseError(f"no dose is scheduled on {text}; doses nearby: "
+                              f"{', '.join(lev.clock(times[-3:]))}")
+        return doses[hits[0]]
+    i = int(np.argmin(np.abs(times - t)))
+    if abs(times[i] - t) > 12:
+        raise PkdoseError(f"no dose is scheduled within 12 h of {text!r}; nearest: "
+                          f"{lev.clock(times[i:i + 1])[0] or f'{times[i]:g} h'}")
+    return doses[i]
+
+
+def _shift(trains: Sequence[DoseTrain], by_h: float) -> list[DoseTrain]:
+    return [DoseTrain(tr.t0_h + by_h, tr.ii_h, tr.n, tr.amount, tr.unit, tr.route,
+                      tr.infusion_h) for tr in trains]
+
+
+def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool = False,
+                 step_h: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predicted exposure for each way of handling one missed or late dose.
+
+    Parameters
+    ----------
+    when : str
+        The scheduled dose: a date (``2026-03-09``), a clock time or hours since the
+        first dose.
+    delay_h : float
+        Hours after the scheduled time when the dose is (or would be) taken; default
+        half the dosing interval, at most 24 h.
+    late : bool
+        The dose was taken late (options: keep the schedule, or shift it); otherwise it
+        was missed (options also include skipping it).
+
+    Returns
+    -------
+    (options, curves)
+        ``options``: one row per option over the two dosing periods from the scheduled
+        time: lowest and highest level and AUC as % of the dose taken on time (MAP and
+        posterior p5/p95). ``curves``: time_h, time and one MAP column per option.
+        This is pharmacology, not advice on what a patient should do.
+    """
+    dose = _scheduled(fit, when)
+    t_s = dose.t0_h
+    trains = fit.levels.doses
+    nxt = [tr.t0_h for tr in _after(trains, t_s)]
+    interval = (min(nxt) - t_s) if nxt else _period(fit.regimen)
+    if delay_h is None:
+        delay_h = min(24.0, interval / 2)
+    if not 0 < delay_h < interval:
+        raise PkdoseError(f"the delay must be between 0 and the {interval:g} h to the next "
+                          f"dose, got {delay_h:g} h")
+    before, after = _before(trains, t_s), _after(trains, t_s)
+    late_dose = _shift([dose], delay_h)[0]
+    hours = f"{delay_h:g} h late"
+    opts = {"on time (as scheduled)": list(trains)}
+    if not late:
+        opts["skip it, next dose as scheduled"] = before + after
+    what = "taken" if late else "take it"
+    opts[f"{what} {hours}, keep the schedule"] = before + [late_dose] + after
+    opts[f"{what} {hours}, shift later doses by {delay_h:g} h"] = (
+        before + [late_dose] + _shift(after, delay_h))
+    window = 2 * max(interval, _period(fit.regimen))
+    from pkdose.simulate import time_grid
+
+    t = time_grid(t_s + window, step_h, t_s)
+    post = fit.post
+    k1 = post.n_iiv
+    occ_map = np.zeros((1, fit.mode_z.size - k1))
+    n_draws = min(FORECAST_DRAWS, len(fit.samples_z))
+    draws_z, occ = fit.samples_z[:n_draws], fit.new_occasions()[:n_draws]
+    ref_map = ref_draws = None
+    rows, curves = [], {"time_h": t, "time": fit.levels.clock(t)}
+    from pkdose.exposure import interval_metrics
+
+    for label, tr in opts.items():
+        cm = post.predict(fit.mode_z, t, tr, occ_map)
+        cs = post.predict(draws_z, t, tr, occ)
+        # Grid extremes: a dose time is a kink, where a fitted parabola can overshoot.
+        mm = {"lowest_ng_ml": cm.min(axis=1), "highest_ng_ml": cm.max(axis=1),
+              "auc": interval_metrics(t - t[0], cm, above=(), below=(),
+                                      periodic=False)["auctau_ng_h_ml"]}
+        ms = {"lowest_ng_ml": cs.min(axis=1), "highest_ng_ml": cs.max(axis=1),
+              "auc": interval_metrics(t - t[0], cs, above=(), below=(),
+                                      periodic=False)["auctau_ng_h_ml"]}
+        if ref_map is None:
+            ref_map, ref_draws = mm["auc"], ms["auc"]
+        ratio = 100 * ms["auc"] / ref_draws
+        row = {"option": label}
+        for name in ("lowest_ng_ml", "highest_ng_ml"):
+            q = _pct(ms[name])
+            row.update({name: float(mm[name][0]), f"{name}_p5": q[0], f"{name}_p95": q[2]})
+        q = _pct(ratio)
+        row.update({"auc_pct_of_on_time": float(100 * mm["auc"][0] / ref_map[0]),
+                    "auc_pct_p5": q[0], "auc_pct_p95": q[2]})
+        rows.append(row)
+        curves[label] = cm[0]
+    out = pd.DataFrame(rows)
+    out.insert(0, "window", f"{window:g} h from the scheduled dose")
+    out.insert(0, "scheduled", fit.levels.clock([t_s])[0] or f"{t_s:g} h")
+    return out, pd.DataFrame(curves)
+
+
+# --- simulated levels (designs, recovery checks) -------------------------------------------
+
+
+def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
+                    model: Model | str | None = None, subjects=None, seed: int = 1
+                    ) -> tuple[list[Levels], np.ndarray]:
+    """Levels of ``n`` subjects drawn from the model: IIV, one occasion, residual error.
+
+    Returns the levels (hours since the first dose; simulated measurements can be <= 0
+    where the additive error dominates, as in the model) and the true etas (IIV then
+    occasion), (n, k), for checking estimates against the truth.
+    """
+    from pkdose.simulate import as_regimen, concentrations, prepare, resolve_model
+
+    reg = as_regimen(regimen)
+    m = resolve_model(reg, model)
+    root, _, k1 = _prior_root(m)
+    rng = np.random.default_rng(seed)
+    eta = rng.standard_normal((n, root.shape[0])) @ root.T
+    t = np.asarray(times_h, float)
+    cov = covariate_table(subjects, n=n)
+    f = concentrations(prepare(m, cov, eta[:, :k1], eta[:, k1:]), compile_trains(reg),
+                       t)["conc_ng_ml"]
+    sp = float(m.residual.get("proportional", 0.0))
+    sa = float(m.residual.get("additive_ng_ml", 0.0))
+    y = f * (1 + sp * rng.standard_normal(f.shape)) + sa * rng.standard_normal(f.shape)
+    trains = compile_trains(reg)
+    return [Levels(t.copy(), y[i], trains) for i in range(n)], eta

@@ -1,0 +1,257 @@
+"""Individual MAP-Bayesian estimation: a person's parameters from their measured levels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from pkdose import individual as ind
+from pkdose.compare import regimen_exposure
+from pkdose.drugs import tablet_doses
+from pkdose.errors import PkdoseError
+from pkdose.model import get_model
+from pkdose.regimen_text import parse_regimen
+
+REG = parse_regimen("sirolimus 6 mg weekly")
+#: A 'bioavailability panel': 2, 24 and 168 h after the third weekly dose.
+SPARSE_H = 336.0 + np.array([2.0, 24.0, 168.0])
+RICH_H = 336.0 + np.array([0.5, 1.0, 2.0, 4.0, 8.0, 24.0, 48.0, 96.0, 168.0])
+FAST = dict(n_proposals=1000, n_samples=400)
+
+
+def _levels(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+# --- reading levels ------------------------------------------------------------------------
+
+
+def test_clock_times_are_hours_since_the_first_dose():
+    df = _levels([{"time": "2026-03-09 10:30", "conc_ng_ml": 20},
+                  {"time": "2026-03-16 07:45", "conc_ng_ml": 2.1}])
+    lev = ind.read_levels(df, REG, first_dose="2026-03-02 08:00")
+    assert lev.time_h == pytest.approx([170.5, 335.75])
+    assert lev.clock([170.5]) == ["2026-03-09 10:30"]
+
+
+def test_dose_rows_set_the_first_dose_and_the_regimen_resumes_after_the_last():
+    df = _levels([{"time": "2026-03-02 08:00", "dose_mg": 6},
+                  {"time": "2026-03-09 20:00", "dose_mg": 4},   # late and smaller
+                  {"time": "2026-03-10 08:00", "conc_ng_ml": 9.0}])
+    lev = ind.read_levels(df, REG)
+    assert lev.time_h == pytest.approx([192.0])
+    firsts = sorted((tr.t0_h, tr.amount) for tr in lev.doses)
+    # recorded 6 mg at 0 h and 4 mg at 180 h; the weekly schedule resumes at 336 h
+    assert firsts == [(0.0, 6.0), (180.0, 4.0), (336.0, 6.0)]
+
+
+def test_numbers_are_hours_since_the_first_dose():
+    lev = ind.read_levels(_levels([{"time": 26, "conc_ng_ml": 4.0}]), REG)
+    assert lev.time_h.tolist() == [26.0] and lev.origin is None
+
+
+@pytest.mark.parametrize("rows, first, msg", [
+    ([{"time": "yesterday", "conc_ng_ml": 3}], "2026-03-02 08:00", "cannot read time"),
+    ([{"time": "2026-03-09 10:30", "conc_ng_ml": 3}], None, "--first-dose"),
+    ([{"time": "2026-03-01 10:30", "conc_ng_ml": 3}], "2026-03-02 08:00", "before the first"),
+    ([{"time": 5, "conc_ng_ml": 0}], None, "below quantification"),
+    ([{"time": 5, "conc_ng_ml": "high"}], None, "not a number"),
+    ([{"time": 5, "level": 3}], None, "needs column"),
+    ([{"time": 5, "conc_ng_ml": 3, "note": "x"}], None, "unknown column"),
+])
+def test_bad_levels_give_one_line_errors(rows, first, msg):
+    with pytest.raises(PkdoseError, match=msg):
+        ind.read_levels(_levels(rows), REG, first)
+
+
+def test_bad_first_dose_time_is_named():
+    with pytest.raises(PkdoseError, match="--first-dose"):
+        ind.read_levels(_levels([{"time": 5, "conc_ng_ml": 3}]), REG, "soon")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=0, max_value=60 * 24 * 90))
+def test_a_clock_time_reads_back_to_its_minute(minutes):
+    t = pd.Timestamp("2026-03-02 08:00") + pd.Timedelta(minutes=minutes)
+    df = _levels([{"time": t.strftime("%Y-%m-%d %H:%M"), "conc_ng_ml": 1.0}])
+    lev = ind.read_levels(df, REG, first_dose="2026-03-02 08:00")
+    assert lev.time_h[0] == pytest.approx(minutes / 60.0, abs=1e-9)
+
+
+def test_covariates_take_short_names():
+    assert ind.parse_covariates("age=67, weight=82,hct=41") == {
+        "age_y": "67", "weight_kg": "82", "hct_pct": "41"}
+    with pytest.raises(PkdoseError, match="NAME=VALUE"):
+        ind.parse_covariates("age67")
+
+
+# --- the posterior -------------------------------------------------------------------------
+
+
+def test_no_levels_gives_the_prior():
+    empty = ind.Levels(np.array([]), np.array([]), REG.trains())
+    fit = ind.estimate(REG, empty, "wu2012", n_proposals=4000, n_samples=4000)
+    omega = get_model("wu2012").iiv.matrix
+    assert fit.mode == pytest.approx(0.0)
+    s = fit.samples
+    se = np.sqrt(np.diag(omega) / len(s))
+    assert np.all(np.abs(s.mean(0)) < 4 * se)
+    # sample variance of 4000 normals: relative SE sqrt(2/4000) = 2.2 %
+    assert np.diag(np.cov(s.T)) == pytest.approx(np.diag(omega), rel=0.12)
+    assert ind.parameters(fit)["change_pct"].abs().max() < 1e-9
+
+
+def test_mode_is_the_most_probable_point():
+    levels, _ = ind.simulate_levels(REG, SPARSE_H, 1, "wu2012", seed=3)
+    fit = ind.estimate(REG, levels[0], "wu2012", **FAST)
+    assert fit.objective <= fit.post(fit.samples_z).min() + 1e-6
+    assert fit.post(fit.mode_z[None])[0] == pytest.approx(fit.objective)
+
+
+def test_more_levels_shrink_the_band():
+    levels, _ = ind.simulate_levels(REG, RICH_H, 1, "wu2012", seed=5)
+    full = levels[0]
+    widths = []
+    for keep in ([2], [2, 5, 8], list(range(9))):
+        lev = ind.Levels(full.time_h[keep], full.conc_ng_ml[keep], full.doses)
+        fit = ind.estimate(REG, lev, "wu2012", **FAST)
+        band = ind.curve(fit, until_h=504.0, step_h=24.0)
+        widths.append(float(np.mean(np.log(band["p95"][1:] / band["p5"][1:]))))
+    assert widths[0] > widths[1] > widths[2]
+
+
+def test_recovery_is_calibrated_over_simulated_subjects():
+    """Subjects drawn from the prior: 90 % intervals cover the truth ~90 % of the time and
+    the posterior mean is unbiased. Bounds: Binomial(n, 0.9) at two-sided 0.1 % per
+    parameter, and |mean error| < 3.5 standard errors (the posterior SD is the error SD
+    when the model is right)."""
+    n = 30
+    model = get_model("golubovic2019")
+    lo, hi = stats.binom.ppf([0.0005, 0.9995], n, 0.9)
+    for design, seed in ((SPARSE_H, 11), (RICH_H, 12)):
+        levels, eta = ind.simulate_levels(REG, design, n, model, seed=seed)
+        covered, err, var = [], [], []
+        for i, lev in enumerate(levels):
+            s = ind.estimate(REG, lev, model, seed=i, **FAST).samples
+            q = np.percentile(s, (5, 95), axis=0)
+            covered.append((q[0] <= eta[i]) & (eta[i] <= q[1]))
+            err.append(s.mean(0) - eta[i])
+            var.append(s.var(0))
+        count = np.sum(covered, axis=0)
+        assert np.all((count >= lo) & (count <= hi)), count
+        z = np.mean(err, axis=0) / np.sqrt(np.mean(var, axis=0) / n)
+        assert np.all(np.abs(z) < 3.5), z
+
+
+# --- what the posterior says ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def panel_fit():
+    df = _levels([{"time": "2026-03-16 10:00", "conc_ng_ml": 24.0},
+                  {"time": "2026-03-17 08:00", "conc_ng_ml": 7.9},
+                  {"time": "2026-03-23 07:30", "conc_ng_ml": 2.4}])
+    return ind.estimate(REG, df, "wu2012", subjects={"age_y": 67, "weight_kg": 82,
+                                                      "hct_pct": 41},
+                        first_dose="2026-03-02 08:00", **FAST)
+
+
+def test_fitted_levels_lie_in_the_band_and_closer_than_typical(panel_fit):
+    fl = ind.fitted_levels(panel_fit)
+    assert list(fl["time"]) == ["2026-03-16 10:00", "2026-03-17 08:00", "2026-03-23 07:30"]
+    assert np.all(fl["p5_ng_ml"] <= fl["individual_ng_ml"])
+    assert np.all(fl["individual_ng_ml"] <= fl["p95_ng_ml"])
+    ind_err = np.abs(np.log(fl["individual_ng_ml"] / fl["measured_ng_ml"])).sum()
+    typ_err = np.abs(np.log(fl["typical_ng_ml"] / fl["measured_ng_ml"])).sum()
+    assert ind_err < typ_err
+
+
+def test_parameters_report_typical_individual_and_interval(panel_fit):
+    p = ind.parameters(panel_fit).set_index("parameter")
+    assert list(p.index) == ["cl", "v1", "q", "v2", "CL/F (apparent)"]
+    assert np.all(p["p5"] <= p["p50"]) and np.all(p["p50"] <= p["p95"])
+    # higher levels than typical: a lower apparent clearance
+    assert p.loc["cl", "individual"] < p.loc["cl", "typical"]
+
+
+def test_exposure_typical_column_matches_regimen_exposure():
+    empty = ind.Levels(np.array([]), np.array([]), REG.trains())
+    fit = ind.estimate(REG, empty, "wu2012", n_proposals=400, n_samples=300)
+    ex = ind.exposure(fit).set_index("metric")
+    ref = regimen_exposure(REG, "wu2012").iloc[0]
+    for col in ("ctrough_ng_ml", "cavg_ng_ml", "auc168_ng_h_ml", "mtorc1_mean"):
+        assert ex.loc[col, "typical"] == pytest.approx(ref[col], rel=1e-6)
+        assert ex.loc[col, "individual"] == pytest.approx(ref[col], rel=1e-6)
+    probs = ex.loc[["mtorc2 spared", "mtorc2 equivocal", "mtorc2 inhibited"], "probability"]
+    assert probs.sum() == pytest.approx(1.0)
+
+
+def test_curve_band_contains_the_map_curve(panel_fit):
+    c = ind.curve(panel_fit, step_h=6.0)
+    inside = (c["p5"] <= c["conc_ng_ml"] + 1e-9) & (c["conc_ng_ml"] <= c["p95"] + 1e-9)
+    assert inside.mean() > 0.95
+    assert c["time"].iloc[0] == "2026-03-02 08:00"
+
+
+# --- recommendations -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, col, low, high", [
+    ("trough 5-10", "ctrough_ng_ml", 5, 10),
+    ("AUC168 400", "auc168_ng_h_ml", 320, 500),
+    ("mTORC2 spared", "mtorc2_verdict", 0, math.inf),
+    ("Cavg 2.5-4", "cavg_ng_ml", 2.5, 4),
+])
+def test_targets_parse(text, col, low, high):
+    t = ind.parse_dose_target(text)
+    assert (t.column, t.low, t.high) == (col, pytest.approx(low), high)
+
+
+@pytest.mark.parametrize("text", ["trough", "trough 10-5", "Tmax 2", "mTORC2 inhibited"])
+def test_bad_targets_are_refused(text):
+    with pytest.raises(PkdoseError):
+        ind.parse_dose_target(text)
+
+
+def test_trough_recommendation_is_a_tablet_dose_meeting_the_target(panel_fit):
+    rec = ind.recommend(panel_fit, "trough 5-10")
+    best = rec.iloc[0]
+    assert best["dose_mg"] in tablet_doses("sirolimus", 4)
+    assert 5 <= best["individual"] <= 10
+    assert best["probability"] == rec["probability"].max() or (
+        best["probability"] >= rec["probability"].max() - 0.05)
+    assert rec["probability"].between(0, 1).all()
+
+
+def test_mtorc2_spared_recommendation_is_spared(panel_fit):
+    best = ind.recommend(panel_fit, "mTORC2 spared").iloc[0]
+    assert best["mtorc2_verdict"] == "spared" and best["probability"] >= 0.9
+
+
+# --- missed and late doses -----------------------------------------------------------------
+
+
+def test_missed_dose_options(panel_fit):
+    opts, curves = ind.dose_options(panel_fit, "2026-03-30")
+    o = opts.set_index("option")
+    assert o.iloc[0]["auc_pct_of_on_time"] == pytest.approx(100.0)
+    skip = o.loc["skip it, next dose as scheduled"]
+    assert skip["auc_pct_of_on_time"] < 60 and skip["lowest_ng_ml"] < o.iloc[0]["lowest_ng_ml"]
+    assert opts["scheduled"].iloc[0] == "2026-03-30 08:00"
+    assert set(opts["option"]) <= set(curves.columns)
+
+
+def test_late_dose_options_keep_or_shift(panel_fit):
+    opts, _ = ind.dose_options(panel_fit, "2026-03-30", delay_h=12.0, late=True)
+    assert [o.split(",")[0] for o in opts["option"]] == [
+        "on time (as scheduled)", "taken 12 h late", "taken 12 h late"]
+    with pytest.raises(PkdoseError, match="delay"):
+        ind.dose_options(panel_fit, "2026-03-30", delay_h=200.0)
+    with pytest.raises(PkdoseError, match="no dose is scheduled on"):
+        ind.dose_options(panel_fit, "2026-03-31")
