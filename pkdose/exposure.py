@@ -264,8 +264,8 @@ def _refine_extremum(
     """Vertex of the parabola through grid points idx-1, idx, idx+1 of each row.
 
     sign = +1 refines a maximum, -1 a minimum. Returns (offset from idx in grid steps,
-    in [-1/2, 1/2], and the vertex value). End points and flat or wrong-curvature
-    neighbourhoods are left on the grid: there is no vertex to move to.
+    in [-1/2, 1/2], and the vertex value). End points, flat or wrong-curvature
+    neighbourhoods and kinks are left on the grid: there is no smooth vertex to move to.
     """
     n, n_time = c.shape
     rows = np.arange(n)
@@ -275,7 +275,15 @@ def _refine_extremum(
     i = np.clip(idx, 1, n_time - 2)
     y0, y1, y2 = c[rows, i - 1], c[rows, i], c[rows, i + 1]
     curv = y0 - 2.0 * y1 + y2
-    ok = (idx > 0) & (idx < n_time - 1) & (sign * curv < 0)
+    # At a kink (a dose at the trough, a bolus or the end of an infusion at the peak) the
+    # middle second difference is far larger than one of its neighbours' and a parabola
+    # over- or undershoots by up to 1/8 of the larger step: keep the grid value there. On
+    # a smooth curve neighbouring second differences agree to O(h).
+    left = np.where(i >= 2, c[rows, np.maximum(i - 2, 0)] - 2.0 * y0 + y1, np.inf)
+    right = np.where(i + 2 < n_time, y1 - 2.0 * y2 + c[rows, np.minimum(i + 2, n_time - 1)],
+                     np.inf)
+    smooth = np.abs(curv) <= 2.0 * np.minimum(np.abs(left), np.abs(right))
+    ok = (idx > 0) & (idx < n_time - 1) & (sign * curv < 0) & smooth
     safe = np.where(ok, curv, 1.0)
     # |offset| <= 1/2 holds analytically when y1 is the extremum; the clip guards round-off.
     offset = np.where(ok, np.clip(0.5 * (y0 - y2) / safe, -0.5, 0.5), 0.0)

@@ -372,8 +372,24 @@ def test_interior_minimum_is_refined_and_stays_non_negative():
     assert m["cmin_ng_ml"] == 1.0  # symmetric: the vertex is on the grid
     m = ex.interval_metrics(t, [4.0, 2.0, 0.0, 0.5, 4.0])
     assert m["cmin_ng_ml"] == 0.0  # the parabola dips below 0; concentrations cannot
-    m = ex.interval_metrics(t, [4.0, 3.0, 1.0, 2.0, 4.0])
-    assert m["cmin_ng_ml"] == pytest.approx(1.0 - 1.0 / (8 * 3.0))
+    # samples of (t - 2.25)^2 + 1: the vertex between grid points is found exactly
+    m = ex.interval_metrics(t, [(x - 2.25) ** 2 + 1.0 for x in t])
+    assert m["cmin_ng_ml"] == pytest.approx(1.0)
+
+
+def test_a_trough_at_a_dose_is_not_smoothed_below_the_lowest_level():
+    # slow decay to 2.8 at the dose, then absorption: a kink, not a smooth minimum. A
+    # parabola through the three points around it would report 2.44.
+    t = grid(4.0, 1.0)
+    m = ex.interval_metrics(t, [3.0, 2.9, 2.8, 6.0, 8.0])
+    assert m["cmin_ng_ml"] == 2.8
+
+
+def test_an_iv_bolus_peak_is_not_smoothed_above_the_highest_level():
+    t = grid(4.0, 1.0)
+    m = ex.interval_metrics(t, [0.1, 0.1, 10.0, 9.0, 8.1])
+    assert m["cmax_ng_ml"] == 10.0
+    assert m["tmax_h"] == 2.0
 
 
 @pytest.mark.parametrize(("time_h", "conc", "match"), [
