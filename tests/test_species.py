@@ -7,7 +7,9 @@ models say.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,3 +265,12 @@ def test_any_feeding_pattern_keeps_the_daily_average_at_f_dose_over_cl(dark, dar
                                      pattern))
     cavg = np.trapezoid(conc, t) / 24 / model.typical("v1")
     assert cavg == pytest.approx(0.25 * ppm * 4.0 / 1000 / 24 / 0.004, rel=1e-5)
+
+
+def test_species_doc_is_current():
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gen_species_doc",
+                                                  root / "scripts" / "gen_species_doc.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.main(["--check"]) == 0, "run: python scripts/gen_species_doc.py"
