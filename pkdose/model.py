@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -183,12 +183,47 @@ class Model:
                                   + " [overridden by user]")
         return replace(self, parameters=MappingProxyType(params))
 
+    def __reduce__(self):
+        # Read-only mappings cannot be pickled; worker processes and Dask receive models
+        # with them as marked plain dicts and wrap them again.
+        return (_model_from_state, ({f.name: _picklable(getattr(self, f.name))
+                                     for f in fields(self)},))
+
     def validity(self, key: str) -> tuple[float, float] | None:
         """Range of a covariate or of dose (``dose_mg``) in the source population."""
         rng = self.population.get(key)
         if isinstance(rng, (list, tuple)) and len(rng) == 2:
             return float(rng[0]), float(rng[1])
         return None
+
+
+class _ReadOnly(dict):
+    """A read-only mapping in transit through pickle."""
+
+
+def _picklable(value: object) -> object:
+    if isinstance(value, MappingProxyType):
+        return _ReadOnly({k: _picklable(v) for k, v in value.items()})
+    if isinstance(value, dict):
+        return {k: _picklable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return type(value)(_picklable(v) for v in value)
+    return value
+
+
+def _unpickled(value: object) -> object:
+    if isinstance(value, _ReadOnly):
+        return MappingProxyType({k: _unpickled(v) for k, v in value.items()})
+    if isinstance(value, dict):
+        return {k: _unpickled(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return type(value)(_unpickled(v) for v in value)
+    return value
+
+
+def _model_from_state(state: dict) -> Model:
+    """Rebuild a pickled :class:`Model` (see ``Model.__reduce__``)."""
+    return Model(**{k: _unpickled(v) for k, v in state.items()})
 
 
 def _load_toml(path: Path | str) -> dict:

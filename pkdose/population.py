@@ -29,7 +29,6 @@ numbers): arms differ only in the regimen.
 
 from __future__ import annotations
 
-import copyreg
 import math
 import os
 import re
@@ -38,7 +37,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -62,13 +60,6 @@ MAX_PD_POINTS = 9000
 PD_STEPS_H = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0)
 _PURPOSE = {"covariates": 0, "iiv": 1, "iov": 2, "occasions": 3, "residual": 4}
 _CONTINUOUS = ("age_y", "weight_kg", "height_cm", "hct_pct")
-
-# Models hold read-only mappings; worker processes and Dask receive them pickled.
-def _read_only(d: dict) -> MappingProxyType:
-    return MappingProxyType(d)
-
-
-copyreg.pickle(MappingProxyType, lambda mp: (_read_only, (dict(mp),)))
 
 
 # --- populations as data -------------------------------------------------------------------

@@ -523,3 +523,18 @@ def test_doc_compares_each_terminal_half_life_with_the_label(gen, models):
     assert "longer than the Rapamune label" in gen.half_life_sentence(
         models["golubovic2019"], 151.0)
     assert "inside O'Donnell 2008's range" in gen.half_life_sentence(models["dewit2016"], 30.0)
+
+
+def test_every_model_pickles_to_an_equal_read_only_model():
+    # Worker processes and Dask receive models pickled (docs/population.md).
+    import pickle
+    from types import MappingProxyType
+
+    models = builtin_models(species=None)
+    assert len(models) > len(builtin_models())  # the species models are included
+    for name, m in models.items():
+        back = pickle.loads(pickle.dumps(m))
+        assert back == m, name
+        assert isinstance(back.parameters, MappingProxyType)
+    nested = pickle.loads(pickle.dumps(models["mouse_diet"])).uncertainty["cl"]
+    assert isinstance(nested, MappingProxyType)  # read-only all the way down
