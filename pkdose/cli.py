@@ -793,6 +793,9 @@ _POP_ROWS = [("ctrough_ng_ml", "Ctrough ng/mL", "{:.3g}"), ("cmax_ng_ml", "Cmax 
              ("mtorc2_mean", "mTORC2 assembled", "{:.0%}")]
 
 
+_VERDICTS = ("spared", "equivocal", "inhibited")
+
+
 def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -> str:
     """Plain-text summary per arm: headline percentiles, verdict fractions, targets."""
     out = []
@@ -808,10 +811,13 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
         for r in cells:
             out.append("  " + "  ".join(r[0].ljust(widths[0]) if i == 0 else
                                         r[i].rjust(widths[i]) for i in range(6)).rstrip())
-        verdicts = [f"{s.split(' ', 1)[1]} {f:.0%}" for s, f in by["fraction"].items()
-                    if s.startswith("mtorc2 ")]
-        if verdicts:
-            out.append("  mTORC2 verdict (96 h turnover): " + ", ".join(verdicts))
+        for prefix, label in (("mtorc2 ", "mTORC2 verdict (96 h turnover): "),
+                              ("mtorc2 prior ", "same verdict at 48, 96 and 168 h (else "
+                                                "equivocal): ")):
+            verdicts = [f"{s[len(prefix):]} {f:.0%}" for s, f in by["fraction"].items()
+                        if s.startswith(prefix) and s[len(prefix):] in _VERDICTS]
+            if verdicts:
+                out.append("  " + label + ", ".join(verdicts))
         for s, f in by["fraction"].items():
             if s.startswith("P("):
                 out.append(f"  {s} = {f:.1%}")

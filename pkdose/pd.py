@@ -145,13 +145,23 @@ def pd_curves(conc: np.ndarray, step_h: float, params: PDParams, periodic: bool 
     spanning one steady-state period.
     """
     ke0 = math.log(2) / params.t_half_e0_h
-    k2 = math.log(2) / params.t_half_m2_h
     ce = first_order_response(conc, ke0, step_h, None if periodic else 0.0)
     ce = np.maximum(ce, 0.0)
     i1 = params.imax_1 * hill(ce, params.ec50_1_ng_ml, params.n_1)
+    return {"ce_ng_ml": ce, "mtorc1_inhibition": i1,
+            "mtorc2_fraction": mtorc2_fraction(ce, step_h, params, periodic)}
+
+
+def mtorc2_fraction(ce: np.ndarray, step_h: float, params: PDParams, periodic: bool = False
+                    ) -> np.ndarray:
+    """Assembled mTORC2 fraction from the effect-site curve ``ce`` of :func:`pd_curves`.
+
+    On its own so that other turnover half-lives (``params.with_(t_half_m2_h=...)``) reuse
+    one effect-site curve.
+    """
+    k2 = math.log(2) / params.t_half_m2_h
     target = 1.0 - params.imax_2 * hill(ce, params.ic50_2_ng_ml, params.n_2)
-    m2 = first_order_response(target, k2, step_h, None if periodic else 1.0)
-    return {"ce_ng_ml": ce, "mtorc1_inhibition": i1, "mtorc2_fraction": m2}
+    return first_order_response(target, k2, step_h, None if periodic else 1.0)
 
 
 def curve_pd(drug: str, curve: pd.DataFrame) -> pd.DataFrame:

@@ -283,7 +283,7 @@ def _mtor_settings(drug: str):
     halves = cfg["human_t_half_m2_h"]
     central = float(halves[len(halves) // 2])
     return (load_pd().with_(t_half_m2_h=central), cfg["verdict"],
-            cfg["drug_multiplier"].get(drug, 1.0), central)
+            cfg["drug_multiplier"].get(drug, 1.0), tuple(float(h) for h in halves))
 
 
 def _verdicts(mean_m2: np.ndarray, min_m2: np.ndarray, v: Mapping, too_short: bool
@@ -312,9 +312,10 @@ def _pd_grid(end: float) -> np.ndarray:
     return step * np.arange(n_int + 1)
 
 
-def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float) -> dict[str, np.ndarray]:
+def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float, halves: Sequence[float] = ()
+           ) -> dict[str, np.ndarray]:
     from pkdose.compare import ABOVE_NG_ML, BELOW_NG_ML, _grid
-    from pkdose.pd import pd_curves
+    from pkdose.pd import mtorc2_fraction, pd_curves
     from pkdose.simulate import (
         concentrations,
         steady_state_concentrations,
@@ -349,7 +350,7 @@ def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float) -> dict[str, np.ndarray]:
         course_max = cpd.max(axis=1)
         lo = int(np.searchsorted(tp, max(0.0, end - vcfg["window_h"]) - 1e-9))
         too_short = end < vcfg["onset_days"] * 24
-    tw = tp[lo:]
+    tw, step = tp[lo:], float(tp[1] - tp[0])
     i1 = cur["mtorc1_inhibition"][:, lo:]
     m2 = cur["mtorc2_fraction"][:, lo:]
     out = dict(out)
@@ -360,6 +361,17 @@ def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float) -> dict[str, np.ndarray]:
     out["mtorc2_mean"] = _time_average(m2, tw)
     out["mtorc2_min"] = m2.min(axis=1)
     out["mtorc2_verdict"] = _verdicts(out["mtorc2_mean"], out["mtorc2_min"], vcfg, too_short)
+    # As pkdose.pd.judge: the verdict holds only if every turnover half-life of the human
+    # prior gives it; otherwise equivocal.
+    robust = out["mtorc2_verdict"].copy()
+    for h in halves:
+        if h == pdp.t_half_m2_h:
+            continue
+        m2h = mtorc2_fraction(cur["ce_ng_ml"], step, pdp.with_(t_half_m2_h=h),
+                              periodic=reg.is_indefinite)[:, lo:]
+        other = _verdicts(_time_average(m2h, tw), m2h.min(axis=1), vcfg, too_short)
+        robust = np.where(other == robust, robust, "equivocal").astype(object)
+    out["mtorc2_verdict_prior"] = robust
     return out
 
 
@@ -383,7 +395,7 @@ def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
     from pkdose.simulate import concentrations, prepare
 
     if job.kind == "cycle":
-        pdp, vcfg, mult, _ = _mtor_settings(job.regimen.drug)
+        pdp, vcfg, mult, halves = _mtor_settings(job.regimen.drug)
     trains = compile_trains(job.regimen)
     cov = covariate_table(job.population.draw(start, stop, job.seed))
     parts: list[dict[str, np.ndarray]] = []
@@ -395,7 +407,7 @@ def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
         if job.kind == "course":
             parts.append(_course_block(prep, trains, job.course_times))
             continue
-        part = _chunk(job.regimen, prep, pdp, vcfg, mult)
+        part = _chunk(job.regimen, prep, pdp, vcfg, mult, halves)
         if job.fan:
             part["_fan"] = concentrations(prep, trains, _fan_times())["conc_ng_ml"].astype(
                 np.float32)
@@ -478,8 +490,8 @@ def subject_metrics(regimen: Regimen, prep) -> dict[str, np.ndarray]:
     regimens that go on, first week for those that stop; verdict at the central mTORC2
     turnover half-life) for any subjects, e.g. draws from an individual's posterior.
     """
-    pdp, vcfg, mult, _ = _mtor_settings(regimen.drug)
-    return _chunk(regimen, prep, pdp, vcfg, mult)
+    pdp, vcfg, mult, halves = _mtor_settings(regimen.drug)
+    return _chunk(regimen, prep, pdp, vcfg, mult, halves)
 
 
 def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
@@ -526,9 +538,10 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
         regimens that stop ``cavg_course_ng_ml`` and ``cmax_course_ng_ml`` from the first
         dose to the end of the regimen, and ``mtorc1_mean``, ``mtorc2_mean``,
         ``mtorc2_min``, ``mtorc2_verdict`` judged at the central human mTORC2 turnover
-        half-life only (96 h; the typical-subject verdict of ``pkdose flag`` also checks
-        48 and 168 h). ``fan``: time_h (hourly over the first 4 weeks) and the
-        5/25/50/75/95th percentiles of whole-blood concentration.
+        half-life (96 h), and ``mtorc2_verdict_prior`` judged as ``pkdose flag`` does
+        (the same label at 48, 96 and 168 h, otherwise equivocal). ``fan``: time_h
+        (hourly over the first 4 weeks) and the 5/25/50/75/95th percentiles of whole-blood
+        concentration.
     """
     from pkdose.simulate import as_regimen, check_extrapolation, resolve_model
 
@@ -806,7 +819,8 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
 
     Returns a long table: ``regimen, n, statistic, p5, p25, p50, p75, p95, fraction``.
     Percentile rows (statistic = metric column) leave ``fraction`` empty; verdict rows
-    (``mtorc2 spared`` ...) and target rows (``P(trough<3)``) leave the percentiles empty.
+    (``mtorc2 spared`` ... at the central 96 h turnover half-life, ``mtorc2 prior spared``
+    ... across the 48-168 h prior) and target rows (``P(trough<3)``) leave the percentiles empty.
     """
     parsed = [t if isinstance(t, Target) else parse_target(t) for t in targets]
     skip = {"id", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg", "bsa_m2",
@@ -825,10 +839,12 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
                                  method="higher" if np.isinf(x).any() else "linear")
             rows.append({**base, "statistic": c,
                          **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
-        if "mtorc2_verdict" in g:
-            for label in ("spared", "equivocal", "inhibited"):
-                rows.append({**base, "statistic": f"mtorc2 {label}",
-                             "fraction": float(np.mean(g["mtorc2_verdict"] == label))})
+        for col, prefix in (("mtorc2_verdict", "mtorc2"),
+                            ("mtorc2_verdict_prior", "mtorc2 prior")):
+            if col in g:
+                for label in ("spared", "equivocal", "inhibited"):
+                    rows.append({**base, "statistic": f"{prefix} {label}",
+                                 "fraction": float(np.mean(g[col] == label))})
         for t in parsed:
             rows.append({**base, "statistic": f"P({t.text})",
                          "fraction": float(np.mean(t.met(g)))})

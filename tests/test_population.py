@@ -254,3 +254,24 @@ def test_course_summaries_are_those_of_the_hourly_curves_of_the_same_subjects():
     np.testing.assert_allclose(df["cmax_ng_ml"], c.max(axis=1), rtol=1e-12)
     np.testing.assert_allclose(df["ctrough_last_ng_ml"], c[:, 13 * 24], rtol=1e-12)
     np.testing.assert_allclose(df["h_above_3"], (c > 3).sum(axis=1))
+
+
+@pytest.mark.parametrize("text", ["sirolimus 6 mg weekly", "sirolimus 2 mg daily",
+                                  "sirolimus 1 mg daily", "sirolimus 20 mg every 2 weeks",
+                                  "sirolimus 2 mg daily for 3 weeks",
+                                  # inhibited at 48 h only: equivocal across the prior
+                                  "sirolimus 1 mg daily for 15 days"])
+def test_verdict_across_the_turnover_prior_is_the_flag_verdict_of_the_typical_subject(text):
+    # Without between-subject variability every virtual subject is the typical subject,
+    # whom pkdose flag judges at 48, 96 and 168 h (equivocal when they disagree).
+    from dataclasses import replace
+
+    from pkdose.model import Variability
+    from pkdose.pd import regimen_pd
+
+    typical = replace(get_model("golubovic2019"), iiv=Variability(), iov=Variability())
+    met, _ = simulate_population(text, 3, model=typical, fan=False)
+    verdict, _ = regimen_pd(text, model=typical)
+    assert set(met["mtorc2_verdict_prior"]) == {verdict.label}
+    central = verdict.model_labels[96.0]
+    assert set(met["mtorc2_verdict"]) == {central}
