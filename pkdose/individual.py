@@ -40,7 +40,15 @@ from scipy import optimize, stats
 
 from pkdose.errors import PkdoseError
 from pkdose.model import Model, covariate_table
-from pkdose.regimen import HOURS_PER_WEEK, Block, Dose, DoseTrain, Regimen, compile_trains
+from pkdose.regimen import (
+    HOURS_PER_WEEK,
+    Block,
+    Dose,
+    DoseTrain,
+    Regimen,
+    compile_trains,
+    single_doses,
+)
 
 #: Posterior percentiles reported as the 90 % band.
 BAND = (5.0, 50.0, 95.0)
@@ -804,27 +812,13 @@ def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
 # --- missed and late doses -----------------------------------------------------------------
 
 
-def _dose_list(trains: Sequence[DoseTrain], until_h: float) -> list[DoseTrain]:
-    """Every dose up to ``until_h`` as a single-dose train, in time order."""
-    out = []
-    for tr in trains:
-        k = 0
-        while k < tr.n and tr.t0_h + k * tr.ii_h <= until_h:
-            out.append(DoseTrain(tr.t0_h + k * tr.ii_h, 0.0, 1, tr.amount, tr.unit, tr.route,
-                                 tr.infusion_h))
-            if tr.ii_h == 0:
-                break
-            k += 1
-    return sorted(out, key=lambda d: d.t0_h)
-
-
 def _scheduled(fit: Fit, when: str) -> DoseTrain:
     """The dose ``when`` names (a date, a clock time or hours), as a single-dose train."""
     lev = fit.levels
     text = str(when).strip()
     is_day = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text)) and lev.origin is not None
     t = lev.hours(text)
-    doses = _dose_list(lev.doses, t + 48.0)
+    doses = single_doses(lev.doses, t + 48.0)
     if not doses:
         raise PkdoseError(f"no dose is scheduled by {text!r}")
     times = np.array([d.t0_h for d in doses])

@@ -186,7 +186,7 @@ class Model:
     def __reduce__(self):
         # Read-only mappings cannot be pickled; worker processes and Dask receive models
         # with them as marked plain dicts and wrap them again.
-        return (_model_from_state, ({f.name: _picklable(getattr(self, f.name))
+        return (_model_from_state, ({f.name: _read_only(getattr(self, f.name), True)
                                      for f in fields(self)},))
 
     def validity(self, key: str) -> tuple[float, float] | None:
@@ -201,29 +201,23 @@ class _ReadOnly(dict):
     """A read-only mapping in transit through pickle."""
 
 
-def _picklable(value: object) -> object:
-    if isinstance(value, MappingProxyType):
-        return _ReadOnly({k: _picklable(v) for k, v in value.items()})
-    if isinstance(value, dict):
-        return {k: _picklable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
-        return type(value)(_picklable(v) for v in value)
-    return value
-
-
-def _unpickled(value: object) -> object:
-    if isinstance(value, _ReadOnly):
-        return MappingProxyType({k: _unpickled(v) for k, v in value.items()})
-    if isinstance(value, dict):
-        return {k: _unpickled(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
-        return type(value)(_unpickled(v) for v in value)
+def _read_only(value: object, for_pickle: bool) -> object:
+    """Swap read-only mappings for marked dicts (``for_pickle``) or back, at any depth."""
+    if isinstance(value, (dict, MappingProxyType)):
+        inner = {k: _read_only(v, for_pickle) for k, v in value.items()}
+        if for_pickle and isinstance(value, MappingProxyType):
+            return _ReadOnly(inner)
+        if not for_pickle and isinstance(value, _ReadOnly):
+            return MappingProxyType(inner)
+        return inner
+    if type(value) in (list, tuple):
+        return type(value)(_read_only(v, for_pickle) for v in value)
     return value
 
 
 def _model_from_state(state: dict) -> Model:
     """Rebuild a pickled :class:`Model` (see ``Model.__reduce__``)."""
-    return Model(**{k: _unpickled(v) for k, v in state.items()})
+    return Model(**{k: _read_only(v, False) for k, v in state.items()})
 
 
 def _load_toml(path: Path | str) -> dict:

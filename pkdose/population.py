@@ -45,7 +45,13 @@ from scipy import special
 from pkdose import exposure
 from pkdose.errors import PkdoseError
 from pkdose.model import Model, Variability, covariate_table, default_subject
-from pkdose.regimen import HOURS_PER_WEEK, Regimen, block_starts, compile_trains
+from pkdose.regimen import (
+    HOURS_PER_WEEK,
+    Regimen,
+    block_starts,
+    compile_trains,
+    single_doses,
+)
 
 #: Subjects per block: the unit of random numbers and of simulation (fixed: changing it
 #: changes every draw).
@@ -653,22 +659,6 @@ def _check_counts(n, chunk, workers) -> None:
 # --- simulated observations ----------------------------------------------------------------
 
 
-def _dose_events(trains, until_h: float) -> list:
-    """Single-dose trains, one per dose given up to ``until_h``, sorted by time."""
-    from pkdose.regimen import DoseTrain
-
-    out = []
-    for tr in trains:
-        k = 0
-        while k < tr.n and tr.t0_h + k * tr.ii_h <= until_h:
-            out.append(DoseTrain(tr.t0_h + k * tr.ii_h, 0.0, 1, tr.amount, tr.unit, tr.route,
-                                 tr.infusion_h))
-            if tr.ii_h == 0:
-                break
-            k += 1
-    return sorted(out, key=lambda d: d.t0_h)
-
-
 def draw_occasions(model: Model, n: int, n_occasions: int, seed: int = 1, start: int = 0
                    ) -> np.ndarray:
     """IOV etas (n, n_occasions, n_iov), one independent draw per occasion (dose).
@@ -741,7 +731,7 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     cov = covariate_table(pop.draw(0, n, seed))
     check_extrapolation(m, reg, cov)
     trains = compile_trains(reg)
-    events = _dose_events(trains, float(t.max()))
+    events = single_doses(trains, float(t.max()))
     dose_t = np.array([d.t0_h for d in events])
     occasion = np.searchsorted(dose_t, t, side="right")
     pred = np.empty((n, t.size))

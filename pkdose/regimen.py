@@ -22,6 +22,7 @@ regimens without anchored blocks behave exactly as plain sequences.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -425,18 +426,32 @@ def compile_trains(regimen: Regimen) -> tuple[DoseTrain, ...]:
     return tuple(trains)
 
 
-def dose_times(regimen: Regimen, until_h: float) -> list[tuple[float, DoseTrain]]:
-    """Explicit (time, train) pairs for all doses before ``until_h``; for display and tests."""
-    out = []
-    for tr in compile_trains(regimen):
+def train_doses(trains: Sequence[DoseTrain], until_h: float, inclusive: bool = True
+                ) -> Iterator[tuple[float, DoseTrain]]:
+    """(time, train) of every dose of ``trains`` up to ``until_h``, train by train.
+
+    For the few places that need doses one by one (display, per-dose occasions, missed
+    doses); the solver itself never loops over doses.
+    """
+    for tr in trains:
         k = 0
         while k < tr.n:
             t = tr.t0_h + k * tr.ii_h
-            if t >= until_h:
+            if t > until_h or (t == until_h and not inclusive):
                 break
-            out.append((t, tr))
+            yield t, tr
             if tr.ii_h == 0:
                 break
             k += 1
-    out.sort(key=lambda p: p[0])
-    return out
+
+
+def single_doses(trains: Sequence[DoseTrain], until_h: float) -> list[DoseTrain]:
+    """Every dose up to ``until_h`` (inclusive) as a one-dose train, in time order."""
+    return sorted((DoseTrain(t, 0.0, 1, tr.amount, tr.unit, tr.route, tr.infusion_h)
+                   for t, tr in train_doses(trains, until_h)), key=lambda d: d.t0_h)
+
+
+def dose_times(regimen: Regimen, until_h: float) -> list[tuple[float, DoseTrain]]:
+    """Explicit (time, train) pairs for all doses before ``until_h``; for display and tests."""
+    return sorted(train_doses(compile_trains(regimen), until_h, inclusive=False),
+                  key=lambda p: p[0])

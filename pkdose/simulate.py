@@ -22,7 +22,14 @@ import pandas as pd
 from pkdose import solver
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import Model, covariate_table, get_model, individual_parameters
-from pkdose.regimen import HOURS_PER_WEEK, DoseTrain, Regimen, block_starts, compile_trains
+from pkdose.regimen import (
+    HOURS_PER_WEEK,
+    DoseTrain,
+    Regimen,
+    block_starts,
+    compile_trains,
+    train_doses,
+)
 
 #: Upper limit on output points per subject, so a typo in --until or --step cannot
 #: exhaust memory; the message says how to ask for less.
@@ -287,15 +294,8 @@ def _expand_doses(trains: Sequence[DoseTrain], cov: pd.DataFrame, until_h: float
     per_time: dict[float, np.ndarray] = {}
     for tr in trains:
         amt = dose_amounts(tr, cov)
-        k = 0
-        while k < tr.n:
-            t = tr.t0_h + k * tr.ii_h
-            if t > until_h:
-                break
+        for t, _ in train_doses((tr,), until_h):
             per_time[t] = per_time.get(t, 0.0) + amt
-            if tr.ii_h == 0:
-                break
-            k += 1
     times = np.array(sorted(per_time))
     doses = np.stack([per_time[t] for t in times], axis=1) if len(times) else np.zeros(
         (len(cov), 0))
