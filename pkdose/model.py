@@ -561,16 +561,6 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
         For an animal model, the subjects are animals: only ``sex``, ``weight_kg`` and
         ``food_g_day`` apply, and weight and sex default to the model's reference animal.
     """
-    if model is not None and model.is_animal:
-        if subjects is None:
-            subjects = {}
-        if isinstance(subjects, Mapping):
-            df = pd.DataFrame([dict(subjects)] * (n or 1))
-        else:
-            df = subjects.reset_index(drop=True).copy()
-        df.columns = [str(c).strip().lower() for c in df.columns]
-        return _animal_table(df, model)
-    defaults = default_subject()
     if subjects is None:
         subjects = {}
     if isinstance(subjects, Mapping):
@@ -578,6 +568,9 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
     else:
         df = subjects.reset_index(drop=True).copy()
     df.columns = [str(c).strip().lower() for c in df.columns]
+    if model is not None and model.is_animal:
+        return _animal_table(df, model)
+    defaults = default_subject()
     unknown = [c for c in df.columns if c not in COVARIATES and c != "id"]
     if unknown:
         raise PkdoseError(

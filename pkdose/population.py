@@ -500,6 +500,19 @@ def subject_metrics(regimen: Regimen, prep) -> dict[str, np.ndarray]:
     return _chunk(regimen, prep, pdp, vcfg, mult, halves)
 
 
+def _arm(regimen: Regimen, model, with_, population, n: int, seed: int):
+    """Regimen, model, co-medications, population and the n subjects' covariates of one
+    arm, with the extrapolation warnings said once for the whole arm."""
+    from pkdose.simulate import check_extrapolation, resolve_model
+
+    m = resolve_model(regimen, model)
+    comed = tuple([with_] if isinstance(with_, str) else with_)
+    pop = load_population(population)
+    cov = covariate_table(pop.draw(0, n, seed))
+    check_extrapolation(m, regimen, cov)
+    return m, comed, pop, cov
+
+
 def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
                         model: Model | str | None = None, with_: Sequence[str] | str = (),
                         chunk: int = 2000,
@@ -549,18 +562,14 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
         (hourly over the first 4 weeks) and the 5/25/50/75/95th percentiles of whole-blood
         concentration.
     """
-    from pkdose.simulate import as_regimen, check_extrapolation, resolve_model
+    from pkdose.simulate import as_regimen
 
     _check_counts(n, 1, 1)
     workers = auto_workers(n) if workers is None else workers
     _check_counts(n, chunk, workers)
     reg = as_regimen(regimen)
-    m = resolve_model(reg, model)
-    comed = [with_] if isinstance(with_, str) else list(with_)
-    pop = load_population(population)
-    cov = covariate_table(pop.draw(0, n, seed))
-    check_extrapolation(m, reg, cov)
-    job = _Job(reg, m, pop, int(seed), tuple(comed), bool(fan))
+    m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
+    job = _Job(reg, m, pop, int(seed), comed, bool(fan))
     parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
     vals = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     fan_conc = vals.pop("_fan", None)
@@ -628,7 +637,7 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
         (at the grid point of the last dose, before it is absorbed), ``auc_ng_h_ml``, and
         ``h_above_X`` (grid hours above X ng/mL, X in ``COURSE_ABOVE_NG_ML``).
     """
-    from pkdose.simulate import as_regimen, check_extrapolation, resolve_model, time_grid
+    from pkdose.simulate import as_regimen, time_grid
 
     reg = as_regimen(regimen)
     if until_h is None:
@@ -637,10 +646,7 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
     t = time_grid(float(until_h), float(step_h))
     workers = auto_workers(n) if workers is None else workers
     _check_counts(n, chunk, workers)
-    m = resolve_model(reg, model)
-    comed = tuple([with_] if isinstance(with_, str) else with_)
-    pop = load_population(population)
-    check_extrapolation(m, reg, covariate_table(pop.draw(0, n, seed)))
+    m, comed, pop, _ = _arm(reg, model, with_, population, n, seed)
     job = _Job(reg, m, pop, int(seed), comed, False, "course", t)
     parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
     df = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
@@ -713,10 +719,8 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
         _to_conc,
         as_regimen,
         central_amounts,
-        check_extrapolation,
         concentrations,
         prepare,
-        resolve_model,
     )
 
     if not (isinstance(n, (int, np.integer)) and n >= 1):
@@ -725,11 +729,7 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
         raise PkdoseError("sampling times must be finite, non-negative hours, e.g. 24,168")
     reg = as_regimen(regimen)
-    m = resolve_model(reg, model)
-    comed = [with_] if isinstance(with_, str) else list(with_)
-    pop = load_population(population)
-    cov = covariate_table(pop.draw(0, n, seed))
-    check_extrapolation(m, reg, cov)
+    m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
     trains = compile_trains(reg)
     events = single_doses(trains, float(t.max()))
     dose_t = np.array([d.t0_h for d in events])
