@@ -376,17 +376,23 @@ def _arm(where: str, i: int, raw: object, drug: str, default_comed: tuple[str, .
     )
 
 
-def _observed(where: str, i: int, raw: object, arms: tuple[Arm, ...]) -> Observed:
-    p = f"observed[{i}]"
-    obs = _check_keys(where, p, raw, _OBSERVED_KEYS)
-    metric = _str(where, f"{p}.metric", obs.get("metric"))
+def _metric_unit(where: str, p: str, raw: Mapping) -> tuple[str, str]:
+    """The ``metric`` and ``unit`` keys of an observed or target row, checked together."""
+    metric = _str(where, f"{p}.metric", raw.get("metric"))
     if metric not in METRIC_UNITS:
         raise _fail(where, f"{p}.metric", f"must be one of {', '.join(METRIC_UNITS)}, "
                     f"got {metric!r}")
-    unit = _str(where, f"{p}.unit", obs.get("unit"))
+    unit = _str(where, f"{p}.unit", raw.get("unit"))
     if unit != METRIC_UNITS[metric]:
         raise _fail(where, f"{p}.unit", f"must be {METRIC_UNITS[metric]!r} for {metric}, "
                     f"got {unit!r}")
+    return metric, unit
+
+
+def _observed(where: str, i: int, raw: object, arms: tuple[Arm, ...]) -> Observed:
+    p = f"observed[{i}]"
+    obs = _check_keys(where, p, raw, _OBSERVED_KEYS)
+    metric, unit = _metric_unit(where, p, obs)
     if "value" not in obs:
         raise PkdoseError(f"{where}: missing key '{p}.value'")
     arm = _str(where, f"{p}.arm", obs.get("arm"), required=bool(arms))
@@ -419,13 +425,7 @@ def _observed(where: str, i: int, raw: object, arms: tuple[Arm, ...]) -> Observe
 def _target(where: str, i: int, raw: object) -> Target:
     p = f"target[{i}]"
     tgt = _check_keys(where, p, raw, _TARGET_KEYS)
-    metric = _str(where, f"{p}.metric", tgt.get("metric"))
-    if metric not in METRIC_UNITS:
-        raise _fail(where, f"{p}.metric", f"must be one of {', '.join(METRIC_UNITS)}, "
-                    f"got {metric!r}")
-    unit = _str(where, f"{p}.unit", tgt.get("unit"))
-    if unit != METRIC_UNITS[metric]:
-        raise _fail(where, f"{p}.unit", f"must be {METRIC_UNITS[metric]!r} for {metric}")
+    metric, unit = _metric_unit(where, p, tgt)
     kind = tgt.get("kind", "range")
     if kind not in TARGET_KINDS:
         raise _fail(where, f"{p}.kind", f"must be one of {', '.join(TARGET_KINDS)}, got {kind!r}")
