@@ -661,7 +661,7 @@ def validate(check, out_path):
 
     import pkdose
     from pkdose.validation import reference_validation
-    from pkdose.validation_report import reference_summary, reference_summary_lines, render
+    from pkdose.dev.validation_report import reference_summary, reference_summary_lines, render
 
     _notice()
     docs = Path(pkdose.__file__).resolve().parents[1] / "docs"

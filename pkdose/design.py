@@ -678,7 +678,7 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
                              "regimen": str(reg), "weekly_dose_mg": dose * 7 / iv,
                              "mtorc1_median": float(np.median(i1)),
                              "mtorc1_fraction": float(np.mean(i1 >= mtorc1)),
-                             "spared_fraction": float(np.mean(met["mtorc2_verdict"]
+                             "spared_fraction": float(np.mean(met["mtorc2_verdict_central"]
                                                               == "spared")),
                              "ctrough_median_ng_ml": float(met["ctrough_ng_ml"].median())})
                 done += 1

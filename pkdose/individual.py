@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from pkdose.errors import PkdoseError
-from pkdose.model import Model, covariate_table
+from pkdose.model import Model, covariate_table, matrix_root
 from pkdose.regimen import (
     HOURS_PER_WEEK,
     Block,
@@ -264,15 +264,13 @@ def read_levels(source: str | pd.DataFrame, regimen: Regimen,
 
 def _prior_root(model: Model) -> tuple[np.ndarray, tuple[str, ...], int]:
     """L with L L' = blockdiag(Omega_IIV, Omega_IOV); eta names; number of IIV etas."""
-    from pkdose.population import _root
-
     iiv, iov = model.iiv, model.iov
     k1, k2 = len(iiv.parameters), len(iov.parameters)
     omega = np.zeros((k1 + k2, k1 + k2))
     omega[:k1, :k1] = iiv.matrix
     omega[k1:, k1:] = iov.matrix
     names = tuple(iiv.parameters) + tuple(f"{p} (occasion)" for p in iov.parameters)
-    return _root(omega), names, k1
+    return matrix_root(omega), names, k1
 
 
 class _Posterior:
@@ -410,9 +408,7 @@ class Fit:
         z = np.random.default_rng([self.seed, 2]).standard_normal((len(self.samples_z), k))
         if not k:
             return z
-        from pkdose.population import _root
-
-        return z @ _root(self.model.iov.matrix).T
+        return z @ matrix_root(self.model.iov.matrix).T
 
 
 def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
@@ -589,44 +585,55 @@ def _forecast_prep(fit: Fit):
     return fit.post.prepare(fit.samples_z[:n], fit.new_occasions()[:n])
 
 
-def _forecast(fit: Fit, reg: Regimen) -> tuple[dict, dict]:
+#: Metrics shown for an individual forecast, in order (engine registry names).
+FORECAST_METRICS = ("Ctrough", "Cmin", "Cmax", "Cavg", "AUC168", "Tabove 4", "mTORC1 mean",
+                    "mTORC2 mean", "mTORC2 min")
+#: Grid step (h) of the steady-state cycle for posterior draws and dose searches: the PD
+#: recurrences are exact for piecewise-linear input and mTORC2 turns over in days.
+TARGET_STEP_H = 0.5
+
+
+def _metrics(reg: Regimen, prep, metrics: Sequence[str], coarse: bool = False
+             ) -> Mapping[str, np.ndarray]:
+    """The engine's metrics of prepared subjects on ``reg``; ``coarse`` uses the 0.5 h
+    cycle grid (steady state only) for many draws or candidates."""
+    from pkdose.engine import METRIC_STEP_H, bind, evaluate
+
+    step = TARGET_STEP_H if coarse and reg.is_indefinite else METRIC_STEP_H
+    return evaluate(bind(reg, prep), metrics, step_h=step)
+
+
+def _map_prep(fit: Fit):
+    """The MAP estimate with a typical new occasion."""
+    return fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - fit.post.n_iiv)))
+
+
+def _forecast(fit: Fit, reg: Regimen) -> tuple[Mapping, Mapping]:
     """Metrics and mTOR engagement on ``reg``: (MAP with typical occasion, posterior draws)."""
-    from pkdose.population import subject_metrics
-
-    k1 = fit.post.n_iiv
-    map_occ = np.zeros((1, fit.mode_z.size - k1))
-    point = subject_metrics(reg, fit.post.prepare(fit.mode_z, map_occ))
-    if reg.is_indefinite:
-        draws = _cycle_metrics(reg, _forecast_prep(fit), mtor=True)
-    else:
-        draws = subject_metrics(reg, _forecast_prep(fit))
-    return point, draws
-
-
-#: Metrics shown for an individual forecast, in order.
-FORECAST_METRICS = ("ctrough_ng_ml", "cmin_ng_ml", "cmax_ng_ml", "cavg_ng_ml",
-                    "auc168_ng_h_ml", "t_above_4_h", "mtorc1_mean", "mtorc2_mean",
-                    "mtorc2_min")
+    want = (*FORECAST_METRICS, "mTORC2 verdict")
+    return (_metrics(reg, _map_prep(fit), want),
+            _metrics(reg, _forecast_prep(fit), want, coarse=True))
 
 
 def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
     """The person's exposure and mTOR engagement on a regimen (default: the current one).
 
-    Steady-state cycle for regimens that go on, first week for those that stop, as in
-    :func:`pkdose.compare.regimen_exposure`. One row per metric: ``individual`` (MAP, a
-    typical new occasion), posterior ``p5, p50, p95`` (FORECAST_DRAWS draws, a fresh
-    occasion each, steady state on a 0.5 h grid) and
-    ``typical`` (the model's typical subject with the person's covariates); then one row
-    per mTORC2 verdict with the posterior ``probability`` (96 h turnover half-life).
+    Steady-state cycle for regimens that go on, first week for those that stop, as the
+    answer engine gives them (:mod:`pkdose.engine`). One row per metric: ``individual``
+    (MAP, a typical new occasion), posterior ``p5, p50, p95`` (FORECAST_DRAWS draws, a
+    fresh occasion each, steady state on a 0.5 h grid) and ``typical`` (the model's
+    typical subject with the person's covariates); then one row per mTORC2 verdict (as
+    ``pkdose flag`` judges it) with the posterior ``probability``.
     """
-    from pkdose.population import subject_metrics
+    from pkdose.engine import quantity
     from pkdose.simulate import as_regimen
 
     reg = fit.regimen if regimen is None else as_regimen(regimen)
     point, draws = _forecast(fit, reg)
-    typ = subject_metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z)))
+    typ = _metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z)),
+                   (*FORECAST_METRICS, "mTORC2 verdict"))
     rows = []
-    for key in FORECAST_METRICS:
+    for key in (quantity(k).column for k in FORECAST_METRICS):
         q = _pct(np.asarray(draws[key], float))
         rows.append({"regimen": str(reg), "metric": key,
                      "individual": float(point[key][0]), "p5": q[0], "p50": q[1], "p95": q[2],
@@ -642,16 +649,14 @@ def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
 
 
 def verdict(fit: Fit, regimen: Regimen | str | None = None):
-    """The full mTORC2 verdict (:func:`pkdose.pd.judge`: every turnover half-life, the
-    threshold rules, the reasons) of the person's MAP forecast on a regimen (default: the
+    """The full mTORC2 verdict (every turnover half-life, the threshold rules, the
+    reasons; as ``pkdose flag``) of the person's MAP forecast on a regimen (default: the
     current one), with a typical new occasion."""
-    from pkdose.pd import judge, regimen_profile
+    from pkdose.engine import bind, verdicts
     from pkdose.simulate import as_regimen
 
     reg = fit.regimen if regimen is None else as_regimen(regimen)
-    k1 = fit.post.n_iiv
-    prep = fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - k1)))
-    return judge(regimen_profile(reg, prep=prep))[0]
+    return verdicts(bind(reg, _map_prep(fit)))[0]
 
 
 # --- dose recommendation -------------------------------------------------------------------
@@ -704,32 +709,6 @@ def _candidate(drug: str, dose: float, interval_h: float) -> Regimen:
     return Regimen(drug, (Block(Dose(float(dose)), interval_h=float(interval_h)),))
 
 
-#: Grid step (h) of the steady-state cycle when a recommendation needs exposure only.
-TARGET_STEP_H = 0.5
-
-
-def _cycle_metrics(reg: Regimen, prep, mtor: bool) -> Mapping[str, np.ndarray]:
-    """Steady-state exposure on a 0.5 h cycle grid, with mTOR engagement if asked."""
-    from pkdose.exposure import interval_metrics
-    from pkdose.pd import pd_curves
-    from pkdose.population import _mtor_settings, _time_average, _verdicts
-    from pkdose.simulate import steady_state_concentrations, time_grid
-
-    t = time_grid(_period(reg), TARGET_STEP_H)
-    conc = steady_state_concentrations(prep, reg, t)["conc_ng_ml"]
-    out = dict(interval_metrics(t, conc, above=(4.0,), below=(), periodic=True))
-    if mtor:
-        # As pkdose.population (central turnover half-life), on the coarser grid: the PD
-        # recurrences are exact for piecewise-linear input, and mTORC2 turns over in days.
-        pdp, vcfg, mult, _ = _mtor_settings(reg.drug)
-        cur = pd_curves(conc * mult, TARGET_STEP_H, pdp, periodic=True)
-        out["mtorc1_mean"] = _time_average(cur["mtorc1_inhibition"], t)
-        out["mtorc2_mean"] = _time_average(cur["mtorc2_fraction"], t)
-        out["mtorc2_min"] = cur["mtorc2_fraction"].min(axis=1)
-        out["mtorc2_verdict"] = _verdicts(out["mtorc2_mean"], out["mtorc2_min"], vcfg, False)
-    return out
-
-
 def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
               intervals_h: Sequence[float] = INTERVALS_H, shortlist: int = 3,
               min_probability: float = 0.9) -> pd.DataFrame:
@@ -748,21 +727,20 @@ def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
     verdict (MAP).
     """
     from pkdose.drugs import tablet_doses
-    from pkdose.population import subject_metrics
 
     tgt = target if isinstance(target, DoseTarget) else parse_dose_target(target)
     drug = fit.regimen.drug
     rng = fit.model.validity("dose_mg")
     doses = tablet_doses(drug, max_tablets, rng[1] if rng else math.inf)
-    k1 = fit.post.n_iiv
-    prep_map = fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - k1)))
+    prep_map = _map_prep(fit)
     prep_draws = _forecast_prep(fit)
     mtor = tgt.column == "mtorc2_verdict"
     col = "mtorc1_mean" if mtor else tgt.column
+    want = (col, "mTORC1 mean", "mTORC2 verdict") if mtor else (col,)
 
     def too_high(i: int, ii: float) -> bool:
         # Exposure rises with the dose at a fixed interval, so the doses split in two.
-        v = _cycle_metrics(_candidate(drug, doses[i], ii), prep_map, mtor)
+        v = _metrics(_candidate(drug, doses[i], ii), prep_map, want, coarse=True)
         if tgt.column == "mtorc2_verdict":
             return v["mtorc2_verdict"][0] != "spared"
         return float(v[col][0]) > math.sqrt(tgt.low * tgt.high)
@@ -782,8 +760,8 @@ def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
     rows = []
     for d, ii in short:
         reg = _candidate(drug, d, ii)
-        v = _cycle_metrics(reg, prep_draws, mtor)
-        vm = subject_metrics(reg, prep_map)
+        v = _metrics(reg, prep_draws, want, coarse=True)
+        vm = _metrics(reg, prep_map, (col, "mTORC1 mean", "mTORC2 verdict"))
         q = _pct(np.asarray(v[col], float))
         rows.append({"regimen": str(reg), "dose_mg": d, "interval_h": ii,
                      "weekly_mg": d * HOURS_PER_WEEK / ii,

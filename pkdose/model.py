@@ -96,6 +96,15 @@ class CovariateEffect:
         raise AssertionError(self.form)  # forms are validated on load
 
 
+def matrix_root(omega: np.ndarray) -> np.ndarray:
+    """A matrix L with L L^T = omega (Cholesky, or symmetric root when singular)."""
+    try:
+        return np.linalg.cholesky(omega)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(omega)
+        return v * np.sqrt(np.clip(w, 0.0, None))
+
+
 @dataclass(frozen=True)
 class Variability:
     """Log-normal variability: ``P_i = P * exp(eta)``, ``eta ~ N(0, omega)``."""

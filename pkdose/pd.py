@@ -18,18 +18,16 @@ The verdict is a research hypothesis, not a clinical prediction.
 from __future__ import annotations
 
 import math
-import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from importlib import resources
+from functools import cache
 
 import numpy as np
-import pandas as pd
-from scipy import signal
 
 from pkdose import exposure
+from pkdose.data import load_toml
 from pkdose.errors import PkdoseError
-from pkdose.regimen import HOURS_PER_WEEK, Regimen, block_starts, compile_trains
+from pkdose.regimen import HOURS_PER_WEEK
 
 LABELS = ("spared", "equivocal", "inhibited")
 #: Grid step for PD (h): the recurrences are exact for piecewise-linear input, so the
@@ -66,11 +64,11 @@ class PDParams:
         return replace(self, **kw)
 
 
-def _data() -> dict:
-    with resources.files("pkdose.data").joinpath("mtor_pd.toml").open("rb") as fh:
-        return tomllib.load(fh)
+def _data() -> Mapping:
+    return load_toml("mtor_pd.toml")
 
 
+@cache
 def load_pd(which: str = "fitted") -> PDParams:
     """PD parameters: ``"fitted"`` (calibrated; what users get) or ``"proposed"``."""
     raw = _data()
@@ -83,7 +81,8 @@ def load_pd(which: str = "fitted") -> PDParams:
     return PDParams(**{k: float(values[k]) for k in PDParams.__dataclass_fields__})
 
 
-def settings() -> dict:
+@cache
+def settings() -> Mapping:
     """Verdict thresholds, rule thresholds, human turnover range, drug multipliers."""
     raw = _data()
     return {"verdict": raw["verdict"], "rules": raw["rules"],
@@ -104,6 +103,8 @@ def first_order_response(x: np.ndarray, rate: float, step_h: float,
     grid spans one period, first and last points the same time modulo the period).
     Vectorised over leading axes.
     """
+    from scipy import signal  # only here: it costs a third of a second to import
+
     x = np.asarray(x, float)
     kh = rate * step_h
     a = math.exp(-kh)
@@ -164,7 +165,7 @@ def mtorc2_fraction(ce: np.ndarray, step_h: float, params: PDParams, periodic: b
     return first_order_response(target, k2, step_h, None if periodic else 1.0)
 
 
-def curve_pd(drug: str, curve: pd.DataFrame) -> pd.DataFrame:
+def curve_pd(drug: str, curve):
     """mTOR PD along a simulated curve from a drug-free start, for plot panels.
 
     Parameters
@@ -180,6 +181,8 @@ def curve_pd(drug: str, curve: pd.DataFrame) -> pd.DataFrame:
         ``time_h``, ``ce_ng_ml``, ``mtorc1_inhibition`` and ``mtorc2_fraction`` at the
         middle of the prior range of the unknown human mTORC2 turnover half-life.
     """
+    import pandas as pd
+
     t = curve["time_h"].to_numpy()
     cfg = settings()
     mult = cfg["drug_multiplier"].get(drug, 1.0)
@@ -189,7 +192,210 @@ def curve_pd(drug: str, curve: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"time_h": t, **cur})
 
 
-# --- verdicts -----------------------------------------------------------------------------
+# --- the profile a verdict is judged on ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MtorProfile:
+    """Whole-blood concentration (sirolimus-equivalent ng/mL) as the PD model reads it.
+
+    The verdict window is ``conc`` (n, W) on a uniform grid of ``step_h``. It is either
+    one cycle of a periodic steady state (``periodic``), or the end of a course that
+    started drug free: then ``lead`` (n, A) on its own uniform grid of ``lead_step_h``
+    runs from the first dose to the window start (None when the window starts at the
+    first dose), and ``duration_h`` is the time from the first dose to the window end.
+    """
+
+    conc: np.ndarray
+    step_h: float
+    periodic: bool
+    duration_h: float
+    basis: str
+    lead: np.ndarray | None = None
+    lead_step_h: float = 0.0
+    start_h: float = 0.0
+
+    @property
+    def time_h(self) -> np.ndarray:
+        """Times of the window grid: in the cycle, or from the first dose."""
+        return self.start_h + self.step_h * np.arange(self.conc.shape[-1])
+
+
+def constant_profile(conc_ng_ml, label: str = "steady state (constant concentration)"
+                     ) -> MtorProfile:
+    """A constant concentration held for good (e.g. a continuous diet), per subject."""
+    c = np.atleast_1d(np.asarray(conc_ng_ml, float))
+    n_int = int(HOURS_PER_WEEK / PD_STEP_H)
+    return MtorProfile(np.repeat(c[:, None], n_int + 1, axis=1), PD_STEP_H, True, math.inf,
+                       label)
+
+
+def _through(x_lead: np.ndarray | None, x: np.ndarray, rate: float, profile: MtorProfile,
+             start: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """First-order response over the lead (from ``start``), then over the window."""
+    if profile.periodic:
+        return first_order_response(x, rate, profile.step_h, None), None
+    if x_lead is None:
+        return first_order_response(x, rate, profile.step_h, start), None
+    y_lead = first_order_response(x_lead, rate, profile.lead_step_h, start)
+    return first_order_response(x, rate, profile.step_h, y_lead[..., -1]), y_lead
+
+
+@dataclass(frozen=True)
+class MtorResponse:
+    """mTOR engagement over a profile's window, per subject (arrays of shape (n,)).
+
+    ``mtorc2_mean`` and ``mtorc2_min`` have one column per turnover half-life
+    (``half_lives_h``); ``curves`` are the window curves at the central half-life.
+    """
+
+    half_lives_h: tuple[float, ...]
+    mtorc1_mean: np.ndarray
+    mtorc1_frac_above_50: np.ndarray
+    mtorc1_min: np.ndarray
+    mtorc2_mean: np.ndarray
+    mtorc2_min: np.ndarray
+    curves: Mapping[str, np.ndarray]
+
+    @property
+    def central(self) -> int:
+        """Column of the central turnover half-life."""
+        return len(self.half_lives_h) // 2
+
+
+def half_lives_for(species: str, params: PDParams) -> tuple[float, ...]:
+    """Turnover half-lives a verdict is judged at: the human prior range, or the
+    species' own (the parameter set's) value."""
+    if species == "human":
+        return tuple(float(h) for h in settings()["human_t_half_m2_h"])
+    return (float(params.t_half_m2_h),)
+
+
+def _time_average(y: np.ndarray, step_h: float) -> np.ndarray:
+    t = step_h * np.arange(y.shape[-1])
+    # The metrics' Cavg is a Simpson time-average; here it averages a fraction.
+    return exposure.interval_metrics(t, y, above=(), below=(), periodic=False)["cavg_ng_ml"]
+
+
+def effect_site(profile: MtorProfile, params: PDParams
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Effect-site concentration over the window (and over the lead, if any)."""
+    lead = None if profile.lead is None else np.atleast_2d(profile.lead)
+    ke0 = math.log(2) / params.t_half_e0_h
+    ce, ce_lead = _through(lead, np.atleast_2d(profile.conc), ke0, profile, 0.0)
+    return np.maximum(ce, 0.0), None if ce_lead is None else np.maximum(ce_lead, 0.0)
+
+
+def mtorc2_window(profile: MtorProfile, params: PDParams, half_life_h: float,
+                  ce: tuple[np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
+    """Assembled mTORC2 fraction over the window at one turnover half-life.
+
+    ``ce`` (from :func:`effect_site`) lets several half-lives share one effect-site curve.
+    """
+    ce_win, ce_lead = ce if ce is not None else effect_site(profile, params)
+
+    def drive(c: np.ndarray) -> np.ndarray:
+        return 1.0 - params.imax_2 * hill(c, params.ic50_2_ng_ml, params.n_2)
+
+    m2, _ = _through(None if ce_lead is None else drive(ce_lead), drive(ce_win),
+                     math.log(2) / half_life_h, profile, 1.0)
+    return m2
+
+
+def respond(profile: MtorProfile, params: PDParams, half_lives_h: Sequence[float]
+            ) -> MtorResponse:
+    """mTORC1 inhibition and the assembled mTORC2 fraction over the profile's window.
+
+    The effect site and M2 start drug free (Ce = 0, M2 = 1) at the first dose of the
+    lead, or are periodic for a steady-state cycle. Vectorised over subjects; one
+    effect-site curve serves every turnover half-life.
+    """
+    ce = effect_site(profile, params)
+    i1 = params.imax_1 * hill(ce[0], params.ec50_1_ng_ml, params.n_1)
+    halves = tuple(float(h) for h in half_lives_h)
+    m2 = [mtorc2_window(profile, params, th, ce) for th in halves]
+    t = profile.step_h * np.arange(i1.shape[-1])
+    above = exposure.interval_metrics(t, i1, above=(0.5,), below=(), periodic=False)
+    return MtorResponse(
+        halves, above["cavg_ng_ml"],
+        above[exposure.METRICS["Tabove"].column_for(0.5)] / float(t[-1]), i1.min(axis=-1),
+        np.stack([_time_average(m, profile.step_h) for m in m2], axis=-1),
+        np.stack([m.min(axis=-1) for m in m2], axis=-1),
+        {"ce_ng_ml": ce[0], "mtorc1_inhibition": i1, "mtorc2_fraction": m2[len(m2) // 2]})
+
+
+# --- verdicts ---------------------------------------------------------------------------
+
+
+def labels_from_m2(mean_m2: np.ndarray, min_m2: np.ndarray) -> np.ndarray:
+    """The turnover model's label per subject (and half-life) from mean and lowest M2."""
+    v = settings()["verdict"]
+    spared = (mean_m2 >= v["spared_mean_at_least"]) & (min_m2 >= v["spared_min_at_least"])
+    return np.where(mean_m2 < v["inhibited_mean_below"], "inhibited",
+                    np.where(spared, "spared", "equivocal")).astype(object)
+
+
+@dataclass(frozen=True)
+class RuleInputs:
+    """The threshold rules' numbers over a verdict window, per subject."""
+
+    trough_ng_ml: np.ndarray
+    hours_above_inhibited_per_week: np.ndarray
+    hours_above_spared_per_week: np.ndarray
+    longest_below_h: np.ndarray
+    always_below: np.ndarray
+
+    def run_below_h(self) -> np.ndarray:
+        """Longest run below, endless for a steady state that never rises above."""
+        return np.where(self.always_below, math.inf, self.longest_below_h)
+
+
+def rule_inputs(profile: MtorProfile) -> RuleInputs:
+    """Trough, hours above per week and longest run below of the window (whole blood)."""
+    r = settings()["rules"]
+    conc = np.atleast_2d(profile.conc)
+    t = profile.step_h * np.arange(conc.shape[-1])
+    above = sorted({r["inhibited_above_ng_ml"], r["spared_above_ng_ml"]})
+    em = exposure.interval_metrics(t, conc, above=above, below=(r["spared_below_ng_ml"],),
+                                   periodic=profile.periodic)
+    per_week = HOURS_PER_WEEK / float(t[-1])
+    col = exposure.METRICS["Tabove"].column_for
+    longest = em[exposure.METRICS["Tbelow_longest"].column_for(r["spared_below_ng_ml"])]
+    # A steady-state cycle spent entirely below the threshold is an endless run, not one
+    # cycle long (a daily cycle could never contain 72 h otherwise).
+    always = profile.periodic & np.all(conc < r["spared_below_ng_ml"], axis=-1)
+    return RuleInputs(em["cmin_ng_ml"], em[col(r["inhibited_above_ng_ml"])] * per_week,
+                      em[col(r["spared_above_ng_ml"])] * per_week, longest, always)
+
+
+def rule_labels(x: RuleInputs) -> np.ndarray:
+    """The threshold rules' label per subject (``docs/mtorc2.md``)."""
+    r = settings()["rules"]
+    inhibited = ((x.trough_ng_ml >= r["inhibited_trough_at_least_ng_ml"])
+                 | (x.hours_above_inhibited_per_week >= r["inhibited_hours_above_per_week"]))
+    spared = ((x.run_below_h() >= r["spared_continuous_hours_below"])
+              & (x.hours_above_spared_per_week <= r["spared_max_hours_above_per_week"]))
+    return np.where(inhibited, "inhibited", np.where(spared, "spared", "equivocal")
+                    ).astype(object)
+
+
+def too_short(profile: MtorProfile) -> bool:
+    """A course shorter than the onset of mTORC2 loss is never called inhibited."""
+    return not profile.periodic and profile.duration_h < settings()["verdict"]["onset_days"] * 24
+
+
+def overall_labels(by_half_life: np.ndarray, short: bool) -> np.ndarray:
+    """One label per subject: the same at every half-life, else equivocal; never
+    ``inhibited`` for a course shorter than the onset."""
+    first = by_half_life[:, 0]
+    same = np.all(by_half_life == first[:, None], axis=1)
+    out = np.where(same, first, "equivocal").astype(object)
+    return never_inhibited(out) if short else out
+
+
+def never_inhibited(labels: np.ndarray) -> np.ndarray:
+    """``inhibited`` read as ``equivocal`` (courses shorter than the onset)."""
+    return np.where(labels == "inhibited", "equivocal", labels).astype(object)
 
 
 @dataclass(frozen=True)
@@ -207,195 +413,58 @@ class Verdict:
         """One paragraph: the label and its reasons."""
         return f"{self.label}: " + "; ".join(self.reasons)
 
-
-def _label_from_m2(mean_m2: float, min_m2: float, v: Mapping) -> str:
-    if mean_m2 < v["inhibited_mean_below"]:
-        return "inhibited"
-    if mean_m2 >= v["spared_mean_at_least"] and min_m2 >= v["spared_min_at_least"]:
-        return "spared"
-    return "equivocal"
-
-
-def _rule_label(trough: float, h_above_week: float, longest_below: float,
-                h_above_spare_week: float, r: Mapping) -> tuple[str, str]:
-    if trough >= r["inhibited_trough_at_least_ng_ml"]:
-        return "inhibited", (f"trough {trough:.2g} ng/mL stays at or above the "
-                             f"{r['inhibited_trough_at_least_ng_ml']:g} ng/mL rule")
-    if h_above_week >= r["inhibited_hours_above_per_week"]:
-        return "inhibited", (f"{h_above_week:.0f} h/week above {r['inhibited_above_ng_ml']:g} "
-                             f"ng/mL (rule: >= {r['inhibited_hours_above_per_week']:g} h)")
-    if (longest_below >= r["spared_continuous_hours_below"]
-            and h_above_spare_week <= r["spared_max_hours_above_per_week"]):
-        run = ("always below" if math.isinf(longest_below)
-               else f"{longest_below:.0f} h in a row below")
-        return "spared", (f"{run} {r['spared_below_ng_ml']:g} ng/mL per cycle and "
-                          f"{h_above_spare_week:.0f} h/week above "
-                          f"{r['spared_above_ng_ml']:g} ng/mL (rules: >= "
-                          f"{r['spared_continuous_hours_below']:g} h, <= "
-                          f"{r['spared_max_hours_above_per_week']:g} h)")
-    return "equivocal", (f"trough {trough:.2g} ng/mL, {longest_below:.0f} h in a row below "
-                         f"{r['spared_below_ng_ml']:g} ng/mL, {h_above_week:.0f} h/week above "
-                         f"{r['inhibited_above_ng_ml']:g} ng/mL: between the rules")
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"regimen": self.regimen, "verdict": self.label,
+                "rule_verdict": self.rule_label, "reasons": list(self.reasons),
+                "verdict_by_turnover_half_life_h": {f"{k:g}": v for k, v in
+                                                    self.model_labels.items()},
+                "metrics": dict(self.metrics)}
 
 
-def _pct_span(values: list[float]) -> str:
+def _pct_span(values: Sequence[float]) -> str:
     lo, hi = f"{100 * min(values):.0f}", f"{100 * max(values):.0f}"
     return f"{lo} %" if lo == hi else f"{lo}-{hi} %"
 
 
-def _grid(length_h: float) -> np.ndarray:
-    n_int = max(2, int(math.ceil(length_h / PD_STEP_H)))
-    n_int += n_int % 2
-    return np.linspace(0.0, length_h, n_int + 1)
+def _rule_reason(label: str, trough: float, h_inh: float, longest: float, h_spare: float
+                 ) -> str:
+    r = settings()["rules"]
+    if label == "inhibited" and trough >= r["inhibited_trough_at_least_ng_ml"]:
+        return (f"trough {trough:.2g} ng/mL stays at or above the "
+                f"{r['inhibited_trough_at_least_ng_ml']:g} ng/mL rule")
+    if label == "inhibited":
+        return (f"{h_inh:.0f} h/week above {r['inhibited_above_ng_ml']:g} ng/mL (rule: >= "
+                f"{r['inhibited_hours_above_per_week']:g} h)")
+    if label == "spared":
+        run = "always below" if math.isinf(longest) else f"{longest:.0f} h in a row below"
+        return (f"{run} {r['spared_below_ng_ml']:g} ng/mL per cycle and {h_spare:.0f} h/week "
+                f"above {r['spared_above_ng_ml']:g} ng/mL (rules: >= "
+                f"{r['spared_continuous_hours_below']:g} h, <= "
+                f"{r['spared_max_hours_above_per_week']:g} h)")
+    run = "always" if math.isinf(longest) else f"{longest:.0f} h in a row"
+    return (f"trough {trough:.2g} ng/mL, {run} below {r['spared_below_ng_ml']:g} ng/mL, "
+            f"{h_inh:.0f} h/week above {r['inhibited_above_ng_ml']:g} ng/mL: between the rules")
 
 
-@dataclass(frozen=True)
-class Profile:
-    """A concentration profile ready for judging: sirolimus-equivalent whole blood."""
-
-    regimen: str
-    t: np.ndarray
-    conc: np.ndarray
-    periodic: bool
-    duration_h: float
-    window: tuple[int, int]
-    basis: str
-    multiplier: float = 1.0
-
-
-def steady_state_profile(reg: Regimen, t: np.ndarray, conc_ng_ml: np.ndarray) -> Profile:
-    """Profile of one steady-state cycle already computed on the grid ``t`` (whole blood)."""
-    mult = settings()["drug_multiplier"].get(reg.drug, 1.0)
-    return Profile(str(reg), t, np.asarray(conc_ng_ml, float) * mult, True, math.inf,
-                   (0, t.size), f"steady-state cycle ({float(t[-1] - t[0]):g} h)", mult)
-
-
-def regimen_profile(regimen, model=None, subjects=None, params=None, with_=(),
-                    prep=None) -> Profile:
-    """The PK profile a verdict is judged on (first subject; see :func:`regimen_pd`).
-
-    ``prep`` (:func:`pkdose.simulate.prepare`) replaces model, subjects, params and with_,
-    e.g. for an individual's estimated parameters.
-    """
-    from pkdose.simulate import (
-        as_regimen,
-        check_extrapolation,
-        concentrations,
-        prepare,
-        resolve_model,
-        steady_state_concentrations,
-        steady_state_trains,
-    )
-
-    reg: Regimen = as_regimen(regimen)
-    if prep is None:
-        m = resolve_model(reg, model, params)
-        prep = prepare(m, subjects, with_=with_)
-        check_extrapolation(m, reg, prep.cov)
-    cfg = settings()
-    mult = cfg["drug_multiplier"].get(reg.drug, 1.0)
-    if reg.is_indefinite:
-        _, period, _ = steady_state_trains(reg)
-        t = _grid(period)
-        return steady_state_profile(reg, t, steady_state_concentrations(prep, reg, t)
-                                    ["conc_ng_ml"][0])
-    end = block_starts(reg)[-1]
-    if not math.isfinite(end):  # ends with a one-off dose: follow it for a week
-        end = max(tr.last_h for tr in compile_trains(reg)) + HOURS_PER_WEEK
-    t = _grid(end)
-    conc = concentrations(prep, compile_trains(reg), t)["conc_ng_ml"][0] * mult
-    first = int(np.searchsorted(t, max(0.0, end - cfg["verdict"]["window_h"]) - 1e-9))
-    basis = (f"last {min(end, cfg['verdict']['window_h']) / 24:g} days of the "
-             f"{end / 24:g}-day regimen")
-    return Profile(str(reg), t, conc, False, end, (first, t.size), basis, mult)
-
-
-def constant_profile(label: str, conc_ng_ml: float) -> Profile:
-    """A constant concentration at steady state (e.g. a continuous diet)."""
-    t = _grid(HOURS_PER_WEEK)
-    return Profile(label, t, np.full(t.size, float(conc_ng_ml)), True, math.inf, (0, t.size),
-                   "steady state (constant concentration)")
-
-
-def regimen_pd(regimen, model=None, subjects=None, params=None,
-               pd_params: PDParams | None = None, species: str = "human", with_=()
-               ) -> tuple[Verdict, pd.DataFrame]:
-    """mTOR verdict and PD curves for one regimen (typical subject or the first subject).
-
-    Indefinite regimens are judged over one cycle of the exact periodic steady state;
-    regimens that stop over their last week (or whole length if shorter). For humans the
-    verdict is computed at every turnover half-life of the prior range and reported as
-    ``equivocal`` when they disagree; regimens shorter than the onset time (14 days)
-    cannot be called ``inhibited``.
-
-    Returns
-    -------
-    (Verdict, DataFrame)
-        Curves over the evaluation window: time_h, conc_ng_ml, ce_ng_ml,
-        mtorc1_inhibition, mtorc2_fraction (at the central turnover half-life).
-    """
-    return judge(regimen_profile(regimen, model, subjects, params, with_), pd_params, species)
-
-
-def judge(profile: Profile, pd_params: PDParams | None = None, species: str = "human"
-          ) -> tuple[Verdict, pd.DataFrame]:
-    """Verdict and PD curves for a prepared profile (see :func:`regimen_pd`)."""
-    pd_params = pd_params or load_pd()
-    cfg = settings()
-    t, conc, periodic, duration_h = profile.t, profile.conc, profile.periodic, profile.duration_h
-    window, basis, mult = profile.window, profile.basis, profile.multiplier
-    step = float(t[1] - t[0])
-    halves = cfg["human_t_half_m2_h"] if species == "human" else (pd_params.t_half_m2_h,)
-    labels: dict[float, str] = {}
-    m2_stats: dict[float, tuple[float, float]] = {}
-    central_curves = None
-    lo, hi = window
-    tw = t[lo:hi] - t[lo]
-    for th in halves:
-        cur = pd_curves(conc, step, pd_params.with_(t_half_m2_h=th), periodic)
-        m2 = cur["mtorc2_fraction"][lo:hi]
-        # The metrics' Cavg is a Simpson time-average; here it averages a fraction.
-        mean_m2 = float(exposure.interval_metrics(tw, m2, above=(), below=(),
-                                                  periodic=False)["cavg_ng_ml"])
-        m2_stats[th] = (mean_m2, float(m2.min()))
-        labels[th] = _label_from_m2(mean_m2, float(m2.min()), cfg["verdict"])
-        if central_curves is None or th == halves[len(halves) // 2]:
-            central_curves = cur
-    cw = conc[lo:hi]
-    above = sorted({cfg["rules"]["inhibited_above_ng_ml"], cfg["rules"]["spared_above_ng_ml"]})
-    em = exposure.interval_metrics(tw, cw, above=above,
-                                   below=(cfg["rules"]["spared_below_ng_ml"],),
-                                   periodic=periodic)
-    span = float(tw[-1])
-    per_week = HOURS_PER_WEEK / span
-    col = exposure.METRICS["Tabove"].column_for
-    rules = cfg["rules"]
-    h_inh = float(em[col(rules["inhibited_above_ng_ml"])]) * per_week
-    h_spare = float(em[col(rules["spared_above_ng_ml"])]) * per_week
-    longest = float(em[exposure.METRICS["Tbelow_longest"].column_for(rules["spared_below_ng_ml"])])
-    trough = float(em["cmin_ng_ml"])
-    # A steady-state cycle spent entirely below the threshold is an endless run, not one
-    # cycle long (a daily cycle can never contain 72 h otherwise).
-    always_below = periodic and bool(np.all(cw < rules["spared_below_ng_ml"]))
-    rule_label, rule_reason = _rule_label(trough, h_inh, math.inf if always_below else longest,
-                                          h_spare, rules)
-
-    i1 = central_curves["mtorc1_inhibition"][lo:hi]
-    i1m = exposure.interval_metrics(tw, i1, above=(0.5,), below=(), periodic=False)
-    mean_i1 = float(i1m["cavg_ng_ml"])
-    frac_i1 = float(i1m[col(0.5)]) / span
-
-    distinct = sorted(set(labels.values()), key=LABELS.index)
-    reasons = []
-    means = [m2_stats[th][0] for th in halves]
-    mins = [m2_stats[th][1] for th in halves]
+def verdict_of(i: int, regimen: str, profile: MtorProfile, resp: MtorResponse,
+               rules: RuleInputs) -> Verdict:
+    """The verdict of subject ``i`` with its reasons, from vectorised results."""
+    halves = resp.half_lives_h
+    means = [float(x) for x in resp.mtorc2_mean[i]]
+    mins = [float(x) for x in resp.mtorc2_min[i]]
+    by_half = labels_from_m2(resp.mtorc2_mean[i:i + 1], resp.mtorc2_min[i:i + 1])
+    short = too_short(profile)
+    labels = {th: str(by_half[0, k]) for k, th in enumerate(halves)}
+    label = str(overall_labels(by_half, False)[0])
+    rule_label = str(rule_labels(RuleInputs(*(np.atleast_1d(getattr(rules, f.name))[i:i + 1]
+                                               for f in fields(rules))))[0])
+    v = settings()["verdict"]
     th_text = (f"a {halves[0]:g}-{halves[-1]:g} h mTORC2 turnover half-life"
                if len(halves) > 1 else f"a {halves[0]:g} h mTORC2 turnover half-life")
-    reasons.append(f"predicted assembled mTORC2 averages {_pct_span(means)} (lowest "
-                   f"{_pct_span(mins)}) over the {basis} at {th_text}")
-    v = cfg["verdict"]
-    if len(distinct) == 1:
-        label = distinct[0]
+    reasons = [f"predicted assembled mTORC2 averages {_pct_span(means)} (lowest "
+               f"{_pct_span(mins)}) over the {profile.basis} at {th_text}"]
+    if len(set(labels.values())) == 1:
         reasons.append({
             "inhibited": f"below the {100 * v['inhibited_mean_below']:.0f} % line",
             "spared": (f"at or above {100 * v['spared_mean_at_least']:.0f} % on average and "
@@ -403,29 +472,33 @@ def judge(profile: Profile, pd_params: PDParams | None = None, species: str = "h
             "equivocal": "between the spared and inhibited lines",
         }[label])
     else:
-        label = "equivocal"
         per = ", ".join(f"{labels[th]} at {th:g} h" for th in halves)
         reasons.append(f"the verdict depends on the unknown human turnover half-life ({per})")
-    reasons.append(f"threshold rules: {rule_label} ({rule_reason})")
-    too_short = not periodic and duration_h < v["onset_days"] * 24
-    if too_short and "inhibited" in (label, rule_label):
+    trough = float(np.atleast_1d(rules.trough_ng_ml)[i])
+    h_inh = float(np.atleast_1d(rules.hours_above_inhibited_per_week)[i])
+    h_spare = float(np.atleast_1d(rules.hours_above_spared_per_week)[i])
+    longest = float(np.atleast_1d(rules.longest_below_h)[i])
+    run = float(np.atleast_1d(rules.run_below_h())[i])
+    reasons.append(f"threshold rules: {rule_label} "
+                   f"({_rule_reason(rule_label, trough, h_inh, run, h_spare)})")
+    if short and "inhibited" in (label, rule_label):
         label = "equivocal" if label == "inhibited" else label
         rule_label = "equivocal" if rule_label == "inhibited" else rule_label
-        reasons.append(f"the regimen lasts {duration_h / 24:g} days, shorter than the "
+        reasons.append(f"the regimen lasts {profile.duration_h / 24:g} days, shorter than the "
                        f"{v['onset_days']:g}-day onset of mTORC2 loss, so neither the model "
                        "nor the rules call it inhibited")
     if rule_label != label:
         reasons.append("the turnover model and the threshold rules disagree")
+    mean_i1 = float(resp.mtorc1_mean[i])
+    frac_i1 = float(resp.mtorc1_frac_above_50[i])
     reasons.append(f"mTORC1 inhibition averages {100 * mean_i1:.0f} % and exceeds 50 % for "
                    f"{100 * frac_i1:.0f} % of the time")
     metrics = {
         "mtorc1_mean": mean_i1, "mtorc1_frac_above_50": frac_i1,
-        "mtorc1_min": float(i1.min()),
+        "mtorc1_min": float(resp.mtorc1_min[i]),
         "mtorc2_mean": float(np.median(means)), "mtorc2_min": float(np.median(mins)),
         "mtorc2_mean_lowest": float(min(means)), "trough_ng_ml": trough,
-        "hours_above_4_per_week": h_inh, "longest_below_1_h": longest,
+        "hours_above_4_per_week": h_inh,
+        "longest_below_1_h": longest,
     }
-    verdict = Verdict(profile.regimen, label, tuple(reasons), dict(labels), rule_label, metrics)
-    curves = pd.DataFrame({"time_h": t[lo:hi], "conc_ng_ml": cw / mult,
-                           **{k: v_[lo:hi] for k, v_ in central_curves.items()}})
-    return verdict, curves
+    return Verdict(regimen, label, tuple(reasons), labels, rule_label, metrics)

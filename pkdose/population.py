@@ -42,9 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from pkdose import exposure
 from pkdose.errors import PkdoseError
-from pkdose.model import Model, Variability, covariate_table, default_subject
+from pkdose.model import Model, Variability, covariate_table, default_subject, matrix_root
 from pkdose.regimen import (
     HOURS_PER_WEEK,
     Regimen,
@@ -60,10 +59,6 @@ PERCENTILES = (5, 25, 50, 75, 95)
 #: Fan chart: the first 4 weeks on an hourly grid.
 FAN_HOURS = 4 * HOURS_PER_WEEK
 FAN_STEP_H = 1.0
-#: Upper bound on the PD grid points per subject for regimens that stop (memory).
-MAX_PD_POINTS = 9000
-#: PD grid steps (h), finest first: all divide 24 h, so daily and weekly doses fall on the grid.
-PD_STEPS_H = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0)
 _PURPOSE = {"covariates": 0, "iiv": 1, "iov": 2, "occasions": 3, "residual": 4}
 _CONTINUOUS = ("age_y", "weight_kg", "height_cm", "hct_pct")
 
@@ -241,19 +236,10 @@ def _block_draws(seed: int, purpose: str, start: int, stop: int, k: int,
     return np.concatenate(parts, axis=0)
 
 
-def _root(omega: np.ndarray) -> np.ndarray:
-    """A matrix L with L L^T = omega (Cholesky, or symmetric root when singular)."""
-    try:
-        return np.linalg.cholesky(omega)
-    except np.linalg.LinAlgError:
-        w, v = np.linalg.eigh(omega)
-        return v * np.sqrt(np.clip(w, 0.0, None))
-
-
 def _etas(var: Variability, z: np.ndarray) -> np.ndarray:
     if not var.parameters:
         return z
-    root = _root(var.matrix)
+    root = matrix_root(var.matrix)
     # eta = z L^T by explicit multiply-adds in a fixed order (not BLAS, whose summation
     # order may depend on the array shape): bitwise the same for any chunking.
     out = np.zeros_like(z)
@@ -282,103 +268,15 @@ def draw_etas(model: Model, n: int, seed: int = 1, start: int = 0
 # --- simulation ----------------------------------------------------------------------------
 
 
-def _mtor_settings(drug: str):
-    from pkdose.pd import load_pd, settings
+def population_metrics(regimen: Regimen) -> tuple[str, ...]:
+    """What a population run asks the engine for each subject: the exposure of the cycle
+    (steady state) or first week, the course of a regimen that stops, and mTOR engagement
+    with the verdicts (across the turnover prior, at its centre, and by the rules)."""
+    from pkdose.engine import PK_METRICS
 
-    cfg = settings()
-    halves = cfg["human_t_half_m2_h"]
-    central = float(halves[len(halves) // 2])
-    return (load_pd().with_(t_half_m2_h=central), cfg["verdict"],
-            cfg["drug_multiplier"].get(drug, 1.0), tuple(float(h) for h in halves))
-
-
-def _verdicts(mean_m2: np.ndarray, min_m2: np.ndarray, v: Mapping, too_short: bool
-              ) -> np.ndarray:
-    label = np.where(mean_m2 < v["inhibited_mean_below"], "inhibited",
-                     np.where((mean_m2 >= v["spared_mean_at_least"])
-                              & (min_m2 >= v["spared_min_at_least"]), "spared", "equivocal"))
-    if too_short:  # as pkdose.pd.judge: shorter than the onset, never "inhibited"
-        label = np.where(label == "inhibited", "equivocal", label)
-    return label.astype(object)
-
-
-def _time_average(y: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return exposure.interval_metrics(t - t[0], y, above=(), below=(),
-                                     periodic=False)["cavg_ng_ml"]
-
-
-def _pd_grid(end: float) -> np.ndarray:
-    """Uniform PD grid from 0 to at least ``end``, its step a divisor of 24 h.
-
-    A step dividing the dosing interval keeps the times since each dose to a few distinct
-    values (the solver's cost scales with them); the grid is as fine as MAX_PD_POINTS allows.
-    """
-    step = next((h for h in PD_STEPS_H if end / h <= MAX_PD_POINTS), PD_STEPS_H[-1])
-    n_int = max(2, int(math.ceil(end / step - 1e-9)))
-    return step * np.arange(n_int + 1)
-
-
-def _chunk(reg: Regimen, prep, pdp, vcfg, mult: float, halves: Sequence[float] = ()
-           ) -> dict[str, np.ndarray]:
-    from pkdose.compare import ABOVE_NG_ML, BELOW_NG_ML, _grid
-    from pkdose.pd import mtorc2_fraction, pd_curves
-    from pkdose.simulate import (
-        concentrations,
-        steady_state_concentrations,
-        steady_state_trains,
-    )
-
-    trains = compile_trains(reg)
-    if reg.is_indefinite:
-        _, period, _ = steady_state_trains(reg)
-        t = _grid(period)
-        conc = steady_state_concentrations(prep, reg, t)["conc_ng_ml"]
-        out = exposure.interval_metrics(t, conc, above=ABOVE_NG_ML, below=BELOW_NG_ML,
-                                        periodic=True)
-        cur = pd_curves(conc * mult, float(t[1] - t[0]), pdp, periodic=True)
-        lo, too_short = 0, False
-        tp = t
-    else:
-        t = _grid(HOURS_PER_WEEK)
-        conc = concentrations(prep, trains, t)["conc_ng_ml"]
-        out = exposure.interval_metrics(t, conc, above=ABOVE_NG_ML, below=BELOW_NG_ML,
-                                        periodic=False)
-        # PD as pkdose.pd.regimen_profile: from the first dose to the end of the regimen,
-        # judged over its last week; the grid is coarsened for long regimens (the PD
-        # recurrences are exact for piecewise-linear input).
-        end = block_starts(reg)[-1]
-        if not math.isfinite(end):
-            end = max(tr.last_h for tr in trains) + HOURS_PER_WEEK
-        tp = _pd_grid(end)
-        cpd = concentrations(prep, trains, tp)["conc_ng_ml"]
-        cur = pd_curves(cpd * mult, float(tp[1] - tp[0]), pdp, periodic=False)
-        course = _time_average(cpd, tp)
-        course_max = cpd.max(axis=1)
-        lo = int(np.searchsorted(tp, max(0.0, end - vcfg["window_h"]) - 1e-9))
-        too_short = end < vcfg["onset_days"] * 24
-    tw, step = tp[lo:], float(tp[1] - tp[0])
-    i1 = cur["mtorc1_inhibition"][:, lo:]
-    m2 = cur["mtorc2_fraction"][:, lo:]
-    out = dict(out)
-    if not reg.is_indefinite:
-        out["cavg_course_ng_ml"] = course
-        out["cmax_course_ng_ml"] = course_max
-    out["mtorc1_mean"] = _time_average(i1, tw)
-    out["mtorc2_mean"] = _time_average(m2, tw)
-    out["mtorc2_min"] = m2.min(axis=1)
-    out["mtorc2_verdict"] = _verdicts(out["mtorc2_mean"], out["mtorc2_min"], vcfg, too_short)
-    # As pkdose.pd.judge: the verdict holds only if every turnover half-life of the human
-    # prior gives it; otherwise equivocal.
-    robust = out["mtorc2_verdict"].copy()
-    for h in halves:
-        if h == pdp.t_half_m2_h:
-            continue
-        m2h = mtorc2_fraction(cur["ce_ng_ml"], step, pdp.with_(t_half_m2_h=h),
-                              periodic=reg.is_indefinite)[:, lo:]
-        other = _verdicts(_time_average(m2h, tw), m2h.min(axis=1), vcfg, too_short)
-        robust = np.where(other == robust, robust, "equivocal").astype(object)
-    out["mtorc2_verdict_prior"] = robust
-    return out
+    course = () if regimen.is_indefinite else ("Cavg course", "Cmax course")
+    return (*PK_METRICS, *course, "mTORC1 mean", "mTORC1 above 50", "mTORC2 mean",
+            "mTORC2 min", "mTORC2 verdict", "mTORC2 verdict central", "mTORC2 rule verdict")
 
 
 @dataclass(frozen=True)
@@ -398,11 +296,11 @@ class _Job:
 
 def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
     """Metrics (and fan concentrations) of subjects ``start..stop-1``, block by block."""
+    from pkdose.engine import bind, evaluate
     from pkdose.simulate import concentrations, prepare
 
-    if job.kind == "cycle":
-        pdp, vcfg, mult, halves = _mtor_settings(job.regimen.drug)
     trains = compile_trains(job.regimen)
+    metrics = population_metrics(job.regimen)
     cov = covariate_table(job.population.draw(start, stop, job.seed))
     parts: list[dict[str, np.ndarray]] = []
     for lo in range(start, stop, BLOCK):
@@ -413,7 +311,7 @@ def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
         if job.kind == "course":
             parts.append(_course_block(prep, trains, job.course_times))
             continue
-        part = _chunk(job.regimen, prep, pdp, vcfg, mult, halves)
+        part = evaluate(bind(job.regimen, prep, job.comed), metrics)
         if job.fan:
             part["_fan"] = concentrations(prep, trains, _fan_times())["conc_ng_ml"].astype(
                 np.float32)
@@ -489,17 +387,6 @@ def parse_times(text: str) -> list[float]:
     return times
 
 
-def subject_metrics(regimen: Regimen, prep) -> dict[str, np.ndarray]:
-    """Exposure metrics and mTOR engagement of already prepared subjects on one regimen.
-
-    The per-subject columns of :func:`simulate_population` (steady-state cycle for
-    regimens that go on, first week for those that stop; verdict at the central mTORC2
-    turnover half-life) for any subjects, e.g. draws from an individual's posterior.
-    """
-    pdp, vcfg, mult, halves = _mtor_settings(regimen.drug)
-    return _chunk(regimen, prep, pdp, vcfg, mult, halves)
-
-
 def _arm(regimen: Regimen, model, with_, population, n: int, seed: int):
     """Regimen, model, co-medications, population and the n subjects' covariates of one
     arm, with the extrapolation warnings said once for the whole arm."""
@@ -551,14 +438,15 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     Returns
     -------
     (metrics, fan)
-        ``metrics``: one row per subject: id, regimen, model, basis, the covariates, the
-        exposure metrics of :func:`pkdose.compare.regimen_exposure` (steady-state cycle
-        for regimens that go on, first week for those that stop; no Rac/T90ss), for
-        regimens that stop ``cavg_course_ng_ml`` and ``cmax_course_ng_ml`` from the first
-        dose to the end of the regimen, and ``mtorc1_mean``, ``mtorc2_mean``,
-        ``mtorc2_min``, ``mtorc2_verdict`` judged at the central human mTORC2 turnover
-        half-life (96 h), and ``mtorc2_verdict_prior`` judged as ``pkdose flag`` does
-        (the same label at 48, 96 and 168 h, otherwise equivocal). ``fan``: time_h
+        ``metrics``: one row per subject: id, regimen, model, basis, the covariates, and
+        the columns of :func:`population_metrics` from the answer engine
+        (:mod:`pkdose.engine`: steady-state cycle for regimens that go on, first week for
+        those that stop, with ``cavg_course_ng_ml`` and ``cmax_course_ng_ml`` from the
+        first dose to the end of the regimen; no Rac/T90ss): ``mtorc1_mean``,
+        ``mtorc2_mean`` and ``mtorc2_min`` at the central human mTORC2 turnover half-life
+        (96 h), ``mtorc2_verdict`` judged as ``pkdose flag`` judges it (the same label at
+        48, 96 and 168 h, otherwise equivocal), ``mtorc2_verdict_central`` at 96 h alone
+        and ``mtorc2_rule_verdict`` by the threshold rules. ``fan``: time_h
         (hourly over the first 4 weeks) and the 5/25/50/75/95th percentiles of whole-blood
         concentration.
     """
@@ -809,8 +697,10 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
 
     Returns a long table: ``regimen, n, statistic, p5, p25, p50, p75, p95, fraction``.
     Percentile rows (statistic = metric column) leave ``fraction`` empty; verdict rows
-    (``mtorc2 spared`` ... at the central 96 h turnover half-life, ``mtorc2 prior spared``
-    ... across the 48-168 h prior) and target rows (``P(trough<3)``) leave the percentiles empty.
+    (``mtorc2 spared`` ... as ``pkdose flag`` judges, across the 48-168 h prior;
+    ``mtorc2 central spared`` ... at the central 96 h turnover half-life alone;
+    ``mtorc2 rules spared`` ... by the threshold rules) and target rows (``P(trough<3)``)
+    leave the percentiles empty.
     """
     parsed = [t if isinstance(t, Target) else parse_target(t) for t in targets]
     skip = {"id", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg", "bsa_m2",
@@ -830,7 +720,8 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
             rows.append({**base, "statistic": c,
                          **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
         for col, prefix in (("mtorc2_verdict", "mtorc2"),
-                            ("mtorc2_verdict_prior", "mtorc2 prior")):
+                            ("mtorc2_verdict_central", "mtorc2 central"),
+                            ("mtorc2_rule_verdict", "mtorc2 rules")):
             if col in g:
                 for label in ("spared", "equivocal", "inhibited"):
                     rows.append({**base, "statistic": f"{prefix} {label}",

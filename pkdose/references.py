@@ -651,12 +651,22 @@ def get(name: str, directory: str | os.PathLike[str] | None = None) -> Reference
     if file not in refs:
         raise PkdoseError(f"unknown reference {name!r}; known: {', '.join(refs)}")
     ref = refs[file]
-    if not arm:
-        return ref
-    a = ref.get_arm(arm)
+    return _arm_view(ref, ref.get_arm(arm)) if arm else ref
+
+
+def _arm_view(ref: Reference, a: Arm) -> Reference:
+    """One arm of a trial as a Reference of its own (``file/arm``)."""
     return replace(ref, name=f"{ref.name}/{a.name}", regimen=a.regimen, arms=(a,),
                    comedication=a.comedication,
                    observed=tuple(o for o in ref.observed if o.arm == a.name), arm=a.name)
+
+
+def regimens(purpose: str | None = None, drug: str | None = None,
+             directory: str | os.PathLike[str] | None = None) -> list[Reference]:
+    """Every reference regimen: one per file, or per arm for trials (as :func:`get` gives
+    them, in the order of :func:`load`), read in one pass."""
+    return [v for r in _filter(_references(directory), purpose, drug)
+            for v in ([_arm_view(r, a) for a in r.arms] or [r])]
 
 
 def _filter(refs: tuple[Reference, ...], purpose: str | None, drug: str | None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from pkdose.errors import PkdoseError
@@ -299,6 +299,19 @@ class Regimen:
         With anchored blocks, the latest end of any block.
         """
         return block_starts(self)[-1]
+
+    def on_treatment(self) -> Regimen:
+        """This regimen with its last repeating part going on for good.
+
+        A trial of fixed length is compared at the steady state of its repeating dose: the
+        exposure while on treatment. Regimens ending in a single dose, or already going on
+        for good, are returned as they are.
+        """
+        last = self.blocks[-1]
+        if last.is_single or last.is_indefinite:
+            return self
+        return replace(self, blocks=self.blocks[:-1] + (
+            replace(last, n_doses=None, duration_h=None),))
 
     def __str__(self) -> str:
         from pkdose.regimen_text import format_regimen

@@ -16,18 +16,20 @@ import html
 import json
 import math
 import re
-import tomllib
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from pkdose import NOTICE, __version__
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.regimen import Regimen
+
+if TYPE_CHECKING:
+    from pkdose.compare import Placement
 
 FORMATS = ("html", "csv", "json", "md")
 #: Stable column order of metrics.csv and of each row of metrics.json.
@@ -42,8 +44,8 @@ GENERATED_PREFIX = "Generated at"
 #: Summary-table columns: (metric column, header, format).
 _SUMMARY = (("cmax_ng_ml", "Cmax", "{:.3g}"), ("ctrough_ng_ml", "Ctrough", "{:.3g}"),
             ("cavg_ng_ml", "Cavg", "{:.3g}"), ("auc168_ng_h_ml", "AUC168", "{:.4g}"))
-#: Columns of ``compare`` rows that are labels, not metrics.
-_LABELS = ("regimen", "drug", "model", "basis", "comedication")
+#: Columns of exposure rows that are labels, not metrics.
+_LABELS = ("regimen", "drug", "model", "species", "basis", "comedication", "id")
 
 Progress = Callable[[int, int, str], None]
 
@@ -113,17 +115,41 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "regimen"
 
 
-def load_file(path: str) -> list[tuple[str, Regimen]]:
-    """(slug, regimen) pairs of one file: its stem, or ``<stem>-<ID>`` per event-table ID."""
+@dataclass(frozen=True)
+class Unit:
+    """One regimen of an input file, as it is simulated."""
+
+    slug: str
+    regimen: Regimen
+    comedication: tuple[str, ...] = ()
+    species: str | None = None
+
+
+def load_file(path: str) -> list[Unit]:
+    """The regimens of one file: its stem; ``<stem>-<arm>`` per arm of a reference file
+    (with the arm's co-medication and the file's species); ``<stem>-<ID>`` per ID of an
+    event table."""
     stem = _slug(Path(path).stem)
     if path.lower().endswith(".csv"):
         from pkdose.regimen_io import events_to_regimens, read_events_csv
 
         regs = events_to_regimens(read_events_csv(path), source=path)
-        return [(f"{stem}-{_slug(str(i))}", reg) for i, reg in regs.items()]
-    from pkdose.regimen_io import read_regimen_toml
+        return [Unit(f"{stem}-{_slug(str(i))}", reg) for i, reg in regs.items()]
+    from pkdose.regimen_io import read_regimen_file
 
-    return [(stem, read_regimen_toml(path))]
+    meta = read_regimen_file(path).metadata
+    if "reference" not in meta:
+        from pkdose.regimen_io import read_regimen_toml
+
+        return [Unit(stem, read_regimen_toml(path))]
+    from pkdose import references
+
+    ref = references.read_reference(path)
+    species = None if ref.species == "human" else ref.species
+    if not ref.arms:
+        return [Unit(stem, ref.regimen, ref.comedication, species)]
+    return [Unit(f"{stem}-{_slug(a.name)}", a.regimen, a.comedication, species)
+            for a in ref.arms]
 
 
 def _unique(slug: str, taken: set[str]) -> str:
@@ -138,21 +164,13 @@ def _unique(slug: str, taken: set[str]) -> str:
 
 
 def _units() -> dict[str, str]:
-    """Unit of each metric column: the exposure registry, then the PD and ratio columns."""
-    from pkdose import exposure
+    """Unit of each metric column: the engine's registry, then the placement columns."""
+    from pkdose.engine import QUANTITIES
 
-    out: dict[str, str] = {}
-    for m in exposure.METRICS.values():
-        if m.per_threshold:
-            for x in (1.0, 3.0, 4.0):
-                out[m.column_for(x)] = m.unit
-        else:
-            out[m.column] = m.unit
-    out.update({"window_h": "h", "plasma_cmax_ng_ml": "ng/mL", "plasma_cavg_ng_ml": "ng/mL",
-                "mtorc1_mean": "fraction", "mtorc1_frac_above_50": "fraction",
-                "mtorc2_mean": "fraction", "mtorc2_min": "fraction", "mtorc2_verdict": "",
-                "mtorc2_rule_verdict": "", "mtorc2_reasons": "", "nearest_reference": "",
-                "nearest_reference_regimen": "", "nearest_log_distance": "log"})
+    out = {q.column: ("" if q.unit in ("label", "text") else q.unit)
+           for q in QUANTITIES.values()}
+    out.update({"window_h": "h", "nearest_reference": "", "nearest_reference_regimen": "",
+                "nearest_log_distance": "log"})
     return out
 
 
@@ -168,7 +186,7 @@ def _value(v: object) -> object:
     return float(f"{x:.10g}")
 
 
-def metric_rows(entries: Sequence[_Entry], placed: dict | None) -> list[dict[str, object]]:
+def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dict[str, object]]:
     """Long-format rows: one per regimen and metric (columns :data:`COLUMNS`)."""
     units = _units()
     rows: list[dict[str, object]] = []
@@ -190,8 +208,8 @@ def metric_rows(entries: Sequence[_Entry], placed: dict | None) -> list[dict[str
     return rows
 
 
-def _nearest(placed: dict, regimen_id: str) -> dict[str, object]:
-    near = placed["nearest"]
+def _nearest(placed: Placement, regimen_id: str) -> dict[str, object]:
+    near = placed.nearest
     if near.empty:
         return {}
     hit = near[near["regimen"] == regimen_id]
@@ -206,8 +224,8 @@ def _nearest(placed: dict, regimen_id: str) -> dict[str, object]:
     return out
 
 
-def _targets(placed: dict, regimen_id: str) -> pd.DataFrame:
-    tg = placed["targets"]
+def _targets(placed: Placement, regimen_id: str) -> pd.DataFrame:
+    tg = placed.targets
     if tg.empty:
         return tg
     return tg[tg["regimen"] == regimen_id]
@@ -221,7 +239,7 @@ def _png_metadata() -> dict[str, str | None]:
     return {"Software": None}
 
 
-def _bands(placed: dict | None, regimen_id: str) -> list[tuple[str, float, float]]:
+def _bands(placed: Placement | None, regimen_id: str) -> list[tuple[str, float, float]]:
     if placed is None:
         return []
     # References sharing a range get one band and one label; stacked labels are unreadable.
@@ -235,7 +253,7 @@ def _bands(placed: dict | None, regimen_id: str) -> list[tuple[str, float, float
             for (lo, hi), names in by_range.items()]
 
 
-def _figures(entries: Sequence[_Entry], placed: dict | None, fig_dir: Path) -> dict[str, Path]:
+def _figures(entries: Sequence[_Entry], placed: Placement | None, fig_dir: Path) -> dict[str, Path]:
     """overlay.png and one PNG per regimen; returns {regimen_id or 'overlay': path}."""
     import matplotlib
 
@@ -261,8 +279,9 @@ def _figures(entries: Sequence[_Entry], placed: dict | None, fig_dir: Path) -> d
 
 
 def _pd_source() -> str:
-    with resources.files("pkdose.data").joinpath("mtor_pd.toml").open("rb") as fh:
-        raw = tomllib.load(fh)
+    from pkdose.data import load_toml
+
+    raw = load_toml("mtor_pd.toml")
     procedure = raw.get("fitted", {}).get("procedure", "")
     return ("pkdose/data/mtor_pd.toml: structure and defaults from the pkdose mTORC2 "
             "proposal, each parameter with its cited anchors (docs/mtorc2.md). " + procedure)
@@ -318,7 +337,7 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _summary_rows(entries: Sequence[_Entry], placed: dict | None) -> list[list[str]]:
+def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[list[str]]:
     """Header then one row per regimen, as plain text (escaped by the caller)."""
     head = ["id", "regimen", "source file", "model", "basis", *[h for _, h, _ in _SUMMARY],
             "mTORC1 %", "mTORC2 %", "verdict", "first reason"]
@@ -365,7 +384,7 @@ def _html_table(rows: list[list[str]], table_id: str = "", verdict_col: int = -1
 
 
 def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
-                placed: dict | None, figures: dict[str, Path], command: str,
+                placed: Placement | None, figures: dict[str, Path], command: str,
                 generated: str) -> str:
     """The self-contained report page (inline CSS, base64 PNGs, no scripts or links)."""
     e_ = html.escape
@@ -394,8 +413,8 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
               _html_table(summary, "summary", verdict_col=summary[0].index("verdict"),
                           text_cols=(summary[0].index("first reason"),)),
               "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]
-    if placed is not None and not placed["references"].empty:
-        refs = placed["references"]
+    if placed is not None and not placed.references.frame.empty:
+        refs = placed.references.frame
         rows = [["reference", "purpose", "regimen", "Cmax", "Ctrough", "Cavg", "AUC168",
                  "verdict"]]
         for _, r in refs.iterrows():
@@ -457,7 +476,7 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
 
 
 def render_md(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
-              placed: dict | None, command: str, generated: str) -> str:
+              placed: Placement | None, command: str, generated: str) -> str:
     """A short markdown summary; figures are linked from figures/, not embedded."""
     def cell(x: str) -> str:
         return x.replace("|", "\\|")
@@ -481,25 +500,24 @@ def render_md(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
 # --------------------------------------------------------------------------- build
 
 
-def _simulate_entry(regimen_id: str, source: str, reg: Regimen) -> _Entry:
+def _simulate_entry(regimen_id: str, source: str, unit: Unit) -> _Entry:
     from pkdose.compare import compare
+    from pkdose.engine import DEFAULT_METRICS
     from pkdose.pd import curve_pd
     from pkdose.simulate import reference_caveats, simulate
 
-    species = None
-    if source.lower().endswith(".toml"):
-        from pkdose.regimen_io import read_regimen_file
-
-        # Animal lifespan files name their species: simulate them with its model.
-        species = read_regimen_file(source).metadata.get("reference", {}).get("species")
+    reg = unit.regimen
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
-        row = compare([reg], species=species).iloc[0]
-        curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H)
+        row = compare([reg], with_=unit.comedication, species=unit.species,
+                      metrics=(*DEFAULT_METRICS, "mTORC2 reasons")).frame.iloc[0]
+        curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H,
+                         with_=unit.comedication)
     msgs = list(dict.fromkeys(str(w.message) for w in caught
                               if issubclass(w.category, ExtrapolationWarning)))
     if source.lower().endswith(".toml"):
-        msgs = reference_caveats(source) + msgs
+        # The co-medication of a reference file is applied here; its other caveats stand.
+        msgs = [m for m in reference_caveats(source) if "not applied" not in m] + msgs
     return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), msgs)
 
 
@@ -536,8 +554,8 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         Bad usage: an unknown format or reference group, no readable regimen at all, or an
         unwritable ``out_dir``. Problems with single files are recorded, not raised.
     """
-    from pkdose.compare import against as place
-    from pkdose.compare import parse_against
+    from pkdose.compare import parse_against, place
+    from pkdose.results import ExposureTable
 
     fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
     unknown = [f for f in fmts if f not in FORMATS]
@@ -558,12 +576,12 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
             result.failed.append((path, _one_line(exc)))
             continue
         file_ok = True
-        for slug, reg in loaded:
+        for unit in loaded:
             try:
-                entries.append(_simulate_entry(_unique(slug, taken), path, reg))
+                entries.append(_simulate_entry(_unique(unit.slug, taken), path, unit))
             except PkdoseError as exc:
                 file_ok = False
-                where = path if len(loaded) == 1 else f"{path} ({slug})"
+                where = path if len(loaded) == 1 else f"{path} ({unit.slug})"
                 result.failed.append((where, _one_line(exc)))
         if file_ok:
             result.ok.append(path)
@@ -581,9 +599,7 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         # Regimen ids stand in for the regimen text so duplicates stay apart.
         table = pd.DataFrame([e.row for e in entries]).reset_index(drop=True)
         table["regimen"] = [e.regimen_id for e in entries]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExtrapolationWarning)
-            placed = place(table, purposes)
+        placed = place(ExposureTable(table), purposes)
     figures = _figures(entries, placed, fig_dir)
     generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     rows = metric_rows(entries, placed)

@@ -23,7 +23,6 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from pkdose.compare import _repeating, regimen_exposure
 from pkdose.drugs import tablet_doses
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import Model, get_model
@@ -70,7 +69,7 @@ def _metric(match: str) -> tuple[str, str, str]:
 
 
 def _on_treatment(reg: Regimen) -> tuple[Regimen, str]:
-    rep = _repeating(reg)
+    rep = reg.on_treatment()
     return rep, ("steady state" if rep == reg else "steady state while on treatment")
 
 
@@ -101,8 +100,7 @@ def animal_exposure(regimen: Regimen | str, species: str = "mouse", subjects=Non
     row = _steady_row(rep, m, subjects, with_pd)
     df = pd.DataFrame([row.to_dict()])
     df.insert(1, "regimen_given", str(reg))
-    df.insert(2, "species", m.species)
-    df.insert(3, "basis", basis)
+    df["basis"] = basis
     return df
 
 
@@ -140,38 +138,22 @@ def animal_range(regimen: Regimen | str, species: str = "mouse", match: str = "c
                                        "metric_high"])
 
 
-def _steady_row(reg: Regimen, model: Model | None, subjects, with_pd: bool) -> pd.Series:
-    """Steady-state metrics over one cycle, without the T90ss and Rac that
-    :func:`pkdose.compare.regimen_exposure` adds (they cost most of its time)."""
-    from pkdose import exposure
-    from pkdose.compare import ABOVE_NG_ML, BELOW_NG_ML, _grid
-    from pkdose.pd import judge, steady_state_profile
-    from pkdose.simulate import (
-        check_extrapolation,
-        prepare,
-        resolve_model,
-        steady_state_concentrations,
-        steady_state_trains,
-    )
+#: What a translation row shows; mTOR engagement is added when matched or shown.
+_ROW_METRICS = ("Cavg", "Cmax", "Cmin", "AUC168", "Tabove 3")
 
-    m = resolve_model(reg, model)
-    prep = prepare(m, subjects)
-    with warnings.catch_warnings():
-        # Candidates beyond a model's fitted dose range are flagged in a column instead.
-        warnings.simplefilter("ignore", ExtrapolationWarning)
-        check_extrapolation(m, reg, prep.cov)
-    _, period, _ = steady_state_trains(reg)
-    t = _grid(period)
-    conc = steady_state_concentrations(prep, reg, t)["conc_ng_ml"]
-    vals = exposure.interval_metrics(t, conc, above=ABOVE_NG_ML, below=BELOW_NG_ML,
-                                     periodic=True)
-    row = {k: float(v[0]) for k, v in vals.items()}
-    row.update(regimen=str(reg), model=m.name, window_h=period)
-    if with_pd:
-        verdict, _ = judge(steady_state_profile(reg, t, conc[0]), species=m.species)
-        row.update(mtorc1_mean=verdict.metrics["mtorc1_mean"],
-                   mtorc2_verdict=verdict.label)
-    return pd.Series(row)
+
+def _steady_row(reg: Regimen, model: Model | None, subjects, with_pd: bool) -> pd.Series:
+    """Steady-state metrics over one cycle (no Rac/T90ss: they cost most of the time).
+
+    Candidates beyond a model's fitted dose range are flagged in a column instead of
+    warned about.
+    """
+    from pkdose.engine import scenario
+    from pkdose.results import exposure_table
+
+    metrics = (*_ROW_METRICS, *(("mTORC1 mean", "mTORC2 verdict") if with_pd else ()))
+    scn = scenario(reg, model, subjects, warn=False)
+    return exposure_table([scn], metrics).frame.iloc[0]
 
 
 def _best_dose(drug: str, schedule: str, column: str, target: float, subjects,
@@ -266,7 +248,7 @@ def lifespan_exposure(species: str = "mouse", match: str = "cavg",
     -------
     DataFrame
         :func:`pkdose.references.lifespan` rows plus ``cavg_ng_ml``, ``cmax_ng_ml``,
-        ``cmin_ng_ml``, ``auc168_ng_h_ml``, ``t_above_3_h`` (per cycle), ``window_h``,
+        ``cmin_ng_ml``, ``auc168_ng_h_ml``, ``t_above_3_h_per_week``, ``window_h``,
         ``mtorc1_mean``, ``mtorc2_verdict`` and ``predicted`` (why not, when the model has
         no such route).
     """
@@ -277,8 +259,8 @@ def lifespan_exposure(species: str = "mouse", match: str = "cavg",
     lib = lib[lib["species"] == species].reset_index(drop=True)
     m = model if isinstance(model, Model) else get_model(model, drug="sirolimus",
                                                          species=species)
-    cols = ("cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml", "auc168_ng_h_ml", "t_above_3_h",
-            "window_h", "mtorc1_mean", "mtorc2_verdict")
+    cols = ("cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml", "auc168_ng_h_ml",
+            "t_above_3_h_per_week", "window_h", "mtorc1_mean", "mtorc2_verdict")
     cache: dict[tuple[str, str], Mapping] = {}
     out = []
     for _, row in lib.iterrows():
@@ -301,7 +283,8 @@ def lifespan_exposure(species: str = "mouse", match: str = "cavg",
         rec.update({c: cache[key][c] for c in cols})
         rec["predicted"] = "yes"
         out.append(rec)
-    return pd.DataFrame(out)
+    # Every column even for a species without lifespan studies in the library.
+    return pd.DataFrame(out, columns=[*lib.columns, *cols, "predicted"])
 
 
 def to_animal(regimen: Regimen | str, species: str = "mouse", match: str = "cavg",
@@ -312,7 +295,7 @@ def to_animal(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
     Returns
     -------
     (DataFrame, DataFrame)
-        The human row (:func:`pkdose.compare.regimen_exposure`, on treatment) and the
+        The human row (the answer engine's steady state on treatment) and the
         library rows of :func:`lifespan_exposure` with ``ratio`` (human / animal) on the
         chosen metric, closest first; regimens the animal model cannot predict come last.
     """
@@ -321,8 +304,11 @@ def to_animal(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
     if any(b.dose.route in ("ip", "sc", "diet") for b in reg.blocks):
         raise PkdoseError("--from human needs a human regimen (oral or iv); for an animal "
                           "regimen use --species and --to human")
+    from pkdose.engine import CYCLE_METRICS, scenario
+    from pkdose.results import exposure_table
+
     rep, basis = _on_treatment(reg)
-    human = regimen_exposure(rep, None, subjects).iloc[[0]].reset_index(drop=True)
+    human = exposure_table([scenario(rep, None, subjects)], CYCLE_METRICS).to_frame()
     human["basis"] = basis
     lib = lifespan_exposure(species, match, model)
     lib["ratio"] = float(human[column].iloc[0]) / lib[column]
@@ -342,10 +328,12 @@ def human_bands(match: str = "cavg",
         ``label`` (reference name), ``drug``, ``low`` and ``high`` (the lowest and highest
         arm, at the steady state of its repeating dose, typical subject), ``arms``.
     """
-    from pkdose.compare import reference_rows
+    from pkdose.compare import reference_table
+    from pkdose.engine import quantity
 
     column, _, _ = _metric(match)
-    rows, _ = reference_rows(tuple(purposes), ("sirolimus", "everolimus"))
+    rows = reference_table(tuple(purposes), ("sirolimus", "everolimus"),
+                           metrics=[quantity(column).name]).to_frame()
     if rows.empty:
         return pd.DataFrame(columns=["label", "drug", "low", "high", "arms"])
     rows["file"] = rows["reference"].str.split("/").str[0]

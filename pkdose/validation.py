@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import simpson
 
-from pkdose.compare import regimen_exposure
 from pkdose.drugs import resolve_drug
+from pkdose.engine import bind, evaluate, scenario
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import Model, builtin_models, covariate_table, get_model
 from pkdose.regimen import Regimen, compile_trains
@@ -198,18 +198,11 @@ def auc_inf_ng_h_ml(prep: Prepared, reg: Regimen) -> np.ndarray:
     return simpson(c, x=t, axis=1) + c[:, -1] / lam_z
 
 
-def _exposure(reg: Regimen, model: Model, cov: pd.DataFrame) -> pd.DataFrame:
-    # Extrapolation is reported once per prediction by outside_source_data, not as warnings.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExtrapolationWarning)
-        return regimen_exposure(reg, model, cov)
-
-
 def _exposure_column(column: str, steady_state: bool) -> Callable:
     def fn(prep: Prepared, reg: Regimen, model: Model) -> np.ndarray:
         if steady_state and not reg.is_indefinite:
             raise PkdoseError(f"{column} is a steady-state metric; give an endless regimen")
-        return _exposure(reg, model, prep.cov)[column].to_numpy(float)
+        return np.asarray(evaluate(bind(reg, prep), [column])[column], float)
 
     return fn
 
@@ -220,7 +213,7 @@ def _apparent_clearance(prep: Prepared, reg: Regimen, model: Model) -> np.ndarra
     if reg.is_indefinite:
         trains, period, _ = steady_state_trains(reg)
         dose = sum(dose_amounts(tr, prep.cov) * (period / tr.ii_h) for tr in trains)
-        auc = _exposure(reg, model, prep.cov)["auctau_ng_h_ml"].to_numpy(float)
+        auc = evaluate(bind(reg, prep), ["AUCtau"])["auctau_ng_h_ml"]
     else:
         dose = _total_dose_mg(reg, prep)
         auc = auc_inf_ng_h_ml(prep, reg)
@@ -239,11 +232,9 @@ def _apparent_volume_ss(prep: Prepared, reg: Regimen, model: Model) -> np.ndarra
 
 def _plasma_ratio(invert: bool) -> Callable:
     def fn(prep: Prepared, reg: Regimen, model: Model) -> np.ndarray:
-        df = _exposure(reg, model, prep.cov)
-        if "plasma_cavg_ng_ml" not in df:
-            return np.full(len(prep.cov), np.nan)
-        blood = df["cavg_ng_ml"].to_numpy(float)
-        plasma = df["plasma_cavg_ng_ml"].to_numpy(float)
+        # NaN where the model predicts no plasma concentration.
+        vals = evaluate(bind(reg, prep), ["Cavg", "plasma Cavg"])
+        blood, plasma = vals["cavg_ng_ml"], vals["plasma_cavg_ng_ml"]
         return blood / plasma if invert else 100.0 * plasma / blood
 
     return fn
@@ -292,7 +283,7 @@ _QUANTITIES = (
              lambda prep, reg, model: auc_inf_ng_h_ml(prep, reg)),
     Quantity("cmax", "Cmax", "ng/mL", {"ng/mL": 1.0},
              "Whole-blood Cmax over one steady-state cycle, or the first week of a regimen "
-             "that stops (pkdose.compare.regimen_exposure).",
+             "that stops (pkdose.engine).",
              _exposure_column("cmax_ng_ml", steady_state=False)),
     Quantity("tmax", "Tmax", "h", {"h": 1.0},
              "Time of Cmax, same window as Cmax.",
@@ -546,7 +537,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- reference library
 
 #: Observed metrics of the reference library that pkdose computes at steady state, and the
-#: column of :func:`pkdose.compare.regimen_exposure` each is read from.
+#: column of the answer engine (:mod:`pkdose.engine`) each is read from.
 REFERENCE_METRICS: Mapping[str, str] = MappingProxyType({
     "ctrough": "ctrough_ng_ml",
     "cmax": "cmax_ng_ml",
@@ -663,7 +654,6 @@ def reference_validation(directory: str | Path | None = None) -> pd.DataFrame:
         extrapolation and the source's own notes).
     """
     from pkdose import references
-    from pkdose.compare import _repeating
 
     obs = references.observed(directory=directory)
     defaults = {m.drug: m for m in builtin_models().values() if m.default}
@@ -672,7 +662,7 @@ def reference_validation(directory: str | Path | None = None) -> pd.DataFrame:
     for _, o in obs.iterrows():
         ref = references.get(o["name"], directory=directory)
         model = defaults[ref.drug]
-        reg = _repeating(ref.regimen)
+        reg = ref.regimen.on_treatment()
         comed = tuple(o["comedication"])
         row = {"name": o["name"], "reference": o["reference"], "arm": o["arm"],
                "drug": o["drug"], "metric": o["metric"], "unit": o["unit"],
@@ -694,13 +684,11 @@ def reference_validation(directory: str | Path | None = None) -> pd.DataFrame:
             continue
         key = (str(reg), comed)
         if key not in cache:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ExtrapolationWarning)
-                df = regimen_exposure(reg, model, None, with_pd=False, with_=comed)
-            cov = prepare(model, None, with_=list(comed)).cov
-            cache[key] = (df, outside_source_data(model, reg, cov))
-        df, outside = cache[key]
-        pred = float(df[REFERENCE_METRICS[o["metric"]]].iloc[0])
+            scn = scenario(reg, model, None, with_=comed, warn=False)
+            vals = evaluate(scn, list(REFERENCE_METRICS.values()))
+            cache[key] = (vals, outside_source_data(model, reg, scn.prep.cov))
+        vals, outside = cache[key]
+        pred = float(vals[REFERENCE_METRICS[o["metric"]]][0])
         ratio = pred / row["observed"]
         row.update(predicted=pred, ratio=ratio,
                    within_30pct=bool(abs(ratio - 1.0) <= REFERENCE_TOLERANCE + 1e-12),

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from pkdose._docgen import sync_doc
-from pkdose.pd_calibration import FREE, fit, score
+from pkdose.dev.pd_calibration import FREE, fit, score
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "pkdose" / "data" / "mtor_pd.toml"

@@ -11,9 +11,10 @@ import warnings
 from pathlib import Path
 
 from pkdose._docgen import sync_doc
+from pkdose.compare import flag
+from pkdose.dev.pd_calibration import BOUNDS, FREE, calibration_table, load_rows, score
 from pkdose.errors import ExtrapolationWarning
-from pkdose.pd import load_pd, regimen_pd, settings
-from pkdose.pd_calibration import BOUNDS, FREE, calibration_table, load_rows, score
+from pkdose.pd import load_pd, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "mtorc2.md"
@@ -179,7 +180,7 @@ def examples_section() -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         for text in EXAMPLES:
-            v, _ = regimen_pd(text)
+            v = flag([text])[0]
             m = v.metrics
             by = "/".join(v.model_labels[k] for k in sorted(v.model_labels))
             lines.append(f"| `{text}` | **{v.label}** | {by} | {v.rule_label} | "
@@ -209,8 +210,9 @@ OUTRO = """
 * `pkdose flag REGIMEN...` prints the verdict and its reasons; `--json FILE` writes them.
 * `pkdose compare` adds mean mTORC1 inhibition, mean mTORC2 and the verdict;
   `--plot FILE --pd` adds a panel with mTORC1 inhibition and assembled mTORC2 over time.
-* Python: `pkdose.pd.regimen_pd(regimen)` returns `(Verdict, curves DataFrame)`;
-  `pkdose.pd.pd_curves(conc, step_h, params)` works on any concentration grid.
+* Python: `pkdose.compare.flag([regimen])` returns one `Verdict` (label, reasons,
+  numbers) per regimen and subject; `pkdose.pd.pd_curves(conc, step_h, params)` works on
+  any concentration grid.
 """
 
 

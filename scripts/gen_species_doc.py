@@ -177,7 +177,7 @@ def _library_section(lib) -> list[str]:
              "(`regimens/*.toml`, purpose `lifespan`; `pkdose references --purpose lifespan`), "
              "each with its primary citation and what was verified. Predicted whole-blood "
              "exposure with the default mouse model, typical 30 g mouse; Cmax/Cmin over one "
-             "steady-state cycle (a day for diets), t>3 = hours per cycle above 3 ng/mL.", ""]
+             "steady-state cycle (a day for diets), h>3/wk = hours per week above 3 ng/mL.", ""]
     rows = []
     for r in lib.itertuples():
         delta = "" if r.delta_median_pct != r.delta_median_pct else (
@@ -186,11 +186,11 @@ def _library_section(lib) -> list[str]:
             pred = [r.predicted, "", "", "", "", ""]
         else:
             pred = [_g(r.cavg_ng_ml), _g(r.cmax_ng_ml), _g(r.cmin_ng_ml),
-                    f"{r.t_above_3_h:.0f} / {r.window_h:.0f}", f"{100 * r.mtorc1_mean:.0f}",
+                    f"{r.t_above_3_h_per_week:.0f}", f"{100 * r.mtorc1_mean:.0f}",
                     r.mtorc2_verdict]
         rows.append([f"`{r.name}`", r.strain, r.sex, r.start_age, r.regimen, delta, *pred])
     lines += _table(["Study", "Strain", "Sex", "Start", "Regimen (canonical)", "Δ median",
-                     "Cavg", "Cmax", "Cmin", "t>3 h / cycle h", "mTORC1 %", "mTORC2"], rows)
+                     "Cavg", "Cmax", "Cmin", "h>3/wk", "mTORC1 %", "mTORC2"], rows)
     lines += ["", "![Mouse lifespan against predicted exposure](img/lifespan-exposure.png)",
               "", "Each point is one study arm and sex (colour: sex; marker: route; open: not "
               "significant). Bands: the completed and planned human ageing-trial regimens "

@@ -1,8 +1,8 @@
-"""Generate docs/validation.md (pkdose.validation_report.render).
+"""Generate docs/validation.md (pkdose.dev.validation_report.render).
 
 Usage: python scripts/gen_validation_doc.py [--check]
 
-The whole file is generated: edit the prose in ``pkdose/validation_report.py``, the
+The whole file is generated: edit the prose in ``pkdose/dev/validation_report.py``, the
 observations in ``pkdose/data/observations.toml`` and the reference library in
 ``regimens/*.toml``. ``--check`` exits with status 1 instead of writing if the file is stale
 (tests/test_validation.py runs it). ``pkdose validate`` does the same from the command line.
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from pkdose._docgen import sync_doc
-from pkdose.validation_report import render
+from pkdose.dev.validation_report import render
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "validation.md"
 

@@ -80,10 +80,8 @@ def run(model_name: str, n: int, seed: int, n_proposals: int, n_samples: int,
             err.append(s.mean(0) - eta[i])
             cover.append((q[0] <= eta[i]) & (eta[i] <= q[1]))
             info.append(1 - s.std(0) / np.sqrt(np.diag(root @ root.T)))
-            point = ind._cycle_metrics(reg, fit.post.prepare(
-                fit.mode_z, np.zeros((1, len(names) - k1))), False)["auc168_ng_h_ml"][0]
-            draws = ind._cycle_metrics(reg, ind._forecast_prep(fit), False)["auc168_ng_h_ml"]
-            lo, hi = np.percentile(draws, (5, 95))
+            auc = ind.exposure(fit, reg).set_index("metric").loc["auc168_ng_h_ml"]
+            point, lo, hi = auc["individual"], auc["p5"], auc["p95"]
             auc_err.append(100 * (point / auc_true[i] - 1))
             auc_cov.append(lo <= auc_true[i] <= hi)
             cs = fit.post.predict(fit.samples_z, np.array([CHECK_H]))[:, 0]

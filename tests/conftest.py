@@ -82,3 +82,12 @@ def rel_err():
         return float(np.max(np.abs(got[mask] - ref[mask]) / ref[mask]))
 
     return _rel
+
+
+def exposure_row(regimen, model=None, subjects=None, **kw):
+    """The answer engine's metrics of one regimen for one subject, as a Series."""
+    from pkdose.compare import compare
+
+    window = kw.pop("window_h", None)
+    return compare([regimen], model, subjects, window_h=window, **kw).frame.iloc[0]
+

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from pkdose import individual as ind
-from pkdose.compare import regimen_exposure
 from pkdose.drugs import tablet_doses
 from pkdose.errors import PkdoseError
 from pkdose.model import get_model
 from pkdose.regimen_text import parse_regimen
+from tests.conftest import exposure_row
 
 REG = parse_regimen("sirolimus 6 mg weekly")
 #: A 'bioavailability panel': 2, 24 and 168 h after the third weekly dose.
@@ -180,11 +180,11 @@ def test_parameters_report_typical_individual_and_interval(panel_fit):
     assert p.loc["cl", "individual"] < p.loc["cl", "typical"]
 
 
-def test_exposure_typical_column_matches_regimen_exposure():
+def test_exposure_typical_column_matches_the_engine():
     empty = ind.Levels(np.array([]), np.array([]), REG.trains())
     fit = ind.estimate(REG, empty, "wu2012", n_proposals=400, n_samples=300)
     ex = ind.exposure(fit).set_index("metric")
-    ref = regimen_exposure(REG, "wu2012").iloc[0]
+    ref = exposure_row(REG, "wu2012")
     for col in ("ctrough_ng_ml", "cavg_ng_ml", "auc168_ng_h_ml", "mtorc1_mean"):
         assert ex.loc[col, "typical"] == pytest.approx(ref[col], rel=1e-6)
         assert ex.loc[col, "individual"] == pytest.approx(ref[col], rel=1e-6)

@@ -24,6 +24,7 @@ import re
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,8 @@ from hypothesis.extra import numpy as hnp
 from scipy.integrate import solve_ivp
 
 from pkdose import pd as pkpd
-from pkdose.compare import regimen_exposure
+from pkdose.compare import flag
+from pkdose.engine import mtor_profile, scenario
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.pd import (
     LABELS,
@@ -41,9 +43,10 @@ from pkdose.pd import (
     hill,
     load_pd,
     pd_curves,
-    regimen_pd,
+    respond,
 )
 from pkdose.simulate import simulate
+from tests.conftest import exposure_row
 
 PROPOSED = load_pd("proposed")
 HUMAN_TURNOVER_H = (48.0, 96.0, 168.0)
@@ -57,6 +60,17 @@ PD_SETS = [pytest.param("proposed", id="proposed"), pytest.param("fitted", id="f
 
 def pd_set(which: str) -> PDParams | None:
     return load_pd("proposed") if which == "proposed" else None
+
+
+def regimen_pd(regimen: str, pd_params: PDParams | None = None):
+    """The verdict of the typical subject and the curves it was judged on (window of the
+    verdict, central turnover half-life), from the public API."""
+    verdict = flag([regimen], pd_params=pd_params)[0]
+    prof = mtor_profile(scenario(regimen))
+    resp = respond(prof, pd_params or load_pd(), HUMAN_TURNOVER_H)
+    curves = pd.DataFrame({"time_h": prof.time_h, "conc_ng_ml": prof.conc[0],
+                           **{k: v[0] for k, v in resp.curves.items()}})
+    return verdict, curves
 
 
 def rank(label: str) -> int:
@@ -523,14 +537,18 @@ def test_finite_regimens_are_judged_on_their_last_week():
     conc = df["conc_ng_ml"].to_numpy()
     last = df["time_h"].to_numpy() >= end - 168.0 - 1e-9
     np.testing.assert_allclose(cur["conc_ng_ml"], conc[last], rtol=1e-9, atol=1e-12)
+    # The 672 h before the window run on the engine's coarser lead grid (0.1 h here: at most
+    # MAX_LEAD_POINTS per subject), whose O(h^2) error in M2 (the bound of
+    # test_pd_curves_converge_at_second_order_within_the_stated_bound: 1.8e-6 per week
+    # at 0.05 h, four times that at 0.1 h) carries into the window: measured 8.7e-7.
     means = {}
     for th in HUMAN_TURNOVER_H:
         m2 = pd_curves(conc, PD_STEP_H, PROPOSED.with_(t_half_m2_h=th))["mtorc2_fraction"]
         means[th] = np.trapezoid(m2[last], dx=PD_STEP_H) / 168.0
         if th == 96.0:  # the curves returned are at the central turnover half-life
-            np.testing.assert_allclose(cur["mtorc2_fraction"], m2[last], atol=1e-9)
-    assert v.metrics["mtorc2_mean"] == pytest.approx(np.median(list(means.values())), abs=1e-6)
-    assert v.metrics["mtorc2_mean_lowest"] == pytest.approx(min(means.values()), abs=1e-6)
+            np.testing.assert_allclose(cur["mtorc2_fraction"], m2[last], atol=1e-5)
+    assert v.metrics["mtorc2_mean"] == pytest.approx(np.median(list(means.values())), abs=1e-5)
+    assert v.metrics["mtorc2_mean_lowest"] == pytest.approx(min(means.values()), abs=1e-5)
     # The three loading weeks alone would be judged differently from this last week.
     loading = regimen_pd("sirolimus 5 mg daily for 3 weeks", pd_params=PROPOSED)[0]
     assert loading.metrics["mtorc2_mean"] < v.metrics["mtorc2_mean"] - 0.1
@@ -555,7 +573,7 @@ def test_steady_state_and_a_long_finite_regimen_get_the_same_verdict(which, regi
                                      "everolimus 10 mg daily"])
 def test_a_steady_state_trough_of_3_ng_ml_or_more_is_inhibited_by_the_rules(regimen):
     v, _ = regimen_pd(regimen, pd_params=PROPOSED)
-    exp = regimen_exposure(regimen, with_pd=False).iloc[0]
+    exp = exposure_row(regimen, with_pd=False)
     assert exp["cmin_ng_ml"] >= 3.0
     assert v.metrics["trough_ng_ml"] == pytest.approx(exp["cmin_ng_ml"], rel=1e-9)
     assert v.rule_label == "inhibited"
@@ -564,10 +582,10 @@ def test_a_steady_state_trough_of_3_ng_ml_or_more_is_inhibited_by_the_rules(regi
 
 def test_weekly_everolimus_5_mg_is_spared_by_the_rules():
     v, _ = regimen_pd("everolimus 5 mg weekly", pd_params=PROPOSED)
-    exp = regimen_exposure("everolimus 5 mg weekly", with_pd=False).iloc[0]
+    exp = exposure_row("everolimus 5 mg weekly", with_pd=False)
     m = v.metrics
     assert m["longest_below_1_h"] == pytest.approx(exp["t_below_1_longest_h"], rel=1e-9)
-    assert m["hours_above_4_per_week"] == pytest.approx(exp["t_above_4_h"], rel=1e-9)
+    assert m["hours_above_4_per_week"] == pytest.approx(exp["t_above_4_h_per_week"], rel=1e-9)
     assert m["trough_ng_ml"] == pytest.approx(exp["cmin_ng_ml"], rel=1e-9)
     assert m["longest_below_1_h"] >= 72.0  # measured 108 h
     assert m["hours_above_4_per_week"] <= 36.0  # measured 20 h
@@ -576,10 +594,12 @@ def test_weekly_everolimus_5_mg_is_spared_by_the_rules():
 
 def test_hours_above_4_ng_ml_are_counted_per_week_for_a_daily_cycle():
     v, _ = regimen_pd("sirolimus 1 mg daily", pd_params=PROPOSED)
-    exp = regimen_exposure("sirolimus 1 mg daily", with_pd=False).iloc[0]
+    exp = exposure_row("sirolimus 1 mg daily", with_pd=False)
     assert exp["window_h"] == 24.0
-    assert v.metrics["hours_above_4_per_week"] == pytest.approx(7 * exp["t_above_4_h"],
+    # Both count per week: a daily cycle's hours, seven times (10 h of 24 measured).
+    assert v.metrics["hours_above_4_per_week"] == pytest.approx(exp["t_above_4_h_per_week"],
                                                                 rel=1e-9)
+    assert 6 * 24 < exp["t_above_1_h_per_week"] <= 168.0
 
 
 @extrapolating
@@ -587,7 +607,7 @@ def test_a_steady_state_that_never_reaches_1_ng_ml_is_spared_by_the_rules():
     # The whole daily cycle is below 1 ng/mL, so the concentration stays below it for
     # good: that is more than any 72 h window.
     regimen = "sirolimus 0.1 mg daily"
-    exp = regimen_exposure(regimen, with_pd=False).iloc[0]
+    exp = exposure_row(regimen, with_pd=False)
     assert exp["cmax_ng_ml"] < 1.0
     v, _ = regimen_pd(regimen, pd_params=PROPOSED)
     assert v.rule_label == "spared"

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pkdose.pd import load_pd
-from pkdose.pd_calibration import (
+from pkdose.dev.pd_calibration import (
     BOUNDS,
     FREE,
     calibration_table,
@@ -19,6 +18,7 @@ from pkdose.pd_calibration import (
     profile_for,
     score,
 )
+from pkdose.pd import load_pd
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "mtorc2_calibration.json"

@@ -98,10 +98,10 @@ def test_covariates_stay_in_their_ranges_with_the_stated_means(name):
 
 
 def test_typical_subject_median_matches_the_typical_prediction_for_a_linear_model():
-    from pkdose.compare import regimen_exposure
+    from pkdose.compare import compare
 
     met, fan = simulate_population("sirolimus 2 mg daily", 600, None, seed=2, model=LINEAR)
-    typical = regimen_exposure("sirolimus 2 mg daily", LINEAR, with_pd=False)
+    typical = compare(["sirolimus 2 mg daily"], LINEAR, with_pd=False).frame
     # AUC = F dose / CL with log-normal CL: the population median is the typical value.
     # SE of the median ~ 1.25 * 0.234 / sqrt(600) = 1.2 %; tolerance 5 %.
     assert np.median(met["auc168_ng_h_ml"]) == pytest.approx(
@@ -266,12 +266,13 @@ def test_verdict_across_the_turnover_prior_is_the_flag_verdict_of_the_typical_su
     # whom pkdose flag judges at 48, 96 and 168 h (equivocal when they disagree).
     from dataclasses import replace
 
+    from pkdose.compare import flag
     from pkdose.model import Variability
-    from pkdose.pd import regimen_pd
 
     typical = replace(get_model("golubovic2019"), iiv=Variability(), iov=Variability())
     met, _ = simulate_population(text, 3, model=typical, fan=False)
-    verdict, _ = regimen_pd(text, model=typical)
-    assert set(met["mtorc2_verdict_prior"]) == {verdict.label}
+    verdict = flag([text], model=typical)[0]
+    assert set(met["mtorc2_verdict"]) == {verdict.label}
+    assert set(met["mtorc2_rule_verdict"]) == {verdict.rule_label}
     central = verdict.model_labels[96.0]
-    assert set(met["mtorc2_verdict"]) == {central}
+    assert set(met["mtorc2_verdict_central"]) == {central}

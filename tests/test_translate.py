@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from pkdose import references
-from pkdose.compare import regimen_exposure
 from pkdose.drugs import tablet_doses
 from pkdose.errors import PkdoseError
 from pkdose.translate import (
@@ -18,6 +17,7 @@ from pkdose.translate import (
     to_animal,
     translate,
 )
+from tests.conftest import exposure_row
 
 #: Livi 2013 (Aging 5:100, Fig 1 legend): "about 4 ng/ml" whole blood on the 14 ppm ITP
 #: diet; read as 3.5-4.5 ng/mL, the reading the mouse model's [uncertainty] uses.
@@ -25,7 +25,7 @@ LIVI_14PPM_NG_ML = (3.5, 4.5)
 
 
 def test_mouse_blood_level_on_14_ppm_is_within_the_published_range():
-    row = regimen_exposure("rapamycin 14 ppm diet", species="mouse").iloc[0]
+    row = exposure_row("rapamycin 14 ppm diet", species="mouse")
     assert LIVI_14PPM_NG_ML[0] <= row["cavg_ng_ml"] <= LIVI_14PPM_NG_ML[1]
     # Nocturnal feeding makes the day's curve swing, but not beyond the published reading.
     assert LIVI_14PPM_NG_ML[0] - 0.5 < row["cmin_ng_ml"] < row["cmax_ng_ml"] < 5.0

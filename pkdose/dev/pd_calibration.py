@@ -13,25 +13,21 @@ half-life. ``scripts/calibrate_mtorc2.py`` runs the fit and writes the result in
 from __future__ import annotations
 
 import math
-import tomllib
-import warnings
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from pkdose.errors import ExtrapolationWarning
+from pkdose.data import load_toml
+from pkdose.engine import mtor_profile, scenario, verdicts
 from pkdose.pd import (
     LABELS,
+    MtorProfile,
     PDParams,
-    Profile,
     constant_profile,
-    judge,
     load_pd,
-    pd_curves,
-    regimen_profile,
+    mtorc2_window,
     settings,
 )
 
@@ -62,31 +58,26 @@ class Row:
 
 def load_rows() -> list[Row]:
     """All calibration rows, simulable or not."""
-    with resources.files("pkdose.data").joinpath("mtorc2_calibration.toml").open("rb") as fh:
-        raw = tomllib.load(fh)
+    raw = load_toml("mtorc2_calibration.toml")
     weights = raw["weights"]
     return [Row(r["id"], r["label"], r["confidence"], float(weights[r["confidence"]]),
                 r["species"], r["simulate"], r.get("regimen"), r.get("conc_ng_ml"),
                 r.get("reason", ""), r["source"], r.get("note", "")) for r in raw["row"]]
 
 
-def profile_for(row: Row) -> Profile | None:
+def profile_for(row: Row) -> MtorProfile | None:
     """The concentration profile of a simulable row (None otherwise)."""
     if row.simulate == "regimen":
-        with warnings.catch_warnings():
-            # Calibration rows are the published regimens, in range or not; the docs say so.
-            warnings.simplefilter("ignore", ExtrapolationWarning)
-            return regimen_profile(row.regimen)
+        # Calibration rows are the published regimens, in range or not; the docs say so.
+        return mtor_profile(scenario(row.regimen, warn=False))
     if row.simulate == "constant":
-        return constant_profile(row.id, row.conc_ng_ml)
+        return constant_profile(row.conc_ng_ml)
     return None
 
 
-def _m2_stats(profile: Profile, params: PDParams) -> tuple[float, float]:
-    step = float(profile.t[1] - profile.t[0])
-    m2 = pd_curves(profile.conc, step, params, profile.periodic)["mtorc2_fraction"]
-    lo, hi = profile.window
-    w = m2[lo:hi]
+def _m2_stats(profile: MtorProfile, params: PDParams, half_life_h: float
+              ) -> tuple[float, float]:
+    w = mtorc2_window(profile, params, half_life_h)[0]
     # Trapezoid mean is ample here: the likelihood is smooth on a 0.025 scale.
     mean = float(np.sum((w[1:] + w[:-1]) * 0.5) / (w.size - 1))
     return mean, float(w.min())
@@ -106,14 +97,14 @@ def _half_lives(row: Row, params: PDParams) -> tuple[float, ...]:
     return settings()["human_t_half_m2_h"] if row.species == "human" else (params.t_half_m2_h,)
 
 
-def objective(values: np.ndarray, rows: list[Row], profiles: list[Profile], base: PDParams
-              ) -> float:
+def objective(values: np.ndarray, rows: list[Row], profiles: list[MtorProfile],
+              base: PDParams) -> float:
     """Weighted negative ordinal log-likelihood of the labels."""
     params = base.with_(**dict(zip(FREE, (float(v) for v in values), strict=True)))
     total = 0.0
     for row, prof in zip(rows, profiles, strict=True):
         ths = _half_lives(row, params)
-        ll = [_log_lik(row.label, *_m2_stats(prof, params.with_(t_half_m2_h=th))) for th in ths]
+        ll = [_log_lik(row.label, *_m2_stats(prof, params, th)) for th in ths]
         total -= row.weight * float(np.mean(ll))
     return total
 
@@ -139,13 +130,24 @@ def calibration_table(params: PDParams, rows: list[Row] | None = None) -> pd.Dat
                         "confidence": row.confidence, "predicted": None, "mtorc2_mean": None,
                         "correct": None, "simulated_as": "", "note": row.reason})
             continue
-        v, _ = judge(prof, params, species=row.species)
+        v = _verdict(row, prof, params)
         out.append({"id": row.id, "species": row.species, "expected": row.label,
                     "confidence": row.confidence, "predicted": v.label,
                     "mtorc2_mean": v.metrics["mtorc2_mean"], "correct": v.label == row.label,
                     "simulated_as": row.regimen or f"constant {row.conc_ng_ml:g} ng/mL",
                     "note": row.note})
     return pd.DataFrame(out)
+
+
+def _verdict(row: Row, prof: MtorProfile, params: PDParams):
+    """The verdict of a row as pkdose gives it (constant rows: from the profile)."""
+    from pkdose import pd as mtor
+
+    if row.simulate == "regimen":
+        return verdicts(scenario(row.regimen, warn=False), pd_params=params)[0]
+    halves = mtor.half_lives_for(row.species, params)
+    resp = mtor.respond(prof, params, halves)
+    return mtor.verdict_of(0, row.id, prof, resp, mtor.rule_inputs(prof))
 
 
 def score(table: pd.DataFrame) -> dict[str, float]:
