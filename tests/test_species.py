@@ -278,6 +278,20 @@ def test_sc_predictions_scale_with_f_sc_and_only_sc_does():
     np.testing.assert_allclose(ip[25.0], ip[1.0], rtol=0, atol=0)
 
 
+def test_every_animal_regimen_of_the_shipped_library_has_a_route_in_its_species_model():
+    # What `pkdose report pkdose/data/regimens/` needs to report the library whole.
+    from pkdose import references
+
+    animal = [references.get(n) for n in references.names()]
+    animal = [r for r in animal if r.species != "human"]
+    assert any(r.name == "anisimov2011" for r in animal)
+    for r in animal:
+        m = get_model(drug=r.drug, species=r.species)
+        regimens = [a.regimen for a in r.arms] or [r.regimen]
+        routes = {b.dose.route for reg in regimens for b in reg.blocks}
+        assert routes <= set(m.routes), (r.name, routes, m.routes)
+
+
 @settings(max_examples=30, deadline=None)
 @given(dark=st.floats(0.05, 0.95), dark_h=st.floats(1.0, 23.0), ka=st.floats(0.05, 20.0),
        ppm=st.floats(0.5, 500.0))
