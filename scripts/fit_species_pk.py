@@ -12,10 +12,11 @@ it would write. Without either it only prints.
 What each fit rests on (details in the printed report and in each model's [source] and
 [uncertainty] tables):
 
-* mouse (diet, i.p.): one whole-blood level, "about 4 ng/ml" on the 14 ppm eRapa diet designed
-  to deliver 2.24 mg/kg/day (Livi 2013). Steady state gives CL/F_diet = input rate / Css and
-  nothing else. Terminal half-life, ka and the i.p./diet bioavailability ratio are not
-  identifiable: they are carried as ranges, the model value being the geometric middle.
+* mouse (diet, i.p., s.c.): one whole-blood level, "about 4 ng/ml" on the 14 ppm eRapa diet
+  designed to deliver 2.24 mg/kg/day (Livi 2013). Steady state gives CL/F_diet = input rate /
+  Css and nothing else. Terminal half-life, ka and the i.p./diet and s.c./diet bioavailability
+  ratios are not identifiable (no mouse i.p. or s.c. blood level is in the stored sources):
+  they are carried as ranges, the model value being the geometric middle.
 * dog (oral): Larson 2016 single 0.1 mg/kg dose, Cmax, AUC0-48 and terminal half-life (three
   numbers). One compartment cannot reproduce them; two compartments can, with the shape ratios
   Q/CL and V2/V1 borrowed from the human model (Wu 2012) so that three numbers fit three
@@ -63,6 +64,30 @@ F_IP_BASIS = ("f_ip = F_ip / F_diet, not measured. Lower end 1 assumes i.p. is a
               "available as eRapa chow; upper end 25 = 1 / 0.04, taking F_ip <= 1 and F_diet >= "
               "the 4 % oral F of plain rapamycin in rats (Napoli 1997; eRapa improves oral "
               "bioavailability over plain drug, NCI Drug Dictionary). Value = geometric middle.")
+# s.c.: no mouse s.c. blood level or time course in the stored sources ([[gap]] mouse-sc of
+# the observations file); bracketed from the cited facts behind the oral and i.p. ranges.
+F_INJ_RANGE = (1.0, 25.0)  # F_injected / F_diet: at least 1 (assumption) .. 1 / 0.04 (Napoli)
+KA_SC_RANGE = (KA_ORAL_RANGE[0], KA_IP_RANGE[1])
+KA_SC_BASIS = ("No mouse s.c. time course in the stored sources ([[gap]] mouse-sc; the stored "
+               "copy of Anisimov 2011 gives no blood level). Range 0.1-10 /h is an "
+               "assumption spanning the slowest oral absorption carried here (ka_diet low end) "
+               "to the fastest i.p. absorption (ka_ip high end): no stored source says whether "
+               "s.c. rapamycin is absorbed slower or faster than oral or i.p. rapamycin. Value "
+               "= geometric middle. The cycle-average level (Cavg) does not depend on it; peaks "
+               "and troughs do.")
+F_SC_BASIS = ("f_sc = F_sc / F_diet, not measured ([[gap]] mouse-sc). Bracketed as f_ip: "
+              "upper end 25 = 1 / 0.04, taking F_sc <= 1 and F_diet >= the 4 % oral F of plain "
+              "rapamycin in rats (Napoli 1997). Lower end 1 is an assumption: oral sirolimus "
+              "is poorly available (about 14 % for the human oral solution; a CYP3A4/5 and "
+              "P-gp substrate; finding sirolimus-oral-availability) and an s.c. dose does not "
+              "pass the gut wall or the liver before reaching the blood, so s.c. is taken to be "
+              "at least as available as eRapa chow. Loss at the injection site is not "
+              "documented either way (the s.c. vehicle of Anisimov 2011 is not in the stored "
+              "copy). No stored source compares s.c. with i.p., so f_sc carries the same range "
+              "and value (geometric middle) as f_ip.")
+# Anisimov 2011 s.c. regimen as pkdose reads "1.5 mg/kg sc 3 times weekly, 2 weeks per month":
+# Mon/Wed/Fri doses (h from Monday 0:00) for two weeks of each 730.5 h (365.25 d / 12) month.
+SC_REGIMEN = (1.5, (0.0, 48.0, 96.0, 168.0, 216.0, 264.0), 730.5)
 SPILL_RANGE = (0.64, 1.0)  # ingested / designed intake: 1 - 36 % (old C57BL/6) .. 1
 
 
@@ -256,7 +281,8 @@ def fit_mouse(obs: dict, food: dict, ka_oral: float) -> dict:
     fit = {"weight_kg": w, "cl": cl, "cl_range": (cl_lo, cl_hi), "t_half": th,
            "t_half_range": (th_lo, th_hi), "t_half_brackets": brackets, "v": v,
            "v_range": (cl_lo * th_lo / LN2, cl_hi * th_hi / LN2), "ka": ka_oral,
-           "ka_ip": geomean(*KA_IP_RANGE), "f_ip": geomean(1.0, 25.0),
+           "ka_ip": geomean(*KA_IP_RANGE), "f_ip": geomean(*F_INJ_RANGE),
+           "ka_sc": geomean(*KA_SC_RANGE), "f_sc": geomean(*F_INJ_RANGE),
            "dose_mg_kg_day": row["dose_mg_kg_day"], "ppm": row["dose"],
            "dark_fraction": pattern["dark_fraction_default"],
            "dark_fraction_range": tuple(pattern["dark_fraction_range"])}
@@ -277,12 +303,25 @@ def fit_mouse(obs: dict, food: dict, ka_oral: float) -> dict:
     t = np.linspace(0.0, 120.0, 4801)
     doses = [-120.0 * k for k in range(40)]
     box = []
-    for f_ip in (1.0, fit["f_ip"], 25.0):
+    for f_ip in (F_INJ_RANGE[0], fit["f_ip"], F_INJ_RANGE[1]):
         for ka_s in (KA_IP_RANGE[0], fit["ka_ip"], KA_IP_RANGE[1]):
             for th_s in (th_lo, th, th_hi):
                 c = one_cpt_oral(t, doses, 2.0 * w * f_ip, ka_s, cl * th_s / LN2, cl) * 1000.0
                 box.append((f_ip, ka_s, th_s, float(c.max()), float(c[-1])))
     fit["ip_box"] = box
+    # s.c. 1.5 mg/kg Mon/Wed/Fri, 2 weeks per month (Anisimov 2011): cycle steady state
+    # (Cavg over the month, peak, trough) across the same kind of box.
+    dose_kg, times, cycle = SC_REGIMEN
+    t = np.linspace(0.0, cycle, 14611)
+    doses = [td - cycle * k for k in range(10) for td in times]
+    box = []
+    for f_sc in (F_INJ_RANGE[0], fit["f_sc"], F_INJ_RANGE[1]):
+        for ka_s in (KA_SC_RANGE[0], fit["ka_sc"], KA_SC_RANGE[1]):
+            for th_s in (th_lo, th, th_hi):
+                c = one_cpt_oral(t, doses, dose_kg * w * f_sc, ka_s, cl * th_s / LN2, cl) * 1000.0
+                box.append((f_sc, ka_s, th_s, float(np.trapezoid(c, t) / cycle),
+                            float(c.max()), float(c.min())))
+    fit["sc_box"] = box
     return fit
 
 
@@ -393,13 +432,13 @@ def render_mouse(m: dict) -> str:
                       "UM-HET3",
             "sex": "both", "reference_weight_kg": w, "default": True,
             "title": "Mouse: one compartment, CL/F from the 14 ppm eRapa steady state (Livi "
-                     "2013); half-life, ka and i.p. F carried as ranges",
+                     "2013); half-life, ka and i.p. and s.c. F carried as ranges",
             "concentration": "whole_blood",
             "summary": "Whole-blood rapamycin in mice on encapsulated-rapamycin chow. Apparent "
                        "clearance is referenced to the diet route (CL = CL/F_diet) and rests on "
                        "one published level: about 4 ng/mL at 14 ppm, designed as 2.24 "
                        "mg/kg/day. The daily-average level on the diet is pinned by that number; "
-                       "within-day swings and i.p. peaks and troughs are not (see "
+                       "within-day swings and all i.p. and s.c. levels are not (see "
                        "[uncertainty]).",
         },
         "source": {
@@ -420,11 +459,13 @@ def render_mouse(m: dict) -> str:
             "weight_note": "strain means of 40 inbred strains at ~16 weeks (Reed 2007)",
             "diet_ppm": [14.0, 14.0], "dose_mg_kg_day": [2.24, 2.24],
             "ip_data": "none: no mouse i.p. blood level in the stored sources",
+            "sc_data": "none: no mouse s.c. blood level in the stored sources",
             "n": "not reported",
         },
         "structure": {
             "absorption": "first_order", "disposition": 1, "clearance": "direct",
-            "blood": "none", "routes": ["diet", "ip"], "clearance_reference_route": "diet",
+            "blood": "none", "routes": ["diet", "ip", "sc"],
+            "clearance_reference_route": "diet",
             "diet_input": "zero-order gut input from food (ppm x intake); dark_fraction of it "
                           "over the 12 dark hours, the rest over the 12 light hours "
                           "(pkdose/data/food_intake.toml [feeding_pattern.mouse]); then "
@@ -441,6 +482,10 @@ def render_mouse(m: dict) -> str:
                            "pinned"),
             "f_ip": param(m["f_ip"], "1", "i.p. bioavailability relative to eRapa diet "
                           "(F_ip / F_diet); not pinned"),
+            "ka_sc": param(m["ka_sc"], "1/h", "absorption from the s.c. injection site; not "
+                           "pinned"),
+            "f_sc": param(m["f_sc"], "1", "s.c. bioavailability relative to eRapa diet "
+                          "(F_sc / F_diet); not pinned"),
         },
         "covariate_effects": [power("cl", w, 0.75), power("v1", w, 1.0)],
         "uncertainty": {
@@ -456,7 +501,9 @@ def render_mouse(m: dict) -> str:
             "ka": span(*KA_ORAL_RANGE, KA_ORAL_BASIS),
             "ka_diet": span(*KA_ORAL_RANGE, KA_ORAL_BASIS),
             "ka_ip": span(*KA_IP_RANGE, KA_IP_BASIS),
-            "f_ip": span(1.0, 25.0, F_IP_BASIS),
+            "f_ip": span(*F_INJ_RANGE, F_IP_BASIS),
+            "ka_sc": span(*KA_SC_RANGE, KA_SC_BASIS),
+            "f_sc": span(*F_INJ_RANGE, F_SC_BASIS),
             "dark_fraction": span(*m["dark_fraction_range"], "rats eat 70-90 % of daily intake "
                                   "in the dark phase (Physiol Behav 1980;25:953); no mouse "
                                   "number found"),
@@ -469,12 +516,16 @@ def render_mouse(m: dict) -> str:
             "and linear, so 42 ppm and any sex-specific prediction are extrapolations.",
             f"i.p. predictions (e.g. 2 mg/kg every 5 days) rest on ranges, not data: f_ip spans "
             f"25-fold and the half-life {th_hi / th_lo:.2g}-fold. Report them as ranges.",
-            "Oral gavage and s.c. are not modelled: no mouse blood levels after gavage of plain "
-            "rapamycin or after s.c. injection were found.",
+            f"s.c. predictions (e.g. Anisimov 2011, 1.5 mg/kg three times weekly, 2 weeks per "
+            f"month) rest on ranges, not data: f_sc spans 25-fold, ka_sc 100-fold and the "
+            f"half-life {th_hi / th_lo:.2g}-fold; the cycle-average level scales with f_sc "
+            f"(and 1/CL) only. Report them as ranges.",
+            "Oral gavage is not modelled: no mouse blood levels after gavage of plain "
+            "rapamycin were found.",
         ]},
     }
-    return dump("Mouse rapamycin: eRapa diet (fitted) and i.p. (ranges carried); the default "
-                "mouse model.", doc)
+    return dump("Mouse rapamycin: eRapa diet (fitted), i.p. and s.c. (ranges carried); the "
+                "default mouse model.", doc)
 
 
 def render_dog(d: dict, w: float) -> str:
@@ -651,6 +702,15 @@ def report(mouse: dict, dog: dict, marm: dict, obs: dict) -> str:
     troughs = [b[4] for b in mouse["ip_box"]]
     out.append(f"  peak spans {min(peaks):.3g}-{max(peaks):.3g} ng/mL, trough "
                f"{min(troughs):.3g}-{max(troughs):.3g} ng/mL: not pinned by data")
+    out.append("s.c. 1.5 mg/kg Mon/Wed/Fri, 2 weeks per month (Anisimov 2011), cycle steady "
+               "state (f_sc, ka_sc, t1/2 -> Cavg, peak, trough):")
+    for f_sc, ka, th, cavg, pk, tr in mouse["sc_box"]:
+        out.append(f"  f_sc {f_sc:5.2f}  ka_sc {ka:5.2f}  t1/2 {th:5.2f} -> {cavg:9.3g} "
+                   f"{pk:9.3g} {tr:9.3g}")
+    cavgs = [b[3] for b in mouse["sc_box"]]
+    peaks = [b[4] for b in mouse["sc_box"]]
+    out.append(f"  Cavg spans {min(cavgs):.3g}-{max(cavgs):.3g} ng/mL (f_sc only), peak "
+               f"{min(peaks):.3g}-{max(peaks):.3g} ng/mL: not pinned by data")
     out += ["", "== marmoset (Tardif 2015, ~1 mg/kg/day, mean trough 5.2 ng/mL) ==",
             "half-life bracket (scaled to 0.4 kg): " + ", ".join(
                 f"{k} {v:.3g} h" for k, v in marm["t_half_brackets"].items()),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pkdose._docgen import sync_doc
 from pkdose.errors import ExtrapolationWarning
-from pkdose.model import builtin_models
+from pkdose.model import builtin_models, get_model
 from pkdose.plotting import plot_lifespan
 from pkdose.species import feeding_pattern, food_data
 from pkdose.translate import (
@@ -248,11 +248,19 @@ def _headline_section() -> list[str]:
                      _g(a["cmin_ng_ml"]), best])
     lines += _table(["Regimen", "Cavg", "Cmax", "Cmin", "Closest human regimens (Cavg, "
                      "ratio)"], rows)
+    unc = get_model(drug="sirolimus", species="mouse").uncertainty
+
+    def span(key: str) -> str:
+        return f"{unc[key]['low']:g}-{unc[key]['high']:g}"
+
     lines += ["", "What a match does not say:", ""] + [f"* {c}" for c in CAVEATS] + [
         "* The mouse model rests on one published blood level (about 4 ng/mL on 14 ppm, Livi "
         "2013): 14 ppm reproduces it by construction. 42 ppm assumes linear kinetics and "
         "ignores the higher levels of females (Miller 2014). i.p. predictions rest on an "
-        "i.p./diet bioavailability ratio that is a range (1-25), not a measurement.", ""]
+        f"i.p./diet bioavailability ratio that is a range ({span('f_ip')}), not a "
+        "measurement; s.c. predictions (`anisimov2011`) likewise on an s.c./diet ratio "
+        f"({span('f_sc')}) and an s.c. absorption rate ({span('ka_sc')} /h) that no stored "
+        "source measured: their Cavg scales with f_sc, their peaks also with ka_sc.", ""]
     return lines
 
 

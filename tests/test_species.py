@@ -246,6 +246,52 @@ def test_an_injection_route_known_only_as_a_range_is_flagged():
         simulate("rapamycin 2 mg/kg ip every 5 days", species="mouse", until_h=24)
 
 
+ANISIMOV = "rapamycin 1.5 mg/kg sc 3 times weekly, 2 weeks per month"
+
+
+def test_shipped_mouse_model_takes_sc_with_f_sc_and_warns_that_f_sc_is_a_range():
+    m = get_model(drug="sirolimus", species="mouse")
+    assert "sc" in m.routes and m.uncertainty["f_sc"]["basis"]
+    f_sc, cl = m.typical("f_sc"), m.typical("cl")
+    assert m.uncertainty["f_sc"]["low"] <= f_sc <= m.uncertainty["f_sc"]["high"]
+    with pytest.warns(ExtrapolationWarning, match="rests on f_sc = 5, known only as 1-25"):
+        simulate(ANISIMOV, species="mouse", until_h=24)
+    # Cycle average = F dose / (CL x cycle): six 1.5 mg/kg doses to 30 g per 730.5 h month.
+    t = np.linspace(0.0, 730.5, 29221)
+    ss = steady_state_concentrations(prepare(m), parse_regimen(ANISIMOV), t)
+    cavg = np.trapezoid(ss["conc_ng_ml"][0], t) / 730.5
+    assert cavg == pytest.approx(f_sc * 6 * 1.5 * 0.03 / cl / 730.5 * 1000, rel=1e-4)
+
+
+def test_sc_predictions_scale_with_f_sc_and_only_sc_does():
+    m = get_model(drug="sirolimus", species="mouse")
+    t = np.arange(0.0, 24 * 7 + 1e-9, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        sim = {f: simulate("rapamycin 1.5 mg/kg sc 3 times weekly",
+                           model=m.with_params(f_sc=f), times_h=t)["conc_ng_ml"].to_numpy()
+               for f in (1.0, 25.0)}
+        ip = {f: simulate("rapamycin 2 mg/kg ip once", model=m.with_params(f_sc=f),
+                          times_h=t)["conc_ng_ml"].to_numpy() for f in (1.0, 25.0)}
+    assert sim[1.0].max() > 0
+    np.testing.assert_allclose(sim[25.0], 25.0 * sim[1.0], rtol=1e-9)
+    np.testing.assert_allclose(ip[25.0], ip[1.0], rtol=0, atol=0)
+
+
+def test_every_animal_regimen_of_the_shipped_library_has_a_route_in_its_species_model():
+    # What `pkdose report pkdose/data/regimens/` needs to report the library whole.
+    from pkdose import references
+
+    animal = [references.get(n) for n in references.names()]
+    animal = [r for r in animal if r.species != "human"]
+    assert any(r.name == "anisimov2011" for r in animal)
+    for r in animal:
+        m = get_model(drug=r.drug, species=r.species)
+        regimens = [a.regimen for a in r.arms] or [r.regimen]
+        routes = {b.dose.route for reg in regimens for b in reg.blocks}
+        assert routes <= set(m.routes), (r.name, routes, m.routes)
+
+
 @settings(max_examples=30, deadline=None)
 @given(dark=st.floats(0.05, 0.95), dark_h=st.floats(1.0, 23.0), ka=st.floats(0.05, 20.0),
        ppm=st.floats(0.5, 500.0))

@@ -10,6 +10,7 @@ import pytest
 from pkdose import references
 from pkdose.drugs import tablet_doses
 from pkdose.errors import PkdoseError
+from pkdose.model import get_model
 from pkdose.translate import (
     animal_exposure,
     animal_range,
@@ -76,11 +77,23 @@ def test_lifespan_library_rows_are_cited_mouse_studies_and_predicted_where_possi
     assert set(lib["species"]) == {"mouse"}
     assert {"harrison2009", "miller2014/ppm-42", "strong2020/alternate-months",
             "arriolaapelo2016", "bitto2016/ip-8mgkg"} <= set(lib["name"])
-    no_model = lib[lib["predicted"] != "yes"]
-    assert set(no_model["route"]) == {"sc"}  # the mouse model has no s.c. data
-    assert lib.loc[lib["predicted"] == "yes", "cavg_ng_ml"].gt(0).all()
+    # Every mouse route of the library (diet, ip, sc) is a route of the mouse model.
+    assert (lib["predicted"] == "yes").all()
+    assert lib["cavg_ng_ml"].gt(0).all()
     for name in set(lib["reference"]):
         assert references.get(name).citation
+
+
+def test_anisimov2011_sc_is_predicted_with_cavg_proportional_to_f_sc(library):
+    row = library.set_index("name").loc["anisimov2011"]
+    assert row["route"] == "sc" and row["predicted"] == "yes"
+    m = get_model(drug="sirolimus", species="mouse")
+    # Six 1.5 mg/kg doses to a 30 g mouse per 730.5 h month, times f_sc, over CL/F_diet.
+    expected = m.typical("f_sc") * 6 * 1.5 * 0.03 / m.typical("cl") / 730.5 * 1000
+    assert row["cavg_ng_ml"] == pytest.approx(expected, rel=1e-3)
+    spread = animal_range(row["regimen"]).set_index("parameter").loc["f_sc"]
+    assert spread["metric_low"] == pytest.approx(row["cavg_ng_ml"] / 5, rel=1e-3)
+    assert spread["metric_high"] == pytest.approx(row["cavg_ng_ml"] * 5, rel=1e-3)
 
 
 def test_every_other_month_averages_about_half_the_continuous_diet(library):
