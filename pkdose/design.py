@@ -32,14 +32,9 @@ from scipy import optimize, special, stats
 from pkdose.drugs import resolve_drug, tablet_doses
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import Model
-from pkdose.population import (
-    TARGET_METRICS,
-    Target,
-    load_population,
-    parse_target,
-    simulate_population,
-)
+from pkdose.population import load_population, simulate_population
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
+from pkdose.targets import SHORT_NAMES, Target, parse_target
 
 #: Metrics proportional to dose in a linear model (concentrations and their integrals).
 PROPORTIONAL = ("cmax_ng_ml", "ctrough_ng_ml", "cmin_ng_ml", "cavg_ng_ml",
@@ -105,10 +100,11 @@ def parse_dose_target(text: str, fraction: float | None = None) -> DoseTarget:
     Parameters
     ----------
     text : str
-        ``median METRIC=VALUE``, ``pN METRIC=VALUE`` (N in 1-99), or a condition
-        ``METRIC<VALUE`` (``<=``, ``>``, ``>=``) that ``fraction`` of subjects must meet,
-        also written ``fraction meeting METRIC<VALUE = F`` or ``P(METRIC<VALUE)=F``.
-        Metrics as :func:`pkdose.population.parse_target`.
+        A target of ``pkdose.targets``: a population percentile that must equal a value
+        (``median Cavg=2``, ``p10 trough=3``; ``median Cavg>=2`` means the same to a dose
+        search), or a condition on each subject (``trough<3``; ``<=``, ``>``, ``>=``)
+        that ``fraction`` of subjects must meet, also written ``fraction meeting
+        trough<3 = F`` or ``P(trough<3)=F``.
     fraction : float, optional
         Fraction of subjects (0-1, exclusive) for a condition target.
 
@@ -117,34 +113,28 @@ def parse_dose_target(text: str, fraction: float | None = None) -> DoseTarget:
     DoseTarget
     """
     s = str(text).strip()
-    m = re.fullmatch(r"(?i)(median|p([0-9]{1,2}(?:\.[0-9]+)?))\s+([A-Za-z][A-Za-z0-9]*)\s*=\s*"
-                     + _NUMBER, s)
-    if m:
-        if fraction is not None:
-            raise PkdoseError(f"--fraction applies to condition targets such as trough<3, "
-                              f"not to {s!r}")
-        q = 50.0 if m.group(1).lower() == "median" else float(m.group(2))
-        if not 0 < q < 100:
-            raise PkdoseError(f"percentile in {s!r} must be within 1-99")
-        base = parse_target(f"{m.group(3)}>={m.group(4)}")  # validates metric and value
-        return DoseTarget(s, base.column, q / 100, base.value)
     m = re.fullmatch(r"(?i)(?:fraction\s+meeting\s+(.+?)|P\((.+)\))\s*=\s*" + _NUMBER, s)
     if m:  # 'fraction meeting trough<3 = 0.9' or 'P(trough<3)=0.9', as summarise writes it
         if fraction is not None:
-            raise PkdoseError(f"{s!r} already gives the fraction; drop --fraction")
+            raise PkdoseError(f"{s!r} already gives the fraction; drop the separate fraction")
         return parse_dose_target((m.group(1) or m.group(2)).strip(), float(m.group(3)))
-    if re.search(r"[<>]", s):
-        cond = parse_target(s)
-        if fraction is None:
-            raise PkdoseError(f"say what fraction of subjects must meet {s!r}, e.g. "
-                              "--fraction 0.9")
-        if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
-            raise PkdoseError(f"fraction must be between 0 and 1 (exclusive), got {fraction!r}")
-        # P(X < v) = p  <=>  the p-quantile of X is v; P(X > v) = p  <=>  the (1-p)-quantile.
-        q = fraction if cond.op in ("<", "<=") else 1 - fraction
-        return DoseTarget(s, cond.column, q, cond.value, cond, float(fraction))
-    raise PkdoseError(f"cannot read target {s!r}; write 'median METRIC=VALUE', "
-                      "'pN METRIC=VALUE' (e.g. p10 trough=3), or METRIC<VALUE with --fraction")
+    tgt = parse_target(s)
+    if tgt.op in ("label", "range", "point"):
+        raise PkdoseError(f"cannot search a dose for {s!r}; write 'median METRIC=VALUE', "
+                          "'pN METRIC=VALUE' (e.g. p10 trough=3), or METRIC<VALUE with the "
+                          "fraction of subjects that must meet it")
+    if tgt.quantile is not None:
+        if fraction is not None:
+            raise PkdoseError(f"a fraction applies to condition targets such as trough<3, "
+                              f"not to {s!r}")
+        return DoseTarget(s, tgt.column, tgt.quantile, float(tgt.value))
+    if fraction is None:
+        raise PkdoseError(f"say what fraction of subjects must meet {s!r}, e.g. 0.9")
+    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+        raise PkdoseError(f"fraction must be between 0 and 1 (exclusive), got {fraction!r}")
+    # P(X < v) = p  <=>  the p-quantile of X is v; P(X > v) = p  <=>  the (1-p)-quantile.
+    q = fraction if tgt.op in ("<", "<=") else 1 - fraction
+    return DoseTarget(s, tgt.column, q, float(tgt.value), tgt, float(fraction))
 
 
 # --- regimens at a dose --------------------------------------------------------------------
@@ -380,12 +370,14 @@ def arm_seed(seed: int, arm: int) -> int:
 
 def metric_column(name: str) -> str:
     """'AUC168', 'trough', 'Cavg', 'mtorc1' ... -> metrics column (case-insensitive)."""
-    key = str(name).strip().lower()
-    if key in TARGET_METRICS:
-        return TARGET_METRICS[key]
-    if key in TARGET_METRICS.values():
-        return key
-    raise PkdoseError(f"unknown metric {name!r}; use one of {', '.join(TARGET_METRICS)}")
+    from pkdose.engine import quantity
+
+    key = str(name).strip()
+    try:
+        return quantity(SHORT_NAMES.get(key.lower(), key)).column
+    except PkdoseError:
+        raise PkdoseError(f"unknown metric {name!r}; use one of {', '.join(SHORT_NAMES)} "
+                          "or a metric of pkdose.engine") from None
 
 
 def prob_greater(x: np.ndarray, y: np.ndarray) -> float:

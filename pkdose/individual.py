@@ -49,6 +49,7 @@ from pkdose.regimen import (
     compile_trains,
     single_doses,
 )
+from pkdose.targets import Target, parse_target
 
 #: Posterior percentiles reported as the 90 % band.
 BAND = (5.0, 50.0, 95.0)
@@ -60,8 +61,6 @@ FD_STEP = 1e-4
 HESS_STEP = 1e-3
 #: The MAP search stays within this many prior SDs of the typical subject.
 Z_BOUND = 8.0
-#: Point targets ("AUC168 400") are met within the bioequivalence limits 80-125 %.
-POINT_TARGET = (0.80, 1.25)
 #: Candidate dosing intervals for recommendations: daily, every other day, twice weekly
 #: (every 84 h), weekly.
 INTERVALS_H = (24.0, 48.0, 84.0, 168.0)
@@ -72,24 +71,6 @@ FORECAST_DRAWS = 300
 #: draws taken from the prior (see ``_sir``).
 SIR_ROUNDS = 4
 DEFENSIVE = 0.2
-_SHORT = {"age": "age_y", "weight": "weight_kg", "height": "height_cm", "hct": "hct_pct",
-          "ast": "ast_iu_l", "prednisolone": "prednisolone_mg_day", "abcb1": "abcb1_ttt",
-          "ffm": "ffm_kg", "bsa": "bsa_m2", "sex": "sex"}
-
-
-def parse_covariates(text: str | None) -> dict[str, object]:
-    """``"age=67,weight=82,hct=41"`` -> covariates by their full names (age_y, ...)."""
-    out: dict[str, object] = {}
-    for item in filter(None, (s.strip() for s in (text or "").split(","))):
-        key, sep, val = item.partition("=")
-        key = key.strip().lower()
-        if not sep or not val.strip():
-            raise PkdoseError(f"cannot read covariate {item!r}; write NAME=VALUE, "
-                              "e.g. age=67,weight=82,hct=41")
-        out[_SHORT.get(key, key)] = val.strip()
-    return out
-
-
 # --- measured levels -----------------------------------------------------------------------
 
 
@@ -662,54 +643,34 @@ def verdict(fit: Fit, regimen: Regimen | str | None = None):
 # --- dose recommendation -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DoseTarget:
-    """What a recommendation aims at: a metric within [low, high], or mTORC2 spared."""
-
-    text: str
-    column: str
-    low: float = 0.0
-    high: float = math.inf
-
-    def met(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
-        """True where a draw meets the target."""
-        v = np.asarray(values[self.column])
-        if self.column == "mtorc2_verdict":
-            return v == "spared"
-        return (v >= self.low) & (v <= self.high)
+#: Metrics a dose search can aim at: they rise with the dose at a fixed interval.
+RISES_WITH_DOSE = ("ctrough_ng_ml", "cmin_ng_ml", "cmax_ng_ml", "cavg_ng_ml",
+                   "auc168_ng_h_ml", "auctau_ng_h_ml")
 
 
-_TARGET_NAMES = {"trough": "ctrough_ng_ml", "ctrough": "ctrough_ng_ml",
-                 "auc168": "auc168_ng_h_ml", "cavg": "cavg_ng_ml", "cmax": "cmax_ng_ml",
-                 "cmin": "cmin_ng_ml"}
-
-
-def parse_dose_target(text: str) -> DoseTarget:
-    """``"trough 5-10"``, ``"AUC168 400"`` (met within 80-125 %), ``"mTORC2 spared"``."""
-    s = " ".join(str(text).lower().split())
-    if s in ("mtorc2 spared", "mtorc2spared"):
-        return DoseTarget(str(text).strip(), "mtorc2_verdict")
-    num = r"([0-9]*\.?[0-9]+)"
-    m = re.fullmatch(rf"([a-z0-9]+)\s*(?:{num}\s*-\s*{num}|{num})", s)
-    if not m or m.group(1) not in _TARGET_NAMES:
-        raise PkdoseError(f"cannot read target {text!r}; write e.g. \"trough 5-10\", "
-                          "\"AUC168 400\" or \"mTORC2 spared\" (metrics: "
-                          f"{', '.join(_TARGET_NAMES)})")
-    if m.group(4):
-        centre = float(m.group(4))
-        low, high = centre * POINT_TARGET[0], centre * POINT_TARGET[1]
-    else:
-        low, high = float(m.group(2)), float(m.group(3))
-    if not 0 < low < high:
-        raise PkdoseError(f"target {text!r} needs 0 < low < high")
-    return DoseTarget(str(text).strip(), _TARGET_NAMES[m.group(1)], low, high)
+def dose_target(text: str | Target) -> Target:
+    """A target a person's dose can aim at (``pkdose.targets`` grammar): a range
+    (``trough 5-10``), a value (``AUC168 400``, met within 80-125 %) or ``mTORC2 spared``."""
+    tgt = parse_target(text)
+    if tgt.quantile is not None:
+        raise PkdoseError(f"target {tgt.text!r} is a population statistic; for one person "
+                          "write e.g. \"trough 5-10\" or \"AUC168 400\"")
+    if tgt.op == "label" and tgt.label != "spared":
+        raise PkdoseError(f"target {tgt.text!r}: a dose can aim at mTORC2 spared only")
+    if tgt.op != "label" and tgt.column not in RISES_WITH_DOSE:
+        raise PkdoseError(f"target {tgt.text!r}: a dose can aim at "
+                          f"{', '.join(RISES_WITH_DOSE)} or mTORC2 spared")
+    if tgt.op not in ("range", "point", "label"):
+        raise PkdoseError(f"target {tgt.text!r}: give a range or a value for one person, "
+                          "e.g. \"trough 5-10\" or \"AUC168 400\"")
+    return tgt
 
 
 def _candidate(drug: str, dose: float, interval_h: float) -> Regimen:
     return Regimen(drug, (Block(Dose(float(dose)), interval_h=float(interval_h)),))
 
 
-def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
+def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
               intervals_h: Sequence[float] = INTERVALS_H, shortlist: int = 3,
               min_probability: float = 0.9) -> pd.DataFrame:
     """Doses (marketed tablets) and intervals ranked by how well they meet a target.
@@ -728,7 +689,7 @@ def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
     """
     from pkdose.drugs import tablet_doses
 
-    tgt = target if isinstance(target, DoseTarget) else parse_dose_target(target)
+    tgt = dose_target(target)
     drug = fit.regimen.drug
     rng = fit.model.validity("dose_mg")
     doses = tablet_doses(drug, max_tablets, rng[1] if rng else math.inf)
@@ -743,7 +704,7 @@ def recommend(fit: Fit, target: str | DoseTarget, max_tablets: int = 4,
         v = _metrics(_candidate(drug, doses[i], ii), prep_map, want, coarse=True)
         if tgt.column == "mtorc2_verdict":
             return v["mtorc2_verdict"][0] != "spared"
-        return float(v[col][0]) > math.sqrt(tgt.low * tgt.high)
+        return float(v[col][0]) > tgt.centre
 
     short = []
     for ii in intervals_h:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -512,6 +512,31 @@ _PLAUSIBLE = {
 
 #: Covariates an animal subject may have: the rest describe people.
 ANIMAL_COVARIATES = ("sex", "weight_kg", "food_g_day")
+#: Short names accepted for covariates everywhere (tables, ``NAME=VALUE`` lists, the API).
+COVARIATE_ALIASES = {"age": "age_y", "weight": "weight_kg", "height": "height_cm",
+                     "hct": "hct_pct", "haematocrit": "hct_pct", "hematocrit": "hct_pct",
+                     "ast": "ast_iu_l", "prednisolone": "prednisolone_mg_day",
+                     "abcb1": "abcb1_ttt", "ffm": "ffm_kg", "bsa": "bsa_m2",
+                     "food": "food_g_day"}
+
+
+def covariate_key(name: object) -> str:
+    """A covariate's full name from its full or short name (``weight`` -> ``weight_kg``)."""
+    key = str(name).strip().lower()
+    return COVARIATE_ALIASES.get(key, key)
+
+
+def parse_covariates(items: str | Sequence[str] | None) -> dict[str, object]:
+    """``"age=67,weight=82"`` (or a list of ``NAME=VALUE``) -> covariates by full name."""
+    parts = items.split(",") if isinstance(items, str) else list(items or ())
+    out: dict[str, object] = {}
+    for item in filter(None, (str(p).strip() for p in parts)):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise PkdoseError(f"cannot read covariate {item!r}; write NAME=VALUE, "
+                              "e.g. age=67,weight=82,hct=41")
+        out[covariate_key(key)] = val.strip()
+    return out
 #: Animal body weights accepted, as multiples of the model's reference weight: a check
 #: against unit slips (grams for kg), not a biological limit.
 ANIMAL_WEIGHT_FACTOR = 4.0
@@ -576,7 +601,10 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
         df = pd.DataFrame([dict(subjects)] * (n or 1))
     else:
         df = subjects.reset_index(drop=True).copy()
-    df.columns = [str(c).strip().lower() for c in df.columns]
+    df.columns = [covariate_key(c) for c in df.columns]
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()][0]
+        raise PkdoseError(f"covariate {dup} is given twice (by its full and its short name)")
     if model is not None and model.is_animal:
         return _animal_table(df, model)
     defaults = default_subject()

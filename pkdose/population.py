@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -651,48 +650,7 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
 
 # --- summaries -----------------------------------------------------------------------------
 
-#: Target metric names (case-insensitive) -> metrics column.
-TARGET_METRICS = {
-    "trough": "ctrough_ng_ml", "ctrough": "ctrough_ng_ml", "cmin": "cmin_ng_ml",
-    "cmax": "cmax_ng_ml", "cavg": "cavg_ng_ml", "auc168": "auc168_ng_h_ml",
-    "auctau": "auctau_ng_h_ml", "mtorc1": "mtorc1_mean", "mtorc2": "mtorc2_mean",
-}
-_OPS = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
-
-
-@dataclass(frozen=True)
-class Target:
-    """A target on one metric, e.g. ``trough<3`` (ng/mL; mTORC1/2 as fractions 0-1)."""
-
-    text: str
-    column: str
-    op: str
-    value: float
-
-    def met(self, metrics: pd.DataFrame) -> np.ndarray:
-        """Which subjects meet the target."""
-        return _OPS[self.op](metrics[self.column].to_numpy(float), self.value)
-
-
-def parse_target(text: str) -> Target:
-    """'trough<3', 'AUC168>300', 'Cavg>=2', 'mtorc2>=0.8' -> Target."""
-    m = re.fullmatch(r"\s*([A-Za-z][A-Za-z0-9]*)\s*(<=|>=|<|>)\s*"
-                     r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*", str(text))
-    if not m:
-        raise PkdoseError(f"cannot read target {text!r}; write METRIC<VALUE or METRIC>VALUE "
-                          "(also <=, >=), e.g. trough<3 or AUC168>300")
-    name = m.group(1).lower()
-    if name not in TARGET_METRICS:
-        raise PkdoseError(f"unknown target metric {m.group(1)!r} in {text!r}; use one of "
-                          f"{', '.join(TARGET_METRICS)}")
-    value = float(m.group(3))
-    if name in ("mtorc1", "mtorc2") and not 0 <= value <= 1:
-        raise PkdoseError(f"{m.group(1)} is a fraction; give a value within 0-1, e.g. "
-                          f"{name}>=0.8")
-    return Target(str(text).strip(), TARGET_METRICS[name], m.group(2), value)
-
-
-def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd.DataFrame:
+def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFrame:
     """Per regimen: percentiles of every metric, fraction per verdict, target attainment.
 
     Returns a long table: ``regimen, n, statistic, p5, p25, p50, p75, p95, fraction``.
@@ -702,7 +660,9 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
     ``mtorc2 rules spared`` ... by the threshold rules) and target rows (``P(trough<3)``)
     leave the percentiles empty.
     """
-    parsed = [t if isinstance(t, Target) else parse_target(t) for t in targets]
+    from pkdose.targets import parse_target
+
+    parsed = [parse_target(t) for t in targets]
     skip = {"id", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg", "bsa_m2",
             *default_subject()}
     cols = [c for c in metrics.columns
@@ -727,7 +687,14 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
                     rows.append({**base, "statistic": f"{prefix} {label}",
                                  "fraction": float(np.mean(g[col] == label))})
         for t in parsed:
-            rows.append({**base, "statistic": f"P({t.text})",
-                         "fraction": float(np.mean(t.met(g)))})
+            if t.quantile is None:
+                rows.append({**base, "statistic": f"P({t.text})",
+                             "fraction": float(np.mean(t.met(g)))})
+                continue
+            # A population statistic: its value, and whether it meets the condition.
+            value = float(np.percentile(g[t.column].to_numpy(float), 100 * t.quantile))
+            met = bool(t.met({t.column: np.array([value])})[0])
+            rows.append({**base, "statistic": f"{t.text}: {'met' if met else 'not met'}",
+                         "p50": value, "fraction": float(met)})
     cols_out = ["regimen", "n", "statistic", *[f"p{p}" for p in PERCENTILES], "fraction"]
     return pd.DataFrame(rows).reindex(columns=cols_out)

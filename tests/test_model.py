@@ -463,8 +463,8 @@ def test_covariate_table_fills_missing_columns_and_keeps_given_ones():
 
 
 def test_unknown_covariate_is_an_error_listing_the_known_ones():
-    with pytest.raises(PkdoseError, match="unknown covariate\\(s\\) haematocrit") as err:
-        covariate_table({"haematocrit": 40})
+    with pytest.raises(PkdoseError, match="unknown covariate\\(s\\) haemoglobin") as err:
+        covariate_table({"haemoglobin": 40})
     assert "hct_pct" in str(err.value)
 
 
@@ -538,3 +538,15 @@ def test_every_model_pickles_to_an_equal_read_only_model():
         assert isinstance(back.parameters, MappingProxyType)
     nested = pickle.loads(pickle.dumps(models["mouse_diet"])).uncertainty["cl"]
     assert isinstance(nested, MappingProxyType)  # read-only all the way down
+
+
+def test_one_covariate_vocabulary_full_and_short_names():
+    from pkdose.model import covariate_table, parse_covariates
+
+    short = covariate_table({"weight": 82, "hct": 41, "age": 67})
+    full = covariate_table({"weight_kg": 82, "hct_pct": 41, "age_y": 67})
+    pd.testing.assert_frame_equal(short, full)
+    assert parse_covariates(["weight=82", "Haematocrit=41"]) == {"weight_kg": "82",
+                                                                 "hct_pct": "41"}
+    with pytest.raises(PkdoseError, match="twice"):
+        covariate_table({"weight": 82, "weight_kg": 80})
