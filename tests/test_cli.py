@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from pkdose import NOTICE
-from pkdose.cli import main, parse_duration, parse_when
+from pkdose.cli import main
+from pkdose.cli.options import parse_duration, parse_when
 
 ROOT = Path(__file__).resolve().parents[1]
 
