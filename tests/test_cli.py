@@ -153,6 +153,21 @@ def test_python_dash_m_pkdose_runs_the_cli():
     assert res.returncode == 0 and "wu2012" in res.stdout
 
 
+def test_progress_bar_is_drawn_only_on_a_terminal(capsys):
+    from pkdose.cli.progress import ProgressBar
+
+    bar = ProgressBar("arm 1/1", after_s=0.0)
+    bar.tty = False
+    bar(1, 2)
+    bar.close()
+    assert capsys.readouterr().err == ""
+    bar.tty = True
+    bar(2, 2)
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.startswith("\r[arm 1/1] [") and "2/2 subjects" in err and err.endswith("\n")
+
+
 def test_regimens_can_come_from_toml_files_and_event_tables(run, tmp_path):
     from pkdose.regimen_io import regimen_to_events, write_regimen_toml
     from pkdose.regimen_text import parse_regimen

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import click
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr, shown once a run has taken over 2 seconds."""
+    """A one-line progress bar on stderr, shown once a run has taken over 2 seconds.
+
+    Drawn only when stderr is a terminal: redrawn with carriage returns, it would fill a
+    log file or a pipe with one long line.
+    """
 
     def __init__(self, label: str, after_s: float = 2.0) -> None:
         self.label, self.after_s, self.clock = label, after_s, time.monotonic
         self.start, self.shown = time.monotonic(), False
+        self.tty = sys.stderr.isatty()
 
     def __call__(self, done: int, total: int) -> None:
         elapsed = self.clock() - self.start
-        if elapsed < self.after_s and not self.shown:
+        if not self.tty or (elapsed < self.after_s and not self.shown):
             return
         self.shown = True
         filled = int(30 * done / max(total, 1))
