@@ -153,6 +153,24 @@ def test_python_dash_m_pkdose_runs_the_cli():
     assert res.returncode == 0 and "wu2012" in res.stdout
 
 
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["compare", "--help"]])
+def test_version_and_help_import_no_numpy_pandas_scipy_or_matplotlib(args):
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "pkdose", *args],
+                         capture_output=True, text=True, timeout=120)
+    imported = {line.split("|")[-1].strip() for line in res.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert res.returncode == 0 and "pkdose.cli" in imported
+    heavy = {m for m in imported if m.split(".")[0] in ("numpy", "pandas", "scipy", "matplotlib")}
+    assert not heavy
+
+
+def test_compare_without_plot_imports_no_matplotlib():
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "pkdose", "compare",
+                          "rapamycin 1 mg daily"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0
+    assert "matplotlib" not in res.stderr and "pkdose.plotting" not in res.stderr
+
+
 def test_progress_bar_is_drawn_only_on_a_terminal(capsys):
     from pkdose.cli.progress import ProgressBar
 
