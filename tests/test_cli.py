@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from pkdose import NOTICE
-from pkdose.cli import main, parse_duration, parse_when
+from pkdose.cli import main
+from pkdose.cli.options import parse_duration, parse_when
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,6 +151,39 @@ def test_python_dash_m_pkdose_runs_the_cli():
     res = subprocess.run([sys.executable, "-m", "pkdose", "models"], capture_output=True,
                          text=True, timeout=120)
     assert res.returncode == 0 and "wu2012" in res.stdout
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["compare", "--help"]])
+def test_version_and_help_import_no_numpy_pandas_scipy_or_matplotlib(args):
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "pkdose", *args],
+                         capture_output=True, text=True, timeout=120)
+    imported = {line.split("|")[-1].strip() for line in res.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert res.returncode == 0 and "pkdose.cli" in imported
+    heavy = {m for m in imported if m.split(".")[0] in ("numpy", "pandas", "scipy", "matplotlib")}
+    assert not heavy
+
+
+def test_compare_without_plot_imports_no_matplotlib():
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "pkdose", "compare",
+                          "rapamycin 1 mg daily"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0
+    assert "matplotlib" not in res.stderr and "pkdose.plotting" not in res.stderr
+
+
+def test_progress_bar_is_drawn_only_on_a_terminal(capsys):
+    from pkdose.cli.progress import ProgressBar
+
+    bar = ProgressBar("arm 1/1", after_s=0.0)
+    bar.tty = False
+    bar(1, 2)
+    bar.close()
+    assert capsys.readouterr().err == ""
+    bar.tty = True
+    bar(2, 2)
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.startswith("\r[arm 1/1] [") and "2/2 subjects" in err and err.endswith("\n")
 
 
 def test_regimens_can_come_from_toml_files_and_event_tables(run, tmp_path):

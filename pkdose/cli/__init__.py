@@ -1,0 +1,73 @@
+"""Command-line interface: a thin layer over the library (parse, call, format).
+
+Results go to stdout; the research-use notice, warnings and errors go to stderr, so
+output can be piped. Bad input exits with status 2 and one line on stderr.
+
+One module per command or command group; each imports the library inside its command, so
+that ``pkdose --help`` and ``--version`` load no numpy, pandas, scipy or matplotlib.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from pkdose import __version__
+from pkdose.cli import (
+    catalogue,
+    compare,
+    design,
+    flag,
+    individual,
+    population,
+    report,
+    simulate,
+    translate,
+    validate,
+)
+from pkdose.errors import ExtrapolationWarning, PkdoseError
+
+
+def _err(msg: str) -> None:
+    click.echo(f"pkdose: error: {msg}", err=True)
+
+
+class _Group(click.Group):
+    """Turn PkdoseError (and a few library errors) into one line and exit status 2."""
+
+    def invoke(self, ctx):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ExtrapolationWarning)
+            try:
+                return super().invoke(ctx)
+            except PkdoseError as exc:
+                _err(str(exc))
+                ctx.exit(2)
+            finally:
+                seen = set()
+                for w in caught:
+                    msg = str(w.message)
+                    if issubclass(w.category, ExtrapolationWarning) and msg not in seen:
+                        seen.add(msg)  # the PK and PD passes warn about the same regimen
+                        click.echo(f"warning: {msg}", err=True)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pkdose")
+def main() -> None:
+    """pkdose: predicted whole-blood exposure of rapamycin (sirolimus) and everolimus regimens.
+
+    \b
+    Example:
+      pkdose compare "rapamycin 1 mg daily" "rapamycin 6 mg weekly" "everolimus 5 mg weekly"
+
+    For research and trial design only; not medical advice.
+    """
+
+
+for command in (simulate.simulate, compare.compare, report.report, catalogue.models,
+                flag.flag, catalogue.references, catalogue.interactions, validate.validate,
+                population.population, individual.individual, design.design,
+                translate.translate):
+    main.add_command(command)

@@ -1,0 +1,143 @@
+"""The catalogues: pkdose models, references (and references show), interactions."""
+
+from __future__ import annotations
+
+import click
+
+from pkdose.cli.lazy import pd
+from pkdose.cli.output import notice
+from pkdose.errors import PkdoseError
+
+
+@click.command()
+@click.option("--drug", help="Only models of this drug.")
+def models(drug):
+    """List the drug models with their sources.
+
+    \b
+    Example:
+      pkdose models --drug everolimus
+    """
+    from pkdose.model import builtin_models
+
+    notice()
+    shown = 0
+    for m in builtin_models(species=None).values():
+        if drug:
+            from pkdose.drugs import resolve_drug
+
+            if m.drug != resolve_drug(drug):
+                continue
+        shown += 1
+        flag = " (default)" if m.default else ""
+        if m.is_animal:
+            flag = f" ({m.species}{', default' if m.default else ''}; docs/species.md)"
+        pop = m.population
+        click.echo(f"{m.name}{flag} - {m.drug}: {m.title}")
+        click.echo(f"    population: {pop.get('description', '')}")
+        if "dose_mg" in pop:
+            click.echo(f"    doses fitted: {pop['dose_mg'][0]:g}-{pop['dose_mg'][1]:g} mg "
+                       f"({pop.get('dosing', '')})")
+        click.echo(f"    source: {m.source.get('citation', '')} doi:{m.source.get('doi', '')}")
+    if not shown:
+        raise PkdoseError(f"no model for {drug!r}")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--purpose", help="Only this purpose: transplant, oncology, tsc, lam, "
+                                "ageing (= ageing-trial and planned-ageing-trial), "
+                                "ageing-trial, planned-ageing-trial, topical.")
+@click.option("--drug", help="Only this drug.")
+@click.pass_context
+def references(ctx, purpose, drug):
+    """The reference regimen library (regimens/*.toml), with citations.
+
+    \b
+    Example:
+      pkdose references --purpose ageing-trial
+      pkdose references show mannick2014
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from pkdose.drugs import resolve_drug
+    from pkdose.references import load
+
+    notice()
+    from pkdose.compare import AGAINST_GROUPS
+
+    purposes = AGAINST_GROUPS.get(purpose, (purpose,)) if purpose else (None,)
+    frames = [load(purpose=p, drug=resolve_drug(drug) if drug else None) for p in purposes]
+    df = pd.concat(frames, ignore_index=True)
+    if df.empty:
+        raise PkdoseError("no reference regimen matches; try without --purpose/--drug")
+    width = max(len(n) for n in df["name"])
+    for _, row in df.iterrows():
+        comed = f" + {' + '.join(row['comedication'])}" if row["comedication"] else ""
+        topical = "" if row["systemic"] else "  (applied to the skin; no systemic exposure)"
+        click.echo(f"{row['name']:<{width}}  {row['purpose']:<20}  {row['regimen']}{comed}"
+                   f"{topical}")
+
+
+@references.command("show")
+@click.argument("name")
+def references_show(name):
+    """One reference: regimen, population, source, observed exposure, target ranges.
+
+    \b
+    Example:
+      pkdose references show afinitor-10mg-daily
+    """
+    from pkdose.references import get
+
+    notice()
+    ref = get(name)
+    click.echo(f"{ref.name}: {ref.title}")
+    click.echo(f"  drug: {ref.drug}   purpose: {ref.purpose}")
+    click.echo(f"  regimen: {ref.regimen}" + (f" + {' + '.join(ref.comedication)}"
+                                              if ref.comedication else ""))
+    for arm in ref.arms:
+        click.echo(f"  arm {arm.name}: {arm.regimen}")
+    pop = ref.population
+    click.echo(f"  population: {pop.description}" + (f" (n = {pop.n})" if pop.n else ""))
+    if ref.species != "human":
+        click.echo(f"  species: {ref.species}   strain: {ref.strain}   start: {ref.start_age}")
+    for ls in ref.lifespan:
+        delta = ("extended (no number)" if ls.delta_median_pct is None
+                 else f"{ls.delta_median_pct:+g} %" + (" (NS)" if ls.significant is False else ""))
+        click.echo(f"  median lifespan, {ls.sex}{' ' + ls.arm if ls.arm else ''}: {delta}")
+    click.echo(f"  source: {ref.source.get('citation', '')}")
+    for key in ("doi", "pmid", "pmcid", "label"):
+        if ref.source.get(key):
+            click.echo(f"    {key}: {ref.source[key]}")
+    for ob in ref.observed:
+        click.echo(f"  observed {ob.metric}: {ob.value:g} {ob.unit}"
+                   + (f" ({ob.spread})" if ob.spread else ""))
+    for tg in ref.targets:
+        rng = f"{tg.low:g}-{tg.high:g}" if tg.high else f">= {tg.low:g}"
+        click.echo(f"  target {tg.metric} {rng} {tg.unit}: {tg.applies_to}")
+    for note in ref.notes:
+        click.echo(f"  note: {note}")
+    if not ref.systemic:
+        click.echo("  not systemic: modelled as no blood exposure")
+
+
+@click.command()
+@click.option("--drug", help="Only this drug.")
+def interactions(drug):
+    """Co-medications known to the interaction layer, with their fold-changes and sources.
+
+    \b
+    Example:
+      pkdose interactions --drug everolimus
+    """
+    from pkdose.drugs import resolve_drug
+    from pkdose.interactions import list_interactions
+
+    notice()
+    df = list_interactions(resolve_drug(drug) if drug else None)
+    cols = ["drug", "comedication", "auc_ratio", "cmax_ratio", "cl_factor", "f_factor",
+            "citation"]
+    click.echo(df[cols].to_string(index=False, max_colwidth=60,
+                                  float_format=lambda x: f"{x:.3g}"))
+    click.echo("Fold-changes on CL/F and F; derivation and caveats: docs/interactions.md",
+               err=True)

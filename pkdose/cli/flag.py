@@ -1,0 +1,61 @@
+"""pkdose flag: the mTORC2 verdict of each regimen, with its reasons."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from pkdose import NOTICE, __version__
+from pkdose.cli.options import model_options, parse_params, subject_from_options
+from pkdose.cli.output import notice, write
+
+
+@click.command()
+@click.argument("regimens", nargs=-1, required=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the verdicts, reasons and numbers to JSON.")
+@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
+              help="Judge animal regimens with the species' default model and its mTORC2 "
+                   "turnover; default human.")
+@model_options
+def flag(regimens, json_path, species, model_name, param, weight, height, sex, age, hct,
+         covariate, band, with_):
+    """mTORC2 verdict (spared / equivocal / inhibited) with its reasons, per regimen.
+
+    The verdict comes from a turnover model of assembled mTORC2 calibrated to labelled
+    regimens (docs/mtorc2.md), checked against simple threshold rules. It is a research
+    hypothesis, not a clinical prediction.
+
+    \b
+    Example:
+      pkdose flag "sirolimus 1 mg daily" "sirolimus 6 mg weekly" "everolimus 5 mg weekly"
+    """
+    from pkdose.model import get_model
+    from pkdose.pd import regimen_pd
+    from pkdose.simulate import load_regimens
+
+    notice()
+    regs = [reg for r in regimens for reg in load_regimens(r)]
+    subj = subject_from_options(weight, height, sex, age, hct, covariate)
+    params = parse_params(param)
+    chosen = get_model(model_name) if model_name else None
+    out = []
+    for reg in regs:
+        use = chosen if chosen is not None and chosen.drug == reg.drug else None
+        if use is None and species:
+            use = get_model(drug=reg.drug, species=species)
+        verdict, _ = regimen_pd(reg, use, subj, params, with_=with_,
+                                species=use.species if use is not None else "human")
+        click.echo(f"{reg}: {verdict.label}")
+        for reason in verdict.reasons:
+            click.echo(f"  - {reason}")
+        out.append({"regimen": str(reg), "verdict": verdict.label,
+                    "rule_verdict": verdict.rule_label, "reasons": list(verdict.reasons),
+                    "verdict_by_turnover_half_life_h": {f"{k:g}": v for k, v in
+                                                        verdict.model_labels.items()},
+                    "metrics": dict(verdict.metrics)})
+    if json_path:
+        payload = {"notice": NOTICE, "pkdose_version": __version__, "regimens": out}
+        write(json.dumps(payload, indent=2) + "\n", json_path)
+        click.echo(f"wrote {json_path}", err=True)

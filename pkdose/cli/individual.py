@@ -1,0 +1,202 @@
+"""pkdose individual: one person's exposure from measured blood levels, dose options."""
+
+from __future__ import annotations
+
+import math
+
+import click
+
+from pkdose.cli.lazy import pd
+from pkdose.cli.options import parse_when
+from pkdose.cli.output import notice, write
+from pkdose.errors import PkdoseError
+
+
+@click.command()
+@click.option("--regimen", "regimen", required=True,
+              help="The regimen the person follows, e.g. \"sirolimus 6 mg weekly\".")
+@click.option("--levels", "levels_path", required=True, type=click.Path(dir_okay=False),
+              help="CSV of measured levels: time (2026-03-02 08:30 or hours since the first "
+                   "dose), conc_ng_ml, optional dose_mg rows (doses actually taken).")
+@click.option("--first-dose", "first_dose", metavar="TIME",
+              help="Clock time of the first dose, e.g. \"2026-03-02 08:00\" (needed with "
+                   "clock times unless the CSV has dose rows).")
+@click.option("--covariates", metavar="NAME=VALUE,...",
+              help="e.g. age=67,weight=82,hct=41 (also height, sex, ast, prednisolone).")
+@click.option("--model", "model_name", metavar="NAME|FILE",
+              help="Model name or file; default: the drug's default model.")
+@click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
+              help="Co-medication applied through the cited interaction layer (repeatable).")
+@click.option("--target", metavar="TARGET",
+              help="Recommend a dose and interval on real tablets: \"trough 5-10\", "
+                   "\"AUC168 400\" (met within 80-125 %) or \"mTORC2 spared\".")
+@click.option("--max-tablets", type=click.IntRange(min=1, max=12), default=4, show_default=True,
+              help="Most tablets per intake for --target.")
+@click.option("--missed", metavar="DATE[+DELAY]",
+              help="A missed dose (e.g. 2026-03-09): compare skipping it with taking it DELAY "
+                   "late (default half the interval, at most 24 h).")
+@click.option("--late", metavar="DATE+DELAY",
+              help="A dose taken late (e.g. 2026-03-09+12h): keep the schedule or shift it.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seed of the posterior sampling.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the fitted curve with its 90 % band to CSV.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              help="Figure of the fit: measured levels, MAP curve, band, typical curve.")
+@click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
+def individual(regimen, levels_path, first_dose, covariates, model_name, with_, target,
+               max_tablets, missed, late, seed, csv_path, plot_path, log):
+    """One person's exposure from measured blood levels (MAP-Bayesian estimation).
+
+    The model's between-subject variability is the prior and its residual error the
+    likelihood; prints the individual parameters against the typical ones, the fit to
+    the levels, the predicted exposure and mTOR engagement with 90 % intervals, and
+    optionally a dose recommendation (--target) or missed/late-dose options. See
+    docs/individual.md.
+
+    \b
+    Example:
+      pkdose individual --regimen "sirolimus 6 mg weekly" --levels levels.csv \\
+          --first-dose "2026-03-02 08:00" --covariates age=67,weight=82,hct=41 \\
+          --target "trough 5-10"
+    """
+    from pkdose import individual as ind
+    from pkdose.simulate import as_regimen
+
+    notice()
+    if missed and late:
+        raise PkdoseError("give --missed or --late, not both")
+    reg = as_regimen(regimen)
+    tgt = ind.parse_dose_target(target) if target else None
+    when = parse_when(missed or late) if (missed or late) else None
+    if late and when[1] is None:
+        raise PkdoseError(f"--late needs the delay, e.g. {late}+12h")
+    fit = ind.estimate(reg, levels_path, model_name, ind.parse_covariates(covariates),
+                       with_=with_, first_dose=first_dose, seed=seed)
+    click.echo(format_individual(fit, ind.parameters(fit), ind.fitted_levels(fit),
+                                 ind.exposure(fit), ind.verdict(fit)), nl=False)
+    if tgt is not None:
+        click.echo(format_recommendation(ind.recommend(fit, tgt, max_tablets)), nl=False)
+    options = None
+    if when is not None:
+        table, options = ind.dose_options(fit, when[0], when[1], late=bool(late))
+        click.echo(format_dose_options(table), nl=False)
+    cur = ind.curve(fit)
+    if csv_path:
+        write(cur.to_csv(index=False, float_format="%.6g"), csv_path)
+        click.echo(f"wrote {csv_path}", err=True)
+    if plot_path:
+        from pkdose.plotting import plot_individual
+
+        bands = [(tgt.text, tgt.low, tgt.high)] if tgt is not None and tgt.column in (
+            "ctrough_ng_ml", "cmin_ng_ml") else []
+        plot_individual(cur, ind.fitted_levels(fit), plot_path, log=log, options=options,
+                        bands=bands, title=f"{reg}: fit to {fit.levels.time_h.size} measured "
+                                           f"levels [{fit.model.name}]")
+        click.echo(f"wrote {plot_path}", err=True)
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _rows(cells: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    return [indent + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+            for r in cells]
+
+
+_IND_METRICS = [("ctrough_ng_ml", "Ctrough ng/mL", _g), ("cmax_ng_ml", "Cmax ng/mL", _g),
+                ("cavg_ng_ml", "Cavg ng/mL", _g),
+                ("auc168_ng_h_ml", "AUC168 ng*h/mL", lambda x: f"{x:.0f}"),
+                ("t_above_4_h", "h>4 ng/mL per cycle", lambda x: f"{x:.0f}"),
+                ("mtorc1_mean", "mTORC1 inhibition", lambda x: f"{100 * x:.0f} %"),
+                ("mtorc2_mean", "mTORC2 assembled", lambda x: f"{100 * x:.0f} %")]
+
+
+def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.DataFrame,
+                      verdict) -> str:
+    """Plain-text report of an individual fit (see ``pkdose individual``)."""
+    lev = fit.levels
+    start = f", first dose {lev.clock([0.0])[0]}" if lev.origin is not None else ""
+    out = [f"{fit.regimen}: model {fit.model.name}; {lev.time_h.size} measured levels{start}",
+           f"posterior: MAP by L-BFGS-B, sampled by SIR (effective sample size "
+           f"{fit.ess:.0f}; {len(fit.samples_z)} draws kept)", "",
+           "Individual parameters vs typical for these covariates (90 % interval)"]
+    cells = [["parameter", "unit", "typical", "individual", "90 % interval", "change",
+              "information"]]
+    for _, r in params.iterrows():
+        info = "" if math.isnan(r["information_pct"]) else f"{r['information_pct']:.0f} %"
+        cells.append([r["parameter"], r["unit"], _g(r["typical"]), _g(r["individual"]),
+                      f"{_g(r['p5'])}-{_g(r['p95'])}", f"{r['change_pct']:+.0f} %", info])
+    out += _rows(cells)
+    if len(levels):
+        out += ["", "Measured vs predicted whole-blood levels (ng/mL; band of the prediction)"]
+        cells = [["time", "measured", "typical", "individual", "90 % band"]]
+        for _, r in levels.iterrows():
+            cells.append([r["time"] or f"{r['time_h']:g} h", _g(r["measured_ng_ml"]),
+                          _g(r["typical_ng_ml"]), _g(r["individual_ng_ml"]),
+                          f"{_g(r['p5_ng_ml'])}-{_g(r['p95_ng_ml'])}"])
+        out += _rows(cells)
+    basis = "steady state" if fit.regimen.is_indefinite else "first week"
+    out += ["", f"Predicted exposure on {fit.regimen} ({basis}; a new occasion)"]
+    by = exp.set_index("metric")
+    cells = [["", "individual", "90 % interval", "typical"]]
+    for key, label, fmt in _IND_METRICS:
+        r = by.loc[key]
+        cells.append([label, fmt(r["individual"]), f"{fmt(r['p5'])}-{fmt(r['p95'])}",
+                      fmt(r["typical"])])
+    out += _rows(cells)
+    probs = ", ".join(f"{lab} {100 * by.loc[f'mtorc2 {lab}', 'probability']:.0f} %"
+                      for lab in ("spared", "equivocal", "inhibited"))
+    out += [f"  mTORC2 verdict: {verdict.label} (posterior at 96 h turnover: {probs})",
+            f"  {verdict.text()}", ""]
+    return "\n".join(out) + "\n"
+
+
+def format_recommendation(rec: pd.DataFrame) -> str:
+    """The recommended regimen and the other shortlisted candidates."""
+    best = rec.iloc[0]
+    metric = best["metric"]
+    unit = "ng*h/mL" if metric.startswith("auc") else "ng/mL"
+    name = {"ctrough_ng_ml": "Ctrough", "cmin_ng_ml": "Cmin", "cavg_ng_ml": "Cavg",
+            "cmax_ng_ml": "Cmax", "auc168_ng_h_ml": "AUC168",
+            "mtorc1_mean": "mTORC1 inhibition"}[metric]
+
+    def val(x):
+        if metric == "mtorc1_mean":
+            return f"{100 * x:.0f} %"
+        return f"{x:.0f} {unit}" if x >= 1000 else f"{_g(x)} {unit}"
+
+    out = [f"Target {best['target']!r} (pharmacology, not a prescription)",
+           f"  best: {best['regimen']}: P(target) {100 * best['probability']:.0f} %, {name} "
+           f"{val(best['individual'])} (90 %: {val(best['p5'])} to {val(best['p95'])}), "
+           f"mTORC2 {best['mtorc2_verdict']}"]
+    extra = metric != "mtorc1_mean"
+    cells = [["candidate", "P(target)", name, "90 % interval"] + ["mTORC1"] * extra
+             + ["mTORC2"]]
+    for _, r in rec.iloc[1:].iterrows():
+        cells.append([r["regimen"], f"{100 * r['probability']:.0f} %", val(r["individual"]),
+                      f"{val(r['p5'])} to {val(r['p95'])}"]
+                     + [f"{100 * r['mtorc1_mean']:.0f} %"] * extra + [r["mtorc2_verdict"]])
+    if len(cells) > 1:
+        out += ["  others:"] + _rows(cells, "    ")
+    return "\n".join(out) + "\n\n"
+
+
+def format_dose_options(table: pd.DataFrame) -> str:
+    """Predicted exposure for each way of handling a missed or late dose."""
+    r0 = table.iloc[0]
+    out = [f"Dose scheduled {r0['scheduled']}: predicted exposure over the "
+           f"{r0['window']} (MAP, 90 % interval; pharmacology, not advice)"]
+    cells = [["option", "lowest ng/mL", "highest ng/mL", "AUC vs on time"]]
+    for _, r in table.iterrows():
+        cells.append([r["option"],
+                      f"{_g(r['lowest_ng_ml'])} ({_g(r['lowest_ng_ml_p5'])}-"
+                      f"{_g(r['lowest_ng_ml_p95'])})",
+                      f"{_g(r['highest_ng_ml'])} ({_g(r['highest_ng_ml_p5'])}-"
+                      f"{_g(r['highest_ng_ml_p95'])})",
+                      f"{r['auc_pct_of_on_time']:.0f} % ({r['auc_pct_p5']:.0f}-"
+                      f"{r['auc_pct_p95']:.0f})"])
+    return "\n".join(out + _rows(cells)) + "\n\n"

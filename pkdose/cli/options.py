@@ -1,0 +1,130 @@
+"""Options shared by several commands: the parsers of their values and the decorators that
+declare them."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import click
+
+from pkdose.errors import PkdoseError
+
+_UNIT_H = {"": 1.0, "h": 1.0, "hr": 1.0, "hrs": 1.0, "hour": 1.0, "hours": 1.0,
+           "min": 1 / 60, "mins": 1 / 60, "minute": 1 / 60, "minutes": 1 / 60,
+           "d": 24.0, "day": 24.0, "days": 24.0, "w": 168.0, "wk": 168.0, "week": 168.0,
+           "weeks": 168.0}
+
+
+def parse_duration(text: str, what: str) -> float:
+    """'12w', '84d', '36h', '30min' or a bare number of hours."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*([a-z]*)\s*", str(text).lower())
+    if not m or m.group(2) not in _UNIT_H:
+        raise PkdoseError(f"cannot read {what} {text!r}; write e.g. 12w, 84d, 36h or 30min")
+    value = float(m.group(1)) * _UNIT_H[m.group(2)]
+    if not (math.isfinite(value) and value > 0):
+        raise PkdoseError(f"{what} must be positive, got {text!r}")
+    return value
+
+
+def parse_window(text: str) -> tuple[float, float]:
+    """'0-1w', '5w-6w', '24-48' (hours) -> (start_h, end_h)."""
+    lo, sep, hi = str(text).partition("-")
+    if not sep:
+        raise PkdoseError(f"cannot read --window {text!r}; write START-END, e.g. 0-1w or 5w-6w")
+    start = 0.0 if lo.strip() in ("0", "0h", "0d", "0w") else parse_duration(lo, "--window start")
+    return start, parse_duration(hi, "--window end")
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, float]:
+    """``("cl=7.5", "v1=50")`` -> dict."""
+    out = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[key.strip().lower()] = float(val)
+        except ValueError:
+            raise PkdoseError(f"cannot read --param {item!r}; write NAME=VALUE, e.g. cl=7.5") \
+                from None
+    return out
+
+
+def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
+    """Covariates given on the command line (the rest take the typical subject's values)."""
+    subj: dict[str, object] = {}
+    for key, val in (("weight_kg", weight), ("height_cm", height), ("age_y", age),
+                     ("hct_pct", hct)):
+        if val is not None:
+            subj[key] = val
+    if sex:
+        subj["sex"] = sex
+    for item in covariate:
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise PkdoseError(f"cannot read --covariate {item!r}; write NAME=VALUE")
+        subj[key.strip().lower()] = val.strip()
+    return subj
+
+
+def parse_when(text: str) -> tuple[str, float | None]:
+    """``"2026-03-09+12h"`` -> ("2026-03-09", 12.0); the delay is optional."""
+    m = re.fullmatch(r"\s*(.+?)\s*\+\s*([0-9.]+\s*[a-z]*)\s*", str(text))
+    if m:
+        return m.group(1), parse_duration(m.group(2), "delay")
+    return str(text).strip(), None
+
+
+def parse_bands(items: tuple[str, ...]) -> list[tuple[str, float, float]]:
+    """``("3-8:transplant target",)`` -> [(label, 3.0, 8.0)]."""
+    out = []
+    for item in items:
+        rng, _, label = item.partition(":")
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*-\s*([0-9]*\.?[0-9]+)\s*", rng)
+        if not m or float(m.group(1)) >= float(m.group(2)):
+            raise PkdoseError(
+                f"cannot read --band {item!r}; write LOW-HIGH[:label], e.g. 3-8:target"
+            )
+        out.append((label.strip() or f"{m.group(1)}-{m.group(2)} ng/mL", float(m.group(1)),
+                    float(m.group(2))))
+    return out
+
+
+def plot_options(plot_help: str):
+    """--plot FILE, --log and --pd, shared by the commands that draw curves."""
+
+    def deco(f):
+        f = click.option("--pd", "show_pd", is_flag=True,
+                         help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the "
+                              "plot.")(f)
+        f = click.option("--log", is_flag=True, help="Log concentration axis in the plot.")(f)
+        return click.option("--plot", "plot_path",
+                            type=click.Path(dir_okay=False, writable=True), help=plot_help)(f)
+
+    return deco
+
+
+def model_options(f):
+    """--model, --param, the subject's covariates, --band and --with: shared by simulate,
+    compare and flag."""
+    f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
+                     help="Co-medication applied through the cited interaction layer, e.g. "
+                          "ciclosporin, ketoconazole, grapefruit-juice (repeatable; "
+                          "see `pkdose interactions`).")(f)
+    f = click.option("--band", multiple=True, metavar="LOW-HIGH[:LABEL]",
+                     help="Shade a concentration range in the plot, e.g. 3-8:target trough "
+                          "(ng/mL, repeatable).")(f)
+    f = click.option("--covariate", multiple=True, metavar="NAME=VALUE",
+                     help="Other covariates, e.g. ast_iu_l=50, prednisolone_mg_day=20.")(f)
+    f = click.option("--hct", type=float, help="Haematocrit (%); default 44.")(f)
+    f = click.option("--age", type=float, help="Age (years); default 50.")(f)
+    f = click.option("--sex", type=click.Choice(["male", "female"]), help="Default male.")(f)
+    f = click.option("--height", type=float, help="Height (cm); default 180.")(f)
+    f = click.option("--weight", type=float, help="Body weight (kg); default 70.")(f)
+    f = click.option("--param", multiple=True, metavar="NAME=VALUE",
+                     help="Override a typical parameter value, e.g. cl=7.5 (repeatable).")(f)
+    f = click.option("--model", "model_name", metavar="NAME|FILE",
+                     help="Model name (see `pkdose models`) or model TOML file; "
+                          "default: the drug's default model.")(f)
+    return f

@@ -1,0 +1,64 @@
+"""pkdose simulate: the concentration-time curve of one regimen."""
+
+from __future__ import annotations
+
+import click
+
+from pkdose.cli.options import (
+    model_options,
+    parse_bands,
+    parse_duration,
+    parse_params,
+    plot_options,
+    subject_from_options,
+)
+from pkdose.cli.output import notice, write
+
+
+@click.command()
+@click.argument("regimen")
+@click.option("--until", "until", metavar="DURATION", help="Simulate until, e.g. 12w, 84d, 336h.")
+@click.option("--step", default="1h", show_default=True, metavar="DURATION",
+              help="Output time step, e.g. 1h, 15min.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the curve to a CSV file instead of stdout.")
+@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
+              help="Simulate an animal with the species' default model (ip, sc and ppm "
+                   "diets need one); default human.")
+@click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets.")
+@plot_options("Save a figure (PNG/SVG/PDF).")
+@model_options
+def simulate(regimen, until, step, csv_path, species, food, plot_path, log, show_pd,
+             model_name, param, weight, height, sex, age, hct, covariate, band, with_):
+    """Concentration-time curve of one regimen (time_h, conc_ng_ml [, plasma_ng_ml]).
+
+    REGIMEN is regimen text, a regimen TOML file or a one-subject event-table CSV.
+
+    \b
+    Example:
+      pkdose simulate "sirolimus 6 mg loading then 2 mg daily" --until 4w --plot s.png
+      pkdose simulate "rapamycin 14 ppm diet" --species mouse --until 1w
+    """
+    from pkdose.simulate import as_regimen
+    from pkdose.simulate import simulate as run
+
+    notice()
+    reg = as_regimen(regimen)
+    subj = subject_from_options(weight, height, sex, age, hct, covariate)
+    if food is not None:
+        subj["food_g_day"] = food
+    df = run(reg, model_name, subj, until_h=parse_duration(until, "--until") if until else None,
+             step_h=parse_duration(step, "--step"), params=parse_params(param), with_=with_,
+             species=species)
+    if csv_path:
+        write(df.to_csv(index=False, float_format="%.6g"), csv_path)
+        click.echo(f"wrote {csv_path}", err=True)
+    else:
+        click.echo(df.to_csv(index=False, float_format="%.6g"), nl=False)
+    if plot_path:
+        from pkdose.pd import curve_pd
+        from pkdose.plotting import plot_curves
+
+        plot_curves([(str(reg), df)], plot_path, log=log, bands=parse_bands(band),
+                    pd_curves=[curve_pd(reg.drug, df)] if show_pd else None)
+        click.echo(f"wrote {plot_path}", err=True)

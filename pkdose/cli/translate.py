@@ -1,0 +1,135 @@
+"""pkdose translate: match exposure across species (animal regimen to human, and back)."""
+
+from __future__ import annotations
+
+import click
+
+from pkdose.cli.lazy import pd
+from pkdose.cli.output import notice, pct, write
+from pkdose.errors import PkdoseError
+
+_SPECIES_CHOICES = click.Choice(["mouse", "dog", "marmoset"])
+
+
+def _animal_subject(weight, sex, food) -> dict:
+    subj: dict[str, object] = {}
+    for key, val in (("weight_kg", weight), ("sex", sex), ("food_g_day", food)):
+        if val is not None:
+            subj[key] = val
+    return subj
+
+
+def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
+                       reverse: bool, spread: pd.DataFrame | None = None) -> str:
+    """The given regimen's exposure, the matches ranked, and what a match means."""
+    from pkdose.translate import CAVEATS, MATCH_METRICS
+
+    column, label, unit = MATCH_METRICS[match]
+    f = first.iloc[0]
+    who = "human" if reverse else f"{f['species']} ({f['model']})"
+    lines = [f"{f['regimen_given'] if 'regimen_given' in f else f['regimen']} in {who}, "
+             f"{f['basis']}: Cavg {f['cavg_ng_ml']:.3g} ng/mL, Cmax {f['cmax_ng_ml']:.3g}, "
+             f"Cmin {f['cmin_ng_ml']:.3g}, mTORC1 {pct(f['mtorc1_mean'])} %, "
+             f"mTORC2 {f['mtorc2_verdict']}"]
+    if spread is not None and len(spread):
+        lo = spread[["metric_low", "metric_high"]].min(axis=None)
+        hi = spread[["metric_low", "metric_high"]].max(axis=None)
+        width = (spread["metric_high"] - spread["metric_low"]).abs()
+        widest = spread.loc[width.idxmax(), "parameter"]
+        lines.append(f"{label} over the {f['model']} model's parameter ranges (one at a time): "
+                     f"{lo:.3g}-{hi:.3g} {unit}, widest for {widest}")
+    lines.append("")
+    if reverse:
+        lines.append(f"Published lifespan regimens closest on {label} (ratio = human / "
+                     "animal):")
+        shown = rows[["name", "sex", "regimen", "delta_median_pct", column, "ratio",
+                      "predicted"]].copy()
+        shown.columns = ["study", "sex", "regimen", "Δ median %", label, "ratio",
+                         "predicted"]
+    else:
+        lines.append(f"Human regimens on tablet doses matching {label} = "
+                     f"{float(f[column]):.3g} {unit} (ratio = human / animal):")
+        shown = rows[["regimen", "human", "ratio", "cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml",
+                      "mtorc1_mean", "mtorc2_verdict", "in_fitted_range"]].copy()
+        shown["mtorc1_mean"] = shown["mtorc1_mean"].map(pct)
+        shown.columns = ["regimen", f"human {label}", "ratio", "Cavg", "Cmax", "Cmin",
+                         "mTORC1 %", "mTORC2 verdict", "dose fitted"]
+        same = {"cavg_ng_ml": "Cavg", "mtorc1_mean": "mTORC1 %", "cmin_ng_ml": "Cmin"}
+        if column in same:
+            shown = shown.drop(columns=[same[column]])
+        limit = rows["at_tablet_limit"].to_numpy(bool)
+        shown["regimen"] = [r + (" *" if at else "") for r, at in zip(shown["regimen"], limit,
+                                                                       strict=True)]
+    lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    if not reverse and rows["at_tablet_limit"].any():
+        lines.append("* smallest or largest tablet dose (up to 8 tablets): no closer match on "
+                     "this schedule")
+    lines += ["", "Caveats:"] + [f"- {c}" for c in CAVEATS]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("regimen")
+@click.option("--species", type=_SPECIES_CHOICES, default="mouse", show_default=True,
+              help="Species of the animal regimen (ignored with --from human).")
+@click.option("--from", "from_", type=click.Choice(["animal", "human"]), default="animal",
+              show_default=True, help="'human': find the published animal regimens "
+                                      "closest to a human REGIMEN instead.")
+@click.option("--to", "to", type=click.Choice(["human", "mouse", "dog", "marmoset"]),
+              default=None, help="Target: human (default) or, with --from human, the "
+                                 "species of the lifespan library (default mouse).")
+@click.option("--match", type=click.Choice(["cavg", "auc168", "trough", "mtorc1"]),
+              default="cavg", show_default=True, help="Exposure metric to match.")
+@click.option("--weight", type=float, help="Animal body weight (kg); default the model's.")
+@click.option("--sex", type=click.Choice(["male", "female"]), help="Animal sex.")
+@click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets; "
+                                         "default from pkdose/data/food_intake.toml.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the ranked rows to a CSV file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              help="Save the lifespan figure (mouse lifespan studies against the --match "
+                   "metric, human ageing trials as bands, REGIMEN as a dashed line).")
+def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, plot_path):
+    """Match exposure across species: the human regimens giving an animal regimen's exposure.
+
+    REGIMEN is an animal regimen (ppm diet, mg/kg ip/sc/oral) for --species, or with
+    --from human a human regimen to place among the published lifespan regimens. Human
+    candidates are tablet doses (up to 8 tablets) daily, every 2 or 3 days, weekly and
+    every 2 weeks; regimens that stop are compared while on treatment.
+
+    \b
+    Examples:
+      pkdose translate "rapamycin 14 ppm diet" --species mouse --to human
+      pkdose translate "rapamycin 2 mg/kg ip every 5 days" --match mtorc1
+      pkdose translate "sirolimus 6 mg weekly" --from human --to mouse --plot fig.png
+    """
+    from pkdose import translate as tr
+
+    notice()
+    if from_ == "human":
+        target = to or "mouse"
+        if target == "human":
+            raise PkdoseError("--from human needs an animal species in --to, e.g. --to mouse")
+        first, rows = tr.to_animal(regimen, target, match)
+    else:
+        if to not in (None, "human"):
+            raise PkdoseError("an animal regimen translates --to human; to go from human to "
+                              "an animal, give --from human")
+        subj = _animal_subject(weight, sex, food) or None
+        first, rows = tr.translate(regimen, species, match, subjects=subj)
+        spread = tr.animal_range(regimen, species, match, subjects=subj)
+    click.echo(format_translation(first, rows, match, from_ == "human",
+                                  None if from_ == "human" else spread))
+    if plot_path:
+        from pkdose.plotting import plot_lifespan
+
+        column, label, unit = tr.MATCH_METRICS[match]
+        lib = rows if from_ == "human" else tr.lifespan_exposure("mouse", match)
+        f = first.iloc[0]
+        plot_lifespan(lib, tr.human_bands(match), plot_path, metric=column,
+                      metric_label=f"predicted {label} ({unit})",
+                      mark=(str(f.get("regimen_given", f["regimen"])), float(f[column])))
+        click.echo(f"wrote {plot_path}", err=True)
+    if csv_path:
+        write(rows.to_csv(index=False, float_format="%.6g"), csv_path)
+        click.echo(f"wrote {csv_path}", err=True)
