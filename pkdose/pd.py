@@ -413,6 +413,10 @@ class Verdict:
         """One paragraph: the label and its reasons."""
         return f"{self.label}: " + "; ".join(self.reasons)
 
+    def to_text(self) -> str:
+        """The regimen and label on one line, then one reason per line."""
+        return f"{self.regimen}: {self.label}\n" + "".join(f"  - {r}\n" for r in self.reasons)
+
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return {"regimen": self.regimen, "verdict": self.label,

@@ -258,7 +258,7 @@ def test_with_applies_the_cited_interaction_to_every_command(run, tmp_path):
     ratio = (pd.read_csv(out)["plasma_cavg_ng_ml"] / pd.read_csv(base)["plasma_cavg_ng_ml"])[0]
     assert ratio == pytest.approx(15.0, rel=1e-6)  # Kovarik 2005 AUC ratio, by construction
     flagged = run("flag", "everolimus 2 mg daily", "--with", "ketoconazole")
-    assert flagged.stdout.startswith("everolimus 2 mg daily: inhibited")
+    assert flagged.stdout.startswith("everolimus 2 mg daily + ketoconazole: inhibited")
     bad = run("simulate", "everolimus 2 mg daily", "--with", "aspirin")
     assert bad.exit_code == 2 and "aspirin" in bad.stderr
 

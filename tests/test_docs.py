@@ -46,7 +46,7 @@ def test_the_guide_has_examples_to_run():
 def test_user_guide_numbers_are_what_pkdose_prints():
     from pkdose.compare import compare
 
-    df = compare(["rapamycin 1 mg daily", "rapamycin 6 mg weekly", "everolimus 5 mg weekly"])
+    df = compare(["rapamycin 1 mg daily", "rapamycin 6 mg weekly", "everolimus 5 mg weekly"]).frame
     auc = df["auc168_ng_h_ml"].tolist()
     assert auc[0] == pytest.approx(560, rel=0.01) and auc[1] == pytest.approx(480, rel=0.01)
     assert df["cmax_ng_ml"][1] / df["cmax_ng_ml"][0] == pytest.approx(3.5, rel=0.05)

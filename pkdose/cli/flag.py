@@ -31,31 +31,17 @@ def flag(regimens, json_path, species, model_name, param, weight, height, sex, a
     Example:
       pkdose flag "sirolimus 1 mg daily" "sirolimus 6 mg weekly" "everolimus 5 mg weekly"
     """
-    from pkdose.model import get_model
-    from pkdose.pd import regimen_pd
+    from pkdose.compare import flag as judge
     from pkdose.simulate import load_regimens
 
     notice()
     regs = [reg for r in regimens for reg in load_regimens(r)]
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
-    params = parse_params(param)
-    chosen = get_model(model_name) if model_name else None
-    out = []
-    for reg in regs:
-        use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        if use is None and species:
-            use = get_model(drug=reg.drug, species=species)
-        verdict, _ = regimen_pd(reg, use, subj, params, with_=with_,
-                                species=use.species if use is not None else "human")
-        click.echo(f"{reg}: {verdict.label}")
-        for reason in verdict.reasons:
-            click.echo(f"  - {reason}")
-        out.append({"regimen": str(reg), "verdict": verdict.label,
-                    "rule_verdict": verdict.rule_label, "reasons": list(verdict.reasons),
-                    "verdict_by_turnover_half_life_h": {f"{k:g}": v for k, v in
-                                                        verdict.model_labels.items()},
-                    "metrics": dict(verdict.metrics)})
+    verdicts = judge(regs, model_name, subj, parse_params(param), with_, species)
+    for v in verdicts:
+        click.echo(v.to_text(), nl=False)
     if json_path:
-        payload = {"notice": NOTICE, "pkdose_version": __version__, "regimens": out}
+        payload = {"notice": NOTICE, "pkdose_version": __version__,
+                   "regimens": [v.to_dict() for v in verdicts]}
         write(json.dumps(payload, indent=2) + "\n", json_path)
         click.echo(f"wrote {json_path}", err=True)

@@ -61,17 +61,18 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
           --target "trough 5-10"
     """
     from pkdose import individual as ind
+    from pkdose.model import parse_covariates
     from pkdose.simulate import as_regimen
 
     notice()
     if missed and late:
         raise PkdoseError("give --missed or --late, not both")
     reg = as_regimen(regimen)
-    tgt = ind.parse_dose_target(target) if target else None
+    tgt = ind.dose_target(target) if target else None
     when = parse_when(missed or late) if (missed or late) else None
     if late and when[1] is None:
         raise PkdoseError(f"--late needs the delay, e.g. {late}+12h")
-    fit = ind.estimate(reg, levels_path, model_name, ind.parse_covariates(covariates),
+    fit = ind.estimate(reg, levels_path, model_name, parse_covariates(covariates),
                        with_=with_, first_dose=first_dose, seed=seed)
     click.echo(format_individual(fit, ind.parameters(fit), ind.fitted_levels(fit),
                                  ind.exposure(fit), ind.verdict(fit)), nl=False)
@@ -110,7 +111,7 @@ def _rows(cells: list[list[str]], indent: str = "  ") -> list[str]:
 _IND_METRICS = [("ctrough_ng_ml", "Ctrough ng/mL", _g), ("cmax_ng_ml", "Cmax ng/mL", _g),
                 ("cavg_ng_ml", "Cavg ng/mL", _g),
                 ("auc168_ng_h_ml", "AUC168 ng*h/mL", lambda x: f"{x:.0f}"),
-                ("t_above_4_h", "h>4 ng/mL per cycle", lambda x: f"{x:.0f}"),
+                ("t_above_4_h_per_week", "h>4 ng/mL per week", lambda x: f"{x:.0f}"),
                 ("mtorc1_mean", "mTORC1 inhibition", lambda x: f"{100 * x:.0f} %"),
                 ("mtorc2_mean", "mTORC2 assembled", lambda x: f"{100 * x:.0f} %")]
 

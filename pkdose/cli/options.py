@@ -60,11 +60,9 @@ def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
             subj[key] = val
     if sex:
         subj["sex"] = sex
-    for item in covariate:
-        key, sep, val = item.partition("=")
-        if not sep:
-            raise PkdoseError(f"cannot read --covariate {item!r}; write NAME=VALUE")
-        subj[key.strip().lower()] = val.strip()
+    from pkdose.model import parse_covariates  # here, not at the top: it loads numpy, pandas
+
+    subj.update(parse_covariates(list(covariate)))
     return subj
 
 

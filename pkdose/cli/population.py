@@ -61,13 +61,13 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
     from pkdose.population import (
         auto_workers,
         load_population,
-        parse_target,
         parse_times,
         simulate_observations,
         simulate_population,
         summarise,
     )
     from pkdose.simulate import load_regimens
+    from pkdose.targets import parse_target
 
     notice()
     parsed = [parse_target(t) for t in targets]
@@ -113,7 +113,7 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
 
 _POP_ROWS = [("ctrough_ng_ml", "Ctrough ng/mL", "{:.3g}"), ("cmax_ng_ml", "Cmax ng/mL", "{:.3g}"),
              ("cavg_ng_ml", "Cavg ng/mL", "{:.3g}"), ("auc168_ng_h_ml", "AUC168 ng*h/mL", "{:.4g}"),
-             ("t_above_3_h", "h>3 per cycle", "{:.1f}"),
+             ("t_above_3_h_per_week", "h>3 per week", "{:.1f}"),
              ("mtorc1_mean", "mTORC1 inhibition", "{:.0%}"),
              ("mtorc2_mean", "mTORC2 assembled", "{:.0%}")]
 
@@ -136,9 +136,9 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
         for r in cells:
             out.append("  " + "  ".join(r[0].ljust(widths[0]) if i == 0 else
                                         r[i].rjust(widths[i]) for i in range(6)).rstrip())
-        for prefix, label in (("mtorc2 ", "mTORC2 verdict (96 h turnover): "),
-                              ("mtorc2 prior ", "same verdict at 48, 96 and 168 h (else "
-                                                "equivocal): ")):
+        for prefix, label in (("mtorc2 ", "mTORC2 verdict (as pkdose flag: the same at "
+                                          "48, 96 and 168 h turnover, else equivocal): "),
+                              ("mtorc2 central ", "at the central 96 h turnover alone: ")):
             verdicts = [f"{s[len(prefix):]} {f:.0%}" for s, f in by["fraction"].items()
                         if s.startswith(prefix) and s[len(prefix):] in _VERDICTS]
             if verdicts:
@@ -146,6 +146,8 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
         for s, f in by["fraction"].items():
             if s.startswith("P("):
                 out.append(f"  {s} = {f:.1%}")
+            elif s.endswith(("met", "not met")) and ": " in s:  # a population statistic
+                out.append(f"  {s} ({by.loc[s, 'p50']:.3g})")
         out.append("")
     out.append("whole-blood concentrations; steady-state cycle for regimens that go on, first "
                "week for regimens that stop; no residual error (see docs/population.md)")
