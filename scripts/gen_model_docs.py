@@ -509,6 +509,37 @@ def source_section(m: Model) -> list[str]:
     return [" ".join(x for x in lines if x), ""]
 
 
+def fit_section(m: Model, raw: Mapping) -> list[str]:
+    """For a model pkdose fitted itself: what it was fitted to, how, and the uncertainty."""
+    fit = raw.get("fit")
+    if not fit and not m.uncertainty:
+        return []
+    lines = ["### Fit and uncertainty", ""]
+    if fit:
+        lines += [
+            f"Fitted by `{fit['script']}` to {len(fit['profiles'])} profiles "
+            f"({fit['n_points']} points, {fit['n_cohorts']} cohorts) of {fit['data']}; "
+            f"data licence {fit['data_license']}.", "",
+            f"- Method: {fit['method']}",
+            f"- Formulations: {fit['formulation']}",
+            f"- Fixed: {fit['fixed']}. Optimiser: {fit['optimiser']}.",
+            f"- Objective at the stored values: {fit['objective']:g}.",
+            f"- Uncertainty: {fit['uncertainty']}", "",
+        ]
+        rows = [[f"`{k}`", f"{v['value']:g}", v["unit"], f"{v['low']:g}-{v['high']:g}",
+                 v["label"]] for k, v in fit.get("oral_solution", {}).items()]
+        if rows:
+            lines += ["Oral solution (fitted, not used unless given with `--param`):", "",
+                      *table(["Key", "Value", "Unit", "95 % interval", "Description"], rows),
+                      ""]
+        lines += [f"Profiles fitted: {', '.join(f'`{p}`' for p in fit['profiles'])}.", ""]
+    if m.uncertainty:
+        rows = [[f"`{k}`", f"{u['low']:g}-{u['high']:g}", u["basis"]]
+                for k, u in m.uncertainty.items()]
+        lines += table(["Quantity", "Interval", "Basis"], rows) + [""]
+    return lines
+
+
 def model_card(m: Model) -> list[str]:
     raw = _raw(m)
     default = (f"yes, the default {m.drug} model" if m.default
@@ -535,6 +566,7 @@ def model_card(m: Model) -> list[str]:
         *population_section(m),
         "### Source", "",
         *source_section(m),
+        *fit_section(m, raw),
         "### Derived figures for the typical subject", "",
         *derived_section(m),
         "### Known discrepancies", "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,24 @@ def test_user_guide_numbers_are_what_pkdose_prints():
     assert df["cmax_ng_ml"][1] / df["cmax_ng_ml"][0] == pytest.approx(3.5, rel=0.05)
     assert df["ctrough_ng_ml"][1] == pytest.approx(0.56, rel=0.05)
     assert df["t_below_1_longest_h"].tolist() == pytest.approx([0, 43, 108], abs=1)
+
+
+_TIMECOURSES = ROOT.parent / "shared" / "data" / "sirolimus_timecourses_training.json"
+
+
+@pytest.mark.skipif(not _TIMECOURSES.exists(), reason="training time courses absent")
+def test_timecourse_validation_doc_is_up_to_date():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "score_timecourses", ROOT / "scripts" / "score_timecourses.py")
+    gen = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = gen  # dataclasses look their module up while it executes
+    spec.loader.exec_module(gen)
+    assert gen.main(["--check"]) == 0, "run: python scripts/score_timecourses.py"
+    text = (ROOT / "docs" / "validation-timecourses.md").read_text(encoding="utf-8")
+    # Every shipped sirolimus model is scored, and fitted models are flagged in-sample.
+    for name in ("wu2012", "golubovic2019", "pkdose2026"):
+        assert f"| {name} as shipped |" in text
+    assert "| pkdose2026 as shipped | **in-sample** |" in text
+    assert "leave-one-cohort-out" in text and "CC BY-SA 4.0" in text

@@ -117,12 +117,16 @@ PUBLISHED = {
                      "qh": 90.0, "fu": 0.27, "bmax_ng_ml": 964.0, "kd_ng_ml": 92.0,
                      "kns": 0.153},
     "dewit2016": {"ka": 0.647, "cl": 17.4, "v1": 25.2, "q": 51.1, "v2": 400.0, "f": 1.0},
+    # Fitted by scripts/fit_sirolimus_pk.py (its --check guards the fit; this, the file).
+    "pkdose2026": {"cl": 12.24, "v1": 169.4, "q": 28.55, "v2": 693.6, "vm": 5.895,
+                   "km": 13.8, "f": 1.0},
 }
 FIXED = {
     "wu2012": set(),
     "golubovic2019": {"ka"},
     "terheine2018": {"qh", "fu", "bmax_ng_ml", "kd_ng_ml", "kns"},
     "dewit2016": {"v2", "f"},
+    "pkdose2026": {"km", "f"},
 }
 PUBLISHED_RSE = {
     "wu2012": {"cl": 16.3, "v1": 38.0, "q": 8.17, "v2": 11.3, "vm": 37.7, "km": 50.3},
