@@ -66,10 +66,10 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from pkdose import solver
+from pkdose.dev.timecourses import TimeCourse, load_timecourses
 from pkdose.model import covariate_table, individual_parameters, model_from_dict
 from pkdose.regimen_io import _toml_key, _toml_value
 from pkdose.simulate import _to_conc
-from pkdose.timecourses import TimeCourse, load_timecourses
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sirolimus_timecourses_training.json"

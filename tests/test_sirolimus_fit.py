@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pkdose.errors import PkdoseError
-from pkdose.model import get_model
-from pkdose.timecourses import (
+from pkdose.dev.timecourses import (
     TimeCourse,
     cohort_of,
     formulation_of,
@@ -28,6 +26,8 @@ from pkdose.timecourses import (
     subject_covariates,
     terminal_half_life_h,
 )
+from pkdose.errors import PkdoseError
+from pkdose.model import get_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sirolimus_timecourses_training.json"
