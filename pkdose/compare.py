@@ -137,10 +137,13 @@ def reference_table(purposes: Sequence[str], drugs: Sequence[str], subjects=None
     """
     from pkdose import references
 
+    from pkdose.model import covariate_table
+
     refs = [r for p in purposes for r in references.regimens(purpose=p)
             if r.drug in drugs and r.systemic and r.species == "human"]
-    scns = [scenario(r.regimen.on_treatment(), None, subjects, with_=r.comedication,
-                     warn=False) for r in refs]
+    cov = covariate_table(subjects)  # once: every reference runs on the same people
+    scns = [scenario(r.regimen.on_treatment(), None, cov, with_=r.comedication, warn=False)
+            for r in refs]
     return exposure_table(scns, metrics or TEXT_METRICS, None,
                           [{"reference": r.name, "purpose": r.purpose} for r in refs])
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from types import MappingProxyType
 
 from pkdose.errors import PkdoseError
@@ -52,6 +50,7 @@ def _key(name: str) -> str:
 
 
 @functools.cache
+@functools.cache
 def known_drugs() -> tuple[Drug, ...]:
     """All drugs pkdose models, in the order of the data file.
 
@@ -59,8 +58,9 @@ def known_drugs() -> tuple[Drug, ...]:
     -------
     tuple of Drug
     """
-    text = resources.files("pkdose.data").joinpath("drugs.toml").read_text(encoding="utf-8")
-    data = tomllib.loads(text)
+    from pkdose.data import load_toml
+
+    data = load_toml("drugs.toml")
     return tuple(
         Drug(
             name=name,

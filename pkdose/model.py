@@ -13,6 +13,7 @@ The solver needs, per subject, a small set of structural parameters: ``cl, v1, q
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -411,28 +412,30 @@ def load_model_file(path: Path | str) -> Model:
     return model_from_dict(_load_toml(path), str(path))
 
 
+@functools.cache
+def _shipped_models() -> tuple[Model, ...]:
+    """Every shipped model, human ones first, each file read and validated once a process
+    (models are immutable, so every caller can share them)."""
+    out = []
+    root = resources.files("pkdose.models")
+    for folder, rel in ((root, ""), (root.joinpath("species"), "species/")):
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            if entry.name.endswith(".toml"):
+                with entry.open("rb") as fh:
+                    out.append(model_from_dict(tomllib.load(fh),
+                                               f"pkdose/models/{rel}{entry.name}"))
+    return tuple(out)
+
+
 def builtin_models(species: str | None = "human") -> dict[str, Model]:
     """Models shipped with pkdose, by name: human ones by default.
 
     Animal models live in ``pkdose/models/species/``; ``species`` picks one species, or
     None for every model of every species.
     """
-    out = {}
-    root = resources.files("pkdose.models")
-    folders = [root]
-    if species != "human":
-        sub = root.joinpath("species")
-        if sub.is_dir():
-            folders.append(sub)
-    for folder in folders:
-        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-            if entry.name.endswith(".toml"):
-                rel = "species/" if folder is not root else ""
-                with entry.open("rb") as fh:
-                    m = model_from_dict(tomllib.load(fh), f"pkdose/models/{rel}{entry.name}")
-                if species is None or m.species == species:
-                    out[m.name] = m
-    return out
+    return {m.name: m for m in _shipped_models() if species is None or m.species == species}
 
 
 def get_model(name: str | None = None, drug: str | None = None,
@@ -475,9 +478,10 @@ def get_model(name: str | None = None, drug: str | None = None,
     raise PkdoseError(f"no {want} model for {drug} yet; species with one: {', '.join(have)}")
 
 
-def _data(name: str) -> dict:
-    with resources.files("pkdose.data").joinpath(name).open("rb") as fh:
-        return tomllib.load(fh)
+def _data(name: str) -> Mapping:
+    from pkdose.data import load_toml
+
+    return load_toml(name)
 
 
 def default_subject() -> dict[str, object]:

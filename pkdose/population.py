@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -128,9 +126,10 @@ class Population:
         return df
 
 
-def _data() -> dict:
-    with resources.files("pkdose.data").joinpath("populations.toml").open("rb") as fh:
-        return tomllib.load(fh)
+def _data() -> Mapping:
+    from pkdose.data import load_toml
+
+    return load_toml("populations.toml")
 
 
 def population_names() -> list[str]:

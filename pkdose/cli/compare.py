@@ -55,8 +55,13 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     bands = parse_bands(band)
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
     params = parse_params(param)
+    # The table shows the headline metrics; files get every metric (Rac and T90ss cost
+    # most of the time, so they are computed only when written).
+    from pkdose.results import TEXT_METRICS
+
+    metrics = None if (csv_path or json_path) else TEXT_METRICS
     table = run(regs, model_name, subj, params, parse_window(window) if window else None,
-                with_=with_, species=species)
+                with_=with_, species=species, metrics=metrics)
     click.echo(table.to_text(), nl=False)
     placed = None
     if against:
