@@ -20,7 +20,7 @@ import pandas as pd
 
 from pkdose.engine import scenario
 from pkdose.errors import PkdoseError
-from pkdose.model import Model, get_model
+from pkdose.model import Model, covariate_table, get_model
 from pkdose.pd import Verdict
 from pkdose.regimen import Regimen
 from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table
@@ -137,8 +137,6 @@ def reference_table(purposes: Sequence[str], drugs: Sequence[str], subjects=None
     """
     from pkdose import references
 
-    from pkdose.model import covariate_table
-
     refs = [r for p in purposes for r in references.regimens(purpose=p)
             if r.drug in drugs and r.systemic and r.species == "human"]
     cov = covariate_table(subjects)  # once: every reference runs on the same people
@@ -194,7 +192,7 @@ class Placement:
                     "groups\n")
         text = ("\nreference regimens (steady state of the repeating dose, default model, "
                 "with their co-medication):\n"
-                + self.references.to_text(prefixes=list(refs["reference"])))
+                + self.references.to_text(prefixes=list(refs["reference"]), legend=False))
         for _, n in self.nearest.iterrows():
             ratios = ", ".join(f"{m} x{n[f'{m}_ratio']:.2g}" for m in RATIO_METRICS)
             text += (f"\n{n['regimen']}: nearest reference by exposure is {n['reference']} "

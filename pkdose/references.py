@@ -564,7 +564,7 @@ def parse_reference(text: str, source: str = "reference TOML", stem: str | None 
 
 def read_reference(path: str | os.PathLike[str] | Traversable) -> Reference:
     """Read and validate one reference regimen file (see :func:`parse_reference`)."""
-    name = getattr(path, "name", str(path))
+    name = getattr(path, "name", Path(str(path)).name)
     try:
         text = path.read_text(encoding="utf-8") if hasattr(path, "read_text") else (
             Path(path).read_text(encoding="utf-8"))

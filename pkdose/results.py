@@ -120,8 +120,8 @@ class ExposureTable:
         return json.dumps({"notice": NOTICE, "pkdose_version": __version__,
                            "rows": self.records(), **extra}, indent=2) + "\n"
 
-    def to_text(self, metrics: Sequence[str] = TEXT_METRICS, prefixes: Sequence[str] = ()
-                ) -> str:
+    def to_text(self, metrics: Sequence[str] = TEXT_METRICS, prefixes: Sequence[str] = (),
+                legend: bool = True) -> str:
         """Aligned text table of the headline metrics, with its legend.
 
         ``prefixes`` go before the regimen text, row by row (e.g. reference names).
@@ -137,7 +137,8 @@ class ExposureTable:
                          *([str(r["id"])] if several else []),
                          *(format_value(r[q.column], q.unit) for q in shown)])
         verdict = [i for i, h in enumerate(header) if h == QUANTITIES["mTORC2 verdict"].label]
-        return text_table(header, rows, left=3, left_also=verdict) + LEGEND + "\n"
+        return text_table(header, rows, left=3, left_also=verdict) + (
+            LEGEND + "\n" if legend else "")
 
 
 def _with_comedication(row: pd.Series) -> str:

@@ -126,6 +126,7 @@ def test_more_levels_shrink_the_band():
     assert widths[0] > widths[1] > widths[2]
 
 
+@pytest.mark.slow
 def test_recovery_is_calibrated_over_simulated_subjects():
     """Subjects drawn from the prior: 90 % intervals cover the truth ~90 % of the time and
     the posterior mean is unbiased. Bounds: Binomial(n, 0.9) at two-sided 0.1 % per

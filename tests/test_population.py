@@ -39,6 +39,7 @@ def test_same_seed_gives_identical_metrics_whatever_the_chunk_size():
     assert not np.allclose(other["auc168_ng_h_ml"], runs[0][0]["auc168_ng_h_ml"])
 
 
+@pytest.mark.slow
 def test_local_workers_and_a_dask_cluster_give_bitwise_the_single_process_result():
     distributed = pytest.importorskip("distributed")
     n = BLOCK + 44

@@ -177,3 +177,29 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
                    capture_output=True, timeout=30, check=True)
     data = shot.read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 20_000
+
+
+def test_every_arm_of_a_reference_file_is_reported_with_its_co_medication(tmp_path):
+    from pkdose.references import regimens_dir
+
+    res = build_report([str(regimens_dir() / "cohen2012.toml")], tmp_path, formats=["csv"])
+    assert not res.failed
+    df = pd.read_csv(tmp_path / "metrics.csv")
+    ids = sorted(df["regimen_id"].unique())
+    assert ids == ["cohen2012-sirolimus-alone", "cohen2012-with-grapefruit-juice",
+                   "cohen2012-with-ketoconazole"]
+    cavg = df[df["metric"] == "cavg_ng_ml"].set_index("regimen_id")["value"].astype(float)
+    # 16 mg weekly with ketoconazole gives more than 90 mg weekly alone (Cohen 2012 design).
+    assert cavg["cohen2012-with-ketoconazole"] > cavg["cohen2012-sirolimus-alone"]
+
+
+@pytest.mark.slow
+def test_the_shipped_library_reports_whole_with_exit_0(tmp_path):
+    from pkdose import references
+    from pkdose.references import regimens_dir
+
+    res = CliRunner().invoke(main, ["report", str(regimens_dir()), "--out", str(tmp_path),
+                                    "--format", "csv"])
+    assert res.exit_code == 0, res.stderr
+    df = pd.read_csv(tmp_path / "metrics.csv")
+    assert df["regimen_id"].nunique() == len(references.load())  # every file and arm

@@ -60,7 +60,10 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
         limit = rows["at_tablet_limit"].to_numpy(bool)
         shown["regimen"] = [r + (" *" if at else "") for r, at in zip(shown["regimen"], limit,
                                                                        strict=True)]
-    lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    if shown.empty:
+        lines.append("  none: the reference library holds no lifespan study of this species")
+    else:
+        lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
     if not reverse and rows["at_tablet_limit"].any():
         lines.append("* smallest or largest tablet dose (up to 8 tablets): no closer match on "
                      "this schedule")
