@@ -15,7 +15,8 @@ def _client(scheduler):
     try:
         from distributed import Client
     except ImportError:
-        raise PkdoseError("--scheduler needs Dask: pip install 'pkdose[dask]'") from None
+        raise PkdoseError("running on a Dask scheduler needs Dask: pip install "
+                          "'pkdose[dask]'", option="scheduler") from None
     if isinstance(scheduler, Client):
         return scheduler, False
     try:

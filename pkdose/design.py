@@ -355,9 +355,9 @@ def _no_root(tgt: DoseTarget, template: Regimen, lo: float, hi: float, at_lo: fl
         who = "every" if every else "no"
         return (f"{who} dose of {template.drug} {where} meets {tgt.condition.text} in at "
                 f"least {tgt.fraction:.0%} of subjects ({said}); change the target, the "
-                "schedule or --max-tablets")
+                "schedule or the most tablets per dose")
     return (f"no dose of {template.drug} {where} reaches {tgt.statistic} = {tgt.value:g}: "
-            f"it stays {side} ({said}); change the schedule or --max-tablets")
+            f"it stays {side} ({said}); change the schedule or the most tablets per dose")
 
 
 # --- arms ----------------------------------------------------------------------------------

@@ -209,15 +209,15 @@ def read_levels(source: str | pd.DataFrame, regimen: Regimen,
         i = int(np.flatnonzero(~(values["conc_ng_ml"].notna()
                                  | values["dose_mg"].notna()).to_numpy())[0])
         raise PkdoseError(f"{where} row {i + 1} has neither conc_ng_ml nor dose_mg")
-    origin = _timestamp(first_dose, "--first-dose") if first_dose else None
+    origin = _timestamp(first_dose, "the first dose time") if first_dose else None
     when, origin, is_clock = _clock_hours(df["time"], origin, where)
     is_dose = values["dose_mg"].notna().to_numpy()
     if is_clock:
         if origin is None:
             if not is_dose.any():
                 raise PkdoseError(f"{where} has clock times but no dose rows; give the time "
-                                  "of the first dose (--first-dose \"2026-03-02 08:00\") or add "
-                                  "a row with dose_mg")
+                                  "of the first dose (e.g. 2026-03-02 08:00) or add a row "
+                                  "with dose_mg", option="first_dose")
             origin = min(when[is_dose])
         if is_dose.any():
             origin = min(origin, min(when[is_dose]))
@@ -717,7 +717,8 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
         short += [(doses[i], ii) for i in around if 0 <= i < len(doses)]
     if not short:
         raise PkdoseError(f"no tablet dose meets {tgt.text!r} for this person on the MAP "
-                          "forecast; try more tablets (--max-tablets) or another target")
+                          "forecast; allow more tablets per dose or aim at another target",
+                          option="max_tablets")
     rows = []
     for d, ii in short:
         reg = _candidate(drug, d, ii)

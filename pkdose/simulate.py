@@ -49,9 +49,8 @@ def reference_caveats(path: str) -> list[str]:
     out = []
     comed = [str(c) for c in meta.get("comedication", []) or []]
     if comed:
-        flags = " ".join(f"--with {c}" for c in comed)
         out.append(f"{path}: the reference regimen was given with {', '.join(comed)}, which "
-                   f"is not applied here; add {flags} to include it")
+                   "is not applied here; name it as a co-medication to include it")
     if meta.get("systemic") is False:
         out.append(f"{path}: applied to the skin with no systemic exposure (its reference "
                    "file); simulated here as if the amount were swallowed")
@@ -125,8 +124,8 @@ def dose_amounts(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
         return train.amount * bsa
     if train.unit == "ppm":
         if "food_g_day" not in cov:
-            raise PkdoseError("a ppm diet needs the animals' food intake; give it with "
-                              "--food G (g/day) or a food_g_day covariate")
+            raise PkdoseError("a ppm diet needs the animals' food intake in g/day (covariate "
+                              "food_g_day)", option="food_g_day")
         # ppm = mg drug per kg food; food in g/day, so mg/day = ppm x g/day / 1000.
         return train.amount * cov["food_g_day"].to_numpy(float) / 1000.0
     raise PkdoseError(f"unknown dose unit {train.unit}")
@@ -176,9 +175,8 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
         if route in ANIMAL_ROUTES and not model.is_animal:
             raise PkdoseError(
                 f"{route} dosing is for animal studies and {model.name} is a human model; "
-                "use an animal model: add --species mouse (or dog, marmoset) to simulate, "
-                "compare or translate"
-            )
+                "choose the animal species (mouse, dog or marmoset) to use its model",
+                option="species")
         if route not in model.routes:
             raise PkdoseError(
                 f"model {model.name} was fitted to {'/'.join(model.routes)} dosing only "
@@ -411,9 +409,8 @@ def time_grid(until_h: float, step_h: float, start_h: float = 0.0) -> np.ndarray
     npts = int(math.floor((until_h - start_h) / step_h + 1e-9)) + 1
     if npts > MAX_POINTS:
         raise PkdoseError(
-            f"{npts:,} output points requested; use a larger --step or a shorter --until "
-            f"(limit {MAX_POINTS:,})"
-        )
+            f"{npts:,} output points requested; use a larger time step or an earlier end "
+            f"(limit {MAX_POINTS:,})", option=("step_h", "until_h"))
     return start_h + step_h * np.arange(npts)
 
 

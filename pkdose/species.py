@@ -107,8 +107,8 @@ def food_intake(species: str, weight_kg: float, strain: str = "", sex: str = "",
 
     if not rows:
         raise PkdoseError(
-            f"no food-intake data for a {species}; give the intake, e.g. --food 4.5 (g/day)"
-        )
+            f"no food-intake data for a {species}; give the intake in g/day (covariate "
+            "food_g_day), e.g. 4.5", option="food_g_day")
     value = _intake_rate(max(rows, key=score), weight_kg)
     if not (math.isfinite(value) and value > 0):
         raise PkdoseError(f"food intake for {species} must be positive, got {value!r}")

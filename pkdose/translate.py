@@ -64,7 +64,8 @@ CAVEATS = (
 def _metric(match: str) -> tuple[str, str, str]:
     key = str(match).strip().lower()
     if key not in MATCH_METRICS:
-        raise PkdoseError(f"unknown --match {match!r}; choose one of {', '.join(MATCH_METRICS)}")
+        raise PkdoseError(f"unknown metric to match {match!r}; choose one of "
+                          f"{', '.join(MATCH_METRICS)}", option="match")
     return MATCH_METRICS[key]
 
 
@@ -302,8 +303,9 @@ def to_animal(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
     column, _, _ = _metric(match)
     reg = as_regimen(regimen)
     if any(b.dose.route in ("ip", "sc", "diet") for b in reg.blocks):
-        raise PkdoseError("--from human needs a human regimen (oral or iv); for an animal "
-                          "regimen use --species and --to human")
+        raise PkdoseError("translating from a human regimen needs an oral or iv regimen; "
+                          "translate an animal regimen from its species to human instead",
+                          option="species")
     from pkdose.engine import CYCLE_METRICS, scenario
     from pkdose.results import exposure_table
 

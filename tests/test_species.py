@@ -133,9 +133,9 @@ def test_feeding_pattern_is_light_then_dark_and_defaults_to_even():
 @pytest.mark.parametrize("text", ["rapamycin 14 ppm diet", "rapamycin 2 mg/kg ip every 5 days",
                                   "rapamycin 1.5 mg/kg sc 3 times weekly"])
 def test_a_human_model_refuses_animal_routes_in_one_line(text):
-    with pytest.raises(PkdoseError, match="add --species mouse") as err:
+    with pytest.raises(PkdoseError, match="choose the animal species") as err:
         simulate(text, until_h=48)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and err.value.options == ("species",)
 
 
 def test_an_animal_model_warns_outside_its_dose_and_ppm_range(mouse):
@@ -165,8 +165,9 @@ def test_animal_subjects_have_weight_sex_and_food_only(mouse, subjects, message)
 
 def test_a_ppm_diet_without_food_data_says_how_to_give_it(mouse, monkeypatch):
     monkeypatch.setattr("pkdose.species.food_data", lambda: {})
-    with pytest.raises(PkdoseError, match="--food"):
+    with pytest.raises(PkdoseError, match="food_g_day") as err:
         simulate("rapamycin 14 ppm diet", model=mouse, until_h=24)
+    assert err.value.options == ("food_g_day",)
 
 
 @pytest.mark.parametrize(

@@ -108,12 +108,12 @@ def test_reverse_ranks_lifespan_regimens_by_closeness():
     human, lib = to_animal("sirolimus 1 mg daily")
     ratios = lib["ratio"].dropna().map(lambda r: abs(math.log(r))).tolist()
     assert ratios == sorted(ratios)
-    with pytest.raises(PkdoseError, match="needs a human regimen"):
+    with pytest.raises(PkdoseError, match="needs an oral or iv regimen"):
         to_animal("rapamycin 14 ppm diet")
 
 
 def test_unknown_match_metric_is_a_one_line_error():
-    with pytest.raises(PkdoseError, match="unknown --match"):
+    with pytest.raises(PkdoseError, match="unknown metric to match"):
         translate("rapamycin 14 ppm diet", match="cmax")
 
 

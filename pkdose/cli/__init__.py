@@ -28,9 +28,21 @@ from pkdose.cli import (
 )
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 
+#: The command-line option of each library parameter an error can name.
+OPTION_FLAGS = {"food_g_day": "--food", "species": "--species", "step_h": "--step",
+                "until_h": "--until", "max_tablets": "--max-tablets",
+                "first_dose": "--first-dose", "scheduler": "--scheduler", "match": "--match",
+                "fraction": "--fraction"}
+
 
 def _err(msg: str) -> None:
     click.echo(f"pkdose: error: {msg}", err=True)
+
+
+def error_line(exc: PkdoseError) -> str:
+    """The library's message, and the options that change what it names."""
+    flags = [OPTION_FLAGS[o] for o in getattr(exc, "options", ()) if o in OPTION_FLAGS]
+    return str(exc) + (f" (option {', '.join(flags)})" if flags else "")
 
 
 class _Group(click.Group):
@@ -42,7 +54,7 @@ class _Group(click.Group):
             try:
                 return super().invoke(ctx)
             except PkdoseError as exc:
-                _err(str(exc))
+                _err(error_line(exc))
                 ctx.exit(2)
             finally:
                 seen = set()
