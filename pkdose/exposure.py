@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 
 from pkdose.errors import PkdoseError
+from pkdose.regimen import HOURS_PER_WEEK
 
-#: AUC168 puts regimens with different dosing intervals on one weekly scale.
-HOURS_PER_WEEK = 168.0
 #: Concentrations in [-NEGATIVE_TOLERANCE, 0) are solver round-off and are set to 0;
 #: anything more negative is a bug upstream and is refused.
 NEGATIVE_TOLERANCE = 1e-12

@@ -50,9 +50,9 @@ __all__ = [
     "Arm",
     "Lifespan",
     "Observed",
-    "Population",
+    "StudyPopulation",
     "Reference",
-    "Target",
+    "TargetRange",
     "get",
     "lifespan",
     "load",
@@ -105,7 +105,7 @@ _METADATA_TABLES = ("reference", "source", "arm", "observed", "target", "lifespa
 
 
 @dataclass(frozen=True)
-class Population:
+class StudyPopulation:
     """Who the regimen was given to: description, size and age range."""
 
     description: str
@@ -156,7 +156,7 @@ class Observed:
 
 
 @dataclass(frozen=True)
-class Target:
+class TargetRange:
     """A whole-blood concentration range (or one-sided signal line) for this regimen."""
 
     metric: str
@@ -209,12 +209,12 @@ class Reference:
     drug: str
     purpose: str
     regimen: Regimen
-    population: Population
+    population: StudyPopulation
     source: Mapping[str, Any]
     arms: tuple[Arm, ...] = ()
     comedication: tuple[str, ...] = ()
     observed: tuple[Observed, ...] = ()
-    targets: tuple[Target, ...] = ()
+    targets: tuple[TargetRange, ...] = ()
     notes: tuple[str, ...] = ()
     systemic: bool = True
     description: str = ""
@@ -339,7 +339,7 @@ def _source(where: str, prefix: str, raw: object) -> Mapping[str, Any]:
     return MappingProxyType(dict(src))
 
 
-def _population(where: str, raw: object) -> Population:
+def _population(where: str, raw: object) -> StudyPopulation:
     pop = _check_keys(where, "reference.population", raw, _POPULATION_KEYS)
     age_y = None
     if "age_y" in pop:
@@ -351,7 +351,7 @@ def _population(where: str, raw: object) -> Population:
         if not lo < hi:
             raise _fail(where, "reference.population.age_y", f"must have low < high, got {v!r}")
         age_y = (lo, hi)
-    return Population(
+    return StudyPopulation(
         description=_str(where, "reference.population.description", pop.get("description")),
         n=_int(where, "reference.population.n", pop.get("n")),
         age_y=age_y,
@@ -422,7 +422,7 @@ def _observed(where: str, i: int, raw: object, arms: tuple[Arm, ...]) -> Observe
     )
 
 
-def _target(where: str, i: int, raw: object) -> Target:
+def _target(where: str, i: int, raw: object) -> TargetRange:
     p = f"target[{i}]"
     tgt = _check_keys(where, p, raw, _TARGET_KEYS)
     metric, unit = _metric_unit(where, p, tgt)
@@ -442,7 +442,7 @@ def _target(where: str, i: int, raw: object) -> Target:
     verified = tgt.get("verified", True)
     if not isinstance(verified, bool):
         raise _fail(where, f"{p}.verified", f"must be true or false, got {verified!r}")
-    return Target(
+    return TargetRange(
         metric=metric, low=low, high=high, unit=unit, kind=kind,
         applies_to=_str(where, f"{p}.applies_to", tgt.get("applies_to")),
         source=_str(where, f"{p}.source", tgt.get("source")),
