@@ -415,21 +415,18 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
     -------
     Fit
     """
-    from pkdose.simulate import as_regimen, check_extrapolation, resolve_model
+    from pkdose.engine import scenario
 
-    reg = as_regimen(regimen)
-    m = resolve_model(reg, model)
+    scn = scenario(regimen, model, subjects, with_=with_)
+    reg, m, cov, comed = scn.regimen, scn.model, scn.prep.cov, list(scn.comedication)
     if not (m.residual.get("proportional") or m.residual.get("additive_ng_ml")):
         raise PkdoseError(f"model {m.name} states no residual error, which MAP estimation "
                           "needs as its likelihood")
     if not (isinstance(n_samples, int) and 1 <= n_samples <= n_proposals):
         raise PkdoseError("need 1 <= n_samples <= n_proposals")
     lev = levels if isinstance(levels, Levels) else read_levels(levels, reg, first_dose)
-    if isinstance(subjects, pd.DataFrame) and len(subjects) != 1:
+    if len(cov) != 1:
         raise PkdoseError("individual estimation is for one person; give one row of covariates")
-    cov = covariate_table(subjects)
-    comed = [with_] if isinstance(with_, str) else list(with_)
-    check_extrapolation(m, reg, cov)
     root, names, n_iiv = _prior_root(m)
     post = _Posterior(m, cov, comed, lev.doses, lev.time_h, lev.conc_ng_ml, root, n_iiv)
     k = len(names)

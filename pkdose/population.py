@@ -388,14 +388,11 @@ def parse_times(text: str) -> list[float]:
 def _arm(regimen: Regimen, model, with_, population, n: int, seed: int):
     """Regimen, model, co-medications, population and the n subjects' covariates of one
     arm, with the extrapolation warnings said once for the whole arm."""
-    from pkdose.simulate import check_extrapolation, resolve_model
+    from pkdose.engine import scenario
 
-    m = resolve_model(regimen, model)
-    comed = tuple([with_] if isinstance(with_, str) else with_)
     pop = load_population(population)
-    cov = covariate_table(pop.draw(0, n, seed))
-    check_extrapolation(m, regimen, cov)
-    return m, comed, pop, cov
+    scn = scenario(regimen, model, covariate_table(pop.draw(0, n, seed)), with_=with_)
+    return scn.model, scn.comedication, pop, scn.prep.cov
 
 
 def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
