@@ -43,8 +43,9 @@ from pkdose.simulate import (
     steady_state_trains,
 )
 
-__all__ = ["Basis", "QUANTITIES", "Quantity", "Scenario", "basis_for", "bind", "evaluate",
-           "quantity", "scenario", "verdicts", "DEFAULT_METRICS"]
+__all__ = ["CYCLE_METRICS", "DEFAULT_METRICS", "PK_METRICS", "QUANTITIES", "Basis",
+           "Quantity", "Scenario", "basis_for", "bind", "evaluate", "mtor_profile", "quantity",
+           "scenario", "verdicts"]
 
 #: Grid step (h) of the summarised window: fine enough that parabola-refined Cmax and
 #: Simpson AUC are accurate to better than 1e-5 relative for the shipped models, and
@@ -448,19 +449,20 @@ def _mtor_profile_step(run: _Run) -> mtor.MtorProfile:
     return mtor.MtorProfile(c * mult, float(t[1] - t[0]), False, hi, label, lead, lead_step, lo)
 
 
-def _response_step(run: _Run) -> dict[str, np.ndarray]:
-    prof = run["mtor_profile"]
-    resp = mtor.respond(prof, run.pd_params,
+def _mtor_response_step(run: _Run) -> mtor.MtorResponse:
+    return mtor.respond(run["mtor_profile"], run.pd_params,
                         mtor.half_lives_for(run.scn.model.species, run.pd_params))
-    run._done["mtor_response"] = resp
+
+
+def _response_step(run: _Run) -> dict[str, np.ndarray]:
+    resp: mtor.MtorResponse = run["mtor_response"]
     k = resp.central
     return {"mtorc1_mean": resp.mtorc1_mean, "mtorc1_frac_above_50": resp.mtorc1_frac_above_50,
             "mtorc2_mean": resp.mtorc2_mean[:, k], "mtorc2_min": resp.mtorc2_min[:, k]}
 
 
 def _verdict_step(run: _Run) -> dict[str, np.ndarray]:
-    run["response"]
-    resp: mtor.MtorResponse = run._done["mtor_response"]  # type: ignore[assignment]
+    resp: mtor.MtorResponse = run["mtor_response"]
     prof = run["mtor_profile"]
     short = mtor.too_short(prof)
     by_half = mtor.labels_from_m2(resp.mtorc2_mean, resp.mtorc2_min)
@@ -478,9 +480,7 @@ def _reasons_step(run: _Run) -> dict[str, np.ndarray]:
 
 
 def _verdict_objects(run: _Run) -> list[mtor.Verdict]:
-    run["response"]
-    resp = run._done["mtor_response"]
-    prof, rules = run["mtor_profile"], run["rules"]
+    resp, prof, rules = run["mtor_response"], run["mtor_profile"], run["rules"]
     label = run.scn.label
     return [mtor.verdict_of(i, label, prof, resp, rules) for i in range(run.scn.n_subjects)]
 
@@ -507,6 +507,7 @@ _STEPS: Mapping[str, Callable[[_Run], object]] = MappingProxyType({
     "t90ss": _t90ss_step,
     "mtor_profile": _mtor_profile_step,
     "rules": lambda run: mtor.rule_inputs(run["mtor_profile"]),
+    "mtor_response": _mtor_response_step,
     "response": _response_step,
     "verdict": _verdict_step,
     "reasons": _reasons_step,
@@ -519,8 +520,7 @@ _STEPS: Mapping[str, Callable[[_Run], object]] = MappingProxyType({
 
 def _wanted(metrics: Iterable[str] | None) -> list[Quantity]:
     names = DEFAULT_METRICS if metrics is None else metrics
-    out = list(dict.fromkeys(quantity(k) for k in names))
-    return out
+    return list(dict.fromkeys(quantity(k) for k in names))
 
 
 def evaluate(scn: Scenario, metrics: Iterable[str] | None = None, basis: Basis | None = None,
