@@ -165,7 +165,7 @@ def test_animal_subjects_have_weight_sex_and_food_only(mouse, subjects, message)
 
 def test_a_ppm_diet_without_food_data_says_how_to_give_it(mouse, monkeypatch):
     monkeypatch.setattr("pkdose.species.food_data", lambda: {})
-    with pytest.raises(PkdoseError, match="--food"):
+    with pytest.raises(PkdoseError, match="food_g_day"):
         simulate("rapamycin 14 ppm diet", model=mouse, until_h=24)
 
 
