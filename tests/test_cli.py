@@ -357,7 +357,7 @@ def test_individual_bad_options_exit_2_with_one_line(run, levels_csv, extra, msg
 
 def test_individual_clock_times_need_a_first_dose(run, levels_csv):
     res = run("individual", "--regimen", "sirolimus 6 mg weekly", "--levels", levels_csv)
-    assert res.exit_code == 2 and "--first-dose" in res.stderr
+    assert res.exit_code == 2 and "time of the first dose" in res.stderr
 
 
 def test_when_parses_dates_with_a_delay():

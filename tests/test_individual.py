@@ -58,7 +58,7 @@ def test_numbers_are_hours_since_the_first_dose():
 
 @pytest.mark.parametrize("rows, first, msg", [
     ([{"time": "yesterday", "conc_ng_ml": 3}], "2026-03-02 08:00", "cannot read time"),
-    ([{"time": "2026-03-09 10:30", "conc_ng_ml": 3}], None, "--first-dose"),
+    ([{"time": "2026-03-09 10:30", "conc_ng_ml": 3}], None, "time of the first dose"),
     ([{"time": "2026-03-01 10:30", "conc_ng_ml": 3}], "2026-03-02 08:00", "before the first"),
     ([{"time": 5, "conc_ng_ml": 0}], None, "below quantification"),
     ([{"time": 5, "conc_ng_ml": "high"}], None, "not a number"),
@@ -71,7 +71,7 @@ def test_bad_levels_give_one_line_errors(rows, first, msg):
 
 
 def test_bad_first_dose_time_is_named():
-    with pytest.raises(PkdoseError, match="--first-dose"):
+    with pytest.raises(PkdoseError, match="first dose time"):
         ind.read_levels(_levels([{"time": 5, "conc_ng_ml": 3}]), REG, "soon")
 
 
