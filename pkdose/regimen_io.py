@@ -94,11 +94,28 @@ class RegimenFile:
         Free text from the ``description`` key.
     metadata : Mapping
         Every other table in the file (e.g. ``source`` with a citation), as read.
+    source : str
+        Name used in error messages, usually the file path.
     """
 
     regimen: Regimen
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    source: str = "regimen TOML"
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        """The one metadata table ``name`` (``[name]``), empty when the file has none.
+
+        Raises
+        ------
+        PkdoseError
+            When the file gives ``[[name]]``, an array of tables, where one is meant.
+        """
+        value = self.metadata.get(name, {})
+        if not isinstance(value, Mapping):
+            raise PkdoseError(f"{self.source}: '{name}' must be one [{name}] table, not an "
+                              f"array of tables ([[{name}]])")
+        return value
 
 
 def _is_number(value: object) -> bool:
@@ -279,7 +296,7 @@ def parse_regimen_toml(text: str, source: str = "regimen TOML") -> RegimenFile:
         reg = replace(reg, name=name, start_h=start_h if start_h is not None else reg.start_h)
     except PkdoseError as err:
         raise PkdoseError(f"{source}: key 'start_h': {err}") from None
-    return RegimenFile(reg, description, MappingProxyType(metadata))
+    return RegimenFile(reg, description, MappingProxyType(metadata), source)
 
 
 def read_regimen_file(path: str | PathLike[str]) -> RegimenFile:

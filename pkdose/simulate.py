@@ -52,11 +52,7 @@ def reference_caveats(path: str) -> list[str]:
     """
     from pkdose.regimen_io import read_regimen_file
 
-    meta = read_regimen_file(path).metadata.get("reference", {})
-    # The format allows any table or array of tables here; one [reference] is meant.
-    if not isinstance(meta, Mapping):
-        raise PkdoseError(f"{path}: 'reference' must be one [reference] table, not an array "
-                          "of tables ([[reference]])")
+    meta = read_regimen_file(path).table("reference")
     comed = meta.get("comedication", [])
     if isinstance(comed, str):
         comed = [comed]
