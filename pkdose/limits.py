@@ -249,6 +249,14 @@ _TABLE = (
         "split the file, or write repeating doses as one event row with II and ADDL",
     ),
     _resource(
+        "event_ids", 1000, "IDs", "IDs of an event table",
+        "the subjects (IDs) of an event table read as regimens",
+        "Each ID becomes a regimen that is simulated and summarised on its own (about a "
+        "second each when compared or reported); a population is better drawn by pkdose "
+        "population.",
+        "split the table by ID, or give one ID",
+    ),
+    _resource(
         "csv_columns", 1000, "columns", "CSV columns", "the columns of a CSV file",
         "pkdose reads at most a dozen named columns; the rest are parsed and ignored.",
         "keep only the columns pkdose reads",
@@ -309,6 +317,7 @@ MAX_TOML_DEPTH = int(LIMITS["toml_depth"].value)
 MAX_CSV_BYTES = int(LIMITS["csv_bytes"].value)
 MAX_CSV_ROWS = int(LIMITS["csv_rows"].value)
 MAX_CSV_COLUMNS = int(LIMITS["csv_columns"].value)
+MAX_EVENT_IDS = int(LIMITS["event_ids"].value)
 MIN_PARAM = LIMITS["param_min"].value
 MAX_PARAM = LIMITS["param_max"].value
 

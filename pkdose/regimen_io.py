@@ -31,7 +31,7 @@ import pandas as pd
 from pkdose.drugs import all_drug_names, resolve_drug
 from pkdose.errors import PkdoseError
 from pkdose.files import parse_toml, read_csv, read_text
-from pkdose.limits import MAX_TRAINS, exceeded
+from pkdose.limits import MAX_EVENT_IDS, MAX_TRAINS, exceeded
 from pkdose.regimen import (
     AMOUNT_UNITS,
     ANIMAL_ROUTES,
@@ -789,7 +789,9 @@ def _row_blocks(rows: list[_DoseRow]) -> tuple[Block, ...]:
     return tuple(blocks)
 
 
-def _group_rows(df: pd.DataFrame, source: str) -> dict[Any, list[_DoseRow]]:
+def _group_rows(df: pd.DataFrame, source: str, max_ids: int | None = None
+                ) -> dict[Any, list[_DoseRow]]:
+    """Dose rows by ID; more than ``max_ids`` IDs are refused before their rows are read."""
     cols = _columns(df, source)
     records = df.rename(columns={v: k for k, v in cols.items()}).to_dict("records")
     groups: dict[Any, list[_DoseRow]] = {}
@@ -800,6 +802,8 @@ def _group_rows(df: pd.DataFrame, source: str) -> dict[Any, list[_DoseRow]]:
         if isinstance(subject, float) and subject.is_integer():
             subject = int(subject)
         rows = groups.setdefault(subject, [])
+        if max_ids is not None and len(groups) > max_ids:
+            raise exceeded("event_ids", f"{source} with more than {max_ids:,} IDs")
         dose = _read_row(source, n, rec.get)
         if dose is not None:
             rows.append(dose)
@@ -825,7 +829,7 @@ def events_to_regimens(
     dict
         ID -> Regimen, in order of first appearance.
     """
-    groups = _group_rows(df, source)
+    groups = _group_rows(df, source, max_ids=MAX_EVENT_IDS)
     if not groups:
         raise PkdoseError(f"{source} has no rows; {_EXPECTED_COLUMNS}")
     return {

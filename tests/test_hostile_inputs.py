@@ -302,6 +302,11 @@ def test_one_subject_with_more_dose_rows_than_trains_allowed_is_refused():
     refused(events_to_regimen, df, match="limit on the number of dose trains")
 
 
+def test_an_event_table_of_thousands_of_subjects_is_refused_as_regimens():
+    df = pd.DataFrame({"ID": np.arange(1001), "TIME": 0.0, "AMT": 1.0, "DRUG": "sirolimus"})
+    refused(events_to_regimens, df, match="limit on IDs of an event table")
+
+
 def test_an_event_row_repeating_a_billion_times_is_refused(tmp_path):
     path = csv(tmp_path, "ID,TIME,AMT,II,ADDL,DRUG\n1,0,1,24,1e9,sirolimus\n")
     refused(load_regimens, path, match="limit on the number of doses")
