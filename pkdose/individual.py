@@ -41,7 +41,7 @@ from scipy import optimize, stats
 
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
-from pkdose.limits import MAX_TIME_H, exceeded, format_value
+from pkdose.limits import MAX_LEVELS, MAX_TIME_H, MAX_TRAINS, exceeded, format_value
 from pkdose.model import Model, covariate_table
 from pkdose.regimen import (
     HOURS_PER_WEEK,
@@ -340,6 +340,11 @@ def read_levels(source: str | pd.DataFrame, regimen: Regimen,
         i = int(np.flatnonzero(~(values["conc_ng_ml"].notna()
                                  | values["dose_mg"].notna()).to_numpy())[0])
         raise PkdoseError(f"{where} row {i + 1} has neither conc_ng_ml nor dose_mg")
+    n_levels, n_doses = (int(values[c].notna().sum()) for c in ("conc_ng_ml", "dose_mg"))
+    if n_levels > MAX_LEVELS:
+        raise exceeded("levels", f"{where} with {n_levels:,} levels")
+    if n_doses > MAX_TRAINS:  # each recorded dose is a dose train of its own
+        raise exceeded("trains", f"{where} with {n_doses:,} recorded doses")
     when, is_clock, day_first = _clock_hours(df["time"], where)
     origin = _timestamp(first_dose, "first dose time", day_first) if first_dose else None
     is_dose = values["dose_mg"].notna().to_numpy()

@@ -529,6 +529,13 @@ def test_ambiguous_or_mixed_clock_times_are_refused(times, first, match):
     refused(levels, times, first, match=match)
 
 
+def test_more_levels_than_one_fit_can_take_are_refused_before_fitting():
+    refused(levels, list(np.arange(1001) + 24.0), match="limit on measured levels")
+    doses = pd.DataFrame({"time": np.arange(10_001) * 24.0, "dose_mg": 1.0,
+                          "conc_ng_ml": np.nan})
+    refused(individual.read_levels, doses, REG, match="limit on the number of dose trains")
+
+
 def test_day_first_dates_are_read_when_the_file_settles_the_order():
     lev = levels(["13/03/2026 08:00", "02/04/2026 08:00"], "12/03/2026 08:00")
     assert lev.time_h.tolist() == [24.0, 21 * 24.0]
