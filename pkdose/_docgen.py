@@ -21,3 +21,14 @@ def sync_doc(path: Path, text: str, check: bool, script: str) -> int:
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
     return 0
+
+
+def splice(text: str, begin: str, end: str, body: str, doc: Path) -> str:
+    """``text`` with the lines between the ``begin`` and ``end`` markers replaced by ``body``.
+
+    For pages whose prose is written by hand around one generated block.
+    """
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise SystemExit(f"{doc}: markers {begin!r} ... {end!r} not found")
+    return text[:start] + begin + "\n" + body + "\n" + text[stop:]

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from pkdose.errors import PkdoseError
+from pkdose.files import read_toml
+from pkdose.limits import MAX_PARAM, MIN_PARAM, exceeded
 from pkdose.regimen import DEPOT_ROUTES, ROUTES
 
 #: Species a model can describe; absent ``[model] species`` means human.
@@ -189,6 +191,7 @@ class Model:
                 )
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise PkdoseError(f"parameter {key} must be a positive number, got {value!r}")
+            _check_param_range(f"parameter {key} = {value:g}", value)
             params[key] = replace(params[key], value=float(value), label=params[key].label
                                   + " [overridden by user]")
         return replace(self, parameters=MappingProxyType(params))
@@ -230,14 +233,15 @@ def _model_from_state(state: dict) -> Model:
     return Model(**{k: _read_only(v, False) for k, v in state.items()})
 
 
+def _check_param_range(found: str, value: float) -> None:
+    if value < MIN_PARAM:
+        raise exceeded("param_min", found)
+    if value > MAX_PARAM:
+        raise exceeded("param_max", found)
+
+
 def _load_toml(path: Path | str) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise PkdoseError(f"model file {path} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PkdoseError(f"model file {path} is not valid TOML: {exc}") from None
+    return read_toml(path, "model file")
 
 
 def _variability(raw: dict | None, params: Mapping[str, Parameter], where: str) -> Variability:
@@ -325,6 +329,7 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         value = _number(spec["value"], f"{where}: parameter {key}")
         if not (math.isfinite(value) and value > 0):
             raise PkdoseError(f"{where}: parameter {key} must be positive")
+        _check_param_range(f"{where}: parameter {key} = {value:g}", value)
         params[key] = Parameter(value, spec["unit"], spec.get("label", ""),
                                 bool(spec.get("fixed", False)), spec.get("rse_pct"))
     absorption = struct.get("absorption")
@@ -576,8 +581,15 @@ def _animal_table(df: pd.DataFrame, model: Model) -> pd.DataFrame:
         raise PkdoseError(f"a {model.species} weight of {bad:g} kg is implausible for the "
                           f"{model.name} model (reference {ref:g} kg; accepted {lo:.3g}-"
                           f"{hi:.3g} kg); give the weight in kg")
-    if "food_g_day" in df.columns and not np.all(df["food_g_day"].to_numpy() > 0):
-        raise PkdoseError("food intake (food_g_day) must be positive")
+    if "food_g_day" in df.columns:
+        food = df["food_g_day"].to_numpy()
+        if not np.all(food > 0):
+            raise PkdoseError("food intake (food_g_day) must be positive")
+        # An animal that eats its own weight every day is far beyond any species (mice
+        # eat about 0.16 g per g a day); beyond that the value is in the wrong unit.
+        if not np.all(food <= 1000.0 * df["weight_kg"].to_numpy()):
+            raise PkdoseError("food intake (food_g_day) above the animal's own weight a day "
+                              "is implausible; give it in g/day")
     # Human covariates have no meaning here; NaN makes any accidental use visible.
     for key in ("height_cm", "age_y", "hct_pct", "ffm_kg", "bsa_m2"):
         df[key] = np.nan
@@ -617,9 +629,9 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
         raise PkdoseError(
             f"unknown covariate(s) {', '.join(unknown)}; known: {', '.join(COVARIATES)}"
         )
-    for key, value in defaults.items():
-        if key not in df.columns:
-            df[key] = value
+    defaulted = tuple(key for key in defaults if key not in df.columns)
+    for key in defaulted:
+        df[key] = defaults[key]
     df["sex"] = df["sex"].astype(str).str.lower().str.strip()
     df["sex"] = df["sex"].replace({"m": "male", "f": "female", "0": "male", "1": "female"})
     bad_sex = sorted(set(df["sex"]) - {"male", "female"})
@@ -646,6 +658,9 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
             raise PkdoseError(
                 f"covariate {key}={bad:g} is outside the plausible range {lo:g}-{hi:g}"
             )
+    # Which values are the default subject's rather than given, for warnings such as
+    # an mg/kg dose resolved with the default weight.
+    df.attrs["defaulted"] = defaulted
     return df
 
 

@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import special
 
 from pkdose.errors import PkdoseError
+from pkdose.files import read_csv
 from pkdose.model import Model, Variability, covariate_table, default_subject, matrix_root
 from pkdose.regimen import (
     HOURS_PER_WEEK,
@@ -187,7 +188,7 @@ def load_population(name_or_csv: str | Population | pd.DataFrame | None = None) 
     text = str(name_or_csv).strip()
     if text.lower().endswith(".csv") or Path(text).is_file():
         try:
-            df = pd.read_csv(text)
+            df = read_csv(text, "population file")
         except FileNotFoundError:
             raise PkdoseError(f"population file {text} not found") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

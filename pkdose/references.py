@@ -38,6 +38,7 @@ import pandas as pd
 
 from pkdose.drugs import all_drug_names, resolve_drug
 from pkdose.errors import PkdoseError
+from pkdose.files import read_text
 from pkdose.interactions import get_interaction
 from pkdose.regimen import Regimen
 from pkdose.regimen_io import parse_regimen_toml
@@ -565,13 +566,13 @@ def parse_reference(text: str, source: str = "reference TOML", stem: str | None 
 def read_reference(path: str | os.PathLike[str] | Traversable) -> Reference:
     """Read and validate one reference regimen file (see :func:`parse_reference`)."""
     name = getattr(path, "name", Path(str(path)).name)
-    try:
-        text = path.read_text(encoding="utf-8") if hasattr(path, "read_text") else (
-            Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PkdoseError(f"reference file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise PkdoseError(f"cannot read reference file {path}: {err}") from None
+    if isinstance(path, (str, os.PathLike)):
+        text = read_text(path, "reference file")
+    else:  # a file shipped inside the package
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise PkdoseError(f"cannot read reference file {path}: {err}") from None
     stem = name[:-5] if name.endswith(".toml") else name
     return parse_reference(text, source=_display(path), stem=stem)
 

@@ -26,7 +26,22 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
+import numpy as np
+
 from pkdose.errors import PkdoseError
+from pkdose.limits import (
+    DAILY_LIMIT_BY_UNIT,
+    DOSE_LIMIT_BY_UNIT,
+    LIMITS,
+    MAX_DOSES,
+    MAX_PERIOD_H,
+    MAX_TIME_H,
+    MAX_TRAINS,
+    MIN_INFUSION_H,
+    MIN_INTERVAL_H,
+    exceeded,
+    format_value,
+)
 
 HOURS_PER_DAY = 24.0
 HOURS_PER_WEEK = 168.0
@@ -44,13 +59,36 @@ DEPOT_ROUTES = ("oral", "ip", "sc", "diet")
 AMOUNT_UNITS = ("mg", "mg/kg", "mg/m2", "ppm")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
-#: Upper bound on a single dose, in mg, beyond which input is treated as a typo.
-#: The highest published rapalog doses are 70 mg weekly everolimus (O'Donnell 2008) and
-#: ~90 mg weekly sirolimus (Cohen 2012); 1000 mg is an order of magnitude beyond both.
-MAX_DOSE_MG = 1000.0
+#: Slack for comparing times built by adding floats (k * 24/7 against 24 h).
+_TIME_EPS_H = 1e-9
 
-#: Upper bound on the doses in one on/off cycle (a year of hourly doses is ~8800).
-MAX_DOSES_PER_CYCLE = 100_000
+
+def _hours(value: object, what: str) -> float:
+    """A finite number of hours within the time limit (``what`` names it in messages)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise PkdoseError(f"{what} must be a number of hours, got {value!r}")
+    if not math.isfinite(value):
+        raise PkdoseError(f"{what} must be a finite number of hours, got {value}")
+    if abs(value) > MAX_TIME_H:
+        raise exceeded("time_h", f"{what} of {format_value(value, 'h')}")
+    return float(value)
+
+
+def _day_window_counts(offsets: Sequence[float], period: float | None) -> int:
+    """Most doses of a periodic pattern within any 24 h (half-open windows).
+
+    The busiest window starts at a dose, so windows starting at each offset of one period
+    suffice; later periods repeat them.
+    """
+    if period is None:
+        return 1
+    copies = math.ceil(24.0 / period) + 1
+    base = np.asarray(offsets, float)
+    times = (base[None, :] + period * np.arange(copies)[:, None]).ravel()
+    times.sort()
+    ends = np.searchsorted(times, base + 24.0 - _TIME_EPS_H, side="left")
+    starts = np.searchsorted(times, base - _TIME_EPS_H, side="left")
+    return int(np.max(ends - starts))
 
 
 @dataclass(frozen=True)
@@ -87,16 +125,21 @@ class Dose:
             raise PkdoseError(
                 f"unknown dose unit {self.unit!r}; use one of {', '.join(AMOUNT_UNITS)}"
             )
-        if self.unit == "mg" and self.amount > MAX_DOSE_MG:
-            raise PkdoseError(
-                f"dose {self.amount:g} mg is implausibly large (limit {MAX_DOSE_MG:g} mg); "
-                "check the units"
-            )
+        if self.amount > LIMITS[DOSE_LIMIT_BY_UNIT[self.unit]].value:
+            raise exceeded(DOSE_LIMIT_BY_UNIT[self.unit],
+                           f"a dose of {self.amount:g} {self.unit}")
         if self.route not in ROUTES:
             raise PkdoseError(f"unknown route {self.route!r}; use one of {', '.join(ROUTES)}")
+        if not isinstance(self.infusion_h, (int, float)) or isinstance(self.infusion_h, bool):
+            raise PkdoseError(f"an infusion duration must be a number of hours, "
+                              f"got {self.infusion_h!r}")
         if self.route == "infusion":
             if not (self.infusion_h > 0 and math.isfinite(self.infusion_h)):
                 raise PkdoseError("an infusion needs a positive duration, e.g. 'over 2 h'")
+            if self.infusion_h < MIN_INFUSION_H:
+                raise exceeded("min_infusion_h",
+                               f"an infusion over {format_value(self.infusion_h, 'h')}")
+            _hours(self.infusion_h, "an infusion duration")
         elif self.infusion_h != 0:
             raise PkdoseError("an infusion duration only applies to route 'infusion'")
         if self.unit == "ppm" and self.route != "diet":
@@ -136,10 +179,27 @@ class Block:
     label: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.dose, Dose):
+            raise PkdoseError(f"a block's dose must be a Dose, got {type(self.dose).__name__}")
+        for key in ("interval_h", "on_h", "off_h", "duration_h", "at_h"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, (int, float))
+                                      or isinstance(value, bool)):
+                raise PkdoseError(f"{key} must be a number of hours, got {value!r}")
         if self.interval_h is not None and not (
             math.isfinite(self.interval_h) and self.interval_h > 0
         ):
             raise PkdoseError(f"dosing interval must be positive, got {self.interval_h:g} h")
+        if self.interval_h is not None:
+            if self.interval_h < MIN_INTERVAL_H:
+                raise exceeded("min_interval_h",
+                               f"dosing every {format_value(self.interval_h, 'h')}")
+            if self.interval_h > MAX_PERIOD_H:
+                raise exceeded("period_h", f"dosing every {format_value(self.interval_h, 'h')}")
+        if not isinstance(self.weekdays, tuple) or not all(
+            isinstance(d, int) and not isinstance(d, bool) for d in self.weekdays
+        ):
+            raise PkdoseError("weekdays must be a tuple of day numbers 0 (Mon) to 6 (Sun)")
         if self.weekdays:
             if self.interval_h is not None:
                 raise PkdoseError("give either an interval or days of the week, not both")
@@ -169,25 +229,52 @@ class Block:
                     "an on/off cycle over weekdays must last whole weeks, or be on for "
                     "whole weeks"
                 )
-            # pattern() lists every dose of the 'on' part; bound it so a slip of units
-            # ("every 0.001 h") is an error rather than a hang.
-            inner = HOURS_PER_WEEK / len(self.weekdays) if self.weekdays else self.interval_h
-            if self.on_h / inner > MAX_DOSES_PER_CYCLE:
+            if self.on_h + self.off_h > MAX_PERIOD_H:
+                raise exceeded("period_h", "an on/off cycle of "
+                               f"{format_value(self.on_h + self.off_h, 'h')}")
+            # An 'on' part shorter than the interval holds one dose, so the cycle, not the
+            # interval, sets the dosing: "2 mg daily 1 h on 1 h off" would dose every 2 h.
+            if self.interval_h is not None and self.on_h < self.interval_h * (1 - 1e-12):
+                period = format_value(self.on_h + self.off_h, "h")
                 raise PkdoseError(
-                    f"an on/off cycle of more than {MAX_DOSES_PER_CYCLE} doses is implausible; "
-                    "check the units"
+                    f"the 'on' part of the cycle ({format_value(self.on_h, 'h')}) is shorter "
+                    f"than the dosing interval ({format_value(self.interval_h, 'h')}), so each "
+                    f"cycle holds one dose and doses would come every {period}; give the on "
+                    "and off parts in days or weeks (e.g. '5 days on 9 days off'), or write "
+                    f"the schedule as 'every {period}'"
                 )
+            # pattern() lists every dose of the 'on' part, and each becomes a dose train;
+            # count them first so a slip of units is an error rather than a hang.
+            if self.doses_per_period() > MAX_TRAINS:
+                raise exceeded("trains", f"an on/off cycle with {self.doses_per_period():,} "
+                               "doses in its 'on' part")
+            # Likewise an 'off' part so short that the next cycle's first dose comes sooner
+            # than the interval after the last dose ("every 4.8 h, 6 h on 0.5 h off").
+            if self.interval_h is not None:
+                last = self.pattern()[1][-1]
+                gap = self.on_h + self.off_h - last
+                if gap < self.interval_h * (1 - 1e-12):
+                    raise PkdoseError(
+                        f"the next cycle starts {format_value(gap, 'h')} after the last dose of "
+                        f"the 'on' part, sooner than the dosing interval "
+                        f"({format_value(self.interval_h, 'h')}); make the off part at least "
+                        f"{format_value(self.interval_h - gap + self.off_h, 'h')}, or give "
+                        "the on and off parts in days or weeks")
         if self.n_doses is not None:
-            if self.n_doses < 1 or int(self.n_doses) != self.n_doses:
+            if (not isinstance(self.n_doses, (int, float)) or isinstance(self.n_doses, bool)
+                    or not math.isfinite(self.n_doses) or self.n_doses < 1
+                    or int(self.n_doses) != self.n_doses):
                 raise PkdoseError(
                     f"number of doses must be a whole number >= 1, got {self.n_doses}"
                 )
+            if self.n_doses > MAX_DOSES:
+                raise exceeded("doses", f"{int(self.n_doses):,} doses")
             if self.duration_h is not None:
                 raise PkdoseError("give either a number of doses or a duration, not both")
-        if self.duration_h is not None and not (
-            math.isfinite(self.duration_h) and self.duration_h > 0
-        ):
-            raise PkdoseError("a block duration must be positive")
+        if self.duration_h is not None:
+            if not (math.isfinite(self.duration_h) and self.duration_h > 0):
+                raise PkdoseError(f"a block duration must be positive, got {self.duration_h} h")
+            _hours(self.duration_h, "a length")
         if self.is_single and self.n_doses not in (None, 1):
             raise PkdoseError("a single dose cannot repeat; give an interval, e.g. 'daily'")
         # Each diet "dose" is one day's food, so it cannot come more often than daily.
@@ -205,8 +292,23 @@ class Block:
                 "a diet on/off cycle must last at least a day (one day's food per dose); "
                 "write it in days, weeks or months, e.g. '14 ppm diet 2 weeks on 2 weeks off'"
             )
-        if self.at_h is not None and not math.isfinite(self.at_h):
-            raise PkdoseError(f"a block start time must be a number of hours, got {self.at_h}")
+        if self.at_h is not None:
+            if not math.isfinite(self.at_h):
+                raise PkdoseError(
+                    f"a block start time must be a number of hours, got {self.at_h}")
+            _hours(self.at_h, "a block start time")
+        if not self.is_indefinite and self.dose_count() > MAX_DOSES:
+            raise exceeded("doses", f"a block of {self.dose_count():,} doses")
+        daily = DAILY_LIMIT_BY_UNIT.get(self.dose.unit)
+        if daily is not None:
+            period, offsets = self.pattern()
+            per_day = _day_window_counts(offsets, period)
+            if not self.is_indefinite:
+                per_day = min(per_day, self.dose_count())
+            if per_day * self.dose.amount > LIMITS[daily].value * (1 + 1e-12):
+                unit = self.dose.unit
+                raise exceeded(daily, f"{per_day} doses of {self.dose.amount:g} {unit} within "
+                               f"24 h ({per_day * self.dose.amount:g} {unit})")
 
     @property
     def is_single(self) -> bool:
@@ -239,8 +341,32 @@ class Block:
         return period, tuple(offsets)
 
     def doses_per_period(self) -> int:
-        """Number of doses in one period of the pattern."""
-        return len(self.pattern()[1])
+        """Number of doses in one period of the pattern (counted without listing them)."""
+        if self.is_single:
+            return 1
+        if self.weekdays:
+            base = [(d - self.weekdays[0]) * HOURS_PER_DAY for d in self.weekdays]
+            inner = HOURS_PER_WEEK
+        else:
+            base, inner = [0.0], float(self.interval_h)
+        if self.on_h is None:
+            return len(base)
+        # As pattern(): cycles k * inner + b below on_h, for k * inner < on_h - 1e-9.
+        cycles = max(0, math.ceil((self.on_h - 1e-9) / inner))
+        return sum(min(cycles, max(0, math.ceil((self.on_h - b) / inner))) for b in base)
+
+    def dose_count(self) -> float:
+        """Number of doses the block gives (inf if it never stops), as compiled."""
+        if self.is_single:
+            return 1
+        if self.n_doses is not None:
+            return int(self.n_doses)
+        if self.duration_h is None:
+            return math.inf
+        period, offsets = self.pattern()
+        # As compile_trains: doses strictly before the end of the block.
+        return sum(math.ceil((self.duration_h - off) / period - 1e-9)
+                   for off in offsets if off < self.duration_h)
 
 
 @dataclass(frozen=True)
@@ -255,8 +381,13 @@ class Regimen:
     def __post_init__(self) -> None:
         if not self.blocks:
             raise PkdoseError("a regimen needs at least one dose")
-        if not math.isfinite(self.start_h):
+        if not all(isinstance(b, Block) for b in self.blocks):
+            raise PkdoseError("a regimen's blocks must be Block objects")
+        if len(self.blocks) > MAX_TRAINS:
+            raise exceeded("trains", f"a regimen of {len(self.blocks):,} parts")
+        if not isinstance(self.start_h, (int, float)) or not math.isfinite(self.start_h):
             raise PkdoseError(f"a regimen start time must be a number of hours, got {self.start_h}")
+        _hours(self.start_h, "a regimen start time")
         for b, nxt in zip(self.blocks[:-1], self.blocks[1:], strict=True):
             # An anchored successor does not wait for this block to end.
             if b.is_indefinite and nxt.at_h is None:
@@ -264,11 +395,28 @@ class Regimen:
                     "only the last part of a regimen can go on indefinitely; "
                     "give the earlier part a length, e.g. 'for 4 weeks'"
                 )
+        n_trains = sum(b.doses_per_period() for b in self.blocks)
+        if n_trains > MAX_TRAINS:
+            raise exceeded("trains", f"a regimen of {n_trains:,} dose trains")
+        n_doses = sum(b.dose_count() for b in self.blocks if not b.is_indefinite)
+        if n_doses > MAX_DOSES:
+            raise exceeded("doses", f"a regimen of {n_doses:,} doses")
         endless = [b for b in self.blocks if b.is_indefinite]
-        if len(endless) > 1:
+        if endless:
             periods = [b.pattern()[0] for b in endless]
-            if len(set(periods)) > 1:
-                _common_period(periods)  # raises when the periods are incommensurate
+            # raises when the periods are incommensurate or their common period too long
+            common = _common_period(periods) if len(set(periods)) > 1 else periods[0]
+            per_cycle = sum(round(common / p) * b.doses_per_period()
+                            for b, p in zip(endless, periods, strict=True))
+            if per_cycle > MAX_DOSES:
+                raise exceeded("doses", f"{per_cycle:,} doses in one steady-state cycle of "
+                               f"{format_value(common, 'h')}")
+        starts = block_starts(self)
+        for start in starts[:-1]:
+            _hours(start, "a block start")
+        if math.isfinite(starts[-1]):
+            _hours(starts[-1], "a regimen end")
+        _check_daily_amounts(compile_trains(self))
 
     @property
     def is_indefinite(self) -> bool:
@@ -341,8 +489,12 @@ class DoseTrain:
         return self.t0_h + (self.n - 1) * self.ii_h if math.isfinite(self.n) else math.inf
 
 
-def _block_length_h(block: Block, next_block: Block | None) -> float:
-    """Time from a block's first dose to the next block's first dose."""
+def block_length_h(block: Block, next_block: Block | None) -> float:
+    """Time from a block's first dose to the next block's first dose (inf if it never ends).
+
+    ``next_block`` matters only for a one-off dose without a length, which lasts one
+    period of the block after it.
+    """
     period, offsets = block.pattern()
     if block.is_single:
         # The docstring promise "stops after duration_h hours" holds for single doses too:
@@ -384,13 +536,17 @@ def block_starts(regimen: Regimen) -> list[float]:
             start = ends[-1] if ends else regimen.start_h
         nxt = blocks[i + 1] if i + 1 < len(blocks) else None
         starts.append(start)
-        ends.append(start + _block_length_h(b, nxt))
+        ends.append(start + block_length_h(b, nxt))
     starts.append(max(ends))
     return starts
 
 
 def _common_period(periods: list[float]) -> float:
-    """Least common multiple of dosing periods (h) that are fractions p/q with q <= 3600."""
+    """Least common multiple of dosing periods (h) that are fractions p/q with q <= 3600.
+
+    Refused beyond the period limit, which is checked as the multiple grows (three
+    near-prime periods such as 23.9, 24.1 and 167.9 h share one only after ~1000 years).
+    """
     fracs = []
     for p in periods:
         # Every float is a binary fraction, so an exact LCM always exists but can be
@@ -402,9 +558,71 @@ def _common_period(periods: list[float]) -> float:
                 "common period, so the regimen has no steady state; give them a length"
             )
         fracs.append(f)
-    num = math.lcm(*(f.numerator for f in fracs))
+    # Fractions are in lowest terms, so lcm(p/q, r/s) = lcm(p, r) / gcd(q, s).
     den = math.gcd(*(f.denominator for f in fracs))
+    num = 1
+    for f in fracs:
+        num = math.lcm(num, f.numerator)
+        if num > MAX_PERIOD_H * den:
+            listed = ", ".join(f"{p:g}" for p in sorted(set(periods))[:5])
+            raise exceeded("period_h", f"a common period of {num / den:,.0f} h or more (for "
+                           f"dose trains repeating every {listed} h)")
     return float(Fraction(num, den))
+
+
+def max_amount_per_day(trains: Sequence[DoseTrain],
+                       amounts: Sequence[float] | np.ndarray | None = None) -> float:
+    """Most given within 24 h counted from the first dose of each train.
+
+    Parameters
+    ----------
+    trains : sequence of DoseTrain
+    amounts : sequence of float, optional
+        Amount per dose of each train (e.g. resolved to mg); default ``train.amount``.
+
+    Returns
+    -------
+    float
+        The largest sum of amounts whose dose times fall in ``[t0, t0 + 24 h)`` for some
+        train's first dose ``t0``. This catches doses piled up across trains (event rows
+        at the same time, overlapping anchored blocks); the busiest 24 h within one
+        block's pattern is checked by :class:`Block` itself.
+    """
+    if not trains:
+        return 0.0
+    t0 = np.array([t.t0_h for t in trains], float)
+    ii = np.array([t.ii_h for t in trains], float)
+    n = np.array([t.n for t in trains], float)
+    amt = np.asarray([t.amount for t in trains] if amounts is None else amounts, float)
+    starts = np.unique(t0)
+    safe_ii = np.where(ii > 0, ii, 1.0)
+    best = 0.0
+    # Windows x trains in chunks of about a million cells.
+    chunk = max(1, 1_000_000 // len(trains))
+    for i in range(0, starts.size, chunk):
+        a = starts[i:i + chunk, None]
+        rel = a - t0[None, :]
+        k_lo = np.maximum(0.0, np.ceil((rel - _TIME_EPS_H) / safe_ii))
+        k_hi = np.ceil((rel + 24.0 - _TIME_EPS_H) / safe_ii) - 1.0
+        k_hi = np.minimum(k_hi, n[None, :] - 1.0)
+        repeating = np.maximum(0.0, k_hi - k_lo + 1.0)
+        single = ((t0[None, :] >= a - _TIME_EPS_H)
+                  & (t0[None, :] < a + 24.0 - _TIME_EPS_H)).astype(float)
+        count = np.where(ii[None, :] > 0, repeating, single)
+        best = max(best, float(np.max(count @ amt)))
+    return best
+
+
+def _check_daily_amounts(trains: Sequence[DoseTrain]) -> None:
+    """Refuse a regimen whose trains together give more than the daily limit of a unit."""
+    for unit, name in DAILY_LIMIT_BY_UNIT.items():
+        same = [t for t in trains if t.unit == unit]
+        if len(same) < 2:
+            continue  # one train is one block's pattern, already checked
+        most = max_amount_per_day(same)
+        if most > LIMITS[name].value * (1 + 1e-12):  # sums of floats: a rounding's slack
+            raise exceeded(name, f"{most:g} {unit} within 24 h (doses of several parts or "
+                           "event rows together)")
 
 
 def compile_trains(regimen: Regimen) -> tuple[DoseTrain, ...]:
@@ -414,6 +632,9 @@ def compile_trains(regimen: Regimen) -> tuple[DoseTrain, ...]:
     of trains depends on the pattern (e.g. 5 for "5 days on 9 days off") but never on how
     long the regimen runs.
     """
+    n_trains = sum(b.doses_per_period() for b in regimen.blocks)
+    if n_trains > MAX_TRAINS:
+        raise exceeded("trains", f"a regimen of {n_trains:,} dose trains")
     starts = block_starts(regimen)
     trains: list[DoseTrain] = []
     for b, start in zip(regimen.blocks, starts, strict=False):
@@ -439,13 +660,36 @@ def compile_trains(regimen: Regimen) -> tuple[DoseTrain, ...]:
     return tuple(trains)
 
 
+def count_doses(trains: Sequence[DoseTrain], until_h: float) -> float:
+    """Number of doses of ``trains`` at or before ``until_h``, counted without listing them."""
+    total = 0.0
+    for tr in trains:
+        if tr.t0_h > until_h:
+            continue
+        if tr.ii_h == 0:
+            total += 1
+        else:
+            total += min(tr.n, math.floor((until_h - tr.t0_h) / tr.ii_h + _TIME_EPS_H) + 1)
+    return total
+
+
+def check_dose_count(trains: Sequence[DoseTrain], until_h: float) -> None:
+    """Refuse before listing more doses up to ``until_h`` than the dose limit allows."""
+    _hours(until_h, "a simulation end")
+    n = count_doses(trains, until_h)
+    if n > MAX_DOSES:
+        raise exceeded("doses", f"{n:,.0f} doses up to {format_value(until_h, 'h')}")
+
+
 def train_doses(trains: Sequence[DoseTrain], until_h: float, inclusive: bool = True
                 ) -> Iterator[tuple[float, DoseTrain]]:
     """(time, train) of every dose of ``trains`` up to ``until_h``, train by train.
 
     For the few places that need doses one by one (display, per-dose occasions, missed
-    doses); the solver itself never loops over doses.
+    doses); the solver itself never loops over doses. More doses than the dose limit are
+    refused before the first is listed.
     """
+    check_dose_count(trains, until_h)
     for tr in trains:
         k = 0
         while k < tr.n:

@@ -18,7 +18,6 @@ import difflib
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from os import PathLike
@@ -31,6 +30,8 @@ import pandas as pd
 
 from pkdose.drugs import all_drug_names, resolve_drug
 from pkdose.errors import PkdoseError
+from pkdose.files import parse_toml, read_csv, read_text
+from pkdose.limits import MAX_EVENT_IDS, MAX_TRAINS, exceeded
 from pkdose.regimen import (
     AMOUNT_UNITS,
     ANIMAL_ROUTES,
@@ -41,7 +42,7 @@ from pkdose.regimen import (
     Dose,
     DoseTrain,
     Regimen,
-    block_starts,
+    block_length_h,
     compile_trains,
 )
 from pkdose.regimen_text import format_regimen, parse_regimen
@@ -93,11 +94,28 @@ class RegimenFile:
         Free text from the ``description`` key.
     metadata : Mapping
         Every other table in the file (e.g. ``source`` with a citation), as read.
+    source : str
+        Name used in error messages, usually the file path.
     """
 
     regimen: Regimen
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    source: str = "regimen TOML"
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        """The one metadata table ``name`` (``[name]``), empty when the file has none.
+
+        Raises
+        ------
+        PkdoseError
+            When the file gives ``[[name]]``, an array of tables, where one is meant.
+        """
+        value = self.metadata.get(name, {})
+        if not isinstance(value, Mapping):
+            raise PkdoseError(f"{self.source}: '{name}' must be one [{name}] table, not an "
+                              f"array of tables ([[{name}]])")
+        return value
 
 
 def _is_number(value: object) -> bool:
@@ -220,10 +238,7 @@ def parse_regimen_toml(text: str, source: str = "regimen TOML") -> RegimenFile:
         Naming ``source`` and the offending key: invalid TOML, missing or unknown key,
         wrong type, or an invalid regimen.
     """
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise PkdoseError(f"{source}: invalid TOML: {err}") from None
+    data = parse_toml(text, source)
     metadata: dict[str, Any] = {}
     for key, value in data.items():
         if key in _TOP_KEYS:
@@ -281,18 +296,7 @@ def parse_regimen_toml(text: str, source: str = "regimen TOML") -> RegimenFile:
         reg = replace(reg, name=name, start_h=start_h if start_h is not None else reg.start_h)
     except PkdoseError as err:
         raise PkdoseError(f"{source}: key 'start_h': {err}") from None
-    return RegimenFile(reg, description, MappingProxyType(metadata))
-
-
-def _read_text(path: str | PathLike[str], what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PkdoseError(f"{what} {path} not found") from None
-    except IsADirectoryError:
-        raise PkdoseError(f"{what} {path} is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise PkdoseError(f"cannot read {what} {path}: {err}") from None
+    return RegimenFile(reg, description, MappingProxyType(metadata), source)
 
 
 def read_regimen_file(path: str | PathLike[str]) -> RegimenFile:
@@ -311,7 +315,7 @@ def read_regimen_file(path: str | PathLike[str]) -> RegimenFile:
     PkdoseError
         One line naming the file (and key) for a missing file, invalid TOML or schema error.
     """
-    return parse_regimen_toml(_read_text(path, "regimen file"), source=str(path))
+    return parse_regimen_toml(read_text(path, "regimen file"), source=str(path))
 
 
 def read_regimen_toml(path: str | PathLike[str]) -> Regimen:
@@ -745,6 +749,8 @@ def _read_row(source: str, n: int, get: Any) -> _DoseRow | None:
 def _regimen_from_rows(source: str, rows: list[_DoseRow], drug: str | None) -> Regimen:
     if not rows:
         raise PkdoseError(f"{source} has no dose rows (EVID 1 with AMT > 0)")
+    if len(rows) > MAX_TRAINS:
+        raise exceeded("trains", f"{source}: {len(rows):,} dose rows for one ID")
     drugs = {r.drug for r in rows if r.drug is not None}
     if drug is not None:
         drug = resolve_drug(drug)
@@ -757,6 +763,14 @@ def _regimen_from_rows(source: str, rows: list[_DoseRow], drug: str | None) -> R
     else:
         raise PkdoseError(f"{source} has no DRUG column; give the drug (sirolimus or everolimus)")
     rows = sorted(rows, key=lambda r: r.time)  # stable: ties keep table order
+    try:
+        return Regimen(drug, _row_blocks(rows))
+    except PkdoseError as err:
+        raise PkdoseError(f"{source}: {err}") from None
+
+
+def _row_blocks(rows: list[_DoseRow]) -> tuple[Block, ...]:
+    """Blocks of time-ordered dose rows: sequenced where one ends as the next begins."""
     blocks: list[Block] = []
     prev_start = 0.0
     for r in rows:
@@ -767,20 +781,17 @@ def _regimen_from_rows(source: str, rows: list[_DoseRow], drug: str | None) -> R
             # A row that starts exactly when the previous one ends is written as a plain
             # sequence ("... then ..."); any other row is anchored at its TIME.
             anchored = replace(block, at_h=r.time)
-            prev = replace(blocks[-1], at_h=None)
-            if not prev.is_indefinite:
-                pair = Regimen(drug, (prev, block), start_h=prev_start)
-                if block_starts(pair)[1] == r.time:
-                    anchored = block
+            prev = blocks[-1]
+            if not prev.is_indefinite and prev_start + block_length_h(prev, block) == r.time:
+                anchored = block
         blocks.append(anchored)
         prev_start = r.time
-    try:
-        return Regimen(drug, tuple(blocks))
-    except PkdoseError as err:
-        raise PkdoseError(f"{source}: {err}") from None
+    return tuple(blocks)
 
 
-def _group_rows(df: pd.DataFrame, source: str) -> dict[Any, list[_DoseRow]]:
+def _group_rows(df: pd.DataFrame, source: str, max_ids: int | None = None
+                ) -> dict[Any, list[_DoseRow]]:
+    """Dose rows by ID; more than ``max_ids`` IDs are refused before their rows are read."""
     cols = _columns(df, source)
     records = df.rename(columns={v: k for k, v in cols.items()}).to_dict("records")
     groups: dict[Any, list[_DoseRow]] = {}
@@ -791,6 +802,8 @@ def _group_rows(df: pd.DataFrame, source: str) -> dict[Any, list[_DoseRow]]:
         if isinstance(subject, float) and subject.is_integer():
             subject = int(subject)
         rows = groups.setdefault(subject, [])
+        if max_ids is not None and len(groups) > max_ids:
+            raise exceeded("event_ids", f"{source} with more than {max_ids:,} IDs")
         dose = _read_row(source, n, rec.get)
         if dose is not None:
             rows.append(dose)
@@ -816,7 +829,9 @@ def events_to_regimens(
     dict
         ID -> Regimen, in order of first appearance.
     """
-    groups = _group_rows(df, source)
+    groups = _group_rows(df, source, max_ids=MAX_EVENT_IDS)
+    if not groups:
+        raise PkdoseError(f"{source} has no rows; {_EXPECTED_COLUMNS}")
     return {
         subject: _regimen_from_rows(f"{source} (ID {subject})", rows, drug)
         for subject, rows in groups.items()
@@ -860,6 +875,8 @@ def events_to_regimen(
         names the row.
     """
     groups = _group_rows(df, source)
+    if not groups:
+        raise PkdoseError(f"{source} has no rows; {_EXPECTED_COLUMNS}")
     if id is None:
         if len(groups) > 1:
             listed = ", ".join(str(k) for k in list(groups)[:5])
@@ -891,17 +908,8 @@ def read_events_csv(path: str | PathLike[str]) -> pd.DataFrame:
     # pandas < 3 parses floats slightly inexactly unless asked; pandas 3 is exact and
     # deprecates the option.
     exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-    try:
-        return pd.read_csv(path, na_values=["."], skipinitialspace=True, **exact)
-    except FileNotFoundError:
-        raise PkdoseError(f"event table {path} not found") from None
-    except IsADirectoryError:
-        raise PkdoseError(f"event table {path} is a directory, not a file") from None
-    except pd.errors.EmptyDataError:
-        raise PkdoseError(f"event table {path} is empty; {_EXPECTED_COLUMNS}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
-        detail = " ".join(str(err).split())
-        raise PkdoseError(f"cannot read event table {path}: {detail}") from None
+    return read_csv(path, "event table", empty_hint=_EXPECTED_COLUMNS, na_values=["."],
+                    skipinitialspace=True, **exact)
 
 
 def write_events_csv(

@@ -13,6 +13,7 @@ on/off cycle and a route.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,6 +21,7 @@ from typing import NoReturn
 
 from pkdose.drugs import all_drug_names, resolve_drug
 from pkdose.errors import PkdoseError
+from pkdose.limits import MAX_TEXT_CHARS, exceeded
 from pkdose.regimen import (
     HOURS_PER_DAY,
     HOURS_PER_MONTH,
@@ -771,11 +773,16 @@ def parse_regimen(text: str) -> Regimen:
     """
     if not isinstance(text, str) or not text.strip():
         raise PkdoseError("empty regimen; write e.g. 'sirolimus 1 mg daily'")
+    if len(text) > MAX_TEXT_CHARS:
+        raise exceeded("text_chars", f"a regimen text of {len(text):,} characters")
     one_line = " ".join(text.replace("×", "x").split())
     one_line = re.sub(r"\s*/\s*", "/", one_line)
     quoted = _quote(" ".join(text.split()))
     drug, rest, n_words = _split_drug(one_line, quoted)
     p = _Parser(quoted, _tokenize(rest, n_words), n_words)
+    for tok in p.toks:
+        if tok.num is not None and not math.isfinite(tok.num):
+            p.fail("a number below 1e308", tok)
     parts = [_part(p)]
     while not p.at_end():
         _skip_separator(p)

@@ -21,19 +21,26 @@ import pandas as pd
 
 from pkdose import solver
 from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.limits import (
+    DAILY_LIMIT_BY_UNIT,
+    MAX_DAILY_MG,
+    MAX_DOSE_MG,
+    MAX_POINTS,
+    MAX_TIME_H,
+    exceeded,
+    format_value,
+)
 from pkdose.model import Model, covariate_table, get_model, individual_parameters
 from pkdose.regimen import (
     HOURS_PER_WEEK,
     DoseTrain,
     Regimen,
     block_starts,
+    check_dose_count,
     compile_trains,
+    max_amount_per_day,
     train_doses,
 )
-
-#: Upper limit on output points per subject, so a typo in --until or --step cannot
-#: exhaust memory; the message says how to ask for less.
-MAX_POINTS = 2_000_000
 
 
 def reference_caveats(path: str) -> list[str]:
@@ -45,9 +52,16 @@ def reference_caveats(path: str) -> list[str]:
     """
     from pkdose.regimen_io import read_regimen_file
 
-    meta = read_regimen_file(path).metadata.get("reference", {})
+    meta = read_regimen_file(path).table("reference")
+    comed = meta.get("comedication", [])
+    if isinstance(comed, str):
+        comed = [comed]
+    if not isinstance(comed, list) or not all(isinstance(c, str) for c in comed):
+        raise PkdoseError(f"{path}: key 'reference.comedication' must be an array of names, "
+                          f"e.g. [\"ciclosporin\"], got {comed!r}")
+    if not isinstance(meta.get("systemic", True), bool):
+        raise PkdoseError(f"{path}: key 'reference.systemic' must be true or false")
     out = []
-    comed = [str(c) for c in meta.get("comedication", []) or []]
     if comed:
         out.append(f"{path}: the reference regimen was given with {', '.join(comed)}, which "
                    "is not applied here; name it as a co-medication to include it")
@@ -110,8 +124,7 @@ def resolve_model(regimen: Regimen, model: Model | str | None,
     return m
 
 
-def dose_amounts(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
-    """Dose in mg per subject, resolving mg/kg and mg/m2 with weight and body-surface area."""
+def _resolved(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
     if train.unit == "mg":
         return np.full(len(cov), float(train.amount))
     if train.unit == "mg/kg":
@@ -129,6 +142,25 @@ def dose_amounts(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
         # ppm = mg drug per kg food; food in g/day, so mg/day = ppm x g/day / 1000.
         return train.amount * cov["food_g_day"].to_numpy(float) / 1000.0
     raise PkdoseError(f"unknown dose unit {train.unit}")
+
+
+def dose_amounts(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
+    """Dose in mg per subject, resolving mg/kg and mg/m2 with weight and body-surface area.
+
+    The resolved dose, and what the train gives in 24 h, are held to the mg limits
+    (``pkdose.limits``): "100 mg/kg weekly" is 7000 mg for 70 kg.
+    """
+    mg = _resolved(train, cov)
+    if train.unit != "mg" and mg.size:
+        most = float(np.max(mg))
+        if not most <= MAX_DOSE_MG:  # also NaN and inf
+            raise exceeded("dose_mg", f"a dose of {train.amount:g} {train.unit} "
+                           f"({most:.4g} mg for the subject)")
+        per_day = min(train.n, math.ceil(24.0 / train.ii_h - 1e-9)) if train.ii_h else 1
+        if per_day * most > MAX_DAILY_MG:
+            raise exceeded("daily_mg", f"{per_day:g} doses of {train.amount:g} {train.unit} "
+                           f"within 24 h ({per_day * most:.4g} mg for the subject)")
+    return mg
 
 
 def _span(values: np.ndarray, unit: str) -> str:
@@ -163,14 +195,46 @@ def _check_animal_doses(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
     return msgs
 
 
+def _check_daily_mg(trains: Sequence[DoseTrain], cov: pd.DataFrame) -> None:
+    """Refuse trains that together give more mg in 24 h than the limit, once resolved."""
+    in_mg = [t for t in trains if t.unit in DAILY_LIMIT_BY_UNIT or t.unit == "ppm"]
+    if len(in_mg) > 1:  # one train is checked by dose_amounts
+        most = max_amount_per_day(in_mg, [float(np.max(dose_amounts(t, cov))) for t in in_mg])
+        if most > MAX_DAILY_MG * (1 + 1e-12):
+            raise exceeded("daily_mg", f"{most:.4g} mg within 24 h for the subject (doses of "
+                           "several parts or event rows together)")
+
+
+def _assumed_size(model: Model, trains: Sequence[DoseTrain], cov: pd.DataFrame) -> list[str]:
+    """Say so when mg/kg or mg/m2 doses were resolved with the default subject's size."""
+    assumed = set(cov.attrs.get("defaulted", ()))
+    names = {"weight_kg": ("weight", "kg"), "height_cm": ("height", "cm")}
+    msgs = []
+    for unit, keys in (("mg/kg", ("weight_kg",)), ("mg/m2", ("weight_kg", "height_cm"))):
+        tr = next((t for t in trains if t.unit == unit), None)
+        used = [k for k in keys if k in assumed]
+        if tr is None or not used:
+            continue
+        size = " and ".join(names[k][0] for k in used)
+        shown = ", ".join(f"{cov[k].iloc[0]:g} {names[k][1]}" for k in used)
+        msgs.append(f"{model.drug} {tr.amount:g} {unit} was resolved with the default "
+                    f"subject's {size} ({shown}) to {_span(dose_amounts(tr, cov), 'mg')} per "
+                    f"dose; give the subject's {size} for a dose in mg that is theirs")
+    return msgs
+
+
 def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:
     """Warn (ExtrapolationWarning) where dose or covariates leave the model's source data.
 
-    Raises PkdoseError for a route the model cannot take (e.g. a diet with a human model).
+    Also warns when mg/kg or mg/m2 doses of a human regimen were resolved with the default
+    subject's weight or height (none was given). Raises PkdoseError for a route the model
+    cannot take (e.g. a diet with a human model) and for resolved doses beyond the mg
+    limits of ``pkdose.limits``.
     """
     from pkdose.regimen import ANIMAL_ROUTES
 
     trains = compile_trains(regimen)
+    _check_daily_mg(trains, cov)
     for route in sorted({t.route for t in trains}):
         if route in ANIMAL_ROUTES and not model.is_animal:
             raise PkdoseError(
@@ -192,7 +256,7 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
         for m in msgs:
             warnings.warn(m, ExtrapolationWarning, stacklevel=3)
         return msgs
-    msgs = []
+    msgs = _assumed_size(model, trains, cov)
     doses = np.concatenate([dose_amounts(t, cov) for t in trains])
     rng = model.validity("dose_mg")
     if rng and (doses.min() < rng[0] * (1 - 1e-9) or doses.max() > rng[1] * (1 + 1e-9)):
@@ -289,6 +353,7 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
 
 def _expand_doses(trains: Sequence[DoseTrain], cov: pd.DataFrame, until_h: float):
     """Explicit dose times (D,) and amounts (n, D) before ``until_h``, merged by time."""
+    check_dose_count(trains, until_h)  # solved dose by dose: bound the work first
     per_time: dict[float, np.ndarray] = {}
     for tr in trains:
         amt = dose_amounts(tr, cov)
@@ -406,11 +471,14 @@ def time_grid(until_h: float, step_h: float, start_h: float = 0.0) -> np.ndarray
         raise PkdoseError(f"simulation end must be after {start_h:g} h, got {until_h:g} h")
     if not (math.isfinite(step_h) and step_h > 0):
         raise PkdoseError(f"time step must be positive, got {step_h:g} h")
-    npts = int(math.floor((until_h - start_h) / step_h + 1e-9)) + 1
+    if until_h > MAX_TIME_H:
+        raise exceeded("time_h", f"a simulation end of {format_value(until_h, 'h')}",
+                       option="until_h")
+    npts = math.floor((until_h - start_h) / step_h + 1e-9) + 1
     if npts > MAX_POINTS:
-        raise PkdoseError(
-            f"{npts:,} output points requested; use a larger time step or an earlier end "
-            f"(limit {MAX_POINTS:,})", option=("step_h", "until_h"))
+        raise exceeded("points", f"{format_value(npts, 'output points')} "
+                       f"({format_value(until_h - start_h, 'h')} every "
+                       f"{format_value(step_h, 'h')})", option=("step_h", "until_h"))
     return start_h + step_h * np.arange(npts)
 
 
@@ -457,9 +525,16 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
     if times_h is None:
         t = time_grid(until_h if until_h is not None else default_until_h(reg), step_h)
     else:
-        t = np.asarray(times_h, float)
+        try:
+            t = np.asarray(times_h, float)
+        except (TypeError, ValueError):
+            raise PkdoseError("output times must be numbers of hours") from None
         if t.ndim != 1 or not np.all(np.isfinite(t)) or np.any(t < 0):
             raise PkdoseError("output times must be finite, non-negative hours")
+        if t.size > MAX_POINTS:
+            raise exceeded("points", f"{t.size:,} output times")
+        if t.size and t.max() > MAX_TIME_H:
+            raise exceeded("time_h", f"an output time of {format_value(t.max(), 'h')}")
     conc = concentrations(prep, compile_trains(reg), t)
     return curves_frame(t, conc)
 

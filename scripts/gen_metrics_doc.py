@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pkdose._docgen import sync_doc
+from pkdose._docgen import splice, sync_doc
 from pkdose.engine import QUANTITIES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
@@ -33,10 +33,7 @@ def render_table() -> str:
 
 def update(text: str) -> str:
     """``text`` with the block between the markers replaced by the current table."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"{DOC}: markers {BEGIN!r} ... {END!r} not found")
-    return text[:start] + BEGIN + "\n" + render_table() + "\n" + text[end:]
+    return splice(text, BEGIN, END, render_table(), DOC)
 
 
 def main(argv: list[str]) -> int:

@@ -421,7 +421,7 @@ MALFORMED = {
     "ragged omega": (lambda t: replace_iiv_omega(t, "[[0.2, 0, 0, 0], [0, 0.2], "
                                                     "[0, 0, 0.4, 0], [0, 0, 0, 0.04]]"),
                      "omega must be 4x4"),
-    "invalid TOML": (lambda t: t + "\n[broken\n", "not valid TOML"),
+    "invalid TOML": (lambda t: t + "\n[broken\n", "invalid TOML"),
     "non-numeric value": (lambda t: t.replace("value = 12.9", 'value = "12.9"'),
                           "must be a number"),
     "negative value": (lambda t: t.replace("value = 12.9", "value = -12.9"),

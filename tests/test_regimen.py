@@ -13,6 +13,14 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from pkdose.errors import PkdoseError
+from pkdose.limits import (
+    DAILY_LIMIT_BY_UNIT,
+    DOSE_LIMIT_BY_UNIT,
+    LIMITS,
+    MAX_DOSES,
+    MAX_TIME_H,
+    MIN_INTERVAL_H,
+)
 from pkdose.regimen import (
     HOURS_PER_MONTH,
     Block,
@@ -39,7 +47,7 @@ def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
     return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
 
 
-hours = st.sampled_from(NICE_HOURS) | _floats(0.01, 5000.0)
+hours = st.sampled_from(NICE_HOURS) | _floats(MIN_INTERVAL_H, 4000.0)
 
 
 @st.composite
@@ -47,7 +55,7 @@ def doses(draw: st.DrawFn) -> Dose:
     unit = draw(st.sampled_from(["mg", "mg", "mg/kg", "mg/m2", "ppm"]))
     amount = draw(
         st.sampled_from([0.1, 0.5, 1.0, 2.0, 5.0, 6.0, 10.0])
-        | _floats(1e-4, 1000.0 if unit == "mg" else 1e6)
+        | _floats(1e-4, LIMITS[DOSE_LIMIT_BY_UNIT[unit]].value)
     )
     if unit == "ppm":
         return Dose(amount, unit, "diet")
@@ -63,7 +71,7 @@ def blocks(draw: st.DrawFn, max_doses_per_period: int = 400) -> Block:
     dose = draw(doses())
     kind = draw(st.sampled_from(["single", "interval", "interval", "weekdays"]))
     at_h = draw(st.none() | st.none() | st.just(0.0) | st.sampled_from(NICE_HOURS)
-                | _floats(-1e3, 1e5))  # fmt: skip
+                | _floats(-1e3, 0.9 * MAX_TIME_H))  # fmt: skip
     if kind == "single":
         limit = draw(st.sampled_from(["none", "one", "duration"]))
         return Block(
@@ -77,10 +85,13 @@ def blocks(draw: st.DrawFn, max_doses_per_period: int = 400) -> Block:
         interval_h = draw(hours)
         cycle = draw(st.sampled_from(["none", "none", "free", "month"]))
         if cycle == "free":
-            on_h, off_h = draw(hours), draw(hours)
+            # the 'on' part holds at least one interval (else the cycle sets the dosing)
+            on_h, off_h = max(draw(hours), interval_h), draw(hours)
         elif cycle == "month":
             on_h = draw(st.sampled_from([168.0, 336.0, 504.0, HOURS_PER_MONTH]))
             off_h = HOURS_PER_MONTH if on_h == HOURS_PER_MONTH else HOURS_PER_MONTH - on_h
+            if on_h < interval_h:
+                reject()  # the 'on' part must hold at least one interval
         if on_h is not None and on_h / interval_h > max_doses_per_period:
             reject()
     else:
@@ -93,21 +104,33 @@ def blocks(draw: st.DrawFn, max_doses_per_period: int = 400) -> Block:
                 reject()
     if dose.route == "diet" and interval_h is not None and interval_h < 24.0:
         interval_h = 24.0  # a diet dose is a day's food: at most daily
+        if on_h is not None and on_h < interval_h:
+            reject()  # the 'on' part must hold at least one interval
     if dose.route == "diet" and on_h is not None and on_h + off_h < 24.0:
         reject()  # a diet cycle lasts at least a day
         if on_h is not None and on_h / interval_h > max_doses_per_period:
             reject()
+    daily = DAILY_LIMIT_BY_UNIT.get(dose.unit)
+    if daily is not None and interval_h is not None:
+        # keep within the daily limit: at most ceil(24 h / interval) doses in any 24 h
+        cap = LIMITS[daily].value / math.ceil(24.0 / interval_h)
+        if dose.amount > cap:
+            dose = Dose(cap, dose.unit, dose.route, dose.infusion_h)
     limit = draw(st.sampled_from(["none", "count", "duration"]))
-    return Block(
-        dose,
-        interval_h=interval_h,
-        weekdays=weekdays,
-        on_h=on_h,
-        off_h=off_h,
-        n_doses=draw(st.integers(1, 10**6)) if limit == "count" else None,
-        duration_h=draw(hours | _floats(0.01, 1e5)) if limit == "duration" else None,
-        at_h=at_h,
-    )
+    pattern = dict(interval_h=interval_h, weekdays=weekdays, on_h=on_h, off_h=off_h, at_h=at_h)
+    try:
+        Block(dose, **pattern)
+    except PkdoseError:
+        reject()  # e.g. an 'off' part that brings the next dose sooner than the interval
+    if limit == "duration":
+        duration_h = draw(hours | _floats(0.01, 0.9 * MAX_TIME_H))
+        if Block(dose, **pattern, n_doses=1).doses_per_period() * duration_h / (
+                Block(dose, **pattern).pattern()[0]) > MAX_DOSES:
+            limit = "count"  # a long duration at a short interval: too many doses
+        else:
+            return Block(dose, **pattern, duration_h=duration_h)
+    return Block(dose, **pattern,
+                 n_doses=draw(st.integers(1, MAX_DOSES)) if limit == "count" else None)
 
 
 @st.composite
@@ -393,7 +416,11 @@ def test_endless_trains_without_a_common_period_are_rejected():
         (dict(amount=-2.0), "must be positive"),
         (dict(amount=math.nan), "not a number"),
         (dict(amount=math.inf), "not a number"),
-        (dict(amount=5000.0), "implausibly large"),
+        (dict(amount=5000.0), "above the 1000 mg limit on one dose"),
+        (dict(amount=101.0, unit="mg/kg"), "above the 100 mg/kg limit"),
+        (dict(amount=501.0, unit="mg/m2"), "above the 500 mg/m2 limit"),
+        (dict(amount=5001.0, unit="ppm", route="diet"), "above the 5000 ppm limit"),
+        (dict(amount=1.0, route="infusion", infusion_h=1e-300), "below the 1 min limit"),
         (dict(amount=1.0, unit="g"), "unknown dose unit"),
         (dict(amount=1.0, route="im"), "unknown route"),
         (dict(amount=14.0, unit="ppm"), "only in the diet"),
@@ -407,8 +434,10 @@ def test_invalid_doses_are_rejected_with_a_reason(kwargs, message):
         Dose(**kwargs)
 
 
-def test_weight_based_doses_are_not_capped_in_mg():
-    assert Dose(5000.0, "mg/kg").amount == 5000.0
+def test_weight_based_doses_are_capped_in_their_own_unit():
+    # 90 mg/kg is 6300 mg for 70 kg, refused only once resolved (pkdose.simulate)
+    assert Dose(90.0, "mg/kg").amount == 90.0
+    assert Dose(450.0, "mg/m2").amount == 450.0
 
 
 @pytest.mark.parametrize(
@@ -426,7 +455,17 @@ def test_weight_based_doses_are_not_capped_in_mg():
         (dict(interval_h=24.0, on_h=0.0, off_h=216.0), "must both be positive"),
         (dict(interval_h=24.0, on_h=math.inf, off_h=216.0), "must both be positive"),
         (dict(weekdays=(0,), on_h=120.0, off_h=100.0), "whole weeks"),
-        (dict(interval_h=0.001, on_h=1000.0, off_h=1.0), "implausible; check the units"),
+        (dict(interval_h=0.001, on_h=1000.0, off_h=1.0), "below the 15 min limit"),
+        (dict(interval_h=0.25, on_h=8000.0, off_h=1.0), "limit on the number of dose trains"),
+        (dict(interval_h=24.0, on_h=1.0, off_h=1.0), "doses would come every 2 h"),
+        (dict(interval_h=168.0, on_h=72.0, off_h=96.0), "shorter than the dosing interval"),
+        (dict(interval_h=4.8, on_h=6.0, off_h=0.5), "sooner than the dosing interval"),
+        (dict(interval_h=24.0, on_h=5000.0, off_h=5000.0), "limit on repeating periods"),
+        (dict(interval_h=2 * 8766.0), "limit on repeating periods"),
+        (dict(interval_h=24.0, n_doses=10_001), "limit on the number of doses"),
+        (dict(interval_h=24.0, duration_h=1e6), "limit on times"),
+        (dict(interval_h=0.25, duration_h=80_000.0), "limit on the number of doses"),
+        (dict(interval_h=24.0, at_h=-1e308), "limit on times"),
         (dict(interval_h=24.0, n_doses=0), "whole number >= 1"),
         (dict(interval_h=24.0, n_doses=2.5), "whole number >= 1"),
         (dict(interval_h=24.0, n_doses=3, duration_h=72.0), "not both"),

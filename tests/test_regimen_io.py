@@ -462,7 +462,7 @@ EVENT_ERRORS = [
     (events([dict(TIME=np.nan, AMT=1)]), "row 1: TIME is missing"),
     (events([dict(TIME=0, AMT=np.nan)]), "row 1: AMT is missing"),
     (events([dict(TIME=0, AMT=-1)]), "row 1: dose amount must be positive"),
-    (events([dict(TIME=0, AMT=5000)]), "row 1: dose 5000 mg is implausibly large"),
+    (events([dict(TIME=0, AMT=5000)]), "row 1: a dose of 5000 mg is above the 1000 mg limit"),
     (events([dict(TIME=0, AMT=0, EVID=0)]), "has no dose rows"),
     (events([dict(TIME=0, AMT=1)], UNIT="g"), "row 1: UNIT 'g'"),
     (events([dict(TIME=0, AMT=1)], DRUG="aspirin"), "row 1: unknown drug 'aspirin'"),
