@@ -32,7 +32,7 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 OPTION_FLAGS = {"food_g_day": "--food", "species": "--species", "step_h": "--step",
                 "until_h": "--until", "max_tablets": "--max-tablets",
                 "first_dose": "--first-dose", "scheduler": "--scheduler", "match": "--match",
-                "fraction": "--fraction"}
+                "fraction": "--fraction", "n": "--n", "window_h": "--window"}
 
 
 def _err(msg: str) -> None:
