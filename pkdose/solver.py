@@ -240,12 +240,15 @@ _THETA13 = 5.371920351148152
 def _expm(mat: np.ndarray) -> np.ndarray:
     """Matrix exponential of a stack (..., S, S) by scaling and squaring with Pade(13).
 
-    Vectorised over the stack (scipy's expm loops over it in Python); one scaling for the
-    whole stack, chosen for its largest 1-norm.
+    Vectorised over the stack (scipy's expm loops over it in Python). Each matrix is scaled
+    for its own 1-norm, so its exponential does not depend on the others in the stack.
     """
-    norm = float(np.max(np.sum(np.abs(mat), axis=-2), initial=0.0))
-    squarings = max(0, int(math.ceil(math.log2(norm / _THETA13)))) if norm > _THETA13 else 0
-    a = mat / (2.0 ** squarings)
+    norm = np.max(np.sum(np.abs(mat), axis=-2), axis=-1, initial=0.0)
+    with np.errstate(divide="ignore"):
+        squarings = np.where(norm > _THETA13,
+                             np.ceil(np.log2(np.maximum(norm, _THETA13) / _THETA13)),
+                             0.0).astype(np.int64)
+    a = mat / np.ldexp(1.0, squarings)[..., None, None]
     eye = np.broadcast_to(np.eye(a.shape[-1]), a.shape)
     b = _PADE13
     a2 = a @ a
@@ -256,8 +259,9 @@ def _expm(mat: np.ndarray) -> np.ndarray:
     v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 \
         + b[0] * eye
     r = np.linalg.solve(v - u, v + u)
-    for _ in range(squarings):
-        r = r @ r
+    for k in range(int(squarings.max(initial=0))):
+        more = squarings > k
+        r[more] = r[more] @ r[more]
     return r
 
 
