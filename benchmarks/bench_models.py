@@ -15,7 +15,9 @@ Run on demand:  python benchmarks/bench_models.py [--n 1000 10000] [--repeat 3]
 Each (workload, N) runs in a fresh process, so its peak memory (ru_maxrss, whole process,
 imports included) is its own. Prints one line each: ``<workload> N=<n>: <seconds> s``
 (median of ``--repeat`` runs), the peak memory, the mrgsolve seconds recorded in issue 15
-on this machine (N = 10,000 only) and the ratio, and the load average. Asserts nothing.
+on this machine (N = 10,000 only) and the ratio, the process CPU seconds (median; less
+sensitive than wall time to other jobs on a shared machine) and the load average.
+Asserts nothing.
 """
 
 from __future__ import annotations
@@ -85,15 +87,16 @@ def one(name: str, n: int, repeat: int) -> dict:
     times = np.arange(2185, dtype=float)
     args = setup(name, n)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    secs = []
+    secs, cpus = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         conc = run_once(name, *args, times)
         secs.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
         del conc
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": float(np.median(secs)), "all": secs, "peak_mb": peak / 1024.0,
-            "before_mb": rss0 / 1024.0}
+    return {"seconds": float(np.median(secs)), "cpu": float(np.median(cpus)),
+            "peak_mb": peak / 1024.0, "before_mb": rss0 / 1024.0}
 
 
 def main() -> None:
@@ -114,8 +117,8 @@ def main() -> None:
                                   "--repeat", str(args.repeat)],
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            line = (f"{name} N={n}: {r['seconds']:.3f} s  (peak {r['peak_mb']:.0f} MB, "
-                    f"{r['before_mb']:.0f} MB before the runs")
+            line = (f"{name} N={n}: {r['seconds']:.3f} s  (CPU {r['cpu']:.3f} s; peak "
+                    f"{r['peak_mb']:.0f} MB, {r['before_mb']:.0f} MB before the runs")
             if n == 10_000 and name in MRGSOLVE_S:
                 line += f"; mrgsolve {MRGSOLVE_S[name]:g} s, {MRGSOLVE_S[name] / r['seconds']:.0f}x"
             print(line + f"; load {os.getloadavg()[0]:.2f})", flush=True)

@@ -28,6 +28,7 @@ into the caller's array in cache-sized chunks.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -123,11 +124,30 @@ _SERIES_TERMS = 60
 _CHUNK_ELEMENTS = 1 << 20
 
 
-def _series(coef_fn, d: np.ndarray) -> np.ndarray:
-    """Sum_j coef_j (-d)^j by Horner's rule (d small)."""
+@functools.cache
+def _series_coefs(kind: str, m: int) -> tuple[float, ...]:
+    """Taylor coefficients of A_m (``kind`` "a", used for d < 2) or B_m ("b", d < max(2, m))
+    in powers of -d, as many as bring the next term below 1e-18 of the first at the
+    largest d used (a fixed count per function, so no value depends on its neighbours)."""
+    d_max = 2.0 if kind == "a" else max(2.0, float(m))
+    fact = math.factorial(m - 1)
+    out = []
+    for j in range(_SERIES_TERMS):
+        c = (1.0 / (math.factorial(j) * (m + j) * fact) if kind == "a"
+             else 1.0 / math.factorial(j + m))
+        out.append(c)
+        if j > d_max and c * d_max ** j < 1e-18 * out[0]:
+            break
+    return tuple(out)
+
+
+def _series(coefs: tuple[float, ...], d: np.ndarray) -> np.ndarray:
+    """Sum_j coefs_j (-d)^j by Horner's rule (d small)."""
     out = np.zeros_like(d)
-    for j in range(_SERIES_TERMS - 1, -1, -1):
-        out = out * (-d) + coef_fn(j)
+    if d.size:
+        for c in coefs[::-1]:
+            out *= -d
+            out += c
     return out
 
 
@@ -137,8 +157,7 @@ def _a_fn(m: int, d: np.ndarray) -> np.ndarray:
         return _phi1(d)
     out = np.empty_like(d)
     small = d < 2.0
-    fact = math.factorial(m - 1)
-    out[small] = _series(lambda j: 1.0 / (math.factorial(j) * (m + j) * fact), d[small])
+    out[small] = _series(_series_coefs("a", m), d[small])
     # Integer order: P(m, d) = 1 - exp(-d) sum_{j<m} d^j/j! exactly; for d >= m the
     # subtraction loses at most about a digit and costs a fraction of gammainc. In between
     # (2 <= d < m, long transit chains only) keep gammainc.
@@ -159,7 +178,7 @@ def _b_fn(m: int, d: np.ndarray) -> np.ndarray:
         return _phi1(d)
     out = np.empty_like(d)
     small = d < max(2.0, float(m))
-    out[small] = _series(lambda j: 1.0 / math.factorial(j + m), d[small])
+    out[small] = _series(_series_coefs("b", m), d[small])
     big = ~small
     db = d[big]
     poly = np.zeros_like(db)
@@ -335,9 +354,33 @@ def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
         gap = (sys.lam[:, 0] - sys.lam[:, 1])[:, None]
         # k21 (exp(-lam2 s) - exp(-lam1 s)) / (lam1 - lam2), without dividing by the gap.
         out[:, c + 1, :] = sys.k21[:, None] * s * e[:, 1, :] * _phi1(gap * s)
-    for j in range(sys.n_chain):
-        kern = chain_kernel(sys.n_chain - j, sys.k[:, None, None], lam, s[None, None, :])
-        out[:, j, :] = np.sum(a * kern, axis=1)
+    if sys.n_chain < 2:
+        for j in range(sys.n_chain):
+            kern = chain_kernel(sys.n_chain - j, sys.k[:, None, None], lam, s[None, None, :])
+            out[:, j, :] = np.sum(a * kern, axis=1)
+        return out
+    # Chains of several stages: every stage count at once by the upward recurrence
+    # K_m = k/(k - lam) (K_{m-1} - (k u)^(m-1) e^(-k u)/(m-1)!), K_0 = e^(-lam u), which
+    # is stable where the disposition mode is slower than the chain and |k - lam| u >=
+    # max(2, stages) (the subtracted Erlang term is then a bounded fraction of K_{m-1});
+    # elsewhere (early times, rates close together) the divided-difference kernel. At
+    # u = 0 the recurrence gives the exact 0.
+    k = sys.k[:, None, None]
+    u = s[None, None, :]
+    ku = k * u
+    far = ((lam < k) & (np.abs(k - lam) * u >= max(2.0, float(sys.n_chain)))) | (u == 0)
+    ratio = k / np.where(lam < k, k - lam, 1.0)
+    kern = e.copy()
+    erl = np.exp(-ku) * np.ones_like(kern)
+    near = np.nonzero(~far)
+    lam_n, k_n, u_n = (np.broadcast_to(x, far.shape)[near] for x in (lam, k, u))
+    for m in range(1, sys.n_chain + 1):
+        kern -= erl
+        kern *= ratio
+        erl *= ku / m
+        if near[0].size:
+            kern[near] = chain_kernel(m, k_n, lam_n, u_n)
+        out[:, sys.n_chain - m, :] = np.einsum("npt,np->nt", kern, sys.a)
     return out
 
 
@@ -974,8 +1017,12 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [m]]), strict=True):
             c = int(ks[a])
             if c not in bases:
-                f_cc, f_cp, _, _ = _unit_free(sys, s_cls[c])
-                bases[c] = np.stack([f_cc, f_cp, drive_c[c]], axis=1)  # (n, 3, S_c)
+                # Free evolution from unit central and unit peripheral amounts (the
+                # disposition's unit-state responses), then the driven part.
+                basis = np.empty((n, 3, s_cls[c].size))
+                basis[:, :2] = basis_central(sys, s_cls[c])
+                basis[:, 2] = drive_c[c]
+                bases[c] = basis
             sel = np.searchsorted(s_cls[c], s_out[start:start + p])
             basis = bases[c]
             # A run of consecutive distinct times (every aligned grid) is a view.
