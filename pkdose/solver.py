@@ -346,63 +346,100 @@ def basis_central(sys: System, s: np.ndarray) -> np.ndarray:
 def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
     p = sys.lam.shape[1]
     lam = sys.lam[:, :, None]  # (n, p, 1)
-    a = sys.a[:, :, None]
     e = np.exp(-lam * s)  # (n, p, T)
     c = sys.central
-    out[:, c, :] = np.einsum("npt,np->nt", e, sys.a)
+    np.einsum("npt,np->nt", e, sys.a, out=out[:, c, :])
     if p == 2:
+        # k21 (exp(-lam2 s) - exp(-lam1 s)) / (lam1 - lam2): the difference loses nothing
+        # once (lam1 - lam2) s >= 1; below that u exp(-lam2 u) phi_1(gap u), which never
+        # divides by the gap.
         gap = (sys.lam[:, 0] - sys.lam[:, 1])[:, None]
-        # k21 (exp(-lam2 s) - exp(-lam1 s)) / (lam1 - lam2), without dividing by the gap.
-        out[:, c + 1, :] = sys.k21[:, None] * s * e[:, 1, :] * _phi1(gap * s)
-    if sys.n_chain < 2:
-        for j in range(sys.n_chain):
-            kern = chain_kernel(sys.n_chain - j, sys.k[:, None, None], lam, s[None, None, :])
-            out[:, j, :] = np.sum(a * kern, axis=1)
+        k21 = sys.k21[:, None]
+        per = out[:, c + 1, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.subtract(e[:, 1], e[:, 0], out=per)
+            per *= k21 / gap
+        # Only the first columns can be that early (s sorted by every caller; else all).
+        j = int(np.searchsorted(s, 1.0 / float(gap.min()))) if np.all(np.diff(s) >= 0) \
+            else s.size
+        if j:
+            gs = gap * s[:j]
+            early = k21 * s[:j] * e[:, 1, :j] * _phi1(gs)
+            np.copyto(per[:, :j], early, where=gs < 1.0)
+    if not sys.n_chain:
         return out
-    # Chains of several stages: every stage count at once by the upward recurrence
-    # K_m = k/(k - lam) (K_{m-1} - (k u)^(m-1) e^(-k u)/(m-1)!), K_0 = e^(-lam u), which
-    # is stable where the disposition mode is slower than the chain and |k - lam| u >=
-    # max(2, stages) (the subtracted Erlang term is then a bounded fraction of K_{m-1});
-    # elsewhere (early times, rates close together) the divided-difference kernel. At
+    # Absorption chains: every stage count at once by the upward recurrence
+    # K_m = k/(k - lam) (K_{m-1} - (k u)^(m-1) e^(-k u)/(m-1)!), K_0 = e^(-lam u). For one
+    # stage it is the difference of two exponentials, exact to 2 ulp once |k - lam| u >= 1;
+    # for several it is stable where the mode is slower than the chain and |k - lam| u >=
+    # max(2, stages) (the subtracted Erlang term is then a bounded fraction of K_{m-1}).
+    # Elsewhere (early times, rates close together) the divided-difference kernel. At
     # u = 0 the recurrence gives the exact 0.
     k = sys.k[:, None, None]
     u = s[None, None, :]
     ku = k * u
-    far = ((lam < k) & (np.abs(k - lam) * u >= max(2.0, float(sys.n_chain)))) | (u == 0)
-    ratio = k / np.where(lam < k, k - lam, 1.0)
+    dist = np.abs(k - lam) * u
+    if sys.n_chain == 1:
+        far = (dist >= 1.0) | (u == 0)
+    else:
+        far = ((lam < k) & (dist >= max(2.0, float(sys.n_chain)))) | (u == 0)
+    ratio = k / np.where(lam != k, k - lam, 1.0)
     kern = e.copy()
     erl = np.exp(-ku) * np.ones_like(kern)
-    near = np.nonzero(~far)
-    lam_n, k_n, u_n = (np.broadcast_to(x, far.shape)[near] for x in (lam, k, u))
+    near = np.flatnonzero(~far)
+    lam_n, k_n, u_n = (np.broadcast_to(x, far.shape).reshape(-1)[near] for x in (lam, k, u))
+    flat = kern.reshape(-1)
     for m in range(1, sys.n_chain + 1):
         kern -= erl
         kern *= ratio
-        erl *= ku / m
-        if near[0].size:
-            kern[near] = chain_kernel(m, k_n, lam_n, u_n)
-        out[:, sys.n_chain - m, :] = np.einsum("npt,np->nt", kern, sys.a)
+        if m < sys.n_chain:
+            erl *= ku / m
+        if near.size:
+            flat[near] = chain_kernel(m, k_n, lam_n, u_n)
+        np.einsum("npt,np->nt", kern, sys.a, out=out[:, sys.n_chain - m, :])
     return out
+
+
+#: Magnitude below which decayed amounts (mg) and propagator entries are set to 0: high
+#: powers of the propagator decay through subnormal numbers, on which arithmetic is ~100
+#: times slower, and nothing below 1e-280 mg can show in a concentration.
+_TINY = 1e-280
+
+
+def _flush(x: np.ndarray) -> np.ndarray:
+    np.copyto(x, 0.0, where=np.abs(x) < _TINY)
+    return x
 
 
 def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray,
                   by_m: bool = False) -> np.ndarray:
     """E^m w for each (sorted, integer) m: (n, S, len(m_values)), or (n, len(m_values), S)
-    with ``by_m``."""
-    out = np.empty((w.shape[0], len(m_values), w.shape[1]) if by_m else
-                   w.shape + (len(m_values),))
-    cur, m_cur = w, 0
-    for i, m in enumerate(m_values.astype(np.int64)):
+    with ``by_m``.
+
+    One step per count, vectorised over subjects with the subject index last: each step
+    is a few contiguous elementwise passes (per-subject 3x3 products cost more in call
+    overhead than in arithmetic), and elementwise, so a subject's values do not depend on
+    how many others share the call (a contraction routine may reorder its sums by shape).
+    """
+    n, n_s = w.shape
+    e_c = np.ascontiguousarray(e_mat.transpose(1, 2, 0))  # (S, S, n)
+    cur = np.ascontiguousarray(w.T)
+    out = np.empty((len(m_values), n_s, n))
+    tmp = np.empty((n_s, n))
+    m_cur = 0
+    for i, m in enumerate(np.asarray(m_values).astype(np.int64)):
         gap = int(m - m_cur)
-        if gap == 1:
-            cur = np.einsum("nij,nj->ni", e_mat, cur)
-        elif gap > 1:
-            cur = np.einsum("nij,nj->ni", np.linalg.matrix_power(e_mat, gap), cur)
-        if by_m:
-            out[:, i, :] = cur
-        else:
-            out[:, :, i] = cur
+        if gap:
+            step = e_c if gap == 1 else np.ascontiguousarray(
+                np.linalg.matrix_power(e_mat, gap).transpose(1, 2, 0))
+            new = step[:, 0] * cur[0]
+            for j in range(1, n_s):
+                np.multiply(step[:, j], cur[j], out=tmp)
+                new += tmp
+            cur = _flush(new)
+        out[i] = cur
         m_cur = m
-    return out
+    return np.ascontiguousarray(out.transpose(2, 0, 1) if by_m else out.transpose(2, 1, 0))
 
 
 def _gather_sum(coef: np.ndarray, inv_c: np.ndarray, basis: np.ndarray, inv_b: np.ndarray
