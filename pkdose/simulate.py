@@ -222,13 +222,15 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
 
 
 def _convert(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray,
-             outs: dict[str, np.ndarray]) -> None:
+             outs: dict[str, np.ndarray], per_volume: bool = False) -> None:
     """Central amounts (mg) of the subjects of ``p`` into the concentration arrays ``outs``
-    (ng/mL, same shape); ``central_mg`` may be ``outs["conc_ng_ml"]`` itself."""
+    (ng/mL, same shape); ``central_mg`` may be ``outs["conc_ng_ml"]`` itself, and with
+    ``per_volume`` is already amount / V1 in ng/mL."""
     conc = outs["conc_ng_ml"]
     c = outs.get("plasma_ng_ml", conc)
     np.maximum(central_mg, 0.0, out=c)
-    c *= (1000.0 / p["v1"])[:, None]
+    if not per_volume:
+        c *= (1000.0 / p["v1"])[:, None]
     if model.blood == "langmuir_rbc":
         hct = p["hct"][:, None]
         bmax, kd, kns = (p[k][:, None] for k in ("bmax_ng_ml", "kd_ng_ml", "kns"))
@@ -434,9 +436,13 @@ def _solve_into(prep: Prepared, plans_of, n_times: int, outs: dict[str, np.ndarr
         def finish(a, b, chunk, p=p, lo=lo):
             rows = {k: v[lo + a:lo + b] for k, v in outs.items()}
             _convert(prep.model, {k: p[k][a:b] for k in _CONVERT_KEYS if k in p}, chunk,
-                     rows)
+                     rows, per_volume=True)
 
-        solver.fill_chunked(plans_of(sub), conc[lo:hi], finish)
+        # mg in V1 litres -> ng/mL folded into the plans' small coefficient arrays, so the
+        # output is not passed over once more for it.
+        per_litre = 1000.0 / p["v1"]
+        solver.fill_chunked([pl.scaled(per_litre) for pl in plans_of(sub)], conc[lo:hi],
+                            finish)
 
 
 _CONVERT_KEYS = ("v1", "hct", "bmax_ng_ml", "kd_ng_ml", "kns")

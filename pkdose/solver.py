@@ -412,9 +412,9 @@ def _flush(x: np.ndarray) -> np.ndarray:
 
 
 def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray,
-                  by_m: bool = False) -> np.ndarray:
-    """E^m w for each (sorted, integer) m: (n, S, len(m_values)), or (n, len(m_values), S)
-    with ``by_m``.
+                  by_m: bool = False, raw: bool = False) -> np.ndarray:
+    """E^m w for each (sorted, integer) m: (n, S, len(m_values)), (n, len(m_values), S)
+    with ``by_m``, or as computed, (len(m_values), S, n), with ``raw``.
 
     One step per count, vectorised over subjects with the subject index last: each step
     is a few contiguous elementwise passes (per-subject 3x3 products cost more in call
@@ -439,6 +439,8 @@ def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray,
             cur = _flush(new)
         out[i] = cur
         m_cur = m
+    if raw:
+        return out
     return np.ascontiguousarray(out.transpose(2, 0, 1) if by_m else out.transpose(2, 1, 0))
 
 
@@ -608,6 +610,14 @@ class Plan:
             else:
                 out[:, part.cols] = part.vals[lo:hi]
 
+    def scaled(self, factor: np.ndarray) -> Plan:
+        """The plan times ``factor`` (n,) per subject (e.g. 1/V1: concentrations), applied
+        to the small coefficient arrays rather than to the output."""
+        f3 = np.asarray(factor, float)[:, None, None]
+        parts = tuple(Block(p.start, p.coef * f3, p.basis) if isinstance(p, Block)
+                      else Dense(p.cols, p.vals * f3[:, :, 0]) for p in self.parts)
+        return Plan(self.n, self.n_times, parts, self.zero)
+
     def values(self) -> np.ndarray:
         """All central amounts (n, T), written chunk by chunk."""
         out = np.empty((self.n, self.n_times))
@@ -675,30 +685,52 @@ def regular_runs(key: np.ndarray, s: np.ndarray) -> list[tuple[int, int, int]] |
 
 def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: float,
                         times: np.ndarray) -> Plan | None:
-    """Plan of a bolus train on a sorted grid, or None where the grid is not sorted.
+    """Plan of a bolus train on a sorted grid, or None where the grid is not sorted or
+    does not repeat (runs of fewer than 4 times on average: value by value is cheaper).
 
     ``x(t) = exp(A s) (w - E^m w)``: the coefficients ``w - E^m w`` per dose count and the
     unit-state responses ``exp(A s)`` per distinct ``s`` are each computed once, and every
-    stretch of the grid that repeats the same ``s`` values is one :class:`Block`.
+    stretch of the grid that repeats the same ``s`` values is one :class:`Block`. After
+    the last of ``N`` doses the grid is cut into further intervals of the dosing interval
+    with no dose: ``s = s' + q ii`` gives ``exp(A s') E^q (w - E^N w)``, so the washout
+    reuses the responses of the dosing intervals and only adds coefficients.
     """
+    ii = train.ii_h
     rel = times - t0
-    count = np.clip(np.floor(rel / train.ii_h) + 1.0, 0.0, train.n)
+    count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)
     ok = count >= 1
     if not np.any(ok):
         return Plan(sys.n, times.size, (), (slice(None),))
     first = int(np.argmax(ok))
     if not np.all(ok[first:]):
         return None
-    cnt = count[first:].astype(np.int64)
-    s_end = rel[first:] - (count[first:] - 1.0) * train.ii_h
-    runs = regular_runs(cnt, s_end)
-    if runs is None:
+    s_end = rel[first:] - (count[first:] - 1.0) * ii
+    key = count[first:].astype(np.int64)
+    if math.isfinite(train.n):
+        after = np.flatnonzero(key >= train.n)
+        q = np.floor(s_end[after] / ii)
+        s_rest = s_end[after] - q * ii
+        back = s_rest < 0  # s / ii rounded up to a whole number
+        q[back] -= 1.0
+        s_rest[back] += ii
+        s_end[after] = s_rest
+        key[after] += q.astype(np.int64)
+    runs = regular_runs(key, s_end)
+    if runs is None or (len(runs) > 16 and 4 * len(runs) > key.size):
         return None
-    e_mat = _expm(system_matrix(sys) * train.ii_h)
+    e_mat = _expm(system_matrix(sys) * ii)
     w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
-    m_u = np.unique(cnt)
-    # (n, M, J) with M over the distinct dose counts, consecutive on a grid.
-    coef = w[:, None, :] - _powers_times(e_mat, w, m_u, by_m=True)
+    m_u = np.unique(key)
+    n_doses = int(min(train.n, m_u[-1]))
+    # coef(k) = E^max(0, k - N) w - E^k w: (n, M, J) over the distinct keys, consecutive
+    # on a grid.
+    wash = np.maximum(m_u - n_doses, 0)
+    powers_of = np.unique(np.concatenate([m_u, wash]))
+    pw = _powers_times(e_mat, w, powers_of, raw=True)  # (keys, J, n)
+    coef = np.take(pw, np.searchsorted(powers_of, wash), axis=0)
+    coef -= np.take(pw, np.searchsorted(powers_of, m_u), axis=0)
+    coef = np.ascontiguousarray(coef.transpose(2, 0, 1))
+    cnt = key
     rows = [s_end[a:a + p] for a, _, p in runs]
     s_u, inv = np.unique(np.concatenate(rows), return_inverse=True)
     basis = basis_central(sys, s_u)
@@ -922,7 +954,7 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     """
     n, p = sys.n, sys.lam.shape[1]
     lam = sys.lam
-    out = np.zeros((s.size, n, p))
+    out = np.zeros((s.size, n, p))  # rows are written for every output time
     thr = MM_LINEAR_FRACTION * km
     if a0 <= 0 or s.size == 0:
         return out
@@ -938,7 +970,7 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     starts = np.concatenate([[0.0], ends[:-1]])
     h = ends - starts
     nonlin = ends <= t_sw
-    incr = np.zeros((ends.size, n, p))
+    incr = np.zeros((int(np.count_nonzero(nonlin)), n, p))  # non-linear steps come first
     # Non-linear steps: Gauss-Legendre in time.
     width = math.pi * km / vm
     for hv in np.unique(h[nonlin & (h > 0)]):
@@ -964,20 +996,32 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
                 incr[np.ix_(cols, who)] = part
     # First-order steps: the gut at each step start is shared, the kernel per subject.
     lin = np.flatnonzero(~nonlin)
-    if lin.size:
-        g0 = g_sw * np.exp(-ka * (starts[lin] - t_sw))
-        for hv in np.unique(h[lin]):
-            sel = h[lin] == hv
-            kern = chain_kernel(1, np.full((n, 1), ka), lam, np.full((n, 1), hv))  # (n, p)
-            incr[lin[sel]] = g0[sel, None, None] * kern[None]
+    g0 = np.zeros(ends.size)
+    g0[lin] = g_sw * np.exp(-ka * (starts[lin] - t_sw))
+    kern = {float(hv): chain_kernel(1, np.full((n, 1), ka), lam, np.full((n, 1), hv))
+            for hv in np.unique(h[lin])}  # (n, p)
     decay = {float(hv): np.exp(-lam * hv) for hv in np.unique(h)}
     cur = np.zeros((n, p))
+    tmp = np.empty((n, p))
     j_out = 0
     for j in range(ends.size):
-        cur = decay[float(h[j])] * cur + incr[j]
+        cur *= decay[float(h[j])]
+        if nonlin[j]:
+            cur += incr[j]
+        elif g0[j]:
+            np.multiply(kern[float(h[j])], g0[j], out=tmp)
+            cur += tmp
         if is_out[j]:
             out[j_out] = cur
             j_out += 1
+    return out
+
+
+def _modal_sum(modal: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    """sum_i proj[:, i] * modal[..., :, i]: modal amplitudes (S, n, p) to amounts (S, n)."""
+    out = modal[:, :, 0] * proj[:, 0]
+    for i in range(1, modal.shape[2]):
+        out += modal[:, :, i] * proj[:, i]
     return out
 
 
@@ -1008,21 +1052,26 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
     u_end = 0.0 if end_h is None else end_h - dose_times[k_end]
     # Times since dose at which each class is needed: outputs, interval ends, the end.
     need: dict[int, list] = {c: [] for c in range(len(classes))}
+    carry: dict[int, list] = {c: [] for c in range(len(classes))}  # states carried on
     for c in np.unique(cls[k_of]):
         need[int(c)].append(s_out[cls[k_of] == c])
     for k in range(k_events - 1):
-        need[int(cls[k])].append(lengths[k:k + 1])
-    need[int(cls[k_end])].append(np.array([u_end]))
+        carry[int(cls[k])].append(float(lengths[k]))
+    carry[int(cls[k_end])].append(float(u_end))
     pc, pp = _projectors(sys)
     s_cls, drive_c, drive_p = {}, {}, {}
     for c, wanted in need.items():
-        if not wanted:
+        ends = np.unique(carry[c])
+        if not wanted and not ends.size:
             continue
-        su = np.unique(np.concatenate(wanted))
+        su = np.unique(np.concatenate(wanted + [ends]))
         modal = _mm_modal(sys, float(a0[rep[c]]), vm, km, su)  # (S, n, p)
         s_cls[c] = su
-        drive_c[c] = np.einsum("snp,np->ns", modal, pc)
-        drive_p[c] = np.einsum("snp,np->ns", modal, pp)
+        # Central part at every time; peripheral only where states are carried on (the
+        # interval ends and the end time).
+        drive_c[c] = np.ascontiguousarray(_modal_sum(modal, pc).T)
+        drive_p[c] = dict(zip(ends.tolist(), _modal_sum(modal[np.searchsorted(su, ends)], pp),
+                              strict=True))
 
     def at(c: int, value: float) -> int:
         return int(np.searchsorted(s_cls[c], value))
@@ -1042,7 +1091,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         f_cc, f_cp, f_pc, f_pp = phi[length]
         i = at(c, length)
         xc, xp = (f_cc * xc + f_cp * xp + drive_c[c][:, i],
-                  f_pc * xc + f_pp * xp + drive_p[c][:, i])
+                  f_pc * xc + f_pp * xp + drive_p[c][length])
 
     parts = []
     bases: dict[int, np.ndarray] = {}
@@ -1072,7 +1121,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
     i = at(c, u_end)
     xc, xp = xs[:, k_end, 0], xs[:, k_end, 1]
     c1 = f_cc * xc + f_cp * xp + drive_c[c][:, i]
-    p1 = f_pc * xc + f_pp * xp + drive_p[c][:, i]
+    p1 = f_pc * xc + f_pp * xp + drive_p[c][float(u_end)]
     g1 = float(gut_profile(np.array([a0[k_end]]), np.array([u_end]), vm * one, km * one)[0])
     return parts, (np.full(n, g1), c1, p1)
 
