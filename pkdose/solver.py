@@ -1093,22 +1093,39 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         xc, xp = (f_cc * xc + f_cp * xp + drive_c[c][:, i],
                   f_pc * xc + f_pp * xp + drive_p[c][length])
 
-    parts = []
     bases: dict[int, np.ndarray] = {}
-    for start, m, p in regular_runs(k_of, s_out):
+
+    def basis_of(c: int) -> np.ndarray:
+        # Free evolution from unit central and unit peripheral amounts (the disposition's
+        # unit-state responses), then the driven part: (n, 3, S_c).
+        if c not in bases:
+            basis = np.empty((n, 3, s_cls[c].size))
+            basis[:, :2] = basis_central(sys, s_cls[c])
+            basis[:, 2] = drive_c[c]
+            bases[c] = basis
+        return bases[c]
+
+    parts: list[Block | Dense] = []
+    runs = regular_runs(k_of, s_out)
+    if len(runs) > 16 and 4 * len(runs) > times.size:
+        # Times that do not repeat from interval to interval: value by value.
+        vals = np.empty((n, times.size))
+        for c in np.unique(cls[k_of]):
+            cols = np.flatnonzero(cls[k_of] == c)
+            b = np.take(basis_of(int(c)), np.searchsorted(s_cls[c], s_out[cols]), axis=2)
+            x = np.take(xs, k_of[cols], axis=1)  # (n, len, 3)
+            # Elementwise, so no subject's sum depends on the block's shape.
+            vals[:, cols] = x[:, :, 0] * b[:, 0] + x[:, :, 1] * b[:, 1] + x[:, :, 2] * b[:, 2]
+        parts.append(Dense(slice(None), vals))
+        runs = []
+    for start, m, p in runs:
         k0 = int(k_of[start])
         # A stretch of intervals shares one basis only within a class.
         ks = cls[k0:k0 + m]
         cut = np.flatnonzero(np.diff(ks)) + 1
         for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [m]]), strict=True):
             c = int(ks[a])
-            if c not in bases:
-                # Free evolution from unit central and unit peripheral amounts (the
-                # disposition's unit-state responses), then the driven part.
-                basis = np.empty((n, 3, s_cls[c].size))
-                basis[:, :2] = basis_central(sys, s_cls[c])
-                basis[:, 2] = drive_c[c]
-                bases[c] = basis
+            basis_of(c)
             sel = np.searchsorted(s_cls[c], s_out[start:start + p])
             basis = bases[c]
             # A run of consecutive distinct times (every aligned grid) is a view.

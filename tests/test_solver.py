@@ -374,3 +374,18 @@ def test_michaelis_menten_fast_and_slow_distribution_match_ode(eta, rel_err):
     ref = ode_central(sys, [(x, 6.0, "oral") for x in dt], t, vm=p["vm"][0], km=p["km"][0],
                       method="Radau")
     assert rel_err(got[0], ref) < 1e-6
+
+
+def test_michaelis_menten_times_that_do_not_repeat_match_a_grid():
+    # Daily doses sampled every 25 h: no two intervals share times since dose, so the
+    # plan is value by value; it must agree with the same times taken from a fine grid.
+    model = get_model("wu2012")
+    p = individual_parameters(model, covariate_table())
+    sys = solver.build_system(p, 0)
+    dt = np.arange(40) * 24.0
+    doses = np.full((1, 40), 2.0)
+    sparse = np.arange(0.0, 1000.0, 25.0)
+    fine = np.arange(0.0, 1000.0, 1.0)
+    got, _ = solver.mm_central(sys, p["vm"], p["km"], dt, doses, sparse)
+    ref, _ = solver.mm_central(sys, p["vm"], p["km"], dt, doses, fine)
+    np.testing.assert_allclose(got[0], ref[0, ::25], rtol=1e-12)
