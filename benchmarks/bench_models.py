@@ -16,8 +16,10 @@ Each (workload, N) runs in a fresh process, so its peak memory (ru_maxrss, whole
 imports included) is its own. Prints one line each: ``<workload> N=<n>: <seconds> s``
 (median of ``--repeat`` runs), the peak memory, the mrgsolve seconds recorded in issue 15
 on this machine (N = 10,000 only) and the ratio, the process CPU seconds (median; less
-sensitive than wall time to other jobs on a shared machine) and the load average.
-Asserts nothing.
+sensitive than wall time to other jobs on a shared machine) and the load average. Then:
+the linear workload at 1, 84 and 10,000 doses (cost independent of the dose count), the
+Wu 2012 daily workload in one call against ten calls of 1,000 subjects, and the long
+DataFrame (``curves_frame``) of 10,000 curves. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -99,11 +101,48 @@ def one(name: str, n: int, repeat: int) -> dict:
             "peak_mb": peak / 1024.0, "before_mb": rss0 / 1024.0}
 
 
+def extras(repeat: int) -> None:
+    """Dose-count independence, one call against blocks, and the long DataFrame."""
+    import numpy as np
+
+    from pkdose.regimen import DoseTrain
+    from pkdose.simulate import concentrations, curves_frame, prepare
+
+    times = np.arange(2185, dtype=float)
+
+    def median(fn) -> float:
+        out = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+        return float(np.median(out))
+
+    model, cov, eta, occ, _ = setup("linear", 1000)
+    prep = prepare(model, cov, eta, occ)
+    for n_doses in (1, 84, 10_000):
+        trains = [DoseTrain(0.0, 24.0, n_doses, 0.5)]
+        secs = median(lambda trains=trains: concentrations(prep, trains, times))
+        print(f"linear N=1000 doses={n_doses}: {secs:.3f} s", flush=True)
+    model, cov, eta, occ, trains = setup("wu2012-daily", 10_000)
+    prep = prepare(model, cov, eta, occ)
+    one_call = median(lambda: concentrations(prep, trains, times))
+    blocks = median(lambda: [concentrations(prep.rows(lo, lo + 1000), trains, times)
+                             for lo in range(0, 10_000, 1000)])
+    print(f"wu2012-daily N=10000 one call: {one_call:.3f} s; blocks of 1000: {blocks:.3f} s",
+          flush=True)
+    conc = concentrations(prep, trains, times)
+    secs = median(lambda: curves_frame(times, conc))
+    print(f"curves_frame N=10000 ({10_000 * times.size:,} rows): {secs:.3f} s", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1_000, 10_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
+    ap.add_argument("--no-extras", action="store_true",
+                    help="skip the dose-count, one-call-vs-blocks and DataFrame lines")
     ap.add_argument("--one", nargs=2, metavar=("WORKLOAD", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -122,6 +161,9 @@ def main() -> None:
             if n == 10_000 and name in MRGSOLVE_S:
                 line += f"; mrgsolve {MRGSOLVE_S[name]:g} s, {MRGSOLVE_S[name] / r['seconds']:.0f}x"
             print(line + f"; load {os.getloadavg()[0]:.2f})", flush=True)
+    if not args.no_extras:
+        extras(args.repeat)
+        print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

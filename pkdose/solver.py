@@ -683,6 +683,10 @@ def regular_runs(key: np.ndarray, s: np.ndarray) -> list[tuple[int, int, int]] |
     return runs
 
 
+#: Output steps per virtual interval when a single dose is planned as blocks.
+_SINGLE_DOSE_STEPS = 48
+
+
 def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: float,
                         times: np.ndarray) -> Plan | None:
     """Plan of a bolus train on a sorted grid, or None where the grid is not sorted or
@@ -693,8 +697,15 @@ def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: floa
     stretch of the grid that repeats the same ``s`` values is one :class:`Block`. After
     the last of ``N`` doses the grid is cut into further intervals of the dosing interval
     with no dose: ``s = s' + q ii`` gives ``exp(A s') E^q (w - E^N w)``, so the washout
-    reuses the responses of the dosing intervals and only adds coefficients.
+    reuses the responses of the dosing intervals and only adds coefficients. A single
+    dose is cut the same way, at a virtual interval of 48 output steps, with coefficients
+    ``E^q b`` straight from the injected state.
     """
+    single = train.n == 1 or train.ii_h == 0
+    if single:
+        if times.size < 2 * _SINGLE_DOSE_STEPS:
+            return None
+        train = DoseTrain(train.t0_h, _SINGLE_DOSE_STEPS * float(times[1] - times[0]), 1, 0.0)
     ii = train.ii_h
     rel = times - t0
     count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)
@@ -719,8 +730,12 @@ def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: floa
     if runs is None or (len(runs) > 16 and 4 * len(runs) > key.size):
         return None
     e_mat = _expm(system_matrix(sys) * ii)
-    w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
     m_u = np.unique(key)
+    if single:
+        pw = _powers_times(e_mat, inj, m_u - 1, raw=True)  # E^(k-1) b, (keys, J, n)
+        return _blocks_plan(sys, times.size, first, runs, key, s_end, m_u,
+                            np.ascontiguousarray(pw.transpose(2, 0, 1)))
+    w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
     n_doses = int(min(train.n, m_u[-1]))
     # coef(k) = E^max(0, k - N) w - E^k w: (n, M, J) over the distinct keys, consecutive
     # on a grid.
@@ -730,6 +745,12 @@ def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: floa
     coef = np.take(pw, np.searchsorted(powers_of, wash), axis=0)
     coef -= np.take(pw, np.searchsorted(powers_of, m_u), axis=0)
     coef = np.ascontiguousarray(coef.transpose(2, 0, 1))
+    return _blocks_plan(sys, times.size, first, runs, key, s_end, m_u, coef)
+
+
+def _blocks_plan(sys: System, n_times: int, first: int, runs, key: np.ndarray,
+                 s_end: np.ndarray, m_u: np.ndarray, coef: np.ndarray) -> Plan:
+    """Blocks of (coefficients per key) x (unit-state responses per distinct time)."""
     cnt = key
     rows = [s_end[a:a + p] for a, _, p in runs]
     s_u, inv = np.unique(np.concatenate(rows), return_inverse=True)
@@ -744,7 +765,7 @@ def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: floa
             sel, np.arange(sel[0], sel[0] + p)) else np.take(basis, sel, axis=2)
         parts.append(Block(first + a, coef[:, k:k + m], b))
     zero = (slice(0, first),) if first else ()
-    return Plan(sys.n, times.size, tuple(parts), zero)
+    return Plan(sys.n, n_times, tuple(parts), zero)
 
 
 def train_plan(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
@@ -779,8 +800,7 @@ def train_plan(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarra
         inj = _input_vector(sys, train.route) * dose[:, None]
     lags = np.asarray(tlag, float) if oral else np.zeros(sys.n)
     lag_u = np.unique(lags)
-    if (rate is None and not steady_state and lag_u.size == 1 and train.n > 1
-            and train.ii_h > 0):
+    if rate is None and not steady_state and lag_u.size == 1:
         plan = _regular_train_plan(sys, train, inj, train.t0_h + float(lag_u[0]), times)
         if plan is not None:
             return plan

@@ -332,14 +332,16 @@ def test_regular_runs_split_a_grid_into_repeating_intervals():
 
 
 @pytest.mark.parametrize("step", [1.0, 0.5, 0.1, 7.0])
-def test_blocks_on_a_grid_equal_the_value_by_value_solution(step):
+@pytest.mark.parametrize("tr", [DoseTrain(3.0, 24, 12, 10.0), DoseTrain(3.5, 0, 1, 10.0)])
+def test_blocks_on_a_grid_equal_the_value_by_value_solution(step, tr):
     sys = transit_system(12.4, 5)
     t = np.arange(0.0, 400.0, step)
-    tr = DoseTrain(3.0, 24, 12, 10.0)
     grid = train(sys, tr, t)
     order = np.random.default_rng(0).permutation(t.size)  # unsorted: value by value
     shuffled = train(sys, tr, t[order])
-    np.testing.assert_allclose(grid[order], shuffled, rtol=1e-13, atol=1e-300)
+    # Blocks propagate whole states (E^q b), so far below the peak the agreement is
+    # absolute: 1e-13 of the peak.
+    np.testing.assert_allclose(grid[order], shuffled, rtol=1e-13, atol=1e-13 * grid.max())
 
 
 def test_michaelis_menten_unsorted_times_and_mixed_doses_give_each_subject_its_own_curve():
