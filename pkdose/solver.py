@@ -742,8 +742,18 @@ def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: floa
     wash = np.maximum(m_u - n_doses, 0)
     powers_of = np.unique(np.concatenate([m_u, wash]))
     pw = _powers_times(e_mat, w, powers_of, raw=True)  # (keys, J, n)
-    coef = np.take(pw, np.searchsorted(powers_of, wash), axis=0)
-    coef -= np.take(pw, np.searchsorted(powers_of, m_u), axis=0)
+    if np.array_equal(powers_of, np.arange(m_u[-1] + 1)) and np.array_equal(
+            m_u, np.arange(m_u[0], m_u[-1] + 1)):
+        # Every grid: consecutive keys, so the rows are slices (no gathered copies).
+        coef = np.empty((m_u.size,) + pw.shape[1:])
+        dosing = int(np.count_nonzero(m_u <= n_doses))
+        np.subtract(pw[0], pw[m_u[0]:m_u[0] + dosing], out=coef[:dosing])
+        if dosing < m_u.size:
+            a = int(m_u[dosing]) - n_doses
+            np.subtract(pw[a:a + m_u.size - dosing], pw[m_u[0] + dosing:], out=coef[dosing:])
+    else:
+        coef = np.take(pw, np.searchsorted(powers_of, wash), axis=0)
+        coef -= np.take(pw, np.searchsorted(powers_of, m_u), axis=0)
     coef = np.ascontiguousarray(coef.transpose(2, 0, 1))
     return _blocks_plan(sys, times.size, first, runs, key, s_end, m_u, coef)
 
