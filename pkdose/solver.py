@@ -703,9 +703,10 @@ def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: floa
     """
     single = train.n == 1 or train.ii_h == 0
     if single:
-        if times.size < 2 * _SINGLE_DOSE_STEPS:
+        step = float(times[1] - times[0]) if times.size >= 2 * _SINGLE_DOSE_STEPS else 0.0
+        if not step > 0:  # few times, or not increasing: value by value
             return None
-        train = DoseTrain(train.t0_h, _SINGLE_DOSE_STEPS * float(times[1] - times[0]), 1, 0.0)
+        train = DoseTrain(train.t0_h, _SINGLE_DOSE_STEPS * step, 1, 0.0)
     ii = train.ii_h
     rel = times - t0
     count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)

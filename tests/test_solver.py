@@ -337,7 +337,11 @@ def test_blocks_on_a_grid_equal_the_value_by_value_solution(step, tr):
     sys = transit_system(12.4, 5)
     t = np.arange(0.0, 400.0, step)
     grid = train(sys, tr, t)
-    order = np.random.default_rng(0).permutation(t.size)  # unsorted: value by value
+    for order in (np.random.default_rng(0).permutation(t.size),  # unsorted: value by value
+                  np.arange(t.size)[::-1]):  # decreasing
+        shuffled = train(sys, tr, t[order])
+        np.testing.assert_allclose(grid[order], shuffled, rtol=1e-13, atol=1e-13 * grid.max())
+    order = np.random.default_rng(0).permutation(t.size)
     shuffled = train(sys, tr, t[order])
     # Blocks propagate whole states (E^q b), so far below the peak the agreement is
     # absolute: 1e-13 of the peak.
