@@ -235,11 +235,12 @@ def _convert(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray,
         hct = p["hct"][:, None]
         bmax, kd, kns = (p[k][:, None] for k in ("bmax_ng_ml", "kd_ng_ml", "kns"))
         # ter Heine 2018 eq 1: C_rbc = Bmax Cp/(Kd + Cp) + Kns Cp; C_wb = HCT C_rbc + (1-HCT) Cp,
-        # i.e. C_wb = HCT Bmax Cp/(Kd + Cp) + (HCT Kns + 1 - HCT) Cp, formed in place.
+        # i.e. C_wb = Cp (HCT Bmax/(Kd + Cp) + HCT Kns + 1 - HCT), formed in place in four
+        # passes with no temporary.
         np.add(c, kd, out=conc)
-        np.divide(c, conc, out=conc)
-        conc *= hct * bmax
-        conc += c * (hct * kns + (1.0 - hct))
+        np.divide(hct * bmax, conc, out=conc)
+        conc += hct * kns + (1.0 - hct)
+        conc *= c
 
 
 def _outputs(model: Model, shape: tuple[int, int]) -> dict[str, np.ndarray]:
