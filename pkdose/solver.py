@@ -967,7 +967,7 @@ def _gut_scan(doses: np.ndarray, gut0: np.ndarray, vm: np.ndarray, km: np.ndarra
 
 
 def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np.ndarray:
-    """Modal amplitudes (S, n, p) of the disposition driven by the gut emptying from ``a0``
+    """Modal amplitudes (S, p, n) of the disposition driven by the gut emptying from ``a0``
     (empty disposition at 0), at the sorted distinct times ``s`` >= 0.
 
     ``I_i(s) = int_0^s exp(-lam_i (s - v)) r(v) dv`` with the absorption rate ``r`` of the
@@ -985,7 +985,8 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     """
     n, p = sys.n, sys.lam.shape[1]
     lam = sys.lam
-    out = np.zeros((s.size, n, p))  # rows are written for every output time
+    # Subject index last: every step of the recursion is a contiguous pass.
+    out = np.zeros((s.size, p, n))
     thr = MM_LINEAR_FRACTION * km
     if a0 <= 0 or s.size == 0:
         return out
@@ -1001,7 +1002,7 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     starts = np.concatenate([[0.0], ends[:-1]])
     h = ends - starts
     nonlin = ends <= t_sw
-    incr = np.zeros((int(np.count_nonzero(nonlin)), n, p))  # non-linear steps come first
+    incr = np.zeros((int(np.count_nonzero(nonlin)), p, n))  # non-linear steps come first
     # Non-linear steps: Gauss-Legendre in time.
     width = math.pi * km / vm
     for hv in np.unique(h[nonlin & (h > 0)]):
@@ -1020,20 +1021,21 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
             g = _gut_amount(np.full(v.shape, a0), v, np.full(v.shape, vm), np.full(v.shape, km))
             rate = (vm * g / (km + g)) * wts[:, None]  # (nodes, steps), shared
             ex = np.exp(-lam[who, :, None] * tau)  # (m, p, nodes)
-            part = np.matmul(ex, rate).transpose(2, 0, 1)  # one product per subject
+            part = np.matmul(ex, rate).transpose(2, 1, 0)  # one product per subject
             if who.size == n:
                 incr[cols] = part
             else:
-                incr[np.ix_(cols, who)] = part
+                incr[np.ix_(cols, np.arange(p), who)] = part
     # First-order steps: the gut at each step start is shared, the kernel per subject.
     lin = np.flatnonzero(~nonlin)
     g0 = np.zeros(ends.size)
     g0[lin] = g_sw * np.exp(-ka * (starts[lin] - t_sw))
-    kern = {float(hv): chain_kernel(1, np.full((n, 1), ka), lam, np.full((n, 1), hv))
-            for hv in np.unique(h[lin])}  # (n, p)
-    decay = {float(hv): np.exp(-lam * hv) for hv in np.unique(h)}
-    cur = np.zeros((n, p))
-    tmp = np.empty((n, p))
+    kern = {float(hv): np.ascontiguousarray(
+        chain_kernel(1, np.full((n, 1), ka), lam, np.full((n, 1), hv)).T)
+        for hv in np.unique(h[lin])}  # (p, n)
+    decay = {float(hv): np.exp(-lam.T * hv) for hv in np.unique(h)}
+    cur = np.zeros((p, n))
+    tmp = np.empty((p, n))
     j_out = 0
     for j in range(ends.size):
         cur *= decay[float(h[j])]
@@ -1049,10 +1051,10 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
 
 
 def _modal_sum(modal: np.ndarray, proj: np.ndarray) -> np.ndarray:
-    """sum_i proj[:, i] * modal[..., :, i]: modal amplitudes (S, n, p) to amounts (S, n)."""
-    out = modal[:, :, 0] * proj[:, 0]
-    for i in range(1, modal.shape[2]):
-        out += modal[:, :, i] * proj[:, i]
+    """sum_i proj[:, i] * modal[:, i]: modal amplitudes (S, p, n) to amounts (S, n)."""
+    out = modal[:, 0] * proj[:, 0]
+    for i in range(1, modal.shape[1]):
+        out += modal[:, i] * proj[:, i]
     return out
 
 
@@ -1096,7 +1098,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         if not wanted and not ends.size:
             continue
         su = np.unique(np.concatenate(wanted + [ends]))
-        modal = _mm_modal(sys, float(a0[rep[c]]), vm, km, su)  # (S, n, p)
+        modal = _mm_modal(sys, float(a0[rep[c]]), vm, km, su)  # (S, p, n)
         s_cls[c] = su
         # Central part at every time; peripheral only where states are carried on (the
         # interval ends and the end time).
