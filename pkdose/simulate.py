@@ -262,9 +262,20 @@ MEMORY_BUDGET_BYTES = 256 << 20
 
 
 def set_memory_budget(n_bytes: int) -> int:
-    """Set the working-memory budget of the solver calls (bytes); returns the previous one.
+    """Set the working-memory budget of the solver calls.
 
     Results do not depend on it: every subject is solved by per-subject arithmetic.
+
+    Parameters
+    ----------
+    n_bytes : int
+        Bytes that one call of :func:`central_amounts`, :func:`concentrations` or
+        :func:`steady_state_concentrations` may hold beyond its result (default 256 MB).
+
+    Returns
+    -------
+    int
+        The previous budget, to restore it.
     """
     global MEMORY_BUDGET_BYTES
     if not (isinstance(n_bytes, (int, np.integer)) and n_bytes > 0):
