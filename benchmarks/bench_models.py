@@ -111,6 +111,7 @@ def extras(repeat: int) -> None:
     times = np.arange(2185, dtype=float)
 
     def median(fn) -> float:
+        fn()  # warm-up: the first call of a process pays for imports and first allocations
         out = []
         for _ in range(repeat):
             t0 = time.perf_counter()
