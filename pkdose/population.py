@@ -612,11 +612,11 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
         0 before the first dose), ``pred_ng_ml`` and, with ``residual``, ``obs_ng_ml``.
     """
     from pkdose.simulate import (
-        _to_conc,
         as_regimen,
         central_amounts,
         concentrations,
         prepare,
+        to_concentrations,
     )
 
     if not (isinstance(n, (int, np.integer)) and n >= 1):
@@ -644,7 +644,7 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
                                        (dose,), t)
         # IOV acts on absorption and F only: the blood conversion is the subject's own.
         base = prepare(m, c, eta, np.zeros((hi - lo, len(m.iov.parameters))), with_=comed)
-        pred[lo:hi] = _to_conc(m, base.params, central)["conc_ng_ml"]
+        pred[lo:hi] = to_concentrations(m, base.params, central)["conc_ng_ml"]
     df = pd.DataFrame({"id": np.repeat(np.arange(1, n + 1), t.size),
                        "time_h": np.tile(t, n), "occasion": np.tile(occasion, n),
                        "pred_ng_ml": pred.ravel()})

@@ -310,8 +310,10 @@ def _outputs(model: Model, shape: tuple[int, int]) -> dict[str, np.ndarray]:
     return {k: np.empty(shape) for k in cols}
 
 
-def _to_conc(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray) -> dict:
-    """Central amount (mg) to concentration columns (ng/mL)."""
+def to_concentrations(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray
+                      ) -> dict:
+    """Central amount (mg) to concentration columns (ng/mL): ``conc_ng_ml`` (whole blood),
+    and ``plasma_ng_ml`` for models with red-cell binding."""
     outs = _outputs(model, central_mg.shape)
     _convert(model, p, central_mg, outs)
     return outs
@@ -451,11 +453,6 @@ def _route_plan(prep: Prepared, tr: DoseTrain, times: np.ndarray,
     amount = dose_amounts(tr, prep.cov)
     return solver.train_plan(sys, tr, amount, bio, prep.params["tlag"], times,
                              steady_state=steady_state)
-
-
-def _route_central(prep: Prepared, tr: DoseTrain, times: np.ndarray,
-                   steady_state: bool = False) -> np.ndarray:
-    return _route_plan(prep, tr, times, steady_state).values()
 
 
 def _plans(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray

@@ -69,7 +69,7 @@ from pkdose import solver
 from pkdose.dev.timecourses import TimeCourse, load_timecourses
 from pkdose.model import covariate_table, individual_parameters, model_from_dict
 from pkdose.regimen_io import toml_key, toml_value
-from pkdose.simulate import _to_conc
+from pkdose.simulate import to_concentrations
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sirolimus_timecourses_training.json"
@@ -156,7 +156,7 @@ class Fitter:
         system = solver.build_system(p, model.n_chain)
         central, _ = solver.mm_central(system, p["vm"], p["km"], np.array([0.0]),
                                        (self.doses * p["f"])[:, None], self.times)
-        return _to_conc(model, p, central)["conc_ng_ml"]
+        return to_concentrations(model, p, central)["conc_ng_ml"]
 
     def profile_predictions(self, values: dict) -> list[np.ndarray]:
         conc = self.predict(values)
