@@ -395,3 +395,19 @@ def test_michaelis_menten_times_that_do_not_repeat_match_a_grid():
     got, _ = solver.mm_central(sys, p["vm"], p["km"], dt, doses, sparse)
     ref, _ = solver.mm_central(sys, p["vm"], p["km"], dt, doses, fine)
     np.testing.assert_allclose(got[0], ref[0, ::25], rtol=1e-12)
+
+
+def test_wright_omega_is_the_lambert_w_of_exp_to_machine_precision():
+    from scipy import special
+
+    from pkdose.solver import wright_omega
+
+    z = np.concatenate([np.linspace(-745, 700, 20001), np.linspace(-40, 40, 40001)])
+    with np.errstate(all="ignore"):
+        ref = np.real(special.lambertw(np.exp(z)))
+    ok = np.isfinite(ref) & (ref > 0)
+    w = wright_omega(z)
+    assert np.all(np.abs(w[ok] - ref[ok]) <= 1e-14 * ref[ok])
+    big = np.array([501.0, 1e4, 1e8])  # exp(z) overflows: the defining equation instead
+    wb = wright_omega(big)
+    assert np.allclose(wb + np.log(wb), big, rtol=1e-15, atol=0)
