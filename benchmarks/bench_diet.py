@@ -17,7 +17,7 @@ import numpy as np
 
 from pkdose.model import get_model
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import concentrations, prepare
+from pkdose.simulation import concentrations, prepare
 
 
 def main() -> None:

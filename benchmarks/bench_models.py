@@ -1,7 +1,7 @@
 """Model benchmark: whole-blood curves for populations, beside mrgsolve on the same machine.
 
 Four workloads of issue 15, each on an hourly grid 0..2,184 h (2,185 points per subject),
-through the public engine (``pkdose.simulate.prepare`` + ``concentrations``, i.e. the
+through the public engine (``pkdose.simulation.prepare`` + ``concentrations``, i.e. the
 parameters from the random effects, the exact solution and the conversion to ng/mL):
 
 - linear: a 2-compartment oral model (ka 0.5/h, CL 10 L/h, V1 100 L, Q 20 L/h, V2 500 L),
@@ -77,7 +77,7 @@ def setup(name: str, n: int):
 
 def run_once(name: str, model, cov, eta, eta_occ, trains, times):
     """prepare + concentrations for every subject in one call."""
-    from pkdose.simulate import concentrations, prepare
+    from pkdose.simulation import concentrations, prepare
 
     return concentrations(prepare(model, cov, eta, eta_occ), trains, times)
 
@@ -106,7 +106,7 @@ def extras(repeat: int) -> None:
     import numpy as np
 
     from pkdose.regimen import DoseTrain
-    from pkdose.simulate import concentrations, curves_frame, prepare
+    from pkdose.simulation import concentrations, curves_frame, prepare
 
     times = np.arange(2185, dtype=float)
 

@@ -171,7 +171,7 @@ def is_dose_linear(model: Model) -> bool:
 
 
 def _resolve(template: Regimen, model) -> Model:
-    from pkdose.simulate import resolve_model
+    from pkdose.simulation import resolve_model
 
     return resolve_model(template, model)
 
@@ -505,7 +505,7 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
         n_per_arm, power_t, power_simulated, power, alpha, n_trials, n, seed_lower,
         seed_higher, model.
     """
-    from pkdose.simulate import load_regimens
+    from pkdose.simulation import load_regimens
 
     _check_power(power, alpha)
     column = metric_column(metric)

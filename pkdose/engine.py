@@ -33,7 +33,7 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.limits import MAX_POINTS, MAX_TIME_H, exceeded, format_value
 from pkdose.model import Model
 from pkdose.regimen import HOURS_PER_WEEK, Regimen, block_starts, compile_trains
-from pkdose.simulate import (
+from pkdose.simulation import (
     Prepared,
     as_regimen,
     check_extrapolation,

@@ -395,14 +395,14 @@ class _Posterior:
     def predict(self, z: np.ndarray, times_h: np.ndarray, trains=None,
                 new_occasion: np.ndarray | None = None) -> np.ndarray:
         """Whole-blood concentrations (rows of z, times); optionally another occasion."""
-        from pkdose.simulate import concentrations
+        from pkdose.simulation import concentrations
 
         prep = self.prepare(z, new_occasion)
         return concentrations(prep, trains or self.trains, times_h)["conc_ng_ml"]
 
     def prepare(self, z: np.ndarray, new_occasion: np.ndarray | None = None):
         """Prepared subjects for whitened etas ``z`` (occasion etas replaced if given)."""
-        from pkdose.simulate import prepare
+        from pkdose.simulation import prepare
 
         z = np.atleast_2d(z)
         eta = z @ self.root.T
@@ -672,7 +672,7 @@ def curve(fit: Fit, until_h: float | None = None, step_h: float = 0.5) -> pd.Dat
     if until_h is None:
         last = max([0.0, *lev.time_h, *(tr.t0_h for tr in lev.doses if tr.n == 1)])
         until_h = last + _period(fit.regimen)
-    from pkdose.simulate import time_grid
+    from pkdose.simulation import time_grid
 
     t = time_grid(float(until_h), step_h)
     post = fit.post
@@ -730,7 +730,7 @@ def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
     ``pkdose flag`` judges it) with the posterior ``probability``.
     """
     from pkdose.engine import quantity
-    from pkdose.simulate import as_regimen
+    from pkdose.simulation import as_regimen
 
     reg = fit.regimen if regimen is None else as_regimen(regimen)
     point, draws = _forecast(fit, reg)
@@ -757,7 +757,7 @@ def verdict(fit: Fit, regimen: Regimen | str | None = None):
     reasons; as ``pkdose flag``) of the person's MAP forecast on a regimen (default: the
     current one), with a typical new occasion."""
     from pkdose.engine import bind, verdicts
-    from pkdose.simulate import as_regimen
+    from pkdose.simulation import as_regimen
 
     reg = fit.regimen if regimen is None else as_regimen(regimen)
     return verdicts(bind(reg, _map_prep(fit)))[0]
@@ -948,7 +948,7 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
     opts[f"{what} {hours}, shift later doses by {delay_h:g} h"] = (
         before + [late_dose] + _shift(after, delay_h))
     window = 2 * max(interval, _period(fit.regimen))
-    from pkdose.simulate import time_grid
+    from pkdose.simulation import time_grid
 
     t = time_grid(t_s + window, step_h, t_s)
     post = fit.post
@@ -1000,7 +1000,7 @@ def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
     where the additive error dominates, as in the model) and the true etas (IIV then
     occasion), (n, k), for checking estimates against the truth.
     """
-    from pkdose.simulate import as_regimen, concentrations, prepare, resolve_model
+    from pkdose.simulation import as_regimen, concentrations, prepare, resolve_model
 
     reg = as_regimen(regimen)
     m = resolve_model(reg, model)

@@ -232,7 +232,7 @@ def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
     Parameters
     ----------
     points : DataFrame
-        One row per study arm and sex (:func:`pkdose.translate.lifespan_exposure`):
+        One row per study arm and sex (:func:`pkdose.translation.lifespan_exposure`):
         ``name``, ``sex``, ``route``, ``delta_median_pct``, ``significant`` and ``metric``.
         Rows without a number on either axis are listed under the plot, not drawn.
     bands : DataFrame

@@ -297,7 +297,7 @@ class _Job:
 def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
     """Metrics (and fan concentrations) of subjects ``start..stop-1``, block by block."""
     from pkdose.engine import bind, evaluate
-    from pkdose.simulate import concentrations, prepare
+    from pkdose.simulation import concentrations, prepare
 
     trains = compile_trains(job.regimen)
     metrics = population_metrics(job.regimen)
@@ -456,7 +456,7 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
         (hourly over the first 4 weeks) and the 5/25/50/75/95th percentiles of whole-blood
         concentration.
     """
-    from pkdose.simulate import as_regimen
+    from pkdose.simulation import as_regimen
 
     _check_counts(n, 1, 1)
     workers = auto_workers(n) if workers is None else workers
@@ -494,7 +494,7 @@ COURSE_ABOVE_NG_ML = (3.0, 5.0, 15.0)
 
 
 def _course_block(prep, trains, t: np.ndarray) -> dict[str, np.ndarray]:
-    from pkdose.simulate import concentrations
+    from pkdose.simulation import concentrations
 
     conc = concentrations(prep, trains, t)["conc_ng_ml"]
     step = float(t[1] - t[0])
@@ -531,7 +531,7 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
         (at the grid point of the last dose, before it is absorbed), ``auc_ng_h_ml``, and
         ``h_above_X`` (grid hours above X ng/mL, X in ``COURSE_ABOVE_NG_ML``).
     """
-    from pkdose.simulate import as_regimen, time_grid
+    from pkdose.simulation import as_regimen, time_grid
 
     reg = as_regimen(regimen)
     if until_h is None:
@@ -611,7 +611,7 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
         ``id, time_h, occasion`` (1-based index of the last dose at or before the sample;
         0 before the first dose), ``pred_ng_ml`` and, with ``residual``, ``obs_ng_ml``.
     """
-    from pkdose.simulate import (
+    from pkdose.simulation import (
         as_regimen,
         central_amounts,
         concentrations,

@@ -51,7 +51,7 @@ HOURS_PER_MONTH = 365.25 / 12.0 * 24.0
 
 ROUTES = ("oral", "iv", "infusion", "ip", "sc", "diet")
 #: Routes for animal studies only: intraperitoneal and subcutaneous injection, and drug
-#: mixed into food. Human models refuse them (``pkdose.simulate.check_extrapolation``).
+#: mixed into food. Human models refuse them (``pkdose.simulation.check_extrapolation``).
 ANIMAL_ROUTES = ("ip", "sc", "diet")
 #: Routes whose doses enter the absorption depot (the rest go into the central compartment).
 DEPOT_ROUTES = ("oral", "ip", "sc", "diet")

@@ -29,7 +29,7 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.regimen import Regimen
 
 if TYPE_CHECKING:
-    from pkdose.compare import Placement
+    from pkdose.comparison import Placement
 
 FORMATS = ("html", "csv", "json", "md")
 #: Stable column order of metrics.csv and of each row of metrics.json.
@@ -501,10 +501,10 @@ def render_md(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
 
 
 def _simulate_entry(regimen_id: str, source: str, unit: Unit) -> _Entry:
-    from pkdose.compare import compare
+    from pkdose.comparison import compare
     from pkdose.engine import DEFAULT_METRICS
     from pkdose.pd import curve_pd
-    from pkdose.simulate import reference_caveats, simulate
+    from pkdose.simulation import reference_caveats, simulate
 
     reg = unit.regimen
     with warnings.catch_warnings(record=True) as caught:
@@ -535,7 +535,7 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         Created if missing; gets ``report.html``, ``metrics.csv``, ``metrics.json``,
         ``report.md`` (as chosen by ``formats``) and ``figures/*.png``.
     against : str, optional
-        Reference groups (``transplant,ageing``, ...; see ``pkdose.compare.parse_against``)
+        Reference groups (``transplant,ageing``, ...; see ``pkdose.comparison.parse_against``)
         for the nearest reference, ratios, trough targets and target bands.
     formats : sequence of str
         Any of ``html``, ``csv``, ``json``, ``md``. Figures are always written.
@@ -554,7 +554,7 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         Bad usage: an unknown format or reference group, no readable regimen at all, or an
         unwritable ``out_dir``. Problems with single files are recorded, not raised.
     """
-    from pkdose.compare import parse_against, place
+    from pkdose.comparison import parse_against, place
     from pkdose.results import ExposureTable
 
     fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))

@@ -37,7 +37,7 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import Model, builtin_models, covariate_table, get_model
 from pkdose.regimen import Regimen, compile_trains
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import (
+from pkdose.simulation import (
     Prepared,
     check_extrapolation,
     concentrations,
@@ -415,7 +415,7 @@ _VALIDITY = (("age_y", "age", "y"), ("weight_kg", "weight", "kg"),
 def outside_source_data(model: Model, reg: Regimen, cov: pd.DataFrame) -> tuple[str, ...]:
     """Where a simulation leaves the dose and covariate ranges ``model`` was fitted to.
 
-    The same facts :func:`pkdose.simulate.check_extrapolation` warns about, as short
+    The same facts :func:`pkdose.simulation.check_extrapolation` warns about, as short
     labels for tables (e.g. ``"dose 2 mg (fitted 5-10 mg)"``).
     """
     out = []

@@ -69,7 +69,7 @@ from pkdose import solver
 from pkdose.dev.timecourses import TimeCourse, load_timecourses
 from pkdose.model import covariate_table, individual_parameters, model_from_dict
 from pkdose.regimen_io import toml_key, toml_value
-from pkdose.simulate import to_concentrations
+from pkdose.simulation import to_concentrations
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sirolimus_timecourses_training.json"

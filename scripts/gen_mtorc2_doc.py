@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from pkdose._docgen import sync_doc
-from pkdose.compare import flag
+from pkdose.comparison import flag
 from pkdose.dev.pd_calibration import BOUNDS, FREE, calibration_table, load_rows, score
 from pkdose.errors import ExtrapolationWarning
 from pkdose.pd import load_pd, settings
@@ -210,7 +210,7 @@ OUTRO = """
 * `pkdose flag REGIMEN...` prints the verdict and its reasons; `--json FILE` writes them.
 * `pkdose compare` adds mean mTORC1 inhibition, mean mTORC2 and the verdict;
   `--plot FILE --pd` adds a panel with mTORC1 inhibition and assembled mTORC2 over time.
-* Python: `pkdose.compare.flag([regimen])` returns one `Verdict` (label, reasons,
+* Python: `pkdose.comparison.flag([regimen])` returns one `Verdict` (label, reasons,
   numbers) per regimen and subject; `pkdose.pd.pd_curves(conc, step_h, params)` works on
   any concentration grid.
 """

@@ -24,7 +24,7 @@ from pkdose.errors import ExtrapolationWarning
 from pkdose.model import builtin_models, get_model
 from pkdose.plotting import plot_lifespan
 from pkdose.species import feeding_pattern, food_data
-from pkdose.translate import (
+from pkdose.translation import (
     CAVEATS,
     HUMAN_SCHEDULES,
     animal_range,

@@ -33,7 +33,7 @@ from pkdose import individual as ind
 from pkdose.exposure import interval_metrics
 from pkdose.model import covariate_table, get_model
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import concentrations, prepare, steady_state_concentrations, time_grid
+from pkdose.simulation import concentrations, prepare, steady_state_concentrations, time_grid
 
 DOSE3_H = 336.0
 DESIGNS = {

@@ -33,7 +33,7 @@ from pkdose._docgen import sync_doc
 from pkdose.dev.timecourses import TERMINAL_FROM_H, TimeCourse, load_timecourses, predict, score
 from pkdose.dev.validation_report import comparison_section, fmt, table
 from pkdose.model import Model, builtin_models
-from pkdose.simulate import prepare
+from pkdose.simulation import prepare
 from pkdose.validation import load_observations, terminal_half_life_h, validation_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,7 +265,7 @@ def render(path: Path = DATA) -> str:
         "",
         "## Method",
         "",
-        "* Each profile is simulated with `pkdose.simulate.simulate` for the model's typical "
+        "* Each profile is simulated with `pkdose.simulation.simulate` for the model's typical "
         "subject with the covariates the profile reports (weight, age, height, haematocrit, "
         "BSA; a mixed-sex group as male, its majority), the regimen as curated (mg/m² doses "
         "with the group's BSA), at the sampled times. Points at t = 0 are left out "

@@ -86,7 +86,7 @@ def rel_err():
 
 def exposure_row(regimen, model=None, subjects=None, **kw):
     """The answer engine's metrics of one regimen for one subject, as a Series."""
-    from pkdose.compare import compare
+    from pkdose.comparison import compare
 
     window = kw.pop("window_h", None)
     return compare([regimen], model, subjects, window_h=window, **kw).frame.iloc[0]

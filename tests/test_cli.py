@@ -418,13 +418,25 @@ def test_library_errors_name_no_option_and_the_cli_adds_its_own(run):
 
 
 def test_an_unforeseen_failure_is_one_line_and_exit_3(run, monkeypatch):
-    import pkdose.compare
+    import pkdose.comparison
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(pkdose.compare, "compare", broken)
+    monkeypatch.setattr(pkdose.comparison, "compare", broken)
     res = run("compare", "sirolimus 1 mg daily")
     assert res.exit_code == 3
     assert "internal error (ZeroDivisionError" in res.stderr and "bug" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_the_curated_api_is_complete_and_lazy():
+    import subprocess
+
+    import pkdose
+
+    for name in pkdose.__all__:
+        assert getattr(pkdose, name) is not None, name
+    code = ("import sys, pkdose; "
+            "assert not any(m.startswith(('numpy', 'pandas')) for m in sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pkdose.compare import compare
+from pkdose.comparison import compare
 from pkdose.errors import PkdoseError
 from pkdose.model import covariate_table, get_model, individual_parameters
 from tests.conftest import exposure_row
@@ -74,7 +74,7 @@ def test_time_to_90_percent_of_steady_state_follows_the_half_life_and_the_loadin
 
 @pytest.mark.filterwarnings("ignore::pkdose.errors.ExtrapolationWarning")
 def test_regimens_are_placed_among_the_references():
-    from pkdose.compare import parse_against, place
+    from pkdose.comparison import parse_against, place
 
     user = compare(["sirolimus 6 mg weekly", "everolimus 10 mg daily"], with_pd=False)
     placed = place(user, parse_against("transplant,oncology,ageing"))
@@ -146,7 +146,7 @@ def test_hours_above_are_per_week_for_daily_and_weekly_cycles():
 @pytest.mark.parametrize("group", ["transplant", "oncology", "tsc", "lam", "ageing", "all"])
 @pytest.mark.parametrize("regimen", ["sirolimus 6 mg weekly", "everolimus 5 mg weekly"])
 def test_every_reference_group_alone_places_both_drugs(group, regimen):
-    from pkdose.compare import parse_against, place
+    from pkdose.comparison import parse_against, place
 
     placed = place(compare([regimen], with_pd=False), parse_against(group))
     for frame in (placed.references.frame, placed.ratios, placed.nearest, placed.targets):
@@ -158,7 +158,7 @@ def test_every_reference_group_alone_places_both_drugs(group, regimen):
 
 
 def test_trial_arms_are_references_of_their_own():
-    from pkdose.compare import reference_table
+    from pkdose.comparison import reference_table
 
     refs = reference_table(("ageing-trial",), ("everolimus",)).frame
     assert {"mannick2014/ev-0-5mg-daily", "mannick2014/ev-5mg-weekly",

@@ -45,7 +45,7 @@ def test_the_guide_has_examples_to_run():
 
 
 def test_user_guide_numbers_are_what_pkdose_prints():
-    from pkdose.compare import compare
+    from pkdose.comparison import compare
 
     df = compare(["rapamycin 1 mg daily", "rapamycin 6 mg weekly", "everolimus 5 mg weekly"]).frame
     auc = df["auc168_ng_h_ml"].tolist()

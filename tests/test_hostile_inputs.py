@@ -39,7 +39,7 @@ from pkdose.regimen_io import (
     read_regimen_file,
 )
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import load_regimens, simulate
+from pkdose.simulation import load_regimens, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = 15  # per test; each should take well under one

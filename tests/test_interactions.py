@@ -14,7 +14,7 @@ import pytest
 from scipy.integrate import trapezoid
 
 from pkdose import interactions as ix
-from pkdose import simulate as sim
+from pkdose import simulation as sim
 from pkdose import solver
 from pkdose.errors import PkdoseError
 from pkdose.model import covariate_table, get_model, individual_parameters

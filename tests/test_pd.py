@@ -32,7 +32,7 @@ from hypothesis.extra import numpy as hnp
 from scipy.integrate import solve_ivp
 
 from pkdose import pd as pkpd
-from pkdose.compare import flag
+from pkdose.comparison import flag
 from pkdose.engine import mtor_profile, scenario
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.pd import (
@@ -45,7 +45,7 @@ from pkdose.pd import (
     pd_curves,
     respond,
 )
-from pkdose.simulate import simulate
+from pkdose.simulation import simulate
 from tests.conftest import exposure_row
 
 PROPOSED = load_pd("proposed")

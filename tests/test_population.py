@@ -98,7 +98,7 @@ def test_covariates_stay_in_their_ranges_with_the_stated_means(name):
 
 
 def test_typical_subject_median_matches_the_typical_prediction_for_a_linear_model():
-    from pkdose.compare import compare
+    from pkdose.comparison import compare
 
     met, fan = simulate_population("sirolimus 2 mg daily", 600, None, seed=2, model=LINEAR)
     typical = compare(["sirolimus 2 mg daily"], LINEAR, with_pd=False).frame
@@ -212,7 +212,7 @@ def test_superposed_occasions_without_iov_equal_the_train_solution():
     from dataclasses import replace
 
     from pkdose.model import Variability, covariate_table
-    from pkdose.simulate import concentrations, prepare
+    from pkdose.simulation import concentrations, prepare
 
     m = get_model("dewit2016")
     no_iov = replace(m, iov=Variability(("f",), ((0.0,),)))
@@ -240,7 +240,7 @@ def test_residual_error_has_the_model_variance():
 
 def test_course_summaries_are_those_of_the_hourly_curves_of_the_same_subjects():
     from pkdose.model import covariate_table
-    from pkdose.simulate import concentrations, prepare
+    from pkdose.simulation import concentrations, prepare
 
     reg = "sirolimus 2 mg daily for 14 days"
     df = simulate_course(reg, 30, seed=2, model=LINEAR, chunk=1)
@@ -265,7 +265,7 @@ def test_verdict_across_the_turnover_prior_is_the_flag_verdict_of_the_typical_su
     # whom pkdose flag judges at 48, 96 and 168 h (equivocal when they disagree).
     from dataclasses import replace
 
-    from pkdose.compare import flag
+    from pkdose.comparison import flag
     from pkdose.model import Variability
 
     typical = replace(get_model("golubovic2019"), iiv=Variability(), iov=Variability())

@@ -443,7 +443,7 @@ def test_invalid_doses_are_rejected_with_a_reason(kwargs, message):
 
 
 def test_weight_based_doses_are_capped_in_their_own_unit():
-    # 90 mg/kg is 6300 mg for 70 kg, refused only once resolved (pkdose.simulate)
+    # 90 mg/kg is 6300 mg for 70 kg, refused only once resolved (pkdose.simulation)
     assert Dose(90.0, "mg/kg").amount == 90.0
     assert Dose(450.0, "mg/m2").amount == 450.0
 

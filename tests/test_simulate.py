@@ -11,7 +11,7 @@ import pytest
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import get_model
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import (
+from pkdose.simulation import (
     concentrations,
     default_until_h,
     prepare,
@@ -159,7 +159,7 @@ def test_steady_state_of_a_regimen_that_stops_is_refused():
 
 @pytest.mark.parametrize("model", ["wu2012", "terheine2018", "dewit2016", "golubovic2019"])
 def test_a_subjects_curve_depends_neither_on_the_others_nor_on_the_memory_budget(model):
-    from pkdose.simulate import set_memory_budget
+    from pkdose.simulation import set_memory_budget
 
     m = get_model(model)
     rng = np.random.default_rng(5)
@@ -183,7 +183,7 @@ def test_a_subjects_curve_depends_neither_on_the_others_nor_on_the_memory_budget
 
 
 def test_memory_budget_must_be_a_positive_number_of_bytes():
-    from pkdose.simulate import set_memory_budget
+    from pkdose.simulation import set_memory_budget
 
     with pytest.raises(PkdoseError, match="positive number of bytes"):
         set_memory_budget(0)

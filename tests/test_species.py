@@ -21,7 +21,7 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import get_model, model_from_dict
 from pkdose.regimen import DoseTrain
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import (
+from pkdose.simulation import (
     prepare,
     simulate,
     steady_state_concentrations,

@@ -11,7 +11,7 @@ from pkdose import references
 from pkdose.drugs import tablet_doses
 from pkdose.errors import PkdoseError
 from pkdose.model import get_model
-from pkdose.translate import (
+from pkdose.translation import (
     animal_exposure,
     animal_range,
     lifespan_exposure,

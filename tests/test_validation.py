@@ -24,7 +24,7 @@ from pkdose.cli import main
 from pkdose.errors import PkdoseError
 from pkdose.model import get_model
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import prepare
+from pkdose.simulation import prepare
 from pkdose.validation import (
     QUANTITIES,
     Tolerance,

@@ -63,7 +63,7 @@ def references(ctx, purpose, drug):
     from pkdose.references import load
 
     notice()
-    from pkdose.compare import AGAINST_GROUPS
+    from pkdose.comparison import AGAINST_GROUPS
 
     purposes = AGAINST_GROUPS.get(purpose, (purpose,)) if purpose else (None,)
     frames = [load(purpose=p, drug=resolve_drug(drug) if drug else None) for p in purposes]

@@ -47,8 +47,8 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     Example:
       pkdose compare "rapamycin 1 mg daily" "rapamycin 6 mg weekly" "everolimus 5 mg weekly"
     """
-    from pkdose.compare import compare as run
-    from pkdose.simulate import load_regimens
+    from pkdose.comparison import compare as run
+    from pkdose.simulation import load_regimens
 
     notice()
     regs = [reg for r in regimens for reg in load_regimens(r)]
@@ -65,7 +65,7 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     click.echo(table.to_text(), nl=False)
     placed = None
     if against:
-        from pkdose.compare import parse_against, place
+        from pkdose.comparison import parse_against, place
 
         placed = place(table, parse_against(against), subj)
         click.echo(placed.to_text(), nl=False)
@@ -94,7 +94,7 @@ def _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, wit
     """The regimens' curves overlaid, references thin behind them."""
     from pkdose.pd import curve_pd
     from pkdose.plotting import plot_curves
-    from pkdose.simulate import simulate as sim
+    from pkdose.simulation import simulate as sim
 
     horizon = parse_duration(until, "--until") if until else 4 * 168.0
     # Fine enough to draw the ~0.7 h everolimus peaks; bounded for long horizons.

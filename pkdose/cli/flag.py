@@ -31,8 +31,8 @@ def flag(regimens, json_path, species, model_name, param, weight, height, sex, a
     Example:
       pkdose flag "sirolimus 1 mg daily" "sirolimus 6 mg weekly" "everolimus 5 mg weekly"
     """
-    from pkdose.compare import flag as judge
-    from pkdose.simulate import load_regimens
+    from pkdose.comparison import flag as judge
+    from pkdose.simulation import load_regimens
 
     notice()
     regs = [reg for r in regimens for reg in load_regimens(r)]

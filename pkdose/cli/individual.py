@@ -62,7 +62,7 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
     """
     from pkdose import individual as ind
     from pkdose.model import parse_covariates
-    from pkdose.simulate import as_regimen
+    from pkdose.simulation import as_regimen
 
     notice()
     if missed and late:

@@ -66,7 +66,7 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
         simulate_population,
         summarise,
     )
-    from pkdose.simulate import load_regimens
+    from pkdose.simulation import load_regimens
     from pkdose.targets import parse_target
 
     notice()

@@ -39,8 +39,8 @@ def simulate(regimen, until, step, csv_path, species, food, plot_path, log, show
       pkdose simulate "sirolimus 6 mg loading then 2 mg daily" --until 4w --plot s.png
       pkdose simulate "rapamycin 14 ppm diet" --species mouse --until 1w
     """
-    from pkdose.simulate import as_regimen
-    from pkdose.simulate import simulate as run
+    from pkdose.simulation import as_regimen
+    from pkdose.simulation import simulate as run
 
     notice()
     reg = as_regimen(regimen)

@@ -22,7 +22,7 @@ def _animal_subject(weight, sex, food) -> dict:
 def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
                        reverse: bool, spread: pd.DataFrame | None = None) -> str:
     """The given regimen's exposure, the matches ranked, and what a match means."""
-    from pkdose.translate import CAVEATS, MATCH_METRICS
+    from pkdose.translation import CAVEATS, MATCH_METRICS
 
     column, label, unit = MATCH_METRICS[match]
     f = first.iloc[0]
@@ -106,7 +106,7 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, p
       pkdose translate "rapamycin 2 mg/kg ip every 5 days" --match mtorc1
       pkdose translate "sirolimus 6 mg weekly" --from human --to mouse --plot fig.png
     """
-    from pkdose import translate as tr
+    from pkdose import translation as tr
 
     notice()
     if from_ == "human":

@@ -25,7 +25,7 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import Model, covariate_table
 from pkdose.regimen import compile_trains
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import dose_amounts, simulate
+from pkdose.simulation import dose_amounts, simulate
 
 #: Terminal half-lives of observed and predicted curves alike are log-linear slopes over the
 #: sampled points from this time on (at least TERMINAL_MIN_POINTS of them).

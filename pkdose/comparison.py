@@ -1,6 +1,6 @@
 """Regimens side by side, and placed among the cited reference regimens.
 
->>> from pkdose.compare import compare, place, parse_against        # doctest: +SKIP
+>>> from pkdose.comparison import compare, place, parse_against        # doctest: +SKIP
 >>> table = compare(["rapamycin 1 mg daily", "rapamycin 6 mg weekly"])
 >>> table.to_frame()                                                  # doctest: +SKIP
 >>> print(place(table, parse_against("transplant,ageing")).to_text())  # doctest: +SKIP
@@ -24,7 +24,7 @@ from pkdose.model import Model, covariate_table, get_model
 from pkdose.pd import Verdict
 from pkdose.regimen import Regimen
 from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table
-from pkdose.simulate import as_regimen
+from pkdose.simulation import as_regimen
 
 __all__ = ["AGAINST_GROUPS", "Placement", "compare", "flag", "parse_against", "place",
            "reference_table"]

@@ -1,6 +1,6 @@
 """Library API: regimens in, whole-blood concentration-time curves out (pandas DataFrames).
 
->>> from pkdose.simulate import simulate
+>>> from pkdose.simulation import simulate
 >>> df = simulate("rapamycin 6 mg weekly", until_h=336)       # doctest: +SKIP
 >>> df.columns.tolist()                                          # doctest: +SKIP
 ['time_h', 'conc_ng_ml']

@@ -28,7 +28,7 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import Model, get_model
 from pkdose.regimen import Regimen
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulate import as_regimen
+from pkdose.simulation import as_regimen
 
 __all__ = ["MATCH_METRICS", "HUMAN_SCHEDULES", "CAVEATS", "animal_exposure", "animal_range",
            "translate", "to_animal", "lifespan_exposure"]
@@ -330,7 +330,7 @@ def human_bands(match: str = "cavg",
         ``label`` (reference name), ``drug``, ``low`` and ``high`` (the lowest and highest
         arm, at the steady state of its repeating dose, typical subject), ``arms``.
     """
-    from pkdose.compare import reference_table
+    from pkdose.comparison import reference_table
     from pkdose.engine import quantity
 
     column, _, _ = _metric(match)
