@@ -30,6 +30,7 @@ import numpy as np
 from pkdose import exposure
 from pkdose import pd as mtor
 from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.limits import MAX_POINTS, MAX_TIME_H, exceeded, format_value
 from pkdose.model import Model
 from pkdose.regimen import HOURS_PER_WEEK, Regimen, block_starts, compile_trains
 from pkdose.simulate import (
@@ -179,6 +180,12 @@ def basis_for(regimen: Regimen, window_h: tuple[float, float] | None = None) -> 
             raise PkdoseError("a window is two times in hours, start and end") from None
         if not (0 <= lo < hi and math.isfinite(hi)):
             raise PkdoseError(f"a window must satisfy 0 <= start < end, got {lo:g}-{hi:g} h")
+        if hi > MAX_TIME_H:
+            raise exceeded("time_h", f"a window ending at {format_value(hi, 'h')}",
+                           option="window_h")
+        if (hi - lo) / METRIC_STEP_H > MAX_POINTS:
+            raise exceeded("points", f"a {format_value(hi - lo, 'h')} window on the "
+                           f"{METRIC_STEP_H:g} h metric grid", option="window_h")
         return Basis("window", lo, hi)
     if regimen.is_indefinite:
         _, period, _ = steady_state_trains(regimen)

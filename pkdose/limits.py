@@ -198,6 +198,14 @@ _TABLE = (
         "of the cycle",
     ),
     _resource(
+        "subjects", 1_000_000, "subjects", "virtual subjects per arm",
+        "the subjects of one population arm",
+        "A million subjects keep one row of about 40 numbers each (about 0.3 GB per arm) "
+        "and take minutes on two cores; Monte Carlo error is far below model error long "
+        "before that.",
+        "simulate fewer subjects",
+    ),
+    _resource(
         "points", 2_000_000, "points", "output points per curve",
         "the output times of one curve (per subject)",
         "Two million points is 16 MB per column per subject (a year at 16 s steps).",
@@ -322,6 +330,7 @@ MAX_PERIOD_H = LIMITS["period_h"].value
 MAX_DOSES = int(LIMITS["doses"].value)
 MAX_TRAINS = int(LIMITS["trains"].value)
 MAX_POINTS = int(LIMITS["points"].value)
+MAX_SUBJECTS = int(LIMITS["subjects"].value)
 MAX_TEXT_CHARS = int(LIMITS["text_chars"].value)
 MAX_TOML_BYTES = int(LIMITS["toml_bytes"].value)
 MAX_TOML_DEPTH = int(LIMITS["toml_depth"].value)

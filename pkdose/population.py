@@ -41,6 +41,7 @@ from scipy import special
 
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
+from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value
 from pkdose.model import Model, Variability, covariate_table, default_subject, matrix_root
 from pkdose.regimen import (
     HOURS_PER_WEEK,
@@ -381,8 +382,17 @@ def parse_times(text: str) -> list[float]:
     except ValueError:
         raise PkdoseError(f"cannot read sampling times {text!r}; give hours separated by "
                           "commas, e.g. 23.5,167.5") from None
+    return check_times(times)
+
+
+def check_times(times) -> list[float]:
+    """Sampling times as hours: finite, >= 0 and within the time limit (checked before
+    anything is simulated)."""
+    times = [float(t) for t in times]
     if not times or not all(math.isfinite(t) and t >= 0 for t in times):
-        raise PkdoseError(f"sampling times must be non-negative hours, got {text!r}")
+        raise PkdoseError(f"sampling times must be non-negative hours, got {times}")
+    if max(times) > MAX_TIME_H:
+        raise exceeded("time_h", f"a sampling time of {format_value(max(times), 'h')}")
     return times
 
 
@@ -544,6 +554,8 @@ def _check_counts(n, chunk, workers) -> None:
     for name, v in (("number of subjects", n), ("chunk", chunk), ("workers", workers)):
         if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
             raise PkdoseError(f"{name} must be a whole number >= 1, got {v!r}")
+    if n > MAX_SUBJECTS:
+        raise exceeded("subjects", f"{n:,} subjects", option="n")
 
 
 # --- simulated observations ----------------------------------------------------------------
@@ -609,9 +621,7 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
 
     if not (isinstance(n, (int, np.integer)) and n >= 1):
         raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
-    t = np.asarray(times_h, float).ravel()
-    if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise PkdoseError("sampling times must be finite, non-negative hours, e.g. 24,168")
+    t = np.asarray(check_times(np.asarray(times_h, float).ravel()), float)
     reg = as_regimen(regimen)
     m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
     trains = compile_trains(reg)

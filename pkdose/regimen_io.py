@@ -340,11 +340,12 @@ def read_regimen_toml(path: str | PathLike[str]) -> Regimen:
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _toml_key(key: str) -> str:
+def toml_key(key: str) -> str:
+    """A TOML key: bare where it can be, quoted otherwise."""
     return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
 
 
-def _toml_value(value: object) -> str:
+def toml_value(value: object) -> str:
     """A TOML inline value. JSON string escapes are valid TOML basic-string escapes."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -361,9 +362,9 @@ def _toml_value(value: object) -> str:
     if isinstance(value, (_dt.date, _dt.time)):  # datetime is a date
         return value.isoformat()
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        items = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        items = ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in value.items())
         return "{ " + items + " }" if items else "{}"
     raise PkdoseError(f"cannot write {type(value).__name__} values to TOML")
 
@@ -379,14 +380,14 @@ def _is_table_array(value: object) -> bool:
 def _emit_table(lines: list[str], path: list[str], table: Mapping[str, Any],
                 array_item: bool = False) -> None:
     """Write ``[path]`` (or ``[[path]]`` for an item of an array of tables) and its keys."""
-    header = ".".join(_toml_key(p) for p in path)
+    header = ".".join(toml_key(p) for p in path)
     lines += ["", f"[[{header}]]" if array_item else f"[{header}]"]
     nested = []
     for key, value in table.items():
         if isinstance(value, Mapping) or _is_table_array(value):
             nested.append((key, value))
         else:
-            lines.append(f"{_toml_key(str(key))} = {_toml_value(value)}")
+            lines.append(f"{toml_key(str(key))} = {toml_value(value)}")
     for key, value in nested:
         if isinstance(value, Mapping):
             _emit_table(lines, [*path, str(key)], value)
@@ -414,34 +415,34 @@ def regimen_to_toml(
         TOML whose first line is a comment with the canonical text of the regimen;
         :func:`parse_regimen_toml` reads it back to an equal regimen.
     """
-    lines = [f"# {format_regimen(reg)}", f"drug = {_toml_value(reg.drug)}"]
+    lines = [f"# {format_regimen(reg)}", f"drug = {toml_value(reg.drug)}"]
     if reg.name:
-        lines.append(f"name = {_toml_value(reg.name)}")
+        lines.append(f"name = {toml_value(reg.name)}")
     if description:
-        lines.append(f"description = {_toml_value(description)}")
+        lines.append(f"description = {toml_value(description)}")
     if reg.start_h != 0:
-        lines.append(f"start_h = {_toml_value(float(reg.start_h))}")
+        lines.append(f"start_h = {toml_value(float(reg.start_h))}")
     for b in reg.blocks:
         d = b.dose
         lines += [
             "",
             "[[block]]",
-            f"amount = {_toml_value(float(d.amount))}",
-            f"unit = {_toml_value(d.unit)}",
-            f"route = {_toml_value(d.route)}",
+            f"amount = {toml_value(float(d.amount))}",
+            f"unit = {toml_value(d.unit)}",
+            f"route = {toml_value(d.route)}",
         ]
         if d.route == "infusion":
-            lines.append(f"infusion_h = {_toml_value(float(d.infusion_h))}")
+            lines.append(f"infusion_h = {toml_value(float(d.infusion_h))}")
         if b.weekdays:
-            lines.append(f"weekdays = {_toml_value([WEEKDAYS[i] for i in b.weekdays])}")
+            lines.append(f"weekdays = {toml_value([WEEKDAYS[i] for i in b.weekdays])}")
         for key in ("interval_h", "on_h", "off_h", "duration_h", "at_h"):
             value = getattr(b, key)
             if value is not None:
-                lines.append(f"{key} = {_toml_value(float(value))}")
+                lines.append(f"{key} = {toml_value(float(value))}")
         if b.n_doses is not None:
             lines.append(f"n_doses = {int(b.n_doses)}")
         if b.label:
-            lines.append(f"label = {_toml_value(b.label)}")
+            lines.append(f"label = {toml_value(b.label)}")
     for key, value in (metadata or {}).items():
         if key in _TOP_KEYS:
             raise PkdoseError(f"metadata table name {key!r} is reserved for the regimen")

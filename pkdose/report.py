@@ -573,7 +573,7 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         try:
             loaded = load_file(path)
         except PkdoseError as exc:
-            result.failed.append((path, _one_line(exc)))
+            result.failed.append((path, _one_line(exc, path)))
             continue
         file_ok = True
         for unit in loaded:
@@ -582,7 +582,7 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
             except PkdoseError as exc:
                 file_ok = False
                 where = path if len(loaded) == 1 else f"{path} ({unit.slug})"
-                result.failed.append((where, _one_line(exc)))
+                result.failed.append((where, _one_line(exc, path)))
         if file_ok:
             result.ok.append(path)
     if not entries:
@@ -631,8 +631,10 @@ def _csv_value(v: object) -> str:
     return f"{v:.10g}" if isinstance(v, float) else str(v)
 
 
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
+def _one_line(exc: Exception, path: str) -> str:
+    """The error on one line, without the file name the failure list already shows."""
+    text = " ".join(str(exc).split())
+    return text[len(path) + 2:] if text.startswith(f"{path}: ") else text
 
 
 def _write(path: Path, text: str) -> Path:

@@ -283,22 +283,85 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
     return msgs
 
 
-def _to_conc(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray) -> dict:
-    """Central amount (mg) to concentration columns (ng/mL)."""
-    c = np.maximum(central_mg, 0.0)
-    c *= (1000.0 / p["v1"])[:, None]
+def _convert(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray,
+             outs: dict[str, np.ndarray], per_volume: bool = False) -> None:
+    """Central amounts (mg) of the subjects of ``p`` into the concentration arrays ``outs``
+    (ng/mL, same shape); ``central_mg`` may be ``outs["conc_ng_ml"]`` itself, and with
+    ``per_volume`` is already amount / V1 in ng/mL."""
+    conc = outs["conc_ng_ml"]
+    c = outs.get("plasma_ng_ml", conc)
+    np.maximum(central_mg, 0.0, out=c)
+    if not per_volume:
+        c *= (1000.0 / p["v1"])[:, None]
     if model.blood == "langmuir_rbc":
         hct = p["hct"][:, None]
         bmax, kd, kns = (p[k][:, None] for k in ("bmax_ng_ml", "kd_ng_ml", "kns"))
         # ter Heine 2018 eq 1: C_rbc = Bmax Cp/(Kd + Cp) + Kns Cp; C_wb = HCT C_rbc + (1-HCT) Cp,
-        # i.e. C_wb = HCT Bmax Cp/(Kd + Cp) + (HCT Kns + 1 - HCT) Cp, formed in place
-        # (population runs convert millions of points per block).
-        wb = c + kd
-        np.divide(c, wb, out=wb)
-        wb *= hct * bmax
-        wb += c * (hct * kns + (1.0 - hct))
-        return {"conc_ng_ml": wb, "plasma_ng_ml": c}
-    return {"conc_ng_ml": c}
+        # i.e. C_wb = Cp (HCT Bmax/(Kd + Cp) + HCT Kns + 1 - HCT), formed in place in four
+        # passes with no temporary.
+        np.add(c, kd, out=conc)
+        np.divide(hct * bmax, conc, out=conc)
+        conc += hct * kns + (1.0 - hct)
+        conc *= c
+
+
+def _outputs(model: Model, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    cols = ("conc_ng_ml", "plasma_ng_ml") if model.blood == "langmuir_rbc" else ("conc_ng_ml",)
+    return {k: np.empty(shape) for k in cols}
+
+
+def _to_conc(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray) -> dict:
+    """Central amount (mg) to concentration columns (ng/mL)."""
+    outs = _outputs(model, central_mg.shape)
+    _convert(model, p, central_mg, outs)
+    return outs
+
+
+#: Working memory (bytes) that one call may use beyond its result: subjects are solved in
+#: blocks that fit, so a population of any size runs in bounded memory and one call is
+#: never slower than blocks. Change it with :func:`set_memory_budget`.
+MEMORY_BUDGET_BYTES = 256 << 20
+
+
+def set_memory_budget(n_bytes: int) -> int:
+    """Set the working-memory budget of the solver calls.
+
+    Results do not depend on it: every subject is solved by per-subject arithmetic.
+
+    Parameters
+    ----------
+    n_bytes : int
+        Bytes that one call of :func:`central_amounts`, :func:`concentrations` or
+        :func:`steady_state_concentrations` may hold beyond its result (default 256 MB).
+
+    Returns
+    -------
+    int
+        The previous budget, to restore it.
+    """
+    global MEMORY_BUDGET_BYTES
+    if not (isinstance(n_bytes, (int, np.integer)) and n_bytes > 0):
+        raise PkdoseError(f"memory budget must be a positive number of bytes, got {n_bytes!r}")
+    previous, MEMORY_BUDGET_BYTES = MEMORY_BUDGET_BYTES, int(n_bytes)
+    return previous
+
+
+def _blocks(prep: Prepared, n_times: int):
+    """Subject blocks (lo, hi, sub-Prepared) within the memory budget.
+
+    Per subject the solver holds at most a few arrays of one value per output time and
+    state (unit-state responses, gathered values, quadrature increments): budget 8 bytes
+    x times x (states + 4).
+    """
+    n = len(prep.cov)
+    per_subject = 8 * max(n_times, 1) * (prep.system.n_states + 4)
+    size = max(1, MEMORY_BUDGET_BYTES // per_subject)
+    if size >= n:
+        yield 0, n, prep
+        return
+    for lo in range(0, n, size):
+        hi = min(n, lo + size)
+        yield lo, hi, prep.rows(lo, hi)
 
 
 @dataclass(frozen=True)
@@ -322,6 +385,14 @@ class Prepared:
         if ka is None or "ka" not in p:
             return self.system, bio
         return solver.build_system({**p, "ka": ka}, self.model.n_chain), bio
+
+    def rows(self, lo: int, hi: int) -> Prepared:
+        """The subjects ``lo:hi``."""
+        n = len(self.cov)
+        params = {k: (v[lo:hi] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n
+                      else v) for k, v in self.params.items()}
+        return Prepared(self.model, self.cov.iloc[lo:hi], params,
+                        solver.subset(self.system, slice(lo, hi)))
 
 
 def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
@@ -374,21 +445,23 @@ def input_trains(model: Model, trains: Sequence[DoseTrain]) -> tuple[DoseTrain, 
     return diet_trains(trains, feeding_pattern(model.species))
 
 
-def _route_central(prep: Prepared, tr: DoseTrain, times: np.ndarray,
-                   steady_state: bool = False) -> np.ndarray:
+def _route_plan(prep: Prepared, tr: DoseTrain, times: np.ndarray,
+                steady_state: bool = False) -> solver.Plan:
     sys, bio = prep.route_inputs(tr.route)
     amount = dose_amounts(tr, prep.cov)
-    return solver.train_central(sys, tr, amount, bio, prep.params["tlag"], times,
-                                steady_state=steady_state)
+    return solver.train_plan(sys, tr, amount, bio, prep.params["tlag"], times,
+                             steady_state=steady_state)
 
 
-def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
-                    ) -> np.ndarray:
-    """Central-compartment amount (mg), shape (n_subjects, n_times)."""
-    times_h = np.asarray(times_h, float)
+def _route_central(prep: Prepared, tr: DoseTrain, times: np.ndarray,
+                   steady_state: bool = False) -> np.ndarray:
+    return _route_plan(prep, tr, times, steady_state).values()
+
+
+def _plans(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
+           ) -> list[solver.Plan]:
+    """Plans of the central amount for every train (one for a Michaelis-Menten regimen)."""
     model, p, sys = prep.model, prep.params, prep.system
-    n = len(prep.cov)
-    out = np.zeros((n, times_h.size))
     if model.absorption == "michaelis_menten":
         if any(t.route != "oral" for t in trains):
             raise PkdoseError("Michaelis-Menten absorption models take oral doses only")
@@ -397,18 +470,57 @@ def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.nda
             raise PkdoseError("lag time with Michaelis-Menten absorption is not supported")
         dose_t, doses = _expand_doses(trains, prep.cov, float(times_h.max(initial=0.0)))
         if dose_t.size == 0:
-            return out
-        c, _ = solver.mm_central(sys, p["vm"], p["km"], dose_t, doses * p["f"][:, None],
+            return []
+        plan, _ = solver.mm_plan(sys, p["vm"], p["km"], dose_t, doses * p["f"][:, None],
                                  times_h)
-        return c
-    for tr in input_trains(model, trains):
-        out += _route_central(prep, tr, times_h)
+        return [plan]
+    return [_route_plan(prep, tr, times_h) for tr in input_trains(model, trains)]
+
+
+def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
+                    ) -> np.ndarray:
+    """Central-compartment amount (mg), shape (n_subjects, n_times).
+
+    Subjects are solved in blocks within :data:`MEMORY_BUDGET_BYTES`.
+    """
+    times_h = np.asarray(times_h, float)
+    out = np.empty((len(prep.cov), times_h.size))
+    for lo, hi, sub in _blocks(prep, times_h.size):
+        solver.fill_chunked(_plans(sub, trains, times_h), out[lo:hi])
     return out
 
 
 def concentrations(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray) -> dict:
-    """Concentration arrays (n_subjects, n_times) by column name (``conc_ng_ml``, ...)."""
-    return _to_conc(prep.model, prep.params, central_amounts(prep, trains, times_h))
+    """Concentration arrays (n_subjects, n_times) by column name (``conc_ng_ml``, ...).
+
+    Subjects are solved in blocks within :data:`MEMORY_BUDGET_BYTES`; each cache-sized
+    chunk of central amounts is converted while it is still in cache, written straight
+    into the result.
+    """
+    times_h = np.asarray(times_h, float)
+    outs = _outputs(prep.model, (len(prep.cov), times_h.size))
+    _solve_into(prep, lambda sub: _plans(sub, trains, times_h), times_h.size, outs)
+    return outs
+
+
+def _solve_into(prep: Prepared, plans_of, n_times: int, outs: dict[str, np.ndarray]) -> None:
+    conc = outs["conc_ng_ml"]
+    for lo, hi, sub in _blocks(prep, n_times):
+        p = sub.params
+
+        def finish(a, b, chunk, p=p, lo=lo):
+            rows = {k: v[lo + a:lo + b] for k, v in outs.items()}
+            _convert(prep.model, {k: p[k][a:b] for k in _CONVERT_KEYS if k in p}, chunk,
+                     rows, per_volume=True)
+
+        # mg in V1 litres -> ng/mL folded into the plans' small coefficient arrays, so the
+        # output is not passed over once more for it.
+        per_litre = 1000.0 / p["v1"]
+        solver.fill_chunked([pl.scaled(per_litre) for pl in plans_of(sub)], conc[lo:hi],
+                            finish)
+
+
+_CONVERT_KEYS = ("v1", "hct", "bmax_ng_ml", "kd_ng_ml", "kns")
 
 
 def steady_state_trains(regimen: Regimen) -> tuple[tuple[DoseTrain, ...], float, float]:
@@ -433,27 +545,30 @@ def steady_state_concentrations(prep: Prepared, regimen: Regimen, times_in_cycle
     """
     trains, period, start = steady_state_trains(regimen)
     t = np.asarray(times_in_cycle, float)
-    model, p, sys = prep.model, prep.params, prep.system
-    n = len(prep.cov)
-    if model.absorption == "michaelis_menten":
-        # Every dose of one cycle: a train with a shorter interval than the common period
-        # (e.g. daily doses in a weekly pattern) contributes several.
-        per_offset: dict[float, np.ndarray] = {}
-        for tr in trains:
-            first = float(np.mod(tr.t0_h - start, tr.ii_h))
-            for k in range(int(round(period / tr.ii_h))):
-                off = round(first + k * tr.ii_h, 9)
-                per_offset[off] = per_offset.get(off, 0.0) + dose_amounts(tr, prep.cov)
-        offsets = np.array(sorted(per_offset))
-        doses = np.stack([per_offset[o] for o in offsets], 1) * p["f"][:, None]
-        central = solver.mm_steady_state(sys, p["vm"], p["km"], offsets, doses, period, t)
-    else:
-        central = np.zeros((n, t.size))
-        for tr in input_trains(model, trains):
-            shifted = DoseTrain(tr.t0_h - start, tr.ii_h, tr.n, tr.amount, tr.unit, tr.route,
-                                tr.infusion_h)
-            central += _route_central(prep, shifted, t, steady_state=True)
-    return _to_conc(model, p, central)
+    model = prep.model
+
+    def plans_of(sub: Prepared) -> list[solver.Plan]:
+        p = sub.params
+        if model.absorption == "michaelis_menten":
+            # Every dose of one cycle: a train with a shorter interval than the common
+            # period (e.g. daily doses in a weekly pattern) contributes several.
+            per_offset: dict[float, np.ndarray] = {}
+            for tr in trains:
+                first = float(np.mod(tr.t0_h - start, tr.ii_h))
+                for k in range(int(round(period / tr.ii_h))):
+                    off = round(first + k * tr.ii_h, 9)
+                    per_offset[off] = per_offset.get(off, 0.0) + dose_amounts(tr, sub.cov)
+            offsets = np.array(sorted(per_offset))
+            doses = np.stack([per_offset[o] for o in offsets], 1) * p["f"][:, None]
+            return [solver.dense_plan(solver.mm_steady_state(
+                sub.system, p["vm"], p["km"], offsets, doses, period, t))]
+        return [_route_plan(sub, DoseTrain(tr.t0_h - start, tr.ii_h, tr.n, tr.amount, tr.unit,
+                                           tr.route, tr.infusion_h), t, steady_state=True)
+                for tr in input_trains(model, trains)]
+
+    outs = _outputs(model, (len(prep.cov), t.size))
+    _solve_into(prep, plans_of, t.size, outs)
+    return outs
 
 
 def default_until_h(regimen: Regimen) -> float:
@@ -540,12 +655,18 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
 
 
 def curves_frame(t: np.ndarray, conc: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Long DataFrame (id, time_h, conc columns) from (n, T) arrays."""
+    """Long DataFrame (id, time_h, conc columns) from (n, T) arrays.
+
+    The concentration columns are the given arrays flattened, not copied (the frame shares
+    their memory; copying 10,000 curves of a year costs more than computing them), and the
+    columns are built in their final order in one constructor call: inserting a column
+    into a frame of millions of rows copies it.
+    """
     first = next(iter(conc.values()))
     n = first.shape[0]
-    data = {"time_h": np.tile(t, n)}
-    data.update({k: v.reshape(-1) for k, v in conc.items()})
-    df = pd.DataFrame(data)
+    data: dict[str, np.ndarray] = {}
     if n > 1:
-        df.insert(0, "id", np.repeat(np.arange(1, n + 1), t.size))
-    return df
+        data["id"] = np.repeat(np.arange(1, n + 1), t.size)
+    data["time_h"] = np.tile(t, n)
+    data.update({k: np.ascontiguousarray(v).reshape(-1) for k, v in conc.items()})
+    return pd.DataFrame(data, copy=False)

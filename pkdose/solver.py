@@ -15,13 +15,20 @@ instead of the textbook partial fractions, which divide by rate differences.
 
 Michaelis-Menten absorption (Wu 2012) is non-linear only in the gut. The gut amount has an
 exact solution (Lambert W) and the absorbed input drives the linear disposition; the
-convolution is integrated with Gauss-Legendre quadrature in the log gut amount, where the
-integrand is smooth. Once the gut holds less than ``1e-6 Km`` the absorption is first order
-to within 1e-6 and the rest is solved in closed form. See ``docs/solver.md``.
+convolution is carried from one output time to the next, each step integrated with
+Gauss-Legendre quadrature in time (the absorption rate is analytic in a strip of half-width
+pi Km/Vm). Once the gut holds less than ``1e-6 Km`` the absorption is first order to within
+1e-6 and the steps are exact. See ``docs/solver.md``.
+
+Output is planned as blocks (:class:`Plan`): on a regular grid every dosing interval
+visits the same times since dose, so a stretch of intervals is one small matrix product
+per subject (coefficients per interval x responses per time since dose), written straight
+into the caller's array in cache-sized chunks.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -34,7 +41,6 @@ from pkdose.regimen import DEPOT_ROUTES, DoseTrain
 #: Gut amount below which Michaelis-Menten absorption is treated as first order, as a
 #: fraction of Km. The absorption rate then differs from first order by < 1e-6 relative.
 MM_LINEAR_FRACTION = 1e-6
-_GL_PANELS = 8
 _GL_NODES = 12
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_NODES)
 
@@ -118,11 +124,30 @@ _SERIES_TERMS = 60
 _CHUNK_ELEMENTS = 1 << 20
 
 
-def _series(coef_fn, d: np.ndarray) -> np.ndarray:
-    """Sum_j coef_j (-d)^j by Horner's rule (d small)."""
+@functools.cache
+def _series_coefs(kind: str, m: int) -> tuple[float, ...]:
+    """Taylor coefficients of A_m (``kind`` "a", used for d < 2) or B_m ("b", d < max(2, m))
+    in powers of -d, as many as bring the next term below 1e-18 of the first at the
+    largest d used (a fixed count per function, so no value depends on its neighbours)."""
+    d_max = 2.0 if kind == "a" else max(2.0, float(m))
+    fact = math.factorial(m - 1)
+    out = []
+    for j in range(_SERIES_TERMS):
+        c = (1.0 / (math.factorial(j) * (m + j) * fact) if kind == "a"
+             else 1.0 / math.factorial(j + m))
+        out.append(c)
+        if j > d_max and c * d_max ** j < 1e-18 * out[0]:
+            break
+    return tuple(out)
+
+
+def _series(coefs: tuple[float, ...], d: np.ndarray) -> np.ndarray:
+    """Sum_j coefs_j (-d)^j by Horner's rule (d small)."""
     out = np.zeros_like(d)
-    for j in range(_SERIES_TERMS - 1, -1, -1):
-        out = out * (-d) + coef_fn(j)
+    if d.size:
+        for c in coefs[::-1]:
+            out *= -d
+            out += c
     return out
 
 
@@ -132,8 +157,7 @@ def _a_fn(m: int, d: np.ndarray) -> np.ndarray:
         return _phi1(d)
     out = np.empty_like(d)
     small = d < 2.0
-    fact = math.factorial(m - 1)
-    out[small] = _series(lambda j: 1.0 / (math.factorial(j) * (m + j) * fact), d[small])
+    out[small] = _series(_series_coefs("a", m), d[small])
     # Integer order: P(m, d) = 1 - exp(-d) sum_{j<m} d^j/j! exactly; for d >= m the
     # subtraction loses at most about a digit and costs a fraction of gammainc. In between
     # (2 <= d < m, long transit chains only) keep gammainc.
@@ -154,7 +178,7 @@ def _b_fn(m: int, d: np.ndarray) -> np.ndarray:
         return _phi1(d)
     out = np.empty_like(d)
     small = d < max(2.0, float(m))
-    out[small] = _series(lambda j: 1.0 / math.factorial(j + m), d[small])
+    out[small] = _series(_series_coefs("b", m), d[small])
     big = ~small
     db = d[big]
     poly = np.zeros_like(db)
@@ -235,12 +259,15 @@ _THETA13 = 5.371920351148152
 def _expm(mat: np.ndarray) -> np.ndarray:
     """Matrix exponential of a stack (..., S, S) by scaling and squaring with Pade(13).
 
-    Vectorised over the stack (scipy's expm loops over it in Python); one scaling for the
-    whole stack, chosen for its largest 1-norm.
+    Vectorised over the stack (scipy's expm loops over it in Python). Each matrix is scaled
+    for its own 1-norm, so its exponential does not depend on the others in the stack.
     """
-    norm = float(np.max(np.sum(np.abs(mat), axis=-2), initial=0.0))
-    squarings = max(0, int(math.ceil(math.log2(norm / _THETA13)))) if norm > _THETA13 else 0
-    a = mat / (2.0 ** squarings)
+    norm = np.max(np.sum(np.abs(mat), axis=-2), axis=-1, initial=0.0)
+    with np.errstate(divide="ignore"):
+        squarings = np.where(norm > _THETA13,
+                             np.ceil(np.log2(np.maximum(norm, _THETA13) / _THETA13)),
+                             0.0).astype(np.int64)
+    a = mat / np.ldexp(1.0, squarings)[..., None, None]
     eye = np.broadcast_to(np.eye(a.shape[-1]), a.shape)
     b = _PADE13
     a2 = a @ a
@@ -251,8 +278,9 @@ def _expm(mat: np.ndarray) -> np.ndarray:
     v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 \
         + b[0] * eye
     r = np.linalg.solve(v - u, v + u)
-    for _ in range(squarings):
-        r = r @ r
+    for k in range(int(squarings.max(initial=0))):
+        more = squarings > k
+        r[more] = r[more] @ r[more]
     return r
 
 
@@ -297,39 +325,123 @@ def subset(sys: System, idx: np.ndarray) -> System:
                   sys.k12[idx], sys.k21[idx], sys.v1[idx], sys.lam[idx], sys.a[idx])
 
 
+#: Values per working array in :func:`basis_central`: a chunk of subjects whose
+#: intermediate arrays stay in cache (the special functions take a dozen passes).
+_BASIS_ELEMENTS = 1 << 15
+
+
 def basis_central(sys: System, s: np.ndarray) -> np.ndarray:
     """Central amount (n, S, len(s)) at times ``s`` (>= 0) after a unit amount in each state."""
     s = np.asarray(s, float)
-    n, p = sys.n, sys.lam.shape[1]
-    out = np.empty((n, sys.n_states, s.size))
+    step = max(1, _BASIS_ELEMENTS // max(s.size, 1))
+    if sys.n <= step:
+        return _basis_central(sys, s, np.empty((sys.n, sys.n_states, s.size)))
+    out = np.empty((sys.n, sys.n_states, s.size))
+    for lo in range(0, sys.n, step):
+        hi = min(sys.n, lo + step)
+        _basis_central(subset(sys, slice(lo, hi)), s, out[lo:hi])
+    return out
+
+
+def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
+    p = sys.lam.shape[1]
     lam = sys.lam[:, :, None]  # (n, p, 1)
-    a = sys.a[:, :, None]
     e = np.exp(-lam * s)  # (n, p, T)
     c = sys.central
-    out[:, c, :] = np.einsum("npt,np->nt", e, sys.a)
+    np.einsum("npt,np->nt", e, sys.a, out=out[:, c, :])
     if p == 2:
+        # k21 (exp(-lam2 s) - exp(-lam1 s)) / (lam1 - lam2): the difference loses nothing
+        # once (lam1 - lam2) s >= 1; below that u exp(-lam2 u) phi_1(gap u), which never
+        # divides by the gap.
         gap = (sys.lam[:, 0] - sys.lam[:, 1])[:, None]
-        # k21 (exp(-lam2 s) - exp(-lam1 s)) / (lam1 - lam2), without dividing by the gap.
-        out[:, c + 1, :] = sys.k21[:, None] * s * e[:, 1, :] * _phi1(gap * s)
-    for j in range(sys.n_chain):
-        kern = chain_kernel(sys.n_chain - j, sys.k[:, None, None], lam, s[None, None, :])
-        out[:, j, :] = np.sum(a * kern, axis=1)
+        k21 = sys.k21[:, None]
+        per = out[:, c + 1, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.subtract(e[:, 1], e[:, 0], out=per)
+            per *= k21 / gap
+        # Only the first columns can be that early (s sorted by every caller; else all).
+        j = int(np.searchsorted(s, 1.0 / float(gap.min()))) if np.all(np.diff(s) >= 0) \
+            else s.size
+        if j:
+            gs = gap * s[:j]
+            early = k21 * s[:j] * e[:, 1, :j] * _phi1(gs)
+            np.copyto(per[:, :j], early, where=gs < 1.0)
+    if not sys.n_chain:
+        return out
+    # Absorption chains: every stage count at once by the upward recurrence
+    # K_m = k/(k - lam) (K_{m-1} - (k u)^(m-1) e^(-k u)/(m-1)!), K_0 = e^(-lam u). For one
+    # stage it is the difference of two exponentials, exact to 2 ulp once |k - lam| u >= 1;
+    # for several it is stable where the mode is slower than the chain and |k - lam| u >=
+    # max(2, stages) (the subtracted Erlang term is then a bounded fraction of K_{m-1}).
+    # Elsewhere (early times, rates close together) the divided-difference kernel. At
+    # u = 0 the recurrence gives the exact 0.
+    k = sys.k[:, None, None]
+    u = s[None, None, :]
+    ku = k * u
+    dist = np.abs(k - lam) * u
+    if sys.n_chain == 1:
+        far = (dist >= 1.0) | (u == 0)
+    else:
+        far = ((lam < k) & (dist >= max(2.0, float(sys.n_chain)))) | (u == 0)
+    ratio = k / np.where(lam != k, k - lam, 1.0)
+    kern = e.copy()
+    erl = np.exp(-ku) * np.ones_like(kern)
+    near = np.flatnonzero(~far)
+    lam_n, k_n, u_n = (np.broadcast_to(x, far.shape).reshape(-1)[near] for x in (lam, k, u))
+    flat = kern.reshape(-1)
+    for m in range(1, sys.n_chain + 1):
+        kern -= erl
+        kern *= ratio
+        if m < sys.n_chain:
+            erl *= ku / m
+        if near.size:
+            flat[near] = chain_kernel(m, k_n, lam_n, u_n)
+        np.einsum("npt,np->nt", kern, sys.a, out=out[:, sys.n_chain - m, :])
     return out
 
 
-def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray) -> np.ndarray:
-    """E^m w for each (sorted, integer) m: (n, S, len(m_values))."""
-    out = np.empty(w.shape + (len(m_values),))
-    cur, m_cur = w, 0
-    for i, m in enumerate(m_values.astype(np.int64)):
+#: Magnitude below which decayed amounts (mg) and propagator entries are set to 0: high
+#: powers of the propagator decay through subnormal numbers, on which arithmetic is ~100
+#: times slower, and nothing below 1e-280 mg can show in a concentration.
+_TINY = 1e-280
+
+
+def _flush(x: np.ndarray) -> np.ndarray:
+    np.copyto(x, 0.0, where=np.abs(x) < _TINY)
+    return x
+
+
+def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray,
+                  by_m: bool = False, raw: bool = False) -> np.ndarray:
+    """E^m w for each (sorted, integer) m: (n, S, len(m_values)), (n, len(m_values), S)
+    with ``by_m``, or as computed, (len(m_values), S, n), with ``raw``.
+
+    One step per count, vectorised over subjects with the subject index last: each step
+    is a few contiguous elementwise passes (per-subject 3x3 products cost more in call
+    overhead than in arithmetic), and elementwise, so a subject's values do not depend on
+    how many others share the call (a contraction routine may reorder its sums by shape).
+    """
+    n, n_s = w.shape
+    e_c = np.ascontiguousarray(e_mat.transpose(1, 2, 0))  # (S, S, n)
+    cur = np.ascontiguousarray(w.T)
+    out = np.empty((len(m_values), n_s, n))
+    tmp = np.empty((n_s, n))
+    m_cur = 0
+    for i, m in enumerate(np.asarray(m_values).astype(np.int64)):
         gap = int(m - m_cur)
-        if gap == 1:
-            cur = np.einsum("nij,nj->ni", e_mat, cur)
-        elif gap > 1:
-            cur = np.einsum("nij,nj->ni", np.linalg.matrix_power(e_mat, gap), cur)
-        out[:, :, i] = cur
+        if gap:
+            step = e_c if gap == 1 else np.ascontiguousarray(
+                np.linalg.matrix_power(e_mat, gap).transpose(1, 2, 0))
+            new = step[:, 0] * cur[0]
+            for j in range(1, n_s):
+                np.multiply(step[:, j], cur[j], out=tmp)
+                new += tmp
+            cur = _flush(new)
+        out[i] = cur
         m_cur = m
-    return out
+    if raw:
+        return out
+    return np.ascontiguousarray(out.transpose(2, 0, 1) if by_m else out.transpose(2, 1, 0))
 
 
 def _gather_sum(coef: np.ndarray, inv_c: np.ndarray, basis: np.ndarray, inv_b: np.ndarray
@@ -429,17 +541,251 @@ def _train_shared(sys: System, train: DoseTrain, inj: np.ndarray, rate: np.ndarr
         out[:, running] += np.take(vals, inv, axis=1)
 
 
-def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
-                  tlag: np.ndarray, times: np.ndarray, steady_state: bool = False) -> np.ndarray:
-    """Central amount (n, T) produced by one dose train.
+# --- output plans: central amounts as (coefficient x basis) blocks -------------------------
 
-    Parameters
-    ----------
-    amount : (n,) dose in mg per subject; ``bio`` (n,) is the bioavailable fraction for
-        doses into the depot (oral, ip, sc, diet); ``tlag`` (n,) shifts oral doses
-        (subjects are grouped by lag). A diet train with ``infusion_h > 0`` is a zero-order
-        input into the depot over that time (:func:`pkdose.species.diet_trains`).
-    steady_state : evaluate the periodic steady state (infinitely many past doses) instead.
+
+#: Output elements (subjects x times) written per pass of :meth:`Plan.fill_into`: about
+#: 1 MB of float64, so a chunk of output stays in a core's L2 cache while every train
+#: (and the caller's conversion to concentrations) passes over it.
+CACHE_ELEMENTS = 1 << 17
+
+
+@dataclass(frozen=True)
+class Block:
+    """Output columns ``start .. start + M P``: column ``start + m P + j`` holds
+    ``sum_k coef[:, m, k] * basis[:, k, j]`` (one small matrix product per subject).
+
+    On a regular output grid the central amount after the m-th dose of a train, ``s``
+    after it, is ``sum_k c_k(m) b_k(s)``: the grid visits the same ``s`` values in every
+    dosing interval, so an M-interval stretch of output is the product of an (M, J) and a
+    (J, P) matrix, written straight into the output.
+    """
+
+    start: int
+    coef: np.ndarray  # (n, M, J)
+    basis: np.ndarray  # (n, J, P)
+
+
+@dataclass(frozen=True)
+class Dense:
+    """Output columns ``cols`` given value by value: ``vals`` (n, len(cols))."""
+
+    cols: slice | np.ndarray
+    vals: np.ndarray
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Central amounts (n, T) of one train or regimen, as parts that write themselves.
+
+    Columns no part covers are zero (times before the first dose). Parts built from
+    per-subject arithmetic only, so a subject's values do not depend on which other
+    subjects share the plan.
+    """
+
+    n: int
+    n_times: int
+    parts: tuple[Block | Dense, ...]
+    zero: tuple[slice, ...]  # uncovered columns
+
+    def fill(self, lo: int, hi: int, out: np.ndarray, add: bool = False) -> None:
+        """Write (``add``: add) the central amounts of subjects ``lo:hi`` into ``out``
+        (hi - lo, T), which may be a row slice of a larger C-ordered array."""
+        b = hi - lo
+        if not add:
+            for sl in self.zero:
+                out[:, sl] = 0.0
+        for part in self.parts:
+            if isinstance(part, Block):
+                m, p = part.coef.shape[1], part.basis.shape[2]
+                # Splitting the last axis of a row slice is always a view: the product
+                # is written in place, no (n, T) temporary.
+                view = out[:, part.start:part.start + m * p].reshape(b, m, p)
+                if add:
+                    view += np.matmul(part.coef[lo:hi], part.basis[lo:hi])
+                else:
+                    np.matmul(part.coef[lo:hi], part.basis[lo:hi], out=view)
+            elif add:
+                out[:, part.cols] += part.vals[lo:hi]
+            else:
+                out[:, part.cols] = part.vals[lo:hi]
+
+    def scaled(self, factor: np.ndarray) -> Plan:
+        """The plan times ``factor`` (n,) per subject (e.g. 1/V1: concentrations), applied
+        to the small coefficient arrays rather than to the output."""
+        f3 = np.asarray(factor, float)[:, None, None]
+        parts = tuple(Block(p.start, p.coef * f3, p.basis) if isinstance(p, Block)
+                      else Dense(p.cols, p.vals * f3[:, :, 0]) for p in self.parts)
+        return Plan(self.n, self.n_times, parts, self.zero)
+
+    def values(self) -> np.ndarray:
+        """All central amounts (n, T), written chunk by chunk."""
+        out = np.empty((self.n, self.n_times))
+        fill_chunked([self], out)
+        return out
+
+
+def dense_plan(vals: np.ndarray) -> Plan:
+    """A plan that holds its values (n, T)."""
+    return Plan(vals.shape[0], vals.shape[1], (Dense(slice(None), vals),), ())
+
+
+def chunk_rows(n_times: int) -> int:
+    """Subjects per cache-sized output chunk."""
+    return max(1, CACHE_ELEMENTS // max(n_times, 1))
+
+
+def fill_chunked(plans: list[Plan], out: np.ndarray, finish=None) -> None:
+    """Sum of the plans' central amounts into ``out`` (n, T), one cache-sized chunk of
+    subjects at a time; ``finish(lo, hi, chunk)`` then runs on each chunk while it is
+    still in cache (the conversion to concentrations)."""
+    n = out.shape[0]
+    step = chunk_rows(out.shape[1])
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        chunk = out[lo:hi]
+        if not plans:
+            chunk[:] = 0.0
+        for i, plan in enumerate(plans):
+            plan.fill(lo, hi, chunk, add=i > 0)
+        if finish is not None:
+            finish(lo, hi, chunk)
+
+
+def regular_runs(key: np.ndarray, s: np.ndarray) -> list[tuple[int, int, int]] | None:
+    """Stretches of a sorted output grid that repeat the same times since dose.
+
+    ``key`` (non-decreasing integers: dose count or interval) and ``s`` (time since that
+    dose) per column. Returns ``(start, M, P)``: columns ``start + m P + j`` have key
+    ``key[start] + m`` and ``s = s[start + j]``, bitwise. Every column is in exactly one
+    stretch (a partial interval is a stretch with M = 1). None if ``key`` decreases.
+    """
+    if key.size == 0:
+        return []
+    d = np.diff(key)
+    if np.any(d < 0):
+        return None
+    starts = np.concatenate([[0], np.flatnonzero(d) + 1, [key.size]])
+    runs: list[tuple[int, int, int]] = []
+    i = 0
+    n_runs = starts.size - 1
+    while i < n_runs:
+        a, b = int(starts[i]), int(starts[i + 1])
+        p, m = b - a, 1
+        row = s[a:b]
+        while i + m < n_runs:
+            c, e = int(starts[i + m]), int(starts[i + m + 1])
+            if e - c != p or key[c] != key[a] + m or not np.array_equal(s[c:e], row):
+                break
+            m += 1
+        runs.append((a, m, p))
+        i += m
+    return runs
+
+
+#: Output steps per virtual interval when a single dose is planned as blocks.
+_SINGLE_DOSE_STEPS = 48
+
+
+def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: float,
+                        times: np.ndarray) -> Plan | None:
+    """Plan of a bolus train on a sorted grid, or None where the grid is not sorted or
+    does not repeat (runs of fewer than 4 times on average: value by value is cheaper).
+
+    ``x(t) = exp(A s) (w - E^m w)``: the coefficients ``w - E^m w`` per dose count and the
+    unit-state responses ``exp(A s)`` per distinct ``s`` are each computed once, and every
+    stretch of the grid that repeats the same ``s`` values is one :class:`Block`. After
+    the last of ``N`` doses the grid is cut into further intervals of the dosing interval
+    with no dose: ``s = s' + q ii`` gives ``exp(A s') E^q (w - E^N w)``, so the washout
+    reuses the responses of the dosing intervals and only adds coefficients. A single
+    dose is cut the same way, at a virtual interval of 48 output steps, with coefficients
+    ``E^q b`` straight from the injected state.
+    """
+    single = train.n == 1 or train.ii_h == 0
+    if single:
+        step = float(times[1] - times[0]) if times.size >= 2 * _SINGLE_DOSE_STEPS else 0.0
+        if not step > 0:  # few times, or not increasing: value by value
+            return None
+        train = DoseTrain(train.t0_h, _SINGLE_DOSE_STEPS * step, 1, 0.0)
+    ii = train.ii_h
+    rel = times - t0
+    count = np.clip(np.floor(rel / ii) + 1.0, 0.0, train.n)
+    ok = count >= 1
+    if not np.any(ok):
+        return Plan(sys.n, times.size, (), (slice(None),))
+    first = int(np.argmax(ok))
+    if not np.all(ok[first:]):
+        return None
+    s_end = rel[first:] - (count[first:] - 1.0) * ii
+    key = count[first:].astype(np.int64)
+    if math.isfinite(train.n):
+        after = np.flatnonzero(key >= train.n)
+        q = np.floor(s_end[after] / ii)
+        s_rest = s_end[after] - q * ii
+        back = s_rest < 0  # s / ii rounded up to a whole number
+        q[back] -= 1.0
+        s_rest[back] += ii
+        s_end[after] = s_rest
+        key[after] += q.astype(np.int64)
+    runs = regular_runs(key, s_end)
+    if runs is None or (len(runs) > 16 and 4 * len(runs) > key.size):
+        return None
+    e_mat = _expm(system_matrix(sys) * ii)
+    m_u = np.unique(key)
+    if single:
+        pw = _powers_times(e_mat, inj, m_u - 1, raw=True)  # E^(k-1) b, (keys, J, n)
+        return _blocks_plan(sys, times.size, first, runs, key, s_end, m_u,
+                            np.ascontiguousarray(pw.transpose(2, 0, 1)))
+    w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
+    n_doses = int(min(train.n, m_u[-1]))
+    # coef(k) = E^max(0, k - N) w - E^k w: (n, M, J) over the distinct keys, consecutive
+    # on a grid.
+    wash = np.maximum(m_u - n_doses, 0)
+    powers_of = np.unique(np.concatenate([m_u, wash]))
+    pw = _powers_times(e_mat, w, powers_of, raw=True)  # (keys, J, n)
+    if np.array_equal(powers_of, np.arange(m_u[-1] + 1)) and np.array_equal(
+            m_u, np.arange(m_u[0], m_u[-1] + 1)):
+        # Every grid: consecutive keys, so the rows are slices (no gathered copies).
+        coef = np.empty((m_u.size,) + pw.shape[1:])
+        dosing = int(np.count_nonzero(m_u <= n_doses))
+        np.subtract(pw[0], pw[m_u[0]:m_u[0] + dosing], out=coef[:dosing])
+        if dosing < m_u.size:
+            a = int(m_u[dosing]) - n_doses
+            np.subtract(pw[a:a + m_u.size - dosing], pw[m_u[0] + dosing:], out=coef[dosing:])
+    else:
+        coef = np.take(pw, np.searchsorted(powers_of, wash), axis=0)
+        coef -= np.take(pw, np.searchsorted(powers_of, m_u), axis=0)
+    coef = np.ascontiguousarray(coef.transpose(2, 0, 1))
+    return _blocks_plan(sys, times.size, first, runs, key, s_end, m_u, coef)
+
+
+def _blocks_plan(sys: System, n_times: int, first: int, runs, key: np.ndarray,
+                 s_end: np.ndarray, m_u: np.ndarray, coef: np.ndarray) -> Plan:
+    """Blocks of (coefficients per key) x (unit-state responses per distinct time)."""
+    cnt = key
+    rows = [s_end[a:a + p] for a, _, p in runs]
+    s_u, inv = np.unique(np.concatenate(rows), return_inverse=True)
+    basis = basis_central(sys, s_u)
+    parts, pos = [], 0
+    for a, m, p in runs:
+        k = int(np.searchsorted(m_u, cnt[a]))
+        sel = inv[pos:pos + p]
+        pos += p
+        # A run of consecutive distinct times (every aligned grid) is a view.
+        b = basis[:, :, sel[0]:sel[0] + p] if np.array_equal(
+            sel, np.arange(sel[0], sel[0] + p)) else np.take(basis, sel, axis=2)
+        parts.append(Block(first + a, coef[:, k:k + m], b))
+    zero = (slice(0, first),) if first else ()
+    return Plan(sys.n, n_times, tuple(parts), zero)
+
+
+def train_plan(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
+               tlag: np.ndarray, times: np.ndarray, steady_state: bool = False) -> Plan:
+    """Central amounts of one dose train as a :class:`Plan` (see :func:`train_central`).
+
+    A bolus train (oral, iv, sc, ...) on a sorted grid, with one lag for all subjects, is
+    planned as :class:`Block` s; everything else (infusions and diets, steady state, a
+    single dose, several lags, unsorted times) is evaluated value by value.
     """
     times = np.asarray(times, float)
     oral = train.route == "oral"
@@ -464,10 +810,15 @@ def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nda
     else:
         inj = _input_vector(sys, train.route) * dose[:, None]
     lags = np.asarray(tlag, float) if oral else np.zeros(sys.n)
+    lag_u = np.unique(lags)
+    if rate is None and not steady_state and lag_u.size == 1:
+        plan = _regular_train_plan(sys, train, inj, train.t0_h + float(lag_u[0]), times)
+        if plan is not None:
+            return plan
     out = np.empty((sys.n, times.size))
     # Subjects sharing a lag share dose times; chunks keep the gathered arrays in cache.
     chunk = max(1, _CHUNK_ELEMENTS // max(times.size, 1))
-    for lag in np.unique(lags):
+    for lag in lag_u:
         group = np.flatnonzero(lags == lag)
         for lo in range(0, group.size, chunk):
             idx = group[lo:lo + chunk]
@@ -478,7 +829,26 @@ def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nda
                           train.t0_h + lag, times, steady_state, view)
             if not contiguous:
                 out[idx] = view
-    return out
+    return dense_plan(out)
+
+
+def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
+                  tlag: np.ndarray, times: np.ndarray, steady_state: bool = False) -> np.ndarray:
+    """Central amount (n, T) produced by one dose train.
+
+    Parameters
+    ----------
+    amount : (n,) dose in mg per subject; ``bio`` (n,) is the bioavailable fraction for
+        doses into the depot (oral, ip, sc, diet); ``tlag`` (n,) shifts oral doses
+        (subjects are grouped by lag). A diet train with ``infusion_h > 0`` is a zero-order
+        input into the depot over that time (:func:`pkdose.species.diet_trains`).
+    steady_state : evaluate the periodic steady state (infinitely many past doses) instead.
+    """
+    plan = train_plan(sys, train, amount, bio, tlag, times, steady_state)
+    dense = plan.parts[0] if len(plan.parts) == 1 else None
+    if isinstance(dense, Dense) and dense.cols == slice(None):
+        return dense.vals
+    return plan.values()
 
 
 # --- Michaelis-Menten absorption ------------------------------------------------------
@@ -512,98 +882,6 @@ def _gut_amount(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.ndarray) -
 def _time_to_amount(a0, a1, vm, km):
     """Time for the gut to fall from a0 to a1 (a1 <= a0)."""
     return (km * np.log(a0 / a1) + (a0 - a1)) / vm
-
-
-def mm_input_integrals(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.ndarray,
-                       lam: np.ndarray) -> np.ndarray:
-    """I(s) = int_0^s exp(-lam (s - v)) r(v) dv for Michaelis-Menten input r from gut a0.
-
-    Integrated over y = ln(a0 / A) (A = gut amount), where the integrand
-    ``A exp(-lam (s - v(A)))`` is smooth; ``s`` must not exceed the time the gut needs to
-    fall to its linear threshold. Shapes: a0, s (n, T); vm, km (n, 1); lam (n, p, 1) ->
-    result (n, p, T).
-    """
-    a_s = gut_amount(a0, s, vm, km)
-    with np.errstate(divide="ignore"):
-        y_hi = np.where((a0 > 0) & (s > 0),
-                        np.log(np.maximum(a0, 1e-300) / np.maximum(a_s, 1e-300)), 0.0)
-    y_hi = y_hi[:, None, :]
-    c_minus_1 = lam * km[:, None, :] / vm[:, None, :] - 1.0
-    # For a fast mode only the last stretch of absorption matters: contributions from
-    # more than 46/(c-1) in y before the end are below exp(-46) of the peak.
-    width = np.where(c_minus_1 > 0, 46.0 / np.maximum(c_minus_1, 1e-12), np.inf)
-    y_lo = np.maximum(0.0, y_hi - width)
-    a0e = a0[:, None, :]
-    vme, kme = vm[:, None, :], km[:, None, :]
-    se = s[:, None, :]
-    return _gl_panels(y_lo, (y_hi - y_lo) / _GL_PANELS, _GL_PANELS, a0e, kme, vme, se, lam)
-
-
-#: Quadrature nodes x output times (per subject and mode) up to which all nodes are
-#: evaluated in one array operation instead of a loop over nodes (loop overhead dominates
-#: short outputs). Depends on the output length only, never on the number of subjects,
-#: so a subject's result does not depend on its block.
-_GL_VECTOR_MAX = 1 << 13
-
-
-def _gl_panels(lo, h, panels, a0e, kme, vme, se, lam):
-    """Sum over ``panels`` Gauss-Legendre panels of width ``h`` from ``lo`` in y of
-    ``A exp(-lam (s - v(A)))`` (the Michaelis-Menten convolution integrand)."""
-    shape = np.broadcast_shapes(h.shape, lam.shape)
-    if shape[-1] * shape[1] * panels * _GL_NODES <= _GL_VECTOR_MAX:
-        frac = ((np.arange(panels) + 0.5)[:, None] + 0.5 * _GL_X[None, :]).ravel()
-        wgt = np.tile(_GL_W, panels) * 0.5
-        y = lo[..., None] + h[..., None] * frac
-        a0x = a0e[..., None]
-        v = (kme[..., None] * y + a0x * (-np.expm1(-y))) / vme[..., None]
-        terms = (a0x * np.exp(-y)) * np.exp(-lam[..., None] * (se[..., None] - v))
-        return h * np.sum(terms * wgt, axis=-1)
-    total = np.zeros(shape)
-    for p in range(panels):
-        mid = lo + (p + 0.5) * h
-        for x, wgt in zip(_GL_X, _GL_W, strict=True):
-            y = mid + 0.5 * h * x
-            v = (kme * y + a0e * (-np.expm1(-y))) / vme
-            total += (wgt * 0.5) * h * (a0e * np.exp(-y)) * np.exp(-lam * (se - v))
-    return total
-
-
-def _mm_integrals_sorted(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.ndarray,
-                         lam: np.ndarray) -> np.ndarray:
-    """:func:`mm_input_integrals` for times sorted along each row, integrated step by step.
-
-    ``I(s_k) = exp(-lam (s_k - s_{k-1})) I(s_{k-1}) + int_{s_{k-1}}^{s_k} ...``: the decay
-    is exact and each increment is a short stretch of the same smooth integrand in
-    y = ln(a0 / A), so one or a few Gauss-Legendre panels integrate it as accurately as
-    the full 8 panels integrate the whole range; the cost per output time falls ~8 fold.
-    Falls back to the full quadrature where increments are too long for that.
-    """
-    n_t = s.shape[1]
-    if n_t < 3 or np.any(np.diff(s, axis=1) < 0):
-        return mm_input_integrals(a0, s, vm, km, lam)
-    a_s = gut_amount(a0, s, vm, km)
-    with np.errstate(divide="ignore"):
-        y = np.where((a0 > 0) & (s > 0),
-                     np.log(np.maximum(a0, 1e-300) / np.maximum(a_s, 1e-300)), 0.0)
-    h_all = np.diff(y, axis=1)[:, None, :]  # (n, 1, T-1)
-    kme, vme = km[:, None, :], vm[:, None, :]
-    # d/dy of the log integrand is lam (Km + A)/Vm - 1; keep its change over a panel <= 6
-    # (where 12 Gauss-Legendre nodes are exact to rounding for an exponential).
-    slope = np.maximum(np.abs(lam * (kme + a_s[:, None, :-1]) / vme - 1.0),
-                       np.abs(lam * (kme + a_s[:, None, 1:]) / vme - 1.0))
-    panels = int(math.ceil(float(np.max(slope * h_all, initial=0.0)) / 6.0)) or 1
-    if panels > _GL_PANELS:
-        return mm_input_integrals(a0, s, vm, km, lam)
-    a0e = a0[:, None, 1:]
-    se = s[:, None, 1:]
-    lo = y[:, None, :-1]
-    inc = _gl_panels(lo, h_all / panels, panels, a0e, kme, vme, se, lam)
-    decay = np.exp(-lam * np.diff(s, axis=1)[:, None, :])
-    out = np.empty(inc.shape[:2] + (n_t,))
-    out[:, :, :1] = mm_input_integrals(a0[:, :1], s[:, :1], vm, km, lam)
-    for k in range(1, n_t):
-        out[:, :, k] = decay[:, :, k - 1] * out[:, :, k - 1] + inc[:, :, k - 1]
-    return out
 
 
 def _projectors(sys: System) -> tuple[np.ndarray, np.ndarray]:
@@ -641,68 +919,13 @@ def _disp_free(sys: System, c0: np.ndarray, p0: np.ndarray, u: np.ndarray):
 
 
 def gut_profile(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.ndarray) -> np.ndarray:
-    """Gut amount ``s`` after holding ``a0``, as :func:`mm_segment` models it: exact
+    """Gut amount ``s`` after holding ``a0``, as :func:`mm_plan` models it: exact
     Michaelis-Menten down to the linear threshold, first order (ka = Vm/Km) below it."""
     thr = MM_LINEAR_FRACTION * km
     t_sw = np.where(a0 > thr, _time_to_amount(np.maximum(a0, thr), thr, vm, km), 0.0)
     s_nl = np.minimum(s, t_sw)
     g = gut_amount(a0, s_nl, vm, km)
     return g * np.exp(-(vm / km) * (s - s_nl))
-
-
-def mm_segment(sys: System, vm, km, a0, c0, p0, s):
-    """Gut, central, peripheral amounts s (n, T) after a segment starts from (a0, c0, p0).
-
-    Exact gut; disposition driven by Michaelis-Menten input until the gut reaches its
-    linear threshold, then the closed-form first-order solution.
-    """
-    a0b = np.broadcast_to(a0[:, None], s.shape)
-    vmc, kmc = vm[:, None], km[:, None]
-    thr = MM_LINEAR_FRACTION * kmc
-    t_sw = np.where(a0b > thr, _time_to_amount(np.maximum(a0b, thr), thr, vmc, kmc), 0.0)
-    s_nl = np.minimum(s, t_sw)
-    lam = sys.lam[:, :, None]
-    # Every output past the switch for all subjects needs the same integral (up to the
-    # switch): compute it once instead of once per output time.
-    clipped = np.all(s >= t_sw, axis=0)
-    if np.count_nonzero(clipped) > 1:
-        rep = int(np.argmax(clipped))
-        cols = np.flatnonzero(~clipped | (np.arange(s.shape[1]) == rep))
-        sub = _mm_integrals_sorted(a0b[:, cols], s_nl[:, cols], vmc, kmc, lam)
-        integ = np.empty((sys.n, lam.shape[1], s.shape[1]))
-        integ[:, :, cols] = sub
-        integ[:, :, clipped] = sub[:, :, np.searchsorted(cols, rep), None]
-    else:
-        integ = _mm_integrals_sorted(a0b, s_nl, vmc, kmc, lam)  # (n, p, T)
-    pc, pp = _projectors(sys)
-    c_in = np.sum(pc[:, :, None] * integ, axis=1)
-    p_in = np.sum(pp[:, :, None] * integ, axis=1)
-    c_free, p_free = _disp_free(sys, c0, p0, s_nl)
-    c_nl, p_nl = c_free + c_in, p_free + p_in
-    gut_nl = gut_amount(a0b, s_nl, vmc, kmc)
-    # Linear phase after the switch: first-order gut at ka = Vm/Km.
-    rest = s - s_nl
-    lin = rest > 0
-    if np.any(lin):
-        ka = (vm / km)[:, None]
-        g = gut_nl * np.exp(-ka * rest)
-        c_lin, p_lin = _disp_free_elementwise(sys, c_nl, p_nl, rest)
-        # What is left in the gut reaches the disposition through one first-order stage.
-        kern = chain_kernel(1, ka[:, :, None], sys.lam[:, :, None], rest[:, None, :])
-        c_lin = c_lin + gut_nl * np.sum(pc[:, :, None] * kern, axis=1)
-        p_lin = p_lin + gut_nl * np.sum(pp[:, :, None] * kern, axis=1)
-        gut = np.where(lin, g, gut_nl)
-        c = np.where(lin, c_lin, c_nl)
-        p = np.where(lin, p_lin, p_nl)
-        return gut, c, p
-    return gut_nl, c_nl, p_nl
-
-
-def _disp_free_elementwise(sys: System, c0: np.ndarray, p0: np.ndarray, u: np.ndarray):
-    """Like :func:`_disp_free` with start amounts given per output element (n, T)."""
-    c_unit, p_from_c = _disp_free(sys, np.ones(sys.n), np.zeros(sys.n), u)
-    c_from_p, p_unit = _disp_free(sys, np.zeros(sys.n), np.ones(sys.n), u)
-    return c0 * c_unit + p0 * c_from_p, c0 * p_from_c + p0 * p_unit
 
 
 def _unit_free(sys: System, u: np.ndarray):
@@ -743,34 +966,249 @@ def _gut_scan(doses: np.ndarray, gut0: np.ndarray, vm: np.ndarray, km: np.ndarra
     return a0
 
 
-def mm_central(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
-               doses: np.ndarray, times: np.ndarray,
-               start_state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-               end_h: float | None = None,
-               ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Central amount (n, T) for oral doses with Michaelis-Menten absorption.
+def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np.ndarray:
+    """Modal amplitudes (S, p, n) of the disposition driven by the gut emptying from ``a0``
+    (empty disposition at 0), at the sorted distinct times ``s`` >= 0.
 
-    The gut is scanned dose by dose (exact, cheap). The disposition is linear, so within a
-    dosing interval it is the free evolution of its state at the interval start plus a
-    particular part that depends only on the gut amount at the start and the time since;
-    intervals whose gut amounts agree to 1e-13 (all of them, once a periodic regimen has
-    settled) share that part, which is integrated once per distinct time since dose.
+    ``I_i(s) = int_0^s exp(-lam_i (s - v)) r(v) dv`` with the absorption rate ``r`` of the
+    gut, which all subjects here share. From one output time to the next,
+    ``I(s_j) = exp(-lam h) I(s_{j-1}) + int over the step``: the decay is exact and the
+    step integral is Gauss-Legendre in time. ``r`` is analytic in a strip of half-width
+    pi Km/Vm about the real axis (the Lambert W branch point), so panels no longer than
+    that integrate it to rounding, and ``exp(-lam (s_j - v))`` is integrated to rounding
+    while ``lam`` x panel <= 6 (finer panels for a subject with a faster mode, decided by
+    its own rate). The node offsets from the step end are the same in every step of a
+    length, so ``exp(-lam tau)`` is evaluated once per subject and step length, and the
+    step integrals are one small matrix product per subject. Below ``1e-6 Km`` the gut is
+    first order (``ka = Vm/Km``) and the steps are exact:
+    ``I += g ka int_0^h exp(-lam (h - v) - ka v) dv``.
+    """
+    n, p = sys.n, sys.lam.shape[1]
+    lam = sys.lam
+    # Subject index last: every step of the recursion is a contiguous pass.
+    out = np.zeros((s.size, p, n))
+    thr = MM_LINEAR_FRACTION * km
+    if a0 <= 0 or s.size == 0:
+        return out
+    t_sw = float(_time_to_amount(a0, thr, vm, km)) if a0 > thr else 0.0
+    g_sw = min(a0, thr)
+    ka = vm / km
+    # Step ends: every output time, and the switch to first order as a step end of its own.
+    ends, is_out = s, np.ones(s.size, bool)
+    if s[-1] > t_sw and t_sw not in s:
+        at_sw = int(np.searchsorted(s, t_sw))
+        ends = np.insert(s, at_sw, t_sw)
+        is_out = np.insert(is_out, at_sw, False)
+    starts = np.concatenate([[0.0], ends[:-1]])
+    h = ends - starts
+    nonlin = ends <= t_sw
+    incr = np.zeros((int(np.count_nonzero(nonlin)), p, n))  # non-linear steps come first
+    # Non-linear steps: Gauss-Legendre in time.
+    width = math.pi * km / vm
+    for hv in np.unique(h[nonlin & (h > 0)]):
+        cols = np.flatnonzero(nonlin & (h == hv))
+        base = max(1, math.ceil(hv / width))
+        level = np.maximum(0.0, np.ceil(np.log2(np.maximum(lam[:, 0] * hv / base, 1e-300)
+                                                / 6.0)))
+        for lev in np.unique(level):
+            who = np.flatnonzero(level == lev)
+            panels = base * (1 << int(lev))
+            hp = hv / panels
+            frac = ((np.arange(panels) + 0.5)[:, None] + 0.5 * _GL_X[None, :]).ravel()
+            tau = hv - hp * frac  # node offsets from the step end
+            wts = np.tile(_GL_W, panels) * (0.5 * hp)
+            v = starts[cols][None, :] + hp * frac[:, None]  # (nodes, steps)
+            g = _gut_amount(np.full(v.shape, a0), v, np.full(v.shape, vm), np.full(v.shape, km))
+            rate = (vm * g / (km + g)) * wts[:, None]  # (nodes, steps), shared
+            ex = np.exp(-lam[who, :, None] * tau)  # (m, p, nodes)
+            part = np.matmul(ex, rate).transpose(2, 1, 0)  # one product per subject
+            if who.size == n:
+                incr[cols] = part
+            else:
+                incr[np.ix_(cols, np.arange(p), who)] = part
+    # First-order steps: the gut at each step start is shared, the kernel per subject.
+    lin = np.flatnonzero(~nonlin)
+    g0 = np.zeros(ends.size)
+    g0[lin] = g_sw * np.exp(-ka * (starts[lin] - t_sw))
+    kern = {float(hv): np.ascontiguousarray(
+        chain_kernel(1, np.full((n, 1), ka), lam, np.full((n, 1), hv)).T)
+        for hv in np.unique(h[lin])}  # (p, n)
+    decay = {float(hv): np.exp(-lam.T * hv) for hv in np.unique(h)}
+    cur = np.zeros((p, n))
+    tmp = np.empty((p, n))
+    j_out = 0
+    for j in range(ends.size):
+        cur *= decay[float(h[j])]
+        if nonlin[j]:
+            cur += incr[j]
+        elif g0[j]:
+            np.multiply(kern[float(h[j])], g0[j], out=tmp)
+            cur += tmp
+        if is_out[j]:
+            out[j_out] = cur
+            j_out += 1
+    return out
+
+
+def _modal_sum(modal: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    """sum_i proj[:, i] * modal[:, i]: modal amplitudes (S, p, n) to amounts (S, n)."""
+    out = modal[:, 0] * proj[:, 0]
+    for i in range(1, modal.shape[1]):
+        out += modal[:, i] * proj[:, i]
+    return out
+
+
+def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: np.ndarray,
+              gut0: float, c0: np.ndarray, p0: np.ndarray, times: np.ndarray,
+              end_h: float | None):
+    """:func:`mm_plan` for subjects sharing their gut (doses, start amount, Vm, Km), at
+    sorted ``times``: the plan's parts and the state at the end."""
+    n = sys.n
+    k_events = dose_times.size
+    horizon = max(float(times.max(initial=0.0)), end_h or 0.0, float(dose_times[-1]))
+    lengths = np.append(np.diff(dose_times), horizon - dose_times[-1])
+    one = np.ones(1)
+    a0 = _gut_scan(doses[None, :], np.array([gut0]), vm * one, km * one, lengths)[0]
+    scale = max(float(np.max(doses, initial=0.0)), 1e-300)
+    # Intervals whose gut starts agree to 1e-13 (all, once a regimen settles) share the
+    # driven part of the solution.
+    classes: dict = {}
+    cls = np.array([classes.setdefault(float(np.round(a0[k] / scale, 13)), len(classes))
+                    for k in range(k_events)])
+    rep = np.zeros(len(classes), dtype=int)
+    for k in range(k_events - 1, -1, -1):
+        rep[cls[k]] = k
+    k_of = np.searchsorted(dose_times, times, side="right") - 1
+    s_out = times - dose_times[k_of]
+    k_end = k_events - 1 if end_h is None else int(
+        np.searchsorted(dose_times, end_h, side="right") - 1)
+    u_end = 0.0 if end_h is None else end_h - dose_times[k_end]
+    # Times since dose at which each class is needed: outputs, interval ends, the end.
+    need: dict[int, list] = {c: [] for c in range(len(classes))}
+    carry: dict[int, list] = {c: [] for c in range(len(classes))}  # states carried on
+    for c in np.unique(cls[k_of]):
+        need[int(c)].append(s_out[cls[k_of] == c])
+    for k in range(k_events - 1):
+        carry[int(cls[k])].append(float(lengths[k]))
+    carry[int(cls[k_end])].append(float(u_end))
+    pc, pp = _projectors(sys)
+    s_cls, drive_c, drive_p = {}, {}, {}
+    for c, wanted in need.items():
+        ends = np.unique(carry[c])
+        if not wanted and not ends.size:
+            continue
+        su = np.unique(np.concatenate(wanted + [ends]))
+        modal = _mm_modal(sys, float(a0[rep[c]]), vm, km, su)  # (S, p, n)
+        s_cls[c] = su
+        # Central part at every time; peripheral only where states are carried on (the
+        # interval ends and the end time).
+        drive_c[c] = np.ascontiguousarray(_modal_sum(modal, pc).T)
+        drive_p[c] = dict(zip(ends.tolist(), _modal_sum(modal[np.searchsorted(su, ends)], pp),
+                              strict=True))
+
+    def at(c: int, value: float) -> int:
+        return int(np.searchsorted(s_cls[c], value))
+
+    # Disposition state at every interval start: x_{k+1} = Phi(L_k) x_k + z_{class(k)}.
+    phi: dict[float, tuple[np.ndarray, ...]] = {}
+    xs = np.empty((n, k_events, 3))
+    xs[:, :, 2] = 1.0  # coefficient of the driven part
+    xc, xp = np.array(c0, float), np.array(p0, float)
+    for k in range(k_events):
+        xs[:, k, 0], xs[:, k, 1] = xc, xp
+        if k + 1 == k_events:
+            break
+        length, c = float(lengths[k]), int(cls[k])
+        if length not in phi:
+            phi[length] = tuple(m[:, 0] for m in _unit_free(sys, np.array([length])))
+        f_cc, f_cp, f_pc, f_pp = phi[length]
+        i = at(c, length)
+        xc, xp = (f_cc * xc + f_cp * xp + drive_c[c][:, i],
+                  f_pc * xc + f_pp * xp + drive_p[c][length])
+
+    bases: dict[int, np.ndarray] = {}
+
+    def basis_of(c: int) -> np.ndarray:
+        # Free evolution from unit central and unit peripheral amounts (the disposition's
+        # unit-state responses), then the driven part: (n, 3, S_c).
+        if c not in bases:
+            basis = np.empty((n, 3, s_cls[c].size))
+            basis[:, :2] = basis_central(sys, s_cls[c])
+            basis[:, 2] = drive_c[c]
+            bases[c] = basis
+        return bases[c]
+
+    parts: list[Block | Dense] = []
+    runs = regular_runs(k_of, s_out)
+    if len(runs) > 16 and 4 * len(runs) > times.size:
+        # Times that do not repeat from interval to interval: value by value.
+        vals = np.empty((n, times.size))
+        for c in np.unique(cls[k_of]):
+            cols = np.flatnonzero(cls[k_of] == c)
+            b = np.take(basis_of(int(c)), np.searchsorted(s_cls[c], s_out[cols]), axis=2)
+            x = np.take(xs, k_of[cols], axis=1)  # (n, len, 3)
+            # Elementwise, so no subject's sum depends on the block's shape.
+            vals[:, cols] = x[:, :, 0] * b[:, 0] + x[:, :, 1] * b[:, 1] + x[:, :, 2] * b[:, 2]
+        parts.append(Dense(slice(None), vals))
+        runs = []
+    for start, m, p in runs:
+        k0 = int(k_of[start])
+        # A stretch of intervals shares one basis only within a class.
+        ks = cls[k0:k0 + m]
+        cut = np.flatnonzero(np.diff(ks)) + 1
+        for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [m]]), strict=True):
+            c = int(ks[a])
+            basis_of(c)
+            sel = np.searchsorted(s_cls[c], s_out[start:start + p])
+            basis = bases[c]
+            # A run of consecutive distinct times (every aligned grid) is a view.
+            b_sel = basis[:, :, sel[0]:sel[0] + p] if np.array_equal(
+                sel, np.arange(sel[0], sel[0] + p)) else np.take(basis, sel, axis=2)
+            parts.append(Block(start + int(a) * p, xs[:, k0 + a:k0 + b], b_sel))
+
+    c = int(cls[k_end])
+    f_cc, f_cp, f_pc, f_pp = (m[:, 0] for m in _unit_free(sys, np.array([u_end])))
+    i = at(c, u_end)
+    xc, xp = xs[:, k_end, 0], xs[:, k_end, 1]
+    c1 = f_cc * xc + f_cp * xp + drive_c[c][:, i]
+    p1 = f_pc * xc + f_pp * xp + drive_p[c][float(u_end)]
+    g1 = float(gut_profile(np.array([a0[k_end]]), np.array([u_end]), vm * one, km * one)[0])
+    return parts, (np.full(n, g1), c1, p1)
+
+
+def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
+            doses: np.ndarray, times: np.ndarray,
+            start_state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+            end_h: float | None = None,
+            ) -> tuple[Plan, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Central amounts for oral doses with Michaelis-Menten absorption, as a :class:`Plan`.
+
+    The gut is scanned dose by dose (exact). The disposition is linear, so within a dosing
+    interval it is the free evolution of its state at the interval start plus a driven
+    part that depends only on the gut amount at the start and the time since the dose
+    (:func:`_mm_modal`); intervals whose gut amounts agree to 1e-13 (all of them, once a
+    periodic regimen has settled) share it. Interval-start states follow an exact 2x2
+    affine recursion, and every stretch of the sorted output times that repeats the same
+    times since dose is one :class:`Block`. Subjects are solved in groups that share their
+    gut (fixed-mg doses and no variability on Vm, Km: everyone), so each subject's values
+    depend on its own parameters only.
 
     Parameters
     ----------
     dose_times : (D,) sorted dose times (h), shared by all subjects.
     doses : (n, D) dose amounts reaching the gut (mg).
-    times : (T,) output times (>= 0).
+    times : (T,) output times (>= 0), in any order.
     start_state : (gut, central, peripheral) at time 0, default empty.
     end_h : also return the state at this time.
 
     Returns
     -------
-    central : (n, T)
+    plan : central amounts (n, T)
     state : (gut, central, peripheral) at ``end_h`` (default: just after the last dose).
     """
     n = sys.n
-    gut0, c0, p0 = start_state if start_state is not None else (np.zeros(n),) * 3
+    zero = np.zeros(n)
+    gut0, c0, p0 = start_state if start_state is not None else (zero, zero, zero)
     times = np.asarray(times, float)
     dose_times = np.asarray(dose_times, float)
     doses = np.asarray(doses, float).reshape(n, dose_times.size)
@@ -778,76 +1216,50 @@ def mm_central(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarr
         # A dose of nothing at time 0 starts the first interval from the start state.
         dose_times = np.concatenate([[0.0], dose_times])
         doses = np.concatenate([np.zeros((n, 1)), doses], axis=1)
-    k_events = dose_times.size
-    horizon = max(float(times.max(initial=0.0)), end_h or 0.0, float(dose_times[-1]))
-    lengths = np.append(np.diff(dose_times), horizon - dose_times[-1])
+    order = None
+    if np.any(np.diff(times) < 0):
+        order = np.argsort(times, kind="stable")
+        times = times[order]
+    gut0, c0, p0, vm, km = (np.broadcast_to(np.asarray(x, float), (n,))
+                            for x in (gut0, c0, p0, vm, km))
+    key = np.column_stack([doses, gut0, vm, km])
+    if np.all(key == key[:1]):
+        groups = [np.arange(n)]
+    else:
+        _, inv = np.unique(key, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        groups = [np.flatnonzero(inv == g) for g in range(int(inv.max()) + 1)]
+    state = (np.empty(n), np.empty(n), np.empty(n))
+    plan = None
+    vals = np.empty((n, times.size)) if len(groups) > 1 or order is not None else None
+    for idx in groups:
+        i = int(idx[0])
+        whole = idx.size == n
+        parts, st = _mm_group(sys if whole else subset(sys, idx), float(vm[i]), float(km[i]),
+                              dose_times, doses[i], float(gut0[i]), c0[idx], p0[idx], times,
+                              end_h)
+        plan = Plan(idx.size, times.size, tuple(parts), ())
+        if vals is not None:
+            vals[idx] = plan.values()
+        for dst, src in zip(state, st, strict=True):
+            dst[idx] = src
+    if vals is not None:
+        plan = dense_plan(vals if order is None else vals[:, np.argsort(order)])
+    return plan, state
 
-    # Gut amount at the start of every interval (exact scan; a few operations per dose).
-    gut = np.broadcast_to(np.asarray(gut0, float), (n,))
-    vm_b, km_b = np.broadcast_to(vm, (n,)), np.broadcast_to(km, (n,))
-    # Fixed-mg doses and no variability on Vm, Km (Wu 2012): one gut for everyone.
-    rows = 1 if all(np.array_equal(x, np.broadcast_to(x[:1], x.shape))
-                    for x in (doses, gut, vm_b, km_b)) else n
-    a0 = np.broadcast_to(_gut_scan(doses[:rows], gut[:rows], vm_b[:rows], km_b[:rows],
-                                   lengths), (n, k_events))
-    scale = max(float(np.max(doses, initial=0.0)), 1e-300)
-    keys = [(lengths[k] if k + 1 < k_events else -1.0,
-             np.round(a0[:, k] / scale, 13).tobytes()) for k in range(k_events)]
-    classes: dict = {}
-    cls = np.array([classes.setdefault(key, len(classes)) for key in keys])
-    rep = np.zeros(len(classes), dtype=int)
-    for k in range(k_events - 1, -1, -1):
-        rep[cls[k]] = k
 
-    # Disposition state at every interval start: x_{k+1} = Phi(L_k) x_k + z_{class(k)}.
-    zc: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    phi: dict[float, tuple[np.ndarray, ...]] = {}
-    xs = np.empty((n, 2, k_events))
-    x = np.stack([np.array(c0, float), np.array(p0, float)], axis=1)
-    for k in range(k_events):
-        xs[:, :, k] = x
-        if k + 1 == k_events:
-            break
-        cid, length = cls[k], lengths[k]
-        if cid not in zc:
-            _, cz, pz = mm_segment(sys, vm, km, a0[:, rep[cid]], np.zeros(n), np.zeros(n),
-                                   np.full((n, 1), length))
-            zc[cid] = (cz[:, 0], pz[:, 0])
-        if length not in phi:
-            phi[length] = tuple(m[:, 0] for m in _unit_free(sys, np.array([length])))
-        f_cc, f_cp, f_pc, f_pp = phi[length]
-        cz, pz = zc[cid]
-        x = np.stack([f_cc * x[:, 0] + f_cp * x[:, 1] + cz,
-                      f_pc * x[:, 0] + f_pp * x[:, 1] + pz], axis=1)
+def mm_central(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
+               doses: np.ndarray, times: np.ndarray,
+               start_state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+               end_h: float | None = None,
+               ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Central amount (n, T) for oral doses with Michaelis-Menten absorption, and the
+    state (gut, central, peripheral) at ``end_h`` (default: just after the last dose).
 
-    out = np.empty((n, times.size))
-    if times.size:
-        k_of = np.searchsorted(dose_times, times, side="right") - 1
-        s = times - dose_times[k_of]
-        s_u, inv_s = np.unique(s, return_inverse=True)
-        f_cc, f_cp, _, _ = _unit_free(sys, s_u)
-        out[:] = (np.take(np.ascontiguousarray(xs[:, 0]), k_of, axis=1)
-                  * np.take(f_cc, inv_s, axis=1)
-                  + np.take(np.ascontiguousarray(xs[:, 1]), k_of, axis=1)
-                  * np.take(f_cp, inv_s, axis=1))
-        # Particular parts of every class side by side, added in one gather.
-        parts, where, offset = [], np.empty(times.size, dtype=np.int64), 0
-        for cid in np.unique(cls[k_of]):
-            sel = np.flatnonzero(cls[k_of] == cid)
-            su, inv = np.unique(s[sel], return_inverse=True)
-            _, part, _ = mm_segment(sys, vm, km, a0[:, rep[cid]], np.zeros(n), np.zeros(n),
-                                    np.broadcast_to(su[None, :], (n, su.size)).copy())
-            parts.append(part)
-            where[sel] = offset + inv
-            offset += su.size
-        out += np.take(np.concatenate(parts, axis=1), where, axis=1)
-
-    k_end = k_events - 1 if end_h is None else int(
-        np.searchsorted(dose_times, end_h, side="right") - 1)
-    t_end = dose_times[k_end] if end_h is None else end_h
-    g1, c1, p1 = mm_segment(sys, vm, km, a0[:, k_end], xs[:, 0, k_end], xs[:, 1, k_end],
-                            np.full((n, 1), t_end - dose_times[k_end]))
-    return out, (g1[:, 0], c1[:, 0], p1[:, 0])
+    See :func:`mm_plan` for the method and the parameters.
+    """
+    plan, state = mm_plan(sys, vm, km, dose_times, doses, times, start_state, end_h)
+    return plan.values(), state
 
 
 def mm_steady_state(sys: System, vm: np.ndarray, km: np.ndarray, offsets: np.ndarray,

@@ -68,7 +68,7 @@ from scipy.optimize import least_squares
 from pkdose import solver
 from pkdose.dev.timecourses import TimeCourse, load_timecourses
 from pkdose.model import covariate_table, individual_parameters, model_from_dict
-from pkdose.regimen_io import _toml_key, _toml_value
+from pkdose.regimen_io import toml_key, toml_value
 from pkdose.simulate import _to_conc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -340,10 +340,10 @@ def sig_tree(v: object) -> object:
 def toml_line(key: str, value: object) -> str:
     """``key = value``, a long list one item per line."""
     value = sig_tree(value)
-    text = _toml_value(value)
+    text = toml_value(value)
     if isinstance(value, list) and len(text) > 80:
-        text = "[\n" + "".join(f"  {_toml_value(x)},\n" for x in value) + "]"
-    return f"{_toml_key(key)} = {text}"
+        text = "[\n" + "".join(f"  {toml_value(x)},\n" for x in value) + "]"
+    return f"{toml_key(key)} = {text}"
 
 
 def toml_text(doc: Table, prefix: str = "") -> str:

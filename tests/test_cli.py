@@ -415,3 +415,16 @@ def test_library_errors_name_no_option_and_the_cli_adds_its_own(run):
     assert res.exit_code == 2 and "(option --species)" in res.stderr
     res = run("simulate", "rapamycin 1 mg daily", "--until", "500w", "--step", "1min")
     assert res.exit_code == 2 and "(option --step, --until)" in res.stderr
+
+
+def test_an_unforeseen_failure_is_one_line_and_exit_3(run, monkeypatch):
+    import pkdose.compare
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(pkdose.compare, "compare", broken)
+    res = run("compare", "sirolimus 1 mg daily")
+    assert res.exit_code == 3
+    assert "internal error (ZeroDivisionError" in res.stderr and "bug" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -570,3 +570,22 @@ def test_the_limits_page_is_current():
     spec.loader.exec_module(gen)
     doc = (ROOT / "docs" / "limits.md").read_text(encoding="utf-8")
     assert gen.update(doc) == doc, "run: python scripts/gen_limits_doc.py"
+
+
+# --- the answer engine's own inputs ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("window", ["0-1e300h", "1e9h-2e9h", "0-20y"])
+def test_huge_compare_windows_are_refused_before_any_grid(window):
+    res = CliRunner().invoke(main, ["compare", "sirolimus 1 mg daily", "--window", window])
+    assert res.exit_code == 2 and "Traceback" not in (res.stderr or "")
+    assert "pkdose: error:" in res.stderr
+
+
+def test_population_sizes_and_sampling_times_are_bounded_before_simulating():
+    from pkdose.population import parse_times, simulate_population
+
+    with pytest.raises(PkdoseError, match="subjects"):
+        simulate_population("sirolimus 1 mg daily", 10**9)
+    with pytest.raises(PkdoseError, match="limit"):
+        parse_times("24,1e300")

@@ -145,9 +145,17 @@ def regimens(draw: st.DrawFn, max_blocks: int = 4) -> Regimen:
                              at_h=b.at_h)  # fmt: skip
     start_h = draw(st.just(0.0) | st.sampled_from([8.0, 12.0, 168.0]) | _floats(-1e4, 1e4))
     try:
-        return Regimen(draw(st.sampled_from(["sirolimus", "everolimus"])), tuple(parts), start_h)
+        reg = Regimen(draw(st.sampled_from(["sirolimus", "everolimus"])), tuple(parts), start_h)
     except PkdoseError:
         reject()  # e.g. endless anchored trains without a common period
+    # Within a period of the time limit a regimen is valid while its event-table form,
+    # which ends one interval after its last dose, is not: keep clear of that edge.
+    from pkdose.limits import MAX_PERIOD_H, MAX_TIME_H
+
+    if any(math.isfinite(t.last_h) and t.last_h > MAX_TIME_H - MAX_PERIOD_H
+           for t in compile_trains(reg)):
+        reject()
+    return reg
 
 
 # ---------------------------------------------------------------------------------------

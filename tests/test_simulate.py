@@ -155,3 +155,35 @@ def test_steady_state_of_a_regimen_that_stops_is_refused():
     prep = prepare(get_model("wu2012"))
     with pytest.raises(PkdoseError, match="no steady state"):
         steady_state_concentrations(prep, parse_regimen("sirolimus 1 mg daily x 10"), [0.0])
+
+
+@pytest.mark.parametrize("model", ["wu2012", "terheine2018", "dewit2016", "golubovic2019"])
+def test_a_subjects_curve_depends_neither_on_the_others_nor_on_the_memory_budget(model):
+    from pkdose.simulate import set_memory_budget
+
+    m = get_model(model)
+    rng = np.random.default_rng(5)
+    n = 7
+    eta = rng.normal(0.0, 0.4, size=(n, len(m.iiv.parameters)))
+    occ = rng.normal(0.0, 0.4, size=(n, len(m.iov.parameters))) if m.iov.parameters else None
+    prep = prepare(m, pd.DataFrame({"weight_kg": np.linspace(50, 110, n)}), eta, occ)
+    trains = parse_regimen(f"{m.drug} 3 mg daily").trains()
+    t = np.arange(0.0, 24 * 9, 0.5)
+    whole = concentrations(prep, trains, t)
+    previous = set_memory_budget(1)  # one subject per block
+    try:
+        blocks = concentrations(prep, trains, t)
+    finally:
+        set_memory_budget(previous)
+    for key, arr in whole.items():
+        np.testing.assert_array_equal(blocks[key], arr)
+        for i in (0, 3, 6):
+            alone = concentrations(prep.rows(i, i + 1), trains, t)[key]
+            np.testing.assert_array_equal(alone[0], arr[i])
+
+
+def test_memory_budget_must_be_a_positive_number_of_bytes():
+    from pkdose.simulate import set_memory_budget
+
+    with pytest.raises(PkdoseError, match="positive number of bytes"):
+        set_memory_budget(0)

@@ -317,3 +317,81 @@ def test_an_input_ending_exactly_on_an_output_time_is_counted_once(route, ss):
     t = base + np.array([23.999999, 24.0, 24.000001])
     c = train(sys, tr, t, ss=ss)
     assert np.ptp(c) < 1e-5 * c.max()
+
+
+# --- output plans: the regular-grid blocks agree with value-by-value evaluation ----------
+
+
+def test_regular_runs_split_a_grid_into_repeating_intervals():
+    t = np.arange(0.0, 80.0)
+    count = np.minimum(np.floor(t / 24) + 1, 3).astype(int)
+    s = t - (count - 1) * 24.0
+    runs = solver.regular_runs(count, s)
+    assert runs == [(0, 2, 24), (48, 1, 32)]  # two full days, then the tail after dose 3
+    assert solver.regular_runs(count[::-1], s[::-1]) is None
+
+
+@pytest.mark.parametrize("step", [1.0, 0.5, 0.1, 7.0])
+@pytest.mark.parametrize("tr", [DoseTrain(3.0, 24, 12, 10.0), DoseTrain(3.5, 0, 1, 10.0)])
+def test_blocks_on_a_grid_equal_the_value_by_value_solution(step, tr):
+    sys = transit_system(12.4, 5)
+    t = np.arange(0.0, 400.0, step)
+    grid = train(sys, tr, t)
+    for order in (np.random.default_rng(0).permutation(t.size),  # unsorted: value by value
+                  np.arange(t.size)[::-1]):  # decreasing
+        shuffled = train(sys, tr, t[order])
+        np.testing.assert_allclose(grid[order], shuffled, rtol=1e-13, atol=1e-13 * grid.max())
+    order = np.random.default_rng(0).permutation(t.size)
+    shuffled = train(sys, tr, t[order])
+    # Blocks propagate whole states (E^q b), so far below the peak the agreement is
+    # absolute: 1e-13 of the peak.
+    np.testing.assert_allclose(grid[order], shuffled, rtol=1e-13, atol=1e-13 * grid.max())
+
+
+def test_michaelis_menten_unsorted_times_and_mixed_doses_give_each_subject_its_own_curve():
+    model = get_model("wu2012")
+    cov = covariate_table({"weight_kg": 70})
+    p = individual_parameters(model, cov.loc[[0, 0, 0]].reset_index(drop=True),
+                              np.array([[0.3, -0.2, 0.5, 0.1], [0.0] * 4, [-0.4, 0.3, -0.6, 0.0]]))
+    sys = solver.build_system(p, 0)
+    dt = np.arange(6) * 24.0
+    doses = np.array([[2.0] * 6, [5.0] * 6, [2.0] * 6])
+    t = np.arange(0.0, 200.0, 0.5)
+    both, _ = solver.mm_central(sys, p["vm"], p["km"], dt, doses, t)
+    for i in range(3):
+        one = solver.subset(sys, np.array([i]))
+        alone, _ = solver.mm_central(one, p["vm"][i:i + 1], p["km"][i:i + 1], dt,
+                                     doses[i:i + 1], t)
+        np.testing.assert_array_equal(both[i], alone[0])
+    order = np.random.default_rng(1).permutation(t.size)
+    shuffled, _ = solver.mm_central(sys, p["vm"], p["km"], dt, doses, t[order])
+    np.testing.assert_allclose(shuffled, both[:, order], rtol=1e-13, atol=1e-300)
+
+
+@pytest.mark.parametrize("eta", [[1.5, -1.5, 1.9, 0.0], [-1.5, 1.5, -1.9, 0.5]])
+def test_michaelis_menten_fast_and_slow_distribution_match_ode(eta, rel_err):
+    # lam1 ~ 21/h and ~ 0.03/h: Gauss-Legendre panels refined for the fast subject only.
+    model = get_model("wu2012")
+    p = individual_parameters(model, covariate_table(), np.array([eta]))
+    sys = solver.build_system(p, 0)
+    dt = np.arange(3) * 168.0
+    t = np.arange(0, 600, 1.0)
+    got, _ = solver.mm_central(sys, p["vm"], p["km"], dt, np.full((1, 3), 6.0), t)
+    ref = ode_central(sys, [(x, 6.0, "oral") for x in dt], t, vm=p["vm"][0], km=p["km"][0],
+                      method="Radau")
+    assert rel_err(got[0], ref) < 1e-6
+
+
+def test_michaelis_menten_times_that_do_not_repeat_match_a_grid():
+    # Daily doses sampled every 25 h: no two intervals share times since dose, so the
+    # plan is value by value; it must agree with the same times taken from a fine grid.
+    model = get_model("wu2012")
+    p = individual_parameters(model, covariate_table())
+    sys = solver.build_system(p, 0)
+    dt = np.arange(40) * 24.0
+    doses = np.full((1, 40), 2.0)
+    sparse = np.arange(0.0, 1000.0, 25.0)
+    fine = np.arange(0.0, 1000.0, 1.0)
+    got, _ = solver.mm_central(sys, p["vm"], p["km"], dt, doses, sparse)
+    ref, _ = solver.mm_central(sys, p["vm"], p["km"], dt, doses, fine)
+    np.testing.assert_allclose(got[0], ref[0, ::25], rtol=1e-12)

@@ -9,6 +9,7 @@ that ``pkdose --help`` and ``--version`` load no numpy, pandas, scipy or matplot
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import click
@@ -32,7 +33,7 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 OPTION_FLAGS = {"food_g_day": "--food", "species": "--species", "step_h": "--step",
                 "until_h": "--until", "max_tablets": "--max-tablets",
                 "first_dose": "--first-dose", "scheduler": "--scheduler", "match": "--match",
-                "fraction": "--fraction"}
+                "fraction": "--fraction", "n": "--n", "window_h": "--window"}
 
 
 def _err(msg: str) -> None:
@@ -45,8 +46,15 @@ def error_line(exc: PkdoseError) -> str:
     return str(exc) + (f" (option {', '.join(flags)})" if flags else "")
 
 
+#: Exit status of a failure pkdose did not foresee (a bug), apart from 1 (partly done) and
+#: 2 (bad input), so scripts can tell them apart.
+BUG_EXIT = 3
+
+
 class _Group(click.Group):
-    """Turn PkdoseError (and a few library errors) into one line and exit status 2."""
+    """Bad input (PkdoseError) -> one line and exit status 2; anything else that escapes
+    is a bug -> one line, where to report it, exit status 3 (``PKDOSE_DEBUG=1`` shows the
+    traceback)."""
 
     def invoke(self, ctx):
         with warnings.catch_warnings(record=True) as caught:
@@ -56,6 +64,16 @@ class _Group(click.Group):
             except PkdoseError as exc:
                 _err(error_line(exc))
                 ctx.exit(2)
+            except (click.exceptions.ClickException, click.exceptions.Exit,
+                    click.exceptions.Abort):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the one place bugs are caught
+                if os.environ.get("PKDOSE_DEBUG"):
+                    raise
+                _err(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                     "this is a bug in pkdose: please report the command that caused it "
+                     "(run again with PKDOSE_DEBUG=1 for the traceback)")
+                ctx.exit(BUG_EXIT)
             finally:
                 seen = set()
                 for w in caught:

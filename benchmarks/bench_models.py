@@ -1,0 +1,171 @@
+"""Model benchmark: whole-blood curves for populations, beside mrgsolve on the same machine.
+
+Four workloads of issue 15, each on an hourly grid 0..2,184 h (2,185 points per subject),
+through the public engine (``pkdose.simulate.prepare`` + ``concentrations``, i.e. the
+parameters from the random effects, the exact solution and the conversion to ng/mL):
+
+- linear: a 2-compartment oral model (ka 0.5/h, CL 10 L/h, V1 100 L, Q 20 L/h, V2 500 L),
+  0.5 mg every 24 h x 84, 30 % CV (log-normal) on CL, V1 and ka;
+- wu2012 weekly / daily: the default sirolimus model (Michaelis-Menten absorption),
+  6 mg every 168 h x 12 and 1 mg every 24 h x 84, the model's IIV on CL, V1, Q, V2;
+- terheine2018: the default everolimus model (transit absorption, red-cell binding),
+  10 mg every 24 h x 84, the model's IIV on CLint, V1 and one occasion of IOV on MAT.
+
+Run on demand:  python benchmarks/bench_models.py [--n 1000 10000] [--repeat 3]
+Each (workload, N) runs in a fresh process, so its peak memory (ru_maxrss, whole process,
+imports included) is its own. Prints one line each: ``<workload> N=<n>: <seconds> s``
+(median of ``--repeat`` runs), the peak memory, the mrgsolve seconds recorded in issue 15
+on this machine (N = 10,000 only) and the ratio, the process CPU seconds (median; less
+sensitive than wall time to other jobs on a shared machine) and the load average. Then:
+the linear workload at 1, 84 and 10,000 doses (cost independent of the dose count), the
+Wu 2012 daily workload in one call against ten calls of 1,000 subjects, and the long
+DataFrame (``curves_frame``) of 10,000 curves. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+#: mrgsolve 2.0.2 seconds at N = 10,000 on this 2-core machine (issue 15: medians of 3
+#: alternated rounds; $PKMODEL for the linear model, the ODE at rtol 1e-8 for the others).
+MRGSOLVE_S = {"linear": 13.3, "wu2012-weekly": 14.4, "wu2012-daily": 31.9,
+              "terheine2018": 136.0}
+
+WORKLOADS = ("linear", "wu2012-weekly", "wu2012-daily", "terheine2018")
+
+LINEAR_MODEL = {
+    "model": {"name": "bench-linear", "drug": "sirolimus"},
+    "structure": {"absorption": "first_order", "disposition": 2},
+    "parameters": {k: {"value": v, "unit": u} for k, v, u in (
+        ("ka", 0.5, "1/h"), ("cl", 10.0, "L/h"), ("v1", 100.0, "L"), ("q", 20.0, "L/h"),
+        ("v2", 500.0, "L"))},
+    # 30 % CV, log-normal: omega^2 = ln(1 + 0.3^2).
+    "iiv": {"parameters": ["cl", "v1", "ka"],
+            "omega": [[0.0861777, 0.0, 0.0], [0.0, 0.0861777, 0.0], [0.0, 0.0, 0.0861777]]},
+}
+
+
+def setup(name: str, n: int):
+    """Model, covariates, random effects and dose trains of one workload."""
+    import numpy as np
+    import pandas as pd
+
+    from pkdose.model import covariate_table, get_model, model_from_dict
+    from pkdose.regimen import DoseTrain
+
+    rng = np.random.default_rng(15)
+    cov = covariate_table(pd.DataFrame(index=range(n)))
+    eta_occ = None
+    model = model_from_dict(LINEAR_MODEL) if name == "linear" else get_model(
+        name.split("-")[0])
+    omega = np.array(model.iiv.omega)
+    eta = rng.multivariate_normal(np.zeros(len(omega)), omega, size=n)
+    if model.iov.parameters:
+        eta_occ = rng.normal(0.0, np.sqrt(np.array(model.iov.omega)[0, 0]), size=(n, 1))
+    trains = {"linear": [DoseTrain(0.0, 24.0, 84, 0.5)],
+              "wu2012-weekly": [DoseTrain(0.0, 168.0, 12, 6.0)],
+              "wu2012-daily": [DoseTrain(0.0, 24.0, 84, 1.0)],
+              "terheine2018": [DoseTrain(0.0, 24.0, 84, 10.0)]}[name]
+    return model, cov, eta, eta_occ, trains
+
+
+def run_once(name: str, model, cov, eta, eta_occ, trains, times):
+    """prepare + concentrations for every subject in one call."""
+    from pkdose.simulate import concentrations, prepare
+
+    return concentrations(prepare(model, cov, eta, eta_occ), trains, times)
+
+
+def one(name: str, n: int, repeat: int) -> dict:
+    """Time one workload in this process."""
+    import numpy as np
+
+    times = np.arange(2185, dtype=float)
+    args = setup(name, n)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    secs, cpus = [], []
+    for _ in range(repeat):
+        c0, t0 = time.process_time(), time.perf_counter()
+        conc = run_once(name, *args, times)
+        secs.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+        del conc
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": float(np.median(secs)), "cpu": float(np.median(cpus)),
+            "peak_mb": peak / 1024.0, "before_mb": rss0 / 1024.0}
+
+
+def extras(repeat: int) -> None:
+    """Dose-count independence, one call against blocks, and the long DataFrame."""
+    import numpy as np
+
+    from pkdose.regimen import DoseTrain
+    from pkdose.simulate import concentrations, curves_frame, prepare
+
+    times = np.arange(2185, dtype=float)
+
+    def median(fn) -> float:
+        fn()  # warm-up: the first call of a process pays for imports and first allocations
+        out = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+        return float(np.median(out))
+
+    model, cov, eta, occ, _ = setup("linear", 1000)
+    prep = prepare(model, cov, eta, occ)
+    for n_doses in (1, 84, 10_000):
+        trains = [DoseTrain(0.0, 24.0, n_doses, 0.5)]
+        secs = median(lambda trains=trains: concentrations(prep, trains, times))
+        print(f"linear N=1000 doses={n_doses}: {secs:.3f} s", flush=True)
+    model, cov, eta, occ, trains = setup("wu2012-daily", 10_000)
+    prep = prepare(model, cov, eta, occ)
+    one_call = median(lambda: concentrations(prep, trains, times))
+    blocks = median(lambda: [concentrations(prep.rows(lo, lo + 1000), trains, times)
+                             for lo in range(0, 10_000, 1000)])
+    print(f"wu2012-daily N=10000 one call: {one_call:.3f} s; blocks of 1000: {blocks:.3f} s",
+          flush=True)
+    conc = concentrations(prep, trains, times)
+    secs = median(lambda: curves_frame(times, conc))
+    print(f"curves_frame N=10000 ({10_000 * times.size:,} rows): {secs:.3f} s", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, nargs="+", default=[1_000, 10_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=WORKLOADS)
+    ap.add_argument("--no-extras", action="store_true",
+                    help="skip the dose-count, one-call-vs-blocks and DataFrame lines")
+    ap.add_argument("--one", nargs=2, metavar=("WORKLOAD", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one(args.one[0], int(args.one[1]), args.repeat)))
+        return
+    print(f"{os.cpu_count()} CPUs; hourly grid 0..2184 h; median of {args.repeat}; "
+          f"load average at start {os.getloadavg()[0]:.2f}", flush=True)
+    for name in args.workloads:
+        for n in args.n:
+            out = subprocess.run([sys.executable, __file__, "--one", name, str(n),
+                                  "--repeat", str(args.repeat)],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            line = (f"{name} N={n}: {r['seconds']:.3f} s  (CPU {r['cpu']:.3f} s; peak "
+                    f"{r['peak_mb']:.0f} MB, {r['before_mb']:.0f} MB before the runs")
+            if n == 10_000 and name in MRGSOLVE_S:
+                line += f"; mrgsolve {MRGSOLVE_S[name]:g} s, {MRGSOLVE_S[name] / r['seconds']:.0f}x"
+            print(line + f"; load {os.getloadavg()[0]:.2f})", flush=True)
+    if not args.no_extras:
+        extras(args.repeat)
+        print(f"load average at end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
