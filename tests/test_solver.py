@@ -411,3 +411,27 @@ def test_wright_omega_is_the_lambert_w_of_exp_to_machine_precision():
     big = np.array([501.0, 1e4, 1e8])  # exp(z) overflows: the defining equation instead
     wb = wright_omega(big)
     assert np.allclose(wb + np.log(wb), big, rtol=1e-15, atol=0)
+
+
+def test_an_extreme_fast_mode_with_long_output_steps_stays_bounded_and_accurate():
+    # A posterior draw with a tiny V1 (fastest mode ~1.3e4/h) sampled days apart asked
+    # the Michaelis-Menten quadrature for gigabytes of uniform panels (0.4 GB here; a
+    # posterior draw in pkdose individual was killed at 24 GB) before graded panels.
+    import tracemalloc
+
+    from pkdose.model import get_model
+    from pkdose.regimen import compile_trains
+    from pkdose.regimen_text import parse_regimen
+    from pkdose.simulation import concentrations, prepare
+
+    prep = prepare(get_model("wu2012").with_params(v1=1e-3))
+    trains = compile_trains(parse_regimen("sirolimus 6 mg weekly"))
+    coarse = np.array([0.0, 2.0, 144.0, 338.0, 504.0])
+    tracemalloc.start()
+    got = concentrations(prep, trains, coarse)["conc_ng_ml"][0]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50e6  # measured 2 MB
+    fine = np.linspace(0.0, 504.0, 5041)  # 0.1 h steps: a few panels per step
+    ref = concentrations(prep, trains, fine)["conc_ng_ml"][0][np.searchsorted(fine, coarse)]
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
