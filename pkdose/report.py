@@ -264,7 +264,8 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, fig_dir: Path)
     with matplotlib.rc_context({"svg.hashsalt": "pkdose-report"}):
         path = fig_dir / "overlay.png"
         plot_curves([(e.regimen_id, e.curve) for e in entries], str(path), log=True,
-                    title="All regimens, first 4 weeks (log scale)", metadata=_png_metadata())
+                    title="All regimens, first 4 weeks (log scale)", week=False,
+                    metadata=_png_metadata())
         out["overlay"] = path
         for e in entries:
             path = fig_dir / f"{e.regimen_id}.png"

@@ -111,7 +111,8 @@ def _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, wit
     if placed is not None:
         from pkdose.references import get
 
-        for name in placed.references.frame["reference"]:
+        # No reference rows (an animal regimen is not placed) leave a frame without columns.
+        for name in placed.references.frame.get("reference", ()):
             ref = get(name)
             thin.append(sim(ref.regimen.on_treatment(), None, subj, until_h=horizon,
                             step_h=step, with_=ref.comedication))
