@@ -70,7 +70,7 @@ def _overlapping(boxes) -> list[tuple[int, int]]:
 
 
 def test_log_axis_stops_at_the_assay_limit_for_a_weekly_regimen():
-    from pkdose.simulate import as_regimen, simulate
+    from pkdose.simulation import as_regimen, simulate
 
     weekly = simulate(as_regimen("everolimus 5 mg weekly"), until_h=4 * 168.0, step_h=0.5)
     trough = weekly.loc[weekly["time_h"] > 24, "conc_ng_ml"].min()
@@ -200,8 +200,8 @@ def test_an_animal_regimen_gets_no_human_target_bands(tmp_path):
     from click.testing import CliRunner
 
     from pkdose.cli import main
-    from pkdose.compare import compare, parse_against, place
-    from pkdose.simulate import as_regimen
+    from pkdose.comparison import compare, parse_against, place
+    from pkdose.simulation import as_regimen
 
     table = compare([as_regimen("sirolimus 14 ppm diet")], species="mouse")
     assert place(table, parse_against("transplant,ageing")).bands() == []
