@@ -129,9 +129,11 @@ def parse_dose_target(text: str, fraction: float | None = None) -> DoseTarget:
                               f"not to {s!r}")
         return DoseTarget(s, tgt.column, tgt.quantile, float(tgt.value))
     if fraction is None:
-        raise PkdoseError(f"say what fraction of subjects must meet {s!r}, e.g. 0.9")
+        raise PkdoseError(f"say what fraction of subjects must meet {s!r}, e.g. 0.9",
+                          option="fraction")
     if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
-        raise PkdoseError(f"fraction must be between 0 and 1 (exclusive), got {fraction!r}")
+        raise PkdoseError(f"fraction must be between 0 and 1 (exclusive), got {fraction!r}",
+                          option="fraction")
     # P(X < v) = p  <=>  the p-quantile of X is v; P(X > v) = p  <=>  the (1-p)-quantile.
     q = fraction if tgt.op in ("<", "<=") else 1 - fraction
     return DoseTarget(s, tgt.column, q, float(tgt.value), tgt, float(fraction))

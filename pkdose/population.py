@@ -670,6 +670,11 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
     from pkdose.targets import parse_target
 
     parsed = [parse_target(t) for t in targets]
+    for t in parsed:
+        if t.op == "=":  # a value to reach is what a dose search solves for
+            raise PkdoseError(f"target {t.text!r}: a population statistic equals a number "
+                              "only at the dose that makes it so (a dose search); to summarise "
+                              f"a population write a bound, e.g. {t.text.replace('=', '>=')}")
     skip = {"id", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg", "bsa_m2",
             *default_subject()}
     cols = [c for c in metrics.columns

@@ -49,3 +49,13 @@ def test_bad_targets_are_one_line_errors(bad):
     with pytest.raises(PkdoseError) as exc:
         parse_target(bad)
     assert "\n" not in str(exc.value)
+
+
+def test_a_population_summary_refuses_a_value_to_reach():
+    import pandas as pd
+
+    from pkdose.population import summarise
+
+    metrics = pd.DataFrame({"regimen": ["a"] * 3, "cavg_ng_ml": [1.0, 2.0, 3.0]})
+    with pytest.raises(PkdoseError, match="median Cavg>=2"):
+        summarise(metrics, ["median Cavg=2"])

@@ -151,7 +151,7 @@ def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.D
     out += _rows(cells)
     probs = ", ".join(f"{lab} {100 * by.loc[f'mtorc2 {lab}', 'probability']:.0f} %"
                       for lab in ("spared", "equivocal", "inhibited"))
-    out += [f"  mTORC2 verdict: {verdict.label} (posterior at 96 h turnover: {probs})",
+    out += [f"  mTORC2 verdict: {verdict.label} (posterior, as pkdose flag judges: {probs})",
             f"  {verdict.text()}", ""]
     return "\n".join(out) + "\n"
 

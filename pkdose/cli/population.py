@@ -46,8 +46,10 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
     """Spread of exposure and mTOR engagement over virtual subjects, per regimen (arm).
 
     Prints per arm the 5/25/50/75th/95th percentiles of the exposure metrics and of mTORC1
-    inhibition, the fraction of subjects per mTORC2 verdict (judged at a 96 h turnover
-    half-life) and the probability of meeting each --target. Covariates come from
+    inhibition, the fraction of subjects per mTORC2 verdict (as pkdose flag judges it, and
+    at the central 96 h turnover half-life alone) and the probability of meeting each
+    --target (or, for a population statistic such as "median Cavg>=2", whether it is
+    met). Covariates come from
     --population, random effects from the model's IIV (and one occasion of IOV); see
     docs/population.md. Runs on all local CPUs (--workers) or a Dask cluster
     (--scheduler) with identical results.
