@@ -81,6 +81,12 @@ class _Entry:
     pd_curve: pd.DataFrame
     warnings: list[str]
 
+    @property
+    def label(self) -> str:
+        """The regimen as text, with the co-medication it is simulated with."""
+        comed = str(self.row.get("comedication", "") or "")
+        return " + ".join([str(self.regimen), *filter(None, comed.split("+"))])
+
 
 # --------------------------------------------------------------------------- inputs
 
@@ -191,7 +197,7 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
     units = _units()
     rows: list[dict[str, object]] = []
     for e in entries:
-        base = {"regimen_id": e.regimen_id, "regimen": str(e.regimen),
+        base = {"regimen_id": e.regimen_id, "regimen": e.label,
                 "source_file": e.source_file, "drug": e.regimen.drug,
                 "model": e.row["model"], "basis": e.row["basis"]}
         values = {k: v for k, v in e.row.items() if k not in _LABELS}
@@ -348,7 +354,7 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
     for e in entries:
         r = e.row
         reasons = str(r["mtorc2_reasons"]).split("; ")
-        line = [e.regimen_id, str(e.regimen), Path(e.source_file).name, str(r["model"]),
+        line = [e.regimen_id, e.label, Path(e.source_file).name, str(r["model"]),
                 str(r["basis"]),
                 *[_fmt(r[c], f) for c, _, f in _SUMMARY],
                 _fmt(100 * r["mtorc1_mean"], "{:.0f}"), _fmt(100 * r["mtorc2_mean"], "{:.0f}"),
@@ -431,7 +437,7 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
         reasons = str(r["mtorc2_reasons"]).split("; ")
         parts += [f'<section class="regimen" id="{e_(e.regimen_id)}">',
                   f"<h2>{e_(e.regimen_id)}</h2>",
-                  f"<p><strong>{e_(str(e.regimen))}</strong> &middot; source "
+                  f"<p><strong>{e_(e.label)}</strong> &middot; source "
                   f"<code>{e_(e.source_file)}</code> &middot; model {e_(str(r['model']))} "
                   f"&middot; basis {e_(str(r['basis']))}</p>",
                   _img(figures[e.regimen_id], f"curve and mTOR panel of {e.regimen_id}"),
