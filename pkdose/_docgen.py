@@ -32,3 +32,18 @@ def splice(text: str, begin: str, end: str, body: str, doc: Path) -> str:
     if start < 0 or stop < start:
         raise SystemExit(f"{doc}: markers {begin!r} ... {end!r} not found")
     return text[:start] + begin + "\n" + body + "\n" + text[stop:]
+
+
+def markdown_table(head: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table, ``|`` in cells escaped (no trailing newline)."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def regenerate_block(doc: Path, begin: str, end: str, body: str, argv: list[str],
+                     script: str) -> int:
+    """Splice ``body`` between the markers of ``doc`` and write it, or with ``--check`` in
+    ``argv`` report a stale page; the exit status of :func:`sync_doc`."""
+    new = splice(doc.read_text(encoding="utf-8"), begin, end, body, doc)
+    return sync_doc(doc, new, "--check" in argv, script)

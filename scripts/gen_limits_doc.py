@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pkdose._docgen import splice, sync_doc
+from pkdose._docgen import markdown_table, regenerate_block, splice
 from pkdose.limits import LIMITS
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "limits.md"
@@ -23,12 +23,9 @@ END = "<!-- END LIMIT TABLE -->"
 def render_table() -> str:
     """The limits as a Markdown table (no trailing newline)."""
     head = ["Name", "Limit", "Kind", "Applies to", "Why this value", "To ask for less"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for lim in LIMITS.values():
-        bound = ("at most " if lim.bound == "max" else "at least ") + lim.text
-        cells = [f"`{lim.name}`", bound, lim.kind, lim.applies_to, lim.why, lim.ask_less]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(head, [
+        [f"`{lim.name}`", ("at most " if lim.bound == "max" else "at least ") + lim.text,
+         lim.kind, lim.applies_to, lim.why, lim.ask_less] for lim in LIMITS.values()])
 
 
 def update(text: str) -> str:
@@ -37,8 +34,7 @@ def update(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    new = update(DOC.read_text(encoding="utf-8"))
-    return sync_doc(DOC, new, "--check" in argv, "scripts/gen_limits_doc.py")
+    return regenerate_block(DOC, BEGIN, END, render_table(), argv, "scripts/gen_limits_doc.py")
 
 
 if __name__ == "__main__":

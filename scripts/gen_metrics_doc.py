@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pkdose._docgen import splice, sync_doc
+from pkdose._docgen import markdown_table, regenerate_block, splice
 from pkdose.engine import QUANTITIES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
@@ -23,12 +23,9 @@ END = "<!-- END METRIC TABLE -->"
 def render_table() -> str:
     """The registry as a Markdown table (no trailing newline)."""
     head = ["Metric", "CDISC PPTESTCD", "Unit", "Column", "Table label", "Step", "Definition"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for q in QUANTITIES.values():
-        cells = [q.name, q.cdisc or "-", q.unit, f"`{q.column}`", q.label, q.step,
-                 q.definition]
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(head, [
+        [q.name, q.cdisc or "-", q.unit, f"`{q.column}`", q.label, q.step, q.definition]
+        for q in QUANTITIES.values()])
 
 
 def update(text: str) -> str:
@@ -37,8 +34,8 @@ def update(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    new = update(DOC.read_text(encoding="utf-8"))
-    return sync_doc(DOC, new, "--check" in argv, "scripts/gen_metrics_doc.py")
+    return regenerate_block(DOC, BEGIN, END, render_table(), argv,
+                            "scripts/gen_metrics_doc.py")
 
 
 if __name__ == "__main__":
