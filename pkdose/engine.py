@@ -57,9 +57,9 @@ ABOVE_NG_ML = (1.0, 3.0, 4.0)
 BELOW_NG_ML = (1.0,)
 #: Cycles searched for T90ss (also capped at 26 weeks).
 T90_MAX_CYCLES = 400
-#: Most grid points per subject from the first dose to a verdict window (memory); the
-#: grid step is the finest of ``LEAD_STEPS_H`` that fits. All divide 24 h, so daily and
-#: weekly doses fall on the grid.
+#: Most grid points per subject from the first dose to a verdict window (memory): the
+#: finest of ``LEAD_STEPS_H`` that fits, shortened so the window start is a grid point.
+#: Only the mTOR state carried into the window depends on it (O(step^2), docs/mtorc2.md).
 MAX_LEAD_POINTS = 9000
 LEAD_STEPS_H = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0)
 
