@@ -58,15 +58,22 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
     """
     from pkdose.engine import DEFAULT_METRICS, QUANTITIES
 
-    chosen = get_model(model) if isinstance(model, str) else model
     if metrics is None and not with_pd:
         metrics = [k for k in DEFAULT_METRICS if not QUANTITIES[k].is_pd]
-    scns = []
+    scns = _scenarios(regimens, model, subjects, params, with_, species)
+    return exposure_table(scns, metrics, window_h)
+
+
+def _scenarios(regimens, model, subjects, params, with_, species) -> list:
+    """One scenario per regimen: ``model`` for the regimens of its drug, the drug's
+    default model (of ``species``) for the others."""
+    chosen = get_model(model) if isinstance(model, str) else model
+    out = []
     for r in regimens:
         reg = as_regimen(r)
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        scns.append(scenario(reg, use, subjects, params=params, with_=with_, species=species))
-    return exposure_table(scns, metrics, window_h)
+        out.append(scenario(reg, use, subjects, params=params, with_=with_, species=species))
+    return out
 
 
 def flag(regimens: Sequence[Regimen | str], model: Model | str | None = None, subjects=None,
@@ -82,14 +89,8 @@ def flag(regimens: Sequence[Regimen | str], model: Model | str | None = None, su
     """
     from pkdose.engine import basis_for, verdicts
 
-    chosen = get_model(model) if isinstance(model, str) else model
-    out = []
-    for r in regimens:
-        reg = as_regimen(r)
-        use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        scn = scenario(reg, use, subjects, params=params, with_=with_, species=species)
-        out += verdicts(scn, basis_for(reg, window_h), pd_params)
-    return out
+    return [v for scn in _scenarios(regimens, model, subjects, params, with_, species)
+            for v in verdicts(scn, basis_for(scn.regimen, window_h), pd_params)]
 
 
 #: Reference groups and the reference purposes they cover.
