@@ -29,7 +29,6 @@ model's IOV, and the MAP forecast uses the typical occasion (0).
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -40,8 +39,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from pkdose.errors import PkdoseError
-from pkdose.files import read_csv
-from pkdose.limits import MAX_LEVELS, MAX_TIME_H, MAX_TRAINS, exceeded, format_value
+from pkdose.levels import Levels, doses_after, doses_before, read_levels
 from pkdose.model import Model, covariate_table, matrix_root
 from pkdose.regimen import (
     HOURS_PER_WEEK,
@@ -74,298 +72,6 @@ FORECAST_DRAWS = 300
 #: draws taken from the prior (see ``_sir``).
 SIR_ROUNDS = 4
 DEFENSIVE = 0.2
-# --- measured levels -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Levels:
-    """Measured levels and the doses actually taken, in hours since the first dose."""
-
-    time_h: np.ndarray
-    conc_ng_ml: np.ndarray
-    doses: tuple[DoseTrain, ...]
-    origin: pd.Timestamp | None = None
-
-    def clock(self, hours) -> list[str]:
-        """Clock times of ``hours`` ('' when the levels were given in hours)."""
-        if self.origin is None:
-            return ["" for _ in np.atleast_1d(hours)]
-        return [(self.origin + pd.Timedelta(hours=float(h))).strftime("%Y-%m-%d %H:%M")
-                for h in np.atleast_1d(hours)]
-
-    def hours(self, when: str | float) -> float:
-        """Hours since the first dose of a clock time or a number of hours.
-
-        A clock time without a UTC offset is read in the offset of the first dose.
-        """
-        try:
-            return float(when)
-        except (TypeError, ValueError):
-            pass
-        if self.origin is None:
-            raise PkdoseError(f"cannot place {when!r}: the levels are in hours since the first "
-                              "dose, so give hours too")
-        ts = _timestamp(str(when), "time")
-        if ts.tzinfo is not None and self.origin.tzinfo is None:
-            raise PkdoseError(f"cannot place {when!r}: the levels have no UTC offsets, so give "
-                              "the time without one")
-        if ts.tzinfo is None and self.origin.tzinfo is not None:
-            ts = ts.tz_localize(self.origin.tzinfo)
-        return (ts - self.origin) / pd.Timedelta(hours=1)
-
-
-_CLOCK_HINT = "write a date and clock time such as 2026-03-02 08:30"
-_CLOCK = r"(?:[T ]+(?P<hh>\d{1,2}):(?P<mm>\d{2})(?::(?P<ss>\d{2}(?:\.\d+)?))?)?"
-_OFFSET = r"\s*(?P<tz>Z|UTC|[+-]\d{2}:?\d{2})?"
-#: The date formats pkdose reads: ISO (2026-03-02), and day and month with slashes
-#: (order taken from the file) or dots (day first, as where dots are written).
-_DATE_FORMATS = {
-    "ISO (2026-03-02)": re.compile(
-        r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})" + _CLOCK + _OFFSET),
-    "slashes (02/03/2026)": re.compile(
-        r"(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})" + _CLOCK + _OFFSET),
-    "dots (02.03.2026)": re.compile(
-        r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})" + _CLOCK + _OFFSET),
-}
-
-
-def _date_format(text: str) -> tuple[str, re.Match] | None:
-    for name, pattern in _DATE_FORMATS.items():
-        m = pattern.fullmatch(text)
-        if m:
-            return name, m
-    return None
-
-
-def _offset(tz: str | None) -> pd.Timedelta | None:
-    if tz is None:
-        return None
-    if tz in ("Z", "UTC"):
-        return pd.Timedelta(0)
-    sign = -1 if tz[0] == "-" else 1
-    digits = tz[1:].replace(":", "")
-    return sign * pd.Timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-
-
-def _build(m: re.Match, day_first: bool | None, what: str) -> pd.Timestamp:
-    """The timestamp of one matched date (tz-aware with a fixed offset when it has one)."""
-    parts = m.groupdict()
-    if "a" in parts:
-        a, b = int(parts["a"]), int(parts["b"])
-        day, month = (a, b) if day_first else (b, a)
-    else:
-        day, month = int(parts["d"]), int(parts["m"])
-    seconds = float(parts["ss"] or 0.0)
-    off = _offset(parts["tz"])
-    try:
-        ts = pd.Timestamp(year=int(parts["y"]), month=month, day=day,
-                          hour=int(parts["hh"] or 0), minute=int(parts["mm"] or 0),
-                          second=int(seconds), microsecond=round(seconds % 1 * 1e6))
-        if off is not None:
-            ts = ts.tz_localize(datetime.timezone(off.to_pytimedelta()))
-    except (ValueError, OverflowError):  # 31 Feb, hour 25, offset +24:00, year 9999
-        raise PkdoseError(f"cannot read {what}: no such date, time or UTC offset, or a year "
-                          "outside 1678-2261") from None
-    return ts
-
-
-def _day_first(matches: list[tuple[int, re.Match]], where: str) -> bool:
-    """Day/month order of slashed dates: from a field above 12, else refused as ambiguous."""
-    day_first = any(int(m["a"]) > 12 for _, m in matches)
-    month_first = any(int(m["b"]) > 12 for _, m in matches)
-    if day_first and month_first:
-        raise PkdoseError(f"{where}: some dates put the day first and others the month; write "
-                          "every date as 2026-03-02 (year-month-day)")
-    if not (day_first or month_first):
-        raise PkdoseError(f"{where}: dates such as {matches[0][1].group(0).split()[0]!r} could "
-                          "be day/month or month/day; write them as 2026-03-02 (year-month-day)")
-    return day_first
-
-
-def _timestamp(text: str, what: str, day_first: bool | None = None) -> pd.Timestamp:
-    """One date (and clock time); tz-aware with a fixed offset when it gives one.
-
-    A date with slashes takes ``day_first`` (the order of the levels file) when given,
-    else must settle its own order (a day above 12).
-    """
-    text = str(text).strip()
-    found = _date_format(text)
-    if found is None:
-        raise PkdoseError(f"cannot read {what} {text!r}; {_CLOCK_HINT}")
-    m = found[1]
-    if "a" in m.groupdict() and day_first is None:
-        day_first = _day_first([(0, m)], f"{what} {text!r}")
-    return _build(m, day_first, f"{what} {text!r}")
-
-
-def _clock_hours(col: pd.Series, where: str) -> tuple[object, bool, bool | None]:
-    """Numbers (hours since the first dose) or clock times: (values, is_clock, day_first).
-
-    Clock times use one format for the whole file, with the day/month order of slashed
-    dates taken from the file (a day above 12) and refused when no row settles it; rows
-    with a UTC offset are all placed on the first row's clock, and a file mixing rows with
-    and without offsets is refused.
-    """
-    num = pd.to_numeric(col, errors="coerce")
-    if num.notna().all():
-        return num.to_numpy(float), False, None
-    text = col.astype(str).str.strip().tolist()
-    matches: list[tuple[int, re.Match]] = []
-    first_name = None
-    for i, cell in enumerate(text):
-        found = _date_format(cell)
-        if found is None or found[1]["hh"] is None:
-            raise PkdoseError(f"{where} row {i + 1}: cannot read time {cell!r}; {_CLOCK_HINT}, "
-                              "or hours since the first dose in every row")
-        name, m = found
-        if first_name is None:
-            first_name = name
-        elif name != first_name:
-            raise PkdoseError(f"{where} row {i + 1}: time {cell!r} is written with {name}, "
-                              f"row 1 with {first_name}; write every time the same way")
-        matches.append((i, m))
-    aware = [m["tz"] is not None for _, m in matches]
-    if any(aware) and not all(aware):
-        i = aware.index(not aware[0])
-        raise PkdoseError(f"{where} row {i + 1}: some times have a UTC offset and others not; "
-                          "give every time with its offset (e.g. 2026-03-02 08:30+01:00) or "
-                          "none")
-    day_first = _day_first(matches, where) if "a" in matches[0][1].groupdict() else None
-    stamps = [_build(m, day_first, f"{where} row {i + 1} time {m.group(0)!r}")
-              for i, m in matches]
-    if aware[0]:
-        # One clock for all rows (offsets may change, e.g. at daylight saving time).
-        stamps = [ts.tz_convert(stamps[0].tzinfo) for ts in stamps]
-    return pd.Series(stamps), True, day_first
-
-
-def _same_clock(when: pd.Series, origin: pd.Timestamp, where: str) -> pd.Series:
-    """Levels on the first dose's clock; refused when only one of them has UTC offsets."""
-    aware = when.dt.tz is not None
-    if aware != (origin.tzinfo is not None):
-        raise PkdoseError(f"{where}: the times {'have' if aware else 'have no'} UTC offsets "
-                          f"but the first dose time {'has none' if aware else 'has one'}; "
-                          "give both with offsets or neither")
-    return when.dt.tz_convert(origin.tzinfo) if aware else when
-
-
-def _after(trains: Sequence[DoseTrain], t_h: float) -> list[DoseTrain]:
-    """The doses of ``trains`` strictly after ``t_h`` (as trains)."""
-    out = []
-    for tr in trains:
-        if tr.t0_h > t_h + 1e-6:
-            out.append(tr)
-        elif tr.ii_h > 0:
-            k = math.floor((t_h - tr.t0_h) / tr.ii_h + 1e-9) + 1
-            if tr.n - k > 0:
-                out.append(DoseTrain(tr.t0_h + k * tr.ii_h, tr.ii_h, tr.n - k, tr.amount,
-                                     tr.unit, tr.route, tr.infusion_h))
-    return out
-
-
-def _before(trains: Sequence[DoseTrain], t_h: float) -> list[DoseTrain]:
-    """The doses of ``trains`` strictly before ``t_h`` (as trains)."""
-    out = []
-    for tr in trains:
-        if tr.t0_h >= t_h - 1e-6:
-            continue
-        n = 1 if tr.ii_h == 0 else min(tr.n, math.ceil((t_h - tr.t0_h) / tr.ii_h - 1e-9))
-        out.append(DoseTrain(tr.t0_h, tr.ii_h if n > 1 else 0.0, n, tr.amount, tr.unit,
-                             tr.route, tr.infusion_h))
-    return out
-
-
-def read_levels(source: str | pd.DataFrame, regimen: Regimen,
-                first_dose: str | None = None) -> Levels:
-    """Measured levels (and any recorded doses) from a CSV file or DataFrame.
-
-    Columns: ``time`` (a clock time such as ``2026-03-02 08:30``, or hours since the first
-    dose), ``conc_ng_ml`` (measured whole-blood level; empty on dose-only rows) and,
-    optionally, ``dose_mg`` (a dose actually taken at that time). Without dose rows the
-    regimen is taken as followed from the first dose (``first_dose``, needed with clock
-    times); with dose rows those are the doses taken, and the regimen's schedule
-    (anchored at the first dose) resumes after the last recorded dose.
-    """
-    where = "levels table" if isinstance(source, pd.DataFrame) else f"levels file {source}"
-    if isinstance(source, pd.DataFrame):
-        df = source.copy()
-    else:
-        df = read_csv(source, "levels file", dtype=str, skipinitialspace=True, comment="#")
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = [c for c in ("time", "conc_ng_ml") if c not in df.columns]
-    if missing:
-        raise PkdoseError(f"{where} needs column(s) {', '.join(missing)} (and optionally "
-                          "dose_mg); see docs/individual.md")
-    unknown = sorted(set(df.columns) - {"time", "conc_ng_ml", "dose_mg"})
-    if unknown:
-        raise PkdoseError(f"{where}: unknown column(s) {', '.join(unknown)}; use time, "
-                          "conc_ng_ml and dose_mg")
-    df = df[df["time"].notna() & (df["time"].astype(str).str.strip() != "")].reset_index(
-        drop=True)
-    values: dict[str, pd.Series] = {}
-    for col in ("conc_ng_ml", "dose_mg"):
-        raw = df[col] if col in df else pd.Series([None] * len(df), dtype=object)
-        blank = raw.isna() | (raw.astype(str).str.strip() == "")
-        num = pd.to_numeric(raw.where(~blank), errors="coerce")
-        bad = num.isna() & ~blank
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise PkdoseError(f"{where} row {i + 1}: {col} {raw.iloc[i]!r} is not a number")
-        if (num.dropna() <= 0).any():
-            i = int(np.flatnonzero((num > 0).eq(False) & num.notna())[0])
-            what = ("levels below quantification are not supported; leave the row out"
-                    if col == "conc_ng_ml" else "doses must be positive")
-            raise PkdoseError(f"{where} row {i + 1}: {col} = {num.iloc[i]:g}: {what}")
-        values[col] = num
-    if not (values["conc_ng_ml"].notna() | values["dose_mg"].notna()).all():
-        i = int(np.flatnonzero(~(values["conc_ng_ml"].notna()
-                                 | values["dose_mg"].notna()).to_numpy())[0])
-        raise PkdoseError(f"{where} row {i + 1} has neither conc_ng_ml nor dose_mg")
-    n_levels, n_doses = (int(values[c].notna().sum()) for c in ("conc_ng_ml", "dose_mg"))
-    if n_levels > MAX_LEVELS:
-        raise exceeded("levels", f"{where} with {n_levels:,} levels")
-    if n_doses > MAX_TRAINS:  # each recorded dose is a dose train of its own
-        raise exceeded("trains", f"{where} with {n_doses:,} recorded doses")
-    when, is_clock, day_first = _clock_hours(df["time"], where)
-    origin = _timestamp(first_dose, "first dose time", day_first) if first_dose else None
-    is_dose = values["dose_mg"].notna().to_numpy()
-    if is_clock:
-        if origin is not None:
-            when = _same_clock(when, origin, where)
-        else:
-            if not is_dose.any():
-                raise PkdoseError(f"{where} has clock times but no dose rows; give the time "
-                                  "of the first dose (e.g. 2026-03-02 08:00) or add a row "
-                                  "with dose_mg", option="first_dose")
-            origin = min(when[is_dose])
-        if is_dose.any():
-            origin = min(origin, min(when[is_dose]))
-        hours = ((when - origin) / pd.Timedelta(hours=1)).to_numpy(float)
-    else:
-        hours = np.asarray(when, float)
-    if not np.all(np.isfinite(hours)):
-        i = int(np.flatnonzero(~np.isfinite(hours))[0])
-        raise PkdoseError(f"{where} row {i + 1}: time must be a finite number of hours")
-    if np.any(hours < 0):
-        i = int(np.flatnonzero(hours < 0)[0])
-        raise PkdoseError(f"{where} row {i + 1} is before the first dose")
-    if np.any(hours > MAX_TIME_H):
-        i = int(np.flatnonzero(hours > MAX_TIME_H)[0])
-        raise exceeded("time_h", f"{where} row {i + 1}: a time {format_value(hours[i], 'h')} "
-                       "after the first dose")
-    trains = compile_trains(regimen)
-    if is_dose.any():
-        amounts = values["dose_mg"].to_numpy(float)[is_dose]
-        recorded = [DoseTrain(float(t), 0.0, 1, float(a)) for t, a in
-                    zip(hours[is_dose], amounts, strict=True)]
-        trains = tuple(sorted(recorded + _after(trains, float(hours[is_dose].max())),
-                              key=lambda tr: tr.t0_h))
-    obs = values["conc_ng_ml"].notna().to_numpy()
-    order = np.argsort(hours[obs], kind="stable")
-    return Levels(hours[obs][order], values["conc_ng_ml"].to_numpy(float)[obs][order],
-                  tuple(trains), origin)
-
-
 # --- the posterior -------------------------------------------------------------------------
 
 
@@ -930,14 +636,14 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
     dose = _scheduled(fit, when)
     t_s = dose.t0_h
     trains = fit.levels.doses
-    nxt = [tr.t0_h for tr in _after(trains, t_s)]
+    nxt = [tr.t0_h for tr in doses_after(trains, t_s)]
     interval = (min(nxt) - t_s) if nxt else _period(fit.regimen)
     if delay_h is None:
         delay_h = min(24.0, interval / 2)
     if not 0 < delay_h < interval:
         raise PkdoseError(f"the delay must be between 0 and the {interval:g} h to the next "
                           f"dose, got {delay_h:g} h")
-    before, after = _before(trains, t_s), _after(trains, t_s)
+    before, after = doses_before(trains, t_s), doses_after(trains, t_s)
     late_dose = _shift([dose], delay_h)[0]
     hours = f"{delay_h:g} h late"
     opts = {"on time (as scheduled)": list(trains)}

@@ -59,18 +59,18 @@ def format_value(value: object, unit: str) -> str:
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1,
-               left_also: Sequence[int] = ()) -> str:
-    """Aligned plain-text table with a rule under the header; the first ``left`` columns
-    (and ``left_also``) flush left, the others right."""
+               left_also: Sequence[int] = (), indent: str = "", rule: bool = True) -> str:
+    """Aligned plain-text table; the first ``left`` columns (and ``left_also``) flush
+    left, the others right; ``rule`` draws a line under the header."""
     cells = [list(header), *[list(r) for r in rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     out = []
     for k, r in enumerate(cells):
         parts = [r[i].ljust(widths[i]) if i < left or i in left_also else r[i].rjust(widths[i])
                  for i in range(len(header))]
-        out.append("  ".join(parts).rstrip())
-        if k == 0:
-            out.append("  ".join("-" * w for w in widths))
+        out.append(indent + "  ".join(parts).rstrip())
+        if k == 0 and rule:
+            out.append(indent + "  ".join("-" * w for w in widths))
     return "\n".join(out) + "\n"
 
 

@@ -242,21 +242,22 @@ def _intervals(text: str) -> list[float]:
 
 def format_window(df: pd.DataFrame) -> str:
     """Grid of 'mTORC1 %/spared %' per dose and interval, then feasible set and front."""
+    from pkdose.results import text_table
+
     a = df.attrs
     cells = {(r.dose_mg, r.interval_days): f"{pct(r.mtorc1_median)}/{pct(r.spared_fraction)}"
              + ("*" if r.feasible else " ") for r in df.itertuples()}
     doses = sorted(df["dose_mg"].unique())
     days = sorted(df["interval_days"].unique())
     head = ["dose \\ every"] + [f"{d:g}d" for d in days]
-    rows = [head] + [[f"{d:g} mg"] + [cells[(d, k)] for k in days] for d in doses]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    rows = [[f"{d:g} mg"] + [cells[(d, k)] for k in days] for d in doses]
     rule = (f"median mTORC1 inhibition >= {a['mtorc1']:.0%}" if a.get("mtorc1_fraction") is None
             else f"{a['mtorc1_fraction']:.0%} of subjects with mTORC1 inhibition >= "
                  f"{a['mtorc1']:.0%}")
     out = [f"{df['n'].iloc[0]} subjects ({a['population']}, seed {df['seed'].iloc[0]}, model "
            f"{df['model'].iloc[0]}); cell = median mTORC1 inhibition % / subjects mTORC2-spared"
            " %; * = feasible"]
-    out += ["  ".join(r[i].rjust(widths[i]) for i in range(len(r))) for r in rows]
+    out.append(text_table(head, rows, left=0, rule=False).rstrip("\n"))
     feas = df[df["feasible"]].sort_values("weekly_dose_mg")
     out.append(f"\nfeasible ({rule} and >= {a['spared']:.0%} mTORC2-spared): "
                + (f"{len(feas)} schedule{'s' if len(feas) > 1 else ''}" if len(feas)

@@ -102,10 +102,9 @@ def _g(x: float) -> str:
 
 
 def _rows(cells: list[list[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    return [indent + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-            for r in cells]
+    from pkdose.results import text_table
+
+    return [text_table(cells[0], cells[1:], indent=indent, rule=False).rstrip("\n")]
 
 
 _IND_METRICS = [("ctrough_ng_ml", "Ctrough ng/mL", _g), ("cmax_ng_ml", "Cmax ng/mL", _g),

@@ -125,6 +125,8 @@ _VERDICTS = ("spared", "equivocal", "inhibited")
 
 def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -> str:
     """Plain-text summary per arm: headline percentiles, verdict fractions, targets."""
+    from pkdose.results import text_table
+
     out = []
     for reg, g in summary.groupby("regimen", sort=False):
         out.append(f"{reg}: {n} subjects ({pop_name}, seed {seed})")
@@ -134,10 +136,7 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
             if col in by.index:
                 cells.append([label] + [fmt.format(by.loc[col, f"p{p}"])
                                         for p in (5, 25, 50, 75, 95)])
-        widths = [max(len(r[i]) for r in cells) for i in range(6)]
-        for r in cells:
-            out.append("  " + "  ".join(r[0].ljust(widths[0]) if i == 0 else
-                                        r[i].rjust(widths[i]) for i in range(6)).rstrip())
+        out.append(text_table(cells[0], cells[1:], indent="  ", rule=False).rstrip("\n"))
         for prefix, label in (("mtorc2 ", "mTORC2 verdict (as pkdose flag: the same at "
                                           "48, 96 and 168 h turnover, else equivocal): "),
                               ("mtorc2 central ", "at the central 96 h turnover alone: ")):
