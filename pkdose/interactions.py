@@ -13,10 +13,18 @@ method                    f_factor (on F)                        cl_factor (on C
 ``bioavailability``       AUC ratio                              1
 ``clearance``             1                                      1 / AUC ratio
 ``none``                  1                                      1
+``trough``                steady-state trough ratio              1
 ========================  =====================================  ==========================
 
-In every method ``f_factor / cl_factor`` is the AUC ratio (1 for ``none``), so for any linear model
-(``AUC = F * dose / CL``) the predicted AUC ratio equals the reported one by construction.
+In every method ``f_factor / cl_factor`` is the AUC ratio (1 for ``none``; the trough ratio for
+``trough``, where every steady-state concentration scales by it), so for any linear model
+(``AUC = F * dose / CL``) the predicted ratio equals the reported one by construction.
+
+A pair (drug, co-medication) may have one row per context: when the co-medication is taken
+(``timing``: together, 4 h before) and whether the numbers come from single doses or from
+both drugs at steady state (``setting``). The context is named with words after the
+co-medication (``"ciclosporin together"``, ``"ciclosporin 4h single-dose"``); words left
+out take the value of the pair's ``default`` row (:func:`get_interaction`).
 
 The factors act on the solver-level arrays ``cl`` and ``f`` returned by
 :func:`pkdose.model.individual_parameters` (:func:`apply_interactions`). For ter Heine 2018
@@ -48,13 +56,17 @@ __all__ = [
     "METHODS",
     "Interaction",
     "apply_interactions",
+    "CONTEXTS",
     "comedication_description",
     "comedication_names",
+    "context_description",
+    "context_words",
     "get_interaction",
     "interaction_factors",
     "interactions",
     "list_interactions",
     "resolve_comedication",
+    "split_context",
 ]
 
 #: Derivation methods and what each assumes (shown in docs/interactions.md).
@@ -66,7 +78,14 @@ METHODS = MappingProxyType({
     "bioavailability": "F x AUC ratio, CL unchanged: a pre-systemic (gut) mechanism",
     "clearance": "CL x 1 / AUC ratio (or the reported CL/F ratio), F unchanged",
     "none": "no change: the source found no clinically relevant interaction",
+    "trough": "F x steady-state trough ratio, CL unchanged: scales the whole steady-state "
+              "curve, so a reported trough ratio is reproduced exactly at any dose and "
+              "interval; used when only a trough ratio at steady state is reported (the CL/F "
+              "split is then not identified)",
 })
+
+#: Context dimensions of a row: the TOML table naming their values and the row key.
+CONTEXTS = ("timing", "setting")
 
 _DATA = "interactions.toml"
 _COMBINATION_CAVEAT = (
@@ -97,6 +116,13 @@ class Interaction:
         Uncertainty of the ratio; ``*_range_type`` says what it is (90 % CI, range...).
     t_half_h : (float, float) or None
         Terminal half-life without and with the co-medication, h.
+    trough_ratio, trough_range : float, (float, float) or None
+        With/without ratio of steady-state troughs and its uncertainty.
+    timing, setting : str
+        Context the numbers were measured in (keys of the ``[timing]`` and ``[setting]``
+        tables; ``""`` if the source gives none).
+    default : bool
+        The row used when the co-medication is named without context words.
     covariate : str
         Model covariate that already carries this effect (``""`` if none).
     source : Mapping
@@ -119,16 +145,25 @@ class Interaction:
     cmax_range_type: str = ""
     clf_ratio: float | None = None
     t_half_h: tuple[float, float] | None = None
+    trough_ratio: float | None = None
+    trough_range: tuple[float, float] | None = None
+    trough_range_type: str = ""
+    timing: str = ""
+    setting: str = ""
+    default: bool = False
     covariate: str = ""
     notes: tuple[str, ...] = ()
     source: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def exposure_ratio(self) -> float:
-        """AUC ratio the factors reproduce: 1 for ``none`` (the source's ratio is taken as no
-        change), else the reported AUC ratio, else 1 / the CL/F ratio."""
+        """Exposure ratio the factors reproduce: 1 for ``none`` (the source's ratio is taken as
+        no change), the trough ratio for ``trough``, else the reported AUC ratio, else 1 / the
+        CL/F ratio."""
         if self.method == "none":
             return 1.0
+        if self.method == "trough":
+            return self.trough_ratio
         if self.auc_ratio is not None:
             return self.auc_ratio
         if self.clf_ratio is not None:
@@ -153,9 +188,23 @@ class Interaction:
             return self.cmax_ratio
         if self.method == "half_life":
             return self.exposure_ratio * self.cl_factor
-        if self.method == "bioavailability":
+        if self.method in ("bioavailability", "trough"):
             return self.exposure_ratio
         return 1.0
+
+    @property
+    def context(self) -> str:
+        """The context words, e.g. ``"4h steady-state"`` (``""`` if none)."""
+        return " ".join(c for c in (self.timing, self.setting) if c)
+
+    @property
+    def spec(self) -> str:
+        """The shortest name that selects this row: the co-medication alone for the default
+        (or only) row, else with its context words, e.g. ``"ciclosporin together
+        single-dose"``."""
+        if self.default or not self.context:
+            return self.comedication
+        return f"{self.comedication} {self.context}"
 
     @property
     def citation(self) -> str:
@@ -195,6 +244,7 @@ _ROW_KEYS = {
     "drug", "comedication", "method", "method_reason", "perpetrator", "victim", "population",
     "n", "auc_ratio", "auc_range", "auc_range_type", "cmax_ratio", "cmax_range",
     "cmax_range_type", "clf_ratio", "t_half_h", "covariate", "notes", "source",
+    "trough_ratio", "trough_range", "trough_range_type", "timing", "setting", "default",
 }
 _NEEDS = {
     "cmax_auc": ("cmax_ratio",),
@@ -202,10 +252,12 @@ _NEEDS = {
     "bioavailability": (),
     "clearance": (),
     "none": (),
+    "trough": ("trough_ratio",),
 }
 
 
-def _interaction(i: int, row: Mapping[str, Any], names: Mapping[str, str]) -> Interaction:
+def _interaction(i: int, row: Mapping[str, Any], names: Mapping[str, str],
+                 contexts: Mapping[str, Mapping[str, Any]]) -> Interaction:
     where = _where(i, row)
     unknown = sorted(set(row) - _ROW_KEYS)
     if unknown:
@@ -220,6 +272,12 @@ def _interaction(i: int, row: Mapping[str, Any], names: Mapping[str, str]) -> In
     method = row["method"]
     if method not in METHODS:
         raise PkdoseError(f"{where}: method must be one of {', '.join(METHODS)}, got {method!r}")
+    for dim in CONTEXTS:
+        if dim in row and row[dim] not in contexts[dim]:
+            raise PkdoseError(f"{where}: {dim} must be one of {', '.join(contexts[dim])}, "
+                              f"got {row[dim]!r}")
+    if not isinstance(row.get("default", False), bool):
+        raise PkdoseError(f"{where}: key 'default' must be true or false")
     inter = Interaction(
         drug=drug, comedication=row["comedication"], method=method,
         method_reason=str(row["method_reason"]),
@@ -230,7 +288,12 @@ def _interaction(i: int, row: Mapping[str, Any], names: Mapping[str, str]) -> In
         cmax_ratio=_ratio(where, row, "cmax_ratio"), cmax_range=_pair(where, row, "cmax_range"),
         cmax_range_type=str(row.get("cmax_range_type", "")),
         clf_ratio=_ratio(where, row, "clf_ratio"), t_half_h=_pair(where, row, "t_half_h"),
-        covariate=str(row.get("covariate", "")), notes=tuple(row.get("notes", ())),
+        trough_ratio=_ratio(where, row, "trough_ratio"),
+        trough_range=_pair(where, row, "trough_range"),
+        trough_range_type=str(row.get("trough_range_type", "")),
+        timing=str(row.get("timing", "")), setting=str(row.get("setting", "")),
+        default=row.get("default", False), covariate=str(row.get("covariate", "")),
+        notes=tuple(row.get("notes", ())),
         source=MappingProxyType(dict(row["source"])),
     )
     for key in _NEEDS[method]:
@@ -249,44 +312,82 @@ def _interaction(i: int, row: Mapping[str, Any], names: Mapping[str, str]) -> In
     return inter
 
 
-@cache
-def _load() -> tuple[tuple[Interaction, ...], Mapping[str, str], Mapping[str, Mapping]]:
-    with resources.files("pkdose.data").joinpath(_DATA).open("rb") as fh:
-        raw = tomllib.load(fh)
-    comeds = raw.get("comedication", {})
+@dataclass(frozen=True)
+class _Data:
+    rows: tuple[Interaction, ...]
+    lookup: Mapping[str, str]                     # alias key -> co-medication
+    comeds: Mapping[str, Mapping]                 # co-medication -> its table
+    contexts: Mapping[str, Mapping[str, Mapping]]  # dimension -> value -> its table
+    words: Mapping[str, tuple[str, str]]          # alias key -> (dimension, value)
+
+
+def _aliases(tables: Mapping[str, Mapping], what: str) -> dict[str, str]:
     lookup: dict[str, str] = {}
-    for name, spec in comeds.items():
+    for name, spec in tables.items():
         for alias in (name, *spec.get("aliases", ())):
             other = lookup.setdefault(_key(alias), name)
             if other != name:
-                raise PkdoseError(f"pkdose/data/{_DATA}: alias {alias!r} names both "
+                raise PkdoseError(f"pkdose/data/{_DATA}: {what} alias {alias!r} names both "
                                   f"{other} and {name}")
-    rows = tuple(_interaction(i, r, comeds) for i, r in enumerate(raw.get("interaction", []), 1))
-    seen = set()
+    return lookup
+
+
+@cache
+def _load() -> _Data:
+    with resources.files("pkdose.data").joinpath(_DATA).open("rb") as fh:
+        raw = tomllib.load(fh)
+    comeds = raw.get("comedication", {})
+    lookup = _aliases(comeds, "co-medication")
+    contexts = {dim: raw.get(dim, {}) for dim in CONTEXTS}
+    words: dict[str, tuple[str, str]] = {}
+    for dim in CONTEXTS:
+        for key, value in _aliases(contexts[dim], dim).items():
+            if key in words or key in lookup:
+                raise PkdoseError(f"pkdose/data/{_DATA}: context word {value!r} is ambiguous")
+            words[key] = (dim, value)
+    rows = tuple(_interaction(i, r, comeds, contexts)
+                 for i, r in enumerate(raw.get("interaction", []), 1))
+    pairs: dict[tuple[str, str], list[Interaction]] = {}
     for r in rows:
-        if (r.drug, r.comedication) in seen:
-            raise PkdoseError(f"pkdose/data/{_DATA}: {r.drug} + {r.comedication} appears twice")
-        seen.add((r.drug, r.comedication))
-    return rows, MappingProxyType(lookup), MappingProxyType(comeds)
+        pairs.setdefault((r.drug, r.comedication), []).append(r)
+    for (drug, comed), group in pairs.items():
+        where = f"pkdose/data/{_DATA}: {drug} + {comed}"
+        if len({(r.timing, r.setting) for r in group}) < len(group):
+            raise PkdoseError(f"{where} appears twice in the same context")
+        if len(group) > 1 and sum(r.default for r in group) != 1:
+            raise PkdoseError(f"{where} has {len(group)} rows; mark exactly one "
+                              "'default = true'")
+    return _Data(rows, MappingProxyType(lookup), MappingProxyType(comeds),
+                 MappingProxyType(contexts), MappingProxyType(words))
 
 
 def interactions() -> tuple[Interaction, ...]:
     """Every shipped interaction, in file order."""
-    return _load()[0]
+    return _load().rows
 
 
 def comedication_names(drug: str | None = None) -> list[str]:
     """Canonical co-medication names, for one drug (those with data) or all."""
-    rows, _, comeds = _load()
+    data = _load()
     if drug is None:
-        return list(comeds)
+        return list(data.comeds)
     d = resolve_drug(drug)
-    return [r.comedication for r in rows if r.drug == d]
+    return list(dict.fromkeys(r.comedication for r in data.rows if r.drug == d))
 
 
 def comedication_description(name: str) -> str:
     """What a co-medication is (class and mechanism), from its ``[comedication.NAME]`` table."""
-    return str(_load()[2][resolve_comedication(name)].get("description", ""))
+    return str(_load().comeds[resolve_comedication(name)].get("description", ""))
+
+
+def context_words(dim: str) -> dict[str, tuple[str, ...]]:
+    """The values of a context dimension (``timing`` or ``setting``) with their aliases."""
+    return {name: tuple(spec.get("aliases", ())) for name, spec in _load().contexts[dim].items()}
+
+
+def context_description(dim: str, value: str) -> str:
+    """What a context value means, e.g. ``context_description("timing", "4h")``."""
+    return str(_load().contexts[dim][value].get("description", ""))
 
 
 def resolve_comedication(name: str) -> str:
@@ -297,34 +398,90 @@ def resolve_comedication(name: str) -> str:
     PkdoseError
         Unknown name; the message lists the known ones.
     """
-    _, lookup, _ = _load()
-    canon = lookup.get(_key(str(name)))
-    if canon is None:
-        raise PkdoseError(f"unknown co-medication {name!r}; known: "
-                          f"{', '.join(comedication_names())}")
-    return canon
+    return split_context(name)[0]
 
 
-def get_interaction(drug: str, name: str) -> Interaction:
-    """The interaction of ``drug`` with co-medication ``name`` (an alias is fine).
+def split_context(text: str) -> tuple[str, dict[str, str]]:
+    """A co-medication name with optional context words: canonical name and context.
+
+    ``"CsA 4h steady state"`` gives ``("ciclosporin", {"timing": "4h", "setting":
+    "steady-state"})``. Context words are read from the end of the text, so a co-medication
+    whose own name ends in such a word is still found whole first.
 
     Raises
     ------
     PkdoseError
-        Unknown name, or no data for this drug; the message lists the known names.
+        Unknown name, or a context dimension named twice.
+    """
+    data = _load()
+    words = str(text).split()
+    context: dict[str, str] = {}
+    while words:
+        canon = data.lookup.get(_key(" ".join(words)))
+        if canon is not None:
+            return canon, context
+        for k in range(min(len(words) - 1, 4), 0, -1):
+            hit = data.words.get(_key(" ".join(words[-k:])))
+            if hit is not None:
+                dim, value = hit
+                if context.setdefault(dim, value) != value:
+                    raise PkdoseError(f"{text!r} names two {dim}s: {value} and "
+                                      f"{context[dim]}")
+                del words[-k:]
+                break
+        else:
+            break
+    for k in range(len(words) - 1, 0, -1):
+        canon = data.lookup.get(_key(" ".join(words[:k])))
+        if canon is not None:
+            known = ", ".join(v for dim in CONTEXTS for v in data.contexts[dim])
+            raise PkdoseError(f"unknown context {' '.join(words[k:])!r} after {canon} in "
+                              f"{text!r}; context words: {known} (docs/interactions.md)")
+    raise PkdoseError(f"unknown co-medication {text!r}; known: "
+                      f"{', '.join(comedication_names())}")
+
+
+def get_interaction(drug: str, name: str) -> Interaction:
+    """The interaction of ``drug`` with co-medication ``name`` in the context it names.
+
+    ``name`` is a co-medication or alias, optionally followed by context words: a timing
+    (``together``, ``4h`` / ``staggered``) and a setting (``single-dose``, ``steady-state`` /
+    ``maintenance``). A context left out takes the value of the pair's default row, where
+    that leaves one row (so ``"ciclosporin together"`` for sirolimus selects the only
+    together row, a single-dose study).
+
+    Raises
+    ------
+    PkdoseError
+        Unknown name, no data for this drug, or none in the named context; the message lists
+        what is known.
     """
     d = resolve_drug(drug)
     known = comedication_names(d)
     try:
-        canon = resolve_comedication(name)
-    except PkdoseError:
+        canon, context = split_context(name)
+    except PkdoseError as err:
+        if not str(err).startswith("unknown co-medication"):
+            raise
         raise PkdoseError(f"unknown co-medication {name!r} for {d}; known: "
                           f"{', '.join(known)}") from None
-    for r in interactions():
-        if r.drug == d and r.comedication == canon:
-            return r
-    raise PkdoseError(f"no interaction data for {d} with {canon}; known for {d}: "
-                      f"{', '.join(known)}")
+    group = [r for r in interactions() if r.drug == d and r.comedication == canon]
+    if not group:
+        raise PkdoseError(f"no interaction data for {d} with {canon}; known for {d}: "
+                          f"{', '.join(known)}")
+    hits = [r for r in group if all(getattr(r, k) == v for k, v in context.items())]
+    if len(hits) > 1:
+        default = next(r for r in group if r.default)
+        hits = [r for r in hits if all(getattr(r, k) == getattr(default, k)
+                                       for k in CONTEXTS if k not in context)] or hits
+    if len(hits) == 1:
+        return hits[0]
+    asked = " ".join(context[k] for k in CONTEXTS if k in context)
+    raise PkdoseError(
+        f"{'several' if hits else 'no'} {d} + {canon} interaction rows for context "
+        f"'{asked}'; known: " + ", ".join(f"'{r.spec}' ({r.context or 'no context'})"
+                                          for r in group))
+
 
 
 def _canonical(drug: str, names: Iterable[str] | str) -> list[Interaction]:
@@ -333,8 +490,12 @@ def _canonical(drug: str, names: Iterable[str] | str) -> list[Interaction]:
     out: list[Interaction] = []
     for n in names:
         row = get_interaction(drug, n)
-        if row not in out:  # 'CsA' and 'ciclosporin' are the same co-medication
+        twin = next((r for r in out if r.comedication == row.comedication), None)
+        if twin is None:
             out.append(row)
+        elif twin is not row:  # 'CsA' and 'ciclosporin' are the same row; contexts are not
+            raise PkdoseError(f"{row.comedication} is named twice in different contexts "
+                              f"('{twin.spec}' and '{row.spec}'); name it once")
     return out
 
 
@@ -347,7 +508,8 @@ def interaction_factors(drug: str, names: Iterable[str] | str
     drug : str
         ``sirolimus`` or ``everolimus`` (or an alias).
     names : iterable of str, or str
-        Co-medications (aliases allowed; repeats count once). Empty gives (1, 1, []).
+        Co-medications, each optionally with context words (``"ciclosporin together"``;
+        aliases allowed; repeats count once). Empty gives (1, 1, []).
 
     Returns
     -------
@@ -366,8 +528,9 @@ def interaction_factors(drug: str, names: Iterable[str] | str
     cl = math.prod(r.cl_factor for r in rows)
     f = math.prod(r.f_factor for r in rows)
     notes = [
-        f"{r.comedication}: CL x {r.cl_factor:.3g}, F x {r.f_factor:.3g} "
-        f"(AUC x {r.exposure_ratio:.3g}; method {r.method}; {r.citation})"
+        f"{r.comedication}{f' ({r.context})' if r.context else ''}: CL x {r.cl_factor:.3g}, "
+        f"F x {r.f_factor:.3g} ({'trough' if r.method == 'trough' else 'AUC'} x "
+        f"{r.exposure_ratio:.3g}; method {r.method}; {r.citation})"
         for r in rows
     ]
     if len(rows) > 1:
@@ -376,18 +539,21 @@ def interaction_factors(drug: str, names: Iterable[str] | str
 
 
 def list_interactions(drug: str | None = None) -> pd.DataFrame:
-    """Shipped interactions as a table, one row per drug and co-medication.
+    """Shipped interactions as a table, one row per drug, co-medication and context.
 
-    Columns: drug, comedication, auc_ratio, auc_range, cmax_ratio, cmax_range, t_half_h,
-    method, cl_factor, f_factor, population, n, perpetrator, victim, citation, doi, pmid,
-    label.
+    Columns: drug, comedication, context (timing and setting words), spec (the name that
+    selects the row), default, auc_ratio, auc_range, cmax_ratio, cmax_range, clf_ratio,
+    trough_ratio, trough_range, t_half_h, method, cl_factor, f_factor, population, n,
+    perpetrator, victim, citation, doi, pmid, label.
     """
     d = resolve_drug(drug) if drug else None
     rows = [
         {
-            "drug": r.drug, "comedication": r.comedication, "auc_ratio": r.auc_ratio,
+            "drug": r.drug, "comedication": r.comedication, "context": r.context,
+            "spec": r.spec, "default": r.default, "auc_ratio": r.auc_ratio,
             "auc_range": r.auc_range, "cmax_ratio": r.cmax_ratio, "cmax_range": r.cmax_range,
-            "clf_ratio": r.clf_ratio, "t_half_h": r.t_half_h, "method": r.method,
+            "clf_ratio": r.clf_ratio, "trough_ratio": r.trough_ratio,
+            "trough_range": r.trough_range, "t_half_h": r.t_half_h, "method": r.method,
             "cl_factor": r.cl_factor, "f_factor": r.f_factor, "population": r.population,
             "n": r.n, "perpetrator": r.perpetrator, "victim": r.victim,
             "citation": r.source.get("citation", ""), "doi": r.source.get("doi", ""),
@@ -409,7 +575,7 @@ def apply_interactions(model_params: Mapping[str, np.ndarray], model: Any,
     model : pkdose.model.Model
         The model the parameters belong to (its drug selects the interaction rows).
     names : iterable of str, or str
-        Co-medications.
+        Co-medications, optionally with context words.
 
     Returns
     -------
@@ -430,7 +596,7 @@ def apply_interactions(model_params: Mapping[str, np.ndarray], model: Any,
                 f"{r.covariate}; set that covariate for the subject instead of naming it as "
                 "a co-medication"
             )
-    cl, f, _ = interaction_factors(model.drug, [r.comedication for r in rows])
+    cl, f, _ = interaction_factors(model.drug, [r.spec for r in rows])
     out = dict(model_params)
     out["cl"] = np.asarray(model_params["cl"], dtype=float) * cl
     out["f"] = np.asarray(model_params["f"], dtype=float) * f

@@ -304,7 +304,7 @@ def _comedication(where: str, key: str, drug: str, value: object) -> tuple[str, 
     out = []
     for name in _str_list(where, key, value):
         try:
-            canon = get_interaction(drug, name).comedication
+            canon = get_interaction(drug, name).spec  # keeps a non-default context
         except PkdoseError as err:
             raise _fail(where, key, f"has {name!r}: {err}") from None
         if canon not in out:

@@ -585,9 +585,12 @@ def _comedication_note(drug: str, comed: tuple[str, ...]) -> str:
             ratios.append(f"Cmax x{it.cmax_ratio:g}")
         if it.clf_ratio is not None:
             ratios.append(f"CL/F x{it.clf_ratio:g}")
+        if it.trough_ratio is not None:
+            ratios.append(f"steady-state trough x{it.trough_ratio:g}")
         measured = ", ".join(ratios) or "no exposure change"
         where = "; ".join(x for x in (it.population, it.victim) if x)
-        parts.append(f"{name} through the interaction layer ({measured}, measured in "
+        context = f" ({it.context})" if it.context else ""
+        parts.append(f"{name}{context} through the interaction layer ({measured}, measured in "
                      f"{where or 'population not stated'}).")
     return "Co-medication: " + " ".join(parts)
 

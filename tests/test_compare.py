@@ -86,9 +86,10 @@ def test_regimens_are_placed_among_the_references():
     assert nearest.loc["everolimus 10 mg daily", "reference"] == "afinitor-10mg-daily"
     assert nearest.loc["everolimus 10 mg daily", "log_distance"] == pytest.approx(0, abs=1e-9)
     assert nearest.loc["sirolimus 6 mg weekly", "AUC168_ratio"] == pytest.approx(1, rel=1e-9)
-    # Ratios are user / reference; ciclosporin boosts the transplant reference ~3-fold.
+    # Ratios are user / reference; ciclosporin (maintenance at the label's 4-h stagger)
+    # boosts the transplant reference 1.65-fold: 480 / 1120 = 0.43 without it, 0.26 with.
     r = placed.ratios.set_index(["regimen", "reference"])
-    assert r.loc[("sirolimus 6 mg weekly", "rapamune-kidney-csa"), "AUC168_ratio"] < 0.2
+    assert r.loc[("sirolimus 6 mg weekly", "rapamune-kidney-csa"), "AUC168_ratio"] < 0.3
     tg = placed.targets
     zort = tg[(tg["regimen"] == "everolimus 10 mg daily") & (tg["reference"] == "zortress-kidney")]
     assert set(zort["position"]) == {"above"}  # oncology trough ~12 ng/mL vs 3-8 / 6-10

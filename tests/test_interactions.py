@@ -25,14 +25,22 @@ from pkdose.regimen_text import parse_regimen
 SOURCE_RATIOS = {
     ("everolimus", "ketoconazole"): (15.0, 3.9),     # Kovarik 2005, PMID 15831774
     ("everolimus", "erythromycin"): (4.4, 2.0),      # Kovarik 2005, PMID 15785960
-    ("everolimus", "ciclosporin"): (2.68, 1.82),     # Certican SmPC: +168 %, +82 %
+    ("everolimus", "ciclosporin single-dose"): (2.68, 1.82),  # Certican SmPC: +168 %, +82 %
     ("everolimus", "rifampin"): (0.37, 0.42),        # Kovarik 2002: -63 %, -58 %
     ("sirolimus", "ketoconazole"): (11.0, 4.0),      # Rapamune label via drugs.com
     ("sirolimus", "voriconazole"): (11.0, 7.0),
     ("sirolimus", "posaconazole"): (9.0, 7.0),
-    ("sirolimus", "ciclosporin"): (3.3, 2.16),       # Zimmerman 2003: +230 %, +116 %
+    ("sirolimus", "ciclosporin together"): (3.3, 2.16),  # Zimmerman 2003: +230 %, +116 %
     ("sirolimus", "rifampin"): (0.18, 0.29),         # Tortorici 2013, PMID 27128230
     ("sirolimus", "grapefruit-juice"): (4.5, None),  # Cohen 2012: +350 %
+}
+
+#: Steady-state trough ratios as the sources give them: Kovarik 2003 (PMID 14629289) prints
+#: the within-patient ratio 2.9; Cattaneo 2004 (PMID 15268738) prints dose-normalised
+#: troughs 4.15 (with ciclosporin) and 2.52 ng/mL per mg (MMF + steroids), ratio 1.647.
+TROUGH_RATIOS = {
+    ("everolimus", "ciclosporin"): 2.9,
+    ("sirolimus", "ciclosporin"): 4.15 / 2.52,
 }
 
 
@@ -47,6 +55,8 @@ def test_factors_reproduce_the_auc_ratio_by_construction(row):
         assert row.cl_factor == 1.0
     elif row.method == "clearance":
         assert row.f_factor == 1.0
+    elif row.method == "trough":
+        assert (row.cl_factor, row.f_factor) == (1.0, row.trough_ratio)
     else:
         assert (row.cl_factor, row.f_factor) == (1.0, 1.0)
         if row.auc_range:
@@ -59,11 +69,21 @@ def test_data_holds_the_source_ratios(key, ratios):
     assert (row.auc_ratio, row.cmax_ratio) == ratios
 
 
+@pytest.mark.parametrize(("key", "ratio"), TROUGH_RATIOS.items(), ids=lambda k: str(k))
+def test_data_holds_the_steady_state_trough_ratios(key, ratio):
+    # tolerance: the file stores the printed ratio, or 4 decimals of a quotient of printed
+    # means (4.15 / 2.52 = 1.6468 -> 1.647)
+    row = ix.get_interaction(key[0], f"{key[1]} steady-state")
+    assert (row.setting, row.method) == ("steady-state", "trough")
+    assert row.trough_ratio == pytest.approx(ratio, abs=5e-4)
+
+
 def test_every_row_is_cited_and_its_range_brackets_its_ratio():
     for r in ix.interactions():
         assert any(r.source.get(k) for k in ("doi", "pmid", "label", "missing_ids")), r
         assert r.source.get("verified"), r
-        for ratio, rng in ((r.auc_ratio, r.auc_range), (r.cmax_ratio, r.cmax_range)):
+        for ratio, rng in ((r.auc_ratio, r.auc_range), (r.cmax_ratio, r.cmax_range),
+                           (r.trough_ratio, r.trough_range)):
             if rng is not None:
                 assert rng[0] <= ratio <= rng[1], (r.drug, r.comedication)
 
@@ -75,6 +95,7 @@ def test_rifampin_everolimus_auc_and_clf_agree():
 
 def test_factors_combine_multiplicatively_with_a_caveat():
     cl, f, notes = ix.interaction_factors("everolimus", ["ciclosporin", "ketoconazole"])
+    assert notes[0].startswith("ciclosporin (together single-dose): CL x 0.679, F x 1.82")
     a, b = ix.get_interaction("everolimus", "CsA"), ix.get_interaction("everolimus", "keto")
     assert cl == pytest.approx(a.cl_factor * b.cl_factor)
     assert f == pytest.approx(a.f_factor * b.f_factor)
@@ -138,10 +159,11 @@ def test_ter_heine_covariate_matches_the_prednisolone_row():
 
 def test_bad_rows_give_one_line_errors():
     names = {"ketoconazole": {}}
+    contexts = {"timing": {"together": {}}, "setting": {"steady-state": {}}}
     good = {"drug": "everolimus", "comedication": "ketoconazole", "method": "cmax_auc",
             "method_reason": "x", "auc_ratio": 2.0, "cmax_ratio": 1.5,
             "source": {"citation": "c", "pmid": "1"}}
-    assert ix._interaction(1, good, names).cl_factor == 0.75
+    assert ix._interaction(1, good, names, contexts).cl_factor == 0.75
     cases = [
         ({"method": "guess"}, "method must be one of cmax_auc"),
         ({"cmax_ratio": -1}, "key 'cmax_ratio' must be a positive number"),
@@ -151,10 +173,14 @@ def test_bad_rows_give_one_line_errors():
         ({"comedication": "aspirin"}, "has no \\[comedication.NAME\\] table"),
         ({"colour": "red"}, "unknown key 'colour'"),
         ({"method": "none", "auc_range": [1.5, 2.5]}, "AUC range excludes 1"),
+        ({"method": "trough"}, "method 'trough' needs key 'trough_ratio'"),
+        ({"timing": "2h"}, "timing must be one of together, got '2h'"),
+        ({"setting": "chronic"}, "setting must be one of steady-state, got 'chronic'"),
+        ({"default": "yes"}, "key 'default' must be true or false"),
     ]
     for change, msg in cases:
         with pytest.raises(PkdoseError, match=msg) as err:
-            ix._interaction(3, {**good, **change}, names)
+            ix._interaction(3, {**good, **change}, names, contexts)
         assert "\n" not in str(err.value) and "interaction[3]" in str(err.value)
 
 
@@ -221,3 +247,156 @@ def test_ketoconazole_sirolimus_auc_ratio_with_saturable_absorption():
     assert keto["conc_ng_ml"][1] / base["conc_ng_ml"][1] == pytest.approx(11.0, rel=2e-3)
     assert 1.0 < keto["conc_ng_ml"][0] / base["conc_ng_ml"][0] <= 4.0 * 1.05
     assert not math.isnan(keto["conc_ng_ml"][0])
+
+
+# --------------------------------------------------------------- contexts (timing, setting)
+
+def test_context_words_select_the_row():
+    def spec(drug, name):
+        return ix.get_interaction(drug, name).spec
+    # no context: the default row, maintenance at the label's 4-h stagger for sirolimus
+    for name in ("ciclosporin", "CsA 4h", "Neoral staggered", "ciclosporin 4 h before",
+                 "cyclosporine maintenance", "ciclosporin 4h steady state"):
+        assert spec("sirolimus", name) == "ciclosporin", name
+    for name in ("ciclosporin together", "CsA simultaneous single dose",
+                 "ciclosporin single-dose"):
+        assert spec("sirolimus", name) == "ciclosporin together single-dose", name
+    # everolimus: the Certican timing (together); the single-dose row is the default, as it
+    # fixes both CL and F and agrees with the steady-state trough ratio
+    assert spec("everolimus", "ciclosporin together") == "ciclosporin"
+    assert spec("everolimus", "ciclosporin single dose") == "ciclosporin"
+    assert spec("everolimus", "CsA maintenance") == "ciclosporin together steady-state"
+    # a co-medication whose own name ends like a context word is found whole
+    assert spec("everolimus", "prednisolone >= 20 mg/day") == "prednisolone"
+    assert ix.split_context("CsA 4h steady state") == (
+        "ciclosporin", {"setting": "steady-state", "timing": "4h"})
+
+
+def test_contexts_without_data_are_refused_with_what_is_known():
+    with pytest.raises(PkdoseError, match=r"no sirolimus \+ ciclosporin interaction rows for "
+                                          r"context '4h single-dose'; known: 'ciclosporin "
+                                          r"together single-dose' \(together single-dose\), "
+                                          r"'ciclosporin' \(4h steady-state\)"):
+        ix.get_interaction("sirolimus", "ciclosporin 4h single dose")
+    with pytest.raises(PkdoseError, match="no everolimus \\+ ciclosporin interaction rows for "
+                                          "context '4h'"):
+        ix.get_interaction("everolimus", "ciclosporin staggered")
+    with pytest.raises(PkdoseError, match="names two timings"):
+        ix.get_interaction("sirolimus", "ciclosporin together 4h")
+    with pytest.raises(PkdoseError, match="ciclosporin is named twice in different contexts"):
+        ix.interaction_factors("sirolimus", ["ciclosporin", "CsA together"])
+    with pytest.raises(PkdoseError, match="unknown co-medication 'aspirin 4h' for sirolimus"):
+        ix.get_interaction("sirolimus", "aspirin 4h")
+    with pytest.raises(PkdoseError, match="unknown context '2h' after ciclosporin in "
+                                          "'CsA 2h'; context words: together, 4h, "
+                                          "single-dose, steady-state"):
+        ix.get_interaction("sirolimus", "CsA 2h")
+
+
+def test_every_pair_with_several_contexts_has_one_default():
+    pairs: dict = {}
+    for r in ix.interactions():
+        pairs.setdefault((r.drug, r.comedication), []).append(r)
+    for group in pairs.values():
+        if len(group) > 1:
+            assert sum(r.default for r in group) == 1
+            assert len({r.spec for r in group}) == len(group)
+
+
+# --------------------------------------------- steady state through the solver
+
+def _steady_troughs(model_name: str, text: str, names: list[str]) -> dict:
+    """Steady-state trough (end of the dosing interval) without and with ``names``."""
+    m = get_model(model_name)
+    cov = covariate_table(None)
+    base = individual_parameters(m, cov)
+    reg = parse_regimen(text)
+    out = []
+    for p in (base, ix.apply_interactions(base, m, names)):
+        prep = sim.Prepared(m, cov, p, solver.build_system(p, m.n_chain))
+        # 60 days of doses: > 10 terminal half-lives of every shipped model, so the trough
+        # at day 60 is the steady-state trough to well under 0.1 %
+        conc = sim.concentrations(prep, compile_trains(reg), np.array([60 * 24.0 - 1e-9]))
+        out.append({k: float(v[0, 0]) for k, v in conc.items()})
+    return {k: out[1][k] / out[0][k] for k in out[0]}
+
+
+@pytest.mark.parametrize(("model_name", "text", "rel"), [
+    # Wu 2012 absorbs through Michaelis-Menten kinetics, linear at 2 mg (Km far above the
+    # gut amount), so the F scaling carries to the trough within 1 %
+    ("wu2012", "sirolimus 2 mg daily", 0.01),
+    ("golubovic2019", "sirolimus 2 mg daily", 1e-6),
+])
+def test_sirolimus_maintenance_trough_ratio_is_cattaneo_2004(model_name, text, rel):
+    ratio = _steady_troughs(model_name, text, ["ciclosporin"])["conc_ng_ml"]
+    assert ratio == pytest.approx(ix.get_interaction("sirolimus", "CsA").trough_ratio, rel=rel)
+
+
+@pytest.mark.parametrize("model_name", ["terheine2018", "dewit2016"])
+def test_everolimus_maintenance_trough_ratio_is_kovarik_2003(model_name):
+    # ter Heine 2018: plasma is linear (ratio exact); whole blood adds saturable red-cell
+    # binding, so its trough ratio is 2.9 only to within 3 %
+    ratios = _steady_troughs(model_name, "everolimus 0.75 mg twice daily",
+                             ["ciclosporin steady-state"])
+    if model_name == "terheine2018":
+        assert ratios["plasma_ng_ml"] == pytest.approx(2.9, rel=1e-6)
+        assert ratios["conc_ng_ml"] == pytest.approx(2.9, rel=0.03)
+    else:
+        assert ratios["conc_ng_ml"] == pytest.approx(2.9, rel=1e-6)
+
+
+def test_timing_explains_most_of_the_sirolimus_boost():
+    # the simultaneous single-dose factors (Zimmerman 2003) raise the 2 mg daily trough
+    # about 3.8-fold (CL falls too); the maintenance row 1.65-fold
+    together = _steady_troughs("wu2012", "sirolimus 2 mg daily",
+                               ["ciclosporin together"])["conc_ng_ml"]
+    staggered = _steady_troughs("wu2012", "sirolimus 2 mg daily",
+                                ["ciclosporin"])["conc_ng_ml"]
+    assert together > 2.0 * staggered
+
+
+# ------------------------------------- the tool's own transplant references, untuned
+
+#: Reference (and arm) -> the trough range its file gives for the regimen with ciclosporin.
+#: Written down before the comparison from the reference files' [[target]] tables.
+LABEL_TARGETS = {
+    ("rapamune-kidney-csa", None): (6.0, 12.0),   # Jiao 2009 protocol range with ciclosporin
+    ("zortress-kidney", None): (3.0, 8.0),        # Zortress label, reduced-dose ciclosporin
+    ("kovarik2003-certican", "ev-0-75mg-bid"): (3.0, 8.0),
+}
+
+
+def _reference_trough(name: str, arm: str | None) -> float:
+    import pkdose
+    from pkdose import references as refs
+
+    ref = refs.get(name)
+    unit = next(a for a in ref.arms if a.name == arm) if arm else ref
+    assert "ciclosporin" in unit.comedication
+    table = pkdose.compare([unit.regimen], with_=unit.comedication, with_pd=False)
+    return float(table.to_frame()["ctrough_ng_ml"].iloc[0])
+
+
+@pytest.mark.parametrize(("key", "target"), LABEL_TARGETS.items(), ids=lambda k: str(k))
+def test_transplant_references_with_ciclosporin_land_in_their_targets(key, target):
+    trough = _reference_trough(*key)
+    assert target[0] <= trough <= target[1], f"{key}: {trough:.3g} ng/mL"
+    if key[0] == "rapamune-kidney-csa":
+        # the single-dose simultaneous factors put it above the range (the issue's 16 ng/mL)
+        assert trough < _single_dose_factor_trough() / 2
+
+
+def _single_dose_factor_trough() -> float:
+    import pkdose
+
+    table = pkdose.compare(["sirolimus 2 mg daily"], with_=["ciclosporin together"],
+                           with_pd=False)
+    return float(table.to_frame()["ctrough_ng_ml"].iloc[0])
+
+
+@pytest.mark.xfail(strict=True, reason="known discrepancy: with the Kovarik 2003 steady-state "
+                   "ratio everolimus 1.5 mg twice daily + ciclosporin gives a trough of about "
+                   "13 ng/mL against the 3-8 range (and an observed mean of 7.2); not tuned")
+def test_certican_1_5_mg_arm_lands_in_the_zortress_range():
+    trough = _reference_trough("kovarik2003-certican", "ev-1-5mg-bid")
+    assert 3.0 <= trough <= 8.0

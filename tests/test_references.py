@@ -114,7 +114,7 @@ def test_targets_are_ordered_and_typed():
 def test_comedication_is_known_to_the_interaction_layer(table):
     for _, row in table.iterrows():
         for name in row["comedication"]:
-            assert get_interaction(row["drug"], name).comedication == name
+            assert get_interaction(row["drug"], name).spec == name
 
 
 @pytest.mark.skipif(not JSON.exists(), reason="shared/data/pk_observations.json absent")

@@ -135,8 +135,8 @@ def interactions(drug):
 
     notice()
     df = list_interactions(resolve_drug(drug) if drug else None)
-    cols = ["drug", "comedication", "auc_ratio", "cmax_ratio", "cl_factor", "f_factor",
-            "citation"]
+    cols = ["drug", "spec", "context", "auc_ratio", "cmax_ratio", "trough_ratio", "cl_factor",
+            "f_factor", "citation"]
     click.echo(df[cols].to_string(index=False, max_colwidth=60,
                                   float_format=lambda x: f"{x:.3g}"))
     click.echo("Fold-changes on CL/F and F; derivation and caveats: docs/interactions.md",

@@ -108,8 +108,9 @@ def model_options(f):
     compare and flag."""
     f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
                      help="Co-medication applied through the cited interaction layer, e.g. "
-                          "ciclosporin, ketoconazole, grapefruit-juice (repeatable; "
-                          "see `pkdose interactions`).")(f)
+                          "ciclosporin, ketoconazole, grapefruit-juice, optionally with its "
+                          "timing or setting: \"ciclosporin together\", \"ciclosporin 4h\" "
+                          "(repeatable; see `pkdose interactions`).")(f)
     f = click.option("--band", multiple=True, metavar="LOW-HIGH[:LABEL]",
                      help="Shade a concentration range in the plot, e.g. 3-8:target trough "
                           "(ng/mL, repeatable).")(f)
