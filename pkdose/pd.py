@@ -94,7 +94,20 @@ def settings() -> Mapping:
     return {"verdict": raw["verdict"], "rules": raw["rules"],
             "human_t_half_m2_h": tuple(raw["human"]["t_half_m2_h_range"]),
             "drug_multiplier": {k: v for k, v in raw["drug_multiplier"].items()
-                                if isinstance(v, (int, float))}}
+                                if isinstance(v, (int, float))},
+            "species_evidence": raw.get("species_evidence", {})}
+
+
+def species_evidence(species: str) -> Mapping | None:
+    """A species' own mTORC2 evidence that overrides the model's label (verdict, reason,
+    source), or None where the model's label stands."""
+    return settings()["species_evidence"].get(species)
+
+
+def with_species_evidence(labels: np.ndarray, species: str) -> np.ndarray:
+    """Labels as the species' own evidence has them (unchanged where there is none)."""
+    ev = species_evidence(species)
+    return labels if ev is None else np.full(np.shape(labels), ev["verdict"], dtype=object)
 
 
 # --- exact first-order filters ------------------------------------------------------------
@@ -506,8 +519,9 @@ def _rule_reason(label: str, trough: float, h_inh: float, longest: float, h_spar
 
 
 def verdict_of(i: int, regimen: str, profile: MtorProfile, resp: MtorResponse,
-               rules: RuleInputs) -> Verdict:
-    """The verdict of subject ``i`` with its reasons, from vectorised results."""
+               rules: RuleInputs, species: str = "human") -> Verdict:
+    """The verdict of subject ``i`` with its reasons, from vectorised results (for an
+    animal ``species``, its own evidence overrides the model's label where it exists)."""
     halves = resp.half_lives_h
     means = [float(x) for x in resp.mtorc2_mean[i]]
     mins = [float(x) for x in resp.mtorc2_min[i]]
@@ -545,6 +559,10 @@ def verdict_of(i: int, regimen: str, profile: MtorProfile, resp: MtorResponse,
         reasons.append(f"the regimen lasts {profile.duration_h / 24:g} days, shorter than the "
                        f"{v['onset_days']:g}-day onset of mTORC2 loss, so neither the model "
                        "nor the rules call it inhibited")
+    evidence = species_evidence(species)
+    if evidence is not None and evidence["verdict"] != label:
+        label = evidence["verdict"]
+        reasons.append(f"species evidence overrides the model: {evidence['reason']}")
     if rule_label != label:
         reasons.append("the turnover model and the threshold rules disagree")
     mean_i1 = float(resp.mtorc1_mean[i])

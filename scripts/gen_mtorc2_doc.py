@@ -220,7 +220,7 @@ def engagement_section() -> str:
     ]
     for _, r in scores.iterrows():
         mark = " (chosen)" if r["t_half_c1_h"] == chosen else ""
-        lines.append(f"| {r['t_half_c1_h']:g}{mark} | {r['right']}/{r['rows']} | "
+        lines.append(f"| {r['t_half_c1_h']:g}{mark} | {int(r['right'])}/{int(r['rows'])} | "
                      f"{100 * r['unweighted']:.0f} % | {100 * r['weighted']:.0f} % |")
     lines += ["", f"Before (mTORC1 read from the {before.t_half_e0_h:g} h effect site) and "
               f"after (engagement site, {after.t_half_c1_h:g} h); typical subject, default "

@@ -661,3 +661,22 @@ def test_unknown_parameter_names_and_sets_are_refused():
         load_pd("mouse")
     assert PROPOSED.with_(ic50_2_ng_ml=5.0).ic50_2_ng_ml == 5.0
     assert PROPOSED.ic50_2_ng_ml == 4.0  # with_ returns a copy
+
+
+def test_marmoset_verdict_follows_the_marmoset_evidence_not_the_mouse_turnover():
+    # Marmosets on ~1 mg/kg/day (trough ~5 ng/mL) showed no overall change in lipids or
+    # glucose tolerance (Ross 2015); the mouse-turnover model alone says inhibited.
+    from pkdose.engine import evaluate
+
+    v = flag(["rapamycin 1 mg/kg daily"], species="marmoset")[0]
+    assert v.label == "equivocal"
+    assert set(v.model_labels.values()) == {"inhibited"}  # what the model alone says
+    assert any("Ross 2015" in r for r in v.reasons)
+    # The vectorised path (compare, population, design) gives the same label.
+    scn = scenario("rapamycin 1 mg/kg daily", species="marmoset")
+    got = evaluate(scn, ["mTORC2 verdict", "mTORC2 verdict central"])
+    assert got["mtorc2_verdict"][0] == got["mtorc2_verdict_central"][0] == "equivocal"
+    # Human and mouse keep the model's label (their rows calibrate it).
+    assert pkpd.species_evidence("human") is None and pkpd.species_evidence("mouse") is None
+    labels = np.array(["inhibited", "spared"], dtype=object)
+    assert pkpd.with_species_evidence(labels, "mouse") is labels
