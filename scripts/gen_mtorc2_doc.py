@@ -296,6 +296,11 @@ OUTRO = """
   signal; immune cells may differ.
 * **Everolimus vs sirolimus potency on mTORC2** (multiplier 0.5-2 per mtorc2.md §1.4): at 2
   the everolimus verdicts shift toward *inhibited*.
+* **The engagement-site half-life in animals.** The 48 h value is chosen on human rows
+  and applied to every species. In mice pS6 inhibition after a 2 mg/kg injection is
+  reported on day 1 only (Arriola Apelo 2016, secondary summary), so mouse mTORC1
+  engagement of intermittent i.p. schedules (docs/species.md) is probably overstated; a
+  mouse value needs a mouse time course of pS6.
 * **Metabolic readouts are imperfect proxies** for mTORC2 (duration effects, diabetic
   strains, 14 ppm diet glucose intolerance without insulin resistance).
 
