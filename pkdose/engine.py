@@ -477,8 +477,11 @@ def _verdict_step(run: _Run) -> dict[str, np.ndarray]:
     rules = mtor.rule_labels(run["rules"])
     if short:
         central, rules = mtor.never_inhibited(central), mtor.never_inhibited(rules)
-    return {"mtorc2_verdict": mtor.overall_labels(by_half, short),
-            "mtorc2_verdict_central": central, "mtorc2_rule_verdict": rules}
+    species = run.scn.model.species
+    return {"mtorc2_verdict": mtor.with_species_evidence(mtor.overall_labels(by_half, short),
+                                                         species),
+            "mtorc2_verdict_central": mtor.with_species_evidence(central, species),
+            "mtorc2_rule_verdict": rules}
 
 
 def _reasons_step(run: _Run) -> dict[str, np.ndarray]:
@@ -489,7 +492,8 @@ def _reasons_step(run: _Run) -> dict[str, np.ndarray]:
 def _verdict_objects(run: _Run) -> list[mtor.Verdict]:
     resp, prof, rules = run["mtor_response"], run["mtor_profile"], run["rules"]
     label = run.scn.label
-    return [mtor.verdict_of(i, label, prof, resp, rules) for i in range(run.scn.n_subjects)]
+    return [mtor.verdict_of(i, label, prof, resp, rules, run.scn.model.species)
+            for i in range(run.scn.n_subjects)]
 
 
 def _course_step(run: _Run) -> dict[str, np.ndarray]:

@@ -3,14 +3,19 @@
 Model (``docs/mtorc2.md``; parameters in ``pkdose/data/mtor_pd.toml``), driven by the
 whole-blood concentration C(t) (ng/mL, sirolimus-equivalent):
 
-* effect site:  dCe/dt = ke0 (C - Ce)
-* mTORC1:       I1 = Imax1 Ce^n1 / (EC50_1^n1 + Ce^n1)
+* effect site:  dCe/dt = ke0 (C - Ce)                       (metabolic tissue, hours)
+* engagement:   dCc1/dt = kc1 (C - Cc1)                     (blood cells and tissue, days)
+* mTORC1:       I1 = Imax1 Cc1^n1 / (EC50_1^n1 + Cc1^n1)
 * mTORC2:       dM2/dt = k2 ((1 - Imax2 S2(Ce)) - M2),  S2 = Ce^n2 / (IC50_2^n2 + Ce^n2)
 
 M2 is the assembled mTORC2 fraction in a sensitive tissue; it falls only as fast as the
-complex turns over, which is why intermittent dosing can spare it. Both first-order
-equations are integrated exactly for a piecewise-linear input on the grid (a linear
-recurrence, so a periodic steady state is solved in closed form, not by running cycles).
+complex turns over, which is why intermittent dosing can spare it. Cc1 is the
+drug engaged in the cells where mTORC1 is read (PBMC, skin, tumour): its half-life of
+days is why S6K1 stays inhibited for a week after a weekly dose while blood levels are
+gone. At a constant concentration Cc1 = Ce = C, so the steady-state potencies keep their
+meaning. Every first-order equation is integrated exactly for a piecewise-linear input on
+the grid (a linear recurrence, so a periodic steady state is solved in closed form, not
+by running cycles).
 
 The verdict is a research hypothesis, not a clinical prediction.
 """
@@ -40,6 +45,7 @@ class PDParams:
     """mTOR PD parameters (whole-blood ng/mL, hours)."""
 
     t_half_e0_h: float
+    t_half_c1_h: float
     ec50_1_ng_ml: float
     imax_1: float
     n_1: float
@@ -88,7 +94,20 @@ def settings() -> Mapping:
     return {"verdict": raw["verdict"], "rules": raw["rules"],
             "human_t_half_m2_h": tuple(raw["human"]["t_half_m2_h_range"]),
             "drug_multiplier": {k: v for k, v in raw["drug_multiplier"].items()
-                                if isinstance(v, (int, float))}}
+                                if isinstance(v, (int, float))},
+            "species_evidence": raw.get("species_evidence", {})}
+
+
+def species_evidence(species: str) -> Mapping | None:
+    """A species' own mTORC2 evidence that overrides the model's label (verdict, reason,
+    source), or None where the model's label stands."""
+    return settings()["species_evidence"].get(species)
+
+
+def with_species_evidence(labels: np.ndarray, species: str) -> np.ndarray:
+    """Labels as the species' own evidence has them (unchanged where there is none)."""
+    ev = species_evidence(species)
+    return labels if ev is None else np.full(np.shape(labels), ev["verdict"], dtype=object)
 
 
 # --- exact first-order filters ------------------------------------------------------------
@@ -164,18 +183,29 @@ def hill(c: np.ndarray, c50: float, n: float) -> np.ndarray:
 
 def pd_curves(conc: np.ndarray, step_h: float, params: PDParams, periodic: bool = False
               ) -> dict[str, np.ndarray]:
-    """Effect-site concentration, mTORC1 inhibition and mTORC2 fraction on the grid.
+    """Effect site, engagement site, mTORC1 inhibition and mTORC2 fraction on the grid.
 
     ``conc`` (T,) or (n, T): whole-blood sirolimus-equivalent ng/mL on a uniform grid
-    starting at the first dose (drug-free start: Ce = 0, M2 = 1) or, with ``periodic``,
-    spanning one steady-state period.
+    starting at the first dose (drug-free start: Ce = Cc1 = 0, M2 = 1) or, with
+    ``periodic``, spanning one steady-state period.
     """
-    ke0 = math.log(2) / params.t_half_e0_h
-    ce = first_order_response(conc, ke0, step_h, None if periodic else 0.0)
-    ce = np.maximum(ce, 0.0)
-    i1 = params.imax_1 * hill(ce, params.ec50_1_ng_ml, params.n_1)
-    return {"ce_ng_ml": ce, "mtorc1_inhibition": i1,
+    start = None if periodic else 0.0
+    ce = np.maximum(first_order_response(conc, rate_of(params.t_half_e0_h), step_h, start),
+                    0.0)
+    cc1 = np.maximum(first_order_response(conc, rate_of(params.t_half_c1_h), step_h, start),
+                     0.0)
+    return {"ce_ng_ml": ce, "cc1_ng_ml": cc1, "mtorc1_inhibition": mtorc1_inhibition(cc1, params),
             "mtorc2_fraction": mtorc2_fraction(ce, step_h, params, periodic)}
+
+
+def rate_of(half_life_h: float) -> float:
+    """First-order rate constant (1/h) of a half-life (h)."""
+    return math.log(2) / half_life_h
+
+
+def mtorc1_inhibition(cc1: np.ndarray, params: PDParams) -> np.ndarray:
+    """mTORC1 (S6K1/S6) inhibition from the engagement-site concentration Cc1."""
+    return params.imax_1 * hill(cc1, params.ec50_1_ng_ml, params.n_1)
 
 
 def mtorc2_fraction(ce: np.ndarray, step_h: float, params: PDParams, periodic: bool = False
@@ -185,7 +215,7 @@ def mtorc2_fraction(ce: np.ndarray, step_h: float, params: PDParams, periodic: b
     On its own so that other turnover half-lives (``params.with_(t_half_m2_h=...)``) reuse
     one effect-site curve.
     """
-    k2 = math.log(2) / params.t_half_m2_h
+    k2 = rate_of(params.t_half_m2_h)
     target = 1.0 - params.imax_2 * hill(ce, params.ic50_2_ng_ml, params.n_2)
     return first_order_response(target, k2, step_h, None if periodic else 1.0)
 
@@ -203,7 +233,8 @@ def curve_pd(drug: str, curve):
     Returns
     -------
     DataFrame
-        ``time_h``, ``ce_ng_ml``, ``mtorc1_inhibition`` and ``mtorc2_fraction`` at the
+        ``time_h``, ``ce_ng_ml``, ``cc1_ng_ml``, ``mtorc1_inhibition`` and
+        ``mtorc2_fraction`` at the
         middle of the prior range of the unknown human mTORC2 turnover half-life.
     """
     import pandas as pd
@@ -304,11 +335,20 @@ def _time_average(y: np.ndarray, step_h: float) -> np.ndarray:
 
 def effect_site(profile: MtorProfile, params: PDParams
                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Effect-site concentration over the window (and over the lead, if any)."""
+    """Effect-site concentration Ce over the window (and over the lead, if any)."""
+    return _site(profile, params.t_half_e0_h)
+
+
+def engagement_site(profile: MtorProfile, params: PDParams) -> np.ndarray:
+    """Engagement-site concentration Cc1 (what mTORC1 inhibition reads) over the window."""
+    return _site(profile, params.t_half_c1_h)[0]
+
+
+def _site(profile: MtorProfile, half_life_h: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """A first-order compartment fed by the whole-blood profile, drug free at the first dose."""
     lead = None if profile.lead is None else np.atleast_2d(profile.lead)
-    ke0 = math.log(2) / params.t_half_e0_h
-    ce, ce_lead = _through(lead, np.atleast_2d(profile.conc), ke0, profile, 0.0)
-    return np.maximum(ce, 0.0), None if ce_lead is None else np.maximum(ce_lead, 0.0)
+    c, c_lead = _through(lead, np.atleast_2d(profile.conc), rate_of(half_life_h), profile, 0.0)
+    return np.maximum(c, 0.0), None if c_lead is None else np.maximum(c_lead, 0.0)
 
 
 def mtorc2_window(profile: MtorProfile, params: PDParams, half_life_h: float,
@@ -323,7 +363,7 @@ def mtorc2_window(profile: MtorProfile, params: PDParams, half_life_h: float,
         return 1.0 - params.imax_2 * hill(c, params.ic50_2_ng_ml, params.n_2)
 
     m2, _ = _through(None if ce_lead is None else drive(ce_lead), drive(ce_win),
-                     math.log(2) / half_life_h, profile, 1.0)
+                     rate_of(half_life_h), profile, 1.0)
     return m2
 
 
@@ -331,12 +371,13 @@ def respond(profile: MtorProfile, params: PDParams, half_lives_h: Sequence[float
             ) -> MtorResponse:
     """mTORC1 inhibition and the assembled mTORC2 fraction over the profile's window.
 
-    The effect site and M2 start drug free (Ce = 0, M2 = 1) at the first dose of the
-    lead, or are periodic for a steady-state cycle. Vectorised over subjects; one
-    effect-site curve serves every turnover half-life.
+    The effect and engagement sites and M2 start drug free (Ce = Cc1 = 0, M2 = 1) at the
+    first dose of the lead, or are periodic for a steady-state cycle. Vectorised over
+    subjects; one effect-site curve serves every turnover half-life.
     """
     ce = effect_site(profile, params)
-    i1 = params.imax_1 * hill(ce[0], params.ec50_1_ng_ml, params.n_1)
+    cc1 = engagement_site(profile, params)
+    i1 = mtorc1_inhibition(cc1, params)
     halves = tuple(float(h) for h in half_lives_h)
     m2 = [mtorc2_window(profile, params, th, ce) for th in halves]
     t = profile.step_h * np.arange(i1.shape[-1])
@@ -346,7 +387,8 @@ def respond(profile: MtorProfile, params: PDParams, half_lives_h: Sequence[float
         above[exposure.METRICS["Tabove"].column_for(0.5)] / float(t[-1]), i1.min(axis=-1),
         np.stack([_time_average(m, profile.step_h) for m in m2], axis=-1),
         np.stack([m.min(axis=-1) for m in m2], axis=-1),
-        {"ce_ng_ml": ce[0], "mtorc1_inhibition": i1, "mtorc2_fraction": m2[len(m2) // 2]})
+        {"ce_ng_ml": ce[0], "cc1_ng_ml": cc1, "mtorc1_inhibition": i1,
+         "mtorc2_fraction": m2[len(m2) // 2]})
 
 
 # --- verdicts ---------------------------------------------------------------------------
@@ -477,8 +519,9 @@ def _rule_reason(label: str, trough: float, h_inh: float, longest: float, h_spar
 
 
 def verdict_of(i: int, regimen: str, profile: MtorProfile, resp: MtorResponse,
-               rules: RuleInputs) -> Verdict:
-    """The verdict of subject ``i`` with its reasons, from vectorised results."""
+               rules: RuleInputs, species: str = "human") -> Verdict:
+    """The verdict of subject ``i`` with its reasons, from vectorised results (for an
+    animal ``species``, its own evidence overrides the model's label where it exists)."""
     halves = resp.half_lives_h
     means = [float(x) for x in resp.mtorc2_mean[i]]
     mins = [float(x) for x in resp.mtorc2_min[i]]
@@ -516,6 +559,10 @@ def verdict_of(i: int, regimen: str, profile: MtorProfile, resp: MtorResponse,
         reasons.append(f"the regimen lasts {profile.duration_h / 24:g} days, shorter than the "
                        f"{v['onset_days']:g}-day onset of mTORC2 loss, so neither the model "
                        "nor the rules call it inhibited")
+    evidence = species_evidence(species)
+    if evidence is not None and evidence["verdict"] != label:
+        label = evidence["verdict"]
+        reasons.append(f"species evidence overrides the model: {evidence['reason']}")
     if rule_label != label:
         reasons.append("the turnover model and the threshold rules disagree")
     mean_i1 = float(resp.mtorc1_mean[i])

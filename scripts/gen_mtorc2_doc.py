@@ -12,7 +12,16 @@ from pathlib import Path
 
 from pkdose._docgen import sync_doc
 from pkdose.comparison import flag
-from pkdose.dev.pd_calibration import BOUNDS, FREE, calibration_table, load_rows, score
+from pkdose.dev.pd_calibration import (
+    BOUNDS,
+    FREE,
+    calibration_table,
+    choose_t_half_c1,
+    engagement_score,
+    engagement_table,
+    load_rows,
+    score,
+)
 from pkdose.errors import ExtrapolationWarning
 from pkdose.pd import load_pd, settings
 
@@ -24,6 +33,7 @@ EXAMPLES = ("sirolimus 1 mg daily", "sirolimus 2 mg daily", "sirolimus 6 mg week
             "everolimus 10 mg daily")
 NAMES = {
     "t_half_e0_h": "effect-site equilibration half-life t1/2,e0 (h)",
+    "t_half_c1_h": "mTORC1 engagement-site half-life t1/2,c1 (h)",
     "ec50_1_ng_ml": "mTORC1 EC50 (ng/mL)",
     "imax_1": "mTORC1 Imax",
     "n_1": "mTORC1 Hill coefficient",
@@ -59,13 +69,22 @@ hit at each peak.
 Driven by the whole-blood concentration C(t) (ng/mL; everolimus multiplied by the drug
 factor, default 1), from the pkdose PK models:
 
-* effect site: dCe/dt = ke0 (C - Ce), ke0 = ln 2 / t1/2,e0
-* mTORC1 inhibition: I1 = Imax1 Ce^n1 / (EC50_1^n1 + Ce^n1)
+* effect site (metabolic tissue): dCe/dt = ke0 (C - Ce), ke0 = ln 2 / t1/2,e0 (hours)
+* engagement site (cells where mTORC1 is read: PBMC, skin, tumour):
+  dCc1/dt = kc1 (C - Cc1), kc1 = ln 2 / t1/2,c1 (days)
+* mTORC1 inhibition: I1 = Imax1 Cc1^n1 / (EC50_1^n1 + Cc1^n1)
 * assembled mTORC2: dM2/dt = k2 ((1 - Imax2 S2) - M2), S2 = Ce^n2 / (IC50_2^n2 + Ce^n2),
   k2 = ln 2 / t1/2,M2, M2 = 1 before any drug
 
-Both first-order equations are integrated exactly for a concentration that is linear
-between grid points (0.05 h); the periodic steady state is solved in closed form.
+Every first-order equation is integrated exactly for a concentration that is linear
+between grid points (0.05 h); the periodic steady state is solved in closed form. At a
+constant concentration Ce = Cc1 = C, so the steady-state potencies (EC50_1, IC50_2) keep
+their meaning; the two sites differ only in how long they remember a dose. mTORC1 reads the
+slow site because the human readouts (PBMC S6K1, skin and tumour pS6) stay inhibited for
+days after a weekly dose (section "mTORC1 engagement" below); mTORC2 keeps the fast site
+because the metabolic tissue does not show that memory (mouse liver pS6 and Akt-S473 recover
+within days of one injection, Arriola Apelo 2016; pAKT rose in half of the human tumours
+whose pS6 was near-completely inhibited, Tabernero 2008).
 
 **Verdict from M2** over the evaluation window (one cycle of the exact steady state for
 regimens that go on; the last week for regimens that stop): *inhibited* if mean M2 < 70 %;
@@ -173,6 +192,81 @@ def calibration_section() -> str:
     return text
 
 
+def engagement_section() -> str:
+    """The engagement-site half-life: rule, training and check rows, before and after."""
+    after = load_pd("proposed")
+    before = after.with_(t_half_c1_h=after.t_half_e0_h)
+    chosen, scores = choose_t_half_c1()
+    tb, ta = engagement_table(before), engagement_table(after)
+    lines = [
+        "## mTORC1 engagement",
+        "",
+        "Rows: `pkdose/data/mtorc1_engagement.toml`. The **training** rows (Tabernero 2008, "
+        "skin and tumour pS6 at steady state, 24 h and 5 days after a dose) choose t1/2,c1 "
+        "by the rule written in that file: the shortest half-life on the grid "
+        f"{', '.join(f'{h:g}' for h in scores['t_half_c1_h'])} h with the best "
+        "confidence-weighted score. The **check** rows (O'Donnell 2008, PBMC S6K1 at day "
+        "7) are held out. Both are read from abstracts: 'near-complete' is taken as at "
+        "least 90 % of Imax1 (0.855), and O'Donnell's 'inhibited for at least 7 days' as "
+        "at least the tool's 50 % engagement line (criterion written before the "
+        "comparison). The grid and the rule were written after a first look at how "
+        "inhibition at day 5-7 varies with the half-life, so the choice is not blind; the "
+        "score of every grid value is shown so the reader can judge.",
+        "",
+        "Score of the training rows by engagement-site half-life:",
+        "",
+        "| t1/2,c1 (h) | rows right | unweighted | confidence-weighted |",
+        "|---|---|---|---|",
+    ]
+    for _, r in scores.iterrows():
+        mark = " (chosen)" if r["t_half_c1_h"] == chosen else ""
+        lines.append(f"| {r['t_half_c1_h']:g}{mark} | {int(r['right'])}/{int(r['rows'])} | "
+                     f"{100 * r['unweighted']:.0f} % | {100 * r['weighted']:.0f} % |")
+    lines += ["", f"Before (mTORC1 read from the {before.t_half_e0_h:g} h effect site) and "
+              f"after (engagement site, {after.t_half_c1_h:g} h); typical subject, default "
+              "model:", "",
+              "| row | role | regimen | when | expected | before | after |",
+              "|---|---|---|---|---|---|---|"]
+    for (_, b), (_, a) in zip(tb.iterrows(), ta.iterrows(), strict=True):
+        def cell(r):
+            return f"{100 * r['predicted']:.0f} %" + ("" if r["correct"] else " **(miss)**")
+        lines.append(f"| `{a['id']}` | {a['role']} | `{a['regimen']}` | {a['when']} | "
+                     f"{a['expected']} | {cell(b)} | {cell(a)} |")
+    lines.append("")
+    for role in ("training", "check"):
+        sb, sa = engagement_score(tb, role), engagement_score(ta, role)
+        lines.append(f"* {role}: before {sb['right']}/{sb['rows']} (unweighted "
+                     f"{100 * sb['unweighted']:.0f} %, weighted {100 * sb['weighted']:.0f} %), "
+                     f"after {sa['right']}/{sa['rows']} (unweighted "
+                     f"{100 * sa['unweighted']:.0f} %, weighted {100 * sa['weighted']:.0f} %).")
+    odo = ta[ta["id"].str.startswith("odonnell")]
+    lines += [
+        f"* **O'Donnell 2008** (everolimus 20 mg weekly, PBMC S6K1 inhibited >= 7 days): "
+        f"predicted inhibition at day 7 is {100 * odo['predicted'].iloc[0]:.0f} % after the "
+        f"first dose and {100 * odo['predicted'].iloc[1]:.0f} % at steady state (criterion "
+        ">= 50 %), against "
+        f"{100 * tb[tb['id'].str.startswith('odonnell')]['predicted'].iloc[0]:.0f} % with the "
+        "old structure.",
+        "* Every half-life from 48 h to 168 h meets the same rows: the data bound t1/2,c1 "
+        "from below (24 h loses the 50 and 70 mg/week rows) but not from above. The "
+        "shortest is chosen; a longer one would raise mTORC1 engagement of weekly and "
+        "longer schedules further.",
+        "* `tabernero2008_everolimus_5mg_daily` stays a miss at every half-life: the "
+        "model puts 5 mg daily at near-complete inhibition where the study reserved that "
+        "for 10 mg daily. It is a question of EC50_1/Imax1 (the PBMC maximum of ~56 % in "
+        "Fukudo et al. points the same way), not of the half-life, and is left as a known "
+        "discrepancy.",
+        "* Cohen 2012 (weekly sirolimus, p70S6K phosphorylation in T cells inhibited at every "
+        "dose and correlated with blood levels) agrees qualitatively; the sampling day and "
+        "the percentages were not retrieved, so it is not scored.",
+        "* The mTORC2 layer reads the effect site, which did not change: recalibrating it "
+        "(`scripts/calibrate_mtorc2.py`) returns the same IC50_2 and Imax_2 and the same "
+        "8/8 rows (below).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def examples_section() -> str:
     lines = ["## Verdicts for common regimens (typical subject, fitted parameters)", "",
              "| regimen | verdict | by turnover t1/2 48/96/168 h | rules | mean mTORC1 | "
@@ -202,6 +296,11 @@ OUTRO = """
   signal; immune cells may differ.
 * **Everolimus vs sirolimus potency on mTORC2** (multiplier 0.5-2 per mtorc2.md §1.4): at 2
   the everolimus verdicts shift toward *inhibited*.
+* **The engagement-site half-life in animals.** The 48 h value is chosen on human rows
+  and applied to every species. In mice pS6 inhibition after a 2 mg/kg injection is
+  reported on day 1 only (Arriola Apelo 2016, secondary summary), so mouse mTORC1
+  engagement of intermittent i.p. schedules (docs/species.md) is probably overstated; a
+  mouse value needs a mouse time course of pS6.
 * **Metabolic readouts are imperfect proxies** for mTORC2 (duration effects, diabetic
   strains, 14 ppm diet glucose intolerance without insulin resistance).
 
@@ -217,8 +316,9 @@ OUTRO = """
 
 
 def render() -> str:
-    return "\n".join([INTRO, "## Parameters", "", params_table(), "", fit_section(),
-                      calibration_section(), examples_section(), OUTRO.lstrip("\n")])
+    return "\n".join([INTRO, "## Parameters", "", params_table(), "", engagement_section(),
+                      fit_section(), calibration_section(), examples_section(),
+                      OUTRO.lstrip("\n")])
 
 
 def main(argv: list[str]) -> int:

@@ -1,6 +1,7 @@
 """Calibration of the mTORC2 model against labelled regimens.
 
-Rows: ``pkdose/data/mtorc2_calibration.toml``.
+Rows: ``pkdose/data/mtorc2_calibration.toml``; for the mTORC1 engagement-site half-life,
+``pkdose/data/mtorc1_engagement.toml`` (training rows choose it, check rows do not).
 
 The free parameters are IC50_2 and Imax_2 (mtorc2.md §5.6); the other PD parameters keep
 their proposed values. The objective is an ordinal likelihood of each row's label given
@@ -13,6 +14,7 @@ half-life. ``scripts/calibrate_mtorc2.py`` runs the fit and writes the result in
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +23,7 @@ from scipy import optimize
 
 from pkdose.data import load_toml
 from pkdose.engine import mtor_profile, scenario, verdicts
+from pkdose.errors import ExtrapolationWarning
 from pkdose.pd import (
     LABELS,
     MtorProfile,
@@ -28,8 +31,11 @@ from pkdose.pd import (
     constant_profile,
     load_pd,
     mtorc2_window,
+    pd_curves,
+    respond,
     settings,
 )
+from pkdose.simulation import simulate
 
 FREE = ("ic50_2_ng_ml", "imax_2")
 #: Plausible ranges of the free parameters (mtorc2.md §5.2); the fit stays inside them.
@@ -188,5 +194,98 @@ def fit(grid: int = 25) -> Fit:
                calibration_table(params))
 
 
-__all__ = ["BOUNDS", "FREE", "Fit", "LABELS", "Row", "calibration_table", "fit", "load_rows",
+# --- mTORC1 engagement: the engagement-site half-life -----------------------------------
+
+
+@dataclass(frozen=True)
+class EngagementRow:
+    """A measured mTORC1 readout at a stated time after a regimen."""
+
+    id: str
+    role: str
+    weight: float
+    regimen: str
+    at: str
+    hours_after_dose: float
+    at_least: float | None
+    below: float | None
+    tissue: str
+    finding: str
+    source: str
+
+
+def engagement_rows() -> list[EngagementRow]:
+    """The rows of ``mtorc1_engagement.toml`` (training and check)."""
+    raw = load_toml("mtorc1_engagement.toml")
+    w = raw["weights"]
+    return [EngagementRow(r["id"], r["role"], float(w[r["confidence"]]), r["regimen"], r["at"],
+                          float(r["hours_after_dose"]), r.get("at_least"), r.get("below"),
+                          r["tissue"], r["finding"], r["source"]) for r in raw["row"]]
+
+
+def engagement_grid_h() -> tuple[float, ...]:
+    """The half-lives (h) the choice rule of ``mtorc1_engagement.toml`` looks at."""
+    return tuple(float(h) for h in load_toml("mtorc1_engagement.toml")["grid_h"])
+
+
+def engagement_at(row: EngagementRow, params: PDParams) -> float:
+    """Predicted mTORC1 inhibition of a row (typical subject, default model)."""
+    scn = scenario(row.regimen, warn=False)
+    mult = float(settings()["drug_multiplier"].get(scn.regimen.drug, 1.0))
+    if row.at == "steady state":
+        prof = mtor_profile(scn)
+        i1 = respond(prof, params, (params.t_half_m2_h,)).curves["mtorc1_inhibition"][0]
+        return float(np.interp(row.hours_after_dose, prof.time_h, i1))
+    step = 0.05
+    with warnings.catch_warnings():
+        # Rows are the published regimens, in a model's range or not; the docs say so.
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        curve = simulate(scn.regimen, until_h=row.hours_after_dose, step_h=step)
+    i1 = pd_curves(curve["conc_ng_ml"].to_numpy() * mult, step, params)["mtorc1_inhibition"]
+    return float(i1[-1])
+
+
+def engagement_ok(row: EngagementRow, value: float) -> bool:
+    """Whether a prediction meets the row's bound."""
+    return ((row.at_least is None or value >= row.at_least)
+            and (row.below is None or value < row.below))
+
+
+def engagement_table(params: PDParams) -> pd.DataFrame:
+    """Every engagement row with its prediction and whether it meets the bound."""
+    out = []
+    for row in engagement_rows():
+        v = engagement_at(row, params)
+        bound = (f">= {row.at_least:g}" if row.at_least is not None else f"< {row.below:g}")
+        out.append({"id": row.id, "role": row.role, "weight": row.weight,
+                    "regimen": row.regimen, "when": f"{row.hours_after_dose:g} h after a dose"
+                    f" ({row.at})", "expected": bound, "predicted": v,
+                    "correct": engagement_ok(row, v)})
+    return pd.DataFrame(out)
+
+
+def engagement_score(table: pd.DataFrame, role: str = "training") -> dict[str, float]:
+    """Rows right / rows of a role, unweighted and weighted by confidence."""
+    sub = table[table["role"] == role]
+    return {"right": int(sub["correct"].sum()), "rows": len(sub),
+            "unweighted": float(sub["correct"].mean()),
+            "weighted": float((sub["weight"] * sub["correct"]).sum() / sub["weight"].sum())}
+
+
+def choose_t_half_c1(base: PDParams | None = None) -> tuple[float, pd.DataFrame]:
+    """Apply the written rule: the shortest grid half-life with the best weighted training
+    score. Returns it and the score per half-life (for the docs)."""
+    base = base or load_pd("proposed")
+    rows = []
+    for th in engagement_grid_h():
+        s = engagement_score(engagement_table(base.with_(t_half_c1_h=th)))
+        rows.append({"t_half_c1_h": th, **s})
+    scores = pd.DataFrame(rows)
+    best = scores["weighted"].max()
+    return float(scores.loc[scores["weighted"] >= best - 1e-12, "t_half_c1_h"].min()), scores
+
+
+__all__ = ["BOUNDS", "FREE", "EngagementRow", "Fit", "LABELS", "Row", "calibration_table",
+           "choose_t_half_c1", "engagement_at", "engagement_grid_h", "engagement_ok",
+           "engagement_rows", "engagement_score", "engagement_table", "fit", "load_rows",
            "objective", "profile_for", "score"]
