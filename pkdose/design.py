@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from pkdose.diagnostics import threshold
 from pkdose.drugs import resolve_drug, tablet_doses
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.model import Model
@@ -496,14 +497,23 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
     * ``p_higher_normal``: the same under log-normality, Phi(delta / (sigma sqrt 2));
     * ``n_per_arm``: two-sample t-test on log exposure (:func:`n_per_arm`) with the
       simulated difference of mean logs (delta) and pooled SD of logs (sigma);
+      ``n_per_arm_low`` and ``n_per_arm_high`` are its Monte Carlo interval, from the ends
+      of the interval delta +- z SE (``se_delta_log``, the Monte Carlo standard error of
+      delta; z from ``pkdose/data/diagnostics.toml``, 1.96);
+    * ``separable``: False, and every n infinite, when the arms are the same regimen on
+      the same model (``same_regimen``) or |delta| <= z SE: a difference within the Monte
+      Carlo error of the simulated arms is no real difference, and a sample size from it
+      would be noise;
     * ``power_t``: exact t-test power at that n; ``power_simulated``: the fraction of
-      ``n_trials`` resampled trials with p < alpha (NaN above ``MAX_SIMULATED_N``).
+      ``n_trials`` resampled trials with p < alpha (NaN above ``MAX_SIMULATED_N`` and
+      when not separable).
 
     Returns
     -------
     DataFrame
         One row per pair: lower_arm, higher_arm, metric, median_lower, median_higher,
-        gmr (geometric mean ratio), delta_log, sd_log, p_higher, p_higher_normal,
+        gmr (geometric mean ratio), delta_log, sd_log, se_delta_log, separable,
+        same_regimen, n_per_arm_low, n_per_arm_high, p_higher, p_higher_normal,
         n_per_arm, power_t, power_simulated, power, alpha, n_trials, n, seed_lower,
         seed_higher, model.
     """
@@ -530,6 +540,7 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
         arms.append((str(reg), s, x, met["model"].iloc[0]))
         if progress is not None:
             progress(k + 1, len(regs))
+    z = threshold("arms", "separable_z").value
     rows = []
     for i in range(len(arms)):
         for j in range(i + 1, len(arms)):
@@ -538,13 +549,22 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
             ly, lx = np.log(lo[2]), np.log(hi[2])
             delta = float(lx.mean() - ly.mean())
             sigma = float(math.sqrt((lx.var(ddof=1) + ly.var(ddof=1)) / 2))
-            n_arm = n_per_arm(delta, sigma, power, alpha)
+            se = float(math.sqrt(lx.var(ddof=1) / lx.size + ly.var(ddof=1) / ly.size))
+            same = lo[0] == hi[0] and lo[3] == hi[3]
+            separable = not same and abs(delta) > z * se
+            # n per arm and its Monte Carlo interval (n falls as the difference grows);
+            # a difference within Monte Carlo error gives no sample size at all.
+            n_arm, n_low, n_high = ((n_per_arm(d, sigma, power, alpha) for d in
+                                     (delta, abs(delta) + z * se, abs(delta) - z * se))
+                                    if separable else (math.inf,) * 3)
             sim = (empirical_power(lx, ly, int(n_arm), alpha, n_trials, seed)
                    if n_arm <= MAX_SIMULATED_N else float("nan"))
             rows.append({
                 "lower_arm": lo[0], "higher_arm": hi[0], "metric": column,
                 "median_lower": float(np.median(lo[2])), "median_higher": float(np.median(hi[2])),
                 "gmr": math.exp(delta), "delta_log": delta, "sd_log": sigma,
+                "se_delta_log": se, "separable": separable, "same_regimen": same,
+                "n_per_arm_low": n_low, "n_per_arm_high": n_high,
                 "p_higher": prob_greater(hi[2], lo[2]),
                 "p_higher_normal": float(special.ndtr(delta / (sigma * math.sqrt(2)))),
                 "n_per_arm": n_arm, "power_t": t_test_power(delta, sigma, n_arm, alpha),

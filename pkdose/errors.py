@@ -1,4 +1,4 @@
-"""The one exception type pkdose raises for bad input, and warnings for extrapolation."""
+"""The one exception type pkdose raises for bad input, and the warnings it gives."""
 
 from __future__ import annotations
 
@@ -25,3 +25,7 @@ class PkdoseError(ValueError):
 
 class ExtrapolationWarning(UserWarning):
     """A dose, population or covariate lies outside the data the source model was fitted to."""
+
+
+class FitWarning(UserWarning):
+    """An estimate that does not hold (see ``pkdose.diagnostics.FitDiagnostics``)."""

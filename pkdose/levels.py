@@ -20,20 +20,33 @@ import pandas as pd
 
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
-from pkdose.limits import MAX_LEVELS, MAX_TIME_H, MAX_TRAINS, exceeded, format_value
-from pkdose.regimen import DoseTrain, Regimen, compile_trains
+from pkdose.limits import (
+    MAX_DAILY_MG,
+    MAX_DOSE_MG,
+    MAX_LEVELS,
+    MAX_TIME_H,
+    MAX_TRAINS,
+    exceeded,
+    format_value,
+)
+from pkdose.regimen import DoseTrain, Regimen, compile_trains, max_amount_per_day
 
 __all__ = ["Levels", "doses_after", "doses_before", "read_levels"]
 
 
 @dataclass(frozen=True)
 class Levels:
-    """Measured levels and the doses actually taken, in hours since the first dose."""
+    """Measured levels and the doses actually taken, in hours since the first dose.
+
+    ``doses`` are all the doses (the recorded ones, then the regimen resuming after the
+    last of them); ``recorded`` only those read from dose rows.
+    """
 
     time_h: np.ndarray
     conc_ng_ml: np.ndarray
     doses: tuple[DoseTrain, ...]
     origin: pd.Timestamp | None = None
+    recorded: tuple[DoseTrain, ...] = ()
 
     def clock(self, hours) -> list[str]:
         """Clock times of ``hours`` ('' when the levels were given in hours)."""
@@ -303,13 +316,28 @@ def read_levels(source: str | pd.DataFrame, regimen: Regimen,
         raise exceeded("time_h", f"{where} row {i + 1}: a time {format_value(hours[i], 'h')} "
                        "after the first dose")
     trains = compile_trains(regimen)
+    recorded: list[DoseTrain] = []
     if is_dose.any():
-        amounts = values["dose_mg"].to_numpy(float)[is_dose]
-        recorded = [DoseTrain(float(t), 0.0, 1, float(a)) for t, a in
-                    zip(hours[is_dose], amounts, strict=True)]
+        recorded = _recorded_doses(values["dose_mg"].to_numpy(float), hours, is_dose, where)
         trains = tuple(sorted(recorded + doses_after(trains, float(hours[is_dose].max())),
                               key=lambda tr: tr.t0_h))
+        # As for a regimen: the doses of any 24 h together, the schedule resuming included.
+        most = max_amount_per_day([tr for tr in trains if tr.unit == "mg"])
+        if most > MAX_DAILY_MG * (1 + 1e-12):  # sums of floats: a rounding's slack
+            raise exceeded("daily_mg", f"{where}: {most:g} mg within 24 h from the recorded "
+                           "doses (and the regimen resuming after them)")
     obs = values["conc_ng_ml"].notna().to_numpy()
     order = np.argsort(hours[obs], kind="stable")
     return Levels(hours[obs][order], values["conc_ng_ml"].to_numpy(float)[obs][order],
-                  tuple(trains), origin)
+                  tuple(trains), origin, tuple(recorded))
+
+
+def _recorded_doses(amounts: np.ndarray, hours: np.ndarray, is_dose: np.ndarray,
+                    where: str) -> list[DoseTrain]:
+    """The dose rows as single doses, each held to the per-dose limit of a regimen dose."""
+    for i in np.flatnonzero(is_dose):
+        if not amounts[i] <= MAX_DOSE_MG:  # also inf
+            raise exceeded("dose_mg", f"{where} row {i + 1}: a recorded dose of "
+                           f"{amounts[i]:g} mg")
+    return [DoseTrain(float(hours[i]), 0.0, 1, float(amounts[i]))
+            for i in np.flatnonzero(is_dose)]

@@ -223,6 +223,19 @@ def _assumed_size(model: Model, trains: Sequence[DoseTrain], cov: pd.DataFrame) 
     return msgs
 
 
+def outside_dose_range(model: Model, doses_mg: np.ndarray, what: str = "") -> list[str]:
+    """The message (a list of none or one) for mg doses outside the range ``model`` was
+    fitted to; ``what`` names the doses, e.g. ``"recorded doses: "``."""
+    rng = model.validity("dose_mg")
+    doses_mg = np.asarray(doses_mg, float)
+    if not (rng and doses_mg.size) or (doses_mg.min() >= rng[0] * (1 - 1e-9)
+                                       and doses_mg.max() <= rng[1] * (1 + 1e-9)):
+        return []
+    return [f"{what}{model.drug} {_span(doses_mg, 'mg')} per dose lies outside the "
+            f"{rng[0]:g}-{rng[1]:g} mg range the {model.name} model was fitted to; "
+            "predictions there are extrapolated"]
+
+
 def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:
     """Warn (ExtrapolationWarning) where dose or covariates leave the model's source data.
 
@@ -258,13 +271,7 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
         return msgs
     msgs = _assumed_size(model, trains, cov)
     doses = np.concatenate([dose_amounts(t, cov) for t in trains])
-    rng = model.validity("dose_mg")
-    if rng and (doses.min() < rng[0] * (1 - 1e-9) or doses.max() > rng[1] * (1 + 1e-9)):
-        msgs.append(
-            f"{model.drug} {_span(doses, 'mg')} per dose lies outside the "
-            f"{rng[0]:g}-{rng[1]:g} mg range the {model.name} model was fitted to; "
-            "predictions there are extrapolated"
-        )
+    msgs += outside_dose_range(model, doses)
     for key, label, unit in (("age_y", "age", "y"), ("weight_kg", "weight", "kg"),
                              ("hct_pct", "haematocrit", "%")):
         rng = model.validity(key)

@@ -238,6 +238,53 @@ def test_identical_arms_overlap_by_one_half_within_monte_carlo_error():
     assert df["p_higher"][0] == pytest.approx(0.5, abs=0.06)
 
 
+def test_identical_arms_get_no_sample_size():
+    """Before: two identical arms were sized at 953 or 13,545 per arm from Monte Carlo
+    noise, depending on the seed."""
+    r = compare_arms(["sirolimus 5 mg weekly", "sirolimus 5 mg weekly"], "AUC168", n=300,
+                     model=LINEAR, n_trials=10, seed=2).iloc[0]
+    assert r["same_regimen"] and not r["separable"]
+    assert math.isinf(r["n_per_arm"]) and math.isnan(r["power_simulated"])
+
+
+def test_a_difference_within_monte_carlo_error_is_not_separable():
+    # Dose-linear model: the true difference of mean log AUC168 is log(5.05/5) = 0.00995,
+    # its Monte Carlo SE with 300 subjects per arm about 0.5 sqrt(2/300) = 0.04.
+    r = compare_arms(["sirolimus 5 mg weekly", "sirolimus 5.05 mg weekly"], "AUC168", n=300,
+                     model=LINEAR, n_trials=10).iloc[0]
+    low = simulate_population("sirolimus 5 mg weekly", 300, None, r["seed_lower"], LINEAR)[0]
+    high = simulate_population("sirolimus 5.05 mg weekly", 300, None, r["seed_higher"],
+                               LINEAR)[0]
+    if r["lower_arm"] != "sirolimus 5 mg weekly":
+        low, high = high, low
+    lx, ly = np.log(high["auc168_ng_h_ml"]), np.log(low["auc168_ng_h_ml"])
+    se = math.sqrt(lx.var(ddof=1) / 300 + ly.var(ddof=1) / 300)
+    assert r["se_delta_log"] == pytest.approx(se, rel=1e-12)
+    assert abs(r["delta_log"]) <= 1.96 * se
+    assert not r["separable"] and not r["same_regimen"] and math.isinf(r["n_per_arm"])
+
+
+def test_a_real_difference_gets_n_with_its_monte_carlo_interval():
+    r = compare_arms(["sirolimus 5 mg weekly", "sirolimus 10 mg weekly"], "AUC168", n=300,
+                     model=LINEAR, n_trials=200).iloc[0]
+    z, d, se, sd = 1.96, r["delta_log"], r["se_delta_log"], r["sd_log"]
+    assert r["separable"] and d > z * se
+    assert r["n_per_arm_low"] == n_per_arm(d + z * se, sd)
+    assert r["n_per_arm_high"] == n_per_arm(d - z * se, sd)
+    assert r["n_per_arm_low"] <= r["n_per_arm"] <= r["n_per_arm_high"] < math.inf
+
+
+def test_the_arms_command_says_not_separable_instead_of_a_size():
+    res = _run("arms", "sirolimus 5 mg weekly", "sirolimus 5.05 mg weekly", "--n", "200",
+               "--model", LINEAR, "--trials", "10")
+    assert res.exit_code == 0, res.stderr
+    assert "not separable: no real difference" in res.stdout
+    assert "within the Monte Carlo error" in res.stdout and "power at that n" not in res.stdout
+    res = _run("arms", "sirolimus 5 mg weekly", "sirolimus 5 mg weekly", "--n", "200",
+               "--model", LINEAR, "--trials", "10")
+    assert "not separable: both arms are the same regimen" in res.stdout
+
+
 # --- window --------------------------------------------------------------------------------
 
 

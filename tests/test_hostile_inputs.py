@@ -589,3 +589,42 @@ def test_population_sizes_and_sampling_times_are_bounded_before_simulating():
         simulate_population("sirolimus 1 mg daily", 10**9)
     with pytest.raises(PkdoseError, match="limit"):
         parse_times("24,1e300")
+
+
+# ---------------------------------------------------------------------------------------
+# Recorded doses in a levels file: held to the limits of a regimen dose
+# ---------------------------------------------------------------------------------------
+
+
+def dose_rows(rows):
+    return pd.DataFrame(rows, columns=["time", "conc_ng_ml", "dose_mg"])
+
+
+@pytest.mark.parametrize(("rows", "match"), [
+    ([(0, None, 1_000_000), (23, 5.1, None)], "row 1: a recorded dose of 1e\\+06 mg is above "
+     "the 1000 mg limit on one dose"),
+    ([(0, None, 2), (24, None, "inf"), (30, 5.1, None)], "row 2: a recorded dose of inf mg"),
+    # 600 mg twice within 24 h: each dose is plausible, the day is not.
+    ([(0, None, 600), (12, None, 600), (23, 5.1, None)], "1200 mg within 24 h from the "
+     "recorded doses"),
+    # The last recorded dose and the schedule resuming after it (2 mg daily) add up too.
+    ([(12, None, 999.5), (14, 5.1, None)], "1001.5 mg within 24 h"),
+])
+def test_recorded_doses_are_held_to_the_dose_limits(rows, match):
+    message = refused(individual.read_levels, dose_rows(rows), REG, match=match)
+    assert "--" not in message
+
+
+def test_a_recorded_dose_outside_the_model_range_warns():
+    rows = dose_rows([(0, None, 80), (23, 5.1, None)])
+    with pytest.warns(ExtrapolationWarning, match="recorded doses: sirolimus 80 mg per dose "
+                      "lies outside the 1-60 mg range the wu2012 model"):
+        individual.estimate("sirolimus 6 mg weekly", rows, "wu2012", n_proposals=500,
+                            n_samples=100)
+
+
+def test_the_command_line_refuses_a_recorded_dose_of_a_million_mg(tmp_path):
+    path = tmp_path / "levels.csv"
+    path.write_text("time,conc_ng_ml,dose_mg\n0,,1000000\n23,5.1,\n", encoding="utf-8")
+    cli_refuses("individual", "--regimen", "sirolimus 6 mg weekly", "--levels", str(path),
+                match="row 1: a recorded dose of 1e+06 mg")

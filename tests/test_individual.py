@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from pkdose import individual as ind
+from pkdose.diagnostics import FitDiagnostics, effective_sample_size, pareto_k, threshold
 from pkdose.drugs import tablet_doses
 from pkdose.errors import PkdoseError
 from pkdose.model import get_model, parse_covariates
@@ -258,3 +260,126 @@ def test_late_dose_options_keep_or_shift(panel_fit):
         ind.dose_options(panel_fit, "2026-03-30", delay_h=200.0)
     with pytest.raises(PkdoseError, match="no dose is scheduled on"):
         ind.dose_options(panel_fit, "2026-03-31")
+
+
+# --- does the fit hold? ----------------------------------------------------------------------
+
+
+def test_a_good_fit_holds_and_reports_its_diagnostics(panel_fit):
+    d = panel_fit.diagnostics
+    assert d.holds, d.problems
+    assert d.ess == panel_fit.ess and 0 < d.ess_fraction <= 1
+    assert d.hessian_min_eigenvalue > 0 and d.newton_decrement < 0.1 and not d.at_bound
+    assert 0 < d.max_weight_share < 0.1 and not d.map_outside
+    table = d.to_frame()
+    assert table["holds"].all() and "Pareto k" in set(table["check"])
+
+
+def test_levels_a_thousand_times_too_high_give_a_fit_that_does_not_hold():
+    """pg/mL typed as ng/mL: no parameters explain the levels, the search runs to its
+    edge and one importance draw carries the posterior."""
+    df = pd.DataFrame({"time": [338.0, 360.0, 503.5], "conc_ng_ml": [24000, 7900, 2400]})
+    with pytest.warns(ind.FitWarning, match="the fit does not hold .*effective sample size"):
+        fit = ind.estimate(REG, df, "wu2012", **FAST)
+    d = fit.diagnostics
+    assert not d.holds and d.ess < 100 and d.max_weight_share > 0.1 and "cl" in d.at_bound
+    assert any("check the units" in m for m in [ind.FIT_ADVICE])
+    table = d.to_frame().set_index("check")
+    assert not table.loc["effective sample size", "holds"]
+
+
+def _diagnostics(**changes):
+    good = dict(optimizer_success=True, optimizer_message="CONVERGENCE", iterations=12,
+                gradient_norm=1e-6, newton_decrement=1e-6, hessian_min_eigenvalue=1.0,
+                at_bound=(), ess=800.0, n_proposals=4000, max_weight_share=0.01,
+                pareto_k=0.3, map_outside=())
+    return FitDiagnostics(**{**good, **changes})
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({}, None),
+    ({"newton_decrement": 0.5, "optimizer_success": False,
+      "optimizer_message": "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT"},
+     "stopped 0.5 posterior SD from the mode"),
+    ({"newton_decrement": 0.099, "optimizer_success": False}, None),  # noise, at the mode
+    ({"hessian_min_eigenvalue": -0.2, "newton_decrement": math.nan}, "not positive definite"),
+    ({"at_bound": ("cl",)}, "cl at the edge of the search"),
+    ({"ess": 99.0, "max_weight_share": 0.3}, "effective sample size 99 .*30 % of the weight"),
+    ({"pareto_k": 0.71}, "Pareto k 0.71 \\(above 0.70"),
+    ({"pareto_k": 0.68, "n_proposals": 1000}, "above 0.67"),  # 1 - 1/log10(1000)
+    ({"map_outside": ("v1", "q")}, "MAP of v1, q lies outside"),
+])
+def test_each_check_decides_at_its_documented_threshold(changes, problem):
+    d = _diagnostics(**changes)
+    if problem is None:
+        assert d.holds, d.problems
+    else:
+        assert len(d.problems) == 1 and re.search(problem, d.problems[0]), d.problems
+    assert "nan" not in d.text().lower()
+
+
+def test_the_thresholds_come_from_the_data_file_with_their_sources():
+    for section, name, value in (("individual", "min_ess", 100.0),
+                                 ("individual", "max_pareto_k", 0.7),
+                                 ("individual", "max_newton_decrement", 0.1),
+                                 ("arms", "separable_z", 1.96)):
+        t = threshold(section, name)
+        assert t.value == value and t.source and len(t.why) > 100
+    assert "doi:10.1214/20-BA1221" in threshold("individual", "min_ess").source
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1e6), min_size=2, max_size=400))
+def test_an_ess_of_100_means_no_draw_carries_more_than_a_tenth(raw):
+    w = np.asarray(raw) + 1e-12
+    if effective_sample_size(w) >= 100:
+        assert w.max() / w.sum() <= 0.1 + 1e-12
+
+
+@pytest.mark.parametrize("xi", [0.2, 0.5, 0.8])
+def test_pareto_k_recovers_the_shape_of_a_generalised_pareto_tail(xi):
+    # 20,000 draws: the tail fit uses the largest 3 sqrt(S) = 424, where the exceedances
+    # are again generalised Pareto with the same shape; SE of the estimate about
+    # (1 + xi) / sqrt(424) <= 0.09 (seeds 0-4 were within 0.08), and the regularisation
+    # towards 0.5 moves it by at most 10 / 434 * 0.3 = 0.007. Bound: about 2 SE.
+    x = stats.genpareto(c=xi).rvs(20_000, random_state=np.random.default_rng(4))
+    assert pareto_k(np.log(x)) == pytest.approx(xi, abs=0.15)
+
+
+def test_pareto_k_flags_a_too_narrow_normal_proposal():
+    """Target N(0, 1), proposal N(0, s^2): for s < 1 the weights have a Pareto tail of
+    shape 1 - s^2 (their tail probability falls as t^(-1/(1 - s^2)), up to a logarithmic
+    factor that biases a 20,000-draw estimate low by up to about 0.1); for s > 1 they are
+    bounded (shape < 0). Seeds 7-9 gave k = 0.71-0.84 at s = 0.4 (shape 0.84), 0.16-0.23
+    at s = 0.9 (0.19) and about -1.8 at s = 1.2."""
+    rng = np.random.default_rng(7)
+
+    def k_of(s):
+        x = rng.normal(0.0, s, 20_000)
+        return pareto_k(stats.norm.logpdf(x) - stats.norm.logpdf(x, scale=s))
+
+    assert k_of(0.4) > 0.7 > 0.5 > k_of(0.9) > 0.0 > k_of(1.2)
+    assert pareto_k(np.zeros(100)) == -math.inf  # equal weights: a flat tail
+
+
+def test_the_report_says_whether_the_fit_holds(panel_fit, tmp_path):
+    from click.testing import CliRunner
+
+    from pkdose.cli import main
+    from pkdose.cli.individual import format_individual
+
+    good = format_individual(panel_fit, ind.parameters(panel_fit),
+                             ind.fitted_levels(panel_fit), ind.exposure(panel_fit),
+                             ind.verdict(panel_fit))
+    assert "; the fit holds:\n  mode: L-BFGS-B" in good and "WARNING" not in good
+    assert "effective sample size" in good and "Pareto k" in good
+    path = tmp_path / "pg.csv"  # pg/mL written as ng/mL
+    path.write_text("time,conc_ng_ml\n338,24000\n360,7900\n503.5,2400\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["individual", "--regimen", "sirolimus 6 mg weekly",
+                                    "--levels", str(path)])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[1] == "WARNING: the fit does not hold; the estimates below are not reliable:"
+    assert any(line.startswith("  - effective sample size") for line in lines[2:8])
+    assert "the fit does NOT hold" in res.stdout
+    assert "warning: the fit does not hold: " in res.stderr

@@ -147,10 +147,22 @@ def design_arms(regimens, metric, power, alpha, n_trials, csv_path, n, populatio
 
 def format_arms(df: pd.DataFrame) -> str:
     """Plain-text pairwise comparison of arms."""
+    from pkdose.diagnostics import threshold
+
+    z = threshold("arms", "separable_z").value  # the 95 % Monte Carlo interval
     out = []
     for _, r in df.iterrows():
-        n_arm = "not separable (no difference)" if not math.isfinite(r["n_per_arm"]) else (
-            f"{r['n_per_arm']:.0f}")
+        if r["same_regimen"]:
+            n_arm = "not separable: both arms are the same regimen (no real difference)"
+        elif not r["separable"]:
+            lo, hi = (r["delta_log"] + s * z * r["se_delta_log"] for s in (-1, 1))
+            n_arm = (f"not separable: no real difference (the difference of mean logs, "
+                     f"{r['delta_log']:.3f}, is within the Monte Carlo error of the simulated "
+                     f"arms: 95 % interval {lo:.3f} to {hi:.3f}; more subjects, --n, resolve "
+                     "a smaller one)")
+        else:
+            n_arm = (f"{r['n_per_arm']:.0f} (Monte Carlo 95 % interval "
+                     f"{r['n_per_arm_low']:.0f}-{r['n_per_arm_high']:.0f})")
         sim = ("not simulated" if not math.isfinite(r["power_simulated"])
                else f"{r['power_simulated']:.1%}")
         out += [f"{r['higher_arm']}  vs  {r['lower_arm']}  ({r['metric']}, {r['n']} subjects "
@@ -161,8 +173,8 @@ def format_arms(df: pd.DataFrame) -> str:
                 f"(log-normal theory {r['p_higher_normal']:.3f})",
                 f"  subjects per arm for {r['power']:.0%} power at two-sided alpha "
                 f"{r['alpha']:g} (t-test on log {r['metric']}): {n_arm}",
-                f"  power at that n: {r['power_t']:.1%} (noncentral t), {sim} in "
-                f"{r['n_trials']} resampled trials", ""]
+                *([f"  power at that n: {r['power_t']:.1%} (noncentral t), {sim} in "
+                   f"{r['n_trials']} resampled trials"] if r["separable"] else []), ""]
     out.append("arms are independent virtual subjects (seed per arm); no residual or assay "
                "error, so real trials need more subjects")
     return "\n".join(out) + "\n"

@@ -74,6 +74,9 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
         raise PkdoseError(f"--late needs the delay, e.g. {late}+12h")
     fit = ind.estimate(reg, levels_path, model_name, parse_covariates(covariates),
                        with_=with_, first_dose=first_dose, seed=seed)
+    if not fit.diagnostics.holds:  # also on stderr, for output sent to a file
+        click.echo(f"warning: the fit does not hold: {'; '.join(fit.diagnostics.problems)}",
+                   err=True)
     click.echo(format_individual(fit, ind.parameters(fit), ind.fitted_levels(fit),
                                  ind.exposure(fit), ind.verdict(fit)), nl=False)
     if tgt is not None:
@@ -120,10 +123,13 @@ def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.D
     """Plain-text report of an individual fit (see ``pkdose individual``)."""
     lev = fit.levels
     start = f", first dose {lev.clock([0.0])[0]}" if lev.origin is not None else ""
-    out = [f"{fit.regimen}: model {fit.model.name}; {lev.time_h.size} measured levels{start}",
-           f"posterior: MAP by L-BFGS-B, sampled by SIR (effective sample size "
-           f"{fit.ess:.0f}; {len(fit.samples_z)} draws kept)", "",
-           "Individual parameters vs typical for these covariates (90 % interval)"]
+    out = [f"{fit.regimen}: model {fit.model.name}; {lev.time_h.size} measured levels{start}"]
+    out += format_diagnostics(fit)
+    holds = "the fit holds" if fit.diagnostics.holds else "the fit does NOT hold"
+    out += [f"posterior: MAP by L-BFGS-B, sampled by SIR ({len(fit.samples_z)} draws kept); "
+            f"{holds}:"]
+    out += [f"  {line}" for line in fit.diagnostics.text().splitlines()]
+    out += ["", "Individual parameters vs typical for these covariates (90 % interval)"]
     cells = [["parameter", "unit", "typical", "individual", "90 % interval", "change",
               "information"]]
     for _, r in params.iterrows():
@@ -153,6 +159,17 @@ def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.D
     out += [f"  mTORC2 verdict: {verdict.label} (posterior, as pkdose flag judges: {probs})",
             f"  {verdict.text()}", ""]
     return "\n".join(out) + "\n"
+
+
+def format_diagnostics(fit) -> list[str]:
+    """The loud lines that head the report of a fit that does not hold (none if it holds)."""
+    from pkdose.individual import FIT_ADVICE
+
+    problems = fit.diagnostics.problems
+    if not problems:
+        return []
+    return (["WARNING: the fit does not hold; the estimates below are not reliable:"]
+            + [f"  - {p}" for p in problems] + [f"  {FIT_ADVICE[0].upper()}{FIT_ADVICE[1:]}."])
 
 
 def format_recommendation(rec: pd.DataFrame) -> str:
