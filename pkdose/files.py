@@ -1,4 +1,5 @@
-"""Reading the files a user names: one safe reader for TOML and CSV input.
+"""Reading the files a user names (one safe reader for TOML and CSV input), and writing a
+folder of outputs safely (:class:`OutputFolder`).
 
 Every user-given file (regimen and reference TOML, model TOML, event tables, population
 covariate tables, measured levels) is read here, so that each failure is one
@@ -8,7 +9,8 @@ afterwards cannot block the open); symbolic links are followed by the operating 
 which refuses loops; the size is checked before reading and the read stops one byte past
 the limit; text must be UTF-8 (a byte-order mark is allowed); TOML parse errors and
 nesting depth, and CSV parse errors and row and column counts, are refused with the limit
-from :mod:`pkdose.limits`.
+from :mod:`pkdose.limits`. Outputs are staged and moved into place whole, never through a
+symbolic link and never over a file the writer did not write (see :class:`OutputFolder`).
 """
 
 from __future__ import annotations

@@ -294,12 +294,9 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
 
     def draw(rel: str, *args, **kwargs) -> Path:
         fig = curves_figure(*args, **kwargs)
-        path = out.path(rel)
         try:
             # Saved here, not by plot_curves, so a full disk names the report's file.
-            fig.savefig(path, metadata=_png_metadata())
-        except OSError as exc:
-            raise out.write_error(rel, exc) from None
+            fig.savefig(path := out.path(rel), metadata=_png_metadata())
         finally:
             plt.close(fig)
         return path
@@ -309,23 +306,25 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
     # hashsalt only matters for SVG ids; set so any vector output is stable too.
     with matplotlib.rc_context({"svg.hashsalt": "pkdose-report"}):
         for e in entries:
+            rel = f"figures/{e.regimen_id}.png"
             try:
-                paths[e.regimen_id] = draw(
-                    f"figures/{e.regimen_id}.png",
-                    [(f"{e.regimen}  [{e.row['model']}]", e.curve)],
-                    bands=_bands(placed, e.regimen_id), title=f"{e.regimen_id}",
-                    pd_curves=[e.pd_curve])
+                paths[e.regimen_id] = draw(rel, [(f"{e.regimen}  [{e.row['model']}]", e.curve)],
+                                           bands=_bands(placed, e.regimen_id),
+                                           title=f"{e.regimen_id}", pd_curves=[e.pd_curve])
                 drawn.append(e)
-            except PkdoseError:
-                raise  # the output folder, not this regimen
+            except OSError as exc:  # the output folder (a full disk), not this regimen
+                raise out.write_error(rel, exc) from None
             except Exception as exc:  # noqa: BLE001 - one regimen's figure, not the batch
-                out.discard(f"figures/{e.regimen_id}.png")
+                out.discard(rel)
                 failed.append((f"{e.source_file} ({e.regimen_id})", failure_reason(exc, "")))
-        if not drawn:
-            return drawn, paths
-        paths["overlay"] = draw("figures/overlay.png", [(e.regimen_id, e.curve) for e in drawn],
-                                log=True, title="All regimens, first 4 weeks (log scale)",
-                                week=False)
+        if drawn:
+            try:
+                paths["overlay"] = draw("figures/overlay.png",
+                                        [(e.regimen_id, e.curve) for e in drawn], log=True,
+                                        title="All regimens, first 4 weeks (log scale)",
+                                        week=False)
+            except OSError as exc:
+                raise out.write_error("figures/overlay.png", exc) from None
     return drawn, paths
 
 

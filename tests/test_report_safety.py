@@ -118,16 +118,48 @@ def test_a_call_over_its_budget_is_killed_and_the_worker_replaced():
 
 
 @posix_only
-def test_closing_the_worker_in_the_middle_of_a_call_kills_the_child():
-    w = worker.Worker()
-    w.call(math.sqrt, (1.0,), 30)
-    pid = w._proc.pid
-    w._busy = True  # as if Ctrl-C arrived while the child was working
-    start = time.monotonic()
-    w.close()
-    assert time.monotonic() - start < 3
+def test_ctrl_c_in_the_middle_of_a_call_kills_the_child():
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt), worker.Worker() as w:
+            w.call(math.sqrt, (1.0,), 30)
+            pid = w._proc.pid
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            start = time.monotonic()
+            w.call(time.sleep, (600,), 600)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - start < 5
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_regimen_whose_figure_fails_is_listed_and_the_rest_reported(tmp_path,
+                                                                       monkeypatch):
+    from pkdose import plotting
+
+    real = plotting.curves_figure
+
+    def figure(curves, **kwargs):
+        if kwargs.get("title") == "b":
+            raise ValueError("cannot draw")
+        return real(curves, **kwargs)
+
+    monkeypatch.setattr(plotting, "curves_figure", figure)
+    folder = tmp_path / "in"
+    res = build([regimen(folder, "a.toml"), regimen(folder, "b.toml", DAILY)],
+                tmp_path / "out")
+    assert res.ok == [str(folder / "a.toml")]
+    assert res.failed == [(f"{folder / 'b.toml'} (b)",
+                           "internal error (ValueError: cannot draw); this is a bug in pkdose: "
+                           "please report the file that caused it")]
+    assert sorted(p.name for p in (tmp_path / "out" / "figures").iterdir()) == [
+        "a.png", "overlay.png"]
+    assert set(pd.read_csv(tmp_path / "out" / "metrics.csv")["regimen_id"]) == {"a"}
 
 
 def test_any_exception_from_one_file_is_kept_to_that_file(tmp_path, monkeypatch, quick_figures):
