@@ -737,11 +737,13 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
     out = OutputFolder(out_dir, MANIFEST, "pkdose report", last=PAGES)
     out.check([pages[f] for f in fmts])  # before the batch runs, not after
     files, failed = expand_paths(paths)
-    result = ReportResult(failed=[(printable(p), r) for p, r in failed])
+    # Shown on stderr and in every output: names and reasons (which may quote a name) on
+    # one line, control characters escaped.
+    result = ReportResult(failed=[(printable(p), printable(r)) for p, r in failed])
     entries: list[_Entry] = []
     taken: set[str] = set()
     for path, rep in zip(files, _report_files(files, progress, file_timeout_s), strict=True):
-        result.failed += [(printable(where), reason) for where, reason in rep.failed]
+        result.failed += [(printable(where), printable(reason)) for where, reason in rep.failed]
         entries += [replace(e, regimen_id=_unique(e.regimen_id, taken),
                             source_file=printable(e.source_file)) for e in rep.entries]
         if not rep.failed:
