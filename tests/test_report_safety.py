@@ -233,6 +233,15 @@ def test_the_time_budget_must_be_a_positive_number(tmp_path, bad):
     assert err.value.options == ("file_timeout_s",)
 
 
+@pytest.mark.parametrize("bad", ["0", "-5", "nan", "inf"])
+def test_a_bad_budget_on_the_command_line_is_one_line_naming_the_option(tmp_path, bad):
+    res = CliRunner().invoke(main, ["report", str(regimen(tmp_path, "a.toml")), "--out",
+                                    str(tmp_path / "o"), "--file-timeout", bad])
+    assert res.exit_code == 2 and res.stderr.count("pkdose: error:") == 1
+    assert "time budget per file" in res.stderr and "(option --file-timeout)" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_command_line_default_budget_is_the_library_default():
     opt = next(p for p in main.commands["report"].params if p.name == "file_timeout_s")
     assert opt.default == FILE_TIMEOUT_S

@@ -31,8 +31,9 @@ def report(paths, out_dir, against, formats, file_timeout_s):
     Each PATH is a regimen TOML file, a folder of them (*.toml and *.csv, not recursive)
     or an event-table CSV (one regimen per ID). A file that cannot be read or simulated,
     fails in any other way or runs over --file-timeout is listed at the top of the report
-    and on stderr, and the rest are still reported. The folder is replaced as a whole at
-    the end: a failed or interrupted run leaves the previous report as it was.
+    and on stderr, and the rest are still reported. The report's files in the folder are
+    replaced as a whole at the end (other files are kept): a failed or interrupted run
+    leaves the previous report as it was.
     Exit status: 0 all reported, 1 some files not reported (partial report written),
     2 bad usage or unwritable folder (nothing written), 3 a bug, 130 interrupted.
     Population bands are not available yet.
