@@ -532,7 +532,7 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
 #: strikethrough and math). Without ``[`` no link or image can start, so ``(``, ``)`` and
 #: ``!`` may stay.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
-#: What starts a list item or a numbered list at the start of a cell or item.
+#: What, at the start of a list item's text, would start a nested list.
 _MD_LEADING = re.compile(r"^(?:(?=[-+])|(\d+)(?=[.)]))")
 
 
