@@ -1,11 +1,15 @@
 """Batch reports: regimen files in, one self-contained HTML report (plus CSV/JSON/MD) out.
 
-Every input file is loaded and summarised on its own, so one bad file is recorded with its
-reason and the rest of the batch is still reported. Output depends only on the inputs (and
-the pkdose version): files are taken in sorted order, numbers are written with a fixed
-precision, and PNGs carry no software version; the one exception is the generated-at line
-of ``report.html`` and ``report.md``. The column contract of ``metrics.csv`` and
-``metrics.json`` is in ``docs/report.md``.
+Every input file is loaded and simulated on its own, in a worker process under a time
+budget (:mod:`pkdose.worker`), so a file that fails in any way, or runs too long, is
+recorded with a one-line reason and the rest of the batch is still reported. The outputs
+are staged and moved into the output folder at the end (:class:`pkdose.files.OutputFolder`):
+a failed or interrupted run leaves the previous report as it was, links are never followed
+and files the report did not write are never replaced. Output depends only on the inputs
+(and the pkdose version): files are taken in sorted order, numbers are written with a
+fixed precision, and PNGs carry no software version; the one exception is the generated-at
+line of ``report.html`` and ``report.md``. The column contract of ``metrics.csv`` and
+``metrics.json``, and these guarantees, are in ``docs/report.md``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +30,7 @@ import pandas as pd
 
 from pkdose import NOTICE, __version__
 from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.files import OutputFolder, printable
 from pkdose.regimen import Regimen
 
 if TYPE_CHECKING:
@@ -41,6 +46,17 @@ PLOT_HORIZON_H = 4 * 168.0
 PLOT_STEP_H = 0.1
 #: Lines of report.html / report.md that change from run to run start with this.
 GENERATED_PREFIX = "Generated at"
+#: Default wall-clock budget (s) to load and simulate one input file. A file of the
+#: shipped library takes well under a second; the budget is for a file that never ends.
+FILE_TIMEOUT_S = 120.0
+#: The list of files a report wrote into its folder (see :class:`pkdose.files.OutputFolder`).
+MANIFEST = ".pkdose-report.json"
+#: The page files: deleted first and moved in last, so a half-moved report has no page.
+PAGES = ("report.html", "report.md")
+#: Regimen ids a regimen file cannot take: they name fixed figures (figures/overlay.png).
+RESERVED_IDS = frozenset({"overlay"})
+#: Longest regimen id: with ``.png`` it stays a legal file name on every file system.
+MAX_ID_CHARS = 80
 #: Summary-table columns: (metric column, header, format).
 _SUMMARY = (("cmax_ng_ml", "Cmax", "{:.3g}"), ("ctrough_ng_ml", "Ctrough", "{:.3g}"),
             ("cavg_ng_ml", "Cavg", "{:.3g}"), ("auc168_ng_h_ml", "AUC168", "{:.4g}"))
@@ -94,16 +110,20 @@ class _Entry:
 def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """Input files from PATH arguments, and the arguments that are not usable.
 
-    A folder gives its ``*.toml`` and ``*.csv`` files (sorted by name, not recursive);
-    a file is taken as given. Files named twice are reported once.
+    A folder gives its ``*.toml`` and ``*.csv`` entries (sorted by name, not recursive;
+    an entry that is not a regular file, such as a FIFO, is taken so that reading it lists
+    it as bad); a file is taken as given. Files named twice are reported once.
     """
     files: list[str] = []
     bad: list[tuple[str, str]] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(c for c in p.iterdir()
-                           if c.is_file() and c.suffix.lower() in (".toml", ".csv"))
+            try:
+                found = sorted(c for c in p.iterdir() if c.suffix.lower() in (".toml", ".csv"))
+            except OSError as exc:
+                bad.append((raw, f"cannot list the folder: {exc.strerror or exc}"))
+                continue
             if not found:
                 bad.append((raw, "folder holds no *.toml or *.csv regimen file"))
             files += [str(c) for c in found]
@@ -118,7 +138,7 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "regimen"
+    return re.sub(r"[^a-z0-9]+", "-", text.lower())[:MAX_ID_CHARS].strip("-") or "regimen"
 
 
 @dataclass(frozen=True)
@@ -159,8 +179,9 @@ def load_file(path: str) -> list[Unit]:
 
 
 def _unique(slug: str, taken: set[str]) -> str:
+    """``slug``, or ``slug-2``, ``slug-3`` ... if taken or reserved (:data:`RESERVED_IDS`)."""
     out, k = slug, 2
-    while out in taken:
+    while out in taken or out in RESERVED_IDS:
         out, k = f"{slug}-{k}", k + 1
     taken.add(out)
     return out
@@ -259,27 +280,52 @@ def _bands(placed: Placement | None, regimen_id: str) -> list[tuple[str, float, 
             for (lo, hi), names in by_range.items()]
 
 
-def _figures(entries: Sequence[_Entry], placed: Placement | None, fig_dir: Path) -> dict[str, Path]:
-    """overlay.png and one PNG per regimen; returns {regimen_id or 'overlay': path}."""
+def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFolder,
+             failed: list[tuple[str, str]]) -> tuple[list[_Entry], dict[str, Path]]:
+    """One PNG per regimen, then overlay.png of those drawn.
+
+    A regimen whose figure cannot be drawn is moved to ``failed``, like a file that cannot
+    be simulated. Returns the regimens drawn and {regimen_id or 'overlay': staged path}.
+    """
     import matplotlib
+    import matplotlib.pyplot as plt
 
-    from pkdose.plotting import plot_curves
+    from pkdose.plotting import curves_figure
 
-    out: dict[str, Path] = {}
+    def draw(rel: str, *args, **kwargs) -> Path:
+        fig = curves_figure(*args, **kwargs)
+        try:
+            # Saved here, not by plot_curves, so a full disk names the report's file.
+            fig.savefig(path := out.path(rel), metadata=_png_metadata())
+        finally:
+            plt.close(fig)
+        return path
+
+    paths: dict[str, Path] = {}
+    drawn: list[_Entry] = []
     # hashsalt only matters for SVG ids; set so any vector output is stable too.
     with matplotlib.rc_context({"svg.hashsalt": "pkdose-report"}):
-        path = fig_dir / "overlay.png"
-        plot_curves([(e.regimen_id, e.curve) for e in entries], str(path), log=True,
-                    title="All regimens, first 4 weeks (log scale)", week=False,
-                    metadata=_png_metadata())
-        out["overlay"] = path
         for e in entries:
-            path = fig_dir / f"{e.regimen_id}.png"
-            plot_curves([(f"{e.regimen}  [{e.row['model']}]", e.curve)], str(path),
-                        bands=_bands(placed, e.regimen_id), title=f"{e.regimen_id}",
-                        pd_curves=[e.pd_curve], metadata=_png_metadata())
-            out[e.regimen_id] = path
-    return out
+            rel = f"figures/{e.regimen_id}.png"
+            try:
+                paths[e.regimen_id] = draw(rel, [(f"{e.regimen}  [{e.row['model']}]", e.curve)],
+                                           bands=_bands(placed, e.regimen_id),
+                                           title=f"{e.regimen_id}", pd_curves=[e.pd_curve])
+                drawn.append(e)
+            except OSError as exc:  # the output folder (a full disk), not this regimen
+                raise out.write_error(rel, exc) from None
+            except Exception as exc:  # noqa: BLE001 - one regimen's figure, not the batch
+                out.discard(rel)
+                failed.append((f"{e.source_file} ({e.regimen_id})", failure_reason(exc, "")))
+        if drawn:
+            try:
+                paths["overlay"] = draw("figures/overlay.png",
+                                        [(e.regimen_id, e.curve) for e in drawn], log=True,
+                                        title="All regimens, first 4 weeks (log scale)",
+                                        week=False)
+            except OSError as exc:
+                raise out.write_error("figures/overlay.png", exc) from None
+    return drawn, paths
 
 
 # --------------------------------------------------------------------------- sources
@@ -482,21 +528,41 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
     return "\n".join(parts) + "\n"
 
 
+#: Characters with a meaning anywhere in a markdown line (CommonMark, GitHub tables,
+#: strikethrough and math). Without ``[`` no link or image can start, so ``(``, ``)`` and
+#: ``!`` may stay.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")
+#: What, at the start of a list item's text, would start a nested list.
+_MD_LEADING = re.compile(r"^(?:(?=[-+])|(\d+)(?=[.)]))")
+
+
+def md_text(text: str, leading: bool = False) -> str:
+    """Text shown as itself in markdown: on one line, ``&``, ``<`` and ``>`` as HTML
+    entities (which every markdown dialect passes on) and the other markup characters
+    backslash-escaped, so a file name or regimen text cannot add links, images, HTML,
+    emphasis or table cells; with ``leading`` (text that starts a list item) it cannot
+    start a nested list either."""
+    text = _MD_SPECIAL.sub(r"\\\1", html.escape(printable(text), quote=False))
+    return _MD_LEADING.sub(lambda m: (m.group(1) or "") + "\\", text) if leading else text
+
+
 def render_md(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
               placed: Placement | None, command: str, generated: str) -> str:
-    """A short markdown summary; figures are linked from figures/, not embedded."""
-    def cell(x: str) -> str:
-        return x.replace("|", "\\|")
+    """A short markdown summary; figures are linked from figures/, not embedded.
 
+    Every text from the inputs (file names, regimens, reasons, the command) is escaped
+    (:func:`md_text`); regimen ids are slugs, safe in links as they are.
+    """
     lines = ["# pkdose regimen report", "", f"> {NOTICE}", "", f"{GENERATED_PREFIX} {generated}",
-             "", f"pkdose {__version__}; command: `{command}`", ""]
+             "", f"pkdose {__version__}; command: {md_text(command)}", ""]
     if failed:
         lines += [f"## Files not reported ({len(failed)})", ""]
-        lines += [f"- `{p}`: {cell(reason)}" for p, reason in failed] + [""]
+        lines += [f"- {md_text(p, leading=True)}: {md_text(reason)}"
+                  for p, reason in failed] + [""]
     rows = _summary_rows(entries, placed)
     lines += ["## Summary", "", "| " + " | ".join(rows[0]) + " |",
               "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows[1:]]
+    lines += ["| " + " | ".join(md_text(c) for c in r) + " |" for r in rows[1:]]
     lines += ["", "![all regimens](figures/overlay.png)", ""]
     lines += [f"- {e.regimen_id}: ![{e.regimen_id}](figures/{e.regimen_id}.png)"
               for e in entries]
@@ -528,9 +594,90 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit) -> _Entry:
     return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), msgs)
 
 
+@dataclass
+class FileReport:
+    """What one input file gave: its simulated regimens (``regimen_id`` still the file's
+    own slug, made unique by the caller) and the regimens or file that failed, with a
+    one-line reason."""
+
+    entries: list[_Entry] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def failure_reason(exc: BaseException, path: str) -> str:
+    """One line for a failed file: the message of bad input (without the file name the
+    failure list already shows); out of memory or a bug said as such."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, PkdoseError):
+        return text[len(path) + 2:] if path and text.startswith(f"{path}: ") else text
+    if isinstance(exc, MemoryError):
+        return "ran out of memory simulating it; split it into smaller files"
+    return (f"internal error ({type(exc).__name__}: {text}); this is a bug in pkdose: "
+            "please report the file that caused it")
+
+
+def report_file(path: str) -> FileReport:
+    """Load one input file and simulate each of its regimens; never raises.
+
+    Any exception, not only bad input, is recorded for the file (load) or for the regimen
+    (simulation), so one arm failing keeps the file's other arms. This is the unit of work
+    :func:`build_report` runs under the time budget.
+    """
+    out = FileReport()
+    try:
+        units = load_file(path)
+    except Exception as exc:  # noqa: BLE001 - whatever one file does stays with that file
+        out.failed.append((path, failure_reason(exc, path)))
+        return out
+    for unit in units:
+        try:
+            out.entries.append(_simulate_entry(unit.slug, path, unit))
+        except Exception as exc:  # noqa: BLE001 - as above, for one regimen of the file
+            where = path if len(units) == 1 else f"{path} ({unit.slug})"
+            out.failed.append((where, failure_reason(exc, path)))
+    return out
+
+
+def _report_files(files: Sequence[str], progress: Progress | None,
+                  file_timeout_s: float | None) -> list[FileReport]:
+    """:func:`report_file` for each file: in one worker process under the time budget
+    (replaced after a file it had to abandon), or in this process without one."""
+    from pkdose import worker
+
+    def announce(i: int, path: str) -> None:
+        if progress is not None:
+            progress(i, len(files), path)
+
+    if file_timeout_s is None or not worker.available():
+        out = []
+        for i, path in enumerate(files, 1):
+            announce(i, path)
+            out.append(report_file(path))
+        return out
+    reports: list[FileReport] = []
+    with worker.Worker(preload=("pkdose.report", "pkdose.comparison", "pkdose.simulation",
+                                "pkdose.pd")) as w:
+        for i, path in enumerate(files, 1):
+            announce(i, path)
+            try:
+                reports.append(w.call(report_file, (path,), file_timeout_s))
+            except worker.CallFailed as exc:
+                reason = {
+                    "timeout": f"took longer than {file_timeout_s:g} s, the time budget per "
+                               "file; it was stopped: split it into smaller files or allow "
+                               "more time",
+                    "stopped": f"the worker process simulating it stopped ({exc.detail}); "
+                               "this is a bug in pkdose or the machine ran out of memory",
+                    "raised": f"internal error ({exc.detail}); this is a bug in pkdose: "
+                              "please report the file that caused it"}[exc.kind]
+                reports.append(FileReport(failed=[(path, reason)]))
+    return reports
+
+
 def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None = None,
                  formats: Sequence[str] = FORMATS, command: str = "",
-                 progress: Progress | None = None) -> ReportResult:
+                 progress: Progress | None = None,
+                 file_timeout_s: float | None = FILE_TIMEOUT_S) -> ReportResult:
     """Report every regimen of the given files in ``out_dir``.
 
     Parameters
@@ -540,7 +687,11 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         recursive) and NONMEM-style event-table CSVs (one regimen per ID).
     out_dir : str or Path
         Created if missing; gets ``report.html``, ``metrics.csv``, ``metrics.json``,
-        ``report.md`` (as chosen by ``formats``) and ``figures/*.png``.
+        ``report.md`` (as chosen by ``formats``), ``figures/*.png`` and the list of them,
+        ``.pkdose-report.json``. Written as a whole at the end (``docs/report.md``): a run
+        that fails or is interrupted leaves it as it was; a symbolic link as ``out_dir``
+        (or as its ``figures`` folder or list) is refused, and so is a file there that an
+        earlier report did not write.
     against : str, optional
         Reference groups (``transplant,ageing``, ...; see ``pkdose.comparison.parse_against``)
         for the nearest reference, ratios, trough targets and target bands.
@@ -550,6 +701,11 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         The command line shown in the report.
     progress : callable, optional
         Called as ``progress(i, n, path)`` before each input file (1-based).
+    file_timeout_s : float or None
+        Wall-clock budget to load and simulate one file, in seconds (default
+        :data:`FILE_TIMEOUT_S`); files run one after another in a worker process, which
+        is stopped and replaced when a file overruns. None runs the files in this
+        process with no budget (any exception is still kept to its file).
 
     Returns
     -------
@@ -558,8 +714,10 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
     Raises
     ------
     PkdoseError
-        Bad usage: an unknown format or reference group, no readable regimen at all, or an
-        unwritable ``out_dir``. Problems with single files are recorded, not raised.
+        Bad usage: an unknown format or reference group, a time budget that is not a
+        positive number, no readable regimen at all, an unusable ``out_dir``, or an output
+        that cannot be written (a full disk). Problems with single files are recorded,
+        not raised.
     """
     from pkdose.comparison import parse_against, place
     from pkdose.results import ExposureTable
@@ -569,66 +727,67 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
     if unknown or not fmts:
         raise PkdoseError(f"unknown report format {', '.join(unknown) or '(none)'}; choose "
                           f"from {', '.join(FORMATS)}")
+    if file_timeout_s is not None and not (isinstance(file_timeout_s, int | float)
+                                           and 0 < file_timeout_s < math.inf):
+        raise PkdoseError(f"the time budget per file must be a positive number of seconds, "
+                          f"got {file_timeout_s!r}", option="file_timeout_s")
     purposes = parse_against(against) if against else None
+    pages = {"html": "report.html", "csv": "metrics.csv", "json": "metrics.json",
+             "md": "report.md"}
+    out = OutputFolder(out_dir, MANIFEST, "pkdose report", last=PAGES)
+    out.check([pages[f] for f in fmts])  # before the batch runs, not after
     files, failed = expand_paths(paths)
-    result = ReportResult(failed=failed)
+    # Shown on stderr and in every output: names and reasons (which may quote a name) on
+    # one line, control characters escaped.
+    result = ReportResult(failed=[(printable(p), printable(r)) for p, r in failed])
     entries: list[_Entry] = []
     taken: set[str] = set()
-    for i, path in enumerate(files, 1):
-        if progress is not None:
-            progress(i, len(files), path)
-        try:
-            loaded = load_file(path)
-        except PkdoseError as exc:
-            result.failed.append((path, _one_line(exc, path)))
-            continue
-        file_ok = True
-        for unit in loaded:
-            try:
-                entries.append(_simulate_entry(_unique(unit.slug, taken), path, unit))
-            except PkdoseError as exc:
-                file_ok = False
-                where = path if len(loaded) == 1 else f"{path} ({unit.slug})"
-                result.failed.append((where, _one_line(exc, path)))
-        if file_ok:
+    for path, rep in zip(files, _report_files(files, progress, file_timeout_s), strict=True):
+        result.failed += [(printable(where), printable(reason)) for where, reason in rep.failed]
+        entries += [replace(e, regimen_id=_unique(e.regimen_id, taken),
+                            source_file=printable(e.source_file)) for e in rep.entries]
+        if not rep.failed:
             result.ok.append(path)
     if not entries:
         reasons = "; ".join(f"{p}: {r}" for p, r in result.failed) or "no input"
         raise PkdoseError(f"no readable regimen to report ({reasons})")
-    out = Path(out_dir)
-    fig_dir = out / "figures"
-    try:
-        fig_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PkdoseError(f"cannot create {fig_dir}: {exc.strerror}") from None
     placed = None
     if purposes is not None:
         # Regimen ids stand in for the regimen text so duplicates stay apart.
         table = pd.DataFrame([e.row for e in entries]).reset_index(drop=True)
         table["regimen"] = [e.regimen_id for e in entries]
         placed = place(ExposureTable(table), purposes)
-    figures = _figures(entries, placed, fig_dir)
-    generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rows = metric_rows(entries, placed)
-    written: list[Path] = []
-    if "html" in fmts:
-        written.append(_write(out / "report.html", render_html(
-            entries, result.failed, placed, figures, command, generated)))
-    if "csv" in fmts:
-        df = pd.DataFrame(rows, columns=list(COLUMNS))
-        df["value"] = [_csv_value(v) for v in df["value"]]
-        written.append(_write(out / "metrics.csv", df.to_csv(index=False, lineterminator="\n")))
-    if "json" in fmts:
-        payload = {"notice": NOTICE, "pkdose_version": __version__, "command": command,
-                   "failed": [{"path": p, "reason": r} for p, r in result.failed],
-                   "warnings": [{"regimen_id": e.regimen_id, "message": w}
-                                for e in entries for w in e.warnings],
-                   "rows": rows}
-        written.append(_write(out / "metrics.json", json.dumps(payload, indent=2) + "\n"))
-    if "md" in fmts:
-        written.append(_write(out / "report.md", render_md(entries, result.failed, placed,
-                                                           command, generated)))
-    result.files = written + [figures["overlay"]] + [figures[e.regimen_id] for e in entries]
+    with out:
+        drawn, figures = _figures(entries, placed, out, result.failed)
+        if not drawn:
+            reasons = "; ".join(f"{p}: {r}" for p, r in result.failed)
+            raise PkdoseError(f"no readable regimen to report ({reasons})")
+        kept = {e.regimen_id for e in drawn}
+        lost = {e.source_file for e in entries if e.regimen_id not in kept}
+        result.ok = [p for p in result.ok if printable(p) not in lost]
+        entries = drawn
+        generated = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        rows = metric_rows(entries, placed)
+        if "html" in fmts:
+            out.write_text(pages["html"], render_html(entries, result.failed, placed, figures,
+                                                      command, generated))
+        if "csv" in fmts:
+            df = pd.DataFrame(rows, columns=list(COLUMNS))
+            df["value"] = [_csv_value(v) for v in df["value"]]
+            out.write_text(pages["csv"], df.to_csv(index=False, lineterminator="\n"))
+        if "json" in fmts:
+            payload = {"notice": NOTICE, "pkdose_version": __version__, "command": command,
+                       "failed": [{"path": p, "reason": r} for p, r in result.failed],
+                       "warnings": [{"regimen_id": e.regimen_id, "message": w}
+                                    for e in entries for w in e.warnings],
+                       "rows": rows}
+            out.write_text(pages["json"], json.dumps(payload, indent=2) + "\n")
+        if "md" in fmts:
+            out.write_text(pages["md"], render_md(entries, result.failed, placed, command,
+                                                  generated))
+        final = {rel: path for rel, path in zip(out.written, out.commit(), strict=True)}
+    result.files = ([final[pages[f]] for f in FORMATS if f in fmts] + [final["figures/overlay.png"]]
+                    + [final[f"figures/{e.regimen_id}.png"] for e in entries])
     return result
 
 
@@ -636,17 +795,3 @@ def _csv_value(v: object) -> str:
     if v is None:
         return ""
     return f"{v:.10g}" if isinstance(v, float) else str(v)
-
-
-def _one_line(exc: Exception, path: str) -> str:
-    """The error on one line, without the file name the failure list already shows."""
-    text = " ".join(str(exc).split())
-    return text[len(path) + 2:] if text.startswith(f"{path}: ") else text
-
-
-def _write(path: Path, text: str) -> Path:
-    try:
-        path.write_text(text, encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise PkdoseError(f"cannot write {path}: {exc.strerror}") from None
-    return path

@@ -33,7 +33,8 @@ from pkdose.errors import ExtrapolationWarning, PkdoseError
 OPTION_FLAGS = {"food_g_day": "--food", "species": "--species", "step_h": "--step",
                 "until_h": "--until", "max_tablets": "--max-tablets",
                 "first_dose": "--first-dose", "scheduler": "--scheduler", "match": "--match",
-                "fraction": "--fraction", "n": "--n", "window_h": "--window"}
+                "fraction": "--fraction", "n": "--n", "window_h": "--window",
+                "file_timeout_s": "--file-timeout"}
 
 
 def _err(msg: str) -> None:

@@ -47,8 +47,11 @@ def stderr_progress(what: str):
 
 
 def file_progress(i: int, n: int, path: str) -> None:
-    """One line per file of a batch, before it is read."""
-    click.echo(f"[{i}/{n}] {path}", err=True)
+    """One line per file of a batch, before it is read (control characters in the name
+    shown escaped, so a file name cannot break the line or drive the terminal)."""
+    from pkdose.files import printable
+
+    click.echo(f"[{i}/{n}] {printable(path)}", err=True)
 
 
 def dose_progress(k: int, dose: float) -> None:
