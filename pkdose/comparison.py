@@ -12,6 +12,7 @@ Both are thin clients of the answer engine (:mod:`pkdose.engine`); results are t
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from pkdose.engine import scenario
-from pkdose.errors import PkdoseError
+from pkdose.errors import ExtrapolationWarning, PkdoseError, extrapolation_messages
 from pkdose.model import Model, covariate_table, get_model
 from pkdose.pd import Verdict
 from pkdose.regimen import Regimen
-from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table
+from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table, number
 from pkdose.simulation import as_regimen
 
 __all__ = ["AGAINST_GROUPS", "Placement", "compare", "flag", "parse_against", "place",
@@ -133,18 +134,40 @@ def reference_table(purposes: Sequence[str], drugs: Sequence[str], subjects=None
 
     Trials of fixed length are compared at the steady state of their repeating dose (the
     exposure while on treatment); each runs with its own co-medication and the drug's
-    default model. Their extrapolation warnings are not repeated: they are the published
-    regimens, and would bury the user's own.
+    default model. Their extrapolation warnings are folded into one ExtrapolationWarning
+    that names them: they are the published regimens, and one warning each would bury the
+    user's own.
     """
     from pkdose import references
 
     refs = [r for p in purposes for r in references.regimens(purpose=p)
             if r.drug in drugs and r.systemic and r.species == "human"]
     cov = covariate_table(subjects)  # once: every reference runs on the same people
-    scns = [scenario(r.regimen.on_treatment(), None, cov, with_=r.comedication, warn=False)
-            for r in refs]
+    scns, outside = [], []
+    for r in refs:
+        with extrapolation_messages() as messages:
+            scns.append(scenario(r.regimen.on_treatment(), None, cov, with_=r.comedication))
+        if messages:
+            outside.append(r.name)
+    if outside:
+        warnings.warn(_outside_data_note(outside), ExtrapolationWarning, stacklevel=2)
     return exposure_table(scns, metrics or TEXT_METRICS, None,
                           [{"reference": r.name, "purpose": r.purpose} for r in refs])
+
+
+def _outside_data_note(names: Sequence[str]) -> str:
+    """One line for the reference regimens (trial arms ``study/arm``) outside their model's
+    data, the arms of one study counted together."""
+    arms: dict[str, list[str]] = {}
+    for name in names:
+        arms.setdefault(name.split("/")[0], []).append(name)
+    shown = [group[0] if len(group) == 1 else f"{study} ({len(group)} arms)"
+             for study, group in arms.items()]
+    many = len(names) > 1
+    return (f"{len(names)} reference regimen{'s lie' if many else ' lies'} outside "
+            f"{'their' if many else 'its'} model's data (dose, body size or covariates; "
+            f"{'their' if many else 'its'} exposure is extrapolated): {', '.join(shown)}; "
+            "see pkdose references show NAME")
 
 
 @dataclass(frozen=True)
@@ -195,17 +218,18 @@ class Placement:
                 "with their co-medication):\n"
                 + self.references.to_text(prefixes=list(refs["reference"]), legend=False))
         for _, n in self.nearest.iterrows():
-            ratios = ", ".join(f"{m} x{n[f'{m}_ratio']:.2g}" for m in RATIO_METRICS)
+            ratios = ", ".join(f"{m} x{number(n[f'{m}_ratio'], '.2g')}" for m in RATIO_METRICS)
             text += (f"\n{n['regimen']}: nearest reference by exposure is {n['reference']} "
                      f"({n['reference_regimen']}): {ratios}\n")
             tg = self.targets[self.targets["regimen"] == n["regimen"]]
             for _, t in tg.iterrows():
+                trough = number(t["ctrough_ng_ml"], ".2g", "ng/mL")
                 if t["kind"] == "signal":
                     rel = "above" if t["position"] != "below" else "below"
-                    text += (f"  trough {t['ctrough_ng_ml']:.2g} ng/mL is {rel} the "
+                    text += (f"  trough {trough} is {rel} the "
                              f"{t['low_ng_ml']:g} ng/mL signal of {t['reference']}\n")
                 else:
-                    text += (f"  trough {t['ctrough_ng_ml']:.2g} ng/mL is {t['position']} "
+                    text += (f"  trough {trough} is {t['position']} "
                              f"{t['low_ng_ml']:g}-{t['high_ng_ml']:g} ng/mL "
                              f"({t['reference']}: {t['applies_to']})\n")
         if self.nearest.empty:

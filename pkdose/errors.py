@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class PkdoseError(ValueError):
     """Bad input a user can fix: the message says what was wrong and how to fix it.
@@ -29,3 +33,25 @@ class ExtrapolationWarning(UserWarning):
 
 class FitWarning(UserWarning):
     """An estimate that does not hold (see ``pkdose.diagnostics.FitDiagnostics``)."""
+
+
+@contextmanager
+def extrapolation_messages() -> Iterator[list[str]]:
+    """Collect, instead of showing, the ExtrapolationWarning messages raised inside.
+
+    Yields a list that holds each message once, in order, when the block ends (also when
+    it raises); other warnings are shown as usual.
+    """
+    found: list[str] = []
+    recorder = warnings.catch_warnings(record=True)
+    caught = recorder.__enter__()
+    warnings.simplefilter("always", ExtrapolationWarning)
+    try:
+        yield found
+    finally:
+        recorder.__exit__(None, None, None)  # first, so the other warnings reach the user
+        for w in caught:
+            if not issubclass(w.category, ExtrapolationWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            elif str(w.message) not in found:
+                found.append(str(w.message))

@@ -32,19 +32,36 @@ LEGEND = ("concentrations in whole blood, ng/mL; AUC168 = AUC per week (ng*h/mL)
           "mTORC1 % = mean inhibition; mTORC2 % = mean assembled fraction (a research "
           "hypothesis: see pkdose flag); n/a = not defined for this basis")
 
+#: What text shows for a value that is not defined (NaN, inf, None): never nan or inf.
+NOT_AVAILABLE = "n/a"
+
+
+def number(value: object, spec: str = ".3g", unit: str = "") -> str:
+    """A number as text in the format ``spec`` (then `` unit``); ``n/a`` for NaN, inf or
+    None.
+
+    Every text output formats numbers that can be undefined through here (or
+    :func:`format_value`), so no table shows nan, inf or None.
+    """
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return NOT_AVAILABLE
+    if not math.isfinite(x):
+        return NOT_AVAILABLE
+    return format(x, spec) + (f" {unit}" if unit else "")
+
 
 def format_value(value: object, unit: str) -> str:
-    """A metric value as shown in text: significant digits by unit, n/a for NaN."""
+    """A metric value as shown in text: significant digits by unit, n/a where undefined."""
     if isinstance(value, str):
         return value
     try:
         x = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return str(value)
-    if math.isnan(x):
-        return "n/a"
-    if math.isinf(x):
-        return "inf"
+    if not math.isfinite(x):
+        return NOT_AVAILABLE
     if unit == "fraction":
         return f"{100 * x:.0f}"
     if unit == "h/week":

@@ -171,21 +171,6 @@ def test_compare_without_plot_imports_no_matplotlib():
     assert "matplotlib" not in res.stderr and "pkdose.plotting" not in res.stderr
 
 
-def test_progress_bar_is_drawn_only_on_a_terminal(capsys):
-    from pkdose.cli.progress import ProgressBar
-
-    bar = ProgressBar("arm 1/1", after_s=0.0)
-    bar.tty = False
-    bar(1, 2)
-    bar.close()
-    assert capsys.readouterr().err == ""
-    bar.tty = True
-    bar(2, 2)
-    bar.close()
-    err = capsys.readouterr().err
-    assert err.startswith("\r[arm 1/1] [") and "2/2 subjects" in err and err.endswith("\n")
-
-
 def test_regimens_can_come_from_toml_files_and_event_tables(run, tmp_path):
     from pkdose.regimen_io import regimen_to_events, write_regimen_toml
     from pkdose.regimen_text import parse_regimen

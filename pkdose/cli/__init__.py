@@ -10,7 +10,6 @@ that ``pkdose --help`` and ``--version`` load no numpy, pandas, scipy or matplot
 from __future__ import annotations
 
 import os
-import warnings
 
 import click
 
@@ -27,7 +26,7 @@ from pkdose.cli import (
     translate,
     validate,
 )
-from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.errors import PkdoseError, extrapolation_messages
 
 #: The command-line option of each library parameter an error can name.
 OPTION_FLAGS = {"food_g_day": "--food", "species": "--species", "step_h": "--step",
@@ -58,30 +57,27 @@ class _Group(click.Group):
     traceback)."""
 
     def invoke(self, ctx):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ExtrapolationWarning)
-            try:
+        messages: list[str] = []
+        try:
+            # Once each: the PK and PD passes warn about the same regimen.
+            with extrapolation_messages() as messages:
                 return super().invoke(ctx)
-            except PkdoseError as exc:
-                _err(error_line(exc))
-                ctx.exit(2)
-            except (click.exceptions.ClickException, click.exceptions.Exit,
-                    click.exceptions.Abort):
+        except PkdoseError as exc:
+            _err(error_line(exc))
+            ctx.exit(2)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place bugs are caught
+            if os.environ.get("PKDOSE_DEBUG"):
                 raise
-            except Exception as exc:  # noqa: BLE001 - the one place bugs are caught
-                if os.environ.get("PKDOSE_DEBUG"):
-                    raise
-                _err(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); "
-                     "this is a bug in pkdose: please report the command that caused it "
-                     "(run again with PKDOSE_DEBUG=1 for the traceback)")
-                ctx.exit(BUG_EXIT)
-            finally:
-                seen = set()
-                for w in caught:
-                    msg = str(w.message)
-                    if issubclass(w.category, ExtrapolationWarning) and msg not in seen:
-                        seen.add(msg)  # the PK and PD passes warn about the same regimen
-                        click.echo(f"warning: {msg}", err=True)
+            _err(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                 "this is a bug in pkdose: please report the command that caused it "
+                 "(run again with PKDOSE_DEBUG=1 for the traceback)")
+            ctx.exit(BUG_EXIT)
+        finally:
+            for msg in messages:
+                click.echo(f"warning: {msg}", err=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -132,12 +132,13 @@ def interactions(drug):
     """
     from pkdose.drugs import resolve_drug
     from pkdose.interactions import list_interactions
+    from pkdose.results import NOT_AVAILABLE, number
 
     notice()
     df = list_interactions(resolve_drug(drug) if drug else None)
     cols = ["drug", "spec", "context", "auc_ratio", "cmax_ratio", "trough_ratio", "cl_factor",
             "f_factor", "citation"]
-    click.echo(df[cols].to_string(index=False, max_colwidth=60,
-                                  float_format=lambda x: f"{x:.3g}"))
-    click.echo("Fold-changes on CL/F and F; derivation and caveats: docs/interactions.md",
-               err=True)
+    click.echo(df[cols].to_string(index=False, max_colwidth=60, na_rep=NOT_AVAILABLE,
+                                  float_format=number))
+    click.echo(f"Fold-changes on CL/F and F; {NOT_AVAILABLE}: not reported by the source; "
+               "derivation and caveats: docs/interactions.md", err=True)

@@ -13,17 +13,19 @@ from pkdose.cli.options import (
     parse_params,
     parse_window,
     plot_options,
+    precision_option,
     subject_from_options,
 )
-from pkdose.cli.output import notice, write
+from pkdose.cli.output import Outputs, notice, write, write_csv
 
 
 @click.command()
 @click.argument("regimens", nargs=-1, required=True)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write all metrics (one row per regimen) to CSV.")
+              help="Write all metrics (one row per regimen) to CSV (-: stdout).")
+@precision_option("%.10g")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write all metrics to JSON.")
+              help="Write all metrics to JSON (-: stdout).")
 @plot_options("Overlay the curves in one figure (PNG/SVG/PDF).")
 @click.option("--until", metavar="DURATION", help="Plot horizon, default 4 weeks.")
 @click.option("--window", metavar="START-END",
@@ -34,9 +36,9 @@ from pkdose.cli.output import notice, write
 @click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
               help="Compare animal regimens with the species' default model; default human.")
 @model_options
-def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, window, against,
-            species, model_name, param, weight, height, sex, age, hct, covariate, band,
-            with_):
+def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd, until,
+            window, against, species, model_name, param, weight, height, sex, age, hct,
+            covariate, band, with_):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
@@ -51,6 +53,7 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     from pkdose.simulation import load_regimens
 
     notice()
+    out = Outputs({"--csv": csv_path, "--json": json_path})
     regs = [reg for r in regimens for reg in load_regimens(r)]
     bands = parse_bands(band)
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
@@ -62,13 +65,13 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
     metrics = None if (csv_path or json_path) else TEXT_METRICS
     table = run(regs, model_name, subj, params, parse_window(window) if window else None,
                 with_=with_, species=species, metrics=metrics)
-    click.echo(table.to_text(), nl=False)
+    out.text(table.to_text())
     placed = None
     if against:
         from pkdose.comparison import parse_against, place
 
         placed = place(table, parse_against(against), subj)
-        click.echo(placed.to_text(), nl=False)
+        out.text(placed.to_text())
         bands = list(dict.fromkeys(bands + placed.bands()))
     if csv_path or json_path:
         rows = table.to_frame()
@@ -79,13 +82,11 @@ def compare(regimens, csv_path, json_path, plot_path, log, show_pd, until, windo
                              ignore_index=True)
             extra = {k: v for k, v in placed.to_dict().items() if k != "references"}
         if csv_path:
-            write(rows.to_csv(index=False, float_format="%.10g"), csv_path)
-            click.echo(f"wrote {csv_path}", err=True)
+            write_csv(rows, csv_path, float_format)
         if json_path:
             from pkdose.results import ExposureTable
 
             write(ExposureTable(rows).to_json(**extra), json_path)
-            click.echo(f"wrote {json_path}", err=True)
     if plot_path:
         _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, with_, bands)
 

@@ -8,8 +8,9 @@ import re
 import click
 
 from pkdose.cli.lazy import pd
-from pkdose.cli.output import notice, pct, write
-from pkdose.cli.progress import dose_progress, stderr_progress
+from pkdose.cli.options import precision_option, refuse_stdout_figure
+from pkdose.cli.output import Outputs, notice, pct, write_csv
+from pkdose.cli.progress import ProgressBar, dose_progress
 from pkdose.errors import PkdoseError
 
 
@@ -83,6 +84,8 @@ def design_find_dose(drug, schedule, target, fraction, max_tablets, n, populatio
 
 def format_find_dose(df: pd.DataFrame) -> str:
     """Plain-text answer of find-dose: root, bracketing tablet doses, evaluations."""
+    from pkdose.results import number
+
     r = df.set_index("row")
     root = r.loc["root"]
     stat = root["statistic"]
@@ -91,7 +94,8 @@ def format_find_dose(df: pd.DataFrame) -> str:
             f"{stat} = {root['target_value']:g}")
     out = [f"target: {want} ({root['n']} subjects, seed {root['seed']}, model "
            f"{root['model']})",
-           f"continuous dose: {root['dose_mg']:.4g} mg  ({stat} {root['attained']:.4g}); "
+           f"continuous dose: {root['dose_mg']:.4g} mg  "
+           f"({stat} {number(root['attained'], '.4g')}); "
            f"95% Monte Carlo interval {root['dose_low_mg']:.3g}-{root['dose_high_mg']:.3g} mg "
            f"(bootstrap of the {root['n']} subjects)"]
     for label in ("tablet below", "tablet above"):
@@ -100,7 +104,7 @@ def format_find_dose(df: pd.DataFrame) -> str:
         if cond:
             extra = (f", {row['fraction_meeting']:.1%} meet {cond}"
                      f" ({'meets' if row['meets'] else 'misses'} the target)")
-        out.append(f"{label}: {row['regimen']}  {stat} {row['attained']:.4g}{extra}")
+        out.append(f"{label}: {row['regimen']}  {stat} {number(row['attained'], '.4g')}{extra}")
     sims = int(root["simulations"])
     out.append(f"{root['evaluations']} evaluations by the root-finder (Brent on log dose), "
                f"{sims} population simulation{'s' if sims != 1 else ''}, same subjects at "
@@ -118,10 +122,11 @@ def format_find_dose(df: pd.DataFrame) -> str:
 @click.option("--trials", "n_trials", type=click.IntRange(min=1), default=2000,
               show_default=True, help="Simulated trials for the empirical power.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the comparison table to CSV.")
+              help="Write the comparison table to CSV (-: stdout).")
+@precision_option("%.6g")
 @_population_options(1000, "Virtual subjects per arm (different subjects in every arm).")
-def design_arms(regimens, metric, power, alpha, n_trials, csv_path, n, population, seed,
-                model_name, with_):
+def design_arms(regimens, metric, power, alpha, n_trials, csv_path, float_format, n,
+                population, seed, model_name, with_):
     """Overlap of exposure between arms and subjects per arm to tell them apart.
 
     Every arm gets its own virtual subjects (a parallel-group trial). For each pair:
@@ -137,17 +142,18 @@ def design_arms(regimens, metric, power, alpha, n_trials, csv_path, n, populatio
     from pkdose.design import compare_arms
 
     notice()
+    out = Outputs({"--csv": csv_path})
     df = compare_arms(regimens, metric, n, population, seed, model_name, with_, power, alpha,
-                      n_trials, progress=stderr_progress("arms"))
-    click.echo(format_arms(df), nl=False)
+                      n_trials, progress=ProgressBar("arms", "arms"))
+    out.text(format_arms(df))
     if csv_path:
-        write(df.to_csv(index=False, float_format="%.6g"), csv_path)
-        click.echo(f"wrote {csv_path}", err=True)
+        write_csv(df, csv_path, float_format)
 
 
 def format_arms(df: pd.DataFrame) -> str:
-    """Plain-text pairwise comparison of arms."""
+    """Plain-text pairwise comparison of arms; n/a (with why) where a number is undefined."""
     from pkdose.diagnostics import threshold
+    from pkdose.results import number
 
     z = threshold("arms", "separable_z").value  # the 95 % Monte Carlo interval
     out = []
@@ -165,16 +171,21 @@ def format_arms(df: pd.DataFrame) -> str:
                      f"{r['n_per_arm_low']:.0f}-{r['n_per_arm_high']:.0f})")
         sim = ("not simulated" if not math.isfinite(r["power_simulated"])
                else f"{r['power_simulated']:.1%}")
+        power_t = (f"{r['power_t']:.1%} (noncentral t)" if math.isfinite(r["power_t"])
+                   else "n/a (the noncentral t distribution did not evaluate at this "
+                        "separation)")
         out += [f"{r['higher_arm']}  vs  {r['lower_arm']}  ({r['metric']}, {r['n']} subjects "
                 f"per arm, model {r['model']})",
-                f"  median {r['median_higher']:.4g} vs {r['median_lower']:.4g}; geometric mean "
-                f"ratio {r['gmr']:.3f}; SD of log {r['sd_log']:.3f}",
-                f"  P(higher-arm subject has the higher exposure) = {r['p_higher']:.3f} "
-                f"(log-normal theory {r['p_higher_normal']:.3f})",
+                f"  median {number(r['median_higher'], '.4g')} vs "
+                f"{number(r['median_lower'], '.4g')}; geometric mean ratio "
+                f"{number(r['gmr'], '.3f')}; SD of log {number(r['sd_log'], '.3f')}",
+                f"  P(higher-arm subject has the higher exposure) = "
+                f"{number(r['p_higher'], '.3f')} (log-normal theory "
+                f"{number(r['p_higher_normal'], '.3f')})",
                 f"  subjects per arm for {r['power']:.0%} power at two-sided alpha "
                 f"{r['alpha']:g} (t-test on log {r['metric']}): {n_arm}",
-                *([f"  power at that n: {r['power_t']:.1%} (noncentral t), {sim} in "
-                   f"{r['n_trials']} resampled trials"] if r["separable"] else []), ""]
+                *([f"  power at that n: {power_t}, {sim} in {r['n_trials']} resampled trials"]
+                  if r["separable"] else []), ""]
     out.append("arms are independent virtual subjects (seed per arm); no residual or assay "
                "error, so real trials need more subjects")
     return "\n".join(out) + "\n"
@@ -195,12 +206,14 @@ def format_arms(df: pd.DataFrame) -> str:
 @click.option("--intervals", default="1-14", show_default=True, metavar="DAYS",
               help="Dosing intervals in days: a range 1-14 or a list 1,2,7,14.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the table of all schedules to CSV.")
+              help="Write the table of all schedules to CSV (-: stdout).")
+@precision_option("%.6g")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              callback=refuse_stdout_figure,
               help="Trade-off plot: mTORC1 engagement vs fraction mTORC2-spared.")
 @_population_options(50, "Virtual subjects (the same ones for every schedule).")
 def design_window(drug, mtorc1, mtorc1_fraction, spared, doses, max_mg, intervals, csv_path,
-                  plot_path, n, population, seed, model_name, with_):
+                  float_format, plot_path, n, population, seed, model_name, with_):
     """Schedules that engage mTORC1 while keeping mTORC2 spared (dose x interval).
 
     Simulates every dose of the grid at every interval on the same virtual subjects and
@@ -215,14 +228,14 @@ def design_window(drug, mtorc1, mtorc1_fraction, spared, doses, max_mg, interval
     from pkdose.design import therapeutic_window
 
     notice()
+    out = Outputs({"--csv": csv_path})
     dose_list = _numbers(doses, "--doses") if doses else None
     df = therapeutic_window(drug, mtorc1, spared, dose_list, _intervals(intervals), n,
                             population, seed, model_name, with_, mtorc1_fraction,
-                            max_mg=max_mg, progress=stderr_progress("window"))
-    click.echo(format_window(df), nl=False)
+                            max_mg=max_mg, progress=ProgressBar("window", "schedules"))
+    out.text(format_window(df))
     if csv_path:
-        write(df.to_csv(index=False, float_format="%.6g"), csv_path)
-        click.echo(f"wrote {csv_path}", err=True)
+        write_csv(df, csv_path, float_format)
     if plot_path:
         from pkdose.plotting import plot_window
 
@@ -254,7 +267,7 @@ def _intervals(text: str) -> list[float]:
 
 def format_window(df: pd.DataFrame) -> str:
     """Grid of 'mTORC1 %/spared %' per dose and interval, then feasible set and front."""
-    from pkdose.results import text_table
+    from pkdose.results import number, text_table
 
     a = df.attrs
     cells = {(r.dose_mg, r.interval_days): f"{pct(r.mtorc1_median)}/{pct(r.spared_fraction)}"
@@ -276,8 +289,8 @@ def format_window(df: pd.DataFrame) -> str:
                   else "none"))
     for r in feas.itertuples():
         out.append(f"  {r.regimen}: mTORC1 {pct(r.mtorc1_median)} %, spared "
-                   f"{pct(r.spared_fraction)} %, median trough {r.ctrough_median_ng_ml:.2g} "
-                   "ng/mL")
+                   f"{pct(r.spared_fraction)} %, median trough "
+                   f"{number(r.ctrough_median_ng_ml, '.2g', 'ng/mL')}")
     front = df[df["pareto"]].sort_values("mtorc1_median")
     out.append("Pareto front (no schedule engages mTORC1 more and spares mTORC2 as often): "
                + "; ".join(f"{r.regimen} ({pct(r.mtorc1_median)}/{pct(r.spared_fraction)})"

@@ -8,13 +8,13 @@ import click
 
 from pkdose import NOTICE, __version__
 from pkdose.cli.options import model_options, parse_params, subject_from_options
-from pkdose.cli.output import notice, write
+from pkdose.cli.output import Outputs, notice, write
 
 
 @click.command()
 @click.argument("regimens", nargs=-1, required=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the verdicts, reasons and numbers to JSON.")
+              help="Write the verdicts, reasons and numbers to JSON (-: stdout).")
 @click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
               help="Judge animal regimens with the species' default model and its mTORC2 "
                    "turnover; default human.")
@@ -35,13 +35,13 @@ def flag(regimens, json_path, species, model_name, param, weight, height, sex, a
     from pkdose.simulation import load_regimens
 
     notice()
+    out = Outputs({"--json": json_path})
     regs = [reg for r in regimens for reg in load_regimens(r)]
     subj = subject_from_options(weight, height, sex, age, hct, covariate)
     verdicts = judge(regs, model_name, subj, parse_params(param), with_, species)
     for v in verdicts:
-        click.echo(v.to_text(), nl=False)
+        out.text(v.to_text())
     if json_path:
         payload = {"notice": NOTICE, "pkdose_version": __version__,
                    "regimens": [v.to_dict() for v in verdicts]}
         write(json.dumps(payload, indent=2) + "\n", json_path)
-        click.echo(f"wrote {json_path}", err=True)

@@ -7,8 +7,8 @@ import math
 import click
 
 from pkdose.cli.lazy import pd
-from pkdose.cli.options import parse_when
-from pkdose.cli.output import notice, write
+from pkdose.cli.options import parse_when, precision_option, refuse_stdout_figure
+from pkdose.cli.output import Outputs, notice, write_csv
 from pkdose.errors import PkdoseError
 
 
@@ -40,12 +40,14 @@ from pkdose.errors import PkdoseError
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed of the posterior sampling.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the fitted curve with its 90 % band to CSV.")
+              help="Write the fitted curve with its 90 % band to CSV (-: stdout).")
+@precision_option("%.6g")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              callback=refuse_stdout_figure,
               help="Figure of the fit: measured levels, MAP curve, band, typical curve.")
 @click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
 def individual(regimen, levels_path, first_dose, covariates, model_name, with_, target,
-               max_tablets, missed, late, seed, csv_path, plot_path, log):
+               max_tablets, missed, late, seed, csv_path, float_format, plot_path, log):
     """One person's exposure from measured blood levels (MAP-Bayesian estimation).
 
     The model's between-subject variability is the prior and its residual error the
@@ -65,6 +67,7 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
     from pkdose.simulation import as_regimen
 
     notice()
+    out = Outputs({"--csv": csv_path})
     if missed and late:
         raise PkdoseError("give --missed or --late, not both")
     reg = as_regimen(regimen)
@@ -77,18 +80,17 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
     if not fit.diagnostics.holds:  # also on stderr, for output sent to a file
         click.echo(f"warning: the fit does not hold: {'; '.join(fit.diagnostics.problems)}",
                    err=True)
-    click.echo(format_individual(fit, ind.parameters(fit), ind.fitted_levels(fit),
-                                 ind.exposure(fit), ind.verdict(fit)), nl=False)
+    out.text(format_individual(fit, ind.parameters(fit), ind.fitted_levels(fit),
+                               ind.exposure(fit), ind.verdict(fit)))
     if tgt is not None:
-        click.echo(format_recommendation(ind.recommend(fit, tgt, max_tablets)), nl=False)
+        out.text(format_recommendation(ind.recommend(fit, tgt, max_tablets)))
     options = None
     if when is not None:
         table, options = ind.dose_options(fit, when[0], when[1], late=bool(late))
-        click.echo(format_dose_options(table), nl=False)
+        out.text(format_dose_options(table))
     cur = ind.curve(fit)
     if csv_path:
-        write(cur.to_csv(index=False, float_format="%.6g"), csv_path)
-        click.echo(f"wrote {csv_path}", err=True)
+        write_csv(cur, csv_path, float_format)
     if plot_path:
         from pkdose.plotting import plot_individual
 
@@ -100,8 +102,11 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
         click.echo(f"wrote {plot_path}", err=True)
 
 
-def _g(x: float) -> str:
-    return f"{x:.3g}"
+def _g(x: float, spec: str = ".3g", unit: str = "") -> str:
+    """A number of the text report; n/a where it is not defined."""
+    from pkdose.results import number
+
+    return number(x, spec, unit)
 
 
 def _rows(cells: list[list[str]], indent: str = "  ") -> list[str]:
@@ -112,10 +117,10 @@ def _rows(cells: list[list[str]], indent: str = "  ") -> list[str]:
 
 _IND_METRICS = [("ctrough_ng_ml", "Ctrough ng/mL", _g), ("cmax_ng_ml", "Cmax ng/mL", _g),
                 ("cavg_ng_ml", "Cavg ng/mL", _g),
-                ("auc168_ng_h_ml", "AUC168 ng*h/mL", lambda x: f"{x:.0f}"),
-                ("t_above_4_h_per_week", "h>4 ng/mL per week", lambda x: f"{x:.0f}"),
-                ("mtorc1_mean", "mTORC1 inhibition", lambda x: f"{100 * x:.0f} %"),
-                ("mtorc2_mean", "mTORC2 assembled", lambda x: f"{100 * x:.0f} %")]
+                ("auc168_ng_h_ml", "AUC168 ng*h/mL", lambda x: _g(x, ".0f")),
+                ("t_above_4_h_per_week", "h>4 ng/mL per week", lambda x: _g(x, ".0f")),
+                ("mtorc1_mean", "mTORC1 inhibition", lambda x: _g(100 * x, ".0f", "%")),
+                ("mtorc2_mean", "mTORC2 assembled", lambda x: _g(100 * x, ".0f", "%"))]
 
 
 def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.DataFrame,
@@ -214,6 +219,6 @@ def format_dose_options(table: pd.DataFrame) -> str:
                       f"{_g(r['lowest_ng_ml_p95'])})",
                       f"{_g(r['highest_ng_ml'])} ({_g(r['highest_ng_ml_p5'])}-"
                       f"{_g(r['highest_ng_ml_p95'])})",
-                      f"{r['auc_pct_of_on_time']:.0f} % ({r['auc_pct_p5']:.0f}-"
-                      f"{r['auc_pct_p95']:.0f})"])
+                      f"{_g(r['auc_pct_of_on_time'], '.0f', '%')} "
+                      f"({_g(r['auc_pct_p5'], '.0f')}-{_g(r['auc_pct_p95'], '.0f')})"])
     return "\n".join(out + _rows(cells)) + "\n\n"

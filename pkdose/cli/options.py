@@ -89,6 +89,14 @@ def parse_bands(items: tuple[str, ...]) -> list[tuple[str, float, float]]:
     return out
 
 
+def refuse_stdout_figure(ctx, param, value):
+    """Click callback of ``--plot``: a figure is not text, so ``-`` (stdout) is refused."""
+    if value == "-":
+        raise PkdoseError(f"{param.opts[0]} - : a figure cannot go to stdout; give a file "
+                          f"name such as fig.png (or fig.svg, fig.pdf)")
+    return value
+
+
 def plot_options(plot_help: str):
     """--plot FILE, --log and --pd, shared by the commands that draw curves."""
 
@@ -97,7 +105,7 @@ def plot_options(plot_help: str):
                          help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the "
                               "plot.")(f)
         f = click.option("--log", is_flag=True, help="Log concentration axis in the plot.")(f)
-        return click.option("--plot", "plot_path",
+        return click.option("--plot", "plot_path", callback=refuse_stdout_figure,
                             type=click.Path(dir_okay=False, writable=True), help=plot_help)(f)
 
     return deco
@@ -127,3 +135,26 @@ def model_options(f):
                      help="Model name (see `pkdose models`) or model TOML file; "
                           "default: the drug's default model.")(f)
     return f
+
+
+#: ``--precision full``: 17 significant digits read back to the same float64 (every bit).
+FULL_PRECISION = "%.17g"
+
+
+def parse_precision(text: str) -> str:
+    """``full`` or a printf spec (``%.10g``, ``%.4e``, ``%.3f``) -> the float format of a CSV."""
+    spec = FULL_PRECISION if str(text).strip().lower() == "full" else str(text).strip()
+    m = re.fullmatch(r"%\.(\d{1,2})([gGeEf])", spec)
+    if not m or int(m.group(1)) > 17 or (m.group(2) in "gG" and m.group(1) == "0"):
+        raise PkdoseError(f"cannot read --precision {text!r}; write full (every digit of a "
+                          "float64) or a spec such as %.10g, %.4e or %.3f (at most 17 digits)")
+    return spec
+
+
+def precision_option(default: str):
+    """--precision of the CSV a command writes; ``default`` keeps the command's own."""
+    return click.option(
+        "--precision", "float_format", default=default, show_default=True, metavar="full|%.Ng",
+        callback=lambda ctx, param, value: parse_precision(value),
+        help="Numbers in the CSV: full (%.17g, every bit of a float64 read back exactly) or "
+             "a printf spec such as %.10g.")

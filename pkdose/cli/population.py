@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from pkdose.cli.lazy import np, pd
-from pkdose.cli.output import notice, write
+from pkdose.cli.options import precision_option, refuse_stdout_figure
+from pkdose.cli.output import Outputs, notice, write_csv
 from pkdose.cli.progress import ProgressBar
 from pkdose.errors import PkdoseError
 
@@ -23,8 +24,9 @@ from pkdose.errors import PkdoseError
               help="Probability of target attainment, e.g. \"trough<3\", \"AUC168>300\", "
                    "\"mtorc2>=0.8\" (repeatable).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the per-subject metrics (all arms) to CSV.")
+              help="Write the per-subject metrics (all arms) to CSV (-: stdout).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              callback=refuse_stdout_figure,
               help="Fan chart of the first 4 weeks: median, 50 % and 90 % bands per arm.")
 @click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
 @click.option("--model", "model_name", metavar="NAME|FILE",
@@ -35,14 +37,15 @@ from pkdose.errors import PkdoseError
               help="Also simulate observed concentrations (one IOV occasion per dose, the "
                    "model's residual error) at these hours, e.g. \"23.5,167.5\".")
 @click.option("--observe-csv", "observe_csv", type=click.Path(dir_okay=False, writable=True),
-              help="Write the simulated observations (all arms) to CSV.")
+              help="Write the simulated observations (all arms) to CSV (-: stdout).")
+@precision_option("%.8g")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local processes (default: one per CPU for 1024+ subjects; 1: in this "
                    "process). Results are identical for any number.")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on a Dask cluster, e.g. tcp://host:8786 (pip install 'pkdose[dask]').")
 def population(regimens, n, population, seed, targets, csv_path, plot_path, log, model_name,
-               with_, observe, observe_csv, workers, scheduler):
+               with_, observe, observe_csv, float_format, workers, scheduler):
     """Spread of exposure and mTOR engagement over virtual subjects, per regimen (arm).
 
     Prints per arm the 5/25/50/75th/95th percentiles of the exposure metrics and of mTORC1
@@ -72,6 +75,7 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
     from pkdose.targets import parse_target
 
     notice()
+    out = Outputs({"--csv": csv_path, "--observe-csv": observe_csv})
     parsed = [parse_target(t) for t in targets]
     if observe_csv and not observe:
         raise PkdoseError("--observe-csv needs --observe TIMES, e.g. --observe 23.5,167.5")
@@ -95,16 +99,14 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
             observed.append(obs)
     metrics = pd.concat(frames, ignore_index=True)
     summary = summarise(metrics, parsed)
-    click.echo(format_population(summary, pop.name, n, seed), nl=False)
+    out.text(format_population(summary, pop.name, n, seed))
     if observed:
         obs = pd.concat(observed, ignore_index=True)
-        click.echo(format_observations(obs), nl=False)
+        out.text(format_observations(obs))
         if observe_csv:
-            write(obs.to_csv(index=False, float_format="%.8g"), observe_csv)
-            click.echo(f"wrote {observe_csv}", err=True)
+            write_csv(obs, observe_csv, float_format)
     if csv_path:
-        write(metrics.to_csv(index=False, float_format="%.8g"), csv_path)
-        click.echo(f"wrote {csv_path}", err=True)
+        write_csv(metrics, csv_path, float_format)
     if plot_path:
         from pkdose.plotting import plot_fan
 
@@ -113,11 +115,11 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
         click.echo(f"wrote {plot_path}", err=True)
 
 
-_POP_ROWS = [("ctrough_ng_ml", "Ctrough ng/mL", "{:.3g}"), ("cmax_ng_ml", "Cmax ng/mL", "{:.3g}"),
-             ("cavg_ng_ml", "Cavg ng/mL", "{:.3g}"), ("auc168_ng_h_ml", "AUC168 ng*h/mL", "{:.4g}"),
-             ("t_above_3_h_per_week", "h>3 per week", "{:.1f}"),
-             ("mtorc1_mean", "mTORC1 inhibition", "{:.0%}"),
-             ("mtorc2_mean", "mTORC2 assembled", "{:.0%}")]
+_POP_ROWS = [("ctrough_ng_ml", "Ctrough ng/mL", ".3g"), ("cmax_ng_ml", "Cmax ng/mL", ".3g"),
+             ("cavg_ng_ml", "Cavg ng/mL", ".3g"), ("auc168_ng_h_ml", "AUC168 ng*h/mL", ".4g"),
+             ("t_above_3_h_per_week", "h>3 per week", ".1f"),
+             ("mtorc1_mean", "mTORC1 inhibition", ".0%"),
+             ("mtorc2_mean", "mTORC2 assembled", ".0%")]
 
 
 _VERDICTS = ("spared", "equivocal", "inhibited")
@@ -125,7 +127,7 @@ _VERDICTS = ("spared", "equivocal", "inhibited")
 
 def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -> str:
     """Plain-text summary per arm: headline percentiles, verdict fractions, targets."""
-    from pkdose.results import text_table
+    from pkdose.results import number, text_table
 
     out = []
     for reg, g in summary.groupby("regimen", sort=False):
@@ -134,21 +136,21 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
         cells = [["", "p5", "p25", "median", "p75", "p95"]]
         for col, label, fmt in _POP_ROWS:
             if col in by.index:
-                cells.append([label] + [fmt.format(by.loc[col, f"p{p}"])
+                cells.append([label] + [number(by.loc[col, f"p{p}"], fmt)
                                         for p in (5, 25, 50, 75, 95)])
         out.append(text_table(cells[0], cells[1:], indent="  ", rule=False).rstrip("\n"))
         for prefix, label in (("mtorc2 ", "mTORC2 verdict (as pkdose flag: the same at "
                                           "48, 96 and 168 h turnover, else equivocal): "),
                               ("mtorc2 central ", "at the central 96 h turnover alone: ")):
-            verdicts = [f"{s[len(prefix):]} {f:.0%}" for s, f in by["fraction"].items()
+            verdicts = [f"{s[len(prefix):]} {number(f, '.0%')}" for s, f in by["fraction"].items()
                         if s.startswith(prefix) and s[len(prefix):] in _VERDICTS]
             if verdicts:
                 out.append("  " + label + ", ".join(verdicts))
         for s, f in by["fraction"].items():
             if s.startswith("P("):
-                out.append(f"  {s} = {f:.1%}")
+                out.append(f"  {s} = {number(f, '.1%')}")
             elif s.endswith(("met", "not met")) and ": " in s:  # a population statistic
-                out.append(f"  {s} ({by.loc[s, 'p50']:.3g})")
+                out.append(f"  {s} ({number(by.loc[s, 'p50'])})")
         out.append("")
     out.append("whole-blood concentrations; steady-state cycle for regimens that go on, first "
                "week for regimens that stop; no residual error (see docs/population.md)")
@@ -157,13 +159,15 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
 
 def format_observations(obs: pd.DataFrame) -> str:
     """Per arm and sampling time: percentiles of simulated observed concentrations."""
+    from pkdose.results import number
+
     out = []
     for reg, g in obs.groupby("regimen", sort=False):
         out.append(f"{reg}: simulated observations (ng/mL; 5/50/95th percentiles)")
         for t, h in g.groupby("time_h", sort=True):
             q = np.percentile(h["obs_ng_ml"], (5, 50, 95))
             out.append(f"  {t:g} h (dose {int(h['occasion'].iloc[0])}): "
-                       f"{q[0]:.3g} / {q[1]:.3g} / {q[2]:.3g}")
+                       f"{number(q[0])} / {number(q[1])} / {number(q[2])}")
         out.append("")
     out.append("observed = predicted with one between-occasion draw per dose and the model's "
                "residual error (see docs/population.md)")

@@ -9,41 +9,56 @@ import click
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr, shown once a run has taken over 2 seconds.
+    """Progress of a long run on stderr, once it has taken over ``after_s`` seconds.
 
-    Drawn only when stderr is a terminal: redrawn with carriage returns, it would fill a
-    log file or a pipe with one long line.
+    On a terminal, one bar redrawn in place with carriage returns, its line ended when the
+    count is complete (or by :meth:`close`). Anywhere else (a log file, a pipe) a carriage
+    return would pile every redraw onto one long line, so plain lines are written instead,
+    at most one per ``every_s`` seconds, and a last one at the end. A quick run writes
+    nothing.
+
+    Parameters
+    ----------
+    label : str
+        What runs, e.g. ``arm 1/2``.
+    unit : str
+        What is counted, e.g. ``subjects``.
+    after_s, every_s : float
+        Seconds before the first report; seconds between two plain lines.
     """
 
-    def __init__(self, label: str, after_s: float = 2.0) -> None:
-        self.label, self.after_s, self.clock = label, after_s, time.monotonic
-        self.start, self.shown = time.monotonic(), False
+    def __init__(self, label: str, unit: str = "subjects", after_s: float = 2.0,
+                 every_s: float = 10.0) -> None:
+        self.label, self.unit, self.after_s, self.every_s = label, unit, after_s, every_s
+        self.clock = time.monotonic
+        self.start, self.shown, self.last = self.clock(), False, -float("inf")
+        self.open_line = False  # a bar drawn on the terminal, its line not yet ended
         self.tty = sys.stderr.isatty()
 
     def __call__(self, done: int, total: int) -> None:
-        elapsed = self.clock() - self.start
-        if not self.tty or (elapsed < self.after_s and not self.shown):
+        now = self.clock()
+        elapsed = now - self.start
+        finished = done >= total
+        if elapsed < self.after_s and not self.shown:
             return
-        self.shown = True
-        filled = int(30 * done / max(total, 1))
-        rate = done / elapsed if elapsed > 0 else 0.0
-        click.echo(f"\r[{self.label}] [{'#' * filled}{'.' * (30 - filled)}] "
-                   f"{done}/{total} subjects, {rate:,.0f}/s", err=True, nl=False)
+        if not self.tty and not (finished or now - self.last >= self.every_s):
+            return
+        self.shown, self.last = True, now
+        rate = f", {done / elapsed:,.0f}/s" if elapsed > 0 else ""
+        count = f"{done}/{total} {self.unit}{rate}"
+        if not self.tty:
+            click.echo(f"[{self.label}] {count}", err=True)
+            return
+        filled = int(30 * min(done, total) / max(total, 1))
+        click.echo(f"\r[{self.label}] [{'#' * filled}{'.' * (30 - filled)}] {count}", err=True,
+                   nl=finished)
+        self.open_line = not finished
 
     def close(self) -> None:
-        """End the bar's line (if it was shown)."""
-        if self.shown:
+        """End the bar's line if a run stopped short of its total."""
+        if self.open_line:
             click.echo("", err=True)
-
-
-def stderr_progress(what: str):
-    """About 15 lines at most on stderr, however long the run."""
-
-    def report(done, total):
-        if done == total or done % max(1, total // 14) == 0:
-            click.echo(f"[{what}] {done}/{total}", err=True)
-
-    return report
+            self.open_line = False
 
 
 def file_progress(i: int, n: int, path: str) -> None:

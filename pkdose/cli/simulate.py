@@ -10,9 +10,10 @@ from pkdose.cli.options import (
     parse_duration,
     parse_params,
     plot_options,
+    precision_option,
     subject_from_options,
 )
-from pkdose.cli.output import notice, write
+from pkdose.cli.output import STDOUT, notice, write_csv
 
 
 @click.command()
@@ -21,15 +22,17 @@ from pkdose.cli.output import notice, write
 @click.option("--step", default="1h", show_default=True, metavar="DURATION",
               help="Output time step, e.g. 1h, 15min.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the curve to a CSV file instead of stdout.")
+              default=STDOUT, help="Write the curve to a CSV file instead of stdout (-).")
+@precision_option("%.6g")
 @click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
               help="Simulate an animal with the species' default model (ip, sc and ppm "
                    "diets need one); default human.")
 @click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets.")
 @plot_options("Save a figure (PNG/SVG/PDF).")
 @model_options
-def simulate(regimen, until, step, csv_path, species, food, plot_path, log, show_pd,
-             model_name, param, weight, height, sex, age, hct, covariate, band, with_):
+def simulate(regimen, until, step, csv_path, float_format, species, food, plot_path, log,
+             show_pd, model_name, param, weight, height, sex, age, hct, covariate, band,
+             with_):
     """Concentration-time curve of one regimen (time_h, conc_ng_ml [, plasma_ng_ml]).
 
     REGIMEN is regimen text, a regimen TOML file or a one-subject event-table CSV.
@@ -50,11 +53,7 @@ def simulate(regimen, until, step, csv_path, species, food, plot_path, log, show
     df = run(reg, model_name, subj, until_h=parse_duration(until, "--until") if until else None,
              step_h=parse_duration(step, "--step"), params=parse_params(param), with_=with_,
              species=species)
-    if csv_path:
-        write(df.to_csv(index=False, float_format="%.6g"), csv_path)
-        click.echo(f"wrote {csv_path}", err=True)
-    else:
-        click.echo(df.to_csv(index=False, float_format="%.6g"), nl=False)
+    write_csv(df, csv_path, float_format)
     if plot_path:
         from pkdose.pd import curve_pd
         from pkdose.plotting import plot_curves

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from pkdose.cli.lazy import pd
-from pkdose.cli.output import notice, pct, write
+from pkdose.cli.options import precision_option, refuse_stdout_figure
+from pkdose.cli.output import Outputs, notice, pct, write_csv
 from pkdose.errors import PkdoseError
 
 _SPECIES_CHOICES = click.Choice(["mouse", "dog", "marmoset"])
@@ -22,14 +23,16 @@ def _animal_subject(weight, sex, food) -> dict:
 def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
                        reverse: bool, spread: pd.DataFrame | None = None) -> str:
     """The given regimen's exposure, the matches ranked, and what a match means."""
+    from pkdose.results import NOT_AVAILABLE, number
     from pkdose.translation import CAVEATS, MATCH_METRICS
 
     column, label, unit = MATCH_METRICS[match]
     f = first.iloc[0]
     who = "human" if reverse else f"{f['species']} ({f['model']})"
     lines = [f"{f['regimen_given'] if 'regimen_given' in f else f['regimen']} in {who}, "
-             f"{f['basis']}: Cavg {f['cavg_ng_ml']:.3g} ng/mL, Cmax {f['cmax_ng_ml']:.3g}, "
-             f"Cmin {f['cmin_ng_ml']:.3g}, mTORC1 {pct(f['mtorc1_mean'])} %, "
+             f"{f['basis']}: Cavg {number(f['cavg_ng_ml'], '.3g', 'ng/mL')}, Cmax "
+             f"{number(f['cmax_ng_ml'])}, Cmin {number(f['cmin_ng_ml'])}, mTORC1 "
+             f"{pct(f['mtorc1_mean'])} %, "
              f"mTORC2 {f['mtorc2_verdict']}"]
     if spread is not None and len(spread):
         lo = spread[["metric_low", "metric_high"]].min(axis=None)
@@ -37,7 +40,7 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
         width = (spread["metric_high"] - spread["metric_low"]).abs()
         widest = spread.loc[width.idxmax(), "parameter"]
         lines.append(f"{label} over the {f['model']} model's parameter ranges (one at a time): "
-                     f"{lo:.3g}-{hi:.3g} {unit}, widest for {widest}")
+                     f"{number(lo)}-{number(hi)} {unit}, widest for {widest}")
     lines.append("")
     if reverse:
         lines.append(f"Published lifespan regimens closest on {label} (ratio = human / "
@@ -48,7 +51,7 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
                          "predicted"]
     else:
         lines.append(f"Human regimens on tablet doses matching {label} = "
-                     f"{float(f[column]):.3g} {unit} (ratio = human / animal):")
+                     f"{number(f[column], '.3g', unit)} (ratio = human / animal):")
         shown = rows[["regimen", "human", "ratio", "cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml",
                       "mtorc1_mean", "mtorc2_verdict", "in_fitted_range"]].copy()
         shown["mtorc1_mean"] = shown["mtorc1_mean"].map(pct)
@@ -63,7 +66,10 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
     if shown.empty:
         lines.append("  none: the reference library holds no lifespan study of this species")
     else:
-        lines.append(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        lines.append(shown.to_string(index=False, na_rep=NOT_AVAILABLE, float_format=number))
+        if reverse and rows["delta_median_pct"].isna().any():
+            lines.append(f"{NOT_AVAILABLE} in Δ median %: the study reports a longer life "
+                         "without a median figure")
     if not reverse and rows["at_tablet_limit"].any():
         lines.append("* smallest or largest tablet dose (up to 8 tablets): no closer match on "
                      "this schedule")
@@ -88,11 +94,14 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
 @click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets; "
                                          "default from pkdose/data/food_intake.toml.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Also write the ranked rows to a CSV file.")
+              help="Also write the ranked rows to a CSV file (-: stdout).")
+@precision_option("%.6g")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
+              callback=refuse_stdout_figure,
               help="Save the lifespan figure (mouse lifespan studies against the --match "
                    "metric, human ageing trials as bands, REGIMEN as a dashed line).")
-def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, plot_path):
+def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, float_format,
+              plot_path):
     """Match exposure across species: the human regimens giving an animal regimen's exposure.
 
     REGIMEN is an animal regimen (ppm diet, mg/kg ip/sc/oral) for --species, or with
@@ -109,6 +118,7 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, p
     from pkdose import translation as tr
 
     notice()
+    out = Outputs({"--csv": csv_path})
     if from_ == "human":
         target = to or "mouse"
         if target == "human":
@@ -121,8 +131,8 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, p
         subj = _animal_subject(weight, sex, food) or None
         first, rows = tr.translate(regimen, species, match, subjects=subj)
         spread = tr.animal_range(regimen, species, match, subjects=subj)
-    click.echo(format_translation(first, rows, match, from_ == "human",
-                                  None if from_ == "human" else spread))
+    out.text(format_translation(first, rows, match, from_ == "human",
+                                None if from_ == "human" else spread) + "\n")
     if plot_path:
         from pkdose.plotting import plot_lifespan
 
@@ -134,5 +144,4 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, p
                       mark=(str(f.get("regimen_given", f["regimen"])), float(f[column])))
         click.echo(f"wrote {plot_path}", err=True)
     if csv_path:
-        write(rows.to_csv(index=False, float_format="%.6g"), csv_path)
-        click.echo(f"wrote {csv_path}", err=True)
+        write_csv(rows, csv_path, float_format)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pkdose.cli.output import notice, write
+from pkdose.cli.output import STDOUT, Outputs, notice, write
 from pkdose.errors import PkdoseError
 
 
@@ -13,7 +13,7 @@ from pkdose.errors import PkdoseError
               help="Do not write: exit with status 2 if the page is stale.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Write the page here instead (default: docs/validation.md in a source "
-                   "checkout, else ./validation.md).")
+                   "checkout, else ./validation.md; -: stdout).")
 def validate(check, out_path):
     """Regenerate docs/validation.md and print the reference-library summary per drug.
 
@@ -34,6 +34,9 @@ def validate(check, out_path):
     from pkdose.validation import reference_validation
 
     notice()
+    if check and out_path == STDOUT:
+        raise PkdoseError("--check compares the page with a file; give --out FILE, not -")
+    out = Outputs({"--out": out_path})
     docs = Path(pkdose.__file__).resolve().parents[1] / "docs"
     if out_path is not None:
         path = Path(out_path)
@@ -43,8 +46,10 @@ def validate(check, out_path):
         path = Path("validation.md")
     ref = reference_validation()
     text = render(ref)
-    for line in reference_summary_lines(reference_summary(ref)):
-        click.echo(line)
+    out.text("".join(f"{line}\n" for line in reference_summary_lines(reference_summary(ref))))
+    if out_path == STDOUT:
+        write(text, STDOUT)
+        return
     old = path.read_text(encoding="utf-8") if path.is_file() else None
     if check:
         if old != text:
@@ -53,4 +58,3 @@ def validate(check, out_path):
         click.echo(f"{path} is up to date", err=True)
     elif old != text:
         write(text, str(path))
-        click.echo(f"wrote {path}", err=True)
