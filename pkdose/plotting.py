@@ -531,15 +531,25 @@ def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
     mark : (label, value), optional
         A regimen of the user's, drawn as a dashed vertical line.
     """
-    shown = points[points[metric].notna() & points["delta_median_pct"].notna()]
-    if shown.empty:
+    has_x = points[metric].notna()
+    shown = points[has_x & points["delta_median_pct"].notna()]
+    # Studies with a dose but no number for the change in lifespan: drawn on a strip at the
+    # bottom, so every study with a predicted exposure is on the figure.
+    no_number = points[has_x & points["delta_median_pct"].isna()].drop_duplicates("name")
+    if shown.empty and no_number.empty:
         raise PkdoseError("no lifespan result with a predicted exposure to plot")
     fig, ax = plt.subplots(figsize=(12, 6.5), dpi=130)
-    lo = min(float(shown[metric].min()), float(bands["low"].min()) if len(bands) else np.inf,
+    drawn = points[has_x]
+    lo = min(float(drawn[metric].min()), float(bands["low"].min()) if len(bands) else np.inf,
              mark[1] if mark else np.inf)
-    hi = max(float(shown[metric].max()), float(bands["high"].max()) if len(bands) else 0.0,
+    hi = max(float(drawn[metric].max()), float(bands["high"].max()) if len(bands) else 0.0,
              mark[1] if mark else 0.0)
-    ymax = float(shown["delta_median_pct"].max()) + 3 + 1.9 * bands["label"].nunique()
+    top = float(shown["delta_median_pct"].max()) if len(shown) else 0.0
+    ymax = top + 3 + 1.9 * bands["label"].nunique()
+    ymin = min(-2.0, float(shown["delta_median_pct"].min()) - 2 if len(shown) else 0.0)
+    strip_y = ymin - 2.0
+    if len(no_number):
+        ymin = strip_y - 2.0
     # Trials at the same exposure share one band and one label.
     keyed = bands.assign(low=bands["low"].round(6), high=bands["high"].round(6))
     merged = (keyed.groupby(["drug", "low", "high"], sort=False)["label"]
@@ -566,9 +576,23 @@ def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
                    marker=marker, s=46, edgecolors="k", linewidths=0.4, zorder=3)
         ax.scatter(grp.loc[~sig, metric], grp.loc[~sig, "delta_median_pct"], facecolors="none",
                    edgecolors=colour, marker=marker, s=46, linewidths=1.1, zorder=3)
+
+    def study_label(r) -> str:
+        combined = getattr(r, "combined_with", "")
+        return r.name.split("/")[0] + (" (combination)" if isinstance(combined, str)
+                                       and combined else "")
+
     for r in shown.itertuples():
-        ax.annotate(r.name.split("/")[0], (getattr(r, metric), r.delta_median_pct),
+        ax.annotate(study_label(r), (getattr(r, metric), r.delta_median_pct),
                     xytext=(4, 2), textcoords="offset points", fontsize=6, color="0.35")
+    if len(no_number):
+        ax.axhspan(ymin, strip_y + 1.2, color="0.92", lw=0, zorder=0)
+        ax.scatter(no_number[metric], [strip_y] * len(no_number), marker="D", s=30,
+                   facecolors="0.6", edgecolors="k", linewidths=0.4, zorder=3)
+        for k, r in enumerate(no_number.itertuples()):
+            ax.annotate(study_label(r), (getattr(r, metric), strip_y),
+                        xytext=(4, 3 if k % 2 else -7), textcoords="offset points",
+                        fontsize=6, color="0.35")
     if mark:
         ax.axvline(mark[1], color="k", ls="--", lw=1.2, zorder=2)
         ax.text(mark[1], 0.5, f" {mark[0]}", fontsize=7.5, ha="left", va="bottom",
@@ -578,7 +602,7 @@ def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
     else:
         ax.set_xscale("log")
         ax.set_xlim(lo / 1.6, hi * 1.6)
-    ax.set_ylim(min(-2.0, float(shown["delta_median_pct"].min()) - 2), ymax)
+    ax.set_ylim(ymin, ymax)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_xlabel(metric_label)
     ax.set_ylabel("change in median lifespan (%)")
@@ -589,20 +613,26 @@ def plot_lifespan(points: pd.DataFrame, bands: pd.DataFrame, path: str,
                 for r, m in _ROUTE_MARKERS.items() if r in set(shown["route"])]
     handles += [plt.Line2D([], [], ls="", marker="o", mfc="none", mec="0.3",
                            label="not significant")]
+    if len(no_number):
+        handles += [plt.Line2D([], [], ls="", marker="D", color="0.3", mfc="0.6",
+                               label="lifespan effect reported without a number\n"
+                                     "(grey strip, not on the y scale)")]
     handles += [plt.Rectangle((0, 0), 1, 1, color="#239b56", alpha=0.3,
                               label="human sirolimus ageing-trial regimens (arm range)"),
                 plt.Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="#7d3c98",
                               hatch="///", label="human everolimus (its own blood level)")]
     ax.legend(handles=handles, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               framealpha=0.92)
-    left_out = points[~points.index.isin(shown.index)].drop_duplicates("name")
+    left_out = points[~has_x].drop_duplicates("name")
     if len(left_out):
-        why = ["no change in median given" if pd.isna(r.delta_median_pct)
-               else f"no {r.route} model" for r in left_out.itertuples()]
+        why = [f"no {r.route} model" for r in left_out.itertuples()]
         fig.text(0.01, 0.03, "Not drawn: " + "; ".join(
             f"{r.name} ({w})" for r, w in zip(left_out.itertuples(), why, strict=True)),
             fontsize=6.5, color="0.3")
-    ax.set_title(title or "Mouse lifespan studies against predicted blood exposure",
+    species = sorted(set(points.get("species", pd.Series(["mouse"]))))
+    default_title = (f"{species[0].capitalize()} lifespan studies" if len(species) == 1
+                     else "Animal lifespan studies") + " against predicted blood exposure"
+    ax.set_title(title or default_title,
                  fontsize=11)
     return _save(fig, path, metadata, bottom=0.05)
 

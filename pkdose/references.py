@@ -48,8 +48,10 @@ __all__ = [
     "ENV_VAR",
     "METRIC_UNITS",
     "PURPOSES",
+    "ANIMAL_PURPOSES",
     "Arm",
     "Lifespan",
+    "NotSimulated",
     "Observed",
     "StudyPopulation",
     "Reference",
@@ -76,7 +78,15 @@ PURPOSES = MappingProxyType({
     "planned-ageing-trial": "dosing range of planned ageing trials",
     "topical": "applied to the skin; modelled as no systemic exposure",
     "lifespan": "animal lifespan study (wild-type); simulated with the species' model",
+    "disease-model": "animal model of a disease (rapamycin dose and route given); simulated "
+                     "with the species' model",
+    "animal-study": "animal study of tolerability, exposure or healthspan (dogs, marmosets); "
+                    "simulated with the species' model",
 })
+
+#: Purposes of animal studies: a file with an animal ``species`` has one of these, a human
+#: file none of them.
+ANIMAL_PURPOSES = ("lifespan", "disease-model", "animal-study")
 
 #: Observed exposure metrics and their unit (AUC units as written in the project's
 #: curated data set, shared/data/pk_observations.json).
@@ -91,7 +101,8 @@ METRIC_UNITS = MappingProxyType({
 TARGET_KINDS = ("range", "signal")
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _REFERENCE_KEYS = ("title", "purpose", "comedication", "population", "notes", "systemic",
-                   "species", "strain", "start_age")
+                   "species", "strain", "start_age", "measured", "outcome", "combined_with")
+_NOT_SIMULATED_KEYS = ("name", "title", "n", "reason")
 _LIFESPAN_KEYS = ("sex", "delta_median_pct", "significant", "arm", "note")
 LIFESPAN_SEXES = ("male", "female", "mixed")
 _POPULATION_KEYS = ("description", "n", "age_y", "age")
@@ -102,7 +113,8 @@ _OBSERVED_KEYS = ("metric", "value", "unit", "central", "spread", "n", "populati
                   "arm", "origin", "uncertain", "note", "source", "doi", "pmid", "pmcid")
 _TARGET_KEYS = ("metric", "low", "high", "unit", "kind", "applies_to", "source", "doi",
                 "pmid", "label", "verified", "note")
-_METADATA_TABLES = ("reference", "source", "arm", "observed", "target", "lifespan")
+_METADATA_TABLES = ("reference", "source", "arm", "observed", "target", "lifespan",
+                    "not_simulated")
 
 
 @dataclass(frozen=True)
@@ -132,6 +144,16 @@ class Arm:
     comedication: tuple[str, ...] = ()
     n: int | None = None
     note: str = ""
+
+
+@dataclass(frozen=True)
+class NotSimulated:
+    """A trial arm pkdose cannot simulate (e.g. no rapalog in it), with the reason."""
+
+    name: str
+    title: str
+    reason: str
+    n: int | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +225,13 @@ class Reference:
         Canonical co-medication names known to :mod:`pkdose.interactions`.
     systemic : bool
         False for topical use: pkdose must not simulate the regimen as an oral dose.
+    measured, outcome : str
+        What the study measured and what it found, one line each.
+    combined_with : tuple of str
+        Other drugs given with rapamycin in every arm (e.g. metformin in the diet): said,
+        not simulated (no pharmacokinetic interaction is known to pkdose).
+    not_simulated : tuple of NotSimulated
+        Arms of the study pkdose cannot simulate, with the reason.
     """
 
     name: str
@@ -225,6 +254,10 @@ class Reference:
     strain: str = ""
     start_age: str = ""
     lifespan: tuple[Lifespan, ...] = ()
+    measured: str = ""
+    outcome: str = ""
+    combined_with: tuple[str, ...] = ()
+    not_simulated: tuple[NotSimulated, ...] = ()
 
     @property
     def citation(self) -> str:
@@ -333,8 +366,16 @@ def _source(where: str, prefix: str, raw: object) -> Mapping[str, Any]:
         raise PkdoseError(f"{where}: '{prefix}' needs a doi, pmid or label (e.g. "
                           "label = \"Rapamune, NDA 021083\")")
     for key in ("doi", "pmid", "pmcid", "nct", "label", "authors", "journal", "volume",
-                "pages", "verified", "unverified"):
+                "pages", "unverified"):
         _str(where, f"{prefix}.{key}", src.get(key), required=False)
+    # verified: what was read and where; or false when nothing of the entry could be read,
+    # and then unverified must say what was tried.
+    if src.get("verified") is False:
+        if not src.get("unverified"):
+            raise PkdoseError(f"{where}: '{prefix}.verified = false' needs "
+                              f"'{prefix}.unverified' saying what was tried")
+    else:
+        _str(where, f"{prefix}.verified", src.get("verified"), required=False)
     if "year" in src:
         _int(where, f"{prefix}.year", src["year"])
     return MappingProxyType(dict(src))
@@ -473,6 +514,17 @@ def _lifespan(where: str, i: int, raw: object, arms: tuple[Arm, ...]) -> Lifespa
                                                required=False))
 
 
+def _not_simulated(where: str, i: int, raw: object) -> NotSimulated:
+    p = f"not_simulated[{i}]"
+    t = _check_keys(where, p, raw, _NOT_SIMULATED_KEYS)
+    name = _str(where, f"{p}.name", t.get("name"))
+    if not _SLUG.fullmatch(name):
+        raise _fail(where, f"{p}.name", f"must be a lower-case slug, got {name!r}")
+    return NotSimulated(name=name, title=_str(where, f"{p}.title", t.get("title")),
+                        reason=_str(where, f"{p}.reason", t.get("reason")),
+                        n=_int(where, f"{p}.n", t.get("n")))
+
+
 def _tables(where: str, meta: Mapping[str, Any], key: str) -> list:
     value = meta.get(key, [])
     if isinstance(value, dict):
@@ -534,15 +586,20 @@ def parse_reference(text: str, source: str = "reference TOML", stem: str | None 
     species = _str(where, "reference.species", ref.get("species", "human"))
     if species not in SPECIES:
         raise _fail(where, "reference.species", f"must be one of {', '.join(SPECIES)}")
-    if (purpose == "lifespan") != (species != "human"):
-        raise _fail(where, "reference.species", "an animal reference needs purpose "
-                    "'lifespan', and a lifespan study an animal species")
+    if (purpose in ANIMAL_PURPOSES) != (species != "human"):
+        raise _fail(where, "reference.species", "an animal reference needs one of the "
+                    f"purposes {', '.join(ANIMAL_PURPOSES)}, and such a study an animal "
+                    "species")
     drug = reg.drug
     comed = _comedication(where, "reference.comedication", drug, ref.get("comedication"))
     arms = tuple(_arm(where, i, a, drug, comed)
                  for i, a in enumerate(_tables(where, meta, "arm"), start=1))
     if len({a.name for a in arms}) != len(arms):
         raise PkdoseError(f"{where}: two [[arm]] tables share a name")
+    skipped = tuple(_not_simulated(where, i, t)
+                    for i, t in enumerate(_tables(where, meta, "not_simulated"), start=1))
+    if len({a.name for a in arms} | {s.name for s in skipped}) != len(arms) + len(skipped):
+        raise PkdoseError(f"{where}: an [[arm]] and a [[not_simulated]] table share a name")
     if arms and arms[0].regimen != reg:
         raise _fail(where, "regimen", f"must equal the first arm's regimen "
                     f"({arms[0].regimen}), got {reg}")
@@ -560,6 +617,10 @@ def parse_reference(text: str, source: str = "reference TOML", stem: str | None 
         start_age=_str(where, "reference.start_age", ref.get("start_age"), required=False),
         lifespan=tuple(_lifespan(where, i, t, arms)
                        for i, t in enumerate(_tables(where, meta, "lifespan"), start=1)),
+        measured=_str(where, "reference.measured", ref.get("measured"), required=False),
+        outcome=_str(where, "reference.outcome", ref.get("outcome"), required=False),
+        combined_with=_str_list(where, "reference.combined_with", ref.get("combined_with")),
+        not_simulated=skipped,
     )
 
 
@@ -663,24 +724,33 @@ def _arm_view(ref: Reference, a: Arm) -> Reference:
 
 
 def regimens(purpose: str | None = None, drug: str | None = None,
-             directory: str | os.PathLike[str] | None = None) -> list[Reference]:
+             directory: str | os.PathLike[str] | None = None,
+             species: str | None = None) -> list[Reference]:
     """Every reference regimen: one per file, or per arm for trials (as :func:`get` gives
     them, in the order of :func:`load`), read in one pass."""
-    return [v for r in _filter(_references(directory), purpose, drug)
+    return [v for r in _filter(_references(directory), purpose, drug, species)
             for v in ([_arm_view(r, a) for a in r.arms] or [r])]
 
 
-def _filter(refs: tuple[Reference, ...], purpose: str | None, drug: str | None
-            ) -> list[Reference]:
+def _filter(refs: tuple[Reference, ...], purpose: str | None, drug: str | None,
+            species: str | None = None) -> list[Reference]:
     if purpose is not None and purpose not in PURPOSES:
-        raise PkdoseError(f"unknown purpose {purpose!r}; use one of {', '.join(PURPOSES)}")
+        raise PkdoseError(f"unknown purpose {purpose!r}; use one of {', '.join(PURPOSES)}",
+                          option="purpose")
+    if species is not None:
+        from pkdose.model import SPECIES
+
+        if species not in SPECIES:
+            raise PkdoseError(f"unknown species {species!r}; use one of {', '.join(SPECIES)}",
+                              option="species")
     d = resolve_drug(drug) if drug else None
     return [r for r in refs if (purpose is None or r.purpose == purpose)
-            and (d is None or r.drug == d)]
+            and (d is None or r.drug == d) and (species is None or r.species == species)]
 
 
 def load(purpose: str | None = None, drug: str | None = None,
-         directory: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+         directory: str | os.PathLike[str] | None = None,
+         species: str | None = None) -> pd.DataFrame:
     """All reference regimens, one row per file or, for trials, per arm.
 
     Parameters
@@ -691,16 +761,19 @@ def load(purpose: str | None = None, drug: str | None = None,
         ``sirolimus`` or ``everolimus`` (aliases accepted).
     directory : path, optional
         Read another folder of reference files (default: :func:`regimens_dir`).
+    species : str, optional
+        ``human``, ``mouse``, ``dog`` or ``marmoset``.
 
     Returns
     -------
     DataFrame
         Columns: name (``file`` or ``file/arm``; what :func:`get` takes), reference, arm,
         title, drug, regimen (canonical text), purpose, population, n, age, comedication
-        (tuple), systemic, citation, doi, pmid, label, n_observed, n_targets, path.
+        (tuple), systemic, citation, doi, pmid, label, n_observed, n_targets, path, species,
+        combined_with (tuple), outcome.
     """
     rows = []
-    for r in _filter(_references(directory), purpose, drug):
+    for r in _filter(_references(directory), purpose, drug, species):
         units = [(a.name, a.title, a.regimen, a.comedication, a.n) for a in r.arms] or [
             ("", r.title, r.regimen, r.comedication, r.population.n)]
         for arm, title, reg, comed, n in units:
@@ -714,36 +787,50 @@ def load(purpose: str | None = None, drug: str | None = None,
                 "label": r.source.get("label", ""),
                 "n_observed": sum(1 for o in r.observed if not arm or o.arm == arm),
                 "n_targets": len(r.targets), "path": r.path, "species": r.species,
+                "combined_with": r.combined_with, "outcome": r.outcome,
             })
     return pd.DataFrame(rows, columns=[
         "name", "reference", "arm", "title", "drug", "regimen", "purpose", "population", "n",
         "age", "comedication", "systemic", "citation", "doi", "pmid", "label", "n_observed",
-        "n_targets", "path", "species"])
+        "n_targets", "path", "species", "combined_with", "outcome"])
 
 
-def lifespan(directory: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+def lifespan(directory: str | os.PathLike[str] | None = None,
+             purposes: tuple[str, ...] = ("lifespan",)) -> pd.DataFrame:
     """Every animal lifespan result, one row per (study, arm, sex).
 
-    Columns: name (``file`` or ``file/arm``; what :func:`get` takes), reference, arm,
-    species, strain, sex, start_age, regimen (canonical text), route, delta_median_pct
-    (NaN when the source gives no number), significant, note, citation.
+    Parameters
+    ----------
+    purposes : tuple of str
+        Which studies: wild-type lifespan studies (default), or also ``disease-model``.
+
+    Returns
+    -------
+    DataFrame
+        Columns: name (``file`` or ``file/arm``; what :func:`get` takes), reference, arm,
+        purpose, species, strain, sex, start_age, regimen (canonical text), route,
+        delta_median_pct (NaN when the source gives no number), significant, note,
+        combined_with (text, empty for rapamycin alone), citation.
     """
     rows = []
-    for r in _filter(_references(directory), "lifespan", None):
-        for ls in r.lifespan:
-            reg = r.get_arm(ls.arm).regimen if ls.arm else r.regimen
-            rows.append({
-                "name": f"{r.name}/{ls.arm}" if ls.arm else r.name, "reference": r.name,
-                "arm": ls.arm, "species": r.species, "strain": r.strain, "sex": ls.sex,
-                "start_age": r.start_age, "regimen": str(reg),
-                "route": reg.blocks[-1].dose.route,
-                "delta_median_pct": (ls.delta_median_pct if ls.delta_median_pct is not None
-                                     else math.nan),
-                "significant": ls.significant, "note": ls.note, "citation": r.citation,
-            })
+    for purpose in purposes:
+        for r in _filter(_references(directory), purpose, None):
+            for ls in r.lifespan:
+                reg = r.get_arm(ls.arm).regimen if ls.arm else r.regimen
+                rows.append({
+                    "name": f"{r.name}/{ls.arm}" if ls.arm else r.name, "reference": r.name,
+                    "arm": ls.arm, "purpose": r.purpose, "species": r.species,
+                    "strain": r.strain, "sex": ls.sex, "start_age": r.start_age,
+                    "regimen": str(reg), "route": reg.blocks[-1].dose.route,
+                    "delta_median_pct": (ls.delta_median_pct if ls.delta_median_pct
+                                         is not None else math.nan),
+                    "significant": ls.significant, "note": ls.note,
+                    "combined_with": "; ".join(r.combined_with), "citation": r.citation,
+                })
     return pd.DataFrame(rows, columns=[
-        "name", "reference", "arm", "species", "strain", "sex", "start_age", "regimen",
-        "route", "delta_median_pct", "significant", "note", "citation"])
+        "name", "reference", "arm", "purpose", "species", "strain", "sex", "start_age",
+        "regimen", "route", "delta_median_pct", "significant", "note", "combined_with",
+        "citation"])
 
 
 def targets(drug: str | None = None, purpose: str | None = None,

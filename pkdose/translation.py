@@ -241,33 +241,53 @@ def translate(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
     return animal, out.reset_index(drop=True)
 
 
-def lifespan_exposure(species: str = "mouse", match: str = "cavg",
+def lifespan_exposure(species: str | None = None, match: str = "cavg",
                       model: Model | str | None = None) -> pd.DataFrame:
-    """Every lifespan-library regimen of a species with its predicted exposure.
+    """Every lifespan-library regimen with its predicted exposure on its species' model.
+
+    Parameters
+    ----------
+    species : str, optional
+        Only this species' studies; default the whole lifespan table (each study on its
+        own species' default model).
+    model : Model or str, optional
+        A model for ``species`` (needs ``species``).
 
     Returns
     -------
     DataFrame
         :func:`pkdose.references.lifespan` rows plus ``cavg_ng_ml``, ``cmax_ng_ml``,
         ``cmin_ng_ml``, ``auc168_ng_h_ml``, ``t_above_3_h_per_week``, ``window_h``,
-        ``mtorc1_mean``, ``mtorc2_verdict`` and ``predicted`` (why not, when the model has
-        no such route).
+        ``mtorc1_mean``, ``mtorc2_verdict``, ``model`` and ``predicted`` (why not, when the
+        model has no such route).
     """
     from pkdose import references
 
     _metric(match)
+    if model is not None and species is None:
+        raise PkdoseError("a model for the lifespan studies needs their species",
+                          option="species")
     lib = references.lifespan()
-    lib = lib[lib["species"] == species].reset_index(drop=True)
-    m = model if isinstance(model, Model) else get_model(model, drug="sirolimus",
-                                                         species=species)
+    if species is not None:
+        lib = lib[lib["species"] == species].reset_index(drop=True)
+    models: dict[str, Model] = {}
+
+    def species_model(sp: str) -> Model:
+        if sp not in models:
+            models[sp] = model if isinstance(model, Model) else get_model(
+                model, drug="sirolimus", species=sp)
+        return models[sp]
+
     cols = ("cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml", "auc168_ng_h_ml",
             "t_above_3_h_per_week", "window_h", "mtorc1_mean", "mtorc2_verdict")
-    cache: dict[tuple[str, str], Mapping] = {}
+    cache: dict[tuple[str, str, str], Mapping] = {}
     out = []
     for _, row in lib.iterrows():
         reg = parse_regimen(row["regimen"])
         routes = {b.dose.route for b in reg.blocks}
+        m = species_model(row["species"])
         rec = dict(row)
+        rec["model"] = m.name
         if not routes <= set(m.routes):
             rec.update(dict.fromkeys(cols, np.nan))
             rec["predicted"] = (f"no: the {m.name} model has no "
@@ -275,23 +295,28 @@ def lifespan_exposure(species: str = "mouse", match: str = "cavg",
             out.append(rec)
             continue
         sex = row["sex"] if row["sex"] in ("male", "female") else None
-        key = (row["regimen"], sex or "")
+        key = (row["species"], row["regimen"], sex or "")
         if key not in cache:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExtrapolationWarning)
-                cache[key] = animal_exposure(reg, species, {"sex": sex} if sex else None,
-                                             m).iloc[0]
+                cache[key] = animal_exposure(reg, row["species"],
+                                             {"sex": sex} if sex else None, m).iloc[0]
         rec.update({c: cache[key][c] for c in cols})
         rec["predicted"] = "yes"
         out.append(rec)
     # Every column even for a species without lifespan studies in the library.
-    return pd.DataFrame(out, columns=[*lib.columns, *cols, "predicted"])
+    return pd.DataFrame(out, columns=[*lib.columns, *cols, "model", "predicted"])
 
 
-def to_animal(regimen: Regimen | str, species: str = "mouse", match: str = "cavg",
+def to_animal(regimen: Regimen | str, species: str | None = None, match: str = "cavg",
               subjects=None, model: Model | str | None = None) -> tuple[pd.DataFrame,
                                                                           pd.DataFrame]:
     """Published animal lifespan regimens closest in exposure to a human regimen.
+
+    Parameters
+    ----------
+    species : str, optional
+        Only this species' lifespan studies; default the whole lifespan table.
 
     Returns
     -------

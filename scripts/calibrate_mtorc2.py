@@ -22,8 +22,8 @@ PROCEDURE = (
     "labels in pkdose/data/mtorc2_calibration.toml (logistic at the 0.70 and 0.80 mean-M2 lines, "
     "scale 0.025; human rows averaged over turnover half-lives 48, 96 and 168 h): 25x25 grid "
     "over the plausible ranges (IC50_2 2-10 ng/mL, Imax_2 0.5-0.8), then Nelder-Mead. Other "
-    "parameters fixed at the proposal. Rows without a PK model (mouse i.p., cell lines) are "
-    "not used."
+    "parameters fixed at the proposal. Mouse rows run on the mouse model (i.p. on its ip "
+    "route); cell-line rows are not used."
 )
 
 

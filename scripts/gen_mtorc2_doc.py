@@ -179,12 +179,16 @@ def calibration_section() -> str:
             text += f"* `{r['id']}`: expected {r['expected']}, predicted {r['predicted']}.\n"
     else:
         text += "* None of the simulated rows is wrong with the fitted parameters.\n"
-    text += (f"* {len(gaps)} rows cannot be simulated yet and did not inform the fit: the "
-             "mouse intraperitoneal rows need a mouse PK model (animal-species issue), and the "
+    text += (f"* {len(gaps)} rows cannot be simulated and did not inform the fit: the "
              "cell-line rows are in-vitro medium concentrations, which do not transfer to the "
              "whole-blood scale (and HeLa's mTORC2 insensitivity is a tissue FKBP12/FKBP51 "
              "property a single-tissue model cannot express).\n"
-             "* With 8 simulable rows and two free parameters the fit is weakly determined: "
+             "* The mouse intraperitoneal rows run on the mouse model's i.p. route "
+             "(`mouse_diet`, docs/species.md), whose i.p./diet bioavailability is a range, "
+             "not a measurement: no 2 mg/kg i.p. blood time course was found. Their "
+             "concentrations, and so their weight in the fit, rest on that assumption.\n"
+             f"* With {s['simulated']} simulable rows and two free parameters the fit is "
+             "weakly determined: "
              "several (IC50_2, Imax_2) pairs classify every row correctly; the objective picks "
              "the one with the largest margins. The human rows bracket IC50_2 between the "
              "everolimus 0.5 mg daily/sirolimus 1 mg daily exposures (spared/equivocal) and "
@@ -260,8 +264,9 @@ def engagement_section() -> str:
         "dose and correlated with blood levels) agrees qualitatively; the sampling day and "
         "the percentages were not retrieved, so it is not scored.",
         "* The mTORC2 layer reads the effect site, which did not change: recalibrating it "
-        "(`scripts/calibrate_mtorc2.py`) returns the same IC50_2 and Imax_2 and the same "
-        "8/8 rows (below).",
+        "(`scripts/calibrate_mtorc2.py`) on the same 8 rows returned the same IC50_2 and "
+        "Imax_2. The mouse intraperitoneal rows added to the fit since then moved them "
+        "(calibration below).",
         "",
     ]
     return "\n".join(lines)
@@ -288,9 +293,10 @@ OUTRO = """
 
 * **The human mTORC2 turnover half-life.** Only bounded (48-168 h). A measurement would
   remove most *equivocal* verdicts for regimens that stop and for deep-trough schedules.
-* **Mouse intraperitoneal PK** (2 mg/kg blood time course): it would let the five
-  best-documented mouse rows (daily vs every-5-days vs weekly) into the fit, which is where
-  the schedule dependence is measured directly.
+* **Mouse intraperitoneal PK** (2 mg/kg blood time course): the five best-documented
+  mouse rows (daily vs every-5-days vs weekly), where the schedule dependence is measured
+  directly, are in the fit on an i.p. bioavailability that is a range, not a measurement; a
+  measured time course would pin their concentrations.
 * **Tissue differences.** FKBP12/FKBP51 levels set mTORC2 sensitivity per tissue (Schreiber
   et al., Aging Cell 2015); the model has one tissue. Liver and adipose drive the metabolic
   signal; immune cells may differ.

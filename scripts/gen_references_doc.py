@@ -91,9 +91,14 @@ comedication = ["ciclosporin"]            # names pkdose.interactions knows for 
                                           # optionally with context words ("ciclosporin together")
 systemic = true                           # false only for topical use (never simulated)
 notes = ["..."]
-species = "mouse"                         # animal studies only (purpose "lifespan")
+species = "mouse"                         # animal studies only (purpose "lifespan",
+                                          # "disease-model" or "animal-study")
 strain = "UM-HET3"                        # animal studies: strain and age at start
 start_age = "20 months"
+measured = "..."                          # what the study measured, one line
+outcome = "..."                           # what it found, one line
+combined_with = ["metformin 0.1 % of the diet (1000 ppm)"]   # other drugs in every arm:
+                                          # said, never simulated
 
 [reference.population]
 description = "..."                       # required
@@ -104,7 +109,8 @@ age_y = [65, 90]                          # optional [low, high]; or age = "text
 citation = "Authors. Title. Journal Year;Vol(Issue):pages."
 doi = "..."   pmid = "..."   label = "Rapamune, NDA 021083"   # at least one of the three
 pmcid = "..." nct = "..." year = 2014 journal = "..." verified = "what was read, where"
-unverified = "what was not"
+unverified = "what was not"               # verified = false: nothing could be read, and
+                                          # unverified then says what was tried
 
 [[arm]]                                   # optional, one per trial arm
 name = "ev-5mg-weekly"                    # slug; get("mannick2014/ev-5mg-weekly")
@@ -112,6 +118,12 @@ title = "5 mg weekly for 6 weeks"
 regimen = "everolimus 5 mg weekly for 6 weeks"
 comedication = ["ketoconazole"]           # optional; default: the reference's
 n = 40                                    # optional
+
+[[not_simulated]]                         # optional: an arm pkdose cannot simulate
+name = "p3-rtb101-10mg-daily"             # slug, distinct from the [[arm]] names
+title = "RTB101 10 mg once daily (phase 3)"
+reason = "RTB101 is not a rapalog"        # required
+n = 1051                                  # optional
 
 [[observed]]                              # optional: published exposure, copied exactly
 metric = "ctrough"                        # see the metrics below
@@ -177,9 +189,10 @@ def render_references() -> str:
     lines = [
         "# Reference regimens", "", GENERATED, "",
         "Cited regimens to place a regimen against: approved transplant, oncology, "
-        "TSC and LAM dosing, the completed and planned ageing trials, topical use, and "
-        "the wild-type mouse lifespan studies (simulated with the mouse model; see "
-        "`docs/species.md`). One "
+        "TSC and LAM dosing, the completed and planned ageing trials, topical use, the "
+        "wild-type lifespan studies (mouse, and the dog TRIAD trial), mouse disease models, "
+        "and dog and marmoset tolerability and healthspan studies (animals are simulated "
+        "with their species' model; see `docs/species.md`). One "
         "TOML file per regimen (or per trial, with its arms) in `regimens/`. Each carries "
         "its citation, population, interacting co-medication, and where available "
         "published exposure and target ranges. What could not be verified is marked in "
@@ -204,22 +217,42 @@ def render_references() -> str:
                                                else "")
             if r.population.age_text():
                 pop += f", {r.population.age_text()}"
-            rows.append([f"`{r.name}`", r.title, r.drug, regs, comed, pop,
-                         f"{r.source['citation']} {_ids(r.source)}",
+            if r.combined_with:
+                comed = "; ".join([*r.comedication, *(f"with {c} (not simulated)"
+                                                       for c in r.combined_with)])
+            if r.species != "human":
+                pop = f"{r.species}: {pop}"
+            found = "<br>".join(f"{k}: {v}" for k, v in (("measured", r.measured),
+                                                          ("outcome", r.outcome)) if v) or "-"
+            rows.append([f"`{r.name}`", r.title, r.drug, regs, comed, pop, found,
+                         f"{r.source['citation']} {_ids(r.source)}"
+                         + ("" if r.source.get("verified") is not False else " **(not "
+                            "verified)**"),
                          len(r.observed), len(r.targets)])
         lines += _table(["Name", "Title", "Drug", "Regimen", "Co-medication", "Population",
-                         "Source", "Obs.", "Targets"], rows)
+                         "Measured and found", "Source", "Obs.", "Targets"], rows)
         lines += [""]
     lines += ["## Animal lifespan results", "",
-              "Change in median lifespan per sex (NS: not significant; blank: extension "
-              "reported without a number).", ""]
-    rows = [[f"`{r.name}{'/' + ls.arm if ls.arm else ''}`", r.species, r.strain, ls.sex,
-             r.start_age, str(r.get_arm(ls.arm).regimen if ls.arm else r.regimen),
-             "" if ls.delta_median_pct is None else f"{ls.delta_median_pct:+g} %"
-             + ("" if ls.significant is not False else " NS")]
-            for r in all_refs for ls in r.lifespan]
-    lines += _table(["Study", "Species", "Strain", "Sex", "Start", "Regimen",
-                     "Δ median lifespan"], rows)
+              "Change in median lifespan per sex (NS: not significant; blank: the effect "
+              "is reported without a number). Disease models are listed apart: their "
+              "lifespans are not comparable with wild-type animals'. A combination's change "
+              "belongs to the combination.", ""]
+    for purpose in ("lifespan", "disease-model"):
+        rows = [[f"`{r.name}{'/' + ls.arm if ls.arm else ''}`", r.species, r.strain, ls.sex,
+                 r.start_age, str(r.get_arm(ls.arm).regimen if ls.arm else r.regimen)
+                 + "".join(f" + {c}" for c in r.combined_with),
+                 ("" if ls.delta_median_pct is None else f"{ls.delta_median_pct:+g} %")
+                 + ("" if ls.significant is not False else " NS")]
+                for r in all_refs if r.purpose == purpose for ls in r.lifespan]
+        lines += [f"### `{purpose}`", ""]
+        lines += _table(["Study", "Species", "Strain", "Sex", "Start", "Regimen",
+                         "Δ median lifespan"], rows)
+        lines += [""]
+    lines += ["## Arms not simulated", "",
+              "Arms of a listed study with no rapalog pkdose can simulate.", ""]
+    lines += _table(["Study", "Arm", "n", "Reason"],
+                    [[f"`{r.name}`", f"`{a.name}`: {a.title}", a.n or "", a.reason]
+                     for r in all_refs for a in r.not_simulated])
     lines += ["", "## Target ranges and signal lines", "",
               "Whole-blood troughs. `verified = no` means the range was taken from a "
               "secondary record and not re-read in its source (see the note in the file).",
@@ -234,6 +267,11 @@ def render_references() -> str:
                          f"{t.source}; {ids}", "yes" if t.verified else "no"])
     lines += _table(["Reference", "Drug", "Kind", "Trough", "Applies to", "Source",
                      "Verified"], rows)
+    lines += ["", "## Entries not verified", "",
+              "Reference files whose `[source]` says `verified = false`: nothing of them "
+              "could be read; the file's `unverified` says what was tried.", ""]
+    lines += [f"- `{r.name}`: {r.source['unverified']}" for r in all_refs
+              if r.source.get("verified") is False]
     lines += ["", "## Observed exposures", "",
               "Copied exactly from the sources; rows with an origin are the curated rows of "
               "`shared/data/pk_observations.json` (a test checks the copy).", ""]
@@ -258,7 +296,17 @@ def render_references() -> str:
               "- PEARL's compounded sirolimus: a ~3-fold lower bioavailability is reported "
               "only by secondary, non-citable sources; recorded as a note, no factor applied.",
               "- Sirolimus target ranges from the Rapamune label (with ciclosporin, after "
-              "withdrawal, LAM) were not re-read in the label: `verified = false`.", ""]
+              "withdrawal, LAM) were not re-read in the label: `verified = false`.",
+              "- Mannick & Lamming 2023 Table 2 (disease models) could not be read. The "
+              "disease-model files come from the disease-model rows of Table 1 of the review "
+              "at PMC4906330 that give a diet, i.p. or s.c. dose (the routes of the mouse "
+              "model). Rows dosed in drinking water or orally by gavage (p53+/-, p53-/-, "
+              "Pten-/- on everolimus) are left out: the mouse model has no such route. The "
+              "Ndufs4-/- (Leigh syndrome) study is left out: its dose was not read.",
+              "- The G2-Terc-/- arm of Ferrara-Romeo 2020 (rapamycin shortened survival) is "
+              "not shipped: its dose and lifespan change were not read.",
+              "- Dog Aging Project TRIAD has no lifespan result yet; it is listed with its "
+              "regimen only.", ""]
     return "\n".join(lines)
 
 

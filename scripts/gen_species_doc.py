@@ -193,7 +193,10 @@ def _library_section(lib) -> list[str]:
                      "Cavg", "Cmax", "Cmin", "h>3/wk", "mTORC1 %", "mTORC2"], rows)
     lines += ["", "![Mouse lifespan against predicted exposure](img/lifespan-exposure.png)",
               "", "Each point is one study arm and sex (colour: sex; marker: route; open: not "
-              "significant). Bands: the completed and planned human ageing-trial regimens "
+              "significant); studies that report an effect without a number (or a "
+              "combination's effect without per-sex numbers) are grey diamonds on the strip "
+              "at the bottom, at their predicted exposure. Bands: the completed and planned "
+              "human ageing-trial regimens "
               "(`regimens/`, purposes `ageing-trial` and `planned-ageing-trial`) on the same "
               "axis, from their lowest to highest arm, typical 70 kg adult, default human "
               "models; everolimus is its own blood level, not potency-adjusted.", ""]

@@ -41,8 +41,20 @@ def test_every_simulable_row_gets_its_label(row, table):
 
 def test_rows_without_a_pk_model_are_listed_with_the_reason(table):
     missing = table[table["predicted"].isna()]
-    assert set(missing["species"]) == {"mouse", "cells"}
+    assert set(missing["species"]) == {"cells"}
     assert all(len(n) > 20 for n in missing["note"])
+
+
+def test_mouse_ip_rows_run_on_the_mouse_model():
+    """The i.p. rows are judged on the mouse model's ip route, not on a human model."""
+    from pkdose.dev.pd_calibration import profile_for
+    from pkdose.engine import scenario
+
+    ip = [r for r in load_rows() if r.simulate == "regimen" and " ip " in f" {r.regimen} "]
+    assert len(ip) == 5 and {r.species for r in ip} == {"mouse"}
+    for row in ip:
+        assert scenario(row.regimen, warn=False, species="mouse").model.species == "mouse"
+        assert profile_for(row) is not None
 
 
 def test_stored_score_matches_the_table(table):

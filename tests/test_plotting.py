@@ -45,6 +45,13 @@ def test_lifespan_figure_without_a_drawable_point_is_an_error(tmp_path):
         plot_lifespan(POINTS.iloc[[3]], BANDS, str(tmp_path / "f.png"))
 
 
+def test_a_study_with_a_dose_but_no_number_is_still_drawn(tmp_path):
+    """An exposure without a lifespan number goes on the bottom strip, not off the figure."""
+    only = POINTS.iloc[[3]].assign(cavg_ng_ml=5.0, combined_with="metformin")
+    out = plot_lifespan(only, BANDS, str(tmp_path / "f.png"), metadata={"Software": None})
+    assert (tmp_path / "f.png").stat().st_size > 10_000 and out.endswith("f.png")
+
+
 # --------------------------------------------------------------------------- curves figures
 
 def _weekly(scale: float = 1.0, weeks: int = 4, stop_after: float | None = None) -> pd.DataFrame:

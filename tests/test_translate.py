@@ -112,6 +112,19 @@ def test_reverse_ranks_lifespan_regimens_by_closeness():
         to_animal("rapamycin 14 ppm diet")
 
 
+def test_reverse_searches_the_whole_lifespan_table(library):
+    """Every lifespan row of every species is predicted and ranked, the new studies too."""
+    assert len(library) == len(references.lifespan())
+    assert {"neff2013", "zhang2014", "fok2014", "fang2013", "ferrararomeo2020",
+            "shindyapina2022", "strong2016", "strong2022"} <= set(library["reference"])
+    assert {"aiello2022/pnd4-40", "aiello2022/pnd30-60"} <= set(library["name"])
+    # A combination says what it combines; rapamycin alone says nothing.
+    combos = library[library["combined_with"] != ""]
+    assert set(combos["reference"]) == {"strong2016", "strong2022"}
+    with pytest.raises(PkdoseError, match="needs their species"):
+        lifespan_exposure(model="mouse-diet")
+
+
 def test_unknown_match_metric_is_a_one_line_error():
     with pytest.raises(PkdoseError, match="unknown metric to match"):
         translate("rapamycin 14 ppm diet", match="cmax")

@@ -46,15 +46,19 @@ def models(drug):
 @click.group(invoke_without_command=True)
 @click.option("--purpose", help="Only this purpose: transplant, oncology, tsc, lam, "
                                 "ageing (= ageing-trial and planned-ageing-trial), "
-                                "ageing-trial, planned-ageing-trial, topical.")
+                                "ageing-trial, planned-ageing-trial, topical, lifespan, "
+                                "disease-model, animal-study.")
 @click.option("--drug", help="Only this drug.")
+@click.option("--species", type=click.Choice(["human", "mouse", "dog", "marmoset"]),
+              help="Only studies in this species.")
 @click.pass_context
-def references(ctx, purpose, drug):
+def references(ctx, purpose, drug, species):
     """The reference regimen library (regimens/*.toml), with citations.
 
     \b
     Example:
       pkdose references --purpose ageing-trial
+      pkdose references --species mouse --purpose lifespan
       pkdose references show mannick2014
     """
     if ctx.invoked_subcommand is not None:
@@ -66,16 +70,20 @@ def references(ctx, purpose, drug):
     from pkdose.comparison import AGAINST_GROUPS
 
     purposes = AGAINST_GROUPS.get(purpose, (purpose,)) if purpose else (None,)
-    frames = [load(purpose=p, drug=resolve_drug(drug) if drug else None) for p in purposes]
+    frames = [load(purpose=p, drug=resolve_drug(drug) if drug else None, species=species)
+              for p in purposes]
     df = pd.concat(frames, ignore_index=True)
     if df.empty:
-        raise PkdoseError("no reference regimen matches; try without --purpose/--drug")
+        raise PkdoseError("no reference regimen matches; try without --purpose/--drug/--species")
     width = max(len(n) for n in df["name"])
     for _, row in df.iterrows():
         comed = f" + {' + '.join(row['comedication'])}" if row["comedication"] else ""
+        combined = (f"  (with {'; '.join(row['combined_with'])}: not simulated)"
+                    if row["combined_with"] else "")
         topical = "" if row["systemic"] else "  (applied to the skin; no systemic exposure)"
-        click.echo(f"{row['name']:<{width}}  {row['purpose']:<20}  {row['regimen']}{comed}"
-                   f"{topical}")
+        animal = "" if row["species"] == "human" else f"[{row['species']}] "
+        click.echo(f"{row['name']:<{width}}  {row['purpose']:<20}  {animal}{row['regimen']}"
+                   f"{comed}{combined}{topical}")
 
 
 @references.command("show")
@@ -99,8 +107,16 @@ def references_show(name):
         click.echo(f"  arm {arm.name}: {arm.regimen}")
     pop = ref.population
     click.echo(f"  population: {pop.description}" + (f" (n = {pop.n})" if pop.n else ""))
+    for skipped in ref.not_simulated:
+        click.echo(f"  arm {skipped.name}: not simulated ({skipped.reason}): {skipped.title}")
+    if ref.combined_with:
+        click.echo(f"  given with: {'; '.join(ref.combined_with)} (not simulated)")
     if ref.species != "human":
         click.echo(f"  species: {ref.species}   strain: {ref.strain}   start: {ref.start_age}")
+    if ref.measured:
+        click.echo(f"  measured: {ref.measured}")
+    if ref.outcome:
+        click.echo(f"  outcome: {ref.outcome}")
     for ls in ref.lifespan:
         delta = ("extended (no number)" if ls.delta_median_pct is None
                  else f"{ls.delta_median_pct:+g} %" + (" (NS)" if ls.significant is False else ""))

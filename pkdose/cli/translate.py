@@ -45,9 +45,12 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
     if reverse:
         lines.append(f"Published lifespan regimens closest on {label} (ratio = human / "
                      "animal):")
-        shown = rows[["name", "sex", "regimen", "delta_median_pct", column, "ratio",
-                      "predicted"]].copy()
-        shown.columns = ["study", "sex", "regimen", "Δ median %", label, "ratio",
+        shown = rows[["name", "species", "sex", "regimen", "delta_median_pct", column,
+                      "ratio", "predicted"]].copy()
+        # A combination study's gain is the combination's: say so next to the regimen.
+        shown["regimen"] = [r + (f" (+ {c.split()[0]})" if c else "") for r, c in
+                            zip(shown["regimen"], rows["combined_with"], strict=True)]
+        shown.columns = ["study", "species", "sex", "regimen", "Δ median %", label, "ratio",
                          "predicted"]
     else:
         lines.append(f"Human regimens on tablet doses matching {label} = "
@@ -85,8 +88,9 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
               show_default=True, help="'human': find the published animal regimens "
                                       "closest to a human REGIMEN instead.")
 @click.option("--to", "to", type=click.Choice(["human", "mouse", "dog", "marmoset"]),
-              default=None, help="Target: human (default) or, with --from human, the "
-                                 "species of the lifespan library (default mouse).")
+              default=None, help="Target: human (default) or, with --from human, one "
+                                 "species of the lifespan library (default: every "
+                                 "species in it).")
 @click.option("--match", type=click.Choice(["cavg", "auc168", "trough", "mtorc1"]),
               default="cavg", show_default=True, help="Exposure metric to match.")
 @click.option("--weight", type=float, help="Animal body weight (kg); default the model's.")
@@ -98,8 +102,8 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
 @precision_option("%.6g")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
               callback=refuse_stdout_figure,
-              help="Save the lifespan figure (mouse lifespan studies against the --match "
-                   "metric, human ageing trials as bands, REGIMEN as a dashed line).")
+              help="Save the lifespan figure (every lifespan study with a dose against the "
+                   "--match metric, human ageing trials as bands, REGIMEN as a dashed line).")
 def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, float_format,
               plot_path):
     """Match exposure across species: the human regimens giving an animal regimen's exposure.
@@ -120,10 +124,10 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, f
     notice()
     out = Outputs({"--csv": csv_path})
     if from_ == "human":
-        target = to or "mouse"
-        if target == "human":
-            raise PkdoseError("--from human needs an animal species in --to, e.g. --to mouse")
-        first, rows = tr.to_animal(regimen, target, match)
+        if to == "human":
+            raise PkdoseError("--from human needs an animal species in --to, e.g. --to mouse, "
+                              "or no --to for every lifespan study")
+        first, rows = tr.to_animal(regimen, to, match)
     else:
         if to not in (None, "human"):
             raise PkdoseError("an animal regimen translates --to human; to go from human to "
@@ -137,7 +141,7 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, f
         from pkdose.plotting import plot_lifespan
 
         column, label, unit = tr.MATCH_METRICS[match]
-        lib = rows if from_ == "human" else tr.lifespan_exposure("mouse", match)
+        lib = rows if from_ == "human" else tr.lifespan_exposure(None, match)
         f = first.iloc[0]
         plot_lifespan(lib, tr.human_bands(match), plot_path, metric=column,
                       metric_label=f"predicted {label} ({unit})",

@@ -71,11 +71,17 @@ def load_rows() -> list[Row]:
                 r.get("reason", ""), r["source"], r.get("note", "")) for r in raw["row"]]
 
 
+def _scenario(row: Row):
+    """A regimen row on its species' default model (human rows: the human default)."""
+    return scenario(row.regimen, warn=False,
+                    species=None if row.species == "human" else row.species)
+
+
 def profile_for(row: Row) -> MtorProfile | None:
     """The concentration profile of a simulable row (None otherwise)."""
     if row.simulate == "regimen":
         # Calibration rows are the published regimens, in range or not; the docs say so.
-        return mtor_profile(scenario(row.regimen, warn=False))
+        return mtor_profile(_scenario(row))
     if row.simulate == "constant":
         return constant_profile(row.conc_ng_ml)
     return None
@@ -150,7 +156,7 @@ def _verdict(row: Row, prof: MtorProfile, params: PDParams):
     from pkdose import pd as mtor
 
     if row.simulate == "regimen":
-        return verdicts(scenario(row.regimen, warn=False), pd_params=params)[0]
+        return verdicts(_scenario(row), pd_params=params)[0]
     halves = mtor.half_lives_for(row.species, params)
     resp = mtor.respond(prof, params, halves)
     return mtor.verdict_of(0, row.id, prof, resp, mtor.rule_inputs(prof))
