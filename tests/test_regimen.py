@@ -124,8 +124,9 @@ def blocks(draw: st.DrawFn, max_doses_per_period: int = 400) -> Block:
         reject()  # e.g. an 'off' part that brings the next dose sooner than the interval
     if limit == "duration":
         duration_h = draw(hours | _floats(0.01, 0.9 * MAX_TIME_H))
-        if Block(dose, **pattern, n_doses=1).doses_per_period() * duration_h / (
-                Block(dose, **pattern).pattern()[0]) > MAX_DOSES:
+        per_period = Block(dose, **pattern, n_doses=1).doses_per_period()
+        # One period more than the quotient: a partial period at the end still doses.
+        if per_period * (duration_h / Block(dose, **pattern).pattern()[0] + 1) > MAX_DOSES:
             limit = "count"  # a long duration at a short interval: too many doses
         else:
             return Block(dose, **pattern, duration_h=duration_h)
