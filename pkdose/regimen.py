@@ -70,7 +70,10 @@ def _hours(value: object, what: str) -> float:
     if not math.isfinite(value):
         raise PkdoseError(f"{what} must be a finite number of hours, got {value}")
     if abs(value) > MAX_TIME_H:
-        raise exceeded("time_h", f"{what} of {format_value(value, 'h')}")
+        # The limit bounds the size of a time either way; say so for a negative one.
+        size = format_value(abs(value), "h")
+        raise exceeded("time_h", f"{what} of {format_value(value, 'h')}" if value > 0
+                       else f"{what} of {format_value(value, 'h')} (size {size})")
     return float(value)
 
 

@@ -153,6 +153,7 @@ def test_a_regimen_start_of_minus_1e308_is_refused_in_a_file(tmp_path):
     path = toml(tmp_path, 'drug = "sirolimus"\nstart_h = -1e308\nregimen = "1 mg daily"\n')
     msg = refused(read_regimen_file, path, match="limit on times")
     assert path in msg
+    assert "(size 1e+308 h) is above" in msg  # a negative time is too large, not "above"
 
 
 @pytest.mark.parametrize("value", [1e-300, 1e300])
