@@ -338,7 +338,8 @@ def test_an_undefined_t_test_power_is_n_a_with_why():
            "model": "wu2012", "median_higher": 0.7, "median_lower": 0.0, "gmr": np.inf,
            "sd_log": 0.9, "p_higher": 1.0, "p_higher_normal": np.nan, "power": 0.8,
            "alpha": 0.05, "n_per_arm": 2.0, "power_t": np.nan, "power_simulated": 1.0,
-           "n_trials": 20}
+           "n_trials": 20, "same_regimen": False, "separable": True, "delta_log": 5.0,
+           "se_delta_log": 0.1, "n_per_arm_low": 2.0, "n_per_arm_high": 2.0}
     text = format_arms(pd.DataFrame([row]))
     assert not UNDEFINED_TOKEN.search(text)
     assert "power at that n: n/a (the noncentral t distribution did not evaluate" in text
