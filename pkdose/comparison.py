@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pkdose.engine import scenario
-from pkdose.errors import ExtrapolationWarning, PkdoseError, extrapolation_messages
+from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.model import Model, covariate_table, get_model
 from pkdose.pd import Verdict
 from pkdose.regimen import Regimen
@@ -145,7 +145,7 @@ def reference_table(purposes: Sequence[str], drugs: Sequence[str], subjects=None
     cov = covariate_table(subjects)  # once: every reference runs on the same people
     scns, outside = [], []
     for r in refs:
-        with extrapolation_messages() as messages:
+        with warning_messages() as messages:
             scns.append(scenario(r.regimen.on_treatment(), None, cov, with_=r.comedication))
         if messages:
             outside.append(r.name)

@@ -27,17 +27,22 @@ class PkdoseError(ValueError):
             () if option is None else (option,) if isinstance(option, str) else tuple(option))
 
 
-class ExtrapolationWarning(UserWarning):
+class PkdoseWarning(UserWarning):
+    """A warning of pkdose's own: the CLI prints each once, as one line."""
+
+
+class ExtrapolationWarning(PkdoseWarning):
     """A dose, population or covariate lies outside the data the source model was fitted to."""
 
 
-class FitWarning(UserWarning):
+class FitWarning(PkdoseWarning):
     """An estimate that does not hold (see ``pkdose.diagnostics.FitDiagnostics``)."""
 
 
 @contextmanager
-def extrapolation_messages() -> Iterator[list[str]]:
-    """Collect, instead of showing, the ExtrapolationWarning messages raised inside.
+def warning_messages(category: type[Warning] = ExtrapolationWarning
+                     ) -> Iterator[list[str]]:
+    """Collect, instead of showing, the warnings of ``category`` raised inside.
 
     Yields a list that holds each message once, in order, when the block ends (also when
     it raises); other warnings are shown as usual.
@@ -45,13 +50,13 @@ def extrapolation_messages() -> Iterator[list[str]]:
     found: list[str] = []
     recorder = warnings.catch_warnings(record=True)
     caught = recorder.__enter__()
-    warnings.simplefilter("always", ExtrapolationWarning)
+    warnings.simplefilter("always", category)
     try:
         yield found
     finally:
         recorder.__exit__(None, None, None)  # first, so the other warnings reach the user
         for w in caught:
-            if not issubclass(w.category, ExtrapolationWarning):
+            if not issubclass(w.category, category):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
             elif str(w.message) not in found:
                 found.append(str(w.message))

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from pkdose.cli import main
 from pkdose.cli.options import FULL_PRECISION, parse_precision
 from pkdose.cli.progress import ProgressBar
-from pkdose.errors import ExtrapolationWarning, PkdoseError, extrapolation_messages
+from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.results import format_value, number
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,9 +265,9 @@ def test_place_warns_once_for_all_references():
     assert len(msgs) == 1 and msgs[0].startswith("7 reference regimens lie outside")
 
 
-def test_extrapolation_messages_collects_once_and_lets_other_warnings_through():
+def test_warning_messages_collects_once_and_lets_other_warnings_through():
     with pytest.warns(RuntimeWarning, match="other"):
-        with extrapolation_messages() as msgs:
+        with warning_messages() as msgs:
             warnings.warn("a", ExtrapolationWarning, stacklevel=1)
             warnings.warn("a", ExtrapolationWarning, stacklevel=1)
             warnings.warn("other", RuntimeWarning, stacklevel=1)

@@ -26,7 +26,7 @@ from pkdose.cli import (
     translate,
     validate,
 )
-from pkdose.errors import PkdoseError, extrapolation_messages
+from pkdose.errors import PkdoseError, PkdoseWarning, warning_messages
 
 #: The command-line option of each library parameter an error can name.
 OPTION_FLAGS = {"food_g_day": "--food", "species": "--species", "step_h": "--step",
@@ -60,7 +60,7 @@ class _Group(click.Group):
         messages: list[str] = []
         try:
             # Once each: the PK and PD passes warn about the same regimen.
-            with extrapolation_messages() as messages:
+            with warning_messages(PkdoseWarning) as messages:
                 return super().invoke(ctx)
         except PkdoseError as exc:
             _err(error_line(exc))

@@ -77,9 +77,6 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
         raise PkdoseError(f"--late needs the delay, e.g. {late}+12h")
     fit = ind.estimate(reg, levels_path, model_name, parse_covariates(covariates),
                        with_=with_, first_dose=first_dose, seed=seed)
-    if not fit.diagnostics.holds:  # also on stderr, for output sent to a file
-        click.echo(f"warning: the fit does not hold: {'; '.join(fit.diagnostics.problems)}",
-                   err=True)
     out.text(format_individual(fit, ind.parameters(fit), ind.fitted_levels(fit),
                                ind.exposure(fit), ind.verdict(fit)))
     if tgt is not None:
