@@ -396,13 +396,15 @@ def check_times(times) -> list[float]:
     return times
 
 
-def _arm(regimen: Regimen, model, with_, population, n: int, seed: int):
+def _arm(regimen: Regimen, model, with_, population, n: int, seed: int,
+         params: Mapping[str, float] | None = None):
     """Regimen, model, co-medications, population and the n subjects' covariates of one
     arm, with the extrapolation warnings said once for the whole arm."""
     from pkdose.engine import scenario
 
     pop = load_population(population)
-    scn = scenario(regimen, model, covariate_table(pop.draw(0, n, seed)), with_=with_)
+    scn = scenario(regimen, model, covariate_table(pop.draw(0, n, seed)), with_=with_,
+                   params=params)
     return scn.model, scn.comedication, pop, scn.prep.cov
 
 
@@ -548,6 +550,69 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
     df.insert(0, "regimen", str(reg))
     df.insert(0, "id", np.arange(1, n + 1))
     return df
+
+
+def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int = 1,
+                    model: Model | str | None = None, with_: Sequence[str] | str = (), *,
+                    until_h: float | None = None, step_h: float = 1.0,
+                    times_h: Sequence[float] | None = None,
+                    params: Mapping[str, float] | None = None, output: str = "array",
+                    column: str = "conc_ng_ml", memory_budget_bytes: int | None = None):
+    """Concentration-time curves of ``n`` virtual subjects (covariates and random effects).
+
+    The subjects are those of :func:`simulate_population` with the same ``population``,
+    ``seed`` and model: covariates from the population, IIV from the model's omega and
+    one occasion of IOV held for the whole curve (``docs/population.md``). All subjects
+    are solved in one call, in blocks within the memory budget (the result does not
+    depend on the blocks, bitwise). Also reached as ``pkdose.simulate(regimen, n=...,
+    population=..., seed=...)``.
+
+    Parameters
+    ----------
+    regimen : Regimen or str
+        E.g. ``"sirolimus 1 mg daily"``.
+    n, population, seed, model, with_ :
+        As :func:`simulate_population`: the number of subjects, where their covariates
+        come from, the seed of their draws, the model and co-medications.
+    until_h, step_h, times_h : output grid 0..``until_h`` every ``step_h`` hours, or the
+        explicit ``times_h`` (as :func:`pkdose.simulate`)
+    params : typical-value overrides, e.g. ``{"cl": 7.5}``
+    output : {"array", "long", "wide"}
+        The (n, n_times) array of ``column`` (default); a long DataFrame (``id``,
+        ``time_h``, ``conc_ng_ml`` [, ``plasma_ng_ml``]) built from the arrays without
+        copying them; or a wide one (index ``id`` from 1, one column per output time).
+    column : str
+        ``conc_ng_ml`` (whole blood) or ``plasma_ng_ml`` (models with red-cell binding),
+        for ``array`` and ``wide``.
+    memory_budget_bytes : int, optional
+        Working memory beyond the result (default
+        ``pkdose.simulation.MEMORY_BUDGET_BYTES``, 256 MB).
+
+    Returns
+    -------
+    numpy.ndarray or DataFrame
+        Row ``i`` (``id`` ``i + 1``) is subject ``i`` of :func:`simulate_population`.
+    """
+    from pkdose.simulation import (
+        as_regimen,
+        check_curve_output,
+        check_curve_values,
+        concentrations,
+        curves_output,
+        output_times,
+        prepare,
+    )
+
+    _check_counts(n, 1, 1)
+    reg = as_regimen(regimen)
+    t = output_times(reg, until_h, step_h, times_h)
+    m, comed, _, cov = _arm(reg, model, with_, population, n, seed, params)
+    check_curve_output(output, column, m)
+    check_curve_values(m, n, t.size)
+    eta, eta_occ = draw_etas(m, n, seed)
+    prep = prepare(m, cov, eta, eta_occ, with_=comed)
+    conc = concentrations(prep, compile_trains(reg), t, memory_budget_bytes)
+    return curves_output(t, conc, output, column, with_id=True)
 
 
 def _check_counts(n, chunk, workers) -> None:

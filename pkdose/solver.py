@@ -627,6 +627,18 @@ class Plan:
         return out
 
 
+def plans_nbytes(plans: list[Plan]) -> int:
+    """Bytes of the arrays the plans hold (each underlying array counted once)."""
+    held: dict[int, int] = {}
+    for plan in plans:
+        for part in plan.parts:
+            for arr in (part.coef, part.basis) if isinstance(part, Block) else (part.vals,):
+                while isinstance(arr.base, np.ndarray):
+                    arr = arr.base
+                held[id(arr)] = arr.nbytes
+    return sum(held.values())
+
+
 def dense_plan(vals: np.ndarray) -> Plan:
     """A plan that holds its values (n, T)."""
     return Plan(vals.shape[0], vals.shape[1], (Dense(slice(None), vals),), ())
