@@ -510,20 +510,28 @@ COURSE_ABOVE_NG_ML = (3.0, 5.0, 15.0)
 
 
 def _course_block(prep, trains, t: np.ndarray) -> dict[str, np.ndarray]:
-    from pkdose.simulation import concentrations
+    """Course summaries of a block of subjects, a cache-sized chunk of curves at a time
+    (the block's curves are never held at once)."""
+    from pkdose.simulation import concentration_chunks
 
-    conc = concentrations(prep, trains, t)["conc_ng_ml"]
+    n = len(prep.cov)
     step = float(t[1] - t[0])
-    auc = step * (conc.sum(axis=1) - 0.5 * (conc[:, 0] + conc[:, -1]))
     last_dose = max(tr.last_h if math.isfinite(tr.last_h) else -1.0 for tr in trains)
-    i_last = int(np.searchsorted(t, min(last_dose, t[-1]), side="right") - 1)
-    out = {"cavg_ng_ml": auc / float(t[-1] - t[0]), "cmax_ng_ml": conc.max(axis=1),
-           "tmax_h": t[np.argmax(conc, axis=1)],
-           "cmin_after_first_day_ng_ml": conc[:, t >= min(24.0, t[-1])].min(axis=1),
-           "ctrough_last_ng_ml": conc[:, max(i_last, 0)],
-           "auc_ng_h_ml": auc}
-    for x in COURSE_ABOVE_NG_ML:
-        out[f"h_above_{x:g}"] = step * np.count_nonzero(conc > x, axis=1).astype(float)
+    i_last = max(int(np.searchsorted(t, min(last_dose, t[-1]), side="right") - 1), 0)
+    after_first_day = int(np.searchsorted(t, min(24.0, t[-1])))
+    keys = ("cavg_ng_ml", "cmax_ng_ml", "tmax_h", "cmin_after_first_day_ng_ml",
+            "ctrough_last_ng_ml", "auc_ng_h_ml", *(f"h_above_{x:g}" for x in COURSE_ABOVE_NG_ML))
+    out = {k: np.empty(n) for k in keys}
+    for lo, hi, rows in concentration_chunks(prep, trains, t):
+        conc = rows["conc_ng_ml"]
+        out["auc_ng_h_ml"][lo:hi] = step * (conc.sum(axis=1) - 0.5 * (conc[:, 0] + conc[:, -1]))
+        out["cmax_ng_ml"][lo:hi] = conc.max(axis=1)
+        out["tmax_h"][lo:hi] = t[np.argmax(conc, axis=1)]
+        out["cmin_after_first_day_ng_ml"][lo:hi] = conc[:, after_first_day:].min(axis=1)
+        out["ctrough_last_ng_ml"][lo:hi] = conc[:, i_last]
+        for x in COURSE_ABOVE_NG_ML:
+            out[f"h_above_{x:g}"][lo:hi] = step * np.count_nonzero(conc > x, axis=1)
+    out["cavg_ng_ml"] = out["auc_ng_h_ml"] / float(t[-1] - t[0])
     return out
 
 

@@ -533,19 +533,48 @@ def concentrations(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndar
 
 def _solve_into(prep: Prepared, plans_of, n_times: int, outs: dict[str, np.ndarray],
                 budget_bytes: int | None = None) -> None:
+    for _ in _converted_chunks(prep, plans_of, n_times, budget_bytes, outs):
+        pass
+
+
+def _converted_chunks(prep: Prepared, plans_of, n_times: int, budget_bytes: int | None,
+                      outs: dict[str, np.ndarray] | None = None):
+    """Concentrations of cache-sized chunks of subjects: yields ``(lo, hi, rows)`` with
+    ``rows`` the chunk's arrays by column, rows of ``outs`` (n, T) or, without ``outs``,
+    of scratch arrays reused for every chunk."""
+    n = len(prep.cov)
+    scratch = outs is None
+    if scratch:
+        outs = _outputs(prep.model, (min(n, solver.chunk_rows(n_times)), n_times))
     conc = outs["conc_ng_ml"]
     for lo, hi, sub, plans in _planned_blocks(prep, plans_of, n_times, budget_bytes):
         p = sub.params
-
-        def finish(a, b, chunk, p=p, lo=lo):
-            rows = {k: v[lo + a:lo + b] for k, v in outs.items()}
-            _convert(prep.model, {k: p[k][a:b] for k in _CONVERT_KEYS if k in p}, chunk,
-                     rows, per_volume=True)
-
         # mg in V1 litres -> ng/mL folded into the plans' small coefficient arrays, so the
         # output is not passed over once more for it.
         per_litre = 1000.0 / p["v1"]
-        solver.fill_chunked([pl.scaled(per_litre) for pl in plans], conc[lo:hi], finish)
+        for a, b, chunk in solver.filled_chunks([pl.scaled(per_litre) for pl in plans],
+                                                conc if scratch else conc[lo:hi],
+                                                hi - lo if scratch else None):
+            rows = {k: v[:b - a] if scratch else v[lo + a:lo + b] for k, v in outs.items()}
+            _convert(prep.model, {k: p[k][a:b] for k in _CONVERT_KEYS if k in p}, chunk,
+                     rows, per_volume=True)
+            yield lo + a, lo + b, rows
+
+
+def concentration_chunks(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray,
+                         budget_bytes: int | None = None):
+    """Concentrations a cache-sized chunk of subjects at a time, for summaries that never
+    hold every curve.
+
+    Yields
+    ------
+    (lo, hi, rows)
+        Subjects ``lo:hi`` and their concentration arrays (hi - lo, n_times) by column
+        (as :func:`concentrations`), valid until the next chunk: the arrays are reused.
+    """
+    times_h = np.asarray(times_h, float)
+    yield from _converted_chunks(prep, lambda sub: _plans(sub, trains, times_h), times_h.size,
+                                 budget_bytes)
 
 
 _CONVERT_KEYS = ("v1", "hct", "bmax_ng_ml", "kd_ng_ml", "kns")

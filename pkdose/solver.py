@@ -696,19 +696,33 @@ def chunk_rows(n_times: int) -> int:
     return max(1, CACHE_ELEMENTS // max(n_times, 1))
 
 
-def fill_chunked(plans: list[Plan], out: np.ndarray, finish=None) -> None:
-    """Sum of the plans' central amounts into ``out`` (n, T), one cache-sized chunk of
-    subjects at a time; ``finish(lo, hi, chunk)`` then runs on each chunk while it is
-    still in cache (the conversion to concentrations)."""
-    n = out.shape[0]
+def filled_chunks(plans: list[Plan], out: np.ndarray, n: int | None = None):
+    """Sum of the plans' central amounts, one cache-sized chunk of subjects at a time:
+    yields ``(lo, hi, chunk)`` once ``chunk`` holds subjects ``lo:hi``, for the caller to
+    use while it is still in cache.
+
+    ``out`` is (n, T), ``chunk`` its rows ``lo:hi``; or, with ``n`` given, a scratch array
+    of at least :func:`chunk_rows` rows that every chunk reuses (the caller summarises
+    each chunk and never holds every curve).
+    """
+    scratch = n is not None
+    n = out.shape[0] if n is None else n
     step = chunk_rows(out.shape[1])
     for lo in range(0, n, step):
         hi = min(n, lo + step)
-        chunk = out[lo:hi]
+        chunk = out[:hi - lo] if scratch else out[lo:hi]
         if not plans:
             chunk[:] = 0.0
         for i, plan in enumerate(plans):
             plan.fill(lo, hi, chunk, add=i > 0)
+        yield lo, hi, chunk
+
+
+def fill_chunked(plans: list[Plan], out: np.ndarray, finish=None) -> None:
+    """Sum of the plans' central amounts into ``out`` (n, T), one cache-sized chunk of
+    subjects at a time; ``finish(lo, hi, chunk)`` then runs on each chunk while it is
+    still in cache (the conversion to concentrations)."""
+    for lo, hi, chunk in filled_chunks(plans, out):
         if finish is not None:
             finish(lo, hi, chunk)
 
