@@ -409,15 +409,13 @@ def check_times(times) -> list[float]:
     return times
 
 
-def _arm(regimen: Regimen, model, with_, population, n: int, seed: int,
-         params: Mapping[str, float] | None = None):
+def _arm(regimen: Regimen, model, with_, population, n: int, seed: int):
     """Regimen, model, co-medications, population and the n subjects' covariates of one
     arm, with the extrapolation warnings said once for the whole arm."""
     from pkdose.engine import scenario
 
     pop = load_population(population)
-    scn = scenario(regimen, model, covariate_table(pop.draw(0, n, seed)), with_=with_,
-                   params=params)
+    scn = scenario(regimen, model, covariate_table(pop.draw(0, n, seed)), with_=with_)
     return scn.model, scn.comedication, pop, scn.prep.cov
 
 
@@ -623,14 +621,16 @@ def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int =
         curves_output,
         output_times,
         prepare,
+        resolve_model,
     )
 
     _check_counts(n, 1, 1)
     reg = as_regimen(regimen)
     t = output_times(reg, until_h, step_h, times_h)
-    m, comed, _, cov = _arm(reg, model, with_, population, n, seed, params)
+    m = resolve_model(reg, model, params)
     check_curve_output(output, column, m)
-    check_curve_values(m, n, t.size)
+    check_curve_values(m, n, t.size)  # before any subject is drawn
+    m, comed, _, cov = _arm(reg, m, with_, population, n, seed)
     eta, eta_occ = draw_etas(m, n, seed)
     prep = prepare(m, cov, eta, eta_occ, with_=comed)
     conc = concentrations(prep, compile_trains(reg), t, memory_budget_bytes)

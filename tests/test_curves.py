@@ -111,3 +111,10 @@ def test_blocks_keep_working_memory_within_the_budget():
 def test_bad_requests_are_one_clear_error(kwargs, fragment):
     with pytest.raises(PkdoseError, match=fragment):
         pkdose.simulate("sirolimus 1 mg daily", **kwargs)
+
+
+def test_typical_value_overrides_apply_to_every_subject():
+    kw = dict(seed=4, model=LINEAR, until_h=72.0)
+    base = simulate_curves("sirolimus 2 mg daily", 20, **kw)
+    faster = simulate_curves("sirolimus 2 mg daily", 20, params={"cl": 2 * 12.2}, **kw)
+    assert np.all(faster[:, 1:] < base[:, 1:])
