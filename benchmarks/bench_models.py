@@ -1,8 +1,10 @@
 """Model benchmark: whole-blood curves for populations, beside mrgsolve on the same machine.
 
 Four workloads of issue 15, each on an hourly grid 0..2,184 h (2,185 points per subject),
-through the public engine (``pkdose.simulation.prepare`` + ``concentrations``, i.e. the
-parameters from the random effects, the exact solution and the conversion to ng/mL):
+through the public population-curves API (``pkdose.simulate_curves``, what
+``pkdose.simulate(..., n=N, seed=15, output="array")`` calls: the typical subject's
+covariates, random effects drawn from the model's omega, the exact solution and the
+conversion to ng/mL, returned as an N x 2,185 array):
 
 - linear: a 2-compartment oral model (ka 0.5/h, CL 10 L/h, V1 100 L, Q 20 L/h, V2 500 L),
   0.5 mg every 24 h x 84, 30 % CV (log-normal) on CL, V1 and ka;
@@ -17,7 +19,7 @@ imports included) is its own. Prints one line each: ``<workload> N=<n>: <seconds
 (median of ``--repeat`` runs), the peak memory, the mrgsolve seconds recorded in issue 15
 on this machine (N = 10,000 only) and the ratio, the process CPU seconds (median; less
 sensitive than wall time to other jobs on a shared machine) and the load average. Then:
-the linear workload at 1, 84 and 10,000 doses (cost independent of the dose count), the
+the linear workload at 1, 84 and 3,000 doses (cost independent of the dose count), the
 Wu 2012 daily workload in one call against ten calls of 1,000 subjects, and the long
 DataFrame (``curves_frame``) of 10,000 curves. Asserts nothing.
 """
@@ -51,35 +53,29 @@ LINEAR_MODEL = {
 }
 
 
-def setup(name: str, n: int):
-    """Model, covariates, random effects and dose trains of one workload."""
-    import numpy as np
-    import pandas as pd
+REGIMENS = {"linear": "sirolimus 0.5 mg q24h x 84", "wu2012-weekly": "sirolimus 6 mg q168h x 12",
+            "wu2012-daily": "sirolimus 1 mg q24h x 84",
+            "terheine2018": "everolimus 10 mg q24h x 84"}
 
-    from pkdose.model import covariate_table, get_model, model_from_dict
-    from pkdose.regimen import DoseTrain
 
-    rng = np.random.default_rng(15)
-    cov = covariate_table(pd.DataFrame(index=range(n)))
-    eta_occ = None
+def setup(name: str):
+    """Regimen and model of one workload."""
+    import warnings
+
+    from pkdose.errors import ExtrapolationWarning
+    from pkdose.model import get_model, model_from_dict
+
+    warnings.simplefilter("ignore", ExtrapolationWarning)  # 0.5 mg: below the fitted doses
     model = model_from_dict(LINEAR_MODEL) if name == "linear" else get_model(
         name.split("-")[0])
-    omega = np.array(model.iiv.omega)
-    eta = rng.multivariate_normal(np.zeros(len(omega)), omega, size=n)
-    if model.iov.parameters:
-        eta_occ = rng.normal(0.0, np.sqrt(np.array(model.iov.omega)[0, 0]), size=(n, 1))
-    trains = {"linear": [DoseTrain(0.0, 24.0, 84, 0.5)],
-              "wu2012-weekly": [DoseTrain(0.0, 168.0, 12, 6.0)],
-              "wu2012-daily": [DoseTrain(0.0, 24.0, 84, 1.0)],
-              "terheine2018": [DoseTrain(0.0, 24.0, 84, 10.0)]}[name]
-    return model, cov, eta, eta_occ, trains
+    return REGIMENS[name], model
 
 
-def run_once(name: str, model, cov, eta, eta_occ, trains, times):
-    """prepare + concentrations for every subject in one call."""
-    from pkdose.simulation import concentrations, prepare
+def run_once(regimen, model, n: int, times, **kw):
+    """N curves through the public API."""
+    from pkdose.population import simulate_curves
 
-    return concentrations(prepare(model, cov, eta, eta_occ), trains, times)
+    return simulate_curves(regimen, n, seed=15, model=model, times_h=times, **kw)
 
 
 def one(name: str, n: int, repeat: int) -> dict:
@@ -87,12 +83,12 @@ def one(name: str, n: int, repeat: int) -> dict:
     import numpy as np
 
     times = np.arange(2185, dtype=float)
-    args = setup(name, n)
+    regimen, model = setup(name)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     secs, cpus = [], []
     for _ in range(repeat):
         c0, t0 = time.process_time(), time.perf_counter()
-        conc = run_once(name, *args, times)
+        conc = run_once(regimen, model, n, times)
         secs.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
         del conc
@@ -105,8 +101,7 @@ def extras(repeat: int) -> None:
     """Dose-count independence, one call against blocks, and the long DataFrame."""
     import numpy as np
 
-    from pkdose.regimen import DoseTrain
-    from pkdose.simulation import concentrations, curves_frame, prepare
+    from pkdose.simulation import curves_frame
 
     times = np.arange(2185, dtype=float)
 
@@ -119,20 +114,17 @@ def extras(repeat: int) -> None:
             out.append(time.perf_counter() - t0)
         return float(np.median(out))
 
-    model, cov, eta, occ, _ = setup("linear", 1000)
-    prep = prepare(model, cov, eta, occ)
-    for n_doses in (1, 84, 10_000):
-        trains = [DoseTrain(0.0, 24.0, n_doses, 0.5)]
-        secs = median(lambda trains=trains: concentrations(prep, trains, times))
+    _, model = setup("linear")
+    for n_doses in (1, 84, 3000):
+        reg = f"sirolimus 0.5 mg q24h x {n_doses}"
+        secs = median(lambda reg=reg: run_once(reg, model, 1000, times))
         print(f"linear N=1000 doses={n_doses}: {secs:.3f} s", flush=True)
-    model, cov, eta, occ, trains = setup("wu2012-daily", 10_000)
-    prep = prepare(model, cov, eta, occ)
-    one_call = median(lambda: concentrations(prep, trains, times))
-    blocks = median(lambda: [concentrations(prep.rows(lo, lo + 1000), trains, times)
-                             for lo in range(0, 10_000, 1000)])
-    print(f"wu2012-daily N=10000 one call: {one_call:.3f} s; blocks of 1000: {blocks:.3f} s",
+    regimen, model = setup("wu2012-daily")
+    one_call = median(lambda: run_once(regimen, model, 10_000, times))
+    blocks = median(lambda: [run_once(regimen, model, 1000, times) for _ in range(10)])
+    print(f"wu2012-daily N=10000 one call: {one_call:.3f} s; ten calls of 1000: {blocks:.3f} s",
           flush=True)
-    conc = concentrations(prep, trains, times)
+    conc = {"conc_ng_ml": run_once(regimen, model, 10_000, times)}
     secs = median(lambda: curves_frame(times, conc))
     print(f"curves_frame N=10000 ({10_000 * times.size:,} rows): {secs:.3f} s", flush=True)
 

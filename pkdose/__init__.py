@@ -10,6 +10,7 @@ The curated API (each name is imported on first use, so ``import pkdose`` and
     pkdose.compare(["rapamycin 1 mg daily", "rapamycin 6 mg weekly"])  # ExposureTable
     pkdose.flag(["everolimus 5 mg weekly"])                             # mTORC2 verdicts
     pkdose.simulate_population("sirolimus 5 mg weekly", 500, "older-adults")
+    pkdose.simulate("sirolimus 1 mg daily", n=10_000, seed=1, output="array")  # 10,000 curves
 """
 
 from importlib import import_module
@@ -39,7 +40,8 @@ _API = {
     "compare": "pkdose.comparison", "place": "pkdose.comparison",
     "flag": "pkdose.comparison", "parse_against": "pkdose.comparison",
     # populations, trial design, one person, animals, reports
-    "simulate_population": "pkdose.population", "summarise": "pkdose.population",
+    "simulate_population": "pkdose.population", "simulate_curves": "pkdose.population",
+    "summarise": "pkdose.population",
     "simulate_observations": "pkdose.population", "find_dose": "pkdose.design",
     "therapeutic_window": "pkdose.design", "estimate": "pkdose.individual",
     "recommend": "pkdose.individual", "translate": "pkdose.translation",

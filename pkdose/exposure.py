@@ -290,15 +290,23 @@ def _refine_extremum(
     return offset, value
 
 
-def _fraction_above(a: np.ndarray, b: np.ndarray, x: float) -> np.ndarray:
-    """Fraction of each grid interval where the linear interpolant from a to b exceeds x."""
-    above_a, above_b = a > x, b > x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = (x - a) / (b - a)  # crossing position; b != a wherever it is used below
-    frac = np.where(above_a & above_b, 1.0, 0.0)
-    frac = np.where(above_a & ~above_b, s, frac)
-    frac = np.where(~above_a & above_b, 1.0 - s, frac)
-    return np.clip(frac, 0.0, 1.0)
+def _fraction_above(a: np.ndarray, b: np.ndarray, x: float, below: bool = False
+                    ) -> np.ndarray:
+    """Fraction of each grid interval where the linear interpolant from a to b exceeds x
+    (``below``: is under x).
+
+    1 or 0 where both ends are on one side; at a crossing (a few intervals per profile)
+    the crossing position s = (x - a) / (b - a), or 1 - s. Rounding is monotonic, so s
+    lies in [0, 1] there without clipping.
+    """
+    side_a, side_b = (a < x, b < x) if below else (a > x, b > x)
+    frac = side_a.astype(float)
+    cross = side_a != side_b
+    if cross.any():
+        ca, cb = a[cross], b[cross]
+        s = (x - ca) / (cb - ca)  # cb != ca: the ends lie on either side of x
+        frac[cross] = np.where(side_a[cross], s, 1.0 - s)
+    return frac
 
 
 def _longest_below(c: np.ndarray, x: float, h: float, periodic: bool) -> np.ndarray:
@@ -311,7 +319,7 @@ def _longest_below(c: np.ndarray, x: float, h: float, periodic: bool) -> np.ndar
     """
     n, n_time = c.shape
     below = c < x
-    seg = h * _fraction_above(-c[:, :-1], -c[:, 1:], -x)
+    seg = h * _fraction_above(c[:, :-1], c[:, 1:], x, below=True)
     # Points in one run share a label; a point not below x starts a new label.
     label = np.cumsum(~below, axis=1)
     owner = np.where(below[:, :-1], np.arange(n_time - 1), np.arange(1, n_time))

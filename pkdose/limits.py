@@ -211,6 +211,15 @@ _TABLE = (
         "Two million points is 16 MB per column per subject (a year at 16 s steps).",
         "use a larger time step or an earlier simulation end",
     ),
+    _resource(
+        "curve_values", 250_000_000, "values", "curve values held at once",
+        "the concentrations of all curves of one call (subjects x output times x columns)",
+        "The curves are returned in memory, 8 bytes a value: 250 million values are 2 GB "
+        "(10,000 subjects x a year hourly is 88 million). Summaries per subject need no "
+        "curves: the population commands keep one row per subject.",
+        "ask for fewer subjects or output times, or summarise each subject (pkdose "
+        "population, simulate_course)",
+    ),
     Limit(
         "param_min", 1e-4, "", "min", "numerical", "model parameters",
         "every typical value of a model (file or override), in its own unit (L, L/h, 1/h, "
@@ -331,6 +340,7 @@ MAX_DOSES = int(LIMITS["doses"].value)
 MAX_TRAINS = int(LIMITS["trains"].value)
 MAX_POINTS = int(LIMITS["points"].value)
 MAX_SUBJECTS = int(LIMITS["subjects"].value)
+MAX_CURVE_VALUES = int(LIMITS["curve_values"].value)
 MAX_TEXT_CHARS = int(LIMITS["text_chars"].value)
 MAX_TOML_BYTES = int(LIMITS["toml_bytes"].value)
 MAX_TOML_DEPTH = int(LIMITS["toml_depth"].value)

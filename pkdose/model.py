@@ -632,9 +632,13 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
     defaulted = tuple(key for key in defaults if key not in df.columns)
     for key in defaulted:
         df[key] = defaults[key]
-    df["sex"] = df["sex"].astype(str).str.lower().str.strip()
-    df["sex"] = df["sex"].replace({"m": "male", "f": "female", "0": "male", "1": "female"})
-    bad_sex = sorted(set(df["sex"]) - {"male", "female"})
+    # Normalised once per distinct spelling: string methods on every row of a population
+    # of 100,000 cost a tenth of a second.
+    codes, spellings = pd.factorize(df["sex"].astype(str))
+    names = pd.Series(spellings).str.lower().str.strip().replace(
+        {"m": "male", "f": "female", "0": "male", "1": "female"})
+    df["sex"] = pd.Series(names.to_numpy()[codes], index=df.index, dtype=names.dtype)
+    bad_sex = sorted(set(names) - {"male", "female"})
     if bad_sex:
         raise PkdoseError(f"sex must be male or female, got {bad_sex[0]!r}")
     for key in [c for c in df.columns if c not in ("sex", "id")]:

@@ -319,6 +319,19 @@ def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def _percentiles_over_subjects(pieces: list[np.ndarray], cols: int = 64) -> np.ndarray:
+    """:data:`PERCENTILES` (rows) of every column over the subjects of the pieces (n_i, T)
+    stacked: ``np.percentile(np.concatenate(pieces), PERCENTILES, axis=0)``, a few columns
+    at a time, each gathered as contiguous rows (partitioning down the columns of a
+    C-ordered array is several times slower), without a copy of the whole."""
+    t = pieces[0].shape[1]
+    out = np.empty((len(PERCENTILES), t))
+    for a in range(0, t, cols):
+        rows = np.concatenate([p[:, a:a + cols].T for p in pieces], axis=1)
+        out[:, a:a + cols] = np.percentile(rows, PERCENTILES, axis=1)
+    return out
+
+
 def _fan_times() -> np.ndarray:
     return np.arange(0.0, FAN_HOURS + FAN_STEP_H / 2, FAN_STEP_H)
 
@@ -465,8 +478,9 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
     job = _Job(reg, m, pop, int(seed), comed, bool(fan))
     parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
+    fans = [p.pop("_fan") for p in parts] if fan else None
     vals = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    fan_conc = vals.pop("_fan", None)
+    del parts
     df = pd.DataFrame(vals)
     shown = [c for c in ("sex", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg",
                          "bsa_m2", *default_subject()) if c in cov.columns]
@@ -477,10 +491,10 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     df.insert(0, "model", m.name)
     df.insert(0, "regimen", str(reg))
     df.insert(0, "id", np.arange(1, n + 1))
-    if fan_conc is None:
+    if fans is None:
         return df, None
     t_fan = _fan_times()
-    q = np.percentile(fan_conc, PERCENTILES, axis=0)
+    q = _percentiles_over_subjects(fans)
     fan_df = pd.DataFrame({"time_h": t_fan,
                            **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
     fan_df.insert(0, "regimen", str(reg))
@@ -494,20 +508,28 @@ COURSE_ABOVE_NG_ML = (3.0, 5.0, 15.0)
 
 
 def _course_block(prep, trains, t: np.ndarray) -> dict[str, np.ndarray]:
-    from pkdose.simulation import concentrations
+    """Course summaries of a block of subjects, a cache-sized chunk of curves at a time
+    (the block's curves are never held at once)."""
+    from pkdose.simulation import concentration_chunks
 
-    conc = concentrations(prep, trains, t)["conc_ng_ml"]
+    n = len(prep.cov)
     step = float(t[1] - t[0])
-    auc = step * (conc.sum(axis=1) - 0.5 * (conc[:, 0] + conc[:, -1]))
     last_dose = max(tr.last_h if math.isfinite(tr.last_h) else -1.0 for tr in trains)
-    i_last = int(np.searchsorted(t, min(last_dose, t[-1]), side="right") - 1)
-    out = {"cavg_ng_ml": auc / float(t[-1] - t[0]), "cmax_ng_ml": conc.max(axis=1),
-           "tmax_h": t[np.argmax(conc, axis=1)],
-           "cmin_after_first_day_ng_ml": conc[:, t >= min(24.0, t[-1])].min(axis=1),
-           "ctrough_last_ng_ml": conc[:, max(i_last, 0)],
-           "auc_ng_h_ml": auc}
-    for x in COURSE_ABOVE_NG_ML:
-        out[f"h_above_{x:g}"] = step * np.count_nonzero(conc > x, axis=1).astype(float)
+    i_last = max(int(np.searchsorted(t, min(last_dose, t[-1]), side="right") - 1), 0)
+    after_first_day = int(np.searchsorted(t, min(24.0, t[-1])))
+    keys = ("cavg_ng_ml", "cmax_ng_ml", "tmax_h", "cmin_after_first_day_ng_ml",
+            "ctrough_last_ng_ml", "auc_ng_h_ml", *(f"h_above_{x:g}" for x in COURSE_ABOVE_NG_ML))
+    out = {k: np.empty(n) for k in keys}
+    for lo, hi, rows in concentration_chunks(prep, trains, t):
+        conc = rows["conc_ng_ml"]
+        out["auc_ng_h_ml"][lo:hi] = step * (conc.sum(axis=1) - 0.5 * (conc[:, 0] + conc[:, -1]))
+        out["cmax_ng_ml"][lo:hi] = conc.max(axis=1)
+        out["tmax_h"][lo:hi] = t[np.argmax(conc, axis=1)]
+        out["cmin_after_first_day_ng_ml"][lo:hi] = conc[:, after_first_day:].min(axis=1)
+        out["ctrough_last_ng_ml"][lo:hi] = conc[:, i_last]
+        for x in COURSE_ABOVE_NG_ML:
+            out[f"h_above_{x:g}"][lo:hi] = step * np.count_nonzero(conc > x, axis=1)
+    out["cavg_ng_ml"] = out["auc_ng_h_ml"] / float(t[-1] - t[0])
     return out
 
 
@@ -548,6 +570,71 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
     df.insert(0, "regimen", str(reg))
     df.insert(0, "id", np.arange(1, n + 1))
     return df
+
+
+def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int = 1,
+                    model: Model | str | None = None, with_: Sequence[str] | str = (), *,
+                    until_h: float | None = None, step_h: float = 1.0,
+                    times_h: Sequence[float] | None = None,
+                    params: Mapping[str, float] | None = None, output: str = "array",
+                    column: str = "conc_ng_ml", memory_budget_bytes: int | None = None):
+    """Concentration-time curves of ``n`` virtual subjects (covariates and random effects).
+
+    The subjects are those of :func:`simulate_population` with the same ``population``,
+    ``seed`` and model: covariates from the population, IIV from the model's omega and
+    one occasion of IOV held for the whole curve (``docs/population.md``). All subjects
+    are solved in one call, in blocks within the memory budget (the result does not
+    depend on the blocks, bitwise). Also reached as ``pkdose.simulate(regimen, n=...,
+    population=..., seed=...)``.
+
+    Parameters
+    ----------
+    regimen : Regimen or str
+        E.g. ``"sirolimus 1 mg daily"``.
+    n, population, seed, model, with_ :
+        As :func:`simulate_population`: the number of subjects, where their covariates
+        come from, the seed of their draws, the model and co-medications.
+    until_h, step_h, times_h : output grid 0..``until_h`` every ``step_h`` hours, or the
+        explicit ``times_h`` (as :func:`pkdose.simulate`)
+    params : typical-value overrides, e.g. ``{"cl": 7.5}``
+    output : {"array", "long", "wide"}
+        The (n, n_times) array of ``column`` (default); a long DataFrame (``id``,
+        ``time_h``, ``conc_ng_ml`` [, ``plasma_ng_ml``]) built from the arrays without
+        copying them; or a wide one (index ``id`` from 1, one column per output time).
+    column : str
+        ``conc_ng_ml`` (whole blood) or ``plasma_ng_ml`` (models with red-cell binding),
+        for ``array`` and ``wide``.
+    memory_budget_bytes : int, optional
+        Working memory beyond the result (default
+        ``pkdose.simulation.MEMORY_BUDGET_BYTES``, 256 MB).
+
+    Returns
+    -------
+    numpy.ndarray or DataFrame
+        Row ``i`` (``id`` ``i + 1``) is subject ``i`` of :func:`simulate_population`.
+    """
+    from pkdose.simulation import (
+        as_regimen,
+        check_curve_output,
+        check_curve_values,
+        concentrations,
+        curves_output,
+        output_times,
+        prepare,
+        resolve_model,
+    )
+
+    _check_counts(n, 1, 1)
+    reg = as_regimen(regimen)
+    t = output_times(reg, until_h, step_h, times_h)
+    m = resolve_model(reg, model, params)
+    check_curve_output(output, column, m)
+    check_curve_values(m, n, t.size)  # before any subject is drawn
+    m, comed, _, cov = _arm(reg, m, with_, population, n, seed)
+    eta, eta_occ = draw_etas(m, n, seed)
+    prep = prepare(m, cov, eta, eta_occ, with_=comed)
+    conc = concentrations(prep, compile_trains(reg), t, memory_budget_bytes)
+    return curves_output(t, conc, output, column, with_id=True)
 
 
 def _check_counts(n, chunk, workers) -> None:

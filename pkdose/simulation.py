@@ -23,6 +23,7 @@ from pkdose import solver
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.limits import (
     DAILY_LIMIT_BY_UNIT,
+    MAX_CURVE_VALUES,
     MAX_DAILY_MG,
     MAX_DOSE_MG,
     MAX_POINTS,
@@ -349,28 +350,53 @@ def set_memory_budget(n_bytes: int) -> int:
         The previous budget, to restore it.
     """
     global MEMORY_BUDGET_BYTES
-    if not (isinstance(n_bytes, (int, np.integer)) and n_bytes > 0):
-        raise PkdoseError(f"memory budget must be a positive number of bytes, got {n_bytes!r}")
-    previous, MEMORY_BUDGET_BYTES = MEMORY_BUDGET_BYTES, int(n_bytes)
+    previous, MEMORY_BUDGET_BYTES = MEMORY_BUDGET_BYTES, _check_budget(n_bytes)
     return previous
 
 
-def _blocks(prep: Prepared, n_times: int):
-    """Subject blocks (lo, hi, sub-Prepared) within the memory budget.
+#: Subjects in the first block of a call: its plans measure the memory that the plans of
+#: the remaining subjects will hold.
+PROBE_SUBJECTS = 256
+#: Working memory of a block, as a multiple of what its finished plans hold: the plans are
+#: built through temporaries of their own size (coefficient powers, gathered responses).
+PLAN_WORKING_FACTOR = 4
 
-    Per subject the solver holds at most a few arrays of one value per output time and
-    state (unit-state responses, gathered values, quadrature increments): budget 8 bytes
-    x times x (states + 4).
+
+def _check_budget(n_bytes) -> int:
+    if not (isinstance(n_bytes, (int, np.integer)) and not isinstance(n_bytes, bool)
+            and n_bytes > 0):
+        raise PkdoseError(f"memory budget must be a positive number of bytes, got {n_bytes!r}",
+                          option="memory_budget_bytes")
+    return int(n_bytes)
+
+
+def _budget(budget_bytes: int | None) -> int:
+    return MEMORY_BUDGET_BYTES if budget_bytes is None else _check_budget(budget_bytes)
+
+
+def _planned_blocks(prep: Prepared, plans_of, n_times: int, budget_bytes: int | None = None):
+    """Subject blocks (lo, hi, sub-Prepared, plans) within the memory budget.
+
+    The first block is sized for the worst case, 8 bytes x times x (states + 4) per
+    subject (value-by-value paths hold a few arrays of one value per output time and
+    state), and at most :data:`PROBE_SUBJECTS`. The rest are sized by what the first
+    block's plans hold per subject (x :data:`PLAN_WORKING_FACTOR`): a train on a regular
+    grid is a plan of blocks that holds a few hundred values per subject, so ten thousand
+    subjects are one block and one pass of Python, while value-by-value plans keep the
+    worst-case size. Results do not depend on the blocks (per-subject arithmetic).
     """
+    budget = _budget(budget_bytes)
     n = len(prep.cov)
-    per_subject = 8 * max(n_times, 1) * (prep.system.n_states + 4)
-    size = max(1, MEMORY_BUDGET_BYTES // per_subject)
-    if size >= n:
-        yield 0, n, prep
-        return
-    for lo in range(0, n, size):
+    worst = max(1, budget // (8 * max(n_times, 1) * (prep.system.n_states + 4)))
+    lo, size = 0, min(worst, PROBE_SUBJECTS)
+    while lo < n:
         hi = min(n, lo + size)
-        yield lo, hi, prep.rows(lo, hi)
+        sub = prep if (lo, hi) == (0, n) else prep.rows(lo, hi)
+        plans = plans_of(sub)
+        yield lo, hi, sub, plans
+        held = PLAN_WORKING_FACTOR * solver.plans_nbytes(plans) / (hi - lo)
+        size = max(worst, int(budget // max(held, 1.0)))
+        lo = hi
 
 
 @dataclass(frozen=True)
@@ -481,47 +507,81 @@ def _plans(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
     return [_route_plan(prep, tr, times_h) for tr in input_trains(model, trains)]
 
 
-def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
-                    ) -> np.ndarray:
+def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray,
+                    budget_bytes: int | None = None) -> np.ndarray:
     """Central-compartment amount (mg), shape (n_subjects, n_times).
 
-    Subjects are solved in blocks within :data:`MEMORY_BUDGET_BYTES`.
+    Subjects are solved in blocks within ``budget_bytes`` (default
+    :data:`MEMORY_BUDGET_BYTES`) of working memory beyond the result.
     """
     times_h = np.asarray(times_h, float)
     out = np.empty((len(prep.cov), times_h.size))
-    for lo, hi, sub in _blocks(prep, times_h.size):
-        solver.fill_chunked(_plans(sub, trains, times_h), out[lo:hi])
+    for lo, hi, _, plans in _planned_blocks(prep, lambda sub: _plans(sub, trains, times_h),
+                                            times_h.size, budget_bytes):
+        solver.fill_chunked(plans, out[lo:hi])
     return out
 
 
-def concentrations(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray) -> dict:
+def concentrations(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray,
+                   budget_bytes: int | None = None) -> dict:
     """Concentration arrays (n_subjects, n_times) by column name (``conc_ng_ml``, ...).
 
-    Subjects are solved in blocks within :data:`MEMORY_BUDGET_BYTES`; each cache-sized
+    Subjects are solved in blocks within ``budget_bytes`` (default
+    :data:`MEMORY_BUDGET_BYTES`) of working memory beyond the result; each cache-sized
     chunk of central amounts is converted while it is still in cache, written straight
     into the result.
     """
     times_h = np.asarray(times_h, float)
     outs = _outputs(prep.model, (len(prep.cov), times_h.size))
-    _solve_into(prep, lambda sub: _plans(sub, trains, times_h), times_h.size, outs)
+    _solve_into(prep, lambda sub: _plans(sub, trains, times_h), times_h.size, outs,
+                budget_bytes)
     return outs
 
 
-def _solve_into(prep: Prepared, plans_of, n_times: int, outs: dict[str, np.ndarray]) -> None:
+def _solve_into(prep: Prepared, plans_of, n_times: int, outs: dict[str, np.ndarray],
+                budget_bytes: int | None = None) -> None:
+    for _ in _converted_chunks(prep, plans_of, n_times, budget_bytes, outs):
+        pass
+
+
+def _converted_chunks(prep: Prepared, plans_of, n_times: int, budget_bytes: int | None,
+                      outs: dict[str, np.ndarray] | None = None):
+    """Concentrations of cache-sized chunks of subjects: yields ``(lo, hi, rows)`` with
+    ``rows`` the chunk's arrays by column, rows of ``outs`` (n, T) or, without ``outs``,
+    of scratch arrays reused for every chunk."""
+    n = len(prep.cov)
+    scratch = outs is None
+    if scratch:
+        outs = _outputs(prep.model, (min(n, solver.chunk_rows(n_times)), n_times))
     conc = outs["conc_ng_ml"]
-    for lo, hi, sub in _blocks(prep, n_times):
+    for lo, hi, sub, plans in _planned_blocks(prep, plans_of, n_times, budget_bytes):
         p = sub.params
-
-        def finish(a, b, chunk, p=p, lo=lo):
-            rows = {k: v[lo + a:lo + b] for k, v in outs.items()}
-            _convert(prep.model, {k: p[k][a:b] for k in _CONVERT_KEYS if k in p}, chunk,
-                     rows, per_volume=True)
-
         # mg in V1 litres -> ng/mL folded into the plans' small coefficient arrays, so the
         # output is not passed over once more for it.
         per_litre = 1000.0 / p["v1"]
-        solver.fill_chunked([pl.scaled(per_litre) for pl in plans_of(sub)], conc[lo:hi],
-                            finish)
+        for a, b, chunk in solver.filled_chunks([pl.scaled(per_litre) for pl in plans],
+                                                conc if scratch else conc[lo:hi],
+                                                hi - lo if scratch else None):
+            rows = {k: v[:b - a] if scratch else v[lo + a:lo + b] for k, v in outs.items()}
+            _convert(prep.model, {k: p[k][a:b] for k in _CONVERT_KEYS if k in p}, chunk,
+                     rows, per_volume=True)
+            yield lo + a, lo + b, rows
+
+
+def concentration_chunks(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray,
+                         budget_bytes: int | None = None):
+    """Concentrations a cache-sized chunk of subjects at a time, for summaries that never
+    hold every curve.
+
+    Yields
+    ------
+    (lo, hi, rows)
+        Subjects ``lo:hi`` and their concentration arrays (hi - lo, n_times) by column
+        (as :func:`concentrations`), valid until the next chunk: the arrays are reused.
+    """
+    times_h = np.asarray(times_h, float)
+    yield from _converted_chunks(prep, lambda sub: _plans(sub, trains, times_h), times_h.size,
+                                 budget_bytes)
 
 
 _CONVERT_KEYS = ("v1", "hct", "bmax_ng_ml", "kd_ng_ml", "kns")
@@ -601,11 +661,72 @@ def time_grid(until_h: float, step_h: float, start_h: float = 0.0) -> np.ndarray
     return start_h + step_h * np.arange(npts)
 
 
+def output_times(regimen: Regimen, until_h: float | None = None, step_h: float = 1.0,
+                 times_h: Sequence[float] | None = None) -> np.ndarray:
+    """The output times of a curve: ``times_h`` as given (checked), else the grid
+    0..``until_h`` every ``step_h`` hours (default horizon: :func:`default_until_h`)."""
+    if times_h is None:
+        return time_grid(until_h if until_h is not None else default_until_h(regimen), step_h)
+    try:
+        t = np.asarray(times_h, float)
+    except (TypeError, ValueError):
+        raise PkdoseError("output times must be numbers of hours") from None
+    if t.ndim != 1 or not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise PkdoseError("output times must be finite, non-negative hours")
+    if t.size > MAX_POINTS:
+        raise exceeded("points", f"{t.size:,} output times")
+    if t.size and t.max() > MAX_TIME_H:
+        raise exceeded("time_h", f"an output time of {format_value(t.max(), 'h')}")
+    return t
+
+
+#: What curves can be returned as (``output`` of :func:`simulate`).
+CURVE_OUTPUTS = ("long", "wide", "array")
+
+
+def check_curve_output(output: str, column: str, model: Model) -> None:
+    """Refuse an unknown ``output`` or a concentration column the model does not have."""
+    if output not in CURVE_OUTPUTS:
+        raise PkdoseError(f"unknown output {output!r}; choose {', '.join(CURVE_OUTPUTS)}",
+                          option="output")
+    have = ("conc_ng_ml", "plasma_ng_ml") if model.blood == "langmuir_rbc" else ("conc_ng_ml",)
+    if column not in have:
+        raise PkdoseError(f"model {model.name} gives {' and '.join(have)}, not {column!r}",
+                          option="column")
+
+
+def check_curve_values(model: Model, n_subjects: int, n_times: int) -> None:
+    """Refuse curves whose concentrations would not fit the limit on values held at once,
+    before anything is allocated."""
+    values = n_subjects * n_times * (2 if model.blood == "langmuir_rbc" else 1)
+    if values > MAX_CURVE_VALUES:
+        raise exceeded("curve_values", f"{n_subjects:,} curves of {n_times:,} output times "
+                       f"({format_value(8.0 * values, 'bytes')})",
+                       option=("n", "step_h", "until_h"))
+
+
+def curves_output(t: np.ndarray, conc: Mapping[str, np.ndarray], output: str = "long",
+                  column: str = "conc_ng_ml", with_id: bool | None = None):
+    """Curves (n, T) arrays by column as asked: ``"long"`` (:func:`curves_frame`),
+    ``"wide"`` (one row per subject, index ``id`` from 1, one column per output time, the
+    values of ``column``) or ``"array"`` (the (n, T) array of ``column`` itself)."""
+    if output == "array":
+        return conc[column]
+    if output == "wide":
+        vals = conc[column]
+        return pd.DataFrame(vals, index=pd.RangeIndex(1, vals.shape[0] + 1, name="id"),
+                            columns=pd.Index(t, name="time_h"), copy=False)
+    return curves_frame(t, conc, with_id)
+
+
 def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=None,
              until_h: float | None = None, step_h: float = 1.0,
              times_h: Sequence[float] | None = None,
              params: Mapping[str, float] | None = None,
-             with_: Sequence[str] | str = (), species: str | None = None) -> pd.DataFrame:
+             with_: Sequence[str] | str = (), species: str | None = None, *,
+             n: int | None = None, population=None, seed: int | None = None,
+             output: str = "long", column: str = "conc_ng_ml",
+             memory_budget_bytes: int | None = None):
     """Predicted concentration-time curve(s) for a regimen.
 
     Parameters
@@ -617,7 +738,8 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
         the drug's default model.
     subjects : mapping, DataFrame or None
         Covariates (one mapping = one subject; DataFrame = one row per subject); defaults
-        are the typical subject of ``pkdose/data/subject.toml``.
+        are the typical subject of ``pkdose/data/subject.toml``. Typical parameters for
+        those covariates: no random effects.
     until_h, step_h : float
         Output grid 0..until_h every step_h hours (default horizon: see
         :func:`default_until_h`).
@@ -630,36 +752,54 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
     species : str, optional
         ``mouse``, ``dog`` or ``marmoset`` selects that species' default model (and makes
         the subjects animals: weight and sex only); default human.
+    n, population, seed : optional
+        Virtual subjects instead of ``subjects``: ``n`` subjects (default 1000 when a
+        population or seed is given) drawn from ``population`` (a shipped name, a CSV, a
+        covariate table, or None for the typical subject's covariates) with the model's
+        random effects, the same subjects as :func:`pkdose.simulate_population` with the
+        same ``seed`` (default 1); see :func:`pkdose.population.simulate_curves`.
+    output : {"long", "wide", "array"}
+        A long DataFrame (the default), a wide one (one row per subject, one column per
+        output time) or the (n_subjects, n_times) array of ``column``.
+    column : str
+        What ``wide`` and ``array`` hold: ``conc_ng_ml`` (whole blood) or, for models with
+        red-cell binding, ``plasma_ng_ml``.
+    memory_budget_bytes : int, optional
+        Working memory beyond the result (default
+        :data:`MEMORY_BUDGET_BYTES`, 256 MB): subjects are solved in blocks that fit.
 
     Returns
     -------
-    DataFrame
-        Columns ``id`` (when several subjects), ``time_h``, ``conc_ng_ml`` (whole blood)
-        and ``plasma_ng_ml`` where the model has plasma.
+    DataFrame or numpy.ndarray
+        Long: columns ``id`` (when several subjects, always for virtual ones), ``time_h``,
+        ``conc_ng_ml`` (whole blood) and ``plasma_ng_ml`` where the model has plasma.
     """
+    if n is not None or population is not None or seed is not None:
+        if subjects is not None or species is not None:
+            raise PkdoseError("give either subjects (covariates, typical parameters) or a "
+                              "virtual population (n, population, seed), not both; virtual "
+                              "populations are of human subjects", option="subjects")
+        from pkdose.population import simulate_curves
+
+        return simulate_curves(regimen, 1000 if n is None else n, population,
+                               1 if seed is None else seed, model, with_, until_h=until_h,
+                               step_h=step_h, times_h=times_h, params=params, output=output,
+                               column=column, memory_budget_bytes=memory_budget_bytes)
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, params, species)
+    check_curve_output(output, column, m)
     prep = prepare(m, subjects, with_=with_)
     check_extrapolation(m, reg, prep.cov)
-    if times_h is None:
-        t = time_grid(until_h if until_h is not None else default_until_h(reg), step_h)
-    else:
-        try:
-            t = np.asarray(times_h, float)
-        except (TypeError, ValueError):
-            raise PkdoseError("output times must be numbers of hours") from None
-        if t.ndim != 1 or not np.all(np.isfinite(t)) or np.any(t < 0):
-            raise PkdoseError("output times must be finite, non-negative hours")
-        if t.size > MAX_POINTS:
-            raise exceeded("points", f"{t.size:,} output times")
-        if t.size and t.max() > MAX_TIME_H:
-            raise exceeded("time_h", f"an output time of {format_value(t.max(), 'h')}")
-    conc = concentrations(prep, compile_trains(reg), t)
-    return curves_frame(t, conc)
+    t = output_times(reg, until_h, step_h, times_h)
+    check_curve_values(m, len(prep.cov), t.size)
+    conc = concentrations(prep, compile_trains(reg), t, memory_budget_bytes)
+    return curves_output(t, conc, output, column)
 
 
-def curves_frame(t: np.ndarray, conc: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Long DataFrame (id, time_h, conc columns) from (n, T) arrays.
+def curves_frame(t: np.ndarray, conc: Mapping[str, np.ndarray], with_id: bool | None = None
+                 ) -> pd.DataFrame:
+    """Long DataFrame (id, time_h, conc columns) from (n, T) arrays; ``id`` (from 1) when
+    there are several curves or ``with_id``.
 
     The concentration columns are the given arrays flattened, not copied (the frame shares
     their memory; copying 10,000 curves of a year costs more than computing them), and the
@@ -669,7 +809,7 @@ def curves_frame(t: np.ndarray, conc: Mapping[str, np.ndarray]) -> pd.DataFrame:
     first = next(iter(conc.values()))
     n = first.shape[0]
     data: dict[str, np.ndarray] = {}
-    if n > 1:
+    if n > 1 if with_id is None else with_id:
         data["id"] = np.repeat(np.arange(1, n + 1), t.size)
     data["time_h"] = np.tile(t, n)
     data.update({k: np.ascontiguousarray(v).reshape(-1) for k, v in conc.items()})

@@ -413,34 +413,68 @@ def _flush(x: np.ndarray) -> np.ndarray:
     return x
 
 
+#: Counts computed one multiplication each before a run of consecutive counts goes
+#: ``_POWER_BLOCK`` at a time, ``E^(m+B) w = E^B (E^m w)``: a year of daily doses is 23
+#: passes of Python instead of 365.
+_POWER_BLOCK = 16
+#: Values per working array of a block of powers (256 kB): a chunk of subjects.
+_BLOCK_ELEMENTS = 1 << 15
+
+
 def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray,
                   by_m: bool = False, raw: bool = False) -> np.ndarray:
     """E^m w for each (sorted, integer) m: (n, S, len(m_values)), (n, len(m_values), S)
     with ``by_m``, or as computed, (len(m_values), S, n), with ``raw``.
 
-    One step per count, vectorised over subjects with the subject index last: each step
-    is a few contiguous elementwise passes (per-subject 3x3 products cost more in call
-    overhead than in arithmetic), and elementwise, so a subject's values do not depend on
-    how many others share the call (a contraction routine may reorder its sums by shape).
+    Vectorised over subjects with the subject index last: each step is a few contiguous
+    elementwise passes (per-subject 3x3 products cost more in call overhead than in
+    arithmetic), and elementwise, so a subject's values do not depend on how many others
+    share the call (a contraction routine may reorder its sums by shape). Within a run of
+    consecutive counts, once ``_POWER_BLOCK`` of them are known, the next block of them
+    is one pass: ``E^B`` times the block before.
     """
     n, n_s = w.shape
+    m_arr = np.asarray(m_values).astype(np.int64)
+    out = np.empty((m_arr.size, n_s, n))
+    # Index of the first count of the consecutive run each count is in, and of its end.
+    brk = np.concatenate([[True], np.diff(m_arr) != 1])
+    starts = np.flatnonzero(brk)
+    run_start = starts[np.cumsum(brk) - 1]
+    run_end = np.append(starts[1:], m_arr.size)[np.cumsum(brk) - 1]
     e_c = np.ascontiguousarray(e_mat.transpose(1, 2, 0))  # (S, S, n)
+    e_block = None
     cur = np.ascontiguousarray(w.T)
-    out = np.empty((len(m_values), n_s, n))
-    tmp = np.empty((n_s, n))
     m_cur = 0
-    for i, m in enumerate(np.asarray(m_values).astype(np.int64)):
-        gap = int(m - m_cur)
+    i = 0
+    while i < m_arr.size:
+        if i - run_start[i] >= _POWER_BLOCK:
+            if e_block is None:
+                e_block = _flush(np.ascontiguousarray(
+                    np.linalg.matrix_power(e_mat, _POWER_BLOCK).transpose(1, 2, 0)))
+            k = int(min(_POWER_BLOCK, run_end[i] - i))
+            # Subjects in chunks whose (k, S, chunk) products stay in cache.
+            step = max(1, _BLOCK_ELEMENTS // (k * n_s))
+            for lo in range(0, n, step):
+                e_b = e_block[:, :, lo:lo + step]
+                src = out[i - _POWER_BLOCK:i - _POWER_BLOCK + k, :, lo:lo + step]
+                blk = e_b[None, :, 0] * src[:, None, 0]
+                for j in range(1, n_s):
+                    blk += e_b[None, :, j] * src[:, None, j]
+                out[i:i + k, :, lo:lo + step] = _flush(blk)
+            i += k
+            cur, m_cur = out[i - 1], m_arr[i - 1]
+            continue
+        gap = int(m_arr[i] - m_cur)
         if gap:
             step = e_c if gap == 1 else np.ascontiguousarray(
                 np.linalg.matrix_power(e_mat, gap).transpose(1, 2, 0))
             new = step[:, 0] * cur[0]
             for j in range(1, n_s):
-                np.multiply(step[:, j], cur[j], out=tmp)
-                new += tmp
+                new += step[:, j] * cur[j]
             cur = _flush(new)
         out[i] = cur
-        m_cur = m
+        m_cur = m_arr[i]
+        i += 1
     if raw:
         return out
     return np.ascontiguousarray(out.transpose(2, 0, 1) if by_m else out.transpose(2, 1, 0))
@@ -598,7 +632,20 @@ class Plan:
             for sl in self.zero:
                 out[:, sl] = 0.0
         for part in self.parts:
-            if isinstance(part, Block):
+            if isinstance(part, Block) and part.coef.shape[1] == 1:
+                # One interval: a product per subject would be one BLAS call per subject
+                # (microseconds each) for a few dozen values; J multiply-adds instead.
+                p = part.basis.shape[2]
+                coef, basis = part.coef[lo:hi, 0, :, None], part.basis[lo:hi]
+                acc = coef[:, 0] * basis[:, 0]
+                for j in range(1, coef.shape[1]):
+                    acc += coef[:, j] * basis[:, j]
+                view = out[:, part.start:part.start + p]
+                if add:
+                    view += acc
+                else:
+                    view[...] = acc
+            elif isinstance(part, Block):
                 m, p = part.coef.shape[1], part.basis.shape[2]
                 # Splitting the last axis of a row slice is always a view: the product
                 # is written in place, no (n, T) temporary.
@@ -627,6 +674,18 @@ class Plan:
         return out
 
 
+def plans_nbytes(plans: list[Plan]) -> int:
+    """Bytes of the arrays the plans hold (each underlying array counted once)."""
+    held: dict[int, int] = {}
+    for plan in plans:
+        for part in plan.parts:
+            for arr in (part.coef, part.basis) if isinstance(part, Block) else (part.vals,):
+                while isinstance(arr.base, np.ndarray):
+                    arr = arr.base
+                held[id(arr)] = arr.nbytes
+    return sum(held.values())
+
+
 def dense_plan(vals: np.ndarray) -> Plan:
     """A plan that holds its values (n, T)."""
     return Plan(vals.shape[0], vals.shape[1], (Dense(slice(None), vals),), ())
@@ -637,19 +696,33 @@ def chunk_rows(n_times: int) -> int:
     return max(1, CACHE_ELEMENTS // max(n_times, 1))
 
 
-def fill_chunked(plans: list[Plan], out: np.ndarray, finish=None) -> None:
-    """Sum of the plans' central amounts into ``out`` (n, T), one cache-sized chunk of
-    subjects at a time; ``finish(lo, hi, chunk)`` then runs on each chunk while it is
-    still in cache (the conversion to concentrations)."""
-    n = out.shape[0]
+def filled_chunks(plans: list[Plan], out: np.ndarray, n: int | None = None):
+    """Sum of the plans' central amounts, one cache-sized chunk of subjects at a time:
+    yields ``(lo, hi, chunk)`` once ``chunk`` holds subjects ``lo:hi``, for the caller to
+    use while it is still in cache.
+
+    ``out`` is (n, T), ``chunk`` its rows ``lo:hi``; or, with ``n`` given, a scratch array
+    of at least :func:`chunk_rows` rows that every chunk reuses (the caller summarises
+    each chunk and never holds every curve).
+    """
+    scratch = n is not None
+    n = out.shape[0] if n is None else n
     step = chunk_rows(out.shape[1])
     for lo in range(0, n, step):
         hi = min(n, lo + step)
-        chunk = out[lo:hi]
+        chunk = out[:hi - lo] if scratch else out[lo:hi]
         if not plans:
             chunk[:] = 0.0
         for i, plan in enumerate(plans):
             plan.fill(lo, hi, chunk, add=i > 0)
+        yield lo, hi, chunk
+
+
+def fill_chunked(plans: list[Plan], out: np.ndarray, finish=None) -> None:
+    """Sum of the plans' central amounts into ``out`` (n, T), one cache-sized chunk of
+    subjects at a time; ``finish(lo, hi, chunk)`` then runs on each chunk while it is
+    still in cache (the conversion to concentrations)."""
+    for lo, hi, chunk in filled_chunks(plans, out):
         if finish is not None:
             finish(lo, hi, chunk)
 

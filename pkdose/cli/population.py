@@ -87,9 +87,11 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
     for i, reg in enumerate(regs, start=1):
         use = chosen if chosen is not None and chosen.drug == reg.drug else None
         bar = ProgressBar(f"arm {i}/{len(regs)}")
+        # The fan (hourly curves of the first 4 weeks) is drawn only: without a plot it
+        # would cost more than the metrics.
         met, fan = simulate_population(reg, n, pop, seed, use, with_, progress=bar,
                                        workers=workers or auto_workers(n),
-                                       scheduler=scheduler)
+                                       scheduler=scheduler, fan=plot_path is not None)
         bar.close()
         frames.append(met)
         fans.append((f"{reg}  [{met['model'].iloc[0]}]", fan))
