@@ -6,8 +6,9 @@ functional form, between-subject (IIV) and between-occasion (IOV) variability, r
 error, the population it was fitted to and the citation. See ``docs/models.md``.
 
 The solver needs, per subject, a small set of structural parameters: ``cl, v1, q, v2``
-(L/h, L), ``f``, ``tlag`` (h) and the absorption parameters ``ka`` (1/h), ``ktr`` with
-``n_chain`` (transit), or ``vm``/``km`` (mg/h, mg; Michaelis-Menten).
+(and ``q2, v3`` for a third compartment; L/h, L), ``f``, ``tlag`` (h) and the absorption
+parameters ``ka`` (1/h), ``ktr`` with ``n_chain`` (transit), or ``vm``/``km`` (mg/h, mg;
+Michaelis-Menten).
 :func:`individual_parameters` produces them as numpy arrays, one row per subject.
 """
 
@@ -46,6 +47,7 @@ _REQUIRED = {
     "langmuir_rbc": ("bmax_ng_ml", "kd_ng_ml", "kns"),
     1: ("v1",),
     2: ("v1", "q", "v2"),
+    3: ("v1", "q", "v2", "q2", "v3"),
 }
 
 
@@ -338,7 +340,7 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
     disposition = struct.get("disposition", 2)
     for value, allowed, what in ((absorption, ABSORPTION, "absorption"),
                                  (clearance, CLEARANCE, "clearance"),
-                                 (blood, BLOOD, "blood"), (disposition, (1, 2), "disposition")):
+                                 (blood, BLOOD, "blood"), (disposition, (1, 2, 3), "disposition")):
         if value not in allowed:
             raise PkdoseError(f"{where}: {what} must be one of {allowed}, got {value!r}")
     disposition = int(disposition)
@@ -682,11 +684,12 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
     Returns
     -------
     dict of str to ndarray
-        ``cl, v1, f, tlag`` always; ``q, v2`` for two compartments; ``ka`` or ``ktr``
-        (with scalar ``n_chain``) or ``vm, km``; ``hct`` (fraction) and red-cell binding
-        constants where the model has them; route-specific bioavailability ``f_<route>``
-        and absorption rate ``ka_<route>`` (depot routes: oral, ip, sc, diet) where the
-        model gives them (absent: 1 and ``ka``).
+        ``cl, v1, f, tlag`` always; ``q, v2`` for two compartments, and ``q2, v3`` too
+        for three; ``ka`` or ``ktr`` (with scalar ``n_chain``) or ``vm, km``; ``hct``
+        (fraction) and red-cell binding constants where the model has them;
+        route-specific bioavailability ``f_<route>`` and absorption rate ``ka_<route>``
+        (depot routes: oral, ip, sc, diet) where the model gives them (absent: 1 and
+        ``ka``).
     """
     n = len(covariates)
     p = {k: np.full(n, v.value) for k, v in model.parameters.items()}
@@ -721,9 +724,12 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
         out["cl"] = p["cl"]
         out["f"] = p.get("f", np.ones(n))
     out["v1"] = p["v1"]
-    if model.disposition == 2:
+    if model.disposition >= 2:
         out["q"] = p["q"]
         out["v2"] = p["v2"]
+    if model.disposition == 3:
+        out["q2"] = p["q2"]
+        out["v3"] = p["v3"]
     out["tlag"] = p.get("tlag", np.zeros(n))
     for key in p:
         prefix, _, route = key.partition("_")

@@ -639,7 +639,7 @@ def schema_section() -> list[str]:
          "(`vm`, `km`)"],
         ["n_transit", "0", "whole number ≥ 0", "transit compartments before the central "
          "one (`transit` only); ktr = (n_transit + 1)/MAT"],
-        ["disposition", "2", "`1` | `2`", "number of disposition compartments"],
+        ["disposition", "2", "`1` | `2` | `3`", "number of disposition compartments"],
         ["clearance", "`direct`", " | ".join(f"`{c}`" for c in CLEARANCE),
          "CL given directly, or formed by the well-stirred liver (CL and F from `clint`, "
          "`fu`, `qh` and HCT)"],
