@@ -871,6 +871,65 @@ def train_plan(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarra
     return dense_plan(out)
 
 
+def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
+                   fr_zo: np.ndarray, tk0: np.ndarray, tlag: np.ndarray, times: np.ndarray,
+                   steady_state: bool = False) -> list[Plan]:
+    """Central amounts of an oral train absorbed by two parallel arms (Mo 2025 everolimus).
+
+    A fraction ``fr_zo`` of each bioavailable dose enters the central compartment at a
+    constant rate over ``tk0`` hours from the dose; the rest enters the depot ``tlag``
+    hours after the dose and is absorbed at ``ka`` (``sys`` has one absorption stage).
+    Both arms are linear, so each is an exact train: the first-order arm a lagged bolus
+    train into the depot, the zero-order arm an infusion train into central (its state at
+    the end of each input from the matrix exponential of the augmented system, the input
+    while it runs in closed form). The periodic steady state is that of both trains.
+
+    Parameters
+    ----------
+    amount, bio, fr_zo, tk0, tlag : (n,) dose (mg), bioavailable fraction, fraction of it
+        absorbed by the zero-order arm, zero-order duration (h), lag of the first-order
+        arm (h). Subjects that share ``tk0`` (or ``tlag``) are solved together.
+
+    Returns
+    -------
+    list of Plan
+        The first-order arm, then the zero-order arm; their sum is the central amount.
+    """
+    times = np.asarray(times, float)
+    fr_zo = np.asarray(fr_zo, float)
+    tk0 = np.broadcast_to(np.asarray(tk0, float), (sys.n,))
+    longest = float(np.max(tk0, initial=0.0))
+    if train.n > 1 and train.ii_h > 0 and longest > train.ii_h:
+        raise PkdoseError(f"the zero-order absorption lasts {longest:.3g} h, longer than the "
+                          f"{train.ii_h:g} h between doses; give the doses further apart")
+    dose = np.asarray(amount, float) * bio
+    first_mg, zero_mg = dose * (1.0 - fr_zo), dose * fr_zo
+    tlag = np.broadcast_to(np.asarray(tlag, float), (sys.n,))
+    if np.all(tlag == tlag[0]):
+        first = train_plan(sys, train, first_mg, np.ones(sys.n), tlag, times, steady_state)
+    else:
+        # One train per lag, so that a subject's values are those it has alone.
+        first = _grouped(sys, tlag, times, lambda sub, idx, lag: train_plan(
+            sub, train, first_mg[idx], np.ones(idx.size), np.full(idx.size, lag), times,
+            steady_state))
+    none = np.zeros(sys.n)
+    zero = _grouped(sys, tk0, times, lambda sub, idx, dur: train_plan(
+        sub, DoseTrain(train.t0_h, train.ii_h, train.n, train.amount, train.unit, "infusion",
+                       dur), zero_mg[idx], none[idx], none[idx], times, steady_state))
+    return [first, zero]
+
+
+def _grouped(sys: System, key: np.ndarray, times: np.ndarray, plan_of) -> Plan:
+    """A plan built group by group of subjects sharing ``key``: ``plan_of(subsystem,
+    indices, value)`` plans each group, and their values are gathered (n, T)."""
+    out = np.empty((sys.n, times.size))
+    for value in np.unique(key):
+        idx = np.flatnonzero(key == value)
+        sub = sys if idx.size == sys.n else subset(sys, idx)
+        out[idx] = plan_of(sub, idx, float(value)).values()
+    return dense_plan(out)
+
+
 def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
                   tlag: np.ndarray, times: np.ndarray, steady_state: bool = False) -> np.ndarray:
     """Central amount (n, T) produced by one dose train.

@@ -636,7 +636,8 @@ def schema_section() -> list[str]:
     struct_rows = [
         ["absorption", "required", " | ".join(f"`{a}`" for a in ABSORPTION),
          "first order (`ka`); transit chain (`mat`, with `n_transit`); Michaelis-Menten "
-         "(`vm`, `km`)"],
+         "(`vm`, `km`); parallel zero- and first-order (`fr_zo` of the dose into central "
+         "over `tk0` h from the dose, the rest first order at `ka` after `tlag`)"],
         ["n_transit", "0", "whole number ≥ 0", "transit compartments before the central "
          "one (`transit` only); ktr = (n_transit + 1)/MAT"],
         ["disposition", "2", "`1` | `2` | `3`", "number of disposition compartments"],
@@ -698,7 +699,9 @@ def schema_section() -> list[str]:
         "### `[iiv]` and `[iov]`", "",
         "`parameters = [...]` (keys of `[parameters]`) and `omega = [[...], ...]`, a "
         "square, symmetric, positive semi-definite matrix of log-scale variances and "
-        "covariances in that order: P_i = P·exp(η), η ~ N(0, ω). Both tables are optional.",
+        "covariances in that order: P_i = P·exp(η), η ~ N(0, ω). Fractions of the dose "
+        "listed in `logit = [...]` (`fr_zo`) are logit-normal instead: "
+        "P_i = 1/(1 + (1/P - 1)·exp(-η)). Both tables are optional.",
         "",
         "### `[residual]`", "",
         "`proportional` (SD as a fraction), `additive_ng_ml` (SD in ng/mL) and `label` "

@@ -554,3 +554,44 @@ def test_one_covariate_vocabulary_full_and_short_names():
                                                                  "hct_pct": "41"}
     with pytest.raises(PkdoseError, match="twice"):
         covariate_table({"weight": 82, "weight_kg": 80})
+
+
+def test_fractions_of_the_dose_stay_below_one_and_may_be_logit_normal(tmp_path):
+    # fr_zo (parallel zero-/first-order absorption) is a fraction: its file value and any
+    # override must be below 1, and logit-normal variability keeps every subject in (0, 1)
+    # with the typical value at eta = 0 (P_i = expit(logit(P) + eta)).
+    text = """
+[model]
+name = "split"
+drug = "everolimus"
+[structure]
+absorption = "parallel_zero_first_order"
+disposition = 1
+[parameters]
+ka = { value = 2.0, unit = "1/h" }
+fr_zo = { value = 0.62, unit = "1" }
+tk0 = { value = 1.1, unit = "h" }
+cl = { value = 7.0, unit = "L/h" }
+v1 = { value = 50.0, unit = "L" }
+[iiv]
+parameters = ["fr_zo"]
+logit = ["fr_zo"]
+omega = [[0.5776]]
+"""
+    path = tmp_path / "split.toml"
+    path.write_text(text)
+    m = get_model(str(path))
+    assert m.n_chain == 1 and m.iiv.logit == ("fr_zo",)
+    eta = np.array([[-40.0], [-1.0], [0.0], [1.0], [40.0]])
+    fr = individual_parameters(m, covariate_table(n=5), eta)["fr_zo"]
+    expit = 1.0 / (1.0 + np.exp(-(math.log(0.62 / 0.38) + eta[:, 0])))
+    np.testing.assert_allclose(fr, expit, rtol=1e-14)
+    assert fr[2] == 0.62 and np.all((fr >= 0) & (fr <= 1))
+    with pytest.raises(PkdoseError, match="fraction of the dose and must be below 1"):
+        m.with_params(fr_zo=1.2)
+    path.write_text(text.replace("value = 0.62", "value = 1.0"))
+    with pytest.raises(PkdoseError, match="must be below 1"):
+        get_model(str(path))
+    path.write_text(text.replace('logit = ["fr_zo"]', 'logit = ["ka"]'))
+    with pytest.raises(PkdoseError, match="logit must list fractions"):
+        get_model(str(path))

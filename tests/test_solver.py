@@ -618,3 +618,94 @@ def test_three_compartment_model_file_simulates_per_subject_and_reaches_steady_s
     # The slowest half-life is ~3-5 days: 60 weeks settle to far below 1e-9.
     late = concentrations(prep, reg.trains(), 168.0 * 60 + t)["conc_ng_ml"]
     np.testing.assert_allclose(ss, late, rtol=1e-8)
+
+
+# --- parallel zero-order and first-order absorption with lag (Mo 2025) -------------------
+
+
+def parallel(sys, tr, times, fr, tk0, tlag, f=1.0, ss=False):
+    n = sys.n
+    amount = np.full(n, float(tr.amount))
+    plans = solver.parallel_plans(sys, tr, amount, np.full(n, f), np.broadcast_to(fr, (n,)),
+                                  np.broadcast_to(tk0, (n,)), np.broadcast_to(tlag, (n,)),
+                                  np.asarray(times, float), steady_state=ss)
+    return sum(pl.values() for pl in plans)
+
+
+def test_parallel_absorption_one_compartment_matches_the_hand_formula():
+    # Zero-order arm: (R/k)(1 - e^{-k min(t, D)}) e^{-k (t - D)+}; first-order arm: the
+    # Bateman function shifted by the lag.
+    ka, cl, v, dose, fr, dur, lag, f = 2.0, 6.0, 40.0, 5.0, 0.62, 1.12, 0.63, 0.8
+    k = cl / v
+    t = np.linspace(0, 72, 289)
+    got = parallel(system(ka, cl, v), DoseTrain(0, 0, 1, dose), t, fr, dur, lag, f=f)[0]
+    rate = f * fr * dose / dur
+    on = np.minimum(t, dur)
+    zero = rate / k * -np.expm1(-k * on) * np.exp(-k * (t - on))
+    s = np.maximum(t - lag, 0.0)
+    first = f * (1 - fr) * dose * ka / (ka - k) * (np.exp(-k * s) - np.exp(-ka * s))
+    np.testing.assert_allclose(got, zero + first, rtol=1e-11, atol=1e-15)
+
+
+def mo_like(compartments=2, n=1):
+    p = {"cl": 7.11, "v1": 47.66, "q": 14.32, "v2": 205.94, "ka": 9.48}
+    if compartments == 3:
+        p |= {"q2": 3.0, "v3": 600.0}
+    return solver.build_system({k: np.full(n, v) for k, v in p.items()}, 1)
+
+
+def parallel_ode(sys, doses, t, fr, dur, lag, f=1.0):
+    events = [(t0 + lag, f * (1 - fr) * amt, "oral") for t0, amt in doses]
+    infusions = [(t0, dur, f * fr * amt / dur) for t0, amt in doses]
+    return ode_central(sys, events, t, infusions=infusions)
+
+
+@pytest.mark.parametrize("compartments", [2, 3])
+@pytest.mark.parametrize("ii,n", [(0.0, 1), (12.0, 14), (24.0, 10), (168.0, 3)])
+def test_parallel_absorption_trains_match_ode(compartments, ii, n, rel_err):
+    sys = mo_like(compartments)
+    t = np.arange(0.0, (n - 1) * ii + 150.0, 0.25)
+    got = parallel(sys, DoseTrain(0.0, ii, n, 5.0), t, 0.62, 1.12, 0.63)[0]
+    ref = parallel_ode(sys, [(ii * k, 5.0) for k in range(n)], t, 0.62, 1.12, 0.63)
+    assert rel_err(got, ref) < 1e-7
+
+
+def test_parallel_absorption_gives_each_subject_its_own_duration_lag_and_fraction(rel_err):
+    # Between-subject variability on tk0, tlag and fr_zo: subjects solved together, each
+    # against its own ODE, and bitwise equal to the subject solved alone.
+    fr = np.array([0.3, 0.62, 0.9])
+    dur = np.array([0.5, 1.12, 4.0])
+    lag = np.array([2.0, 0.63, 0.0])
+    sys = mo_like(n=3)
+    t = np.arange(0.0, 200.0, 0.5)
+    tr = DoseTrain(1.0, 24.0, 5, 5.0)
+    got = parallel(sys, tr, t, fr, dur, lag)
+    for i in range(3):
+        ref = parallel_ode(solver.subset(sys, np.array([i])), [(1.0 + 24.0 * k, 5.0)
+                                                              for k in range(5)],
+                           t, fr[i], dur[i], lag[i])
+        assert rel_err(got[i], ref) < 1e-7
+        alone = parallel(solver.subset(sys, np.array([i])), tr, t, fr[i], dur[i], lag[i])
+        np.testing.assert_array_equal(alone[0], got[i])
+
+
+@pytest.mark.parametrize("compartments", [2, 3])
+def test_parallel_absorption_steady_state_is_the_limit_and_auc_is_f_dose_over_cl(compartments):
+    from scipy.integrate import simpson
+
+    sys = mo_like(compartments)
+    # Simpson piece by piece between the kinks (lag end 0.63 h, zero-order end 1.12 h).
+    pieces = [np.linspace(a, b, 2001) for a, b in ((0, 0.63), (0.63, 1.12), (1.12, 24))]
+    t = np.concatenate(pieces)
+    ss = parallel(sys, DoseTrain(0, 24, math.inf, 5.0), t, 0.62, 1.12, 0.63, f=0.7, ss=True)[0]
+    long = parallel(sys, DoseTrain(0, 24, 400, 5.0), 24 * 399 + t, 0.62, 1.12, 0.63, f=0.7)[0]
+    np.testing.assert_allclose(ss, long, rtol=1e-10)
+    auc = sum(simpson(ss[2001 * i:2001 * (i + 1)], x=x) for i, x in enumerate(pieces))
+    assert auc / 47.66 == pytest.approx(0.7 * 5.0 / 7.11, rel=1e-9)
+
+
+def test_parallel_absorption_longer_than_the_dosing_interval_is_refused():
+    from pkdose.errors import PkdoseError
+
+    with pytest.raises(PkdoseError, match="zero-order absorption lasts 3 h"):
+        parallel(mo_like(), DoseTrain(0, 2.0, 10, 5.0), np.arange(0.0, 30.0), 0.5, 3.0, 0.0)
