@@ -278,6 +278,9 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
                 f"{label} of {who} ({_span(vals, unit)}) lies outside the "
                 f"{rng[0]:g}-{rng[1]:g} {unit} range of the {model.name} source population"
             )
+    if model.population.get("female_pct") == 0 and np.any(cov["sex"] == "female"):
+        msgs.append(f"the {model.name} source population had no women; predictions for "
+                    "women are extrapolated")
     for m in msgs:
         warnings.warn(m, ExtrapolationWarning, stacklevel=3)
     return msgs

@@ -326,14 +326,16 @@ def _input_vector(sys: System, route: str) -> np.ndarray:
     return b
 
 
-def infusion_end_state(sys: System, duration_h: float, state: int | None = None) -> np.ndarray:
-    """State (n, S) at the end of a unit-rate input lasting ``duration_h`` into ``state``
-    (default central)."""
+def infusion_end_state(sys: System, duration_h: float | np.ndarray,
+                       state: int | None = None) -> np.ndarray:
+    """State (n, S) at the end of a unit-rate input lasting ``duration_h`` (one for all, or
+    (n,) per subject) into ``state`` (default central)."""
     a_mat = system_matrix(sys)
     s = sys.n_states
+    dur = np.asarray(duration_h, float)
     aug = np.zeros((sys.n, s + 1, s + 1))
-    aug[:, :s, :s] = a_mat * duration_h
-    aug[:, sys.central if state is None else state, s] = duration_h
+    aug[:, :s, :s] = a_mat * (dur[:, None, None] if dur.ndim else dur)
+    aug[:, sys.central if state is None else state, s] = dur
     return _expm(aug)[:, :s, s]
 
 
@@ -379,9 +381,11 @@ def basis_central(sys: System, s: np.ndarray) -> np.ndarray:
 
 
 def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """:func:`basis_central` for one chunk; ``s`` (T,) shared, or (n, T) per subject."""
     p = sys.lam.shape[1]
     lam = sys.lam[:, :, None]  # (n, p, 1)
-    e = np.exp(-lam * s)  # (n, p, T)
+    u = s[None, None, :] if s.ndim == 1 else s[:, None, :]
+    e = np.exp(-lam * u)  # (n, p, T)
     c = sys.central
     np.einsum("npt,np->nt", e, sys.a, out=out[:, c, :])
     if p == 2:
@@ -395,12 +399,19 @@ def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
             np.subtract(e[:, 1], e[:, 0], out=per)
             per *= k21 / gap
         # Only the first columns can be that early (s sorted by every caller; else all).
-        j = int(np.searchsorted(s, 1.0 / float(gap.min()))) if np.all(np.diff(s) >= 0) \
-            else s.size
-        if j:
-            gs = gap * s[:j]
-            early = k21 * s[:j] * e[:, 1, :j] * _phi1(gs)
-            np.copyto(per[:, :j], early, where=gs < 1.0)
+        if s.ndim == 2:
+            # Times per subject: the few early points one by one.
+            gs = gap * s
+            near = np.nonzero(gs < 1.0)
+            if near[0].size:
+                per[near] = k21[near[0], 0] * s[near] * e[:, 1][near] * _phi1(gs[near])
+        else:
+            j = int(np.searchsorted(s, 1.0 / float(gap.min()))) if np.all(np.diff(s) >= 0) \
+                else s.size
+            if j:
+                gs = gap * s[:j]
+                early = k21 * s[:j] * e[:, 1, :j] * _phi1(gs)
+                np.copyto(per[:, :j], early, where=gs < 1.0)
     elif p == 3:
         # Peripheral j to central: bounded modal amplitudes (see _three_compartment_modes).
         for j in (1, 2):
@@ -415,7 +426,6 @@ def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
     # Elsewhere (early times, rates close together) the divided-difference kernel. At
     # u = 0 the recurrence gives the exact 0.
     k = sys.k[:, None, None]
-    u = s[None, None, :]
     ku = k * u
     dist = np.abs(k - lam) * u
     if sys.n_chain == 1:
@@ -879,55 +889,132 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     A fraction ``fr_zo`` of each bioavailable dose enters the central compartment at a
     constant rate over ``tk0`` hours from the dose; the rest enters the depot ``tlag``
     hours after the dose and is absorbed at ``ka`` (``sys`` has one absorption stage).
-    Both arms are linear, so each is an exact train: the first-order arm a lagged bolus
-    train into the depot, the zero-order arm an infusion train into central (its state at
-    the end of each input from the matrix exponential of the augmented system, the input
-    while it runs in closed form). The periodic steady state is that of both trains.
+    Both arms are linear, so each is an exact train: the first-order arm a bolus train
+    into the depot that reaches each subject ``tlag`` late, the zero-order arm the state
+    at the end of each input (matrix exponential of the augmented system) as a train that
+    arrives ``tk0`` late, plus the input running now (closed form). The periodic steady
+    state is that of both trains. Every subject has its own ``tk0`` and ``tlag``: the
+    trains are evaluated value by value with per-subject dose counts and times since dose
+    (:func:`shifted_train_values`), vectorised over subjects and times.
 
     Parameters
     ----------
     amount, bio, fr_zo, tk0, tlag : (n,) dose (mg), bioavailable fraction, fraction of it
         absorbed by the zero-order arm, zero-order duration (h), lag of the first-order
-        arm (h). Subjects that share ``tk0`` (or ``tlag``) are solved together.
+        arm (h).
 
     Returns
     -------
     list of Plan
         The first-order arm, then the zero-order arm; their sum is the central amount.
     """
+    n = sys.n
     times = np.asarray(times, float)
-    fr_zo = np.asarray(fr_zo, float)
-    tk0 = np.broadcast_to(np.asarray(tk0, float), (sys.n,))
+    fr_zo, tk0, tlag = (np.broadcast_to(np.asarray(x, float), (n,)) for x in (fr_zo, tk0, tlag))
     longest = float(np.max(tk0, initial=0.0))
-    if train.n > 1 and train.ii_h > 0 and longest > train.ii_h:
+    periodic = not (train.n == 1 or train.ii_h == 0)
+    if periodic and longest > train.ii_h:
         raise PkdoseError(f"the zero-order absorption lasts {longest:.3g} h, longer than the "
                           f"{train.ii_h:g} h between doses; give the doses further apart")
     dose = np.asarray(amount, float) * bio
-    first_mg, zero_mg = dose * (1.0 - fr_zo), dose * fr_zo
-    tlag = np.broadcast_to(np.asarray(tlag, float), (sys.n,))
-    if np.all(tlag == tlag[0]):
-        first = train_plan(sys, train, first_mg, np.ones(sys.n), tlag, times, steady_state)
+    rate = dose * fr_zo / tk0
+    first = shifted_train_values(sys, train, _input_vector(sys, "oral") * (dose * (1.0 - fr_zo))
+                                 [:, None], tlag, times, steady_state)
+    zero = shifted_train_values(sys, train, infusion_end_state(sys, tk0) * rate[:, None], tk0,
+                                times, steady_state, within_period=True)
+    # The input running now: the position in the current period decides whether it runs,
+    # and the train above counts it as ended from exactly the same position.
+    rel = times[None, :] - train.t0_h
+    if periodic:
+        k = np.floor(rel / train.ii_h)
+        s_run = rel - k * train.ii_h
+        running = s_run < tk0[:, None]
+        if not steady_state:
+            running &= (k >= 0) & (k < train.n)
     else:
-        # One train per lag, so that a subject's values are those it has alone.
-        first = _grouped(sys, tlag, times, lambda sub, idx, lag: train_plan(
-            sub, train, first_mg[idx], np.ones(idx.size), np.full(idx.size, lag), times,
-            steady_state))
-    none = np.zeros(sys.n)
-    zero = _grouped(sys, tk0, times, lambda sub, idx, dur: train_plan(
-        sub, DoseTrain(train.t0_h, train.ii_h, train.n, train.amount, train.unit, "infusion",
-                       dur), zero_mg[idx], none[idx], none[idx], times, steady_state))
-    return [first, zero]
+        s_run = np.broadcast_to(rel, (n, times.size))
+        running = (s_run >= 0) & (s_run < tk0[:, None])
+    rows, cols = np.nonzero(running)
+    if rows.size:
+        # sum_i a_i s phi_1(lam_i s) (step_central) at the running points only: the input
+        # runs for a small part of each period.
+        sv = np.broadcast_to(s_run, running.shape)[rows, cols][:, None]
+        zero[rows, cols] += rate[rows] * np.sum(sys.a[rows] * sv * _phi1(sys.lam[rows] * sv),
+                                                axis=1)
+    return [dense_plan(first), dense_plan(zero)]
 
 
-def _grouped(sys: System, key: np.ndarray, times: np.ndarray, plan_of) -> Plan:
-    """A plan built group by group of subjects sharing ``key``: ``plan_of(subsystem,
-    indices, value)`` plans each group, and their values are gathered (n, T)."""
-    out = np.empty((sys.n, times.size))
-    for value in np.unique(key):
-        idx = np.flatnonzero(key == value)
-        sub = sys if idx.size == sys.n else subset(sys, idx)
-        out[idx] = plan_of(sub, idx, float(value)).values()
-    return dense_plan(out)
+def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: np.ndarray,
+                         times: np.ndarray, steady_state: bool = False,
+                         within_period: bool = False) -> np.ndarray:
+    """Central amounts (n, T) of a train whose injected state ``inj`` (n, S) reaches each
+    subject ``shift`` (n,) hours after the dose time (a lag, or the end of a zero-order
+    input).
+
+    ``x(t) = exp(A s) (w - E^m w)`` as in :func:`train_plan`, with the dose count ``m`` and
+    the time since the last dose ``s`` per subject and time: the coefficients for every
+    count from 0 to the largest (consecutive, so a subject's values do not depend on the
+    counts of others), gathered per value, times the unit-state responses at each
+    subject's own times. Elementwise per subject, in chunks of subjects that stay in
+    cache. With ``within_period`` (``shift`` no longer than the dosing interval: the end
+    of an input) a dose counts as arrived from the position ``s_run >= shift`` in its
+    period, the very numbers that decide whether the input still runs, so an input ending
+    exactly on an output time is counted once.
+    """
+    n, n_s = sys.n, sys.n_states
+    times = np.asarray(times, float)
+    shift = np.broadcast_to(np.asarray(shift, float), (n,))
+    out = np.empty((n, times.size))
+    periodic = not (train.n == 1 or train.ii_h == 0)
+    ii = train.ii_h
+    if periodic:
+        e_mat = _expm(system_matrix(sys) * ii)
+        w = np.linalg.solve(np.eye(n_s)[None] - e_mat, inj[:, :, None])[:, :, 0]
+    # Largest dose count in the output: the coefficients of every count up to it are held.
+    top = int(np.clip(np.floor((float(times.max(initial=0.0)) - train.t0_h
+                                - float(shift.min(initial=0.0))) / ii) + 2.0, 0, train.n)
+              ) if periodic and not steady_state else 0  # one spare: rounding at the edges
+    step = max(1, _CHUNK_ELEMENTS // max(times.size * (n_s + 2) + n_s * (top + 1), 1))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        sub = sys if hi - lo == n else subset(sys, slice(lo, hi))
+        rel = times[None, :] - train.t0_h
+        if not periodic:
+            s = rel - shift[lo:hi, None]
+            active = s >= 0
+            coef = np.broadcast_to(inj[lo:hi, :, None], (hi - lo, n_s, times.size))
+        else:
+            if within_period:
+                # Position in the period and whether this period's dose has arrived, from
+                # the same numbers as the running input of parallel_plans.
+                k = np.floor(rel / ii)
+                s_run = rel - k * ii
+                arrived = s_run >= shift[lo:hi, None]
+                s = np.where(arrived, s_run, s_run + ii) - shift[lo:hi, None]
+            else:
+                late = rel - shift[lo:hi, None]
+                k = np.floor(late / ii)
+                s = late - k * ii
+                arrived = np.ones(s.shape, bool)
+            if steady_state:
+                active = np.ones(s.shape, bool)
+                coef = np.broadcast_to(w[lo:hi, :, None], (hi - lo, n_s, times.size))
+            else:
+                count = k + arrived  # doses arrived so far
+                active = count >= 1
+                over = count > train.n  # after the last dose: m = N, s grows
+                s = np.where(over, s + (count - train.n) * ii, s)
+                count = np.clip(count, 0.0, min(train.n, top)).astype(np.int64)
+                pw = _powers_times(e_mat[lo:hi], w[lo:hi], np.arange(top + 1))  # (n, S, M)
+                coef = w[lo:hi, :, None] - np.take_along_axis(
+                    pw, np.broadcast_to(count[:, None, :], (hi - lo, n_s, times.size)), axis=2)
+        basis = _basis_central(sub, np.where(active, s, 0.0),
+                               np.empty((hi - lo, n_s, times.size)))
+        acc = coef[:, 0] * basis[:, 0]
+        for j in range(1, n_s):
+            acc += coef[:, j] * basis[:, j]
+        out[lo:hi] = np.where(active, acc, 0.0)
+    return out
 
 
 def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,

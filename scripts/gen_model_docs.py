@@ -136,6 +136,16 @@ def cv_pct(omega: float) -> float:
     return 100.0 * math.sqrt(math.exp(omega) - 1.0)
 
 
+def logit_cv_pct(typical: float, omega: float) -> float:
+    """CV % of a logit-normal fraction, expit(logit(typical) + eta), eta ~ N(0, omega),
+    by Gauss-Hermite quadrature (80 nodes: the integrand is smooth and bounded)."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    w = w / w.sum()
+    p = 1.0 / (1.0 + (1.0 / typical - 1.0) * np.exp(-math.sqrt(omega) * x))
+    mean = float(w @ p)
+    return 100.0 * math.sqrt(float(w @ (p - mean) ** 2)) / mean
+
+
 def span(rng: object, unit: str = "") -> str:
     if isinstance(rng, (list, tuple)) and len(rng) == 2:
         return f"{rng[0]:g}-{rng[1]:g}{(' ' + unit) if unit else ''}"
@@ -185,6 +195,11 @@ def structure_equations(m: Model) -> list[str]:
     if m.absorption == "first_order":
         eqs.append(("dA_gut/dt = -ka·A_gut", f"{dose} into A_gut"))
         into = "ka·A_gut"
+    elif m.absorption == "parallel_zero_first_order":
+        lagged = "(1 - fr_zo)·F·D" + (" at t = tlag" if "tlag" in p else "")
+        eqs += [("dA_gut/dt = -ka·A_gut", f"{lagged} into A_gut"),
+                ("R0 = fr_zo·F·D/tk0", "zero-order input into A1 from the dose to tk0 h after")]
+        into = "ka·A_gut + R0"
     elif m.absorption == "transit":
         n = m.n_transit
         eqs += [(f"ktr = ({n} + 1)/MAT", "transit rate"),
@@ -229,6 +244,12 @@ def structure_words(m: Model) -> list[str]:
     lag = ", after a lag time tlag" if "tlag" in p else ", no lag time"
     if m.absorption == "first_order":
         out.append(f"Absorption: first order from a gut depot, rate constant ka{lag}.")
+    elif m.absorption == "parallel_zero_first_order":
+        out.append(
+            "Absorption: two parallel arms. A fraction fr_zo of the dose enters the central "
+            "compartment at a constant rate over tk0 hours from the dose (zero order); the "
+            "rest enters a gut depot" + (" after a lag time tlag" if "tlag" in p else "")
+            + " and is absorbed first order, rate constant ka.")
     elif m.absorption == "transit":
         out.append(
             f"Absorption: a chain of {m.n_transit} transit compartments between the dosing "
@@ -430,7 +451,9 @@ def variability_section(m: Model) -> list[str]:
     for level, var in (("IIV", m.iiv), ("IOV", m.iov)):
         mat = var.matrix
         for i, name in enumerate(var.parameters):
-            rows.append([level, sym(name), f"{mat[i, i]:g}", f"{cv_pct(mat[i, i]):.1f}"])
+            cv = (f"{logit_cv_pct(m.typical(name), mat[i, i]):.1f} (logit-normal)"
+                  if name in var.logit else f"{cv_pct(mat[i, i]):.1f}")
+            rows.append([level, sym(name), f"{mat[i, i]:g}", cv])
             for j in range(i):
                 if mat[i, j]:
                     r = mat[i, j] / math.sqrt(mat[i, i] * mat[j, j])
@@ -441,7 +464,10 @@ def variability_section(m: Model) -> list[str]:
     form = ("P_i = P·exp(η + κ), η per subject (IIV), κ per occasion (IOV)" if m.iov.parameters
             else "P_i = P·exp(η), η per subject (IIV)")
     lines = [f"Log-normal: {form}; ω is the log-scale variance and "
-             "CV % = 100·sqrt(exp(ω) - 1).", "",
+             "CV % = 100·sqrt(exp(ω) - 1)."
+             + (" Logit-normal for the fractions marked so: P_i = 1/(1 + (1/P - 1)·exp(-η)), "
+                "ω the logit-scale variance, CV % of P_i by 80-point Gauss-Hermite "
+                "quadrature." if m.iiv.logit or m.iov.logit else ""), "",
              *table(["Level", "Parameter", "ω", "CV %"], rows), ""]
     lines += [*(f"- {c}" for c in corr), ""] if corr else ["No covariances (diagonal ω).", ""]
     return lines

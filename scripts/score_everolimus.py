@@ -39,6 +39,7 @@ MAIN_DOSE_MG = (0.5, 20.0)
 #: healthy volunteers or patients)? Keyed by model name; a model not listed is "not judged".
 POPULATION_JUDGEMENT = {
     "dewit2016": "met: Dutch adults with thyroid cancer",
+    "mo2025": "not met: healthy Korean men (Seoul)",
 }
 #: Weekly regimens whose steady-state troughs the page lists for every model.
 WEEKLY = ("everolimus 5 mg weekly", "everolimus 10 mg weekly", "everolimus 20 mg weekly")
