@@ -260,10 +260,11 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
     doses = np.concatenate([dose_amounts(t, cov) for t in trains])
     rng = model.validity("dose_mg")
     if rng and (doses.min() < rng[0] * (1 - 1e-9) or doses.max() > rng[1] * (1 + 1e-9)):
+        fitted = (f"the single {rng[0]:g} mg dose" if rng[0] == rng[1]
+                  else f"the {rng[0]:g}-{rng[1]:g} mg range")
         msgs.append(
-            f"{model.drug} {_span(doses, 'mg')} per dose lies outside the "
-            f"{rng[0]:g}-{rng[1]:g} mg range the {model.name} model was fitted to; "
-            "predictions there are extrapolated"
+            f"{model.drug} {_span(doses, 'mg')} per dose lies outside {fitted} the "
+            f"{model.name} model was fitted to; predictions there are extrapolated"
         )
     for key, label, unit in (("age_y", "age", "y"), ("weight_kg", "weight", "kg"),
                              ("hct_pct", "haematocrit", "%")):
