@@ -89,8 +89,8 @@ LABEL_HALF_LIFE = {
 # Symbols used in the equations; parameters not listed appear under their TOML key.
 SYMBOL = {
     "ka": "ka", "mat": "MAT", "vm": "Vm", "km": "Km", "cl": "CL", "v1": "V1", "q": "Q",
-    "v2": "V2", "clint": "CLint", "fu": "fu", "qh": "QH", "bmax_ng_ml": "Bmax",
-    "kd_ng_ml": "Kd", "kns": "Kns", "f": "F", "tlag": "tlag",
+    "v2": "V2", "q2": "Q2", "v3": "V3", "clint": "CLint", "fu": "fu", "qh": "QH",
+    "bmax_ng_ml": "Bmax", "kd_ng_ml": "Kd", "kns": "Kns", "f": "F", "tlag": "tlag",
 }
 COV_SYMBOL = {
     "sex": "SEX", "weight_kg": "WT", "height_cm": "HT", "age_y": "AGE", "hct_pct": "HCT",
@@ -210,7 +210,12 @@ def structure_equations(m: Model) -> list[str]:
     else:
         eqs.append(("dA_gut/dt = -Vm·A_gut/(Km + A_gut)", f"{dose} into A_gut"))
         into = "Vm·A_gut/(Km + A_gut)"
-    if m.disposition == 2:
+    if m.disposition == 3:
+        eqs += [(f"dA1/dt = {into} - (CL/V1)·A1 - (Q/V1)·A1 + (Q/V2)·A2 - (Q2/V1)·A1 "
+                 "+ (Q2/V3)·A3", "central"),
+                ("dA2/dt = (Q/V1)·A1 - (Q/V2)·A2", "peripheral"),
+                ("dA3/dt = (Q2/V1)·A1 - (Q2/V3)·A3", "second peripheral")]
+    elif m.disposition == 2:
         eqs += [(f"dA1/dt = {into} - (CL/V1)·A1 - (Q/V1)·A1 + (Q/V2)·A2", "central"),
                 ("dA2/dt = (Q/V1)·A1 - (Q/V2)·A2", "peripheral")]
     else:
@@ -263,14 +268,18 @@ def structure_words(m: Model) -> list[str]:
             "much more than Km, so Cmax rises less than proportionally and tmax lengthens "
             "at high doses while AUC stays dose-proportional; at small amounts it is first "
             f"order with ka = Vm/Km{lag}.")
-    if m.disposition == 2:
+    if m.disposition == 3:
+        out.append("Disposition: three compartments (central V1; peripheral V2 exchanging "
+                   "through Q, peripheral V3 through Q2).")
+    elif m.disposition == 2:
         out.append("Disposition: two compartments (central V1, peripheral V2, "
                    "inter-compartmental clearance Q).")
     else:
         out.append("Disposition: one compartment (volume V1).")
     if m.clearance == "direct":
         text = ("Clearance: linear elimination from the central compartment, CL. The data "
-                "are oral only, so CL, V1, Q and V2 are apparent values (divided by the "
+                "are oral only, so CL and the volumes and inter-compartmental clearances "
+                "are apparent values (divided by the "
                 "unknown absolute bioavailability)")
         if "f" in p:
             text += f"; the model's F (typical {p['f'].value:g}) is relative to that reference"
@@ -314,11 +323,13 @@ def derived(m: Model) -> dict[str, float]:
     sysm = solver.build_system(p, m.n_chain)
     half = np.log(2.0) / sysm.lam[0]
     out = {"cl": float(p["cl"][0]), "f": float(p["f"][0]), "v1": float(p["v1"][0])}
-    if m.disposition == 2:
+    if m.disposition >= 2:
         out |= {"q": float(p["q"][0]), "v2": float(p["v2"][0]),
-                "t_dist": float(half[0]), "t_term": float(half[1])}
+                "t_dist": float(half[0]), "t_term": float(half[-1])}
     else:
         out["t_term"] = float(half[0])
+    if m.disposition == 3:
+        out |= {"q2": float(p["q2"][0]), "v3": float(p["v3"][0]), "t_mid": float(half[1])}
     for key in ("ka", "ktr", "vm", "km"):
         if key in p:
             out[key] = float(p[key][0])
@@ -371,9 +382,12 @@ def derived_section(m: Model) -> list[str]:
     else:
         rows.append(["Apparent clearance CL/F", num(d["cl"]), "L/h"])
     rows.append(["Central volume V1", num(d["v1"]), "L"])
-    if m.disposition == 2:
+    if m.disposition >= 2:
         rows += [["Inter-compartmental clearance Q", num(d["q"]), "L/h"],
                  ["Peripheral volume V2", num(d["v2"]), "L"]]
+    if m.disposition == 3:
+        rows += [["Inter-compartmental clearance Q2", num(d["q2"]), "L/h"],
+                 ["Second peripheral volume V3", num(d["v3"]), "L"]]
     # The absorption time scale shows whether the distribution phase is visible at all.
     if "ka" in d:
         rows += [["Absorption rate constant ka", num(d["ka"]), "1/h"],
@@ -390,8 +404,9 @@ def derived_section(m: Model) -> list[str]:
                   num(math.log(2) * d["km"] / d["vm"]), "h"]]
     if "t_dist" in d:
         rows.append(["Distribution half-life ln2/λ1", num(d["t_dist"]), "h"])
-    rows.append(["Terminal half-life ln2/λ" + ("2" if m.disposition == 2 else "1"),
-                 num(d["t_term"]), "h"])
+    if "t_mid" in d:
+        rows.append(["Intermediate half-life ln2/λ2", num(d["t_mid"]), "h"])
+    rows.append([f"Terminal half-life ln2/λ{m.disposition}", num(d["t_term"]), "h"])
     lines = [
         "For the [typical subject](#typical-subject), computed by `individual_parameters` "
         "and `solver.build_system` (λ are the disposition eigenvalues; half-lives of the "

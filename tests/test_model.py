@@ -119,8 +119,8 @@ PUBLISHED = {
                      "kns": 0.153},
     "dewit2016": {"ka": 0.647, "cl": 17.4, "v1": 25.2, "q": 51.1, "v2": 400.0, "f": 1.0},
     # Fitted by scripts/fit_sirolimus_pk.py (its --check guards the fit; this, the file).
-    "pkdose2026": {"cl": 12.24, "v1": 169.4, "q": 28.55, "v2": 693.6, "vm": 5.895,
-                   "km": 13.8, "f": 1.0},
+    "pkdose2026": {"cl": 11.78, "v1": 145.6, "q": 23.64, "v2": 212.5, "q2": 13.0,
+                   "v3": 545.9, "vm": 5.305, "km": 13.8, "f": 1.0},
     # Mo 2025 Table 4 (as transcribed in nlmixr2lib Mo_2025_everolimus.R).
     "mo2025": {"ka": 9.48, "fr_zo": 0.62, "tk0": 1.12, "tlag": 0.63, "cl": 7.11, "v1": 47.66,
                "q": 14.32, "v2": 205.94},
