@@ -61,8 +61,17 @@ def training():
 
 @needs_data
 def test_fit_script_check_passes(fit_script, capsys):
-    assert fit_script.main(["--check"]) == 0
+    # Point estimates and objective (the three-compartment refit takes 5-10 s); the nine
+    # leave-one-cohort-out refits are the slow test below.
+    assert fit_script.main(["--check", "--quick"]) == 0
     assert "reproduced" in capsys.readouterr().out
+
+
+@needs_data
+@pytest.mark.slow
+def test_fit_script_check_with_leave_one_out_refits_passes(fit_script, capsys):
+    assert fit_script.main(["--check"]) == 0
+    assert "9 leave-one-cohort-out fits reproduced" in capsys.readouterr().out
 
 
 @needs_data
