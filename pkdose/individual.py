@@ -370,11 +370,14 @@ def parameters(fit: Fit) -> pd.DataFrame:
     rows = []
     for j, label in enumerate(fit.eta_names):
         name = label.split(" ")[0]
+        var = m.iov if label.endswith("(occasion)") else m.iiv
         typ = _typical_values(m, fit.cov, name)
-        q = _pct(typ * np.exp(eta_s[:, j]))
+        q = _pct(var.individual(name, typ, eta_s[:, j]))
+        ind = float(var.individual(name, typ, eta_map[j]))
+        change = math.expm1(eta_map[j]) if name not in var.logit else ind / typ - 1.0
         rows.append({"parameter": label, "unit": m.parameters[name].unit, "typical": typ,
-                     "individual": typ * math.exp(eta_map[j]), "p5": q[0], "p50": q[1],
-                     "p95": q[2], "change_pct": 100 * math.expm1(eta_map[j]),
+                     "individual": ind, "p5": q[0], "p50": q[1],
+                     "p95": q[2], "change_pct": 100 * change,
                      "information_pct": 100 * (1 - float(eta_s[:, j].std()) / prior_sd[j])
                      if prior_sd[j] > 0 else math.nan})
     # CL/F as the solver sees it (after the liver model, F and the occasion effect).

@@ -6,8 +6,9 @@ functional form, between-subject (IIV) and between-occasion (IOV) variability, r
 error, the population it was fitted to and the citation. See ``docs/models.md``.
 
 The solver needs, per subject, a small set of structural parameters: ``cl, v1, q, v2``
-(L/h, L), ``f``, ``tlag`` (h) and the absorption parameters ``ka`` (1/h), ``ktr`` with
-``n_chain`` (transit), or ``vm``/``km`` (mg/h, mg; Michaelis-Menten).
+(and ``q2, v3`` for a third compartment; L/h, L), ``f``, ``tlag`` (h) and the absorption
+parameters ``ka`` (1/h), ``ktr`` with ``n_chain`` (transit), or ``vm``/``km`` (mg/h, mg;
+Michaelis-Menten).
 :func:`individual_parameters` produces them as numpy arrays, one row per subject.
 """
 
@@ -33,7 +34,9 @@ from pkdose.regimen import DEPOT_ROUTES, ROUTES
 #: Species a model can describe; absent ``[model] species`` means human.
 SPECIES = ("human", "mouse", "dog", "marmoset")
 
-ABSORPTION = ("first_order", "transit", "michaelis_menten")
+ABSORPTION = ("first_order", "transit", "michaelis_menten", "parallel_zero_first_order")
+#: Parameters that are fractions of the dose, so must lie below 1.
+FRACTIONS = ("fr_zo",)
 CLEARANCE = ("direct", "well_stirred_liver")
 BLOOD = ("none", "langmuir_rbc")
 
@@ -41,11 +44,13 @@ _REQUIRED = {
     "first_order": ("ka",),
     "transit": ("mat",),
     "michaelis_menten": ("vm", "km"),
+    "parallel_zero_first_order": ("ka", "fr_zo", "tk0"),
     "direct": ("cl",),
     "well_stirred_liver": ("clint", "fu", "qh"),
     "langmuir_rbc": ("bmax_ng_ml", "kd_ng_ml", "kns"),
     1: ("v1",),
     2: ("v1", "q", "v2"),
+    3: ("v1", "q", "v2", "q2", "v3"),
 }
 
 
@@ -110,10 +115,19 @@ def matrix_root(omega: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Variability:
-    """Log-normal variability: ``P_i = P * exp(eta)``, ``eta ~ N(0, omega)``."""
+    """Log-normal variability: ``P_i = P * exp(eta)``, ``eta ~ N(0, omega)``; for the
+    parameters in ``logit`` (fractions) logit-normal: ``P_i = expit(logit(P) + eta)``."""
 
     parameters: tuple[str, ...] = ()
     omega: tuple[tuple[float, ...], ...] = ()
+    logit: tuple[str, ...] = ()
+
+    def individual(self, name: str, typical, eta):
+        """A parameter's individual value(s) from its typical value(s) and eta(s)."""
+        if name in self.logit:
+            # expit(logit(P) + eta) written so that neither tail overflows.
+            return typical / (typical + (1.0 - typical) * np.exp(-np.asarray(eta)))
+        return typical * np.exp(eta)
 
     @property
     def matrix(self) -> np.ndarray:
@@ -163,7 +177,7 @@ class Model:
     @property
     def n_chain(self) -> int:
         """Number of first-order absorption stages before the central compartment."""
-        if self.absorption == "first_order":
+        if self.absorption in ("first_order", "parallel_zero_first_order"):
             return 1
         if self.absorption == "transit":
             return self.n_transit + 1
@@ -191,6 +205,9 @@ class Model:
                 )
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise PkdoseError(f"parameter {key} must be a positive number, got {value!r}")
+            if key in FRACTIONS and not value < 1.0:
+                raise PkdoseError(f"parameter {key} is a fraction of the dose and must be "
+                                  f"below 1, got {value!r}")
             _check_param_range(f"parameter {key} = {value:g}", value)
             params[key] = replace(params[key], value=float(value), label=params[key].label
                                   + " [overridden by user]")
@@ -262,7 +279,11 @@ def _variability(raw: dict | None, params: Mapping[str, Parameter], where: str) 
     unknown = [n for n in names if n not in params]
     if unknown:
         raise PkdoseError(f"{where}: variability on unknown parameter(s) {', '.join(unknown)}")
-    return Variability(names, omega)
+    logit = raw.get("logit", [])
+    if not isinstance(logit, list) or any(n not in names or n not in FRACTIONS for n in logit):
+        raise PkdoseError(f"{where}: logit must list fractions with variability "
+                          f"({', '.join(FRACTIONS)}), got {logit!r}")
+    return Variability(names, omega, tuple(logit))
 
 
 #: Keys each covariate effect form needs besides ``parameter``, ``covariate`` and ``form``.
@@ -329,6 +350,9 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         value = _number(spec["value"], f"{where}: parameter {key}")
         if not (math.isfinite(value) and value > 0):
             raise PkdoseError(f"{where}: parameter {key} must be positive")
+        if key in FRACTIONS and not value < 1.0:
+            raise PkdoseError(f"{where}: parameter {key} is a fraction of the dose and must "
+                              "be below 1")
         _check_param_range(f"{where}: parameter {key} = {value:g}", value)
         params[key] = Parameter(value, spec["unit"], spec.get("label", ""),
                                 bool(spec.get("fixed", False)), spec.get("rse_pct"))
@@ -338,7 +362,7 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
     disposition = struct.get("disposition", 2)
     for value, allowed, what in ((absorption, ABSORPTION, "absorption"),
                                  (clearance, CLEARANCE, "clearance"),
-                                 (blood, BLOOD, "blood"), (disposition, (1, 2), "disposition")):
+                                 (blood, BLOOD, "blood"), (disposition, (1, 2, 3), "disposition")):
         if value not in allowed:
             raise PkdoseError(f"{where}: {what} must be one of {allowed}, got {value!r}")
     disposition = int(disposition)
@@ -686,11 +710,12 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
     Returns
     -------
     dict of str to ndarray
-        ``cl, v1, f, tlag`` always; ``q, v2`` for two compartments; ``ka`` or ``ktr``
-        (with scalar ``n_chain``) or ``vm, km``; ``hct`` (fraction) and red-cell binding
-        constants where the model has them; route-specific bioavailability ``f_<route>``
-        and absorption rate ``ka_<route>`` (depot routes: oral, ip, sc, diet) where the
-        model gives them (absent: 1 and ``ka``).
+        ``cl, v1, f, tlag`` always; ``q, v2`` for two compartments, and ``q2, v3`` too
+        for three; ``ka`` or ``ktr`` (with scalar ``n_chain``) or ``vm, km``; ``hct``
+        (fraction) and red-cell binding constants where the model has them;
+        route-specific bioavailability ``f_<route>`` and absorption rate ``ka_<route>``
+        (depot routes: oral, ip, sc, diet) where the model gives them (absent: 1 and
+        ``ka``).
     """
     n = len(covariates)
     p = {k: np.full(n, v.value) for k, v in model.parameters.items()}
@@ -701,7 +726,7 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
             continue
         e = np.asarray(e, dtype=float).reshape(n, len(var.parameters))
         for j, name in enumerate(var.parameters):
-            p[name] = p[name] * np.exp(e[:, j])
+            p[name] = var.individual(name, p[name], e[:, j])
     for name, values in p.items():
         # A linear covariate form can cross zero (Golubovic 2019: CL/F at age >= 113 y);
         # the solver would then return growing, meaningless concentrations.
@@ -725,9 +750,12 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
         out["cl"] = p["cl"]
         out["f"] = p.get("f", np.ones(n))
     out["v1"] = p["v1"]
-    if model.disposition == 2:
+    if model.disposition >= 2:
         out["q"] = p["q"]
         out["v2"] = p["v2"]
+    if model.disposition == 3:
+        out["q2"] = p["q2"]
+        out["v3"] = p["v3"]
     out["tlag"] = p.get("tlag", np.zeros(n))
     for key in p:
         prefix, _, route = key.partition("_")
@@ -735,6 +763,8 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
             out[key] = p[key]
     if model.absorption == "first_order":
         out["ka"] = p["ka"]
+    elif model.absorption == "parallel_zero_first_order":
+        out["ka"], out["fr_zo"], out["tk0"] = p["ka"], p["fr_zo"], p["tk0"]
     elif model.absorption == "transit":
         out["ktr"] = (model.n_transit + 1) / p["mat"]
     else:

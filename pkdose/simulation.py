@@ -232,9 +232,10 @@ def outside_dose_range(model: Model, doses_mg: np.ndarray, what: str = "") -> li
     if not (rng and doses_mg.size) or (doses_mg.min() >= rng[0] * (1 - 1e-9)
                                        and doses_mg.max() <= rng[1] * (1 + 1e-9)):
         return []
-    return [f"{what}{model.drug} {_span(doses_mg, 'mg')} per dose lies outside the "
-            f"{rng[0]:g}-{rng[1]:g} mg range the {model.name} model was fitted to; "
-            "predictions there are extrapolated"]
+    fitted = (f"the single {rng[0]:g} mg dose" if rng[0] == rng[1]
+              else f"the {rng[0]:g}-{rng[1]:g} mg range")
+    return [f"{what}{model.drug} {_span(doses_mg, 'mg')} per dose lies outside {fitted} the "
+            f"{model.name} model was fitted to; predictions there are extrapolated"]
 
 
 def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> list[str]:
@@ -286,6 +287,9 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
                 f"{label} of {who} ({_span(vals, unit)}) lies outside the "
                 f"{rng[0]:g}-{rng[1]:g} {unit} range of the {model.name} source population"
             )
+    if model.population.get("female_pct") == 0 and np.any(cov["sex"] == "female"):
+        msgs.append(f"the {model.name} source population had no women; predictions for "
+                    "women are extrapolated")
     for m in msgs:
         warnings.warn(m, ExtrapolationWarning, stacklevel=3)
     return msgs
@@ -480,12 +484,16 @@ def input_trains(model: Model, trains: Sequence[DoseTrain]) -> tuple[DoseTrain, 
     return diet_trains(trains, feeding_pattern(model.species))
 
 
-def _route_plan(prep: Prepared, tr: DoseTrain, times: np.ndarray,
-                steady_state: bool = False) -> solver.Plan:
+def _route_plans(prep: Prepared, tr: DoseTrain, times: np.ndarray,
+                 steady_state: bool = False) -> list[solver.Plan]:
     sys, bio = prep.route_inputs(tr.route)
     amount = dose_amounts(tr, prep.cov)
-    return solver.train_plan(sys, tr, amount, bio, prep.params["tlag"], times,
-                             steady_state=steady_state)
+    p = prep.params
+    if prep.model.absorption == "parallel_zero_first_order" and tr.route == "oral":
+        return solver.parallel_plans(sys, tr, amount, bio, p["fr_zo"], p["tk0"], p["tlag"],
+                                     times, steady_state=steady_state)
+    return [solver.train_plan(sys, tr, amount, bio, p["tlag"], times,
+                              steady_state=steady_state)]
 
 
 def _plans(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
@@ -504,7 +512,7 @@ def _plans(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
         plan, _ = solver.mm_plan(sys, p["vm"], p["km"], dose_t, doses * p["f"][:, None],
                                  times_h)
         return [plan]
-    return [_route_plan(prep, tr, times_h) for tr in input_trains(model, trains)]
+    return [pl for tr in input_trains(model, trains) for pl in _route_plans(prep, tr, times_h)]
 
 
 def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray,
@@ -626,9 +634,10 @@ def steady_state_concentrations(prep: Prepared, regimen: Regimen, times_in_cycle
             doses = np.stack([per_offset[o] for o in offsets], 1) * p["f"][:, None]
             return [solver.dense_plan(solver.mm_steady_state(
                 sub.system, p["vm"], p["km"], offsets, doses, period, t))]
-        return [_route_plan(sub, DoseTrain(tr.t0_h - start, tr.ii_h, tr.n, tr.amount, tr.unit,
-                                           tr.route, tr.infusion_h), t, steady_state=True)
-                for tr in input_trains(model, trains)]
+        return [pl for tr in input_trains(model, trains)
+                for pl in _route_plans(sub, DoseTrain(tr.t0_h - start, tr.ii_h, tr.n, tr.amount,
+                                                      tr.unit, tr.route, tr.infusion_h),
+                                       t, steady_state=True)]
 
     outs = _outputs(model, (len(prep.cov), t.size))
     _solve_into(prep, plans_of, t.size, outs)

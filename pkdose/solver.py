@@ -56,6 +56,12 @@ class System:
     v1: np.ndarray
     lam: np.ndarray  # (n, p) disposition eigenvalue rates, fastest first
     a: np.ndarray  # (n, p) central-amount coefficients of unit central input
+    # Three compartments only: central <-> second peripheral rates, and the modal
+    # amplitudes modes[:, k, j, i] of mode i in disposition state k (0 central, 1 and 2
+    # the peripherals) after a unit amount in disposition state j.
+    k13: np.ndarray | None = None
+    k31: np.ndarray | None = None
+    modes: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -75,7 +81,13 @@ def build_system(params: dict[str, np.ndarray], n_chain: int) -> System:
     """Micro-constants and disposition eigenvalues from clearance and volume parameters."""
     cl, v1 = np.asarray(params["cl"], float), np.asarray(params["v1"], float)
     k10 = cl / v1
-    if "q" in params:
+    k13 = k31 = modes = None
+    if "q2" in params:
+        k12, k21 = params["q"] / v1, params["q"] / params["v2"]
+        k13, k31 = params["q2"] / v1, params["q2"] / params["v3"]
+        lam, modes = _three_compartment_modes(k10, k12, k21, k13, k31)
+        a = modes[:, 0, 0, :]
+    elif "q" in params:
         k12 = params["q"] / v1
         k21 = params["q"] / params["v2"]
         s = k10 + k12 + k21
@@ -95,7 +107,43 @@ def build_system(params: dict[str, np.ndarray], n_chain: int) -> System:
     k = None
     if n_chain:
         k = np.asarray(params["ka"] if "ka" in params else params["ktr"], float)
-    return System(n_chain, k, k10, k12, k21, v1, lam, a)
+    return System(n_chain, k, k10, k12, k21, v1, lam, a, k13, k31, modes)
+
+
+def _three_compartment_modes(k10: np.ndarray, k12: np.ndarray, k21: np.ndarray,
+                             k13: np.ndarray, k31: np.ndarray
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalue rates (n, 3), fastest first, and modal amplitudes (n, 3, 3, 3) of the
+    mammillary three-compartment disposition.
+
+    In the scaled amounts ``y_k = x_k / sqrt(V_k)`` the disposition matrix is symmetric,
+    ``S = [[k10 + k12 + k13, -sqrt(k12 k21), -sqrt(k13 k31)], [., k21, 0], [., 0, k31]]``
+    (flows between compartments are symmetric in concentrations), so its eigenvalues are
+    real and its eigenvectors ``U`` orthonormal: ``exp(A t) = D U exp(-L t) U^T D^-1``
+    with ``D = diag(sqrt(V_k))``. The symmetric eigensolver is backward stable and every
+    amplitude ``sqrt(V_k/V_j) U_ki U_ji`` is bounded, so eigenvalues that nearly coincide
+    (or coincide: k21 = k31 makes k21 an eigenvalue) cost no accuracy; no expression
+    divides by an eigenvalue gap. The slowest rate is then taken from the determinant,
+    ``lam1 lam2 lam3 = k10 k21 k31``, which keeps its relative accuracy when it is far
+    below the others.
+    """
+    n = k10.shape[0]
+    s = np.zeros((n, 3, 3))
+    s[:, 0, 0] = k10 + k12 + k13
+    s[:, 1, 1] = k21
+    s[:, 2, 2] = k31
+    s[:, 0, 1] = s[:, 1, 0] = -np.sqrt(k12 * k21)
+    s[:, 0, 2] = s[:, 2, 0] = -np.sqrt(k13 * k31)
+    # One small LAPACK call per subject: no subject's values depend on the others.
+    w, u = np.linalg.eigh(s)
+    lam = np.ascontiguousarray(w[:, ::-1])
+    u = u[:, :, ::-1]
+    lam[:, 2] = k10 * k21 * k31 / (lam[:, 0] * lam[:, 1])
+    # sqrt(V_k / V1): V2/V1 = k12/k21, V3/V1 = k13/k31.
+    root = np.stack([np.ones(n), np.sqrt(k12 / k21), np.sqrt(k13 / k31)], axis=1)
+    modes = ((root[:, :, None] / root[:, None, :])[:, :, :, None]
+             * u[:, :, None, :] * u[:, None, :, :])
+    return lam, modes
 
 
 def system_matrix(sys: System) -> np.ndarray:
@@ -108,10 +156,15 @@ def system_matrix(sys: System) -> np.ndarray:
         mat[:, nxt, j] = sys.k
     c = sys.central
     mat[:, c, c] = -(sys.k10 + sys.k12)
-    if sys.lam.shape[1] == 2:
+    if sys.lam.shape[1] >= 2:
         mat[:, c, c + 1] = sys.k21
         mat[:, c + 1, c] = sys.k12
         mat[:, c + 1, c + 1] = -sys.k21
+    if sys.lam.shape[1] == 3:
+        mat[:, c, c] = -(sys.k10 + sys.k12 + sys.k13)
+        mat[:, c, c + 2] = sys.k31
+        mat[:, c + 2, c] = sys.k13
+        mat[:, c + 2, c + 2] = -sys.k31
     return mat
 
 
@@ -221,30 +274,6 @@ def _phi1(x: np.ndarray) -> np.ndarray:
     return np.where(pos, -np.expm1(-safe) / safe, 1.0)
 
 
-def free_central(sys: System, v: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Central amount at times ``u`` (n, T) after starting from state ``v`` (n, S), no input.
-
-    ``u`` must be >= 0 (callers mask negative times).
-    """
-    lam = sys.lam[:, :, None]  # (n, p, 1)
-    a = sys.a[:, :, None]
-    uu = u[:, None, :]
-    c = sys.central
-    out = v[:, c, None] * np.sum(a * np.exp(-lam * uu), axis=1)
-    if sys.lam.shape[1] == 2:
-        gap = (sys.lam[:, 0] - sys.lam[:, 1])[:, None]
-        # k21 (exp(-lam2 u) - exp(-lam1 u)) / (lam1 - lam2), without dividing by the gap.
-        h_cp = sys.k21[:, None] * u * np.exp(-sys.lam[:, 1, None] * u) * _phi1(gap * u)
-        out = out + v[:, c + 1, None] * h_cp
-    for j in range(sys.n_chain):
-        m = sys.n_chain - j
-        if not np.any(v[:, j]):
-            continue
-        kern = chain_kernel(m, sys.k[:, None, None], lam, uu)
-        out = out + v[:, j, None] * np.sum(a * kern, axis=1)
-    return out
-
-
 def step_central(sys: System, s: np.ndarray) -> np.ndarray:
     """Central amount during a unit-rate infusion into central that started ``s`` ago."""
     lam = sys.lam[:, :, None]
@@ -297,14 +326,16 @@ def _input_vector(sys: System, route: str) -> np.ndarray:
     return b
 
 
-def infusion_end_state(sys: System, duration_h: float, state: int | None = None) -> np.ndarray:
-    """State (n, S) at the end of a unit-rate input lasting ``duration_h`` into ``state``
-    (default central)."""
+def infusion_end_state(sys: System, duration_h: float | np.ndarray,
+                       state: int | None = None) -> np.ndarray:
+    """State (n, S) at the end of a unit-rate input lasting ``duration_h`` (one for all, or
+    (n,) per subject) into ``state`` (default central)."""
     a_mat = system_matrix(sys)
     s = sys.n_states
+    dur = np.asarray(duration_h, float)
     aug = np.zeros((sys.n, s + 1, s + 1))
-    aug[:, :s, :s] = a_mat * duration_h
-    aug[:, sys.central if state is None else state, s] = duration_h
+    aug[:, :s, :s] = a_mat * (dur[:, None, None] if dur.ndim else dur)
+    aug[:, sys.central if state is None else state, s] = dur
     return _expm(aug)[:, :s, s]
 
 
@@ -323,8 +354,12 @@ def step_depot_central(sys: System, s: np.ndarray) -> np.ndarray:
 
 def subset(sys: System, idx: np.ndarray) -> System:
     """The system restricted to the subjects ``idx``."""
-    return System(sys.n_chain, None if sys.k is None else sys.k[idx], sys.k10[idx],
-                  sys.k12[idx], sys.k21[idx], sys.v1[idx], sys.lam[idx], sys.a[idx])
+    def take(x):
+        return None if x is None else x[idx]
+
+    return System(sys.n_chain, take(sys.k), sys.k10[idx], sys.k12[idx], sys.k21[idx],
+                  sys.v1[idx], sys.lam[idx], sys.a[idx], take(sys.k13), take(sys.k31),
+                  take(sys.modes))
 
 
 #: Values per working array in :func:`basis_central`: a chunk of subjects whose
@@ -346,9 +381,11 @@ def basis_central(sys: System, s: np.ndarray) -> np.ndarray:
 
 
 def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """:func:`basis_central` for one chunk; ``s`` (T,) shared, or (n, T) per subject."""
     p = sys.lam.shape[1]
     lam = sys.lam[:, :, None]  # (n, p, 1)
-    e = np.exp(-lam * s)  # (n, p, T)
+    u = s[None, None, :] if s.ndim == 1 else s[:, None, :]
+    e = np.exp(-lam * u)  # (n, p, T)
     c = sys.central
     np.einsum("npt,np->nt", e, sys.a, out=out[:, c, :])
     if p == 2:
@@ -362,12 +399,23 @@ def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
             np.subtract(e[:, 1], e[:, 0], out=per)
             per *= k21 / gap
         # Only the first columns can be that early (s sorted by every caller; else all).
-        j = int(np.searchsorted(s, 1.0 / float(gap.min()))) if np.all(np.diff(s) >= 0) \
-            else s.size
-        if j:
-            gs = gap * s[:j]
-            early = k21 * s[:j] * e[:, 1, :j] * _phi1(gs)
-            np.copyto(per[:, :j], early, where=gs < 1.0)
+        if s.ndim == 2:
+            # Times per subject: the few early points one by one.
+            gs = gap * s
+            near = np.nonzero(gs < 1.0)
+            if near[0].size:
+                per[near] = k21[near[0], 0] * s[near] * e[:, 1][near] * _phi1(gs[near])
+        else:
+            j = int(np.searchsorted(s, 1.0 / float(gap.min()))) if np.all(np.diff(s) >= 0) \
+                else s.size
+            if j:
+                gs = gap * s[:j]
+                early = k21 * s[:j] * e[:, 1, :j] * _phi1(gs)
+                np.copyto(per[:, :j], early, where=gs < 1.0)
+    elif p == 3:
+        # Peripheral j to central: bounded modal amplitudes (see _three_compartment_modes).
+        for j in (1, 2):
+            np.einsum("npt,np->nt", e, sys.modes[:, 0, j, :], out=out[:, c + j, :])
     if not sys.n_chain:
         return out
     # Absorption chains: every stage count at once by the upward recurrence
@@ -378,7 +426,6 @@ def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
     # Elsewhere (early times, rates close together) the divided-difference kernel. At
     # u = 0 the recurrence gives the exact 0.
     k = sys.k[:, None, None]
-    u = s[None, None, :]
     ku = k * u
     dist = np.abs(k - lam) * u
     if sys.n_chain == 1:
@@ -907,6 +954,142 @@ def train_plan(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarra
     return dense_plan(out)
 
 
+def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
+                   fr_zo: np.ndarray, tk0: np.ndarray, tlag: np.ndarray, times: np.ndarray,
+                   steady_state: bool = False) -> list[Plan]:
+    """Central amounts of an oral train absorbed by two parallel arms (Mo 2025 everolimus).
+
+    A fraction ``fr_zo`` of each bioavailable dose enters the central compartment at a
+    constant rate over ``tk0`` hours from the dose; the rest enters the depot ``tlag``
+    hours after the dose and is absorbed at ``ka`` (``sys`` has one absorption stage).
+    Both arms are linear, so each is an exact train: the first-order arm a bolus train
+    into the depot that reaches each subject ``tlag`` late, the zero-order arm the state
+    at the end of each input (matrix exponential of the augmented system) as a train that
+    arrives ``tk0`` late, plus the input running now (closed form). The periodic steady
+    state is that of both trains. Every subject has its own ``tk0`` and ``tlag``: the
+    trains are evaluated value by value with per-subject dose counts and times since dose
+    (:func:`shifted_train_values`), vectorised over subjects and times.
+
+    Parameters
+    ----------
+    amount, bio, fr_zo, tk0, tlag : (n,) dose (mg), bioavailable fraction, fraction of it
+        absorbed by the zero-order arm, zero-order duration (h), lag of the first-order
+        arm (h).
+
+    Returns
+    -------
+    list of Plan
+        The first-order arm, then the zero-order arm; their sum is the central amount.
+    """
+    n = sys.n
+    times = np.asarray(times, float)
+    fr_zo, tk0, tlag = (np.broadcast_to(np.asarray(x, float), (n,)) for x in (fr_zo, tk0, tlag))
+    longest = float(np.max(tk0, initial=0.0))
+    periodic = not (train.n == 1 or train.ii_h == 0)
+    if periodic and longest > train.ii_h:
+        raise PkdoseError(f"the zero-order absorption lasts {longest:.3g} h, longer than the "
+                          f"{train.ii_h:g} h between doses; give the doses further apart")
+    dose = np.asarray(amount, float) * bio
+    rate = dose * fr_zo / tk0
+    first = shifted_train_values(sys, train, _input_vector(sys, "oral") * (dose * (1.0 - fr_zo))
+                                 [:, None], tlag, times, steady_state)
+    zero = shifted_train_values(sys, train, infusion_end_state(sys, tk0) * rate[:, None], tk0,
+                                times, steady_state, within_period=True)
+    # The input running now: the position in the current period decides whether it runs,
+    # and the train above counts it as ended from exactly the same position.
+    rel = times[None, :] - train.t0_h
+    if periodic:
+        k = np.floor(rel / train.ii_h)
+        s_run = rel - k * train.ii_h
+        running = s_run < tk0[:, None]
+        if not steady_state:
+            running &= (k >= 0) & (k < train.n)
+    else:
+        s_run = np.broadcast_to(rel, (n, times.size))
+        running = (s_run >= 0) & (s_run < tk0[:, None])
+    rows, cols = np.nonzero(running)
+    if rows.size:
+        # sum_i a_i s phi_1(lam_i s) (step_central) at the running points only: the input
+        # runs for a small part of each period.
+        sv = np.broadcast_to(s_run, running.shape)[rows, cols][:, None]
+        zero[rows, cols] += rate[rows] * np.sum(sys.a[rows] * sv * _phi1(sys.lam[rows] * sv),
+                                                axis=1)
+    return [dense_plan(first), dense_plan(zero)]
+
+
+def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: np.ndarray,
+                         times: np.ndarray, steady_state: bool = False,
+                         within_period: bool = False) -> np.ndarray:
+    """Central amounts (n, T) of a train whose injected state ``inj`` (n, S) reaches each
+    subject ``shift`` (n,) hours after the dose time (a lag, or the end of a zero-order
+    input).
+
+    ``x(t) = exp(A s) (w - E^m w)`` as in :func:`train_plan`, with the dose count ``m`` and
+    the time since the last dose ``s`` per subject and time: the coefficients for every
+    count from 0 to the largest (consecutive, so a subject's values do not depend on the
+    counts of others), gathered per value, times the unit-state responses at each
+    subject's own times. Elementwise per subject, in chunks of subjects that stay in
+    cache. With ``within_period`` (``shift`` no longer than the dosing interval: the end
+    of an input) a dose counts as arrived from the position ``s_run >= shift`` in its
+    period, the very numbers that decide whether the input still runs, so an input ending
+    exactly on an output time is counted once.
+    """
+    n, n_s = sys.n, sys.n_states
+    times = np.asarray(times, float)
+    shift = np.broadcast_to(np.asarray(shift, float), (n,))
+    out = np.empty((n, times.size))
+    periodic = not (train.n == 1 or train.ii_h == 0)
+    ii = train.ii_h
+    if periodic:
+        e_mat = _expm(system_matrix(sys) * ii)
+        w = np.linalg.solve(np.eye(n_s)[None] - e_mat, inj[:, :, None])[:, :, 0]
+    # Largest dose count in the output: the coefficients of every count up to it are held.
+    top = int(np.clip(np.floor((float(times.max(initial=0.0)) - train.t0_h
+                                - float(shift.min(initial=0.0))) / ii) + 2.0, 0, train.n)
+              ) if periodic and not steady_state else 0  # one spare: rounding at the edges
+    step = max(1, _CHUNK_ELEMENTS // max(times.size * (n_s + 2) + n_s * (top + 1), 1))
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        sub = sys if hi - lo == n else subset(sys, slice(lo, hi))
+        rel = times[None, :] - train.t0_h
+        if not periodic:
+            s = rel - shift[lo:hi, None]
+            active = s >= 0
+            coef = np.broadcast_to(inj[lo:hi, :, None], (hi - lo, n_s, times.size))
+        else:
+            if within_period:
+                # Position in the period and whether this period's dose has arrived, from
+                # the same numbers as the running input of parallel_plans.
+                k = np.floor(rel / ii)
+                s_run = rel - k * ii
+                arrived = s_run >= shift[lo:hi, None]
+                s = np.where(arrived, s_run, s_run + ii) - shift[lo:hi, None]
+            else:
+                late = rel - shift[lo:hi, None]
+                k = np.floor(late / ii)
+                s = late - k * ii
+                arrived = np.ones(s.shape, bool)
+            if steady_state:
+                active = np.ones(s.shape, bool)
+                coef = np.broadcast_to(w[lo:hi, :, None], (hi - lo, n_s, times.size))
+            else:
+                count = k + arrived  # doses arrived so far
+                active = count >= 1
+                over = count > train.n  # after the last dose: m = N, s grows
+                s = np.where(over, s + (count - train.n) * ii, s)
+                count = np.clip(count, 0.0, min(train.n, top)).astype(np.int64)
+                pw = _powers_times(e_mat[lo:hi], w[lo:hi], np.arange(top + 1))  # (n, S, M)
+                coef = w[lo:hi, :, None] - np.take_along_axis(
+                    pw, np.broadcast_to(count[:, None, :], (hi - lo, n_s, times.size)), axis=2)
+        basis = _basis_central(sub, np.where(active, s, 0.0),
+                               np.empty((hi - lo, n_s, times.size)))
+        acc = coef[:, 0] * basis[:, 0]
+        for j in range(1, n_s):
+            acc += coef[:, j] * basis[:, j]
+        out[lo:hi] = np.where(active, acc, 0.0)
+    return out
+
+
 def train_central(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarray,
                   tlag: np.ndarray, times: np.ndarray, steady_state: bool = False) -> np.ndarray:
     """Central amount (n, T) produced by one dose train.
@@ -971,25 +1154,41 @@ def _time_to_amount(a0, a1, vm, km):
     return (km * np.log(a0 / a1) + (a0 - a1)) / vm
 
 
-def _projectors(sys: System) -> tuple[np.ndarray, np.ndarray]:
-    """Central and peripheral components of the disposition modes for unit central input.
+def _n_disposition(sys: System) -> int:
+    """Disposition states the Michaelis-Menten path carries: central and the peripherals
+    (a one-compartment model carries an empty peripheral)."""
+    return max(2, sys.lam.shape[1])
 
-    Returns (pc, pp), each (n, p): central(t) = sum_i pc_i f_i(t), peripheral likewise,
-    where f_i is the input convolved with exp(-lam_i t).
+
+def _projectors(sys: System) -> list[np.ndarray]:
+    """Components of the disposition modes in every disposition state, for unit central
+    input.
+
+    Returns a list (central first, then the peripherals) of (n, p) arrays: state k at time
+    t is sum_i proj[k][:, i] f_i(t), where f_i is the input convolved with exp(-lam_i t).
     """
-    if sys.lam.shape[1] == 1:
-        return sys.a, np.zeros_like(sys.a)
+    p = sys.lam.shape[1]
+    if p == 1:
+        return [sys.a, np.zeros_like(sys.a)]
+    if p == 3:
+        return [sys.modes[:, k, 0, :] for k in range(3)]
     gap = sys.lam[:, 0] - sys.lam[:, 1]
     pp = np.stack([-sys.k12 / gap, sys.k12 / gap], axis=1)
-    return sys.a, pp
+    return [sys.a, pp]
 
 
-def _disp_free(sys: System, c0: np.ndarray, p0: np.ndarray, u: np.ndarray):
-    """Central and peripheral amounts (n, T) after free evolution of the disposition."""
+def _disp_free(sys: System, x0: list[np.ndarray], u: np.ndarray) -> list[np.ndarray]:
+    """Amounts (n, T) in every disposition state after free evolution from ``x0`` (a list
+    of (n,) amounts, central first)."""
     lam = sys.lam
     if lam.shape[1] == 1:
         e = np.exp(-lam[:, 0, None] * u)
-        return c0[:, None] * e, np.zeros_like(e)
+        return [x0[0][:, None] * e, np.zeros_like(e)]
+    if lam.shape[1] == 3:
+        e = np.exp(-lam[:, :, None] * u[:, None, :])  # (n, p, T)
+        return [sum(x0[j][:, None] * np.einsum("npt,np->nt", e, sys.modes[:, k, j, :])
+                    for j in range(3)) for k in range(3)]
+    c0, p0 = x0
     l1, l2 = lam[:, 0, None], lam[:, 1, None]
     gap = l1 - l2
     e1, e2 = np.exp(-l1 * u), np.exp(-l2 * u)
@@ -1002,7 +1201,7 @@ def _disp_free(sys: System, c0: np.ndarray, p0: np.ndarray, u: np.ndarray):
     p_p = a2 * e1 + a1 * e2
     c = c0[:, None] * c_c + p0[:, None] * k21 * dd
     p = c0[:, None] * k12 * dd + p0[:, None] * p_p
-    return c, p
+    return [c, p]
 
 
 def gut_profile(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.ndarray) -> np.ndarray:
@@ -1015,13 +1214,26 @@ def gut_profile(a0: np.ndarray, s: np.ndarray, vm: np.ndarray, km: np.ndarray) -
     return g * np.exp(-(vm / km) * (s - s_nl))
 
 
-def _unit_free(sys: System, u: np.ndarray):
-    """Central from unit central, central from unit peripheral, and the same for peripheral."""
-    n = sys.n
+def _unit_free(sys: System, u: np.ndarray) -> list[list[np.ndarray]]:
+    """Free evolution of the disposition from unit amounts: ``out[k][j]`` (n, T) is state
+    k after a unit amount in state j (central first)."""
+    n, nd = sys.n, _n_disposition(sys)
     uu = np.broadcast_to(np.asarray(u, float)[None, :], (n, np.size(u)))
-    c_c, p_c = _disp_free(sys, np.ones(n), np.zeros(n), uu)
-    c_p, p_p = _disp_free(sys, np.zeros(n), np.ones(n), uu)
-    return c_c, c_p, p_c, p_p
+    cols = [_disp_free(sys, [np.ones(n) if i == j else np.zeros(n) for i in range(nd)], uu)
+            for j in range(nd)]
+    return [[cols[j][k] for j in range(nd)] for k in range(nd)]
+
+
+def _affine_step(f: list[list[np.ndarray]], x: list[np.ndarray], z: list[np.ndarray]
+                 ) -> list[np.ndarray]:
+    """``f x + z`` for disposition states held as lists of (n,) arrays."""
+    out = []
+    for k, row in enumerate(f):
+        acc = row[0] * x[0]
+        for j in range(1, len(x)):
+            acc = acc + row[j] * x[j]
+        out.append(acc + z[k])
+    return out
 
 
 _SCANS: dict[bytes, np.ndarray] = {}
@@ -1162,11 +1374,11 @@ def _modal_sum(modal: np.ndarray, proj: np.ndarray) -> np.ndarray:
 
 
 def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: np.ndarray,
-              gut0: float, c0: np.ndarray, p0: np.ndarray, times: np.ndarray,
-              end_h: float | None):
+              gut0: float, x0: list[np.ndarray], times: np.ndarray, end_h: float | None):
     """:func:`mm_plan` for subjects sharing their gut (doses, start amount, Vm, Km), at
-    sorted ``times``: the plan's parts and the state at the end."""
-    n = sys.n
+    sorted ``times``, from disposition amounts ``x0`` (central first): the plan's parts
+    and the state at the end."""
+    n, nd = sys.n, _n_disposition(sys)
     k_events = dose_times.size
     horizon = max(float(times.max(initial=0.0)), end_h or 0.0, float(dose_times[-1]))
     lengths = np.append(np.diff(dose_times), horizon - dose_times[-1])
@@ -1194,7 +1406,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
     for k in range(k_events - 1):
         carry[int(cls[k])].append(float(lengths[k]))
     carry[int(cls[k_end])].append(float(u_end))
-    pc, pp = _projectors(sys)
+    proj = _projectors(sys)
     s_cls, drive_c, drive_p = {}, {}, {}
     for c, wanted in need.items():
         ends = np.unique(carry[c])
@@ -1205,39 +1417,39 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         s_cls[c] = su
         # Central part at every time; peripheral only where states are carried on (the
         # interval ends and the end time).
-        drive_c[c] = np.ascontiguousarray(_modal_sum(modal, pc).T)
-        drive_p[c] = dict(zip(ends.tolist(), _modal_sum(modal[np.searchsorted(su, ends)], pp),
-                              strict=True))
+        drive_c[c] = np.ascontiguousarray(_modal_sum(modal, proj[0]).T)
+        at_ends = modal[np.searchsorted(su, ends)]
+        per = [_modal_sum(at_ends, pk) for pk in proj[1:]]  # each (len(ends), n)
+        drive_p[c] = {end: [v[e] for v in per] for e, end in enumerate(ends.tolist())}
 
     def at(c: int, value: float) -> int:
         return int(np.searchsorted(s_cls[c], value))
 
     # Disposition state at every interval start: x_{k+1} = Phi(L_k) x_k + z_{class(k)}.
-    phi: dict[float, tuple[np.ndarray, ...]] = {}
-    xs = np.empty((n, k_events, 3))
-    xs[:, :, 2] = 1.0  # coefficient of the driven part
-    xc, xp = np.array(c0, float), np.array(p0, float)
+    phi: dict[float, list[list[np.ndarray]]] = {}
+    xs = np.empty((n, k_events, nd + 1))
+    xs[:, :, nd] = 1.0  # coefficient of the driven part
+    x = [np.array(v, float) for v in x0]
     for k in range(k_events):
-        xs[:, k, 0], xs[:, k, 1] = xc, xp
+        for j in range(nd):
+            xs[:, k, j] = x[j]
         if k + 1 == k_events:
             break
         length, c = float(lengths[k]), int(cls[k])
         if length not in phi:
-            phi[length] = tuple(m[:, 0] for m in _unit_free(sys, np.array([length])))
-        f_cc, f_cp, f_pc, f_pp = phi[length]
-        i = at(c, length)
-        xc, xp = (f_cc * xc + f_cp * xp + drive_c[c][:, i],
-                  f_pc * xc + f_pp * xp + drive_p[c][length])
+            phi[length] = [[m[:, 0] for m in row]
+                           for row in _unit_free(sys, np.array([length]))]
+        x = _affine_step(phi[length], x, [drive_c[c][:, at(c, length)], *drive_p[c][length]])
 
     bases: dict[int, np.ndarray] = {}
 
     def basis_of(c: int) -> np.ndarray:
         # Free evolution from unit central and unit peripheral amounts (the disposition's
-        # unit-state responses), then the driven part: (n, 3, S_c).
+        # unit-state responses), then the driven part: (n, nd + 1, S_c).
         if c not in bases:
-            basis = np.empty((n, 3, s_cls[c].size))
-            basis[:, :2] = basis_central(sys, s_cls[c])
-            basis[:, 2] = drive_c[c]
+            basis = np.empty((n, nd + 1, s_cls[c].size))
+            basis[:, :nd] = basis_central(sys, s_cls[c])
+            basis[:, nd] = drive_c[c]
             bases[c] = basis
         return bases[c]
 
@@ -1249,9 +1461,12 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         for c in np.unique(cls[k_of]):
             cols = np.flatnonzero(cls[k_of] == c)
             b = np.take(basis_of(int(c)), np.searchsorted(s_cls[c], s_out[cols]), axis=2)
-            x = np.take(xs, k_of[cols], axis=1)  # (n, len, 3)
+            xk = np.take(xs, k_of[cols], axis=1)  # (n, len, nd + 1)
             # Elementwise, so no subject's sum depends on the block's shape.
-            vals[:, cols] = x[:, :, 0] * b[:, 0] + x[:, :, 1] * b[:, 1] + x[:, :, 2] * b[:, 2]
+            acc = xk[:, :, 0] * b[:, 0]
+            for j in range(1, nd + 1):
+                acc = acc + xk[:, :, j] * b[:, j]
+            vals[:, cols] = acc
         parts.append(Dense(slice(None), vals))
         runs = []
     for start, m, p in runs:
@@ -1270,48 +1485,48 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
             parts.append(Block(start + int(a) * p, xs[:, k0 + a:k0 + b], b_sel))
 
     c = int(cls[k_end])
-    f_cc, f_cp, f_pc, f_pp = (m[:, 0] for m in _unit_free(sys, np.array([u_end])))
-    i = at(c, u_end)
-    xc, xp = xs[:, k_end, 0], xs[:, k_end, 1]
-    c1 = f_cc * xc + f_cp * xp + drive_c[c][:, i]
-    p1 = f_pc * xc + f_pp * xp + drive_p[c][float(u_end)]
+    f_end = [[m[:, 0] for m in row] for row in _unit_free(sys, np.array([u_end]))]
+    x1 = _affine_step(f_end, [xs[:, k_end, j] for j in range(nd)],
+                      [drive_c[c][:, at(c, u_end)], *drive_p[c][float(u_end)]])
     g1 = float(gut_profile(np.array([a0[k_end]]), np.array([u_end]), vm * one, km * one)[0])
-    return parts, (np.full(n, g1), c1, p1)
+    return parts, (np.full(n, g1), *x1)
 
 
 def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
             doses: np.ndarray, times: np.ndarray,
-            start_state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+            start_state: tuple[np.ndarray, ...] | None = None,
             end_h: float | None = None,
-            ) -> tuple[Plan, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            ) -> tuple[Plan, tuple[np.ndarray, ...]]:
     """Central amounts for oral doses with Michaelis-Menten absorption, as a :class:`Plan`.
 
     The gut is scanned dose by dose (exact). The disposition is linear, so within a dosing
     interval it is the free evolution of its state at the interval start plus a driven
     part that depends only on the gut amount at the start and the time since the dose
     (:func:`_mm_modal`); intervals whose gut amounts agree to 1e-13 (all of them, once a
-    periodic regimen has settled) share it. Interval-start states follow an exact 2x2
-    affine recursion, and every stretch of the sorted output times that repeats the same
-    times since dose is one :class:`Block`. Subjects are solved in groups that share their
-    gut (fixed-mg doses and no variability on Vm, Km: everyone), so each subject's values
-    depend on its own parameters only.
+    periodic regimen has settled) share it. Interval-start states follow an exact affine
+    recursion (2x2; 3x3 with three compartments), and every stretch of the sorted output
+    times that repeats the same times since dose is one :class:`Block`. Subjects are
+    solved in groups that share their gut (fixed-mg doses and no variability on Vm, Km:
+    everyone), so each subject's values depend on its own parameters only.
 
     Parameters
     ----------
     dose_times : (D,) sorted dose times (h), shared by all subjects.
     doses : (n, D) dose amounts reaching the gut (mg).
     times : (T,) output times (>= 0), in any order.
-    start_state : (gut, central, peripheral) at time 0, default empty.
+    start_state : (gut, central, peripheral[, second peripheral]) at time 0, default
+        empty.
     end_h : also return the state at this time.
 
     Returns
     -------
     plan : central amounts (n, T)
-    state : (gut, central, peripheral) at ``end_h`` (default: just after the last dose).
+    state : (gut, central, peripheral[, second peripheral]) at ``end_h`` (default: just
+        after the last dose).
     """
-    n = sys.n
+    n, nd = sys.n, _n_disposition(sys)
     zero = np.zeros(n)
-    gut0, c0, p0 = start_state if start_state is not None else (zero, zero, zero)
+    gut0, *x0 = start_state if start_state is not None else (zero,) * (nd + 1)
     times = np.asarray(times, float)
     dose_times = np.asarray(dose_times, float)
     doses = np.asarray(doses, float).reshape(n, dose_times.size)
@@ -1323,8 +1538,8 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
     if np.any(np.diff(times) < 0):
         order = np.argsort(times, kind="stable")
         times = times[order]
-    gut0, c0, p0, vm, km = (np.broadcast_to(np.asarray(x, float), (n,))
-                            for x in (gut0, c0, p0, vm, km))
+    gut0, vm, km, *x0 = (np.broadcast_to(np.asarray(x, float), (n,))
+                         for x in (gut0, vm, km, *x0))
     key = np.column_stack([doses, gut0, vm, km])
     if np.all(key == key[:1]):
         groups = [np.arange(n)]
@@ -1332,14 +1547,14 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
         _, inv = np.unique(key, axis=0, return_inverse=True)
         inv = inv.ravel()
         groups = [np.flatnonzero(inv == g) for g in range(int(inv.max()) + 1)]
-    state = (np.empty(n), np.empty(n), np.empty(n))
+    state = tuple(np.empty(n) for _ in range(nd + 1))
     plan = None
     vals = np.empty((n, times.size)) if len(groups) > 1 or order is not None else None
     for idx in groups:
         i = int(idx[0])
         whole = idx.size == n
         parts, st = _mm_group(sys if whole else subset(sys, idx), float(vm[i]), float(km[i]),
-                              dose_times, doses[i], float(gut0[i]), c0[idx], p0[idx], times,
+                              dose_times, doses[i], float(gut0[i]), [x[idx] for x in x0], times,
                               end_h)
         plan = Plan(idx.size, times.size, tuple(parts), ())
         if vals is not None:
@@ -1353,11 +1568,11 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
 
 def mm_central(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
                doses: np.ndarray, times: np.ndarray,
-               start_state: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+               start_state: tuple[np.ndarray, ...] | None = None,
                end_h: float | None = None,
-               ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+               ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Central amount (n, T) for oral doses with Michaelis-Menten absorption, and the
-    state (gut, central, peripheral) at ``end_h`` (default: just after the last dose).
+    state (gut, central, peripherals) at ``end_h`` (default: just after the last dose).
 
     See :func:`mm_plan` for the method and the parameters.
     """
@@ -1389,13 +1604,12 @@ def mm_steady_state(sys: System, vm: np.ndarray, km: np.ndarray, offsets: np.nda
         gut = g
         if converged:
             break
-    zero = np.zeros(n)
-    _, (_, cz, pz) = mm_central(sys, vm, km, offsets, doses, np.zeros(0),
-                                start_state=(gut, zero, zero), end_h=period_h)
-    u = np.full((n, 1), period_h)
-    c_c, p_c = _disp_free(sys, np.ones(n), np.zeros(n), u)
-    c_p, p_p = _disp_free(sys, np.zeros(n), np.ones(n), u)
-    phi = np.stack([np.stack([c_c[:, 0], c_p[:, 0]], -1), np.stack([p_c[:, 0], p_p[:, 0]], -1)], 1)
-    x = np.linalg.solve(np.eye(2)[None] - phi, np.stack([cz, pz], -1)[:, :, None])[:, :, 0]
-    out, _ = mm_central(sys, vm, km, offsets, doses, times, start_state=(gut, x[:, 0], x[:, 1]))
+    nd = _n_disposition(sys)
+    _, (_, *z) = mm_central(sys, vm, km, offsets, doses, np.zeros(0),
+                            start_state=(gut,) + (np.zeros(n),) * nd, end_h=period_h)
+    f = _unit_free(sys, np.array([period_h]))
+    phi = np.stack([np.stack([f[k][j][:, 0] for j in range(nd)], -1) for k in range(nd)], 1)
+    x = np.linalg.solve(np.eye(nd)[None] - phi, np.stack(z, -1)[:, :, None])[:, :, 0]
+    out, _ = mm_central(sys, vm, km, offsets, doses, times,
+                        start_state=(gut, *(x[:, j] for j in range(nd))))
     return out

@@ -227,7 +227,7 @@ def _apparent_volume_ss(prep: Prepared, reg: Regimen, model: Model) -> np.ndarra
     if model.blood != "none":
         return np.full(n, np.nan)
     p = prep.params
-    return (p["v1"] + p.get("v2", np.zeros(n))) / p["f"]
+    return (p["v1"] + p.get("v2", np.zeros(n)) + p.get("v3", np.zeros(n))) / p["f"]
 
 
 def _plasma_ratio(invert: bool) -> Callable:

@@ -89,8 +89,8 @@ LABEL_HALF_LIFE = {
 # Symbols used in the equations; parameters not listed appear under their TOML key.
 SYMBOL = {
     "ka": "ka", "mat": "MAT", "vm": "Vm", "km": "Km", "cl": "CL", "v1": "V1", "q": "Q",
-    "v2": "V2", "clint": "CLint", "fu": "fu", "qh": "QH", "bmax_ng_ml": "Bmax",
-    "kd_ng_ml": "Kd", "kns": "Kns", "f": "F", "tlag": "tlag",
+    "v2": "V2", "q2": "Q2", "v3": "V3", "clint": "CLint", "fu": "fu", "qh": "QH",
+    "bmax_ng_ml": "Bmax", "kd_ng_ml": "Kd", "kns": "Kns", "f": "F", "tlag": "tlag",
 }
 COV_SYMBOL = {
     "sex": "SEX", "weight_kg": "WT", "height_cm": "HT", "age_y": "AGE", "hct_pct": "HCT",
@@ -134,6 +134,16 @@ def sym(key: str) -> str:
 def cv_pct(omega: float) -> float:
     """CV % of a log-normal parameter with log-scale variance ``omega``."""
     return 100.0 * math.sqrt(math.exp(omega) - 1.0)
+
+
+def logit_cv_pct(typical: float, omega: float) -> float:
+    """CV % of a logit-normal fraction, expit(logit(typical) + eta), eta ~ N(0, omega),
+    by Gauss-Hermite quadrature (80 nodes: the integrand is smooth and bounded)."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    w = w / w.sum()
+    p = 1.0 / (1.0 + (1.0 / typical - 1.0) * np.exp(-math.sqrt(omega) * x))
+    mean = float(w @ p)
+    return 100.0 * math.sqrt(float(w @ (p - mean) ** 2)) / mean
 
 
 def span(rng: object, unit: str = "") -> str:
@@ -185,6 +195,11 @@ def structure_equations(m: Model) -> list[str]:
     if m.absorption == "first_order":
         eqs.append(("dA_gut/dt = -ka·A_gut", f"{dose} into A_gut"))
         into = "ka·A_gut"
+    elif m.absorption == "parallel_zero_first_order":
+        lagged = "(1 - fr_zo)·F·D" + (" at t = tlag" if "tlag" in p else "")
+        eqs += [("dA_gut/dt = -ka·A_gut", f"{lagged} into A_gut"),
+                ("R0 = fr_zo·F·D/tk0", "zero-order input into A1 from the dose to tk0 h after")]
+        into = "ka·A_gut + R0"
     elif m.absorption == "transit":
         n = m.n_transit
         eqs += [(f"ktr = ({n} + 1)/MAT", "transit rate"),
@@ -195,7 +210,12 @@ def structure_equations(m: Model) -> list[str]:
     else:
         eqs.append(("dA_gut/dt = -Vm·A_gut/(Km + A_gut)", f"{dose} into A_gut"))
         into = "Vm·A_gut/(Km + A_gut)"
-    if m.disposition == 2:
+    if m.disposition == 3:
+        eqs += [(f"dA1/dt = {into} - (CL/V1)·A1 - (Q/V1)·A1 + (Q/V2)·A2 - (Q2/V1)·A1 "
+                 "+ (Q2/V3)·A3", "central"),
+                ("dA2/dt = (Q/V1)·A1 - (Q/V2)·A2", "peripheral"),
+                ("dA3/dt = (Q2/V1)·A1 - (Q2/V3)·A3", "second peripheral")]
+    elif m.disposition == 2:
         eqs += [(f"dA1/dt = {into} - (CL/V1)·A1 - (Q/V1)·A1 + (Q/V2)·A2", "central"),
                 ("dA2/dt = (Q/V1)·A1 - (Q/V2)·A2", "peripheral")]
     else:
@@ -229,6 +249,12 @@ def structure_words(m: Model) -> list[str]:
     lag = ", after a lag time tlag" if "tlag" in p else ", no lag time"
     if m.absorption == "first_order":
         out.append(f"Absorption: first order from a gut depot, rate constant ka{lag}.")
+    elif m.absorption == "parallel_zero_first_order":
+        out.append(
+            "Absorption: two parallel arms. A fraction fr_zo of the dose enters the central "
+            "compartment at a constant rate over tk0 hours from the dose (zero order); the "
+            "rest enters a gut depot" + (" after a lag time tlag" if "tlag" in p else "")
+            + " and is absorbed first order, rate constant ka.")
     elif m.absorption == "transit":
         out.append(
             f"Absorption: a chain of {m.n_transit} transit compartments between the dosing "
@@ -242,14 +268,18 @@ def structure_words(m: Model) -> list[str]:
             "much more than Km, so Cmax rises less than proportionally and tmax lengthens "
             "at high doses while AUC stays dose-proportional; at small amounts it is first "
             f"order with ka = Vm/Km{lag}.")
-    if m.disposition == 2:
+    if m.disposition == 3:
+        out.append("Disposition: three compartments (central V1; peripheral V2 exchanging "
+                   "through Q, peripheral V3 through Q2).")
+    elif m.disposition == 2:
         out.append("Disposition: two compartments (central V1, peripheral V2, "
                    "inter-compartmental clearance Q).")
     else:
         out.append("Disposition: one compartment (volume V1).")
     if m.clearance == "direct":
         text = ("Clearance: linear elimination from the central compartment, CL. The data "
-                "are oral only, so CL, V1, Q and V2 are apparent values (divided by the "
+                "are oral only, so CL and the volumes and inter-compartmental clearances "
+                "are apparent values (divided by the "
                 "unknown absolute bioavailability)")
         if "f" in p:
             text += f"; the model's F (typical {p['f'].value:g}) is relative to that reference"
@@ -293,11 +323,13 @@ def derived(m: Model) -> dict[str, float]:
     sysm = solver.build_system(p, m.n_chain)
     half = np.log(2.0) / sysm.lam[0]
     out = {"cl": float(p["cl"][0]), "f": float(p["f"][0]), "v1": float(p["v1"][0])}
-    if m.disposition == 2:
+    if m.disposition >= 2:
         out |= {"q": float(p["q"][0]), "v2": float(p["v2"][0]),
-                "t_dist": float(half[0]), "t_term": float(half[1])}
+                "t_dist": float(half[0]), "t_term": float(half[-1])}
     else:
         out["t_term"] = float(half[0])
+    if m.disposition == 3:
+        out |= {"q2": float(p["q2"][0]), "v3": float(p["v3"][0]), "t_mid": float(half[1])}
     for key in ("ka", "ktr", "vm", "km"):
         if key in p:
             out[key] = float(p[key][0])
@@ -350,9 +382,12 @@ def derived_section(m: Model) -> list[str]:
     else:
         rows.append(["Apparent clearance CL/F", num(d["cl"]), "L/h"])
     rows.append(["Central volume V1", num(d["v1"]), "L"])
-    if m.disposition == 2:
+    if m.disposition >= 2:
         rows += [["Inter-compartmental clearance Q", num(d["q"]), "L/h"],
                  ["Peripheral volume V2", num(d["v2"]), "L"]]
+    if m.disposition == 3:
+        rows += [["Inter-compartmental clearance Q2", num(d["q2"]), "L/h"],
+                 ["Second peripheral volume V3", num(d["v3"]), "L"]]
     # The absorption time scale shows whether the distribution phase is visible at all.
     if "ka" in d:
         rows += [["Absorption rate constant ka", num(d["ka"]), "1/h"],
@@ -369,8 +404,9 @@ def derived_section(m: Model) -> list[str]:
                   num(math.log(2) * d["km"] / d["vm"]), "h"]]
     if "t_dist" in d:
         rows.append(["Distribution half-life ln2/λ1", num(d["t_dist"]), "h"])
-    rows.append(["Terminal half-life ln2/λ" + ("2" if m.disposition == 2 else "1"),
-                 num(d["t_term"]), "h"])
+    if "t_mid" in d:
+        rows.append(["Intermediate half-life ln2/λ2", num(d["t_mid"]), "h"])
+    rows.append([f"Terminal half-life ln2/λ{m.disposition}", num(d["t_term"]), "h"])
     lines = [
         "For the [typical subject](#typical-subject), computed by `individual_parameters` "
         "and `solver.build_system` (λ are the disposition eigenvalues; half-lives of the "
@@ -430,7 +466,9 @@ def variability_section(m: Model) -> list[str]:
     for level, var in (("IIV", m.iiv), ("IOV", m.iov)):
         mat = var.matrix
         for i, name in enumerate(var.parameters):
-            rows.append([level, sym(name), f"{mat[i, i]:g}", f"{cv_pct(mat[i, i]):.1f}"])
+            cv = (f"{logit_cv_pct(m.typical(name), mat[i, i]):.1f} (logit-normal)"
+                  if name in var.logit else f"{cv_pct(mat[i, i]):.1f}")
+            rows.append([level, sym(name), f"{mat[i, i]:g}", cv])
             for j in range(i):
                 if mat[i, j]:
                     r = mat[i, j] / math.sqrt(mat[i, i] * mat[j, j])
@@ -441,7 +479,10 @@ def variability_section(m: Model) -> list[str]:
     form = ("P_i = P·exp(η + κ), η per subject (IIV), κ per occasion (IOV)" if m.iov.parameters
             else "P_i = P·exp(η), η per subject (IIV)")
     lines = [f"Log-normal: {form}; ω is the log-scale variance and "
-             "CV % = 100·sqrt(exp(ω) - 1).", "",
+             "CV % = 100·sqrt(exp(ω) - 1)."
+             + (" Logit-normal for the fractions marked so: P_i = 1/(1 + (1/P - 1)·exp(-η)), "
+                "ω the logit-scale variance, CV % of P_i by 80-point Gauss-Hermite "
+                "quadrature." if m.iiv.logit or m.iov.logit else ""), "",
              *table(["Level", "Parameter", "ω", "CV %"], rows), ""]
     lines += [*(f"- {c}" for c in corr), ""] if corr else ["No covariances (diagonal ω).", ""]
     return lines
@@ -636,10 +677,11 @@ def schema_section() -> list[str]:
     struct_rows = [
         ["absorption", "required", " | ".join(f"`{a}`" for a in ABSORPTION),
          "first order (`ka`); transit chain (`mat`, with `n_transit`); Michaelis-Menten "
-         "(`vm`, `km`)"],
+         "(`vm`, `km`); parallel zero- and first-order (`fr_zo` of the dose into central "
+         "over `tk0` h from the dose, the rest first order at `ka` after `tlag`)"],
         ["n_transit", "0", "whole number ≥ 0", "transit compartments before the central "
          "one (`transit` only); ktr = (n_transit + 1)/MAT"],
-        ["disposition", "2", "`1` | `2`", "number of disposition compartments"],
+        ["disposition", "2", "`1` | `2` | `3`", "number of disposition compartments"],
         ["clearance", "`direct`", " | ".join(f"`{c}`" for c in CLEARANCE),
          "CL given directly, or formed by the well-stirred liver (CL and F from `clint`, "
          "`fu`, `qh` and HCT)"],
@@ -698,7 +740,9 @@ def schema_section() -> list[str]:
         "### `[iiv]` and `[iov]`", "",
         "`parameters = [...]` (keys of `[parameters]`) and `omega = [[...], ...]`, a "
         "square, symmetric, positive semi-definite matrix of log-scale variances and "
-        "covariances in that order: P_i = P·exp(η), η ~ N(0, ω). Both tables are optional.",
+        "covariances in that order: P_i = P·exp(η), η ~ N(0, ω). Fractions of the dose "
+        "listed in `logit = [...]` (`fr_zo`) are logit-normal instead: "
+        "P_i = 1/(1 + (1/P - 1)·exp(-η)). Both tables are optional.",
         "",
         "### `[residual]`", "",
         "`proportional` (SD as a fraction), `additive_ng_ml` (SD in ng/mL) and `label` "

@@ -89,17 +89,18 @@ def variants(models: list[Model], tcs: tuple[TimeCourse, ...]) -> list[Variant]:
                                f"{m.name} formulation-matched", True, solution))
         loco = fit.get("leave_one_cohort_out")
         if loco:
+            # The shipped model's own parameters as each refit estimated them.
+            keys = [k for k in ("cl", "v1", "q", "v2", "q2", "v3", "vm") if k in m.parameters]
             over = {}
             for tc in tcs:
                 v = loco[tc.cohort]
-                over[tc.id] = {k: v[k] for k in ("cl", "v1", "q", "v2", "vm")}
+                over[tc.id] = {k: v[k] for k in keys}
                 if tc.formulation == "solution" and sol:
                     over[tc.id] |= {"vm": v["vm_solution"], "f": v["f_solution"]}
             out.append(Variant(f"{m.name}-loco", m,
                                f"{m.name} leave-one-cohort-out, formulation-matched", False,
                                over))
-            tablet = {tc.id: {k: loco[tc.cohort][k] for k in ("cl", "v1", "q", "v2", "vm")}
-                      for tc in tcs}
+            tablet = {tc.id: {k: loco[tc.cohort][k] for k in keys} for tc in tcs}
             out.append(Variant(f"{m.name}-loco-shipped", m,
                                f"{m.name} leave-one-cohort-out, as shipped (tablet "
                                "absorption for every profile)", False, tablet))

@@ -74,3 +74,13 @@ def test_timecourse_validation_doc_is_up_to_date():
         assert f"| {name} as shipped |" in text
     assert "| pkdose2026 as shipped | **in-sample** |" in text
     assert "leave-one-cohort-out" in text and "CC BY-SA 4.0" in text
+
+
+def test_everolimus_default_rule_doc_is_up_to_date():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "score_everolimus", ROOT / "scripts" / "score_everolimus.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.main(["--check"]) == 0, "run: python scripts/score_everolimus.py"

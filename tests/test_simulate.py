@@ -62,7 +62,8 @@ def test_explicit_output_times_in_any_order():
         assert got[t] == pytest.approx(want[t], rel=1e-12)
 
 
-@pytest.mark.parametrize("model", ["wu2012", "golubovic2019", "terheine2018", "dewit2016"])
+@pytest.mark.parametrize("model", ["wu2012", "golubovic2019", "terheine2018", "dewit2016",
+                                   "mo2025", "pkdose2026"])
 @pytest.mark.parametrize("text", [
     "{drug} 1 mg daily",
     "{drug} 6 mg weekly",
@@ -157,7 +158,8 @@ def test_steady_state_of_a_regimen_that_stops_is_refused():
         steady_state_concentrations(prep, parse_regimen("sirolimus 1 mg daily x 10"), [0.0])
 
 
-@pytest.mark.parametrize("model", ["wu2012", "terheine2018", "dewit2016", "golubovic2019"])
+@pytest.mark.parametrize("model", ["wu2012", "terheine2018", "dewit2016", "golubovic2019",
+                                   "mo2025", "pkdose2026"])
 def test_a_subjects_curve_depends_neither_on_the_others_nor_on_the_memory_budget(model):
     from pkdose.simulation import set_memory_budget
 
@@ -187,3 +189,9 @@ def test_memory_budget_must_be_a_positive_number_of_bytes():
 
     with pytest.raises(PkdoseError, match="positive number of bytes"):
         set_memory_budget(0)
+
+
+def test_a_model_fitted_in_men_only_warns_for_women():
+    with pytest.warns(ExtrapolationWarning, match="mo2025 source population had no women"):
+        simulate("everolimus 5 mg once", model="mo2025", subjects={"sex": "female"},
+                 until_h=24)
