@@ -359,6 +359,57 @@ def curves_figure(curves: Sequence[tuple[str, pd.DataFrame]], log: bool = False,
     return fig
 
 
+def groups_figure(groups: Sequence[tuple[str, Sequence[tuple[str, pd.DataFrame]]]],
+                  title: str, floor: float = ASSAY_LIMIT_NG_ML):
+    """Curves in one log-scale panel per group (e.g. species and drug), each panel with
+    its own legend on its right: a figure that stays legible for dozens of regimens, where
+    one panel of every curve does not.
+
+    Parameters
+    ----------
+    groups : sequence of (panel title, sequence of (label, DataFrame with time_h and
+        conc_ng_ml))
+    title : the figure's title
+    floor : lowest concentration shown (default :data:`ASSAY_LIMIT_NG_ML`)
+    """
+    groups = [(name, list(curves)) for name, curves in groups if curves]
+    if not groups:
+        raise PkdoseError("nothing to plot")
+    # Legend columns of at most 18 entries; a panel is as tall as its legend needs.
+    ncols = [-(-len(c) // 18) for _, c in groups]
+    heights = [max(2.2, 0.16 * -(-len(c) // n) + 0.9) for (_, c), n in zip(groups, ncols,
+                                                                              strict=True)]
+    fig = plt.figure(figsize=(_WIDE, sum(heights) + 0.6), dpi=120)
+    gs = fig.add_gridspec(len(groups), 1, height_ratios=heights)
+    end = _x_end([df for _, c in groups for _, df in c])
+    for k, (name, curves) in enumerate(groups):
+        ax = fig.add_subplot(gs[k, 0])
+        drawn, handles = [], []
+        xlabel = "time (h)"
+        for i, (label, df) in enumerate(curves):
+            x, xlabel = _time_axis(df["time_h"].to_numpy())
+            y = df["conc_ng_ml"].to_numpy(float)
+            drawn.append(y)
+            colour, style = curve_style(i)
+            below = np.nanmax(y, initial=0.0) < floor
+            handles.append(ax.plot(x, _positive(y), color=colour, ls=style, lw=1.1,
+                                   label=f"{label} (below {floor:g} throughout)" if below
+                                   else label)[0])
+        handles = _log_axis([ax], drawn, floor) + handles
+        ax.set_xlim(0, end)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{name} ({len(curves)})", fontsize=9, loc="left")
+        ax.set_ylabel("ng/mL")
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.04, 1.0),
+                  ncol=ncols[k], fontsize=6.5, frameon=False, handlelength=2.5,
+                  borderaxespad=0.0)
+        if k == len(groups) - 1:
+            ax.set_xlabel(xlabel)
+    fig.suptitle(title, fontsize=11)
+    _decorate(fig)
+    return fig
+
+
 def plot_curves(curves: Sequence[tuple[str, pd.DataFrame]], path: str, log: bool = False,
                 bands: Sequence[tuple[str, float, float]] = (), title: str | None = None,
                 plasma: bool = False, pd_curves: Sequence[pd.DataFrame] | None = None,

@@ -290,7 +290,7 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from pkdose.plotting import curves_figure
+    from pkdose.plotting import curves_figure, groups_figure
 
     def draw(rel: str, *args, **kwargs) -> Path:
         fig = curves_figure(*args, **kwargs)
@@ -318,13 +318,22 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
                 out.discard(rel)
                 failed.append((f"{e.source_file} ({e.regimen_id})", failure_reason(exc, "")))
         if drawn:
+            # One panel per species and drug, so that dozens of regimens stay legible.
+            groups: dict[str, list] = {}
+            for e in drawn:
+                key = f"{e.row.get('species', 'human')} {e.row.get('drug', '')}".strip()
+                groups.setdefault(key, []).append((e.regimen_id, e.curve))
+            order = sorted(groups, key=lambda k: (not k.startswith("human "), k))
+            fig = groups_figure([(k, groups[k]) for k in order],
+                                title="All regimens by species and drug, first 4 weeks "
+                                      "(log scale)")
             try:
-                paths["overlay"] = draw("figures/overlay.png",
-                                        [(e.regimen_id, e.curve) for e in drawn], log=True,
-                                        title="All regimens, first 4 weeks (log scale)",
-                                        week=False)
+                fig.savefig(path := out.path("figures/overlay.png"), metadata=_png_metadata())
+                paths["overlay"] = path
             except OSError as exc:
                 raise out.write_error("figures/overlay.png", exc) from None
+            finally:
+                plt.close(fig)
     return drawn, paths
 
 

@@ -17,6 +17,7 @@ from pkdose.plotting import (
     curve_style,
     curves_figure,
     fan_figure,
+    groups_figure,
     merge_bands,
     plot_curves,
     plot_lifespan,
@@ -217,3 +218,24 @@ def test_an_animal_regimen_gets_no_human_target_bands(tmp_path):
                                     "--against", "transplant", "--plot", str(png)])
     assert res.exit_code == 0, res.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_groups_get_one_panel_each_with_a_legend_inside_the_figure():
+    groups = [("human sirolimus", [(f"h{i}", _weekly(scale=1 + i)) for i in range(3)]),
+              ("mouse sirolimus", [(f"m{i}", _weekly(scale=1 + i / 5)) for i in range(40)]),
+              ("dog sirolimus", [("d0", _weekly())])]
+    fig = groups_figure(groups, title="All regimens")
+    fig.canvas.draw()
+    assert len(fig.axes) == 3
+    page = fig.bbox
+    for ax, (name, curves) in zip(fig.axes, groups, strict=True):
+        assert ax.get_title(loc="left") == f"{name} ({len(curves)})"
+        assert ax.get_ylim()[0] == pytest.approx(ASSAY_LIMIT_NG_ML)
+        legend = ax.get_legend()
+        labels = [t.get_text() for t in legend.get_texts()]
+        assert labels[1:] == [label for label, _ in curves]  # after the assay-limit key
+        box = legend.get_window_extent()
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 <= page.y1
+        assert not ax.get_window_extent().overlaps(box)
+        assert _overlapping(_boxes(legend.get_texts())) == []
+    plt.close(fig)
