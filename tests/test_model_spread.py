@@ -166,3 +166,16 @@ def test_text_csv_json_and_long_form_show_the_same_range(tmp_path):
     assert low.tolist() == pytest.approx(cavg["model_low"].tolist(), rel=1e-12)
     assert sorted(every["model"]) == sorted(n for r in REGIMENS
                                             for n in _shipped(r.split()[0]))
+
+
+def test_the_ranges_quoted_in_the_user_guide_are_what_pkdose_prints():
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user-guide.md").read_text()
+    row = compare(["sirolimus 6 mg weekly"], metrics=["Ctrough", "AUC168"]).frame.iloc[0]
+    for col, unit in (("ctrough_ng_ml", "ng/mL"), ("auc168_ng_h_ml", "ng*h/mL")):
+        quoted = f"[{format_value(row[col + LOW], unit)}-{format_value(row[col + HIGH], unit)}]"
+        assert quoted in guide, f"docs/user-guide.md section 1 should quote {quoted}"
+    said = ", ".join(f"{k} {x}" for k, x in flag(["sirolimus 6 mg weekly"])[0]
+                     .pk_model_labels.items())
+    assert " ".join(f'"models disagree: {said}"'.split()) in " ".join(guide.split())
