@@ -81,20 +81,35 @@ def alternative_scenarios(scn: Scenario) -> list[Scenario]:
 
     Valid means: a shipped model of the same drug and species that can take the regimen's
     routes and its co-medications. A dose or covariate outside the range a model was
-    fitted to does not exclude it; it is warned about, as for the scenario's own model
-    (the range is the structural uncertainty, and the fitted ranges are narrow: no
-    everolimus model was fitted to weekly doses above 10 mg). Each model runs at its
-    published parameters: typical-value overrides name one model's parameters and stay
-    with the scenario's own model. New shipped models join automatically.
+    fitted to does not exclude it (the range is the structural uncertainty, and the fitted
+    ranges are narrow: no everolimus model was fitted to weekly doses above 10 mg); the
+    models so used are named in one ExtrapolationWarning per regimen, the scenario's own
+    model keeping its own warning. Each model runs at its published parameters:
+    typical-value overrides name one model's parameters and stay with the scenario's own
+    model. New shipped models join automatically.
     """
-    out = []
+    out, outside = [], []
     for m in builtin_models(species=scn.model.species).values():
         if m.drug != scn.regimen.drug or m.name == scn.model.name:
             continue
         try:
-            out.append(scenario(scn.regimen, m, scn.prep.cov, with_=scn.comedication))
+            with extrapolation_messages() as messages:
+                out.append(scenario(scn.regimen, m, scn.prep.cov, with_=scn.comedication))
         except PkdoseError:
             continue  # the model cannot take this route or co-medication: not valid here
+        # Messages about the model's data name the model; the others (a dose resolved
+        # with the default body size) are the regimen's, and pass through unchanged.
+        for text in messages:
+            if m.name not in text:
+                warnings.warn(text, ExtrapolationWarning, stacklevel=2)
+        if any(m.name in text for text in messages):
+            outside.append(m.name)
+    if outside:
+        many = len(outside) > 1
+        warnings.warn(f"the model range of {scn.label} includes {', '.join(outside)} outside "
+                      f"the data {'they were' if many else 'it was'} fitted to (dose, body "
+                      "size or covariates; extrapolated); pkdose models lists the fitted "
+                      "ranges", ExtrapolationWarning, stacklevel=2)
     return out
 
 

@@ -72,12 +72,23 @@ def test_valid_means_same_drug_species_route_and_comedication_not_dose_range():
     scn = scenario("sirolimus 6 mg weekly")
     assert [s.model.name for s in alternative_scenarios(scn)] == [
         n for n in _shipped("sirolimus") if n != "wu2012"]
-    # A dose outside a model's fitted range warns and stays in the range.
+    # A dose outside a model's fitted range warns (one line for the range's models) and
+    # stays in the range; the default model keeps its own warning.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
         row = compare(["everolimus 20 mg weekly"], metrics=["Cavg"]).frame.iloc[0]
     assert "dewit2016" in row["range_models"]
-    assert any("dewit2016" in str(w.message) and "5-10 mg" in str(w.message) for w in caught)
+    said = [str(w.message) for w in caught]
+    assert any("0.75-10 mg range the terheine2018 model" in m for m in said)
+    assert [m for m in said if "dewit2016" in m] == [
+        "the model range of everolimus 20 mg weekly includes dewit2016 outside the data it "
+        "was fitted to (dose, body size or covariates; extrapolated); pkdose models lists "
+        "the fitted ranges"]
+    # A dose resolved with the default body size is the regimen's caveat, not a model's.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        compare(["sirolimus 0.1 mg/kg weekly"], metrics=["Cavg"])
+    assert not any("model range" in str(w.message) for w in caught)
     # A model that already carries a co-medication as a covariate cannot take it by name.
     row = compare(["everolimus 5 mg daily"], model="dewit2016", with_="prednisolone",
                   metrics=["Cavg"]).frame.iloc[0]
