@@ -93,7 +93,7 @@ def alternative_scenarios(scn: Scenario) -> list[Scenario]:
         if m.drug != scn.regimen.drug or m.name == scn.model.name:
             continue
         try:
-            with extrapolation_messages() as messages:
+            with warning_messages() as messages:
                 out.append(scenario(scn.regimen, m, scn.prep.cov, with_=scn.comedication))
         except PkdoseError:
             continue  # the model cannot take this route or co-medication: not valid here

@@ -66,8 +66,12 @@ def test_compare_prints_one_aligned_row_per_regimen(run):
                                                "everolimus 5 mg weekly"]
     assert "wu2012" in rows[0] and "terheine2018" in rows[2]
     assert all("steady state" in r for r in rows)
-    assert [s.split("  ")[1] for s in spans] == ["range over 3 models"] * 2 + [
-        "range over 2 models"]
+    from pkdose.model import builtin_models
+
+    n = {d: sum(m.drug == d for m in builtin_models().values())
+         for d in ("sirolimus", "everolimus")}
+    assert [s.split("  ")[1] for s in spans] == [
+        f"range over {n['sirolimus']} models"] * 2 + [f"range over {n['everolimus']} models"]
     end = lines[0].index("Ctrough") + len("Ctrough")  # numbers flush right under it
     assert all(s[end - 1] == "]" and r[end - 1].isdigit() for r, s in zip(rows, spans, strict=True))
 

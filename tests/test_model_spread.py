@@ -80,10 +80,14 @@ def test_valid_means_same_drug_species_route_and_comedication_not_dose_range():
     assert "dewit2016" in row["range_models"]
     said = [str(w.message) for w in caught]
     assert any("0.75-10 mg range the terheine2018 model" in m for m in said)
-    assert [m for m in said if "dewit2016" in m] == [
-        "the model range of everolimus 20 mg weekly includes dewit2016 outside the data it "
-        "was fitted to (dose, body size or covariates; extrapolated); pkdose models lists "
-        "the fitted ranges"]
+    ranged = [m for m in said if m.startswith("the model range of everolimus 20 mg weekly")]
+    assert len(ranged) == 1 and "dewit2016" in ranged[0]
+    named = ranged[0].split(" includes ")[1].split(" outside ")[0].split(", ")
+    models = builtin_models()
+    # Exactly the other models whose fitted doses exclude 20 mg are named.
+    assert named == [n for n in _shipped("everolimus") if n != "terheine2018"
+                     and not (models[n].validity("dose_mg")[0] <= 20
+                              <= models[n].validity("dose_mg")[1])]
     # A dose resolved with the default body size is the regimen's caveat, not a model's.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
@@ -121,7 +125,9 @@ def test_the_verdict_says_when_the_models_disagree():
 
 def test_models_that_agree_say_so_and_spread_false_is_the_single_model_answer():
     v = flag(["everolimus 5 mg weekly"])[0]
-    assert not v.pk_models_disagree and len(v.pk_model_labels) == 2
+    assert not v.pk_models_disagree
+    assert list(v.pk_model_labels) == ["terheine2018", *(n for n in _shipped("everolimus")
+                                                         if n != "terheine2018")]
     assert v.reasons[-1].startswith("every PK model valid for the regimen agrees")
     single = flag(["everolimus 5 mg weekly"], spread=False)[0]
     assert single.pk_model_labels == {} and single.reasons == v.reasons[:-1]
