@@ -6,7 +6,10 @@
 >>> print(place(table, parse_against("transplant,ageing")).to_text())  # doctest: +SKIP
 
 Both are thin clients of the answer engine (:mod:`pkdose.engine`); results are typed
-(:mod:`pkdose.results`).
+(:mod:`pkdose.results`). ``compare`` and ``flag`` also run every other shipped model valid
+for each regimen (:func:`alternative_scenarios`), so that structural uncertainty, the
+largest here, is shown beside the default model's numbers: the model range of each metric
+and each model's mTORC2 verdict.
 """
 
 from __future__ import annotations
@@ -19,23 +22,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pkdose.engine import scenario
+from pkdose.engine import Scenario, scenario
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
-from pkdose.model import Model, covariate_table, get_model
+from pkdose.model import Model, builtin_models, covariate_table, get_model
 from pkdose.pd import Verdict
 from pkdose.regimen import Regimen
 from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table, number
 from pkdose.simulation import as_regimen
 
-__all__ = ["AGAINST_GROUPS", "Placement", "compare", "flag", "parse_against", "place",
-           "reference_table"]
+__all__ = ["AGAINST_GROUPS", "Placement", "alternative_scenarios", "compare", "flag",
+           "parse_against", "place", "reference_table"]
 
 
 def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
             subjects=None, params: Mapping[str, float] | None = None,
             window_h: tuple[float, float] | None = None, with_pd: bool = True,
             with_: Sequence[str] | str = (), species: str | None = None,
-            metrics: Sequence[str] | None = None) -> ExposureTable:
+            metrics: Sequence[str] | None = None, spread: bool = True) -> ExposureTable:
     """Exposure of several regimens for the same subjects: one row per regimen and subject.
 
     Parameters
@@ -56,13 +59,58 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
     with_ : co-medications (``pkdose.interactions``).
     metrics : registry names (``pkdose.engine.QUANTITIES``); default everything
         but the reasons.
+    spread : bool
+        Also evaluate every other shipped model valid for each regimen
+        (:func:`alternative_scenarios`, one engine call each) and give the model range:
+        ``<column>_model_low``/``_model_high``, ``range_models``,
+        ``mtorc2_verdict_by_model`` and ``mtorc2_models_disagree`` columns, every model's
+        rows in ``to_frame(models=True)``.
     """
     from pkdose.engine import DEFAULT_METRICS, QUANTITIES
 
     if metrics is None and not with_pd:
         metrics = [k for k in DEFAULT_METRICS if not QUANTITIES[k].is_pd]
     scns = _scenarios(regimens, model, subjects, params, with_, species)
-    return exposure_table(scns, metrics, window_h)
+    alternatives = [alternative_scenarios(s) for s in scns] if spread else None
+    return exposure_table(scns, metrics, window_h, alternatives=alternatives)
+
+
+def alternative_scenarios(scn: Scenario) -> list[Scenario]:
+    """The scenario's regimen, subjects and co-medications under every other shipped model
+    valid for it, in shipped order.
+
+    Valid means: a shipped model of the same drug and species that can take the regimen's
+    routes and its co-medications. A dose or covariate outside the range a model was
+    fitted to does not exclude it (the range is the structural uncertainty, and the fitted
+    ranges are narrow: no everolimus model was fitted to weekly doses above 10 mg); the
+    models so used are named in one ExtrapolationWarning per regimen, the scenario's own
+    model keeping its own warning. Each model runs at its published parameters:
+    typical-value overrides name one model's parameters and stay with the scenario's own
+    model. New shipped models join automatically.
+    """
+    out, outside = [], []
+    for m in builtin_models(species=scn.model.species).values():
+        if m.drug != scn.regimen.drug or m.name == scn.model.name:
+            continue
+        try:
+            with warning_messages() as messages:
+                out.append(scenario(scn.regimen, m, scn.prep.cov, with_=scn.comedication))
+        except PkdoseError:
+            continue  # the model cannot take this route or co-medication: not valid here
+        # Messages about the model's data name the model; the others (a dose resolved
+        # with the default body size) are the regimen's, and pass through unchanged.
+        for text in messages:
+            if m.name not in text:
+                warnings.warn(text, ExtrapolationWarning, stacklevel=2)
+        if any(m.name in text for text in messages):
+            outside.append(m.name)
+    if outside:
+        many = len(outside) > 1
+        warnings.warn(f"the model range of {scn.label} includes {', '.join(outside)} outside "
+                      f"the data {'they were' if many else 'it was'} fitted to (dose, body "
+                      "size or covariates; extrapolated); pkdose models lists the fitted "
+                      "ranges", ExtrapolationWarning, stacklevel=2)
+    return out
 
 
 def _scenarios(regimens, model, subjects, params, with_, species) -> list:
@@ -80,18 +128,31 @@ def _scenarios(regimens, model, subjects, params, with_, species) -> list:
 def flag(regimens: Sequence[Regimen | str], model: Model | str | None = None, subjects=None,
          params: Mapping[str, float] | None = None, with_: Sequence[str] | str = (),
          species: str | None = None, window_h: tuple[float, float] | None = None,
-         pd_params=None) -> list[Verdict]:
+         pd_params=None, spread: bool = True) -> list[Verdict]:
     """The mTORC2 verdict of each regimen, with its reasons: one per regimen and subject.
 
     Regimens that go on are judged over one steady-state cycle, those that stop over their
     last week, a window as given (see :func:`compare` for the other parameters). Humans
     are judged at every turnover half-life of the prior (equivocal when they disagree);
-    animals at their species' turnover.
+    animals at their species' turnover. With ``spread`` every other shipped model valid
+    for the regimen (:func:`alternative_scenarios`) gives its verdict too
+    (``Verdict.pk_model_labels``), and a reason says whether they agree; the label stays
+    the one of the regimen's own model.
     """
-    from pkdose.engine import basis_for, verdicts
+    from pkdose.engine import basis_for, evaluate, verdicts
 
-    return [v for scn in _scenarios(regimens, model, subjects, params, with_, species)
-            for v in verdicts(scn, basis_for(scn.regimen, window_h), pd_params)]
+    column = "mtorc2_verdict"
+    out = []
+    for scn in _scenarios(regimens, model, subjects, params, with_, species):
+        basis = basis_for(scn.regimen, window_h)
+        own = verdicts(scn, basis, pd_params)
+        others = alternative_scenarios(scn) if spread else []
+        labels = {alt.model.name: evaluate(alt, [column], basis, pd_params=pd_params)[column]
+                  for alt in others}
+        out += [v.with_pk_models({scn.model.name: v.label,
+                                  **{name: str(lab[i]) for name, lab in labels.items()}})
+                if labels else v for i, v in enumerate(own)]
+    return out
 
 
 #: Reference groups and the reference purposes they cover.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 
 import numpy as np
@@ -467,7 +467,12 @@ def never_inhibited(labels: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Verdict:
-    """mTORC2 verdict for one regimen and subject, with reasons and the numbers behind it."""
+    """mTORC2 verdict for one regimen and subject, with reasons and the numbers behind it.
+
+    ``model_labels`` are the turnover model's labels by turnover half-life (h);
+    ``pk_model_labels`` the verdict under each PK model valid for the regimen, its own
+    model first (empty when not asked, see :meth:`with_pk_models`).
+    """
 
     regimen: str
     label: str
@@ -475,6 +480,24 @@ class Verdict:
     model_labels: Mapping[float, str]
     rule_label: str
     metrics: Mapping[str, float]
+    pk_model_labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def pk_models_disagree(self) -> bool:
+        """True when the PK models valid for the regimen give different verdicts."""
+        return len(set(self.pk_model_labels.values())) > 1
+
+    def with_pk_models(self, labels: Mapping[str, str]) -> Verdict:
+        """A copy with the verdict under each PK model (own model first) and, with two or
+        more, a last reason saying whether they agree."""
+        labels = dict(labels)
+        if len(labels) < 2:
+            return replace(self, pk_model_labels=labels)
+        if len(set(labels.values())) > 1:
+            reason = "models disagree: " + ", ".join(f"{m} {v}" for m, v in labels.items())
+        else:
+            reason = f"every PK model valid for the regimen agrees ({', '.join(labels)})"
+        return replace(self, reasons=(*self.reasons, reason), pk_model_labels=labels)
 
     def text(self) -> str:
         """One paragraph: the label and its reasons."""
@@ -490,6 +513,8 @@ class Verdict:
                 "rule_verdict": self.rule_label, "reasons": list(self.reasons),
                 "verdict_by_turnover_half_life_h": {f"{k:g}": v for k, v in
                                                     self.model_labels.items()},
+                "verdict_by_pk_model": dict(self.pk_model_labels),
+                "pk_models_disagree": self.pk_models_disagree,
                 "metrics": dict(self.metrics)}
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from pkdose import NOTICE, __version__
@@ -193,9 +194,10 @@ def _unique(slug: str, taken: set[str]) -> str:
 def _units() -> dict[str, str]:
     """Unit of each metric column: the engine's registry, then the placement columns."""
     from pkdose.engine import QUANTITIES
+    from pkdose.results import HIGH, LOW
 
-    out = {q.column: ("" if q.unit in ("label", "text") else q.unit)
-           for q in QUANTITIES.values()}
+    out = {q.column + end: ("" if q.unit in ("label", "text") else q.unit)
+           for q in QUANTITIES.values() for end in ("", LOW, HIGH)}
     out.update({"window_h": "h", "nearest_reference": "", "nearest_reference_regimen": "",
                 "nearest_log_distance": "log"})
     return out
@@ -205,6 +207,8 @@ def _value(v: object) -> object:
     """A metric value for CSV/JSON: 10 significant digits, 'inf', None for not reached."""
     if isinstance(v, str):
         return v
+    if isinstance(v, (bool, np.bool_)):  # mtorc2_models_disagree
+        return bool(v)
     x = float(v)
     if math.isnan(x):
         return None
@@ -391,7 +395,11 @@ def _fmt(v: object, spec: str) -> str:
 
 
 def _verdict(label: str) -> str:
-    return f'<span class="verdict-{html.escape(label)}">{html.escape(label)}</span>'
+    # A star marks a verdict the models disagree on; a range row lists each model's.
+    known = label.rstrip("*")
+    if known not in ("spared", "equivocal", "inhibited"):
+        return html.escape(label)
+    return f'<span class="verdict-{known}">{html.escape(label)}</span>'
 
 
 def _img(path: Path, alt: str) -> str:
@@ -400,7 +408,11 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[list[str]]:
-    """Header then one row per regimen, as plain text (escaped by the caller)."""
+    """Header then one row per regimen, each followed by its model range (as in ``pkdose
+    compare``), as plain text (escaped by the caller)."""
+    from pkdose.engine import quantity
+    from pkdose.results import model_range, range_text, verdict_mark
+
     head = ["id", "regimen", "source file", "model", "basis", *[h for _, h, _ in _SUMMARY],
             "mTORC1 %", "mTORC2 %", "verdict", "first reason"]
     if placed is not None:
@@ -413,12 +425,20 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
                 str(r["basis"]),
                 *[_fmt(r[c], f) for c, _, f in _SUMMARY],
                 _fmt(100 * r["mtorc1_mean"], "{:.0f}"), _fmt(100 * r["mtorc2_mean"], "{:.0f}"),
-                str(r["mtorc2_verdict"]), reasons[0]]
+                str(r["mtorc2_verdict"]) + verdict_mark(r, "mtorc2_verdict"), reasons[0]]
         if placed is not None:
             near = _nearest(placed, e.regimen_id)
             line += [str(near.get("nearest_reference", "-")),
                      _fmt(near.get("nearest_auc168_ratio", math.nan), "{:.2g}")]
         rows.append(line)
+        models = model_range(r)
+        if models:
+            # format_value prints these units as _SUMMARY and the percent columns do.
+            span = ["", f"range over {len(models)} models", "", "", "",
+                    *[range_text(r, c, quantity(c).unit) for c in
+                      (*(c for c, _, _ in _SUMMARY), "mtorc1_mean", "mtorc2_mean",
+                       "mtorc2_verdict")], ", ".join(models)]
+            rows.append(span + [""] * (len(head) - len(span)))
     return rows
 
 
@@ -471,7 +491,11 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
               "AUC168 = AUC per week (ng&middot;h/mL); Ctrough, Cavg and AUC168 over one "
               "steady-state cycle (regimens that go on) or the first week (regimens that stop); "
               "mTORC1 % = mean inhibition; mTORC2 % = mean assembled fraction; the mTORC2 "
-              "verdict is a research hypothesis (docs/mtorc2.md).</p>",
+              "verdict is a research hypothesis (docs/mtorc2.md). Under a regimen, its "
+              "<em>range over N models</em>: the lowest and highest value over every shipped "
+              "model valid for it (same drug and species, takes its route and co-medication; "
+              "a dose outside a model's fitted range is warned about, not left out) and each "
+              "model's verdict when they disagree (marked *).</p>",
               _html_table(summary, "summary", verdict_col=summary[0].index("verdict"),
                           text_cols=(summary[0].index("first reason"),)),
               "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]
@@ -486,6 +510,8 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                   "<p>Steady state of each reference's repeating dose, default model, with "
                   "its own co-medication (docs/references.md).</p>",
                   _html_table(rows, "references", verdict_col=7)]
+    from pkdose.results import RANGE_COLUMNS, model_range
+
     units = _units()
     for e in entries:
         r = e.row
@@ -498,6 +524,9 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                   _img(figures[e.regimen_id], f"curve and mTOR panel of {e.regimen_id}"),
                   f"<h3>mTORC2 verdict: {_verdict(str(r['mtorc2_verdict']))}</h3>",
                   "<ul>" + "".join(f"<li>{e_(x)}</li>" for x in reasons) + "</ul>"]
+        if model_range(r):
+            parts.append(f"<p>Verdict under each model valid for the regimen: "
+                         f"{e_(str(r['mtorc2_verdict_by_model']))}</p>")
         if placed is not None:
             near = _nearest(placed, e.regimen_id)
             if near:
@@ -521,7 +550,7 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                                                            for w in e.warnings) + "</ul>")
         metric_table = [["metric", "value", "unit"]]
         for k, v in r.items():
-            if k in _LABELS or k in ("mtorc2_reasons", "mtorc2_verdict"):
+            if k in _LABELS or k in ("mtorc2_reasons", "mtorc2_verdict", *RANGE_COLUMNS):
                 continue
             metric_table.append([str(k), _fmt(v, "{:.4g}"), units.get(str(k), "")])
         parts += [_html_table(metric_table), "</section>"]

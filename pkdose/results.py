@@ -2,8 +2,12 @@
 
 An :class:`ExposureTable` holds one row per (regimen, subject) with identity columns
 (``ID_COLUMNS``) and the engine's metric columns; it renders to a frame (wide or long),
-JSON and an aligned text table. A :class:`Placement` holds a table of regimens placed
-among reference regimens. Frames always carry their columns, even when empty.
+JSON and an aligned text table. Built with the other models valid for each regimen, it
+also carries the **model range**: each numeric metric's lowest and highest value over
+those models (``<column>_model_low``, ``<column>_model_high``), the models it spans
+(``range_models``) and the mTORC2 verdict of each (``mtorc2_verdict_by_model``,
+``mtorc2_models_disagree``). A :class:`Placement` holds a table of regimens placed among
+reference regimens. Frames always carry their columns, even when empty.
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ LEGEND = ("concentrations in whole blood, ng/mL; AUC168 = AUC per week (ng*h/mL)
           "PTF = peak-trough fluctuation; h>3/wk = hours per week above 3 ng/mL; "
           "mTORC1 % = mean inhibition; mTORC2 % = mean assembled fraction (a research "
           "hypothesis: see pkdose flag); n/a = not defined for this basis")
+#: Legend of the model range, printed when some row has one.
+RANGE_LEGEND = ("range over N models = [lowest-highest] value over every shipped model "
+                "valid for the regimen (same drug and species, takes its route and "
+                "co-medication; a dose outside a model's fitted range is warned about, not "
+                "left out); * = those models disagree on the mTORC2 verdict")
+#: Suffixes of a metric column's model-range columns.
+LOW, HIGH = "_model_low", "_model_high"
+#: The per-row model-range columns that are not a metric's low or high.
+RANGE_COLUMNS = ("range_models", "mtorc2_verdict_by_model", "mtorc2_models_disagree")
 
 #: What text shows for a value that is not defined (NaN, inf, None): never nan or inf.
 NOT_AVAILABLE = "n/a"
@@ -100,6 +113,7 @@ class ExposureTable:
     """
 
     frame: pd.DataFrame
+    by_model: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -109,23 +123,45 @@ class ExposureTable:
         """The metric columns present, in registry order."""
         return [c for c in self.frame.columns if c in _REGISTERED]
 
-    def to_frame(self) -> pd.DataFrame:
-        """Wide frame: identity columns, then one column per metric (a copy)."""
+    def to_frame(self, models: bool = False) -> pd.DataFrame:
+        """Wide frame (a copy): identity columns, then one column per metric, each followed
+        by its model range where there is one, then the range's models and verdicts.
+
+        With ``models``, one row per (regimen, subject, model) instead: the values of every
+        model in the range, ``primary`` True on the row's own model (the table without a
+        model range has only those).
+        """
+        if models:
+            if self.by_model is None:
+                return self.frame[[c for c in self.frame.columns if not _is_range(c)]].assign(
+                    primary=True)
+            return self.by_model.copy()
         return self.frame.copy()
 
-    def to_long(self) -> pd.DataFrame:
+    def to_long(self, models: bool = False) -> pd.DataFrame:
         """Long frame: the identity columns, ``metric`` (registry name), ``column``,
-        ``value`` (numbers) or ``label`` (verdicts, reasons) and ``unit``."""
+        ``value`` (numbers) or ``label`` (verdicts, reasons), ``unit`` and the model range
+        of the value, ``model_low`` and ``model_high`` (NaN without one).
+
+        With ``models``, every model's value: one row per (regimen, subject, model,
+        metric), ``primary`` True on the row's own model, no range columns.
+        """
+        frame = self.to_frame(models=True) if models else self.frame
+        ident = [*ID_COLUMNS, *(["primary"] if models else [])]
         rows = []
-        for col in self.metric_columns:
+        for col in [c for c in frame.columns if c in _REGISTERED]:
             q = quantity(col)
-            part = self.frame[list(ID_COLUMNS)].copy()
+            part = frame[ident].copy()
             text = q.unit in ("label", "text")
             part["metric"], part["column"], part["unit"] = q.name, col, q.unit
-            part["value"] = np.nan if text else self.frame[col].astype(float)
-            part["label"] = self.frame[col].astype(str) if text else ""
+            part["value"] = np.nan if text else frame[col].astype(float)
+            part["label"] = frame[col].astype(str) if text else ""
+            if not models:
+                for end, name in ((LOW, "model_low"), (HIGH, "model_high")):
+                    part[name] = frame[col + end].astype(float) if col + end in frame else np.nan
             rows.append(part)
-        cols = [*ID_COLUMNS, "metric", "column", "value", "label", "unit"]
+        cols = [*ident, "metric", "column", "value", "label", "unit",
+                *([] if models else ["model_low", "model_high"])]
         return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
 
     def records(self) -> list[dict]:
@@ -148,14 +184,53 @@ class ExposureTable:
         header = ["regimen", "model", "basis", *(["id"] if several else []),
                   *(q.label for q in shown)]
         rows = []
+        ranged = False
         for k, (_, r) in enumerate(self.frame.iterrows()):
             name = (f"{prefixes[k]}: " if prefixes else "") + _with_comedication(r)
             rows.append([name, str(r["model"]), str(r["basis"]),
                          *([str(r["id"])] if several else []),
-                         *(format_value(r[q.column], q.unit) for q in shown)])
+                         *(format_value(r[q.column], q.unit) + verdict_mark(r, q.column)
+                           for q in shown)])
+            spans = model_range(r)
+            if spans:
+                ranged = True
+                rows.append([f"  range over {len(spans)} models", "", "",
+                             *([""] if several else []),
+                             *(range_text(r, q.column, q.unit) for q in shown)])
         verdict = [i for i, h in enumerate(header) if h == QUANTITIES["mTORC2 verdict"].label]
         return text_table(header, rows, left=3, left_also=verdict) + (
-            LEGEND + "\n" if legend else "")
+            LEGEND + "\n" + (RANGE_LEGEND + "\n" if ranged else "") if legend else "")
+
+
+def _is_range(column: str) -> bool:
+    return column.endswith((LOW, HIGH)) or column in RANGE_COLUMNS
+
+
+def model_range(row: Mapping[str, object]) -> list[str]:
+    """The models a table row's model range spans (own model first), or [] when it has
+    no range of two or more models."""
+    names = [m for m in str(row.get("range_models", "") or "").split(",") if m]
+    return names if len(names) > 1 else []
+
+
+def verdict_mark(row: Mapping[str, object], column: str) -> str:
+    """``*`` after the mTORC2 verdict of a row whose models disagree on it, else ''."""
+    disagree = column == QUANTITIES["mTORC2 verdict"].column and bool(
+        row.get("mtorc2_models_disagree", False))
+    return "*" if disagree else ""
+
+
+def range_text(row: Mapping[str, object], column: str, unit: str) -> str:
+    """A metric's model range as shown in text, ``[0.41-0.95]`` (each end through
+    :func:`format_value`); for the mTORC2 verdict each model's label when they disagree,
+    else ``all <label>``; '' without a range."""
+    if column == QUANTITIES["mTORC2 verdict"].column and "mtorc2_verdict_by_model" in row:
+        if verdict_mark(row, column):
+            return str(row["mtorc2_verdict_by_model"])
+        return f"all {row[column]}"
+    if column + LOW not in row or pd.isna(row[column + LOW]):
+        return ""
+    return f"[{format_value(row[column + LOW], unit)}-{format_value(row[column + HIGH], unit)}]"
 
 
 def _with_comedication(row: pd.Series) -> str:
@@ -164,27 +239,71 @@ def _with_comedication(row: pd.Series) -> str:
         "+", " + ")
 
 
+def _scenario_frame(scn: Scenario, metrics: Sequence[str] | None, basis: Basis
+                    ) -> pd.DataFrame:
+    """One evaluation of a scenario: identity columns, then one column per metric."""
+    vals = evaluate(scn, metrics, basis)
+    n = scn.n_subjects
+    ident = {"regimen": str(scn.regimen), "drug": scn.regimen.drug,
+             "model": scn.model.name, "species": scn.model.species,
+             "comedication": "+".join(scn.comedication), "basis": basis.label,
+             "window_h": basis.length_h, "id": np.arange(1, n + 1)}
+    return pd.DataFrame({**{c: ident[c] for c in ID_COLUMNS}, **vals}, index=range(n))
+
+
+def with_model_range(own: pd.DataFrame, others: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """``own`` (one scenario's rows) with the model range over it and ``others`` (the same
+    regimen and subjects under other models): after each numeric metric column its lowest
+    and highest value (models that do not define a metric, such as plasma for a
+    whole-blood model, are left out of its range), then ``range_models`` (own model
+    first) and, with the verdict, each model's verdict and whether they disagree."""
+    every = [own, *others]
+    out = own.copy()
+    for col in [c for c in own.columns if c in _REGISTERED]:
+        if quantity(col).unit in ("label", "text"):
+            continue
+        values = np.stack([f[col].to_numpy(float) for f in every])
+        # fmin/fmax skip NaN without warning; NaN only where no model defines it.
+        at = out.columns.get_loc(col) + 1
+        out.insert(at, col + LOW, np.fmin.reduce(values, axis=0))
+        out.insert(at + 1, col + HIGH, np.fmax.reduce(values, axis=0))
+    names = [str(f["model"].iloc[0]) for f in every]
+    out["range_models"] = ",".join(names)
+    verdict = QUANTITIES["mTORC2 verdict"].column
+    if verdict in own:
+        labels = np.stack([f[verdict].to_numpy(object) for f in every], axis=1)
+        out["mtorc2_verdict_by_model"] = [", ".join(f"{m} {v}" for m, v in zip(names, row,
+                                                                                strict=True))
+                                          for row in labels]
+        out["mtorc2_models_disagree"] = [len(set(row)) > 1 for row in labels]
+    return out
+
+
 def exposure_table(scenarios: Sequence[Scenario], metrics: Sequence[str] | None = None,
                    window_h: tuple[float, float] | None = None,
-                   extra: Sequence[Mapping[str, object]] = ()) -> ExposureTable:
+                   extra: Sequence[Mapping[str, object]] = (),
+                   alternatives: Sequence[Sequence[Scenario]] | None = None) -> ExposureTable:
     """Evaluate scenarios into one table (one row per scenario and subject).
 
     ``extra`` adds constant columns per scenario (e.g. a reference name), placed first.
+    ``alternatives`` gives, per scenario, the same regimen and subjects bound to the other
+    models valid for it (``pkdose.comparison.alternative_scenarios``): each is evaluated
+    once, like its scenario, and the table carries the model range
+    (:func:`with_model_range`) and every model's rows (``to_frame(models=True)``).
     """
-    parts = []
+    parts, by_model = [], []
     for k, scn in enumerate(scenarios):
         basis: Basis = basis_for(scn.regimen, window_h)
-        vals = evaluate(scn, metrics, basis)
-        n = scn.n_subjects
-        ident = {"regimen": str(scn.regimen), "drug": scn.regimen.drug,
-                 "model": scn.model.name, "species": scn.model.species,
-                 "comedication": "+".join(scn.comedication), "basis": basis.label,
-                 "window_h": basis.length_h, "id": np.arange(1, n + 1)}
-        df = pd.DataFrame({**{c: ident[c] for c in ID_COLUMNS}, **vals}, index=range(n))
+        df = _scenario_frame(scn, metrics, basis)
+        if alternatives is not None:
+            others = [_scenario_frame(alt, metrics, basis) for alt in alternatives[k]]
+            by_model += [f.assign(primary=f is df) for f in (df, *others)]
+            df = with_model_range(df, others)
         for key, value in (extra[k] if extra else {}).items():
             df.insert(0, key, value)
         parts.append(df)
     if not parts:
         cols = [*ID_COLUMNS, *(quantity(m).column for m in (metrics or ()))]
         return ExposureTable(pd.DataFrame(columns=cols))
-    return ExposureTable(pd.concat(parts, ignore_index=True))
+    return ExposureTable(pd.concat(parts, ignore_index=True),
+                         pd.concat(by_model, ignore_index=True) if by_model else None)

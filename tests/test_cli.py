@@ -60,11 +60,20 @@ def test_compare_prints_one_aligned_row_per_regimen(run):
     assert res.exit_code == 0
     lines = res.stdout.splitlines()
     assert lines[0].startswith("regimen") and set(lines[1]) <= {"-", " "}
-    rows = lines[2:5]
+    # Each regimen's row, then the range over the models valid for it.
+    rows, spans = lines[2:8:2], lines[3:8:2]
     assert [r.split("  ")[0] for r in rows] == ["sirolimus 1 mg daily", "sirolimus 6 mg weekly",
                                                "everolimus 5 mg weekly"]
     assert "wu2012" in rows[0] and "terheine2018" in rows[2]
     assert all("steady state" in r for r in rows)
+    from pkdose.model import builtin_models
+
+    n = {d: sum(m.drug == d for m in builtin_models().values())
+         for d in ("sirolimus", "everolimus")}
+    assert [s.split("  ")[1] for s in spans] == [
+        f"range over {n['sirolimus']} models"] * 2 + [f"range over {n['everolimus']} models"]
+    end = lines[0].index("Ctrough") + len("Ctrough")  # numbers flush right under it
+    assert all(s[end - 1] == "]" and r[end - 1].isdigit() for r, s in zip(rows, spans, strict=True))
 
 
 def test_compare_writes_csv_json_and_overlay_plot(run, tmp_path):
@@ -183,7 +192,7 @@ def test_regimens_can_come_from_toml_files_and_event_tables(run, tmp_path):
     events.to_csv(csv, index=False)
     res = run("compare", str(toml), str(csv))
     assert res.exit_code == 0, res.stderr
-    rows = [ln.split("  ")[0] for ln in res.stdout.splitlines()[2:5]]
+    rows = [ln.split("  ")[0] for ln in res.stdout.splitlines()[2:8:2]]  # range rows between
     assert rows == ["sirolimus 6 mg weekly", "sirolimus 1 mg daily", "sirolimus 2 mg daily"]
     one = run("simulate", str(toml), "--until", "1d")
     assert one.exit_code == 0
@@ -228,7 +237,7 @@ def test_compare_shows_mtor_columns_and_draws_the_pd_panel(run, tmp_path):
               "--pd")
     assert res.exit_code == 0
     assert "mTORC2 verdict" in res.stdout.splitlines()[0]
-    assert res.stdout.splitlines()[3].rstrip().endswith("spared")
+    assert res.stdout.splitlines()[4].rstrip().endswith("spared")  # under the range row
     assert png.stat().st_size > 20_000
     sim = run("simulate", "sirolimus 6 mg weekly", "--until", "2w", "--plot", str(png), "--pd")
     assert sim.exit_code == 0

@@ -242,10 +242,12 @@ def test_references_outside_their_data_are_one_line_and_the_users_regimen_keeps_
                   "--against", "all"])
     assert res.exit_code == 0
     lines = _warnings(res.stderr)
-    assert len(lines) == 2, lines
+    assert len(lines) == 3, lines
     assert "sirolimus 90 mg per dose lies outside" in lines[0]  # the user's regimen
+    # ... and the other models of its range, in one line
+    assert lines[1].startswith("warning: the model range of sirolimus 90 mg weekly includes ")
     m = re.fullmatch(r"warning: (\d+) reference regimens lie outside their model's data .*: "
-                     r"(.*); see pkdose references show NAME", lines[1])
+                     r"(.*); see pkdose references show NAME", lines[2])
     assert m and int(m.group(1)) >= 10
     assert "odonnell2008 (4 arms)" in m.group(2) and "cohen2012/sirolimus-alone" in m.group(2)
 

@@ -44,6 +44,7 @@ def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
     per ID). Regimens that repeat indefinitely are summarised at steady state over one cycle;
     regimens that stop, over their first week.
+    Under each regimen, its range over every shipped model valid for it (docs/cli.md).
 
     \b
     Example:

@@ -24,8 +24,9 @@ def flag(regimens, json_path, species, model_name, param, weight, height, sex, a
     """mTORC2 verdict (spared / equivocal / inhibited) with its reasons, per regimen.
 
     The verdict comes from a turnover model of assembled mTORC2 calibrated to labelled
-    regimens (docs/mtorc2.md), checked against simple threshold rules. It is a research
-    hypothesis, not a clinical prediction.
+    regimens (docs/mtorc2.md), checked against simple threshold rules; the last reason says
+    whether every shipped PK model valid for the regimen gives the same verdict. It is a
+    research hypothesis, not a clinical prediction.
 
     \b
     Example:
