@@ -212,7 +212,7 @@ def _a_fn(m: int, d: np.ndarray) -> np.ndarray:
     out[small] = _series(_series_coefs("a", m), d[small])
     # Integer order: P(m, d) = 1 - exp(-d) sum_{j<m} d^j/j! exactly; for d >= m the
     # subtraction loses at most about a digit and costs a fraction of gammainc. In between
-    # (2 <= d < m, long transit chains only) keep gammainc.
+    # (2 <= d < m) a positive series (_a_mid).
     far = d >= max(2.0, float(m))
     df = d[far]
     poly = np.ones_like(df)
@@ -221,10 +221,29 @@ def _a_fn(m: int, d: np.ndarray) -> np.ndarray:
     out[far] = -np.expm1(np.log(poly) - df) / df ** m
     mid = ~small & ~far
     if mid.any():
-        from scipy import special  # here: long transit chains only, and a slow import
-
-        out[mid] = special.gammainc(m, d[mid]) / d[mid] ** m
+        out[mid] = _a_mid(m, d[mid])
     return out
+
+
+@functools.cache
+def _a_mid_terms(m: int) -> int:
+    """Terms of the series in :func:`_a_mid` that bring the next below 1e-18 of the sum
+    for every d < m: term k is at most m^k m!/(m+k)! times the first."""
+    k = 1
+    while k * math.log(m) + math.lgamma(m + 1) - math.lgamma(m + k + 1) > math.log(1e-18):
+        k += 1
+    return k
+
+
+def _a_mid(m: int, d: np.ndarray) -> np.ndarray:
+    """A_m(d) for 2 <= d < m, i.e. P(m, d) / d^m with P the regularised lower incomplete
+    gamma function, by its power series
+    A_m(d) = exp(-d)/m! sum_k d^k / ((m+1)...(m+k)): all terms positive (no cancellation),
+    ratio d/(m+k) < 1. Plain numpy: scipy.special costs a slow import for this alone."""
+    acc = np.ones_like(d)
+    for k in range(_a_mid_terms(m), 0, -1):  # Horner: 1 + d/(m+1) (1 + d/(m+2) (...))
+        acc = 1.0 + acc * d / (m + k)
+    return acc * np.exp(-d) / math.factorial(m)
 
 
 def _b_fn(m: int, d: np.ndarray) -> np.ndarray:
