@@ -388,10 +388,10 @@ section.regimen{border-top:2px solid #888;margin-top:2em}
 
 
 def _fmt(v: object, spec: str) -> str:
-    if isinstance(v, str):
-        return v
-    x = float(v)
-    return "-" if math.isnan(x) else ("inf" if math.isinf(x) else spec.format(x))
+    """Text of a value in the pages: ``spec`` like ``"{:.3g}"``, n/a where undefined."""
+    from pkdose.results import number
+
+    return v if isinstance(v, str) else number(v, spec[2:-1])
 
 
 def _verdict(label: str) -> str:
@@ -495,7 +495,8 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
               "<em>range over N models</em>: the lowest and highest value over every shipped "
               "model valid for it (same drug and species, takes its route and co-medication; "
               "a dose outside a model's fitted range is warned about, not left out) and each "
-              "model's verdict when they disagree (marked *).</p>",
+              "model's verdict when they disagree (marked *). n/a: not defined for the "
+              "regimen (e.g. a swing with a trough of 0).</p>",
               _html_table(summary, "summary", verdict_col=summary[0].index("verdict"),
                           text_cols=(summary[0].index("first reason"),)),
               "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]

@@ -203,3 +203,18 @@ def test_the_shipped_library_reports_whole_with_exit_0(tmp_path):
     assert res.exit_code == 0, res.stderr
     df = pd.read_csv(tmp_path / "metrics.csv")
     assert df["regimen_id"].nunique() == len(references.load())  # every file and arm
+
+
+def test_undefined_values_read_n_a_in_the_pages(tmp_path):
+    """A regimen that stops has no swing (its trough is 0) and no steady state: the pages
+    say n/a, never inf or nan (the CSV keeps 'inf' as a value)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "once.toml").write_text('drug = "sirolimus"\nregimen = "5 mg once"\n')
+    build_report([str(folder)], tmp_path / "out", command="pkdose report in --out out")
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+    assert "n/a" in cells
+    assert not {c.strip().lower() for c in cells} & {"inf", "-inf", "nan", "none"}
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert not re.search(r"\|\s*(inf|nan|None)\s*\|", md)
