@@ -32,6 +32,7 @@ from scipy import optimize, special, stats
 from pkdose.diagnostics import threshold
 from pkdose.drugs import resolve_drug, tablet_doses
 from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.limits import MAX_SCHEDULES, exceeded
 from pkdose.model import Model
 from pkdose.population import load_population, simulate_population
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
@@ -659,7 +660,8 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     name = resolve_drug(drug)
     for label, v in (("mtorc1", mtorc1), ("spared", spared)):
         if not (isinstance(v, (int, float)) and 0 <= v <= 1):
-            raise PkdoseError(f"--{label} is a fraction; give a value within 0-1, got {v!r}")
+            raise PkdoseError(f"{label} is a fraction; give a value within 0-1, got {v!r}",
+                              option=label)
     if mtorc1_fraction is not None and not (isinstance(mtorc1_fraction, (int, float))
                                             and 0 < mtorc1_fraction <= 1):
         raise PkdoseError(f"mTORC1 fraction must be within (0, 1], got {mtorc1_fraction!r}")
@@ -667,6 +669,9 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     days = tuple(intervals_days)
     if not grid or not days:
         raise PkdoseError("give at least one dose and one interval")
+    if len(grid) * len(days) > MAX_SCHEDULES:
+        raise exceeded("schedules", f"{len(grid):,} doses x {len(days):,} intervals",
+                       option=("doses", "intervals_days"))
     for d in grid:
         if not (isinstance(d, (int, float)) and math.isfinite(d) and d > 0):
             raise PkdoseError(f"doses must be positive numbers of mg, got {d!r}")

@@ -206,6 +206,14 @@ _TABLE = (
         "simulate fewer subjects",
     ),
     _resource(
+        "schedules", 1_000, "schedules", "schedules of a dose-interval scan",
+        "the doses x intervals of one therapeutic-window scan",
+        "Each schedule is a population simulation (about 0.1-1 s for 50 subjects), so "
+        "1,000 schedules take minutes; the default grid (tablet doses up to 10 mg at 1-14 "
+        "days) has about 200.",
+        "give fewer doses or intervals",
+    ),
+    _resource(
         "points", 2_000_000, "points", "output points per curve",
         "the output times of one curve (per subject)",
         "Two million points is 16 MB per column per subject (a year at 16 s steps).",
@@ -337,6 +345,7 @@ MIN_INFUSION_H = LIMITS["min_infusion_h"].value
 MAX_TIME_H = LIMITS["time_h"].value
 MAX_PERIOD_H = LIMITS["period_h"].value
 MAX_DOSES = int(LIMITS["doses"].value)
+MAX_SCHEDULES = int(LIMITS["schedules"].value)
 MAX_TRAINS = int(LIMITS["trains"].value)
 MAX_POINTS = int(LIMITS["points"].value)
 MAX_SUBJECTS = int(LIMITS["subjects"].value)

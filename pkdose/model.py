@@ -670,6 +670,7 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
             df[key] = pd.to_numeric(df[key]).astype(float)
         except (ValueError, TypeError):
             raise PkdoseError(f"covariate {key} must be numeric") from None
+    _check_plausible(df)  # the given values, before anything is derived from them
     body = _data("body_size.toml")
     bmi = df["weight_kg"] / (df["height_cm"] / 100.0) ** 2
     if "ffm_kg" not in df.columns:
@@ -679,17 +680,24 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
         df["ffm_kg"] = ffm["numerator"] * df["weight_kg"] / (a + b * bmi)
     if "bsa_m2" not in df.columns:
         df["bsa_m2"] = np.sqrt(df["height_cm"] * df["weight_kg"] / body["bsa_mosteller"]["divisor"])
+    _check_plausible(df)
+    # Which values are the default subject's rather than given, for warnings such as
+    # an mg/kg dose resolved with the default weight.
+    df.attrs["defaulted"] = defaulted
+    return df
+
+
+def _check_plausible(df: pd.DataFrame) -> None:
+    """Refuse a covariate outside its plausible range (of those ``df`` holds)."""
     for key, (lo, hi) in _PLAUSIBLE.items():
+        if key not in df.columns:
+            continue
         vals = df[key].to_numpy()
         if np.any(~np.isfinite(vals)) or np.any((vals < lo) | (vals > hi)):
             bad = vals[~np.isfinite(vals) | (vals < lo) | (vals > hi)][0]
             raise PkdoseError(
                 f"covariate {key}={bad:g} is outside the plausible range {lo:g}-{hi:g}"
             )
-    # Which values are the default subject's rather than given, for warnings such as
-    # an mg/kg dose resolved with the default weight.
-    df.attrs["defaulted"] = defaulted
-    return df
 
 
 def individual_parameters(model: Model, covariates: pd.DataFrame,

@@ -27,7 +27,7 @@ from pkdose.cli import main
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.files import read_csv, read_text, read_toml
 from pkdose.limits import LIMITS, MAX_CSV_ROWS, MAX_TIME_H, exceeded
-from pkdose.model import get_model
+from pkdose.model import covariate_table, get_model
 from pkdose.population import load_population
 from pkdose.references import read_reference
 from pkdose.regimen import Block, Dose, Regimen
@@ -629,3 +629,27 @@ def test_the_command_line_refuses_a_recorded_dose_of_a_million_mg(tmp_path):
     path.write_text("time,conc_ng_ml,dose_mg\n0,,1000000\n23,5.1,\n", encoding="utf-8")
     cli_refuses("individual", "--regimen", "sirolimus 6 mg weekly", "--levels", str(path),
                 match="row 1: a recorded dose of 1e+06 mg")
+
+
+def test_a_dose_interval_scan_too_large_is_refused_before_any_simulation():
+    # '1-99999999999' built a list of 1e11 intervals before the library saw it (a hang).
+    cli_refuses("design", "window", "--drug", "sirolimus", "--intervals", "1-99999999999",
+                match="within 1-28")
+    doses = ",".join(f"{0.1 * (i + 1):.1f}" for i in range(200))
+    msg = cli_refuses("design", "window", "--drug", "sirolimus", "--doses", doses,
+                      "--intervals", "1-14", match="limit on schedules")
+    assert "200 doses x 14 intervals" in msg and "(option --doses, --intervals)" in msg
+    from pkdose.design import therapeutic_window
+
+    refused(therapeutic_window, "sirolimus", doses=[1.0] * 1001, intervals_days=[7.0],
+            match="limit on schedules")
+    msg = refused(therapeutic_window, "sirolimus", mtorc1=2.0, match="fraction")
+    assert "--" not in msg  # a library message names no command-line flag
+
+
+def test_a_negative_weight_is_refused_before_anything_is_derived_from_it():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 'invalid value encountered in sqrt' first
+        refused(covariate_table, {"weight_kg": -5.0}, match="weight_kg=-5")

@@ -33,7 +33,8 @@ OPTION_FLAGS = {"food_g_day": "--food", "species": "--species", "step_h": "--ste
                 "until_h": "--until", "max_tablets": "--max-tablets",
                 "first_dose": "--first-dose", "scheduler": "--scheduler", "match": "--match",
                 "fraction": "--fraction", "n": "--n", "window_h": "--window",
-                "file_timeout_s": "--file-timeout"}
+                "file_timeout_s": "--file-timeout", "mtorc1": "--mtorc1",
+                "spared": "--spared", "doses": "--doses", "intervals_days": "--intervals"}
 
 
 def _err(msg: str) -> None:

@@ -259,8 +259,9 @@ def _intervals(text: str) -> list[float]:
     m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", str(text))
     if m:
         lo, hi = int(m.group(1)), int(m.group(2))
-        if not 1 <= lo <= hi:
-            raise PkdoseError(f"cannot read --intervals {text!r}; write e.g. 1-14 or 1,7,14")
+        if not 1 <= lo <= hi <= 28:  # the library's longest interval, before any list is made
+            raise PkdoseError(f"cannot read --intervals {text!r}; give days within 1-28, "
+                              "e.g. 1-14 or 1,7,14")
         return [float(d) for d in range(lo, hi + 1)]
     return _numbers(text, "--intervals")
 
