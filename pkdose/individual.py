@@ -111,7 +111,8 @@ class _Posterior:
         from pkdose.simulation import concentrations
 
         prep = self.prepare(z, new_occasion)
-        return concentrations(prep, trains or self.trains, times_h)["conc_ng_ml"]
+        trains = self.trains if trains is None else trains  # [] is "no dose", not "default"
+        return concentrations(prep, trains, times_h)["conc_ng_ml"]
 
     def prepare(self, z: np.ndarray, new_occasion: np.ndarray | None = None):
         """Prepared subjects for whitened etas ``z`` (occasion etas replaced if given)."""

@@ -252,6 +252,16 @@ def test_missed_dose_options(panel_fit):
     assert set(opts["option"]) <= set(curves.columns)
 
 
+def test_skipping_the_only_dose_leaves_nothing():
+    # An empty dose list was read as "the regimen's doses" (skip kept 100 % of the AUC).
+    fit = ind.estimate("sirolimus 5 mg once", _levels([{"time": 2, "conc_ng_ml": 20},
+                                                       {"time": 24, "conc_ng_ml": 6}]))
+    opts, curves = ind.dose_options(fit, "0")
+    skip = opts.set_index("option").loc["skip it, next dose as scheduled"]
+    assert skip["auc_pct_of_on_time"] == 0.0 and skip["highest_ng_ml"] == 0.0
+    assert not curves["skip it, next dose as scheduled"].any()
+
+
 def test_late_dose_options_keep_or_shift(panel_fit):
     opts, _ = ind.dose_options(panel_fit, "2026-03-30", delay_h=12.0, late=True)
     assert [o.split(",")[0] for o in opts["option"]] == [
