@@ -346,3 +346,14 @@ def test_an_undefined_t_test_power_is_n_a_with_why():
     assert not UNDEFINED_TOKEN.search(text)
     assert "power at that n: n/a (the noncentral t distribution did not evaluate" in text
     assert "geometric mean ratio n/a" in text and "(log-normal theory n/a)" in text
+
+
+def test_band_is_an_option_of_the_commands_that_draw_curves_only():
+    # flag accepted --band and drew nothing.
+    res = CliRunner().invoke(main, ["flag", "sirolimus 1 mg daily", "--band", "3-8"])
+    assert res.exit_code == 2 and "No such option" in res.output
+    from pkdose.cli.compare import compare
+    from pkdose.cli.simulate import simulate
+
+    for cmd in (simulate, compare):
+        assert "band" in {p.name for p in cmd.params}

@@ -20,7 +20,7 @@ from pkdose.cli.output import Outputs, notice, write
                    "turnover; default human.")
 @model_options
 def flag(regimens, json_path, species, model_name, param, weight, height, sex, age, hct,
-         covariate, band, with_):
+         covariate, with_):
     """mTORC2 verdict (spared / equivocal / inhibited) with its reasons, per regimen.
 
     The verdict comes from a turnover model of assembled mTORC2 calibrated to labelled

@@ -98,9 +98,12 @@ def refuse_stdout_figure(ctx, param, value):
 
 
 def plot_options(plot_help: str):
-    """--plot FILE, --log and --pd, shared by the commands that draw curves."""
+    """--plot FILE, --log, --pd and --band, shared by the commands that draw curves."""
 
     def deco(f):
+        f = click.option("--band", multiple=True, metavar="LOW-HIGH[:LABEL]",
+                         help="Shade a concentration range in the plot, e.g. 3-8:target "
+                              "trough (ng/mL, repeatable).")(f)
         f = click.option("--pd", "show_pd", is_flag=True,
                          help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the "
                               "plot.")(f)
@@ -112,16 +115,13 @@ def plot_options(plot_help: str):
 
 
 def model_options(f):
-    """--model, --param, the subject's covariates, --band and --with: shared by simulate,
-    compare and flag."""
+    """--model, --param, the subject's covariates and --with: shared by simulate, compare
+    and flag."""
     f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
                      help="Co-medication applied through the cited interaction layer, e.g. "
                           "ciclosporin, ketoconazole, grapefruit-juice, optionally with its "
                           "timing or setting: \"ciclosporin together\", \"ciclosporin 4h\" "
                           "(repeatable; see `pkdose interactions`).")(f)
-    f = click.option("--band", multiple=True, metavar="LOW-HIGH[:LABEL]",
-                     help="Shade a concentration range in the plot, e.g. 3-8:target trough "
-                          "(ng/mL, repeatable).")(f)
     f = click.option("--covariate", multiple=True, metavar="NAME=VALUE",
                      help="Other covariates, e.g. ast_iu_l=50, prednisolone_mg_day=20.")(f)
     f = click.option("--hct", type=float, help="Haematocrit (%); default 44.")(f)
