@@ -59,8 +59,8 @@ RESERVED_IDS = frozenset({"overlay"})
 #: Longest regimen id: with ``.png`` it stays a legal file name on every file system.
 MAX_ID_CHARS = 80
 #: Summary-table columns: (metric column, header, format).
-_SUMMARY = (("cmax_ng_ml", "Cmax", "{:.3g}"), ("ctrough_ng_ml", "Ctrough", "{:.3g}"),
-            ("cavg_ng_ml", "Cavg", "{:.3g}"), ("auc168_ng_h_ml", "AUC168", "{:.4g}"))
+_SUMMARY = (("cmax_ng_ml", "Cmax", ".3g"), ("ctrough_ng_ml", "Ctrough", ".3g"),
+            ("cavg_ng_ml", "Cavg", ".3g"), ("auc168_ng_h_ml", "AUC168", ".4g"))
 #: Columns of exposure rows that are labels, not metrics.
 _LABELS = ("regimen", "drug", "model", "species", "basis", "comedication", "id")
 
@@ -296,8 +296,7 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
 
     from pkdose.plotting import curves_figure, groups_figure
 
-    def draw(rel: str, *args, **kwargs) -> Path:
-        fig = curves_figure(*args, **kwargs)
+    def save(rel: str, fig) -> Path:
         try:
             # Saved here, not by plot_curves, so a full disk names the report's file.
             fig.savefig(path := out.path(rel), metadata=_png_metadata())
@@ -312,9 +311,10 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
         for e in entries:
             rel = f"figures/{e.regimen_id}.png"
             try:
-                paths[e.regimen_id] = draw(rel, [(f"{e.regimen}  [{e.row['model']}]", e.curve)],
-                                           bands=_bands(placed, e.regimen_id),
-                                           title=f"{e.regimen_id}", pd_curves=[e.pd_curve])
+                paths[e.regimen_id] = save(rel, curves_figure(
+                    [(f"{e.regimen}  [{e.row['model']}]", e.curve)],
+                    bands=_bands(placed, e.regimen_id), title=f"{e.regimen_id}",
+                    pd_curves=[e.pd_curve]))
                 drawn.append(e)
             except OSError as exc:  # the output folder (a full disk), not this regimen
                 raise out.write_error(rel, exc) from None
@@ -332,12 +332,9 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
                                 title="All regimens by species and drug, first 4 weeks "
                                       "(log scale)")
             try:
-                fig.savefig(path := out.path("figures/overlay.png"), metadata=_png_metadata())
-                paths["overlay"] = path
+                paths["overlay"] = save("figures/overlay.png", fig)
             except OSError as exc:
                 raise out.write_error("figures/overlay.png", exc) from None
-            finally:
-                plt.close(fig)
     return drawn, paths
 
 
@@ -388,10 +385,10 @@ section.regimen{border-top:2px solid #888;margin-top:2em}
 
 
 def _fmt(v: object, spec: str) -> str:
-    """Text of a value in the pages: ``spec`` like ``"{:.3g}"``, n/a where undefined."""
+    """Text of a value in the pages: a format ``spec`` like ``".3g"``, n/a where undefined."""
     from pkdose.results import number
 
-    return v if isinstance(v, str) else number(v, spec[2:-1])
+    return v if isinstance(v, str) else number(v, spec)
 
 
 def _verdict(label: str) -> str:
@@ -424,12 +421,12 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
         line = [e.regimen_id, e.label, Path(e.source_file).name, str(r["model"]),
                 str(r["basis"]),
                 *[_fmt(r[c], f) for c, _, f in _SUMMARY],
-                _fmt(100 * r["mtorc1_mean"], "{:.0f}"), _fmt(100 * r["mtorc2_mean"], "{:.0f}"),
+                _fmt(100 * r["mtorc1_mean"], ".0f"), _fmt(100 * r["mtorc2_mean"], ".0f"),
                 str(r["mtorc2_verdict"]) + verdict_mark(r, "mtorc2_verdict"), reasons[0]]
         if placed is not None:
             near = _nearest(placed, e.regimen_id)
             line += [str(near.get("nearest_reference", "-")),
-                     _fmt(near.get("nearest_auc168_ratio", math.nan), "{:.2g}")]
+                     _fmt(near.get("nearest_auc168_ratio", math.nan), ".2g")]
         rows.append(line)
         models = model_range(r)
         if models:
@@ -553,7 +550,7 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
         for k, v in r.items():
             if k in _LABELS or k in ("mtorc2_reasons", "mtorc2_verdict", *RANGE_COLUMNS):
                 continue
-            metric_table.append([str(k), _fmt(v, "{:.4g}"), units.get(str(k), "")])
+            metric_table.append([str(k), _fmt(v, ".4g"), units.get(str(k), "")])
         parts += [_html_table(metric_table), "</section>"]
     parts += ['<h2 id="sources">Models and sources</h2>', "<ul>"]
     for m in _models(entries):
