@@ -30,6 +30,9 @@ from pkdose.regimen import Regimen
 from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table, number
 from pkdose.simulation import as_regimen
 
+#: Virtual subjects of a comparison's population intervals unless told.
+POPULATION_N = 500
+
 __all__ = ["AGAINST_GROUPS", "Placement", "alternative_scenarios", "compare", "flag",
            "parse_against", "place", "reference_table"]
 
@@ -38,7 +41,8 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
             subjects=None, params: Mapping[str, float] | None = None,
             window_h: tuple[float, float] | None = None, with_pd: bool = True,
             with_: Sequence[str] | str = (), species: str | None = None,
-            metrics: Sequence[str] | None = None, spread: bool = True) -> ExposureTable:
+            metrics: Sequence[str] | None = None, spread: bool = True,
+            population=None, n: int | None = None, seed: int = 1) -> ExposureTable:
     """Exposure of several regimens for the same subjects: one row per regimen and subject.
 
     Parameters
@@ -65,6 +69,14 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
         ``<column>_model_low``/``_model_high``, ``range_models``,
         ``mtorc2_verdict_by_model`` and ``mtorc2_models_disagree`` columns, every model's
         rows in ``to_frame(models=True)``.
+    population : str, Population, DataFrame or None
+    n : int, optional
+        With either, also evaluate each regimen (own model) in ``n`` (default
+        :data:`POPULATION_N`) virtual subjects of ``population``
+        (``pkdose.population.load_population``; None: the typical subject with the
+        model's variability; ``seed`` as in ``simulate_population``) and give, beside each
+        row, the 5-95 % interval of every metric and the share of subjects per mTORC2
+        verdict (``<column>_pop_p5``, ``<column>_pop_p95``, ``mtorc2_<verdict>_fraction``).
     """
     from pkdose.engine import DEFAULT_METRICS, QUANTITIES
 
@@ -72,7 +84,15 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
         metrics = [k for k in DEFAULT_METRICS if not QUANTITIES[k].is_pd]
     scns = _scenarios(regimens, model, subjects, params, with_, species)
     alternatives = [alternative_scenarios(s) for s in scns] if spread else None
-    return exposure_table(scns, metrics, window_h, alternatives=alternatives)
+    pops, name = None, ""
+    if population is not None or n is not None:
+        from pkdose.population import load_population, population_scenario
+
+        pop = load_population(population)
+        pops = [population_scenario(s, pop, n or POPULATION_N, seed) for s in scns]
+        name = pop.name
+    return exposure_table(scns, metrics, window_h, alternatives=alternatives,
+                          populations=pops, population_name=name)
 
 
 def alternative_scenarios(scn: Scenario) -> list[Scenario]:

@@ -137,6 +137,22 @@ def model_options(f):
     return f
 
 
+def population_options(n_default: int | None, n_help: str, population_help: str = (
+        "older-adults, transplant-adults, or a CSV of covariates (one row per subject); "
+        "default: the typical subject with the model's variability.")):
+    """--n, --population and --seed: the virtual subjects of a command."""
+
+    def deco(f):
+        f = click.option("--seed", type=int, default=1, show_default=True,
+                         help="Same seed, same subjects.")(f)
+        f = click.option("--population", "population", metavar="NAME|FILE.csv",
+                         help=population_help)(f)
+        return click.option("--n", "n", type=click.IntRange(min=1), default=n_default,
+                            show_default=n_default is not None, help=n_help)(f)
+
+    return deco
+
+
 #: ``--precision full``: 17 significant digits read back to the same float64 (every bit).
 FULL_PRECISION = "%.17g"
 

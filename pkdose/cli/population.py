@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pkdose.cli.lazy import np, pd
-from pkdose.cli.options import precision_option, refuse_stdout_figure
+from pkdose.cli.options import population_options, precision_option, refuse_stdout_figure
 from pkdose.cli.output import Outputs, notice, write_csv
 from pkdose.cli.progress import ProgressBar
 from pkdose.errors import PkdoseError
@@ -13,13 +13,7 @@ from pkdose.errors import PkdoseError
 
 @click.command()
 @click.argument("regimens", nargs=-1, required=True)
-@click.option("--n", "n", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Virtual subjects per arm.")
-@click.option("--population", "population", metavar="NAME|FILE.csv",
-              help="older-adults, transplant-adults, or a CSV of covariates (one row per "
-                   "subject); default: the typical subject with the model's variability.")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Same seed, same subjects (every arm uses the same subjects).")
+@population_options(2000, "Virtual subjects per arm (every arm uses the same subjects).")
 @click.option("--target", "targets", multiple=True, metavar="METRIC<VALUE",
               help="Probability of target attainment, e.g. \"trough<3\", \"AUC168>300\", "
                    "\"mtorc2>=0.8\" (repeatable).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pkdose.cli.options import population_options
 from pkdose.cli.output import notice
 from pkdose.cli.progress import file_progress
 
@@ -21,11 +22,17 @@ INTERRUPTED_EXIT = 130
                    "transplant, oncology, tsc, lam, ageing, all (comma-separated).")
 @click.option("--format", "formats", default="html,csv,json,md", show_default=True,
               metavar="LIST", help="Outputs to write (comma-separated): html, csv, json, md.")
+@population_options(None, "Also show each metric's 5-95 % interval over this many virtual "
+                    "subjects (default 500 with --population), the share per verdict, and "
+                    "the band in each figure.",
+                    "Population of the intervals: older-adults, transplant-adults or a CSV "
+                    "of covariates; with only --n, the typical subject with the model's "
+                    "variability.")
 @click.option("--file-timeout", "file_timeout_s", type=float, metavar="SECONDS",
               default=120.0, show_default=True,
               help="Time allowed to load and simulate one input file; a file that takes "
                    "longer is stopped and listed as not reported.")
-def report(paths, out_dir, against, formats, file_timeout_s):
+def report(paths, out_dir, against, formats, n, population, seed, file_timeout_s):
     """One self-contained report for a batch of regimen files.
 
     Each PATH is a regimen TOML file, a folder of them (*.toml and *.csv, not recursive)
@@ -36,7 +43,6 @@ def report(paths, out_dir, against, formats, file_timeout_s):
     leaves the previous report as it was.
     Exit status: 0 all reported, 1 some files not reported (partial report written),
     2 bad usage or unwritable folder (nothing written), 3 a bug, 130 interrupted.
-    Population bands are not available yet.
 
     \b
     Example:
@@ -44,8 +50,9 @@ def report(paths, out_dir, against, formats, file_timeout_s):
     """
     import shlex
 
+    from pkdose.comparison import POPULATION_N
     from pkdose.files import printable
-    from pkdose.report import FILE_TIMEOUT_S, build_report
+    from pkdose.report import FILE_TIMEOUT_S, Variation, build_report
 
     notice()
     argv = ["pkdose", "report", *paths, "--out", out_dir]
@@ -55,11 +62,16 @@ def report(paths, out_dir, against, formats, file_timeout_s):
         argv += ["--format", formats]
     if file_timeout_s != FILE_TIMEOUT_S:
         argv += ["--file-timeout", f"{file_timeout_s:g}"]
+    variation = None
+    if population is not None or n is not None:
+        variation = Variation(population, n or POPULATION_N, seed)
+        argv += [*(["--population", population] if population else []), "--n",
+                 str(variation.n), *(["--seed", str(seed)] if seed != 1 else [])]
 
     try:
         res = build_report(paths, out_dir, against=against, formats=formats.split(","),
                            command=shlex.join(argv), progress=file_progress,
-                           file_timeout_s=file_timeout_s)
+                           file_timeout_s=file_timeout_s, variation=variation)
     except KeyboardInterrupt:
         click.echo("pkdose: interrupted; the output folder holds the previous report or the "
                    "complete new one, never a mix", err=True)
