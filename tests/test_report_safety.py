@@ -184,10 +184,10 @@ def test_one_failing_arm_keeps_the_other_arms_of_the_file(tmp_path, monkeypatch)
 
     real = report_mod._simulate_entry
 
-    def simulate(regimen_id, source, unit):
+    def simulate(regimen_id, source, unit, variation=None):
         if "ketoconazole" in regimen_id:
             raise ZeroDivisionError("float division by zero")
-        return real(regimen_id, source, unit)
+        return real(regimen_id, source, unit, variation)
 
     monkeypatch.setattr(report_mod, "_simulate_entry", simulate)
     rep = report_mod.report_file(str(regimens_dir() / "cohen2012.toml"))
