@@ -274,12 +274,51 @@ class Placement:
     nearest: pd.DataFrame
     targets: pd.DataFrame
 
-    def bands(self) -> list[tuple[str, float, float]]:
-        """Target ranges (not one-sided signal lines) as figure bands: label, low, high."""
+    def targets_of(self, regimen: str) -> pd.DataFrame:
+        """The trough-target rows of one regimen."""
+        return self.targets[self.targets["regimen"] == regimen]
+
+    def nearest_of(self, regimen: str) -> dict[str, object]:
+        """One regimen's nearest reference, its distance and ratios by column name
+        (``nearest_reference``, ``nearest_auc168_ratio``, ...); empty without one."""
+        hit = self.nearest[self.nearest["regimen"] == regimen]
+        if hit.empty:
+            return {}
+        n = hit.iloc[0]
+        return {"nearest_reference": n["reference"],
+                "nearest_reference_regimen": n["reference_regimen"],
+                "nearest_log_distance": n["log_distance"],
+                **{f"nearest_{m.lower()}_ratio": n[f"{m}_ratio"] for m in RATIO_METRICS}}
+
+    def bands(self, regimen: str | None = None) -> list[tuple[str, float, float]]:
+        """Target ranges (not one-sided signal lines) as figure bands: label, low, high
+        (of one regimen's drug, or of all)."""
+        tg = self.targets if regimen is None else self.targets_of(regimen)
         out = [(f"{t['reference']} {t['low_ng_ml']:g}-{t['high_ng_ml']:g}",
                 float(t["low_ng_ml"]), float(t["high_ng_ml"]))
-               for _, t in self.targets.iterrows() if t["kind"] != "signal"]
+               for _, t in tg.iterrows() if t["kind"] != "signal"]
         return list(dict.fromkeys(out))
+
+    def lines(self, regimen: str) -> list[str]:
+        """What the placement says of one regimen: its nearest reference with the ratios,
+        then where its trough sits against each target."""
+        near = self.nearest_of(regimen)
+        if not near:
+            return []
+        ratios = ", ".join(f"{m} x{number(near[f'nearest_{m.lower()}_ratio'], '.2g')}"
+                           for m in RATIO_METRICS)
+        out = [f"nearest reference by exposure is {near['nearest_reference']} "
+               f"({near['nearest_reference_regimen']}): {ratios}"]
+        for _, t in self.targets_of(regimen).iterrows():
+            trough = number(t["ctrough_ng_ml"], ".2g", "ng/mL")
+            if t["kind"] == "signal":
+                rel = "above" if t["position"] != "below" else "below"
+                out.append(f"trough {trough} is {rel} the {t['low_ng_ml']:g} ng/mL signal of "
+                           f"{t['reference']}")
+            else:
+                out.append(f"trough {trough} is {t['position']} {t['low_ng_ml']:g}-"
+                           f"{t['high_ng_ml']:g} ng/mL ({t['reference']}: {t['applies_to']})")
+        return out
 
     def to_dict(self) -> dict:
         """JSON-ready: references, ratios, nearest and targets as lists of records."""
@@ -298,21 +337,9 @@ class Placement:
         text = ("\nreference regimens (steady state of the repeating dose, default model, "
                 "with their co-medication):\n"
                 + self.references.to_text(prefixes=list(refs["reference"]), legend=False))
-        for _, n in self.nearest.iterrows():
-            ratios = ", ".join(f"{m} x{number(n[f'{m}_ratio'], '.2g')}" for m in RATIO_METRICS)
-            text += (f"\n{n['regimen']}: nearest reference by exposure is {n['reference']} "
-                     f"({n['reference_regimen']}): {ratios}\n")
-            tg = self.targets[self.targets["regimen"] == n["regimen"]]
-            for _, t in tg.iterrows():
-                trough = number(t["ctrough_ng_ml"], ".2g", "ng/mL")
-                if t["kind"] == "signal":
-                    rel = "above" if t["position"] != "below" else "below"
-                    text += (f"  trough {trough} is {rel} the "
-                             f"{t['low_ng_ml']:g} ng/mL signal of {t['reference']}\n")
-                else:
-                    text += (f"  trough {trough} is {t['position']} "
-                             f"{t['low_ng_ml']:g}-{t['high_ng_ml']:g} ng/mL "
-                             f"({t['reference']}: {t['applies_to']})\n")
+        for regimen in self.nearest["regimen"]:
+            first, *rest = self.lines(regimen)
+            text += f"\n{regimen}: {first}\n" + "".join(f"  {line}\n" for line in rest)
         if self.nearest.empty:
             text += "\nno reference of the same drug to compare with\n"
         return text

@@ -228,8 +228,8 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
                 "model": e.row["model"], "basis": e.row["basis"]}
         values = {k: v for k, v in e.row.items() if k not in _LABELS}
         if placed is not None:
-            values.update(_nearest(placed, e.regimen_id))
-            for _, t in _targets(placed, e.regimen_id).iterrows():
+            values.update(placed.nearest_of(e.regimen_id))
+            for _, t in placed.targets_of(e.regimen_id).iterrows():
                 key = f"ctrough_vs_{t['reference']}_{t['kind']}"
                 values[key] = t["position"]
                 units.setdefault(key, "")
@@ -240,49 +240,12 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
     return rows
 
 
-def _nearest(placed: Placement, regimen_id: str) -> dict[str, object]:
-    near = placed.nearest
-    if near.empty:
-        return {}
-    hit = near[near["regimen"] == regimen_id]
-    if hit.empty:
-        return {}
-    n = hit.iloc[0]
-    out: dict[str, object] = {"nearest_reference": n["reference"],
-                              "nearest_reference_regimen": n["reference_regimen"],
-                              "nearest_log_distance": n["log_distance"]}
-    for label in ("AUC168", "Cavg", "Cmax", "Ctrough"):
-        out[f"nearest_{label.lower()}_ratio"] = n[f"{label}_ratio"]
-    return out
-
-
-def _targets(placed: Placement, regimen_id: str) -> pd.DataFrame:
-    tg = placed.targets
-    if tg.empty:
-        return tg
-    return tg[tg["regimen"] == regimen_id]
-
-
 # --------------------------------------------------------------------------- figures
 
 
 def _png_metadata() -> dict[str, str | None]:
     # Without the matplotlib version the PNG bytes depend only on the picture.
     return {"Software": None}
-
-
-def _bands(placed: Placement | None, regimen_id: str) -> list[tuple[str, float, float]]:
-    if placed is None:
-        return []
-    # References sharing a range get one band and one label; stacked labels are unreadable.
-    by_range: dict[tuple[float, float], list[str]] = {}
-    for _, t in _targets(placed, regimen_id).iterrows():
-        if t["kind"] != "signal" and pd.notna(t["high_ng_ml"]):
-            names = by_range.setdefault((float(t["low_ng_ml"]), float(t["high_ng_ml"])), [])
-            if t["reference"] not in names:
-                names.append(str(t["reference"]))
-    return [(f"{', '.join(names)} {lo:g}-{hi:g}", lo, hi)
-            for (lo, hi), names in by_range.items()]
 
 
 def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFolder,
@@ -314,7 +277,7 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
             try:
                 paths[e.regimen_id] = save(rel, curves_figure(
                     [(f"{e.regimen}  [{e.row['model']}]", e.curve)],
-                    bands=_bands(placed, e.regimen_id), title=f"{e.regimen_id}",
+                    bands=placed.bands(e.regimen_id) if placed else [], title=e.regimen_id,
                     pd_curves=[e.pd_curve]))
                 drawn.append(e)
             except OSError as exc:  # the output folder (a full disk), not this regimen
@@ -425,7 +388,7 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
                 _fmt(100 * r["mtorc1_mean"], ".0f"), _fmt(100 * r["mtorc2_mean"], ".0f"),
                 str(r["mtorc2_verdict"]) + verdict_mark(r, "mtorc2_verdict"), reasons[0]]
         if placed is not None:
-            near = _nearest(placed, e.regimen_id)
+            near = placed.nearest_of(e.regimen_id)
             line += [str(near.get("nearest_reference", "-")),
                      _fmt(near.get("nearest_auc168_ratio", math.nan), ".2g")]
         rows.append(line)
@@ -536,24 +499,8 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
         if model_range(r):
             parts.append(f"<p>Verdict under each model valid for the regimen: "
                          f"{e_(str(r['mtorc2_verdict_by_model']))}</p>")
-        if placed is not None:
-            near = _nearest(placed, e.regimen_id)
-            if near:
-                ratios = ", ".join(f"{k} &times;{near[f'nearest_{k.lower()}_ratio']:.2g}"
-                                   for k in ("AUC168", "Cavg", "Cmax", "Ctrough"))
-                parts.append(f"<p>Nearest reference by exposure: "
-                             f"<strong>{e_(str(near['nearest_reference']))}</strong> "
-                             f"({e_(str(near['nearest_reference_regimen']))}): {ratios}</p>")
-            tg = _targets(placed, e.regimen_id)
-            if not tg.empty:
-                items = []
-                for _, t in tg.iterrows():
-                    rng = (f"{t['low_ng_ml']:g} ng/mL signal" if t["kind"] == "signal"
-                           else f"{t['low_ng_ml']:g}-{t['high_ng_ml']:g} ng/mL")
-                    items.append(f"<li>trough {t['ctrough_ng_ml']:.2g} ng/mL is "
-                                 f"{e_(str(t['position']))} {e_(rng)} ({e_(str(t['reference']))}"
-                                 f": {e_(str(t['applies_to']))})</li>")
-                parts.append("<ul>" + "".join(items) + "</ul>")
+        if placed is not None and (said := placed.lines(e.regimen_id)):
+            parts.append("<ul>" + "".join(f"<li>{e_(x)}</li>" for x in said) + "</ul>")
         if e.warnings:
             parts.append("<p>Warnings:</p><ul>" + "".join(f"<li>{e_(w)}</li>"
                                                            for w in e.warnings) + "</ul>")
