@@ -264,6 +264,41 @@ class Reference:
         """The source citation with its identifiers, one line."""
         return _citation(self.source)
 
+    def to_text(self) -> str:
+        """Everything the file says, one fact per line: regimen and arms, population,
+        source, observed exposure, targets, notes (``pkdose references show``)."""
+        comed = f" + {' + '.join(self.comedication)}" if self.comedication else ""
+        pop = self.population
+        out = [f"{self.name}: {self.title}", f"  drug: {self.drug}   purpose: {self.purpose}",
+               f"  regimen: {self.regimen}{comed}",
+               *(f"  arm {a.name}: {a.regimen}" for a in self.arms),
+               f"  population: {pop.description}" + (f" (n = {pop.n})" if pop.n else ""),
+               *(f"  arm {a.name}: not simulated ({a.reason}): {a.title}"
+                 for a in self.not_simulated)]
+        if self.combined_with:
+            out.append(f"  given with: {'; '.join(self.combined_with)} (not simulated)")
+        if self.species != "human":
+            out.append(f"  species: {self.species}   strain: {self.strain}   start: "
+                       f"{self.start_age}")
+        out += [f"  {key}: {value}" for key, value in (("measured", self.measured),
+                                                       ("outcome", self.outcome)) if value]
+        for ls in self.lifespan:
+            delta = ("extended (no number)" if ls.delta_median_pct is None else
+                     f"{ls.delta_median_pct:+g} %" + (" (NS)" if ls.significant is False else ""))
+            out.append(f"  median lifespan, {ls.sex}{' ' + ls.arm if ls.arm else ''}: {delta}")
+        out.append(f"  source: {self.source.get('citation', '')}")
+        out += [f"    {key}: {self.source[key]}" for key in ("doi", "pmid", "pmcid", "label")
+                if self.source.get(key)]
+        out += [f"  observed {ob.metric}: {ob.value:g} {ob.unit}"
+                + (f" ({ob.spread})" if ob.spread else "") for ob in self.observed]
+        out += [f"  target {tg.metric} "
+                f"{f'{tg.low:g}-{tg.high:g}' if tg.high else f'>= {tg.low:g}'} {tg.unit}: "
+                f"{tg.applies_to}" for tg in self.targets]
+        out += [f"  note: {note}" for note in self.notes]
+        if not self.systemic:
+            out.append("  not systemic: modelled as no blood exposure")
+        return "\n".join(out) + "\n"
+
     def get_arm(self, name: str) -> Arm:
         """The arm called ``name``."""
         for a in self.arms:
