@@ -17,7 +17,8 @@ converts it to the LC-MS/MS scale pkdose predicts on (``pkdose.assay``).
 
 METRIC is any metric of the answer engine's registry (``pkdose.engine.QUANTITIES``) by
 name or column, or a short name (``trough``, ``cavg``, ``auc168``, ``mtorc1``, ``mtorc2``,
-...); mTORC1/mTORC2 values are fractions (0.5) or percentages (50%). Concentrations are whole blood, ng/mL.
+...); mTORC1/mTORC2 values are fractions (0.5) or percentages (50%).
+Concentrations are whole blood, ng/mL.
 """
 
 from __future__ import annotations
