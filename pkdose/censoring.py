@@ -19,7 +19,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr
 
-__all__ = ["below_limit", "negative_log_likelihood"]
+from pkdose.errors import PkdoseError
+
+__all__ = ["below_limit", "censored_percentiles", "negative_log_likelihood"]
 
 
 def negative_log_likelihood(y: np.ndarray, f: np.ndarray, var: np.ndarray,
@@ -55,5 +57,26 @@ def below_limit(obs_ng_ml: np.ndarray, lloq_ng_ml: float = 0.0) -> np.ndarray:
     A value at or below 0 is below any limit; with ``lloq_ng_ml`` > 0, every value below
     it too.
     """
+    if not (np.isfinite(lloq_ng_ml) and lloq_ng_ml >= 0):
+        raise PkdoseError(f"the limit of quantification must be a number >= 0 ng/mL, got "
+                          f"{lloq_ng_ml!r}", option="lloq_ng_ml")
     obs = np.asarray(obs_ng_ml, float)
     return (obs <= 0.0) | (obs < lloq_ng_ml)
+
+
+def censored_percentiles(obs_ng_ml: np.ndarray, blq: np.ndarray, percentiles) -> np.ndarray:
+    """Percentiles (linear, as ``numpy.percentile``) of observations some of which are BLQ.
+
+    A BLQ observation ranks below every quantified one, so a percentile whose rank lies
+    on or next to a BLQ rank is itself below the limit: NaN. The others are those of the
+    full sample.
+    """
+    blq = np.asarray(blq, bool)
+    values = np.sort(np.asarray(obs_ng_ml, float)[~blq])
+    n, n_blq = blq.size, int(blq.sum())
+    out = np.full(len(percentiles), np.nan)
+    for i, p in enumerate(percentiles):
+        rank = (n - 1) * p / 100.0
+        if np.floor(rank) >= n_blq:  # both ranks interpolated between are quantified
+            out[i] = np.percentile(values, 100.0 * (rank - n_blq) / max(values.size - 1, 1))
+    return out

@@ -198,3 +198,23 @@ def parse_target(text: str | Target) -> Target:
         raise PkdoseError(f"target {s!r} needs a value > 0")
     return Target(s, q.column, "point", v * POINT_TARGET[0], v * POINT_TARGET[1],
                   quantile=quantile, value=v)
+
+
+def lcms_band(drug: str, low: float | None, high: float | None, assay: str = ""
+              ) -> tuple[float, float, str]:
+    """A reference band (ng/mL; None for an open end) on the LC-MS/MS scale, and what was
+    done: converted from an immunoassay with its cited bias, or the assumption made when
+    no method is stated."""
+    from pkdose.assay import NO_METHOD, assay_bias
+
+    lo = math.nan if low is None else float(low)
+    hi = math.nan if high is None else float(high)
+    if not assay:
+        return lo, hi, NO_METHOD
+    bias = assay_bias(drug, assay)
+    if not bias.converts:
+        return lo, hi, f"stated for {bias.method}, taken as LC-MS/MS"
+    stated = "-".join(f"{v:g}" for v in (low, high) if v is not None)
+    return (lo / bias.ratio, hi / bias.ratio,
+            f"stated as {stated} ng/mL by {bias.method}; divided by {bias.ratio:g}, its cited "
+            "bias against LC-MS/MS")
