@@ -25,7 +25,7 @@ import pandas as pd
 from pkdose.errors import PkdoseError
 from pkdose.model import Model, covariate_table, default_subject
 
-__all__ = ["Bridge", "paediatric_bridge"]
+__all__ = ["Bridge", "coverage", "paediatric_bridge"]
 
 #: The covariates of the adult reference subject a child's model parameters take.
 _REFERENCE_KEYS = ("weight_kg", "height_cm", "age_y")
@@ -121,3 +121,15 @@ def paediatric_bridge(model: Model, cov: pd.DataFrame) -> Bridge | None:
                     for b in data["band"])
         + f" ({data['label']})" for _ in (0,))
     return Bridge(model_cov, mult, messages)
+
+
+def coverage(drug: str) -> str:
+    """One line: what pkdose does for a child on ``drug``."""
+    data = _data().get(drug, {})
+    if "band" not in data:
+        return ("refused below the model's source ages (no paediatric data shipped; "
+                "docs/user-guide.md, Children)")
+    ratios = ", ".join(f"{b['cmin_per_mg_m2_ratio']:g} below {b['below_age_y']:g} y"
+                       for b in data["band"])
+    return (f"under {data['adult_age_y']:g} y, the adult reference times the label's trough "
+            f"ratio per mg/m2 ({ratios}); refused under {data['min_age_y']:g} y")

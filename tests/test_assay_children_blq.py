@@ -246,3 +246,10 @@ def test_cli_individual_shows_levels_both_ways_and_population_counts_blq(tmp_pat
     res = CliRunner().invoke(main, ["population", "sirolimus 1 mg weekly", "--n", "20",
                                     "--observe", "167.5", "--lloq", "-1"])
     assert res.exit_code == 2 and "limit of quantification" in res.output
+
+
+def test_models_list_says_what_is_done_for_children():
+    res = CliRunner().invoke(main, ["models", "--drug", "everolimus"])
+    assert res.exit_code == 0 and "children: under 18 y" in res.output
+    res = CliRunner().invoke(main, ["models", "--drug", "sirolimus"])
+    assert "children: refused below the model's source ages" in res.output
