@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from pkdose.censoring import below_limit
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
 from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value
@@ -720,8 +721,8 @@ def residual_error(model: Model, pred: np.ndarray, seed: int = 1, start: int = 0
 
 def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[float],
                           population=None, seed: int = 1, model: Model | str | None = None,
-                          with_: Sequence[str] | str = (), residual: bool = True
-                          ) -> pd.DataFrame:
+                          with_: Sequence[str] | str = (), residual: bool = True,
+                          lloq_ng_ml: float = 0.0) -> pd.DataFrame:
     """Simulated observed whole-blood concentrations of virtual subjects at sampling times.
 
     The subjects (covariates, IIV) are those of :func:`simulate_population` with the same
@@ -734,7 +735,10 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     -------
     DataFrame
         ``id, time_h, occasion`` (1-based index of the last dose at or before the sample;
-        0 before the first dose), ``pred_ng_ml`` and, with ``residual``, ``obs_ng_ml``.
+        0 before the first dose), ``pred_ng_ml`` and, with ``residual``, ``obs_ng_ml``
+        and ``blq``: an observation at or below 0, or below ``lloq_ng_ml``, is reported
+        below the limit of quantification (``blq`` true, ``obs_ng_ml`` NaN), as a
+        laboratory would (``pkdose.censoring.below_limit``).
     """
     from pkdose.simulation import (
         as_regimen,
@@ -776,7 +780,9 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     if residual:
         obs = np.concatenate([residual_error(m, pred[lo:lo + BLOCK], seed, lo)
                               for lo in range(0, n, BLOCK)])
-        df["obs_ng_ml"] = obs.ravel()
+        blq = below_limit(obs, lloq_ng_ml)
+        df["obs_ng_ml"] = np.where(blq, np.nan, obs).ravel()
+        df["blq"] = blq.ravel()
     return df
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pkdose import solver
+from pkdose.children import paediatric_bridge
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.limits import (
     DAILY_LIMIT_BY_UNIT,
@@ -274,6 +275,10 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
     msgs = _assumed_size(model, trains, cov)
     doses = np.concatenate([dose_amounts(t, cov) for t in trains])
     msgs += outside_dose_range(model, doses)
+    bridge = paediatric_bridge(model, cov)
+    if bridge is not None:  # the model sees the adult reference, not the child
+        msgs += bridge.messages
+        cov = bridge.model_cov
     for key, label, unit in (("age_y", "age", "y"), ("weight_kg", "weight", "kg"),
                              ("hct_pct", "haematocrit", "%")):
         rng = model.validity(key)
@@ -453,7 +458,10 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
                 for w, sex in zip(cov["weight_kg"], cov["sex"], strict=True)])
         except PkdoseError:
             pass  # only a ppm diet needs it, and dose_amounts then says how to give it
-    p = individual_parameters(model, cov, eta, eta_occ)
+    bridge = paediatric_bridge(model, cov)
+    p = individual_parameters(model, cov if bridge is None else bridge.model_cov, eta, eta_occ)
+    if bridge is not None:
+        p = bridge.apply(p)
     if with_:
         from pkdose.interactions import apply_interactions
 

@@ -38,6 +38,10 @@ def models(drug):
         if "dose_mg" in pop:
             click.echo(f"    doses fitted: {pop['dose_mg'][0]:g}-{pop['dose_mg'][1]:g} mg "
                        f"({pop.get('dosing', '')})")
+        if not m.is_animal:
+            from pkdose.children import coverage
+
+            click.echo(f"    children: {coverage(m.drug)}")
         click.echo(f"    source: {m.source.get('citation', '')} doi:{m.source.get('doi', '')}")
     if not shown:
         raise PkdoseError(f"no model for {drug!r}")

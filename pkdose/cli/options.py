@@ -174,3 +174,11 @@ def precision_option(default: str):
         callback=lambda ctx, param, value: parse_precision(value),
         help="Numbers in the CSV: full (%.17g, every bit of a float64 read back exactly) or "
              "a printf spec such as %.10g.")
+
+
+def assay_option(help_text: str):
+    """--assay METHOD: the laboratory method of levels (and targets) that name none."""
+    return click.option("--assay", metavar="METHOD",
+                        help=help_text + " LC-MS/MS (default), HPLC-UV, CMIA, MEIA, ECLIA, "
+                             "ACMIA, QMS; immunoassay values are converted to the LC-MS/MS "
+                             "scale pkdose predicts with a cited bias (docs/individual.md).")
