@@ -596,7 +596,9 @@ def test_a_mixed_hostile_batch_reports_every_good_file_lists_every_bad_and_exits
 
 @posix_only
 @pytest.mark.slow
-def test_ctrl_c_mid_batch_exits_130_and_leaves_the_old_report(tmp_path):
+@pytest.mark.parametrize(("sig", "status", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                     (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_or_kill_mid_batch_exits_and_leaves_the_old_report(tmp_path, sig, status, word):
     folder = tmp_path / "batch"
     regimen(folder, "a.toml")
     slow_event_table(folder)
@@ -612,9 +614,9 @@ def test_ctrl_c_mid_batch_exits_130_and_leaves_the_old_report(tmp_path):
     time.sleep(1.0)  # the worker is deep in the slow file
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                               text=True).stdout.split()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     rest = proc.stderr.read()
-    assert proc.wait(timeout=30) == 130 and "interrupted" in rest
+    assert proc.wait(timeout=30) == status and word in rest
     assert "Traceback" not in rest
     assert snapshot(out) == before and leftovers(out, tmp_path) == []
     for pid in children:  # the worker went with it

@@ -10,6 +10,16 @@ from pkdose.cli.progress import file_progress
 
 #: Exit status after Ctrl-C, as shells report a process ended by SIGINT (128 + 2).
 INTERRUPTED_EXIT = 130
+#: Exit status after SIGTERM (kill, a job scheduler's time limit): 128 + 15.
+TERMINATED_EXIT = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the report runs so that it cleans up as after Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
 
 
 @click.command()
@@ -42,13 +52,15 @@ def report(paths, out_dir, against, formats, n, population, seed, file_timeout_s
     replaced as a whole at the end (other files are kept): a failed or interrupted run
     leaves the previous report as it was.
     Exit status: 0 all reported, 1 some files not reported (partial report written),
-    2 bad usage or unwritable folder (nothing written), 3 a bug, 130 interrupted.
+    2 bad usage or unwritable folder (nothing written), 3 a bug, 130 interrupted,
+    143 terminated (SIGTERM).
 
     \b
     Example:
       pkdose report regimens/ --out report/ --against transplant,ageing
     """
     import shlex
+    import signal
 
     from pkdose.comparison import POPULATION_N
     from pkdose.files import printable
@@ -68,14 +80,20 @@ def report(paths, out_dir, against, formats, n, population, seed, file_timeout_s
         argv += [*(["--population", population] if population else []), "--n",
                  str(variation.n), *(["--seed", str(seed)] if seed != 1 else [])]
 
+    # Without a handler SIGTERM ends the process at once and leaves the staging folder.
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         res = build_report(paths, out_dir, against=against, formats=formats.split(","),
                            command=shlex.join(argv), progress=file_progress,
                            file_timeout_s=file_timeout_s, variation=variation)
-    except KeyboardInterrupt:
-        click.echo("pkdose: interrupted; the output folder holds the previous report or the "
-                   "complete new one, never a mix", err=True)
-        click.get_current_context().exit(INTERRUPTED_EXIT)
+    except KeyboardInterrupt as exc:
+        click.echo(f"pkdose: {'terminated' if isinstance(exc, Terminated) else 'interrupted'};"
+                   " the output folder holds the previous report or the complete new one, "
+                   "never a mix", err=True)
+        click.get_current_context().exit(
+            TERMINATED_EXIT if isinstance(exc, Terminated) else INTERRUPTED_EXIT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for path in res.files:
         if path.parent.name != "figures":
             click.echo(f"wrote {printable(str(path))}", err=True)
