@@ -147,9 +147,11 @@ class Unit:
     """One regimen of an input file, as it is simulated."""
 
     slug: str
-    regimen: Regimen
+    regimen: Regimen | None
     comedication: tuple[str, ...] = ()
     species: str | None = None
+    #: Why the regimen could not be read (one subject of an event table), else ''.
+    error: str = ""
 
 
 def load_file(path: str) -> list[Unit]:
@@ -158,10 +160,12 @@ def load_file(path: str) -> list[Unit]:
     event table."""
     stem = _slug(Path(path).stem)
     if path.lower().endswith(".csv"):
-        from pkdose.regimen_io import events_to_regimens, read_events_csv
+        from pkdose.regimen_io import events_by_subject, read_events_csv
 
-        regs = events_to_regimens(read_events_csv(path), source=path)
-        return [Unit(f"{stem}-{_slug(str(i))}", reg) for i, reg in regs.items()]
+        regs = events_by_subject(read_events_csv(path), source=path)
+        return [Unit(f"{stem}-{_slug(str(i))}", None, error=str(reg))
+                if isinstance(reg, PkdoseError) else Unit(f"{stem}-{_slug(str(i))}", reg)
+                for i, reg in regs.items()]
     from pkdose.regimen_io import read_regimen_file
 
     meta = read_regimen_file(path).metadata
@@ -644,10 +648,13 @@ def report_file(path: str, variation: Variation | None = None) -> FileReport:
         out.failed.append((path, failure_reason(exc, path)))
         return out
     for unit in units:
+        where = path if len(units) == 1 else f"{path} ({unit.slug})"
+        if unit.error:
+            out.failed.append((where, failure_reason(PkdoseError(unit.error), path)))
+            continue
         try:
             out.entries.append(_simulate_entry(unit.slug, path, unit, variation))
         except Exception as exc:  # noqa: BLE001 - as above, for one regimen of the file
-            where = path if len(units) == 1 else f"{path} ({unit.slug})"
             out.failed.append((where, failure_reason(exc, path)))
     return out
 

@@ -622,3 +622,20 @@ def test_ctrl_c_or_kill_mid_batch_exits_and_leaves_the_old_report(tmp_path, sig,
     for pid in children:  # the worker went with it
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
+
+
+def test_one_bad_subject_of_an_event_table_keeps_the_other_subjects(tmp_path):
+    table = tmp_path / "ev.csv"
+    table.write_text("ID,TIME,AMT,DRUG\n1,0,2,sirolimus\n1,24,2,sirolimus\n"
+                     "2,0,-5,sirolimus\n3,0,5,everolimus\n")
+    res = CliRunner().invoke(main, ["report", str(table), "--out", str(tmp_path / "out"),
+                                    "--format", "csv"])
+    assert res.exit_code == 1, res.output
+    assert "ev-2): row 3: dose amount must be positive" in res.stderr
+    csv = pd.read_csv(tmp_path / "out" / "metrics.csv")
+    assert sorted(csv["regimen_id"].unique()) == ["ev-1", "ev-3"]
+    # The table as a whole is still refused where one answer is asked for.
+    from pkdose.regimen_io import events_to_regimens, read_events_csv
+
+    with pytest.raises(PkdoseError, match="row 3: dose amount must be positive"):
+        events_to_regimens(read_events_csv(table), source=str(table))

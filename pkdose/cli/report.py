@@ -100,7 +100,7 @@ def report(paths, out_dir, against, formats, n, population, seed, file_timeout_s
     n_fig = sum(1 for p in res.files if p.parent.name == "figures")
     click.echo(f"wrote {n_fig} figures in {printable(out_dir.rstrip('/'))}/figures", err=True)
     if res.failed:
-        click.echo(f"{len(res.failed)} file(s) not reported:", err=True)
+        click.echo(f"{len(res.failed)} not reported (a file, or one regimen of a file):", err=True)
         for path, reason in res.failed:
             click.echo(f"  {path}: {reason}", err=True)
         if any("time budget per file" in reason for _, reason in res.failed):
