@@ -62,6 +62,9 @@ T90_MAX_CYCLES = 400
 #: Only the mTOR state carried into the window depends on it (O(step^2), docs/mtorc2.md).
 MAX_LEAD_POINTS = 9000
 LEAD_STEPS_H = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0)
+#: Subjects evaluated at once (the population's block): a block's profiles and PD curves
+#: on the finest lead grid take a few hundred MB at most; more subjects run block by block.
+EVALUATE_BLOCK = 256
 
 
 # --- what is run ------------------------------------------------------------------------
@@ -562,6 +565,13 @@ def evaluate(scn: Scenario, metrics: Iterable[str] | None = None, basis: Basis |
     """
     if not (math.isfinite(step_h) and step_h > 0):
         raise PkdoseError(f"the grid step must be a positive number of hours, got {step_h!r}")
+    n = scn.n_subjects
+    if n > EVALUATE_BLOCK:
+        # Memory: the profiles and PD curves of a block, not of every subject at once.
+        parts = [evaluate(bind(scn.regimen, scn.prep.rows(lo, min(n, lo + EVALUATE_BLOCK)),
+                               scn.comedication), metrics, basis, step_h=step_h,
+                          pd_params=pd_params) for lo in range(0, n, EVALUATE_BLOCK)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     run = _Run(scn, basis or basis_for(scn.regimen), float(step_h), pd_params)
     out: dict[str, np.ndarray] = {}
     for q in _wanted(metrics):
