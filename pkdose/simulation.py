@@ -454,6 +454,10 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
         except PkdoseError:
             pass  # only a ppm diet needs it, and dose_amounts then says how to give it
     p = individual_parameters(model, cov, eta, eta_occ)
+    if not model.is_animal:
+        from pkdose.conditions import apply_conditions
+
+        p = apply_conditions(p, model, cov)
     if with_:
         from pkdose.interactions import apply_interactions
 
@@ -797,7 +801,9 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, params, species)
     check_curve_output(output, column, m)
-    prep = prepare(m, subjects, with_=with_)
+    from pkdose.conditions import regimen_subjects
+
+    prep = prepare(m, regimen_subjects(reg, subjects), with_=with_)
     check_extrapolation(m, reg, prep.cov)
     t = output_times(reg, until_h, step_h, times_h)
     check_curve_values(m, len(prep.cov), t.size)
