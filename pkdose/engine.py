@@ -128,7 +128,9 @@ def scenario(regimen: Regimen | str, model: Model | str | None = None, subjects=
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, params, species)
     comed = comedications(with_)
-    prep = prepare(m, subjects, with_=comed)
+    from pkdose.conditions import regimen_subjects
+
+    prep = prepare(m, regimen_subjects(reg, subjects), with_=comed)
     with warnings.catch_warnings():
         if not warn:
             warnings.simplefilter("ignore", ExtrapolationWarning)

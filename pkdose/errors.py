@@ -35,6 +35,12 @@ class ExtrapolationWarning(PkdoseWarning):
     """A dose, population or covariate lies outside the data the source model was fitted to."""
 
 
+class ConditionWarning(ExtrapolationWarning):
+    """A condition of the subject (food, liver impairment, genotype, race) applied from a
+    study outside the model's population, not applied for want of data, or its label dose
+    advice."""
+
+
 class FitWarning(PkdoseWarning):
     """An estimate that does not hold (see ``pkdose.diagnostics.FitDiagnostics``)."""
 

@@ -529,6 +529,10 @@ COVARIATES = {
     "abcb1_ttt": "ABCB1 TTT haplotype carrier (0/1)",
     "ffm_kg": "fat-free mass (kg); derived from weight, height and sex when not given",
     "bsa_m2": "body-surface area (m2); derived from weight and height when not given",
+    "fed": "taken with food: fasted (0, default) or fed (1) (docs/conditions.md)",
+    "child_pugh": "liver impairment: none, A, B or C (Child-Pugh class)",
+    "cyp3a5_expresser": "CYP3A5 genotype: *3/*3 (non-expresser, default), *1/*3 or *1/*1",
+    "race_black": "race as recorded by the sources: black, or white/asian/other (default)",
 }
 
 _PLAUSIBLE = {
@@ -550,7 +554,9 @@ COVARIATE_ALIASES = {"age": "age_y", "weight": "weight_kg", "height": "height_cm
                      "hct": "hct_pct", "haematocrit": "hct_pct", "hematocrit": "hct_pct",
                      "ast": "ast_iu_l", "prednisolone": "prednisolone_mg_day",
                      "abcb1": "abcb1_ttt", "ffm": "ffm_kg", "bsa": "bsa_m2",
-                     "food": "food_g_day"}
+                     "food": "food_g_day", "cyp3a5": "cyp3a5_expresser",
+                     "race": "race_black", "childpugh": "child_pugh",
+                     "child-pugh": "child_pugh"}
 
 
 def covariate_key(name: object) -> str:
@@ -665,6 +671,10 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
     bad_sex = sorted(set(names) - {"male", "female"})
     if bad_sex:
         raise PkdoseError(f"sex must be male or female, got {bad_sex[0]!r}")
+    from pkdose.conditions import condition_columns, encode_condition
+
+    for key in [c for c in df.columns if c in condition_columns()]:
+        df[key] = encode_condition(key, df[key])  # words (B, *1/*3, black) to level codes
     for key in [c for c in df.columns if c not in ("sex", "id")]:
         try:
             df[key] = pd.to_numeric(df[key]).astype(float)

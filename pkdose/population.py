@@ -297,7 +297,10 @@ def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
 
     trains = compile_trains(job.regimen)
     metrics = population_metrics(job.regimen)
-    cov = covariate_table(job.population.draw(start, stop, job.seed))
+    from pkdose.conditions import regimen_subjects
+
+    cov = covariate_table(regimen_subjects(job.regimen, job.population.draw(start, stop,
+                                                                            job.seed)))
     parts: list[dict[str, np.ndarray]] = []
     for lo in range(start, stop, BLOCK):
         hi = min(stop, lo + BLOCK)

@@ -380,6 +380,9 @@ class Regimen:
     blocks: tuple[Block, ...]
     start_h: float = 0.0
     name: str = field(default="", compare=False)
+    #: Taken with food (True), fasted (False) or not said (None: the subject's ``fed``
+    #: covariate decides); see ``pkdose.conditions``.
+    fed: bool | None = None
 
     def __post_init__(self) -> None:
         if not self.blocks:

@@ -235,6 +235,7 @@ class _Parser:
         self.pos = 0
         self.words_before = words_before
         self.start_h: float | None = None
+        self.fed: bool | None = None
 
     def peek(self, k: int = 0) -> _Tok | None:
         i = self.pos + k
@@ -619,9 +620,32 @@ def _expected_after(part: _Part) -> str:
     return ", ".join(options[:-1]) + " or " + options[-1]
 
 
+#: Words saying the doses are taken with or without food (pkdose.conditions): whole
+#: phrases, longest first, and whether they mean fed.
+_FOOD_PHRASES = ((("with", "a", "meal"), True), (("with", "meals"), True),
+                 (("with", "food"), True), (("without", "food"), False),
+                 (("fed",), True), (("fasted",), False), (("fasting",), False))
+
+
+def _food(p: _Parser) -> bool:
+    """'with food', 'fed', 'with a meal' / 'fasted', 'without food': for the whole regimen."""
+    for words, fed in _FOOD_PHRASES:
+        if all(p.text(k) == w for k, w in enumerate(words)):
+            tok = p.peek()
+            for _ in words:
+                p.take()
+            if p.fed is not None and p.fed != fed:
+                p.fail("one food state for the whole regimen (fed or fasted)", tok)
+            p.fed = fed
+            return True
+    return False
+
+
 def _modifier(p: _Parser, part: _Part) -> bool:
     tok = p.peek()
     word = tok.text
+    if _food(p):
+        return True
     if word in ("loading", "load"):
         p.take()
         p.accept("dose")
@@ -789,7 +813,8 @@ def parse_regimen(text: str) -> Regimen:
         parts.append(_part(p))
     blocks = tuple(_block(p, part) for part in parts)
     try:
-        return Regimen(drug, blocks, start_h=p.start_h if p.start_h is not None else 0.0)
+        return Regimen(drug, blocks, start_h=p.start_h if p.start_h is not None else 0.0,
+                       fed=p.fed)
     except PkdoseError as err:
         p.semantic(err)
 
@@ -920,6 +945,8 @@ def format_regimen(reg: Regimen) -> str:
             text += "; " + part
         else:
             text += " then " + part
+    if reg.fed is not None:
+        text += " with food" if reg.fed else " fasted"
     if reg.start_h != 0:
         text += f", starting at {_fmt_time(reg.start_h)}"
     return text

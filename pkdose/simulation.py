@@ -462,6 +462,10 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
     p = individual_parameters(model, cov if bridge is None else bridge.model_cov, eta, eta_occ)
     if bridge is not None:
         p = bridge.apply(p)
+    if not model.is_animal:
+        from pkdose.conditions import apply_conditions
+
+        p = apply_conditions(p, model, cov)
     if with_:
         from pkdose.interactions import apply_interactions
 
@@ -805,7 +809,9 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, params, species)
     check_curve_output(output, column, m)
-    prep = prepare(m, subjects, with_=with_)
+    from pkdose.conditions import regimen_subjects
+
+    prep = prepare(m, regimen_subjects(reg, subjects), with_=with_)
     check_extrapolation(m, reg, prep.cov)
     t = output_times(reg, until_h, step_h, times_h)
     check_curve_values(m, len(prep.cov), t.size)

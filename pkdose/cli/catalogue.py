@@ -43,6 +43,10 @@ def models(drug):
 
             click.echo(f"    children: {coverage(m.drug)}")
         click.echo(f"    source: {m.source.get('citation', '')} doi:{m.source.get('doi', '')}")
+        if not m.is_animal:
+            from pkdose.conditions import model_conditions
+
+            click.echo(f"    conditions: {model_conditions(m)}")
     if not shown:
         raise PkdoseError(f"no model for {drug!r}")
 

@@ -63,7 +63,44 @@ def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
     from pkdose.model import parse_covariates  # here, not at the top: it loads numpy, pandas
 
     subj.update(parse_covariates(list(covariate)))
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(_CONDITIONS_KEY, {}) if ctx is not None else {}
+    for key, value in given.items():
+        if key in subj and str(subj[key]).strip().lower() != str(value).lower():
+            raise PkdoseError(f"{key} is given twice ({subj[key]} and {value}); give it once",
+                              option=key)
+        subj[key] = value
     return subj
+
+
+#: Where the condition options (--fed, --child-pugh) leave their covariates for
+#: :func:`subject_from_options`, so every command that takes a subject gets them once.
+_CONDITIONS_KEY = "pkdose.conditions"
+
+
+def _condition(column: str):
+    def store(ctx, param, value):
+        if value not in (None, False):
+            ctx.meta.setdefault(_CONDITIONS_KEY, {})[column] = (
+                "fed" if value is True else str(value))
+        return value
+
+    return store
+
+
+def condition_options(f):
+    """--fed and --child-pugh: conditions of the subject (docs/conditions.md)."""
+    f = click.option("--child-pugh", type=click.Choice(["A", "B", "C"], case_sensitive=False),
+                     expose_value=False, callback=_condition("child_pugh"),
+                     help="Liver impairment by Child-Pugh class: cited CL/F changes "
+                          "(Zimmerman 2005/2008, Kovarik 2001, Afinitor label) and the "
+                          "label's dose advice (docs/conditions.md).")(f)
+    return click.option("--fed", is_flag=True, expose_value=False,
+                        callback=_condition("fed"),
+                        help="Doses taken with a high-fat meal (default fasted): F, "
+                             "absorption rate and lag solved per model from the cited "
+                             "AUC/Cmax/Tmax ratios (docs/conditions.md). Also a regimen "
+                             "word: 'with food'.")(f)
 
 
 def parse_when(text: str) -> tuple[str, float | None]:
@@ -122,8 +159,10 @@ def model_options(f):
                           "ciclosporin, ketoconazole, grapefruit-juice, optionally with its "
                           "timing or setting: \"ciclosporin together\", \"ciclosporin 4h\" "
                           "(repeatable; see `pkdose interactions`).")(f)
+    f = condition_options(f)
     f = click.option("--covariate", multiple=True, metavar="NAME=VALUE",
-                     help="Other covariates, e.g. ast_iu_l=50, prednisolone_mg_day=20.")(f)
+                     help="Other covariates, e.g. ast_iu_l=50, prednisolone_mg_day=20, "
+                          "cyp3a5=*1/*3, race=black.")(f)
     f = click.option("--hct", type=float, help="Haematocrit (%); default 44.")(f)
     f = click.option("--age", type=float, help="Age (years); default 50.")(f)
     f = click.option("--sex", type=click.Choice(["male", "female"]), help="Default male.")(f)
