@@ -19,6 +19,7 @@ Everything runs on :func:`pkdose.population.simulate_population` (``docs/trial-d
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import warnings
@@ -31,11 +32,12 @@ from scipy import optimize, special, stats
 
 from pkdose.diagnostics import threshold
 from pkdose.drugs import resolve_drug, tablet_doses
-from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.limits import MAX_SCHEDULES, exceeded
-from pkdose.model import Model
+from pkdose.model import Model, get_model
 from pkdose.population import load_population, simulate_population
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
+from pkdose.simulation import resolve_model
 from pkdose.targets import SHORT_NAMES, Target, parse_target
 
 #: Metrics proportional to dose in a linear model (concentrations and their integrals).
@@ -174,12 +176,6 @@ def is_dose_linear(model: Model) -> bool:
     return model.absorption != "michaelis_menten" and model.blood == "none"
 
 
-def _resolve(template: Regimen, model) -> Model:
-    from pkdose.simulation import resolve_model
-
-    return resolve_model(template, model)
-
-
 class _Evaluator:
     """Population metrics at a dose, cached; one simulation for linear PK metrics."""
 
@@ -194,13 +190,11 @@ class _Evaluator:
         self.caught: list[str] = []
 
     def _simulate(self, dose: float) -> pd.DataFrame:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ExtrapolationWarning)
+        with warning_messages() as caught:
             met, _ = simulate_population(at_dose(self.template, dose), self.n, self.pop,
                                          self.seed, self.model, self.with_)
         # The dose warning would repeat at every trial dose; find_dose warns about the answer.
-        self.caught += [str(w.message) for w in caught if "per dose lies outside" not in
-                        str(w.message)]
+        self.caught += [msg for msg in caught if "per dose lies outside" not in msg]
         self.simulations += 1
         if self.progress is not None:
             self.progress(self.simulations, dose)
@@ -266,10 +260,8 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         Bad input, or no dose within the tablet range meets the target.
     """
     tgt = target if isinstance(target, DoseTarget) else parse_dose_target(target, fraction)
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
     template = schedule_regimen(drug, schedule)
-    m = _resolve(template, model)
+    m = resolve_model(template, model)
     pop = load_population(population)
     doses = tablet_doses(template.drug, max_tablets)
     lo, hi = doses[0], doses[-1]
@@ -284,7 +276,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
             math.exp(log_dose))
         return attained(dose) - tgt.value
 
-    g_lo, g_hi = g(math.log(lo)), g(math.log(hi))
+    g_lo, g_hi = g(math.log(lo)), g(math.log(hi))  # the first checks the number of subjects
     if g_lo * g_hi > 0:
         raise PkdoseError(_no_root(tgt, template, lo, hi, g_lo + tgt.value,
                                    g_hi + tgt.value, max_tablets))
@@ -530,10 +522,13 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
     if not (isinstance(n_trials, (int, np.integer)) and n_trials >= 1):
         raise PkdoseError(f"number of simulated trials must be >= 1, got {n_trials!r}")
     pop = load_population(population)
+    chosen = get_model(model) if isinstance(model, str) else model
     arms = []
     for k, reg in enumerate(regs):
         s = arm_seed(seed, k)
-        met, _ = simulate_population(reg, n, pop, s, _model_for(reg, model), with_)
+        # The chosen model for the arms of its drug, the drug's default for the others.
+        use = chosen if chosen is not None and chosen.drug == reg.drug else None
+        met, _ = simulate_population(reg, n, pop, s, use, with_)
         x = met[column].to_numpy(float)
         if not np.all(np.isfinite(x) & (x > 0)):
             raise PkdoseError(f"{metric} is not positive for every subject of {reg}; "
@@ -543,46 +538,34 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
             progress(k + 1, len(regs))
     z = threshold("arms", "separable_z").value
     rows = []
-    for i in range(len(arms)):
-        for j in range(i + 1, len(arms)):
-            a, b = arms[i], arms[j]
-            lo, hi = (a, b) if np.median(a[2]) <= np.median(b[2]) else (b, a)
-            ly, lx = np.log(lo[2]), np.log(hi[2])
-            delta = float(lx.mean() - ly.mean())
-            sigma = float(math.sqrt((lx.var(ddof=1) + ly.var(ddof=1)) / 2))
-            se = float(math.sqrt(lx.var(ddof=1) / lx.size + ly.var(ddof=1) / ly.size))
-            same = lo[0] == hi[0] and lo[3] == hi[3]
-            separable = not same and abs(delta) > z * se
-            # n per arm and its Monte Carlo interval (n falls as the difference grows);
-            # a difference within Monte Carlo error gives no sample size at all.
-            n_arm, n_low, n_high = ((n_per_arm(d, sigma, power, alpha) for d in
-                                     (delta, abs(delta) + z * se, abs(delta) - z * se))
-                                    if separable else (math.inf,) * 3)
-            sim = (empirical_power(lx, ly, int(n_arm), alpha, n_trials, seed)
-                   if n_arm <= MAX_SIMULATED_N else float("nan"))
-            rows.append({
-                "lower_arm": lo[0], "higher_arm": hi[0], "metric": column,
-                "median_lower": float(np.median(lo[2])), "median_higher": float(np.median(hi[2])),
-                "gmr": math.exp(delta), "delta_log": delta, "sd_log": sigma,
-                "se_delta_log": se, "separable": separable, "same_regimen": same,
-                "n_per_arm_low": n_low, "n_per_arm_high": n_high,
-                "p_higher": prob_greater(hi[2], lo[2]),
-                "p_higher_normal": float(special.ndtr(delta / (sigma * math.sqrt(2)))),
-                "n_per_arm": n_arm, "power_t": t_test_power(delta, sigma, n_arm, alpha),
-                "power_simulated": sim, "power": power, "alpha": alpha, "n_trials": n_trials,
-                "n": n, "seed_lower": lo[1], "seed_higher": hi[1],
-                "model": lo[3] if lo[3] == hi[3] else f"{lo[3]}/{hi[3]}"})
+    for a, b in itertools.combinations(arms, 2):
+        lo, hi = (a, b) if np.median(a[2]) <= np.median(b[2]) else (b, a)
+        ly, lx = np.log(lo[2]), np.log(hi[2])
+        delta = float(lx.mean() - ly.mean())
+        sigma = float(math.sqrt((lx.var(ddof=1) + ly.var(ddof=1)) / 2))
+        se = float(math.sqrt(lx.var(ddof=1) / lx.size + ly.var(ddof=1) / ly.size))
+        same = lo[0] == hi[0] and lo[3] == hi[3]
+        separable = not same and abs(delta) > z * se
+        # n per arm and its Monte Carlo interval (n falls as the difference grows);
+        # a difference within Monte Carlo error gives no sample size at all.
+        n_arm, n_low, n_high = ((n_per_arm(d, sigma, power, alpha) for d in
+                                 (delta, abs(delta) + z * se, abs(delta) - z * se))
+                                if separable else (math.inf,) * 3)
+        sim = (empirical_power(lx, ly, int(n_arm), alpha, n_trials, seed)
+               if n_arm <= MAX_SIMULATED_N else float("nan"))
+        rows.append({
+            "lower_arm": lo[0], "higher_arm": hi[0], "metric": column,
+            "median_lower": float(np.median(lo[2])), "median_higher": float(np.median(hi[2])),
+            "gmr": math.exp(delta), "delta_log": delta, "sd_log": sigma,
+            "se_delta_log": se, "separable": separable, "same_regimen": same,
+            "n_per_arm_low": n_low, "n_per_arm_high": n_high,
+            "p_higher": prob_greater(hi[2], lo[2]),
+            "p_higher_normal": float(special.ndtr(delta / (sigma * math.sqrt(2)))),
+            "n_per_arm": n_arm, "power_t": t_test_power(delta, sigma, n_arm, alpha),
+            "power_simulated": sim, "power": power, "alpha": alpha, "n_trials": n_trials,
+            "n": n, "seed_lower": lo[1], "seed_higher": hi[1],
+            "model": lo[3] if lo[3] == hi[3] else f"{lo[3]}/{hi[3]}"})
     return pd.DataFrame(rows)
-
-
-def _model_for(reg: Regimen, model):
-    """The chosen model for regimens of its drug, else the drug's default."""
-    from pkdose.model import get_model
-
-    if model is None:
-        return None
-    m = model if isinstance(model, Model) else get_model(model)
-    return m if m.drug == reg.drug else None
 
 
 # --- therapeutic window --------------------------------------------------------------------
@@ -608,12 +591,10 @@ def dose_grid(drug: str, max_tablets: int = 5, max_mg: float = 10.0,
 
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Mask of points not dominated when both x and y are to be maximised."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = np.ones(x.size, bool)
-    for i in range(x.size):
-        dominated = (x >= x[i]) & (y >= y[i]) & ((x > x[i]) | (y > y[i]))
-        keep[i] = not dominated.any()
-    return keep
+    x, y = np.asarray(x, float)[:, None], np.asarray(y, float)[:, None]
+    # Row i, column j: point j dominates point i (at most MAX_SCHEDULES squared booleans).
+    dominated = (x.T >= x) & (y.T >= y) & ((x.T > x) | (y.T > y))
+    return ~dominated.any(axis=1)
 
 
 def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
@@ -672,41 +653,33 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     if len(grid) * len(days) > MAX_SCHEDULES:
         raise exceeded("schedules", f"{len(grid):,} doses x {len(days):,} intervals",
                        option=("doses", "intervals_days"))
-    for d in grid:
-        if not (isinstance(d, (int, float)) and math.isfinite(d) and d > 0):
-            raise PkdoseError(f"doses must be positive numbers of mg, got {d!r}")
     for d in days:
         if not (isinstance(d, (int, float)) and math.isfinite(d) and 0 < d <= 28):
             raise PkdoseError(f"intervals must be within 0-28 days, got {d!r}")
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
+    # Every schedule is built, so every dose checked (pkdose.regimen.Dose), before any is
+    # simulated; the first simulation checks the number of subjects.
+    schedules = [(Regimen(name, (Block(Dose(dose), interval_h=iv * HOURS_PER_DAY),)), dose, iv)
+                 for iv in days for dose in grid]
+    m = resolve_model(schedules[0][0], model)
     pop = load_population(population)
     rows = []
-    total, done = len(grid) * len(days), 0
-    m = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ExtrapolationWarning)
-        for iv in days:
-            for dose in grid:
-                reg = Regimen(name, (Block(Dose(float(dose)), interval_h=iv * HOURS_PER_DAY),))
-                if m is None:
-                    m = _resolve(reg, model)
-                met, _ = simulate_population(reg, n, pop, seed, m, with_)
-                i1 = met["mtorc1_mean"].to_numpy(float)
-                rows.append({"dose_mg": float(dose), "interval_days": float(iv),
-                             "regimen": str(reg), "weekly_dose_mg": dose * 7 / iv,
-                             "mtorc1_median": float(np.median(i1)),
-                             "mtorc1_fraction": float(np.mean(i1 >= mtorc1)),
-                             "spared_fraction": float(np.mean(met["mtorc2_verdict_central"]
-                                                              == "spared")),
-                             "ctrough_median_ng_ml": float(met["ctrough_ng_ml"].median())})
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-    msgs = [str(w.message) for w in caught]
-    doses_out = [s for s in msgs if "per dose lies outside" in s]
-    for msg in dict.fromkeys(s for s in msgs if s not in doses_out):
-        warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
+    with warning_messages() as caught:
+        for done, (reg, dose, iv) in enumerate(schedules, start=1):
+            met, _ = simulate_population(reg, n, pop, seed, m, with_)
+            i1 = met["mtorc1_mean"].to_numpy(float)
+            rows.append({"dose_mg": float(dose), "interval_days": float(iv),
+                         "regimen": str(reg), "weekly_dose_mg": dose * 7 / iv,
+                         "mtorc1_median": float(np.median(i1)),
+                         "mtorc1_fraction": float(np.mean(i1 >= mtorc1)),
+                         "spared_fraction": float(np.mean(met["mtorc2_verdict_central"]
+                                                          == "spared")),
+                         "ctrough_median_ng_ml": float(met["ctrough_ng_ml"].median())})
+            if progress is not None:
+                progress(done, len(schedules))
+    doses_out = [msg for msg in caught if "per dose lies outside" in msg]
+    for msg in caught:
+        if msg not in doses_out:
+            warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     fitted = m.validity("dose_mg")
     if doses_out and fitted:
         warnings.warn(f"some doses of the grid lie outside the {fitted[0]:g}-{fitted[1]:g} mg "

@@ -327,6 +327,14 @@ def test_window_rejects_bad_thresholds():
         therapeutic_window("sirolimus", intervals_days=(0,), n=5, model=LINEAR)
 
 
+def test_every_dose_of_the_window_is_checked_before_any_schedule_is_simulated():
+    # A dose beyond the one-dose limit was refused only after the schedules before it ran.
+    done = []
+    with pytest.raises(PkdoseError, match="limit on one dose"):
+        therapeutic_window("sirolimus", doses=(1.0, 1e9), intervals_days=(1,), n=5,
+                           model=LINEAR, progress=lambda k, total: done.append(k))
+    assert done == []
+
 # --- command line --------------------------------------------------------------------------
 
 

@@ -72,12 +72,10 @@ def design_find_dose(drug, schedule, target, fraction, max_tablets, n, populatio
       pkdose design find-dose --drug sirolimus --schedule daily --target "trough<8" \\
           --fraction 0.9 --model golubovic2019
     """
-    from pkdose.design import find_dose, parse_dose_target
+    from pkdose.design import find_dose
 
     notice()
-    tgt = parse_dose_target(target, fraction)
-
-    df = find_dose(drug, schedule, tgt, n=n, population=population, seed=seed,
+    df = find_dose(drug, schedule, target, fraction, n=n, population=population, seed=seed,
                    model=model_name, with_=with_, max_tablets=max_tablets, progress=dose_progress)
     click.echo(format_find_dose(df), nl=False)
 
