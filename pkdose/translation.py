@@ -16,7 +16,6 @@ month") at the steady state of the whole cycle, breaks included.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
@@ -24,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from pkdose.drugs import tablet_doses
-from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.errors import PkdoseError
 from pkdose.model import Model, get_model
 from pkdose.regimen import Regimen
 from pkdose.regimen_text import parse_regimen
-from pkdose.simulation import as_regimen
+from pkdose.simulation import as_regimen, resolve_model
 
 __all__ = ["MATCH_METRICS", "HUMAN_SCHEDULES", "CAVEATS", "animal_exposure", "animal_range",
            "translate", "to_animal", "lifespan_exposure"]
@@ -97,9 +96,7 @@ def animal_exposure(regimen: Regimen | str, species: str = "mouse", subjects=Non
     """
     reg = as_regimen(regimen)
     rep, basis = _on_treatment(reg)
-    m = model if isinstance(model, Model) else get_model(model, drug=reg.drug, species=species)
-    row = _steady_row(rep, m, subjects, with_pd)
-    df = pd.DataFrame([row.to_dict()])
+    df = pd.DataFrame([_steady_row(rep, model, subjects, with_pd, species).to_dict()])
     df.insert(1, "regimen_given", str(reg))
     df["basis"] = basis
     return df
@@ -121,20 +118,15 @@ def animal_range(regimen: Regimen | str, species: str = "mouse", match: str = "c
     """
     column, _, _ = _metric(match)
     reg = as_regimen(regimen)
-    m = model if isinstance(model, Model) else get_model(model, drug=reg.drug, species=species)
+    m = resolve_model(reg, model, species=species)
     rep, _ = _on_treatment(reg)
-    rows = []
+    with_pd, rows = column.startswith("mtorc"), []
     for name, spec in m.uncertainty.items():
         if name not in m.parameters:
             continue
-        vals = []
-        for end in ("low", "high"):
-            row = _steady_row(rep, m.with_params(**{name: float(spec[end])}), subjects,
-                              column.startswith("mtorc"))
-            vals.append(float(row[column]))
-        rows.append({"parameter": name, "low": float(spec["low"]),
-                     "high": float(spec["high"]), "metric_low": vals[0],
-                     "metric_high": vals[1]})
+        ends = (float(spec["low"]), float(spec["high"]))
+        rows.append([name, *ends, *(float(_steady_row(rep, m.with_params(**{name: x}), subjects,
+                                                      with_pd)[column]) for x in ends)])
     return pd.DataFrame(rows, columns=["parameter", "low", "high", "metric_low",
                                        "metric_high"])
 
@@ -143,8 +135,10 @@ def animal_range(regimen: Regimen | str, species: str = "mouse", match: str = "c
 _ROW_METRICS = ("Cavg", "Cmax", "Cmin", "AUC168", "Tabove 3")
 
 
-def _steady_row(reg: Regimen, model: Model | None, subjects, with_pd: bool) -> pd.Series:
-    """Steady-state metrics over one cycle (no Rac/T90ss: they cost most of the time).
+def _steady_row(reg: Regimen, model: Model | str | None, subjects, with_pd: bool,
+                species: str | None = None) -> pd.Series:
+    """Steady-state metrics over one cycle (no Rac/T90ss: they cost most of the time), on
+    ``model`` or the default model of ``species`` (default human).
 
     Candidates beyond a model's fitted dose range are flagged in a column instead of
     warned about.
@@ -153,7 +147,7 @@ def _steady_row(reg: Regimen, model: Model | None, subjects, with_pd: bool) -> p
     from pkdose.results import exposure_table
 
     metrics = (*_ROW_METRICS, *(("mTORC1 mean", "mTORC2 verdict") if with_pd else ()))
-    scn = scenario(reg, model, subjects, warn=False)
+    scn = scenario(reg, model, subjects, species=species, warn=False)
     return exposure_table([scn], metrics).frame.iloc[0]
 
 
@@ -162,14 +156,15 @@ def _best_dose(drug: str, schedule: str, column: str, target: float, subjects,
     """The tablet dose on this schedule whose metric is closest to ``target`` (log scale).
 
     Every metric rises with dose, so a bisection over the sorted doses finds the bracket.
+    Each candidate's row carries mTOR engagement too (about a tenth of its cost), so the
+    one chosen is not simulated again.
     """
-    with_pd = column.startswith("mtorc")
     cache: dict[float, pd.Series] = {}
 
     def row(d: float) -> pd.Series:
         if d not in cache:
             cache[d] = _steady_row(parse_regimen(f"{drug} {d:g} mg {schedule}"), None,
-                                   subjects, with_pd)
+                                   subjects, True)
         return cache[d]
 
     lo, hi = 0, len(doses) - 1
@@ -222,16 +217,12 @@ def translate(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
     rows = []
     for schedule in schedules:
         dose, r = _best_dose(drug, schedule, column, target, human_subjects, doses)
-        if not column.startswith("mtorc"):
-            r = _steady_row(parse_regimen(f"{drug} {dose:g} mg {schedule}"), None,
-                            human_subjects, True)
         value = float(r[column])
         rows.append({
             "regimen": r["regimen"], "schedule": schedule, "dose_mg": dose,
             "metric": label, "human": value, "animal": target, "ratio": value / target,
-            "cavg_ng_ml": r["cavg_ng_ml"], "cmax_ng_ml": r["cmax_ng_ml"],
-            "cmin_ng_ml": r["cmin_ng_ml"], "mtorc1_mean": r["mtorc1_mean"],
-            "mtorc2_verdict": r["mtorc2_verdict"], "model": r["model"],
+            **r[["cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml", "mtorc1_mean", "mtorc2_verdict",
+                 "model"]].to_dict(),
             "in_fitted_range": fitted is None or fitted[0] <= dose <= fitted[1],
             "at_tablet_limit": dose in (doses[0], doses[-1]) and abs(math.log(value / target))
             > 0.1,
@@ -270,40 +261,28 @@ def lifespan_exposure(species: str | None = None, match: str = "cavg",
     lib = references.lifespan()
     if species is not None:
         lib = lib[lib["species"] == species].reset_index(drop=True)
-    models: dict[str, Model] = {}
-
-    def species_model(sp: str) -> Model:
-        if sp not in models:
-            models[sp] = model if isinstance(model, Model) else get_model(
-                model, drug="sirolimus", species=sp)
-        return models[sp]
-
+    models = {sp: model if isinstance(model, Model) else
+              get_model(model, drug="sirolimus", species=sp) for sp in lib["species"].unique()}
     cols = ("cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml", "auc168_ng_h_ml",
             "t_above_3_h_per_week", "window_h", "mtorc1_mean", "mtorc2_verdict")
     cache: dict[tuple[str, str, str], Mapping] = {}
     out = []
     for _, row in lib.iterrows():
         reg = parse_regimen(row["regimen"])
-        routes = {b.dose.route for b in reg.blocks}
-        m = species_model(row["species"])
-        rec = dict(row)
-        rec["model"] = m.name
-        if not routes <= set(m.routes):
-            rec.update(dict.fromkeys(cols, np.nan))
-            rec["predicted"] = (f"no: the {m.name} model has no "
-                                f"{'/'.join(sorted(routes - set(m.routes)))} route")
-            out.append(rec)
+        m = models[row["species"]]
+        rec = {**row, "model": m.name}
+        missing = {b.dose.route for b in reg.blocks} - set(m.routes)
+        if missing:
+            out.append({**rec, **dict.fromkeys(cols, np.nan),
+                        "predicted": f"no: the {m.name} model has no "
+                                     f"{'/'.join(sorted(missing))} route"})
             continue
         sex = row["sex"] if row["sex"] in ("male", "female") else None
         key = (row["species"], row["regimen"], sex or "")
-        if key not in cache:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ExtrapolationWarning)
-                cache[key] = animal_exposure(reg, row["species"],
-                                             {"sex": sex} if sex else None, m).iloc[0]
-        rec.update({c: cache[key][c] for c in cols})
-        rec["predicted"] = "yes"
-        out.append(rec)
+        if key not in cache:  # quietly: a study beyond its model's data is not the user's
+            cache[key] = animal_exposure(reg, row["species"],
+                                         {"sex": sex} if sex else None, m).iloc[0]
+        out.append({**rec, **{c: cache[key][c] for c in cols}, "predicted": "yes"})
     # Every column even for a species without lifespan studies in the library.
     return pd.DataFrame(out, columns=[*lib.columns, *cols, "model", "predicted"])
 

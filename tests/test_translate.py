@@ -45,6 +45,15 @@ def test_diet_cavg_is_proportional_to_ppm_in_the_linear_mouse_model():
     assert c[1] / c[0] == pytest.approx(3.0, rel=1e-9)
 
 
+def test_a_model_object_of_another_species_is_refused_as_its_name_is():
+    # A dog model object for a mouse regimen gave the dog's exposure under "mouse"; the
+    # same model by name was refused. Both are now.
+    for model in ("dog_oral", get_model("dog_oral")):
+        with pytest.raises(PkdoseError, match="dog model, not mouse"):
+            animal_exposure("rapamycin 1 mg/kg oral daily", "mouse", model=model)
+        with pytest.raises(PkdoseError, match="dog model, not mouse"):
+            animal_range("rapamycin 1 mg/kg oral daily", "mouse", model=model)
+
 def test_translate_finds_the_tablet_dose_closest_in_cavg():
     animal, human = translate("rapamycin 14 ppm diet", schedules=("daily",))
     target = animal["cavg_ng_ml"].iloc[0]

@@ -12,14 +12,6 @@ from pkdose.errors import PkdoseError
 _SPECIES_CHOICES = click.Choice(["mouse", "dog", "marmoset"])
 
 
-def _animal_subject(weight, sex, food) -> dict:
-    subj: dict[str, object] = {}
-    for key, val in (("weight_kg", weight), ("sex", sex), ("food_g_day", food)):
-        if val is not None:
-            subj[key] = val
-    return subj
-
-
 def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
                        reverse: bool, spread: pd.DataFrame | None = None) -> str:
     """The given regimen's exposure, the matches ranked, and what a match means."""
@@ -132,7 +124,8 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, f
         if to not in (None, "human"):
             raise PkdoseError("an animal regimen translates --to human; to go from human to "
                               "an animal, give --from human")
-        subj = _animal_subject(weight, sex, food) or None
+        subj = {key: val for key, val in (("weight_kg", weight), ("sex", sex),
+                                          ("food_g_day", food)) if val is not None} or None
         first, rows = tr.translate(regimen, species, match, subjects=subj)
         spread = tr.animal_range(regimen, species, match, subjects=subj)
     out.text(format_translation(first, rows, match, from_ == "human",
