@@ -460,15 +460,13 @@ def empirical_power(log_x: np.ndarray, log_y: np.ndarray, n: int, alpha: float =
     crit = stats.t.ppf(1 - alpha / 2, df)
     hits = 0
     batch = max(1, min(n_trials, 4_000_000 // max(n, 1)))
-    done = 0
-    while done < n_trials:
+    for done in range(0, n_trials, batch):
         k = min(batch, n_trials - done)
         a = log_x[rng.integers(0, log_x.size, (k, n))]
         b = log_y[rng.integers(0, log_y.size, (k, n))]
         sp2 = (a.var(axis=1, ddof=1) + b.var(axis=1, ddof=1)) / 2
         t = (a.mean(axis=1) - b.mean(axis=1)) / np.sqrt(sp2 * 2 / n)
         hits += int(np.sum(np.abs(t) > crit))
-        done += k
     return hits / n_trials
 
 

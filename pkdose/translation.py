@@ -15,6 +15,8 @@ month") at the steady state of the whole cycle, breaks included.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
@@ -159,22 +161,14 @@ def _best_dose(drug: str, schedule: str, column: str, target: float, subjects,
     Each candidate's row carries mTOR engagement too (about a tenth of its cost), so the
     one chosen is not simulated again.
     """
-    cache: dict[float, pd.Series] = {}
-
+    @functools.cache
     def row(d: float) -> pd.Series:
-        if d not in cache:
-            cache[d] = _steady_row(parse_regimen(f"{drug} {d:g} mg {schedule}"), None,
-                                   subjects, True)
-        return cache[d]
+        return _steady_row(parse_regimen(f"{drug} {d:g} mg {schedule}"), None, subjects, True)
 
-    lo, hi = 0, len(doses) - 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if float(row(doses[mid])[column]) < target:
-            lo = mid
-        else:
-            hi = mid
-    best = min((doses[lo], doses[hi]),
+    # The first dose reaching the target (from the second to the last), and the one before.
+    hi = bisect.bisect_left(doses, True, 1, len(doses) - 1,
+                            key=lambda d: float(row(d)[column]) >= target)
+    best = min((doses[hi - 1], doses[hi]),
                key=lambda d: abs(math.log(max(float(row(d)[column]), 1e-300) / target)))
     return best, row(best)
 

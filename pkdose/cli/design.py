@@ -8,27 +8,23 @@ import re
 import click
 
 from pkdose.cli.lazy import pd
-from pkdose.cli.options import precision_option, refuse_stdout_figure
+from pkdose.cli.options import population_options, precision_option, refuse_stdout_figure
 from pkdose.cli.output import Outputs, notice, pct, write_csv
 from pkdose.cli.progress import ProgressBar, dose_progress
 from pkdose.errors import PkdoseError
 
 
-def _population_options(n_default: int, n_help: str):
-    """--n, --population, --seed, --model, --with: shared by the design commands."""
+def _subject_options(n_default: int, n_help: str):
+    """--n, --population and --seed (the shared ``population_options``), --model and
+    --with: the subjects every design command simulates."""
 
     def deco(f):
         f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
                          help="Co-medication applied to every subject (repeatable).")(f)
         f = click.option("--model", "model_name", metavar="NAME|FILE",
-                         help="Model; default: the drug's default model.")(f)
-        f = click.option("--seed", type=int, default=1, show_default=True,
-                         help="Same seed, same subjects.")(f)
-        f = click.option("--population", "population", metavar="NAME|FILE.csv",
-                         help="older-adults, transplant-adults, or a CSV of covariates; "
-                              "default: the typical subject with the model's variability.")(f)
-        return click.option("--n", "n", type=click.IntRange(min=1), default=n_default,
-                            show_default=True, help=n_help)(f)
+                         help="Model for the regimens of its drug; default: each drug's "
+                              "default model.")(f)
+        return population_options(n_default, n_help)(f)
 
     return deco
 
@@ -56,7 +52,7 @@ def design():
               help="Fraction of subjects that must meet a condition target, e.g. 0.9.")
 @click.option("--max-tablets", type=click.IntRange(min=1, max=10), default=5,
               show_default=True, help="Most tablets per intake: bounds the dose searched.")
-@_population_options(1000, "Virtual subjects (the same ones at every dose tried).")
+@_subject_options(1000, "Virtual subjects (the same ones at every dose tried).")
 def design_find_dose(drug, schedule, target, fraction, max_tablets, n, population, seed,
                      model_name, with_):
     """The dose that meets a population target, rounded to marketed tablets.
@@ -98,10 +94,8 @@ def format_find_dose(df: pd.DataFrame) -> str:
            f"(bootstrap of the {root['n']} subjects)"]
     for label in ("tablet below", "tablet above"):
         row = r.loc[label]
-        extra = ""
-        if cond:
-            extra = (f", {row['fraction_meeting']:.1%} meet {cond}"
-                     f" ({'meets' if row['meets'] else 'misses'} the target)")
+        extra = (f", {row['fraction_meeting']:.1%} meet {cond}"
+                 f" ({'meets' if row['meets'] else 'misses'} the target)") if cond else ""
         out.append(f"{label}: {row['regimen']}  {stat} {number(row['attained'], '.4g')}{extra}")
     sims = int(root["simulations"])
     out.append(f"{root['evaluations']} evaluations by the root-finder (Brent on log dose), "
@@ -122,7 +116,7 @@ def format_find_dose(df: pd.DataFrame) -> str:
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the comparison table to CSV (-: stdout).")
 @precision_option("%.6g")
-@_population_options(1000, "Virtual subjects per arm (different subjects in every arm).")
+@_subject_options(1000, "Virtual subjects per arm (different subjects in every arm).")
 def design_arms(regimens, metric, power, alpha, n_trials, csv_path, float_format, n,
                 population, seed, model_name, with_):
     """Overlap of exposure between arms and subjects per arm to tell them apart.
@@ -209,7 +203,7 @@ def format_arms(df: pd.DataFrame) -> str:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
               callback=refuse_stdout_figure,
               help="Trade-off plot: mTORC1 engagement vs fraction mTORC2-spared.")
-@_population_options(50, "Virtual subjects (the same ones for every schedule).")
+@_subject_options(50, "Virtual subjects (the same ones for every schedule).")
 def design_window(drug, mtorc1, mtorc1_fraction, spared, doses, max_mg, intervals, csv_path,
                   float_format, plot_path, n, population, seed, model_name, with_):
     """Schedules that engage mTORC1 while keeping mTORC2 spared (dose x interval).
