@@ -288,19 +288,14 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         root, evaluations = math.exp(x), res.function_calls  # the two ends included
     below = max((d for d in doses if d <= root * (1 + 1e-9)), default=lo)
     above = min((d for d in doses if d >= root * (1 - 1e-9)), default=hi)
-    rows = []
+    rows, cond = [], tgt.condition
     for label, dose in (("root", root), ("tablet below", below), ("tablet above", above)):
-        met = ev.metrics(dose)
-        row = {"row": label, "dose_mg": dose, "regimen": str(at_dose(template, dose)),
-               "statistic": tgt.statistic, "target_value": tgt.value,
-               "attained": attained(dose), "condition": tgt.condition.text if tgt.condition
-               else "", "fraction_target": tgt.fraction, "fraction_meeting": np.nan,
-               "meets": None}
-        if tgt.condition is not None:
-            frac = float(np.mean(tgt.condition.met(met)))
-            row["fraction_meeting"] = frac
-            row["meets"] = bool(frac >= tgt.fraction)
-        rows.append(row)
+        frac = float(np.mean(cond.met(ev.metrics(dose)))) if cond is not None else np.nan
+        rows.append({"row": label, "dose_mg": dose, "regimen": str(at_dose(template, dose)),
+                     "statistic": tgt.statistic, "target_value": tgt.value,
+                     "attained": attained(dose), "condition": cond.text if cond else "",
+                     "fraction_target": tgt.fraction, "fraction_meeting": frac,
+                     "meets": bool(frac >= tgt.fraction) if cond is not None else None})
     df = pd.DataFrame(rows)
     df["dose_low_mg"], df["dose_high_mg"] = _bootstrap_interval(tgt, ev, seed)
     df["evaluations"] = evaluations

@@ -158,19 +158,22 @@ def _best_dose(drug: str, schedule: str, column: str, target: float, subjects,
     """The tablet dose on this schedule whose metric is closest to ``target`` (log scale).
 
     Every metric rises with dose, so a bisection over the sorted doses finds the bracket.
-    Each candidate's row carries mTOR engagement too (about a tenth of its cost), so the
-    one chosen is not simulated again.
+    The candidates carry mTOR engagement only when it is matched (it costs about a fifth
+    more per candidate); the row returned always does.
     """
+    with_pd = column.startswith("mtorc")
+
     @functools.cache
-    def row(d: float) -> pd.Series:
-        return _steady_row(parse_regimen(f"{drug} {d:g} mg {schedule}"), None, subjects, True)
+    def row(d: float, with_mtor: bool = with_pd) -> pd.Series:
+        return _steady_row(parse_regimen(f"{drug} {d:g} mg {schedule}"), None, subjects,
+                           with_mtor)
 
     # The first dose reaching the target (from the second to the last), and the one before.
     hi = bisect.bisect_left(doses, True, 1, len(doses) - 1,
                             key=lambda d: float(row(d)[column]) >= target)
     best = min((doses[hi - 1], doses[hi]),
                key=lambda d: abs(math.log(max(float(row(d)[column]), 1e-300) / target)))
-    return best, row(best)
+    return best, row(best, True)
 
 
 def translate(regimen: Regimen | str, species: str = "mouse", match: str = "cavg",

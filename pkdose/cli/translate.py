@@ -47,14 +47,13 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
     else:
         lines.append(f"Human regimens on tablet doses matching {label} = "
                      f"{number(f[column], '.3g', unit)} (ratio = human / animal):")
-        shown = rows[["regimen", "human", "ratio", "cavg_ng_ml", "cmax_ng_ml", "cmin_ng_ml",
-                      "mtorc1_mean", "mtorc2_verdict", "in_fitted_range"]].copy()
-        shown["mtorc1_mean"] = shown["mtorc1_mean"].map(pct)
-        shown.columns = ["regimen", f"human {label}", "ratio", "Cavg", "Cmax", "Cmin",
-                         "mTORC1 %", "mTORC2 verdict", "dose fitted"]
-        same = {"cavg_ng_ml": "Cavg", "mtorc1_mean": "mTORC1 %", "cmin_ng_ml": "Cmin"}
-        if column in same:
-            shown = shown.drop(columns=[same[column]])
+        names = {"regimen": "regimen", "human": f"human {label}", "ratio": "ratio",
+                 "cavg_ng_ml": "Cavg", "cmax_ng_ml": "Cmax", "cmin_ng_ml": "Cmin",
+                 "mtorc1_mean": "mTORC1 %", "mtorc2_verdict": "mTORC2 verdict",
+                 "in_fitted_range": "dose fitted"}
+        names.pop(column, None)  # the matched metric is the human column already
+        shown = rows.assign(mtorc1_mean=rows["mtorc1_mean"].map(pct))[list(names)]
+        shown = shown.rename(columns=names)
         limit = rows["at_tablet_limit"].to_numpy(bool)
         shown["regimen"] = [r + (" *" if at else "") for r, at in zip(shown["regimen"], limit,
                                                                        strict=True)]
