@@ -311,6 +311,8 @@ def test_references_show_gives_a_lifespan_study_its_species_and_results(run):
     [
         (["rapamycin 14 ppm diet", "--to", "mouse"], "give --from human"),
         (["sirolimus 1 mg daily", "--from", "human", "--to", "human"], "--to mouse"),
+        # --weight was ignored with --from human (the human answer was for 70 kg).
+        (["sirolimus 1 mg daily", "--from", "human", "--weight", "90"], "give none of them"),
     ],
 )
 def test_translate_direction_errors_exit_2(run, args, message):

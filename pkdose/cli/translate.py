@@ -114,17 +114,20 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, f
 
     notice()
     out = Outputs({"--csv": csv_path})
+    subj = {key: val for key, val in (("weight_kg", weight), ("sex", sex),
+                                      ("food_g_day", food)) if val is not None} or None
     if from_ == "human":
         if to == "human":
             raise PkdoseError("--from human needs an animal species in --to, e.g. --to mouse, "
                               "or no --to for every lifespan study")
+        if subj:  # they were ignored: the human regimen is placed for the typical adult
+            raise PkdoseError("--weight, --sex and --food describe the animal of an animal "
+                              "regimen; with --from human give none of them")
         first, rows = tr.to_animal(regimen, to, match)
     else:
         if to not in (None, "human"):
             raise PkdoseError("an animal regimen translates --to human; to go from human to "
                               "an animal, give --from human")
-        subj = {key: val for key, val in (("weight_kg", weight), ("sex", sex),
-                                          ("food_g_day", food)) if val is not None} or None
         first, rows = tr.translate(regimen, species, match, subjects=subj)
         spread = tr.animal_range(regimen, species, match, subjects=subj)
     out.text(format_translation(first, rows, match, from_ == "human",
