@@ -24,11 +24,11 @@ import pandas as pd
 
 from pkdose.engine import Scenario, scenario
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
-from pkdose.model import Model, builtin_models, covariate_table, get_model
+from pkdose.model import Model, builtin_models, covariate_table
 from pkdose.pd import Verdict
 from pkdose.regimen import Regimen
 from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table, number
-from pkdose.simulation import as_regimen
+from pkdose.simulation import as_regimen, model_of_drug
 
 #: Virtual subjects of a comparison's population intervals unless told.
 POPULATION_N = 500
@@ -136,13 +136,9 @@ def alternative_scenarios(scn: Scenario) -> list[Scenario]:
 def _scenarios(regimens, model, subjects, params, with_, species) -> list:
     """One scenario per regimen: ``model`` for the regimens of its drug, the drug's
     default model (of ``species``) for the others."""
-    chosen = get_model(model) if isinstance(model, str) else model
-    out = []
-    for r in regimens:
-        reg = as_regimen(r)
-        use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        out.append(scenario(reg, use, subjects, params=params, with_=with_, species=species))
-    return out
+    regs = [as_regimen(r) for r in regimens]
+    return [scenario(reg, model_of_drug(model, reg), subjects, params=params, with_=with_,
+                     species=species) for reg in regs]
 
 
 def flag(regimens: Sequence[Regimen | str], model: Model | str | None = None, subjects=None,

@@ -34,10 +34,10 @@ from pkdose.diagnostics import threshold
 from pkdose.drugs import resolve_drug, tablet_doses
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.limits import MAX_SCHEDULES, exceeded
-from pkdose.model import Model, get_model
+from pkdose.model import Model
 from pkdose.population import load_population, simulate_population
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
-from pkdose.simulation import resolve_model
+from pkdose.simulation import model_of_drug, resolve_model
 from pkdose.targets import SHORT_NAMES, Target, parse_target
 
 #: Metrics proportional to dose in a linear model (concentrations and their integrals).
@@ -515,13 +515,10 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
     if not (isinstance(n_trials, (int, np.integer)) and n_trials >= 1):
         raise PkdoseError(f"number of simulated trials must be >= 1, got {n_trials!r}")
     pop = load_population(population)
-    chosen = get_model(model) if isinstance(model, str) else model
     arms = []
     for k, reg in enumerate(regs):
         s = arm_seed(seed, k)
-        # The chosen model for the arms of its drug, the drug's default for the others.
-        use = chosen if chosen is not None and chosen.drug == reg.drug else None
-        met, _ = simulate_population(reg, n, pop, s, use, with_)
+        met, _ = simulate_population(reg, n, pop, s, model_of_drug(model, reg), with_)
         x = met[column].to_numpy(float)
         if not np.all(np.isfinite(x) & (x > 0)):
             raise PkdoseError(f"{metric} is not positive for every subject of {reg}; "

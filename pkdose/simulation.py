@@ -126,6 +126,15 @@ def resolve_model(regimen: Regimen, model: Model | str | None,
     return m
 
 
+def model_of_drug(model: Model | str | None, regimen: Regimen) -> Model | None:
+    """``model`` (object, name or path) for a regimen of its drug; None (the drug's default
+    model) for a regimen of another drug: how a chosen model applies to several regimens."""
+    if model is None:
+        return None
+    m = get_model(model) if isinstance(model, str) else model
+    return m if m.drug == regimen.drug else None
+
+
 def _resolved(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
     if train.unit == "mg":
         return np.full(len(cov), float(train.amount))

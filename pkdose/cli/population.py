@@ -60,7 +60,6 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
       pkdose population "sirolimus 5 mg weekly" "sirolimus 10 mg weekly" --n 500 \\
           --population older-adults --target "trough<3"
     """
-    from pkdose.model import get_model
     from pkdose.population import (
         auto_workers,
         load_population,
@@ -69,7 +68,7 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
         simulate_population,
         summarise,
     )
-    from pkdose.simulation import load_regimens
+    from pkdose.simulation import load_regimens, model_of_drug
     from pkdose.targets import parse_target
 
     notice()
@@ -80,10 +79,9 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
     times = parse_times(observe) if observe else None
     pop = load_population(population)
     regs = [reg for r in regimens for reg in load_regimens(r)]
-    chosen = get_model(model_name) if model_name else None
     frames, fans, observed = [], [], []
     for i, reg in enumerate(regs, start=1):
-        use = chosen if chosen is not None and chosen.drug == reg.drug else None
+        use = model_of_drug(model_name, reg)
         bar = ProgressBar(f"arm {i}/{len(regs)}")
         # The fan (hourly curves of the first 4 weeks) is drawn only: without a plot it
         # would cost more than the metrics.
