@@ -32,6 +32,7 @@ from scipy import optimize, special, stats
 
 from pkdose.diagnostics import threshold
 from pkdose.drugs import resolve_drug, tablet_doses
+from pkdose.engine import DOSE_PROPORTIONAL
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.limits import MAX_SCHEDULES, exceeded
 from pkdose.model import Model
@@ -40,9 +41,6 @@ from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
 from pkdose.simulation import model_of_drug, resolve_model
 from pkdose.targets import SHORT_NAMES, Target, parse_target
 
-#: Metrics proportional to dose in a linear model (concentrations and their integrals).
-PROPORTIONAL = ("cmax_ng_ml", "ctrough_ng_ml", "cmin_ng_ml", "cavg_ng_ml",
-                "auc168_ng_h_ml", "auctau_ng_h_ml")
 #: Root-finder tolerance on log dose: the continuous dose is found to 0.1 % (tablets
 #: differ by 5 % or more).
 LOG_DOSE_XTOL = 1e-3
@@ -183,7 +181,7 @@ class _Evaluator:
                  progress: Progress | None):
         self.template, self.n, self.pop, self.seed = template, n, population, seed
         self.model, self.with_, self.progress = model, with_, progress
-        self.scaled = is_dose_linear(model) and column in PROPORTIONAL
+        self.scaled = is_dose_linear(model) and column in DOSE_PROPORTIONAL
         self.cache: dict[float, pd.DataFrame] = {}
         self.reference: tuple[float, pd.DataFrame] | None = None
         self.simulations = 0
@@ -206,7 +204,7 @@ class _Evaluator:
             if self.scaled and self.reference is not None:
                 d0, ref = self.reference
                 # Only the proportional columns: the others (mTOR, Tmax, PTF) do not scale.
-                met = ref[[c for c in PROPORTIONAL if c in ref]] * (dose / d0)
+                met = ref[[c for c in DOSE_PROPORTIONAL if c in ref]] * (dose / d0)
             else:
                 met = self._simulate(dose)
                 if self.scaled:

@@ -44,9 +44,9 @@ from pkdose.simulation import (
     steady_state_trains,
 )
 
-__all__ = ["CYCLE_METRICS", "DEFAULT_METRICS", "PK_METRICS", "QUANTITIES", "Basis",
-           "Quantity", "Scenario", "basis_for", "bind", "evaluate", "mtor_profile", "quantity",
-           "scenario", "verdicts"]
+__all__ = ["CYCLE_METRICS", "DEFAULT_METRICS", "DOSE_PROPORTIONAL", "PK_METRICS",
+           "QUANTITIES", "Basis", "Quantity", "Scenario", "basis_for", "bind", "evaluate",
+           "mtor_profile", "quantity", "scenario", "verdicts"]
 
 #: Grid step (h) of the summarised window: fine enough that parabola-refined Cmax and
 #: Simpson AUC are accurate to better than 1e-5 relative for the shipped models, and
@@ -310,6 +310,10 @@ DEFAULT_METRICS = tuple(q.name for q in _ENTRIES if q.step not in ("reasons",))
 #: Exposure without the costly transient (Rac, T90ss) and reasons: populations, searches.
 CYCLE_METRICS = tuple(q.name for q in _ENTRIES if q.step not in ("reasons", "rac", "t90ss"))
 PK_METRICS = tuple(q.name for q in _ENTRIES if q.step == "pk")
+#: Concentrations and their integrals: proportional to the dose in a linear model, and
+#: rising with it in every model (what a dose search can aim at).
+DOSE_PROPORTIONAL = tuple(QUANTITIES[k].column for k in ("Ctrough", "Cmin", "Cmax", "Cavg",
+                                                         "AUC168", "AUCtau"))
 
 
 def quantity(key: str) -> Quantity:

@@ -45,6 +45,7 @@ from scipy import optimize, stats
 
 from pkdose.censoring import below_limit, negative_log_likelihood
 from pkdose.diagnostics import FitDiagnostics, effective_sample_size, outside_interval, pareto_k
+from pkdose.engine import DOSE_PROPORTIONAL
 from pkdose.errors import ExtrapolationWarning, FitWarning, PkdoseError
 from pkdose.levels import Levels, doses_after, doses_before, read_levels
 from pkdose.model import Model, covariate_table, matrix_root
@@ -535,11 +536,6 @@ def verdict(fit: Fit, regimen: Regimen | str | None = None):
 # --- dose recommendation -------------------------------------------------------------------
 
 
-#: Metrics a dose search can aim at: they rise with the dose at a fixed interval.
-RISES_WITH_DOSE = ("ctrough_ng_ml", "cmin_ng_ml", "cmax_ng_ml", "cavg_ng_ml",
-                   "auc168_ng_h_ml", "auctau_ng_h_ml")
-
-
 def dose_target(text: str | Target, drug: str | None = None, assay: str | None = None
                 ) -> Target:
     """A target a person's dose can aim at (``pkdose.targets`` grammar): a range
@@ -554,9 +550,9 @@ def dose_target(text: str | Target, drug: str | None = None, assay: str | None =
                           "write e.g. \"trough 5-10\" or \"AUC168 400\"")
     if tgt.op == "label" and tgt.label != "spared":
         raise PkdoseError(f"target {tgt.text!r}: a dose can aim at mTORC2 spared only")
-    if tgt.op != "label" and tgt.column not in RISES_WITH_DOSE:
+    if tgt.op != "label" and tgt.column not in DOSE_PROPORTIONAL:
         raise PkdoseError(f"target {tgt.text!r}: a dose can aim at "
-                          f"{', '.join(RISES_WITH_DOSE)} or mTORC2 spared")
+                          f"{', '.join(DOSE_PROPORTIONAL)} or mTORC2 spared")
     if tgt.op not in ("range", "point", "label"):
         raise PkdoseError(f"target {tgt.text!r}: give a range or a value for one person, "
                           "e.g. \"trough 5-10\" or \"AUC168 400\"")
