@@ -378,3 +378,17 @@ def test_bad_design_input_exits_2_with_one_line(args):
     res = _run(*args, "--n", "5", "--model", LINEAR)
     assert res.exit_code == 2
     assert res.stderr.count("\n") <= 2 and "error:" in res.stderr  # notice + error line
+
+
+def test_t_test_power_is_defined_at_large_separations():
+    from scipy import stats
+
+    from pkdose.design import t_test_power
+
+    # scipy's noncentral t lower tail is NaN here (df 4, nc 12.2); the power is the upper
+    # tail, which is finite and checked against 1 - cdf.
+    df, nc = 4, 5.0 / (0.5 * (2 / 3) ** 0.5)
+    upper = 1 - stats.nct.cdf(stats.t.ppf(0.975, df), df, nc)
+    assert t_test_power(5.0, 0.5, 3) == pytest.approx(upper, abs=1e-12)
+    powers = [t_test_power(d, 0.5, 3) for d in (0.5, 2.0, 5.0, 10.0, 40.0)]
+    assert all(0 < p <= 1 for p in powers) and powers == sorted(powers)
