@@ -125,6 +125,9 @@ class Interaction:
         The row used when the co-medication is named without context words.
     covariate : str
         Model covariate that already carries this effect (``""`` if none).
+    acts_on : str
+        Solver clearance the cl_factor multiplies: ``cl``, or ``cl_m`` when the source's
+        ratio is that of a metabolite (temsirolimus -> sirolimus).
     source : Mapping
         ``citation``, ``doi``, ``pmid``, ``label``, ``verified``.
     """
@@ -152,6 +155,7 @@ class Interaction:
     setting: str = ""
     default: bool = False
     covariate: str = ""
+    acts_on: str = "cl"
     notes: tuple[str, ...] = ()
     source: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -245,7 +249,10 @@ _ROW_KEYS = {
     "n", "auc_ratio", "auc_range", "auc_range_type", "cmax_ratio", "cmax_range",
     "cmax_range_type", "clf_ratio", "t_half_h", "covariate", "notes", "source",
     "trough_ratio", "trough_range", "trough_range_type", "timing", "setting", "default",
+    "acts_on",
 }
+#: Clearances a row's cl_factor may act on: the drug's own, or its metabolite's.
+ACTS_ON = ("cl", "cl_m")
 _NEEDS = {
     "cmax_auc": ("cmax_ratio",),
     "half_life": ("t_half_h",),
@@ -276,6 +283,8 @@ def _interaction(i: int, row: Mapping[str, Any], names: Mapping[str, str],
         if dim in row and row[dim] not in contexts[dim]:
             raise PkdoseError(f"{where}: {dim} must be one of {', '.join(contexts[dim])}, "
                               f"got {row[dim]!r}")
+    if row.get("acts_on", "cl") not in ACTS_ON:
+        raise PkdoseError(f"{where}: acts_on must be one of {', '.join(ACTS_ON)}")
     if not isinstance(row.get("default", False), bool):
         raise PkdoseError(f"{where}: key 'default' must be true or false")
     inter = Interaction(
@@ -293,6 +302,7 @@ def _interaction(i: int, row: Mapping[str, Any], names: Mapping[str, str],
         trough_range_type=str(row.get("trough_range_type", "")),
         timing=str(row.get("timing", "")), setting=str(row.get("setting", "")),
         default=row.get("default", False), covariate=str(row.get("covariate", "")),
+        acts_on=str(row.get("acts_on", "cl")),
         notes=tuple(row.get("notes", ())),
         source=MappingProxyType(dict(row["source"])),
     )
@@ -596,8 +606,11 @@ def apply_interactions(model_params: Mapping[str, np.ndarray], model: Any,
                 f"{r.covariate}; set that covariate for the subject instead of naming it as "
                 "a co-medication"
             )
-    cl, f, _ = interaction_factors(model.drug, [r.spec for r in rows])
     out = dict(model_params)
-    out["cl"] = np.asarray(model_params["cl"], dtype=float) * cl
-    out["f"] = np.asarray(model_params["f"], dtype=float) * f
+    for key in ACTS_ON:
+        specs = [r.spec for r in rows if r.acts_on == key]
+        if specs:
+            cl, f, _ = interaction_factors(model.drug, specs)
+            out[key] = np.asarray(model_params[key], dtype=float) * cl
+            out["f"] = np.asarray(out["f"], dtype=float) * f
     return out

@@ -34,7 +34,8 @@ from pkdose.regimen import DEPOT_ROUTES, ROUTES
 #: Species a model can describe; absent ``[model] species`` means human.
 SPECIES = ("human", "mouse", "dog", "marmoset")
 
-ABSORPTION = ("first_order", "transit", "michaelis_menten", "parallel_zero_first_order")
+#: ``none``: intravenous models, every dose enters the central compartment.
+ABSORPTION = ("first_order", "transit", "michaelis_menten", "parallel_zero_first_order", "none")
 #: Parameters that are fractions of the dose, so must lie below 1.
 FRACTIONS = ("fr_zo",)
 CLEARANCE = ("direct", "well_stirred_liver")
@@ -45,6 +46,7 @@ _REQUIRED = {
     "transit": ("mat",),
     "michaelis_menten": ("vm", "km"),
     "parallel_zero_first_order": ("ka", "fr_zo", "tk0"),
+    "metabolite": ("cl_m", "v_m"),
     "direct": ("cl",),
     "well_stirred_liver": ("clint", "fu", "qh"),
     "langmuir_rbc": ("bmax_ng_ml", "kd_ng_ml", "kns"),
@@ -168,6 +170,12 @@ class Model:
     reference_weight_kg: float | None = None
     clearance_reference_route: str = ""
     uncertainty: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    #: Parent-metabolite models: the metabolite whose whole-blood concentration is the
+    #: output ``conc_ng_ml`` (the parent is ``<drug>_ng_ml``), mg of it per mg of parent
+    #: cleared, and the infusion duration (h) a bare ``iv`` dose is given over.
+    metabolite: str = ""
+    metabolite_ratio: float = 1.0
+    default_infusion_h: float = 0.0
 
     @property
     def is_animal(self) -> bool:
@@ -188,6 +196,8 @@ class Model:
         """Concentration columns this model produces."""
         if self.blood == "langmuir_rbc":
             return ("conc_ng_ml", "plasma_ng_ml")
+        if self.metabolite:
+            return ("conc_ng_ml", f"{self.drug}_ng_ml")
         return ("conc_ng_ml",)
 
     def typical(self, name: str) -> float:
@@ -366,6 +376,7 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         if value not in allowed:
             raise PkdoseError(f"{where}: {what} must be one of {allowed}, got {value!r}")
     disposition = int(disposition)
+    metabolite, ratio, infusion_h = _metabolite(raw, struct, params, where)
     for need in (absorption, clearance, blood, disposition):
         missing = [p for p in _REQUIRED.get(need, ()) if p not in params]
         if missing:
@@ -433,7 +444,38 @@ def model_from_dict(raw: dict, path: str = "") -> Model:
         clearance_reference_route=str(struct.get("clearance_reference_route", "")),
         uncertainty=MappingProxyType({k: MappingProxyType(dict(v))
                                       for k, v in uncertainty.items()}),
+        metabolite=metabolite, metabolite_ratio=ratio, default_infusion_h=infusion_h,
     )
+
+
+def _metabolite(raw: dict, struct: dict, params: Mapping[str, Parameter], where: str
+                ) -> tuple[str, float, float]:
+    """``[structure] metabolite`` with its ``[metabolite]`` table, checked: the metabolite's
+    name, mg of it per mg of parent cleared (molar-mass ratio x fraction formed), and the
+    default infusion duration (h)."""
+    name = struct.get("metabolite", "")
+    infusion_h = _number(struct.get("default_infusion_h", 0.0),
+                         f"{where}: default_infusion_h")
+    if not (math.isfinite(infusion_h) and infusion_h >= 0):
+        raise PkdoseError(f"{where}: default_infusion_h must be a duration >= 0 h")
+    if not name:
+        return "", 1.0, infusion_h
+    table = raw.get("metabolite", {})
+    if not isinstance(name, str) or table.get("name") != name:
+        raise PkdoseError(f"{where}: [structure] metabolite needs a [metabolite] table with "
+                          "the same name")
+    ratio = (_number(table.get("molar_mass_ratio"), f"{where}: molar_mass_ratio")
+             * _number(table.get("fraction_formed"), f"{where}: fraction_formed"))
+    if not 0 < ratio <= 10:
+        raise PkdoseError(f"{where}: molar_mass_ratio x fraction_formed must lie in (0, 10]")
+    missing = [p for p in _REQUIRED["metabolite"] if p not in params]
+    if missing:
+        raise PkdoseError(f"{where}: a metabolite needs parameter(s) {', '.join(missing)}")
+    if struct.get("absorption") != "none" or struct.get("disposition", 2) not in (1, 2) or (
+            set(struct.get("routes", ())) - {"iv", "infusion"}):
+        raise PkdoseError(f"{where}: a metabolite model takes absorption 'none', 1 or 2 "
+                          "compartments and routes iv/infusion only")
+    return name, ratio, infusion_h
 
 
 def load_model_file(path: Path | str) -> Model:
@@ -785,9 +827,13 @@ def individual_parameters(model: Model, covariates: pd.DataFrame,
         out["ka"], out["fr_zo"], out["tk0"] = p["ka"], p["fr_zo"], p["tk0"]
     elif model.absorption == "transit":
         out["ktr"] = (model.n_transit + 1) / p["mat"]
+    elif model.absorption == "none":
+        pass  # intravenous: doses enter the central compartment
     else:
         out["vm"] = p["vm"]
         out["km"] = p["km"]
+    if model.metabolite:
+        out["cl_m"], out["v_m"] = p["cl_m"], p["v_m"]
     if model.blood == "langmuir_rbc":
         out["hct"] = hct
         for key in ("bmax_ng_ml", "kd_ng_ml", "kns"):

@@ -222,7 +222,23 @@ class ExposureTable:
                              *(interval_text(r, q.column, q.unit) for q in shown)])
         verdict = [i for i, h in enumerate(header) if h == QUANTITIES["mTORC2 verdict"].label]
         return text_table(header, rows, left=3, left_also=verdict) + (
-            "".join(t + "\n" for t in legends) if legend else "")
+            "".join(t + "\n" for t in (*legends, *metabolite_legend(self.frame)))
+            if legend else "")
+
+
+def metabolite_legend(frame: pd.DataFrame) -> list[str]:
+    """One line per parent-metabolite model in ``frame``: its rows are the metabolite's."""
+    from pkdose.model import builtin_models
+
+    models = builtin_models()
+    out = []
+    for name in dict.fromkeys(frame.get("model", ())):
+        m = models.get(str(name))
+        if m is not None and m.metabolite:
+            out.append(f"{m.drug} rows (model {m.name}): every metric is of whole-blood "
+                       f"{m.metabolite}, the active metabolite it forms; {m.drug} itself is "
+                       f"the {m.drug}_ng_ml curve of pkdose simulate")
+    return out
 
 
 def _is_range(column: str) -> bool:

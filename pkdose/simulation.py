@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pkdose import solver
+from pkdose import metabolite, solver
 from pkdose.children import paediatric_bridge
-from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.errors import ExtrapolationWarning, PkdoseError, PkdoseWarning
 from pkdose.limits import (
     DAILY_LIMIT_BY_UNIT,
     MAX_CURVE_VALUES,
@@ -266,6 +266,10 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
                 f"{route} dosing is for animal studies and {model.name} is a human model; "
                 "choose the animal species (mouse, dog or marmoset) to use its model",
                 option="species")
+        if route not in model.routes and "oral" not in model.routes:
+            raise PkdoseError(
+                f"{model.drug} is given by intravenous infusion only (model {model.name}); "
+                f"write e.g. '{model.drug} 25 mg iv weekly' or 'iv over 60 min'")
         if route not in model.routes:
             raise PkdoseError(
                 f"model {model.name} was fitted to {'/'.join(model.routes)} dosing only "
@@ -332,8 +336,7 @@ def _convert(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray,
 
 
 def _outputs(model: Model, shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    cols = ("conc_ng_ml", "plasma_ng_ml") if model.blood == "langmuir_rbc" else ("conc_ng_ml",)
-    return {k: np.empty(shape) for k in cols}
+    return {k: np.empty(shape) for k in model.outputs}
 
 
 def to_concentrations(model: Model, p: Mapping[str, np.ndarray], central_mg: np.ndarray
@@ -561,6 +564,8 @@ def concentrations(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndar
     into the result.
     """
     times_h = np.asarray(times_h, float)
+    if prep.model.metabolite:
+        return _chain_whole(prep, trains, times_h, False, budget_bytes)
     outs = _outputs(prep.model, (len(prep.cov), times_h.size))
     _solve_into(prep, lambda sub: _plans(sub, trains, times_h), times_h.size, outs,
                 budget_bytes)
@@ -609,11 +614,53 @@ def concentration_chunks(prep: Prepared, trains: Sequence[DoseTrain], times_h: n
         (as :func:`concentrations`), valid until the next chunk: the arrays are reused.
     """
     times_h = np.asarray(times_h, float)
+    if prep.model.metabolite:
+        yield from _chain_chunks(prep, trains, times_h, False, budget_bytes)
+        return
     yield from _converted_chunks(prep, lambda sub: _plans(sub, trains, times_h), times_h.size,
                                  budget_bytes)
 
 
 _CONVERT_KEYS = ("v1", "hct", "bmax_ng_ml", "kd_ng_ml", "kns")
+
+
+def _chain_chunks(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray,
+                  steady_state: bool, budget_bytes: int | None = None):
+    """Parent-metabolite concentrations (``conc_ng_ml`` the metabolite, ``<drug>_ng_ml``
+    the parent) of blocks of subjects within the memory budget: yields ``(lo, hi, rows)``.
+
+    A bare ``iv`` dose is infused over the model's ``default_infusion_h`` (warned once).
+    """
+    model, n = prep.model, len(prep.cov)
+    if model.default_infusion_h and any(t.route == "iv" for t in trains):
+        warnings.warn(f"{model.drug} iv doses are infused over "
+                      f"{format_value(model.default_infusion_h, 'h')} (model {model.name}); "
+                      "write e.g. 'iv over 60 min' for another duration", PkdoseWarning,
+                      stacklevel=3)
+    doses = [(tr, dose_amounts(tr, prep.cov),
+              tr.infusion_h if tr.route == "infusion" else model.default_infusion_h)
+             for tr in trains]
+    # basis, states and results: about 4 arrays of (subjects, states, times) at once.
+    rows = max(1, _budget(budget_bytes) // (32 * (metabolite.N_STATES_MAX + 1)
+                                            * max(times_h.size, 1)))
+    for lo in range(0, n, rows):
+        hi = min(n, lo + rows)
+        p = {k: v[lo:hi] for k, v in prep.params.items() if isinstance(v, np.ndarray)}
+        ch = metabolite.build_chain(p, model.metabolite_ratio)
+        parent_mg, met_mg = metabolite.amounts(
+            ch, [(tr, amt[lo:hi], dur) for tr, amt, dur in doses], times_h, steady_state)
+        yield lo, hi, {"conc_ng_ml": met_mg * (1000.0 / p["v_m"])[:, None],
+                       f"{model.drug}_ng_ml": parent_mg * (1000.0 / p["v1"])[:, None]}
+
+
+def _chain_whole(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray,
+                 steady_state: bool, budget_bytes: int | None = None) -> dict:
+    """:func:`_chain_chunks` gathered into whole (n, T) arrays."""
+    outs = _outputs(prep.model, (len(prep.cov), times_h.size))
+    for lo, hi, rows in _chain_chunks(prep, trains, times_h, steady_state, budget_bytes):
+        for key, vals in rows.items():
+            outs[key][lo:hi] = vals
+    return outs
 
 
 def steady_state_trains(regimen: Regimen) -> tuple[tuple[DoseTrain, ...], float, float]:
@@ -639,6 +686,10 @@ def steady_state_concentrations(prep: Prepared, regimen: Regimen, times_in_cycle
     trains, period, start = steady_state_trains(regimen)
     t = np.asarray(times_in_cycle, float)
     model = prep.model
+    if model.metabolite:
+        shifted = [DoseTrain(tr.t0_h - start, tr.ii_h, tr.n, tr.amount, tr.unit, tr.route,
+                             tr.infusion_h) for tr in trains]
+        return _chain_whole(prep, shifted, t, True)
 
     def plans_of(sub: Prepared) -> list[solver.Plan]:
         p = sub.params
@@ -719,7 +770,7 @@ def check_curve_output(output: str, column: str, model: Model) -> None:
     if output not in CURVE_OUTPUTS:
         raise PkdoseError(f"unknown output {output!r}; choose {', '.join(CURVE_OUTPUTS)}",
                           option="output")
-    have = ("conc_ng_ml", "plasma_ng_ml") if model.blood == "langmuir_rbc" else ("conc_ng_ml",)
+    have = model.outputs
     if column not in have:
         raise PkdoseError(f"model {model.name} gives {' and '.join(have)}, not {column!r}",
                           option="column")
@@ -728,7 +779,7 @@ def check_curve_output(output: str, column: str, model: Model) -> None:
 def check_curve_values(model: Model, n_subjects: int, n_times: int) -> None:
     """Refuse curves whose concentrations would not fit the limit on values held at once,
     before anything is allocated."""
-    values = n_subjects * n_times * (2 if model.blood == "langmuir_rbc" else 1)
+    values = n_subjects * n_times * len(model.outputs)
     if values > MAX_CURVE_VALUES:
         raise exceeded("curve_values", f"{n_subjects:,} curves of {n_times:,} output times "
                        f"({format_value(8.0 * values, 'bytes')})",

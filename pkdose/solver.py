@@ -334,6 +334,11 @@ def _expm(mat: np.ndarray) -> np.ndarray:
     return r
 
 
+#: The stacked matrix exponential, public for the linear systems of other modules
+#: (pkdose.metabolite).
+matrix_exponential = _expm
+
+
 def _entry(sys: System, route: str) -> int:
     """State a dose of this route enters: the depot for absorbed routes, else central."""
     return 0 if route in DEPOT_ROUTES and sys.n_chain else sys.central

@@ -328,8 +328,8 @@ def test_unknown_drug_message_lists_what_pkdose_models():
     with pytest.raises(PkdoseError) as err:
         parse_regimen("tacrolimus 1 mg daily")
     assert str(err.value) == (
-        "unknown drug 'tacrolimus'; pkdose models sirolimus (rapamycin, Rapamune) and "
-        "everolimus (RAD001, Afinitor, Zortress, Certican)"
+        "unknown drug 'tacrolimus'; pkdose models sirolimus (rapamycin, Rapamune), "
+        "everolimus (RAD001, Afinitor, Zortress, Certican) and temsirolimus (Torisel, CCI-779)"
     )
 
 

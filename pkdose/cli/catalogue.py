@@ -42,7 +42,9 @@ def models(drug):
             from pkdose.children import coverage
 
             click.echo(f"    children: {coverage(m.drug)}")
-        click.echo(f"    source: {m.source.get('citation', '')} doi:{m.source.get('doi', '')}")
+        ident = (f"doi:{m.source['doi']}" if m.source.get("doi")
+                 else f"label: {m.source.get('label', '')}")
+        click.echo(f"    source: {m.source.get('citation', '')} {ident}")
         if not m.is_animal:
             from pkdose.conditions import model_conditions
 
