@@ -548,7 +548,7 @@ def model_conditions(model) -> str:
                else "recorded in its population" if name in _recorded(model)
                else "cited factors, population did not record it")
         parts.append(f"{'/'.join(e.label for e in levels)} ({how})")
-    return "; ".join(parts) + " (docs/conditions.md)"
+    return "; ".join(parts) + " (docs/conditions.md)" if parts else "none with cited data"
 
 
 def list_conditions(drug: str | None = None) -> pd.DataFrame:

@@ -202,7 +202,7 @@ class ExposureTable:
         header = ["regimen", "model", "basis", *(["id"] if several else []),
                   *(q.label for q in shown)]
         rows = []
-        legends = {LEGEND: True}
+        legends = {LEGEND: True, RANGE_LEGEND: False, POPULATION_LEGEND: False}
         for k, (_, r) in enumerate(self.frame.iterrows()):
             name = (f"{prefixes[k]}: " if prefixes else "") + _with_comedication(r)
             rows.append([name, str(r["model"]), str(r["basis"]),
@@ -222,7 +222,8 @@ class ExposureTable:
                              *(interval_text(r, q.column, q.unit) for q in shown)])
         verdict = [i for i, h in enumerate(header) if h == QUANTITIES["mTORC2 verdict"].label]
         return text_table(header, rows, left=3, left_also=verdict) + (
-            "".join(t + "\n" for t in (*legends, *metabolite_legend(self.frame)))
+            "".join(t + "\n" for t in (*(t for t, shown in legends.items() if shown),
+                                        *metabolite_legend(self.frame)))
             if legend else "")
 
 
