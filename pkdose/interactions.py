@@ -59,6 +59,7 @@ __all__ = [
     "CONTEXTS",
     "comedication_description",
     "comedication_names",
+    "comedication_table",
     "context_description",
     "context_words",
     "get_interaction",
@@ -380,6 +381,12 @@ def comedication_description(name: str) -> str:
     return str(_load().comeds[resolve_comedication(name)].get("description", ""))
 
 
+def comedication_table(name: str) -> Mapping[str, Any]:
+    """The ``[comedication.NAME]`` table of a co-medication or alias (description, aliases,
+    ``kinetics`` of its onset and offset, ``class_only``)."""
+    return _load().comeds[resolve_comedication(name)]
+
+
 def context_words(dim: str) -> dict[str, tuple[str, ...]]:
     """The values of a context dimension (``timing`` or ``setting``) with their aliases."""
     return {name: tuple(spec.get("aliases", ())) for name, spec in _load().contexts[dim].items()}
@@ -467,7 +474,9 @@ def get_interaction(drug: str, name: str) -> Interaction:
                           f"{', '.join(known)}") from None
     group = [r for r in interactions() if r.drug == d and r.comedication == canon]
     if not group:
-        raise PkdoseError(f"no interaction data for {d} with {canon}; known for {d}: "
+        why = (f" ({comedication_description(canon)}; pkdose applies measured ratios only)"
+               if comedication_table(canon).get("class_only") else "")
+        raise PkdoseError(f"no interaction data for {d} with {canon}{why}; known for {d}: "
                           f"{', '.join(known)}")
     hits = [r for r in group if all(getattr(r, k) == v for k, v in context.items())]
     if len(hits) > 1:

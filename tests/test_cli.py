@@ -248,7 +248,7 @@ def test_with_applies_the_cited_interaction_to_every_command(run, tmp_path):
     base = tmp_path / "b.csv"
     assert run("compare", "everolimus 2 mg daily", "--csv", str(base)).exit_code == 0
     res = run("compare", "everolimus 2 mg daily", "--with", "ketoconazole", "--csv", str(out))
-    assert res.exit_code == 0 and "everolimus 2 mg daily + ketoconazole" in res.stdout
+    assert res.exit_code == 0 and "everolimus 2 mg daily with ketoconazole" in res.stdout
     ratio = (pd.read_csv(out)["plasma_cavg_ng_ml"] / pd.read_csv(base)["plasma_cavg_ng_ml"])[0]
     assert ratio == pytest.approx(15.0, rel=1e-6)  # Kovarik 2005 AUC ratio, by construction
     flagged = run("flag", "everolimus 2 mg daily", "--with", "ketoconazole")
