@@ -330,6 +330,14 @@ def _with_events(source: str, reg: Regimen, data: Mapping[str, Any],
     if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
         raise PkdoseError(f"{source}: key 'reference.comedication' must be an array of names, "
                           f"e.g. [\"ciclosporin\"], got {listed!r}")
+    from pkdose.interactions import get_interaction
+
+    for c in listed:
+        try:
+            get_interaction(reg.drug, c)
+        except PkdoseError as err:
+            raise PkdoseError(f"{source}: key 'reference.comedication' has {c!r}: {err}"
+                              ) from None
     comeds += listed
     changes = data.get("changes", [])
     if not isinstance(changes, list) or not all(isinstance(c, str) for c in changes):
