@@ -816,6 +816,8 @@ _CHANGE_FORMS = (
     ("extra", re.compile(r"^(?:an\s+)?extra\s+(?:dose\s+of\s+)?(?P<amt>\d+(?:\.\d+)?)\s*"
                          r"(?P<du>mg/kg|mg/m2|mg)\s+on\s+day\s+(?P<a>\d+)$")),
 )
+#: Words after 'with' that name food, not a co-medication (read by the schedule grammar).
+_FOOD_WITH = ("food", "a", "meal", "meals", "breakfast", "fat", "high-fat", "milk")
 _CHANGE_HINT = ("dose changes read 'missed dose 3', 'missed week 3', 'dose 2 taken 12 h late', "
                 "'hold days 10-14' or 'extra 2 mg on day 5' (docs/regimen-format.md)")
 
@@ -873,12 +875,16 @@ def _split_events(text: str, quoted: str) -> tuple[str, list, list[str]]:
             break
         pos = starts[-1]
         clause = rest[pos:].strip().rstrip(",").strip()
-        if clause.lower().startswith("with "):
-            names = re.split(r"\s+and\s+", clause[5:].strip(), flags=re.IGNORECASE)
+        if clause.lower() == "with" or clause.lower().startswith("with "):
+            names = re.split(r"\s+and\s+", clause[4:].strip(), flags=re.IGNORECASE)
+            if not names[0]:
+                raise PkdoseError(f"cannot read '{quoted}': name a co-medication after 'with', "
+                                  "e.g. 'with ciclosporin' or 'with ketoconazole day 8-14'")
             try:
                 comeds[:0] = [parse_comedication(n) for n in names]
             except PkdoseError as err:
-                if str(err).startswith("unknown co-medication"):
+                # Food words after 'with' belong to the schedule grammar.
+                if names[0].split()[0].lower() in _FOOD_WITH:
                     break
                 raise PkdoseError(f"cannot read '{quoted}': {err}") from None
         else:

@@ -330,6 +330,9 @@ BAD = [
     ("sirolimus 2 mg daily, hold days 10-99999999999", "limit"),
     ("sirolimus 2 mg daily with ketoconazole day 99999999999-99999999999", "limit"),
     ("sirolimus 2 mg daily, missed dose 99999999999", "limit"),
+    ("sirolimus 2 mg daily with", "name a co-medication after 'with'"),
+    ("sirolimus 2 mg daily with aspirin", "unknown co-medication 'aspirin'"),
+    ("sirolimus 2 mg daily with ketoconazole day 0-3", "whole numbers from 1"),
 ]
 
 
