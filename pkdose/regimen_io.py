@@ -604,7 +604,15 @@ def regimen_to_events(
         depot over 24 h (RATE = AMT / 24, II = 24); AMT stays in ppm of food, which a
         NONMEM model must turn into mg with the animals' food intake (pkdose itself
         spreads the day's intake over the species' feeding pattern).
+
+    Dose changes are in the rows (a held or missed dose is not written); co-medications
+    have no place in dose records, so a regimen that carries some is refused rather than
+    written without them.
     """
+    if reg.comedications:
+        raise PkdoseError(f"an event table holds doses only, and {reg.drug} here is given "
+                          f"with {' and '.join(str(c) for c in reg.comedications)}; write the "
+                          "regimen as TOML (regimen_to_toml) to keep its co-medications")
     rows = []
     for tr in compile_trains(reg):
         cut = _train_rows(tr, until_h)

@@ -381,3 +381,12 @@ def test_dose_change_objects_are_checked():
     reg = parse_regimen("sirolimus 2 mg daily")
     assert replace(reg, changes=(DoseChange("hold", first=2, last=3),)).has_events
     assert DoseTrain(0.0, 0.0, 1, 1.0).n == 1
+
+
+def test_event_tables_keep_dose_changes_and_refuse_co_medications():
+    from pkdose.regimen_io import regimen_to_events
+
+    ev = regimen_to_events(parse_regimen("sirolimus 2 mg daily x 10, missed dose 3"))
+    assert list(ev["TIME"]) == [0.0, 72.0] and list(ev["ADDL"]) == [1, 6]
+    with pytest.raises(PkdoseError, match="event table holds doses only"):
+        regimen_to_events(parse_regimen("sirolimus 2 mg daily x 10 with ciclosporin"))
