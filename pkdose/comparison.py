@@ -30,6 +30,9 @@ from pkdose.regimen import Regimen
 from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table, number
 from pkdose.simulation import as_regimen
 
+#: Virtual subjects of a comparison's population intervals unless told.
+POPULATION_N = 500
+
 __all__ = ["AGAINST_GROUPS", "Placement", "alternative_scenarios", "compare", "flag",
            "parse_against", "place", "reference_table"]
 
@@ -38,7 +41,8 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
             subjects=None, params: Mapping[str, float] | None = None,
             window_h: tuple[float, float] | None = None, with_pd: bool = True,
             with_: Sequence[str] | str = (), species: str | None = None,
-            metrics: Sequence[str] | None = None, spread: bool = True) -> ExposureTable:
+            metrics: Sequence[str] | None = None, spread: bool = True,
+            population=None, n: int | None = None, seed: int = 1) -> ExposureTable:
     """Exposure of several regimens for the same subjects: one row per regimen and subject.
 
     Parameters
@@ -65,6 +69,14 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
         ``<column>_model_low``/``_model_high``, ``range_models``,
         ``mtorc2_verdict_by_model`` and ``mtorc2_models_disagree`` columns, every model's
         rows in ``to_frame(models=True)``.
+    population : str, Population, DataFrame or None
+    n : int, optional
+        With either, also evaluate each regimen (own model) in ``n`` (default
+        :data:`POPULATION_N`) virtual subjects of ``population``
+        (``pkdose.population.load_population``; None: the typical subject with the
+        model's variability; ``seed`` as in ``simulate_population``) and give, beside each
+        row, the 5-95 % interval of every metric and the share of subjects per mTORC2
+        verdict (``<column>_pop_p5``, ``<column>_pop_p95``, ``mtorc2_<verdict>_fraction``).
     """
     from pkdose.engine import DEFAULT_METRICS, QUANTITIES
 
@@ -72,7 +84,15 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
         metrics = [k for k in DEFAULT_METRICS if not QUANTITIES[k].is_pd]
     scns = _scenarios(regimens, model, subjects, params, with_, species)
     alternatives = [alternative_scenarios(s) for s in scns] if spread else None
-    return exposure_table(scns, metrics, window_h, alternatives=alternatives)
+    pops, name = None, ""
+    if population is not None or n is not None:
+        from pkdose.population import load_population, population_scenario
+
+        pop = load_population(population)
+        pops = [population_scenario(s, pop, n or POPULATION_N, seed) for s in scns]
+        name = pop.name
+    return exposure_table(scns, metrics, window_h, alternatives=alternatives,
+                          populations=pops, population_name=name)
 
 
 def alternative_scenarios(scn: Scenario) -> list[Scenario]:
@@ -254,12 +274,51 @@ class Placement:
     nearest: pd.DataFrame
     targets: pd.DataFrame
 
-    def bands(self) -> list[tuple[str, float, float]]:
-        """Target ranges (not one-sided signal lines) as figure bands: label, low, high."""
+    def targets_of(self, regimen: str) -> pd.DataFrame:
+        """The trough-target rows of one regimen."""
+        return self.targets[self.targets["regimen"] == regimen]
+
+    def nearest_of(self, regimen: str) -> dict[str, object]:
+        """One regimen's nearest reference, its distance and ratios by column name
+        (``nearest_reference``, ``nearest_auc168_ratio``, ...); empty without one."""
+        hit = self.nearest[self.nearest["regimen"] == regimen]
+        if hit.empty:
+            return {}
+        n = hit.iloc[0]
+        return {"nearest_reference": n["reference"],
+                "nearest_reference_regimen": n["reference_regimen"],
+                "nearest_log_distance": n["log_distance"],
+                **{f"nearest_{m.lower()}_ratio": n[f"{m}_ratio"] for m in RATIO_METRICS}}
+
+    def bands(self, regimen: str | None = None) -> list[tuple[str, float, float]]:
+        """Target ranges (not one-sided signal lines) as figure bands: label, low, high
+        (of one regimen's drug, or of all)."""
+        tg = self.targets if regimen is None else self.targets_of(regimen)
         out = [(f"{t['reference']} {t['low_ng_ml']:g}-{t['high_ng_ml']:g}",
                 float(t["low_ng_ml"]), float(t["high_ng_ml"]))
-               for _, t in self.targets.iterrows() if t["kind"] != "signal"]
+               for _, t in tg.iterrows() if t["kind"] != "signal"]
         return list(dict.fromkeys(out))
+
+    def lines(self, regimen: str) -> list[str]:
+        """What the placement says of one regimen: its nearest reference with the ratios,
+        then where its trough sits against each target."""
+        near = self.nearest_of(regimen)
+        if not near:
+            return []
+        ratios = ", ".join(f"{m} x{number(near[f'nearest_{m.lower()}_ratio'], '.2g')}"
+                           for m in RATIO_METRICS)
+        out = [f"nearest reference by exposure is {near['nearest_reference']} "
+               f"({near['nearest_reference_regimen']}): {ratios}"]
+        for _, t in self.targets_of(regimen).iterrows():
+            trough = number(t["ctrough_ng_ml"], ".2g", "ng/mL")
+            if t["kind"] == "signal":
+                rel = "above" if t["position"] != "below" else "below"
+                out.append(f"trough {trough} is {rel} the {t['low_ng_ml']:g} ng/mL signal of "
+                           f"{t['reference']}")
+            else:
+                out.append(f"trough {trough} is {t['position']} {t['low_ng_ml']:g}-"
+                           f"{t['high_ng_ml']:g} ng/mL ({t['reference']}: {t['applies_to']})")
+        return out
 
     def to_dict(self) -> dict:
         """JSON-ready: references, ratios, nearest and targets as lists of records."""
@@ -278,21 +337,9 @@ class Placement:
         text = ("\nreference regimens (steady state of the repeating dose, default model, "
                 "with their co-medication):\n"
                 + self.references.to_text(prefixes=list(refs["reference"]), legend=False))
-        for _, n in self.nearest.iterrows():
-            ratios = ", ".join(f"{m} x{number(n[f'{m}_ratio'], '.2g')}" for m in RATIO_METRICS)
-            text += (f"\n{n['regimen']}: nearest reference by exposure is {n['reference']} "
-                     f"({n['reference_regimen']}): {ratios}\n")
-            tg = self.targets[self.targets["regimen"] == n["regimen"]]
-            for _, t in tg.iterrows():
-                trough = number(t["ctrough_ng_ml"], ".2g", "ng/mL")
-                if t["kind"] == "signal":
-                    rel = "above" if t["position"] != "below" else "below"
-                    text += (f"  trough {trough} is {rel} the "
-                             f"{t['low_ng_ml']:g} ng/mL signal of {t['reference']}\n")
-                else:
-                    text += (f"  trough {trough} is {t['position']} "
-                             f"{t['low_ng_ml']:g}-{t['high_ng_ml']:g} ng/mL "
-                             f"({t['reference']}: {t['applies_to']})\n")
+        for regimen in self.nearest["regimen"]:
+            first, *rest = self.lines(regimen)
+            text += f"\n{regimen}: {first}\n" + "".join(f"  {line}\n" for line in rest)
         if self.nearest.empty:
             text += "\nno reference of the same drug to compare with\n"
         return text

@@ -11,7 +11,11 @@ residual error model the likelihood:
 
     -log p(eta | y) = 1/2 eta' Omega^-1 eta
                       + 1/2 sum_j [ (y_j - f_j(eta))^2 / s_j^2 + log s_j^2 ] + const,
-    s_j^2 = (sigma_prop f_j)^2 + sigma_add^2.
+    s_j^2 = (sigma_prop f_j)^2 + sigma_add^2,
+
+a level below its limit of quantification L_j adding -log Phi((L_j - f_j) / s_j) instead
+(M3, ``pkdose.censoring``). Levels measured by an immunoassay are first converted to the
+LC-MS/MS scale the models predict on (``pkdose.assay``).
 
 The mode (MAP) is found by L-BFGS-B on whitened etas (``eta = L z``, ``L L' = Omega``),
 with batched central-difference gradients: every gradient is one call of the vectorised
@@ -39,6 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from pkdose.censoring import below_limit, negative_log_likelihood
 from pkdose.diagnostics import FitDiagnostics, effective_sample_size, outside_interval, pareto_k
 from pkdose.errors import ExtrapolationWarning, FitWarning, PkdoseError
 from pkdose.levels import Levels, doses_after, doses_before, read_levels
@@ -99,9 +104,9 @@ class _Posterior:
 
     def __init__(self, model: Model, cov: pd.DataFrame, with_: Sequence[str],
                  trains: Sequence[DoseTrain], t: np.ndarray, y: np.ndarray,
-                 root: np.ndarray, n_iiv: int) -> None:
+                 root: np.ndarray, n_iiv: int, censored: np.ndarray | None = None) -> None:
         self.model, self.cov, self.with_ = model, cov, tuple(with_)
-        self.trains, self.t, self.y = tuple(trains), t, y
+        self.trains, self.t, self.y, self.censored = tuple(trains), t, y, censored
         self.root, self.n_iiv = root, n_iiv
         self.sp = float(model.residual.get("proportional", 0.0))
         self.sa = float(model.residual.get("additive_ng_ml", 0.0))
@@ -135,8 +140,7 @@ class _Posterior:
             return prior
         f = self.predict(z, self.t)
         var = (self.sp * f) ** 2 + self.sa ** 2 + MIN_SD_NG_ML ** 2
-        nll = 0.5 * np.sum((self.y - f) ** 2 / var + np.log(var), axis=1)
-        out = prior + nll
+        out = prior + negative_log_likelihood(self.y, f, var, self.censored)
         return np.where(np.isfinite(out), out, np.inf)
 
 
@@ -244,7 +248,8 @@ class Fit:
 def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
              model: Model | str | None = None, subjects=None,
              with_: Sequence[str] | str = (), first_dose: str | None = None,
-             n_proposals: int = 4000, n_samples: int = 1000, seed: int = 1) -> Fit:
+             n_proposals: int = 4000, n_samples: int = 1000, seed: int = 1,
+             assay: str | None = None) -> Fit:
     """MAP estimate and posterior of one person's parameters from measured levels.
 
     Parameters
@@ -259,6 +264,7 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
     first_dose : clock time of the first dose, for levels given as clock times
     n_proposals, n_samples : SIR proposal draws and posterior draws kept
     seed : random seed of the proposal and resampling
+    assay : the method of levels that name none (``pkdose.assay``; default: LC-MS/MS)
 
     Returns
     -------
@@ -274,13 +280,14 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
                           "needs as its likelihood")
     if not (isinstance(n_samples, int) and 1 <= n_samples <= n_proposals):
         raise PkdoseError("need 1 <= n_samples <= n_proposals")
-    lev = levels if isinstance(levels, Levels) else read_levels(levels, reg, first_dose)
+    lev = levels if isinstance(levels, Levels) else read_levels(levels, reg, first_dose, assay)
     if len(cov) != 1:
         raise PkdoseError("individual estimation is for one person; give one row of covariates")
     for msg in outside_dose_range(m, [tr.amount for tr in lev.recorded], "recorded doses: "):
         warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     root, names, n_iiv = _prior_root(m)
-    post = _Posterior(m, cov, comed, lev.doses, lev.time_h, lev.conc_ng_ml, root, n_iiv)
+    post = _Posterior(m, cov, comed, lev.doses, lev.time_h, lev.conc_ng_ml, root, n_iiv,
+                      lev.below_limit)
     k = len(names)
     rng = np.random.default_rng(seed)
     if k == 0:
@@ -400,19 +407,24 @@ def fitted_levels(fit: Fit) -> pd.DataFrame:
 
     The band is of the predicted (true) concentration; a measurement also carries the
     model's residual error, given as ``residual_sd_ng_ml`` at the MAP prediction.
+    ``measured_ng_ml`` is on the LC-MS/MS scale (for a censored level, its limit),
+    ``reported_ng_ml`` as the laboratory reported it on its ``assay``.
     """
     lev, post = fit.levels, fit.post
     if lev.time_h.size == 0:
         return pd.DataFrame(columns=["time", "time_h", "measured_ng_ml", "typical_ng_ml",
                                      "individual_ng_ml", "p5_ng_ml", "p95_ng_ml",
-                                     "residual_sd_ng_ml"])
+                                     "residual_sd_ng_ml", "censored", "reported_ng_ml",
+                                     "assay"])
     ind = post.predict(fit.mode_z, lev.time_h)[0]
     typ = post.predict(np.zeros_like(fit.mode_z), lev.time_h)[0]
     q = _pct(post.predict(fit.samples_z, lev.time_h))
     return pd.DataFrame({"time": lev.clock(lev.time_h), "time_h": lev.time_h,
                          "measured_ng_ml": lev.conc_ng_ml, "typical_ng_ml": typ,
                          "individual_ng_ml": ind, "p5_ng_ml": q[0], "p95_ng_ml": q[2],
-                         "residual_sd_ng_ml": np.sqrt((post.sp * ind) ** 2 + post.sa ** 2)})
+                         "residual_sd_ng_ml": np.sqrt((post.sp * ind) ** 2 + post.sa ** 2),
+                         "censored": lev.below_limit, "reported_ng_ml": lev.as_measured,
+                         "assay": lev.methods()})
 
 
 def _period(reg: Regimen) -> float:
@@ -529,10 +541,15 @@ RISES_WITH_DOSE = ("ctrough_ng_ml", "cmin_ng_ml", "cmax_ng_ml", "cavg_ng_ml",
                    "auc168_ng_h_ml", "auctau_ng_h_ml")
 
 
-def dose_target(text: str | Target) -> Target:
+def dose_target(text: str | Target, drug: str | None = None, assay: str | None = None
+                ) -> Target:
     """A target a person's dose can aim at (``pkdose.targets`` grammar): a range
-    (``trough 5-10``), a value (``AUC168 400``, met within 80-125 %) or ``mTORC2 spared``."""
+    (``trough 5-10``), a value (``AUC168 400``, met within 80-125 %) or ``mTORC2 spared``;
+    with ``drug``, a target stated for an immunoassay (``trough 5-10 by CMIA``, or
+    ``assay``) is put on the LC-MS/MS scale."""
     tgt = parse_target(text)
+    if drug is not None:
+        tgt = tgt.on_lcms_scale(drug, assay)
     if tgt.quantile is not None:
         raise PkdoseError(f"target {tgt.text!r} is a population statistic; for one person "
                           "write e.g. \"trough 5-10\" or \"AUC168 400\"")
@@ -570,8 +587,8 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
     """
     from pkdose.drugs import tablet_doses
 
-    tgt = dose_target(target)
     drug = fit.regimen.drug
+    tgt = dose_target(target, drug)
     rng = fit.model.validity("dose_mg")
     doses = tablet_doses(drug, max_tablets, rng[1] if rng else math.inf)
     prep_map = _map_prep(fit)
@@ -752,12 +769,13 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
 
 
 def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
-                    model: Model | str | None = None, subjects=None, seed: int = 1
-                    ) -> tuple[list[Levels], np.ndarray]:
+                    model: Model | str | None = None, subjects=None, seed: int = 1,
+                    lloq_ng_ml: float | None = None) -> tuple[list[Levels], np.ndarray]:
     """Levels of ``n`` subjects drawn from the model: IIV, one occasion, residual error.
 
-    Returns the levels (hours since the first dose; simulated measurements can be <= 0
-    where the additive error dominates, as in the model) and the true etas (IIV then
+    Returns the levels (hours since the first dose; without ``lloq_ng_ml`` simulated
+    measurements can be <= 0 where the additive error dominates, as in the model; with
+    it, measurements below the limit are censored at it) and the true etas (IIV then
     occasion), (n, k), for checking estimates against the truth.
     """
     from pkdose.simulation import as_regimen, concentrations, prepare, resolve_model
@@ -775,4 +793,8 @@ def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
     sa = float(m.residual.get("additive_ng_ml", 0.0))
     y = f * (1 + sp * rng.standard_normal(f.shape)) + sa * rng.standard_normal(f.shape)
     trains = compile_trains(reg)
-    return [Levels(t.copy(), y[i], trains) for i in range(n)], eta
+    if lloq_ng_ml is None:
+        return [Levels(t.copy(), y[i], trains) for i in range(n)], eta
+    blq = below_limit(y, lloq_ng_ml)
+    y = np.where(blq, lloq_ng_ml, y)
+    return [Levels(t.copy(), y[i], trains, censored=blq[i]) for i in range(n)], eta

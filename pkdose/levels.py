@@ -3,8 +3,11 @@
 The edge of :mod:`pkdose.individual`: a levels CSV (or DataFrame) with clock times or
 hours since the first dose, whole-blood levels and recorded doses becomes :class:`Levels`
 in hours since the first dose. Dates are read in one format per file (ISO, slashes with
-the day/month order taken from the file, or dots); UTC offsets are honoured. See
-``docs/individual.md``.
+the day/month order taken from the file, or dots); UTC offsets are honoured. Levels below
+the limit of quantification (``<0.5``, or ``BLQ`` with an ``lloq_ng_ml`` column) are kept as
+censored levels (:mod:`pkdose.censoring`), and levels measured by an immunoassay (an
+``assay`` column, or one method for the file) are converted to the LC-MS/MS scale
+(:mod:`pkdose.assay`). See ``docs/individual.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pkdose.assay import assay_bias, canonical_method
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
 from pkdose.limits import (
@@ -39,7 +43,10 @@ class Levels:
     """Measured levels and the doses actually taken, in hours since the first dose.
 
     ``doses`` are all the doses (the recorded ones, then the regimen resuming after the
-    last of them); ``recorded`` only those read from dose rows.
+    last of them); ``recorded`` only those read from dose rows. ``conc_ng_ml`` is on the
+    LC-MS/MS scale (for a censored level: its limit on that scale); ``measured_ng_ml`` as
+    reported, on the level's ``method`` ('' where none was given); ``censored`` marks
+    levels below their limit of quantification.
     """
 
     time_h: np.ndarray
@@ -47,6 +54,25 @@ class Levels:
     doses: tuple[DoseTrain, ...]
     origin: pd.Timestamp | None = None
     recorded: tuple[DoseTrain, ...] = ()
+    censored: np.ndarray | None = None
+    measured_ng_ml: np.ndarray | None = None
+    method: tuple[str, ...] = ()
+
+    @property
+    def below_limit(self) -> np.ndarray:
+        """Which levels are censored (below their limit of quantification)."""
+        if self.censored is None:
+            return np.zeros(self.time_h.size, dtype=bool)
+        return np.asarray(self.censored, bool)
+
+    @property
+    def as_measured(self) -> np.ndarray:
+        """The levels as reported, on their own method's scale."""
+        return self.conc_ng_ml if self.measured_ng_ml is None else self.measured_ng_ml
+
+    def methods(self) -> list[str]:
+        """The methods of the levels ('' for a level with none given)."""
+        return list(self.method) or ["" for _ in self.time_h]
 
     def clock(self, hours) -> list[str]:
         """Clock times of ``hours`` ('' when the levels were given in hours)."""
@@ -238,15 +264,19 @@ def doses_before(trains: Sequence[DoseTrain], t_h: float) -> list[DoseTrain]:
 
 
 def read_levels(source: str | pd.DataFrame, regimen: Regimen,
-                first_dose: str | None = None) -> Levels:
+                first_dose: str | None = None, assay: str | None = None) -> Levels:
     """Measured levels (and any recorded doses) from a CSV file or DataFrame.
 
     Columns: ``time`` (a clock time such as ``2026-03-02 08:30``, or hours since the first
-    dose), ``conc_ng_ml`` (measured whole-blood level; empty on dose-only rows) and,
-    optionally, ``dose_mg`` (a dose actually taken at that time). Without dose rows the
-    regimen is taken as followed from the first dose (``first_dose``, needed with clock
-    times); with dose rows those are the doses taken, and the regimen's schedule
-    (anchored at the first dose) resumes after the last recorded dose.
+    dose), ``conc_ng_ml`` (measured whole-blood level; ``<0.5`` for a level below the
+    limit of quantification; empty on dose-only rows) and, optionally, ``dose_mg`` (a dose
+    actually taken at that time), ``lloq_ng_ml`` (the limit of quantification of that
+    level: a level below it, or written ``BLQ``, is censored) and ``assay`` (the method
+    that measured it, e.g. CMIA; default ``assay``, and with neither the level is taken as
+    LC-MS/MS-equivalent). Without dose rows the regimen is taken as followed from the
+    first dose (``first_dose``, needed with clock times); with dose rows those are the
+    doses taken, and the regimen's schedule (anchored at the first dose) resumes after the
+    last recorded dose.
     """
     where = "levels table" if isinstance(source, pd.DataFrame) else f"levels file {source}"
     if isinstance(source, pd.DataFrame):
@@ -257,15 +287,17 @@ def read_levels(source: str | pd.DataFrame, regimen: Regimen,
     missing = [c for c in ("time", "conc_ng_ml") if c not in df.columns]
     if missing:
         raise PkdoseError(f"{where} needs column(s) {', '.join(missing)} (and optionally "
-                          "dose_mg); see docs/individual.md")
-    unknown = sorted(set(df.columns) - {"time", "conc_ng_ml", "dose_mg"})
+                          "dose_mg, lloq_ng_ml, assay); see docs/individual.md")
+    unknown = sorted(set(df.columns) - set(_COLUMNS))
     if unknown:
-        raise PkdoseError(f"{where}: unknown column(s) {', '.join(unknown)}; use time, "
-                          "conc_ng_ml and dose_mg")
+        raise PkdoseError(f"{where}: unknown column(s) {', '.join(unknown)}; use "
+                          f"{', '.join(_COLUMNS)}")
     df = df[df["time"].notna() & (df["time"].astype(str).str.strip() != "")].reset_index(
         drop=True)
+    conc_text, censored = _censored_cells(df["conc_ng_ml"])
+    df["conc_ng_ml"] = conc_text
     values: dict[str, pd.Series] = {}
-    for col in ("conc_ng_ml", "dose_mg"):
+    for col in ("conc_ng_ml", "dose_mg", "lloq_ng_ml"):
         raw = df[col] if col in df else pd.Series([None] * len(df), dtype=object)
         blank = raw.isna() | (raw.astype(str).str.strip() == "")
         num = pd.to_numeric(raw.where(~blank), errors="coerce")
@@ -275,14 +307,30 @@ def read_levels(source: str | pd.DataFrame, regimen: Regimen,
             raise PkdoseError(f"{where} row {i + 1}: {col} {raw.iloc[i]!r} is not a number")
         if (num.dropna() <= 0).any():
             i = int(np.flatnonzero((num > 0).eq(False) & num.notna())[0])
-            what = ("levels below quantification are not supported; leave the row out"
-                    if col == "conc_ng_ml" else "doses must be positive")
+            what = {"conc_ng_ml": "write a level below quantification as <LLOQ (e.g. <0.5) "
+                                  "or give its lloq_ng_ml",
+                    "dose_mg": "doses must be positive",
+                    "lloq_ng_ml": "a limit of quantification must be positive"}[col]
             raise PkdoseError(f"{where} row {i + 1}: {col} = {num.iloc[i]:g}: {what}")
         values[col] = num
+    lloq = values["lloq_ng_ml"].to_numpy(float)
+    conc = values["conc_ng_ml"].to_numpy(float)
+    blq_word = censored & np.isnan(conc)  # BLQ without a number: the limit column says it
+    if np.any(blq_word & np.isnan(lloq)):
+        i = int(np.flatnonzero(blq_word & np.isnan(lloq))[0])
+        raise PkdoseError(f"{where} row {i + 1}: a level below quantification needs its "
+                          "limit: write it as <LLOQ (e.g. <0.5) or give lloq_ng_ml")
+    # A number below its own limit is below quantification: the likelihood uses the limit
+    # (as for a BLQ word); a level written <x keeps x as its limit.
+    to_limit = blq_word | (~censored & (conc < lloq))
+    censored = censored | to_limit
+    conc = np.where(to_limit, lloq, conc)
+    values["conc_ng_ml"] = pd.Series(conc)
     if not (values["conc_ng_ml"].notna() | values["dose_mg"].notna()).all():
         i = int(np.flatnonzero(~(values["conc_ng_ml"].notna()
                                  | values["dose_mg"].notna()).to_numpy())[0])
         raise PkdoseError(f"{where} row {i + 1} has neither conc_ng_ml nor dose_mg")
+    method = _methods(df, assay, where)
     n_levels, n_doses = (int(values[c].notna().sum()) for c in ("conc_ng_ml", "dose_mg"))
     if n_levels > MAX_LEVELS:
         raise exceeded("levels", f"{where} with {n_levels:,} levels")
@@ -328,8 +376,41 @@ def read_levels(source: str | pd.DataFrame, regimen: Regimen,
                            "doses (and the regimen resuming after them)")
     obs = values["conc_ng_ml"].notna().to_numpy()
     order = np.argsort(hours[obs], kind="stable")
-    return Levels(hours[obs][order], values["conc_ng_ml"].to_numpy(float)[obs][order],
-                  tuple(trains), origin, tuple(recorded))
+    measured = values["conc_ng_ml"].to_numpy(float)[obs][order]
+    methods = [method[i] for i in np.flatnonzero(obs)[order]]
+    ratio = np.array([assay_bias(regimen.drug, m).ratio if m else 1.0 for m in methods])
+    return Levels(hours[obs][order], measured / ratio, tuple(trains), origin,
+                  tuple(recorded), censored[obs][order], measured, tuple(methods))
+
+
+#: The columns of a levels table.
+_COLUMNS = ("time", "conc_ng_ml", "dose_mg", "lloq_ng_ml", "assay")
+#: Words a laboratory writes for a level below quantification (the limit in its column).
+_BLQ_WORDS = ("blq", "bql", "<lloq", "<loq", "below lloq", "nd")
+
+
+def _censored_cells(col: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Cells of ``conc_ng_ml`` with ``<x`` or a BLQ word: (the numbers left, censored)."""
+    text = col.astype(object).where(col.notna(), "").astype(str).str.strip()
+    word = text.str.lower().isin(_BLQ_WORDS)
+    less = text.str.match(r"^<\s*[0-9.]") & ~word
+    out = text.where(~less, text.str.lstrip("<").str.strip()).where(~word, "")
+    return out, (less | word).to_numpy()
+
+
+def _methods(df: pd.DataFrame, assay: str | None, where: str) -> list[str]:
+    """The canonical method of each row ('' where none is given)."""
+    default = canonical_method(assay) if assay else ""
+    if "assay" not in df:
+        return [default] * len(df)
+    out = []
+    for i, cell in enumerate(df["assay"]):
+        text = "" if pd.isna(cell) else str(cell).strip()
+        try:
+            out.append(canonical_method(text) if text else default)
+        except PkdoseError as exc:
+            raise PkdoseError(f"{where} row {i + 1}: {exc}") from None
+    return out
 
 
 def _recorded_doses(amounts: np.ndarray, hours: np.ndarray, is_dose: np.ndarray,

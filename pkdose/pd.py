@@ -181,23 +181,6 @@ def hill(c: np.ndarray, c50: float, n: float) -> np.ndarray:
     return r / (1.0 + r)
 
 
-def pd_curves(conc: np.ndarray, step_h: float, params: PDParams, periodic: bool = False
-              ) -> dict[str, np.ndarray]:
-    """Effect site, engagement site, mTORC1 inhibition and mTORC2 fraction on the grid.
-
-    ``conc`` (T,) or (n, T): whole-blood sirolimus-equivalent ng/mL on a uniform grid
-    starting at the first dose (drug-free start: Ce = Cc1 = 0, M2 = 1) or, with
-    ``periodic``, spanning one steady-state period.
-    """
-    start = None if periodic else 0.0
-    ce = np.maximum(first_order_response(conc, rate_of(params.t_half_e0_h), step_h, start),
-                    0.0)
-    cc1 = np.maximum(first_order_response(conc, rate_of(params.t_half_c1_h), step_h, start),
-                     0.0)
-    return {"ce_ng_ml": ce, "cc1_ng_ml": cc1, "mtorc1_inhibition": mtorc1_inhibition(cc1, params),
-            "mtorc2_fraction": mtorc2_fraction(ce, step_h, params, periodic)}
-
-
 def rate_of(half_life_h: float) -> float:
     """First-order rate constant (1/h) of a half-life (h)."""
     return math.log(2) / half_life_h
@@ -206,18 +189,6 @@ def rate_of(half_life_h: float) -> float:
 def mtorc1_inhibition(cc1: np.ndarray, params: PDParams) -> np.ndarray:
     """mTORC1 (S6K1/S6) inhibition from the engagement-site concentration Cc1."""
     return params.imax_1 * hill(cc1, params.ec50_1_ng_ml, params.n_1)
-
-
-def mtorc2_fraction(ce: np.ndarray, step_h: float, params: PDParams, periodic: bool = False
-                    ) -> np.ndarray:
-    """Assembled mTORC2 fraction from the effect-site curve ``ce`` of :func:`pd_curves`.
-
-    On its own so that other turnover half-lives (``params.with_(t_half_m2_h=...)``) reuse
-    one effect-site curve.
-    """
-    k2 = rate_of(params.t_half_m2_h)
-    target = 1.0 - params.imax_2 * hill(ce, params.ic50_2_ng_ml, params.n_2)
-    return first_order_response(target, k2, step_h, None if periodic else 1.0)
 
 
 def curve_pd(drug: str, curve):
@@ -389,6 +360,24 @@ def respond(profile: MtorProfile, params: PDParams, half_lives_h: Sequence[float
         np.stack([m.min(axis=-1) for m in m2], axis=-1),
         {"ce_ng_ml": ce[0], "cc1_ng_ml": cc1, "mtorc1_inhibition": i1,
          "mtorc2_fraction": m2[len(m2) // 2]})
+
+
+def pd_curves(conc: np.ndarray, step_h: float, params: PDParams, periodic: bool = False
+              ) -> dict[str, np.ndarray]:
+    """Effect site, engagement site, mTORC1 inhibition and mTORC2 fraction on the grid.
+
+    ``conc`` (T,) or (n, T): whole-blood sirolimus-equivalent ng/mL on a uniform grid
+    starting at the first dose (drug-free start: Ce = Cc1 = 0, M2 = 1) or, with
+    ``periodic``, spanning one steady-state period; the same chain as :func:`respond`,
+    at the parameter set's own turnover half-life. Arrays of the shape of ``conc``.
+    """
+    c = np.asarray(conc, float)
+    profile = MtorProfile(np.atleast_2d(c), step_h, periodic, step_h * (c.shape[-1] - 1), "")
+    ce = effect_site(profile, params)
+    cc1 = engagement_site(profile, params)
+    out = {"ce_ng_ml": ce[0], "cc1_ng_ml": cc1, "mtorc1_inhibition": mtorc1_inhibition(cc1, params),
+           "mtorc2_fraction": mtorc2_window(profile, params, params.t_half_m2_h, ce)}
+    return {k: v.reshape(c.shape) for k, v in out.items()}
 
 
 # --- verdicts ---------------------------------------------------------------------------

@@ -285,6 +285,7 @@ def curves_figure(curves: Sequence[tuple[str, pd.DataFrame]], log: bool = False,
             show(wk, xw, df["conc_ng_ml"].to_numpy()[keep], color="0.55", lw=0.6, alpha=0.6,
                  zorder=1)
     xlabel = "time (h)"
+    banded = False
     for i, (label, df) in enumerate(curves):
         x, xlabel = _time_axis(df["time_h"].to_numpy())
         colour, style = curve_style(i)
@@ -293,6 +294,17 @@ def curves_figure(curves: Sequence[tuple[str, pd.DataFrame]], log: bool = False,
         h = show(ax, x, y, color=colour, ls=style, lw=lw,
                  label=f"{label} (below {floor:g} ng/mL throughout)" if below else label)
         handles.append(h)
+        if "conc_p5_ng_ml" in df:
+            # The population's 5-95 % band under the typical curve, in its colour.
+            lo, hi = (df[c].to_numpy(float) for c in ("conc_p5_ng_ml", "conc_p95_ng_ml"))
+            drawn.append(hi)
+            for a, keep, xa in ((ax, slice(None), x), *([(wk, *week_x(df))] if wk else [])):
+                a.fill_between(xa, *(_positive(v[keep]) if log else v[keep] for v in (lo, hi)),
+                               color=colour, alpha=0.15, lw=0, zorder=0)
+            if not banded:
+                banded = True
+                handles.append(Patch(color="0.5", alpha=0.3,
+                                     label="shaded: 5-95 % of the virtual population"))
         extra = [("conc_ng_ml", style, lw)]
         if plasma and "plasma_ng_ml" in df:
             handles.append(show(ax, x, df["plasma_ng_ml"], color=colour, lw=1.0, ls="--",

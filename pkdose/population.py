@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from pkdose.censoring import below_limit
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
 from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value
@@ -132,11 +133,6 @@ def _data() -> Mapping:
     from pkdose.data import load_toml
 
     return load_toml("populations.toml")
-
-
-def population_names() -> list[str]:
-    """Names of the shipped populations."""
-    return list(_data())
 
 
 def _dist(name: str, raw: Mapping, where: str) -> CovariateDist:
@@ -613,6 +609,7 @@ def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int =
     numpy.ndarray or DataFrame
         Row ``i`` (``id`` ``i + 1``) is subject ``i`` of :func:`simulate_population`.
     """
+    from pkdose.engine import scenario
     from pkdose.simulation import (
         as_regimen,
         check_curve_output,
@@ -620,7 +617,6 @@ def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int =
         concentrations,
         curves_output,
         output_times,
-        prepare,
         resolve_model,
     )
 
@@ -630,11 +626,54 @@ def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int =
     m = resolve_model(reg, model, params)
     check_curve_output(output, column, m)
     check_curve_values(m, n, t.size)  # before any subject is drawn
-    m, comed, _, cov = _arm(reg, m, with_, population, n, seed)
-    eta, eta_occ = draw_etas(m, n, seed)
-    prep = prepare(m, cov, eta, eta_occ, with_=comed)
-    conc = concentrations(prep, compile_trains(reg), t, memory_budget_bytes)
+    scn = population_scenario(scenario(reg, m, with_=with_, warn=False), population, n, seed)
+    conc = concentrations(scn.prep, compile_trains(reg), t, memory_budget_bytes)
     return curves_output(t, conc, output, column, with_id=True)
+
+
+def curve_band(regimen: Regimen | str, population=None, n: int = 500, seed: int = 1,
+               model: Model | str | None = None, with_: Sequence[str] | str = (), *,
+               params: Mapping[str, float] | None = None,
+               times_h: Sequence[float]) -> dict[str, np.ndarray]:
+    """The 5th and 95th percentile of whole-blood concentration over the subjects of
+    :func:`simulate_curves` at ``times_h``: ``{"conc_p5_ng_ml": ..., "conc_p95_ng_ml":
+    ...}`` (the shaded band of a figure)."""
+    from pkdose.results import POPULATION_PERCENTILES
+
+    conc = simulate_curves(regimen, n, population, seed, model, with_, times_h=times_h,
+                           params=params)
+    lo, hi = np.percentile(conc, POPULATION_PERCENTILES, axis=0)
+    return {"conc_p5_ng_ml": lo, "conc_p95_ng_ml": hi}
+
+
+def population_scenario(scn, population=None, n: int = 1000, seed: int = 1):
+    """The regimen, model and co-medications of a scenario bound to ``n`` virtual subjects
+    of ``population`` (the subjects of :func:`simulate_population` with the same seed),
+    warning once where their covariates leave the model's data.
+
+    Parameters
+    ----------
+    scn : pkdose.engine.Scenario
+        Its subjects are replaced; the model keeps its typical-value overrides.
+    population, n, seed :
+        As :func:`simulate_population`.
+
+    Returns
+    -------
+    pkdose.engine.Scenario
+    """
+    from pkdose.engine import bind, scenario
+    from pkdose.simulation import prepare
+
+    _check_counts(n, 1, 1)
+    if scn.model.is_animal:
+        raise PkdoseError(f"virtual populations are human; {scn.model.species} regimens are "
+                          "compared for the typical animal", option="population")
+    cov = scenario(scn.regimen, scn.model, covariate_table(load_population(population).draw(
+        0, n, seed)), with_=scn.comedication).prep.cov
+    eta, eta_occ = draw_etas(scn.model, n, seed)
+    return bind(scn.regimen, prepare(scn.model, cov, eta, eta_occ, with_=scn.comedication),
+                scn.comedication)
 
 
 def _check_counts(n, chunk, workers) -> None:
@@ -682,8 +721,8 @@ def residual_error(model: Model, pred: np.ndarray, seed: int = 1, start: int = 0
 
 def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[float],
                           population=None, seed: int = 1, model: Model | str | None = None,
-                          with_: Sequence[str] | str = (), residual: bool = True
-                          ) -> pd.DataFrame:
+                          with_: Sequence[str] | str = (), residual: bool = True,
+                          lloq_ng_ml: float = 0.0) -> pd.DataFrame:
     """Simulated observed whole-blood concentrations of virtual subjects at sampling times.
 
     The subjects (covariates, IIV) are those of :func:`simulate_population` with the same
@@ -696,7 +735,10 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     -------
     DataFrame
         ``id, time_h, occasion`` (1-based index of the last dose at or before the sample;
-        0 before the first dose), ``pred_ng_ml`` and, with ``residual``, ``obs_ng_ml``.
+        0 before the first dose), ``pred_ng_ml`` and, with ``residual``, ``obs_ng_ml``
+        and ``blq``: an observation at or below 0, or below ``lloq_ng_ml``, is reported
+        below the limit of quantification (``blq`` true, ``obs_ng_ml`` NaN), as a
+        laboratory would (``pkdose.censoring.below_limit``).
     """
     from pkdose.simulation import (
         as_regimen,
@@ -738,7 +780,9 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     if residual:
         obs = np.concatenate([residual_error(m, pred[lo:lo + BLOCK], seed, lo)
                               for lo in range(0, n, BLOCK)])
-        df["obs_ng_ml"] = obs.ravel()
+        blq = below_limit(obs, lloq_ng_ml)
+        df["obs_ng_ml"] = np.where(blq, np.nan, obs).ravel()
+        df["blq"] = blq.ravel()
     return df
 
 

@@ -112,7 +112,7 @@ _ARM_KEYS = ("name", "title", "regimen", "comedication", "n", "note")
 _OBSERVED_KEYS = ("metric", "value", "unit", "central", "spread", "n", "population", "assay",
                   "arm", "origin", "uncertain", "note", "source", "doi", "pmid", "pmcid")
 _TARGET_KEYS = ("metric", "low", "high", "unit", "kind", "applies_to", "source", "doi",
-                "pmid", "label", "verified", "note")
+                "pmid", "label", "verified", "note", "assay")
 _METADATA_TABLES = ("reference", "source", "arm", "observed", "target", "lifespan",
                     "not_simulated")
 
@@ -194,6 +194,7 @@ class TargetRange:
     label: str = ""
     verified: bool = True
     note: str = ""
+    assay: str = ""
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,41 @@ class Reference:
     def citation(self) -> str:
         """The source citation with its identifiers, one line."""
         return _citation(self.source)
+
+    def to_text(self) -> str:
+        """Everything the file says, one fact per line: regimen and arms, population,
+        source, observed exposure, targets, notes (``pkdose references show``)."""
+        comed = f" + {' + '.join(self.comedication)}" if self.comedication else ""
+        pop = self.population
+        out = [f"{self.name}: {self.title}", f"  drug: {self.drug}   purpose: {self.purpose}",
+               f"  regimen: {self.regimen}{comed}",
+               *(f"  arm {a.name}: {a.regimen}" for a in self.arms),
+               f"  population: {pop.description}" + (f" (n = {pop.n})" if pop.n else ""),
+               *(f"  arm {a.name}: not simulated ({a.reason}): {a.title}"
+                 for a in self.not_simulated)]
+        if self.combined_with:
+            out.append(f"  given with: {'; '.join(self.combined_with)} (not simulated)")
+        if self.species != "human":
+            out.append(f"  species: {self.species}   strain: {self.strain}   start: "
+                       f"{self.start_age}")
+        out += [f"  {key}: {value}" for key, value in (("measured", self.measured),
+                                                       ("outcome", self.outcome)) if value]
+        for ls in self.lifespan:
+            delta = ("extended (no number)" if ls.delta_median_pct is None else
+                     f"{ls.delta_median_pct:+g} %" + (" (NS)" if ls.significant is False else ""))
+            out.append(f"  median lifespan, {ls.sex}{' ' + ls.arm if ls.arm else ''}: {delta}")
+        out.append(f"  source: {self.source.get('citation', '')}")
+        out += [f"    {key}: {self.source[key]}" for key in ("doi", "pmid", "pmcid", "label")
+                if self.source.get(key)]
+        out += [f"  observed {ob.metric}: {ob.value:g} {ob.unit}"
+                + (f" ({ob.spread})" if ob.spread else "") for ob in self.observed]
+        out += [f"  target {tg.metric} "
+                f"{f'{tg.low:g}-{tg.high:g}' if tg.high else f'>= {tg.low:g}'} {tg.unit}: "
+                f"{tg.applies_to}" for tg in self.targets]
+        out += [f"  note: {note}" for note in self.notes]
+        if not self.systemic:
+            out.append("  not systemic: modelled as no blood exposure")
+        return "\n".join(out) + "\n"
 
     def get_arm(self, name: str) -> Arm:
         """The arm called ``name``."""
@@ -494,6 +530,7 @@ def _target(where: str, i: int, raw: object) -> TargetRange:
         pmid=_str(where, f"{p}.pmid", tgt.get("pmid"), required=False),
         label=_str(where, f"{p}.label", tgt.get("label"), required=False),
         verified=verified, note=_str(where, f"{p}.note", tgt.get("note"), required=False),
+        assay=_str(where, f"{p}.assay", tgt.get("assay"), required=False),
     )
 
 
@@ -840,19 +877,26 @@ def targets(drug: str | None = None, purpose: str | None = None,
     """Every target range and signal line, one row per target and reference file.
 
     Columns: reference, drug, purpose, metric, low, high, unit, kind, applies_to, source,
-    doi, pmid, label, verified, note. ``low`` or ``high`` is NaN for a one-sided signal.
+    doi, pmid, label, verified, note, assay, assay_note. ``low`` or ``high`` is NaN for a
+    one-sided signal. ``low`` and ``high`` are on the LC-MS/MS scale pkdose predicts: a
+    target stated for an immunoassay (``assay``) is converted with its cited bias and says
+    so in ``applies_to`` and ``assay_note``; one with no method is taken as LC-MS/MS.
     """
-    rows = [
-        {"reference": r.name, "drug": r.drug, "purpose": r.purpose, "metric": t.metric,
-         "low": t.low if t.low is not None else math.nan,
-         "high": t.high if t.high is not None else math.nan, "unit": t.unit, "kind": t.kind,
-         "applies_to": t.applies_to, "source": t.source, "doi": t.doi, "pmid": t.pmid,
-         "label": t.label, "verified": t.verified, "note": t.note}
-        for r in _filter(_references(directory), purpose, drug) for t in r.targets
-    ]
+    from pkdose.targets import lcms_band
+
+    rows = []
+    for r in _filter(_references(directory), purpose, drug):
+        for t in r.targets:
+            low, high, said = lcms_band(r.drug, t.low, t.high, t.assay)
+            rows.append({
+                "reference": r.name, "drug": r.drug, "purpose": r.purpose, "metric": t.metric,
+                "low": low, "high": high, "unit": t.unit, "kind": t.kind,
+                "applies_to": t.applies_to + (f" [{said}]" if t.assay and said else ""),
+                "source": t.source, "doi": t.doi, "pmid": t.pmid, "label": t.label,
+                "verified": t.verified, "note": t.note, "assay": t.assay, "assay_note": said})
     return pd.DataFrame(rows, columns=[
         "reference", "drug", "purpose", "metric", "low", "high", "unit", "kind", "applies_to",
-        "source", "doi", "pmid", "label", "verified", "note"])
+        "source", "doi", "pmid", "label", "verified", "note", "assay", "assay_note"])
 
 
 def observed(drug: str | None = None, purpose: str | None = None,

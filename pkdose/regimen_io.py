@@ -857,9 +857,11 @@ def _row_blocks(rows: list[_DoseRow]) -> tuple[Block, ...]:
     return tuple(blocks)
 
 
-def _group_rows(df: pd.DataFrame, source: str, max_ids: int | None = None
-                ) -> dict[Any, list[_DoseRow]]:
-    """Dose rows by ID; more than ``max_ids`` IDs are refused before their rows are read."""
+def _group_rows(df: pd.DataFrame, source: str, max_ids: int | None = None,
+                bad: dict[Any, PkdoseError] | None = None) -> dict[Any, list[_DoseRow]]:
+    """Dose rows by ID; more than ``max_ids`` IDs are refused before their rows are read.
+    With ``bad``, a row that cannot be read is kept there as its subject's first error
+    instead of raised."""
     cols = _columns(df, source)
     records = df.rename(columns={v: k for k, v in cols.items()}).to_dict("records")
     groups: dict[Any, list[_DoseRow]] = {}
@@ -872,7 +874,13 @@ def _group_rows(df: pd.DataFrame, source: str, max_ids: int | None = None
         rows = groups.setdefault(subject, [])
         if max_ids is not None and len(groups) > max_ids:
             raise exceeded("event_ids", f"{source} with more than {max_ids:,} IDs")
-        dose = _read_row(source, n, rec.get)
+        try:
+            dose = _read_row(source, n, rec.get)
+        except PkdoseError as exc:
+            if bad is None:
+                raise
+            bad.setdefault(subject, exc)
+            continue
         if dose is not None:
             rows.append(dose)
     return groups
@@ -897,13 +905,36 @@ def events_to_regimens(
     dict
         ID -> Regimen, in order of first appearance.
     """
-    groups = _group_rows(df, source, max_ids=MAX_EVENT_IDS)
+    read = events_by_subject(df, drug, source=source)
+    for value in read.values():
+        if isinstance(value, PkdoseError):
+            raise value
+    return read  # type: ignore[return-value]
+
+
+def events_by_subject(
+    df: pd.DataFrame, drug: str | None = None, *, source: str = "event table"
+) -> dict[Any, Regimen | PkdoseError]:
+    """As :func:`events_to_regimens`, but a subject whose rows cannot be read maps to the
+    error (the other subjects are still read), so a batch keeps every good subject.
+
+    Raises
+    ------
+    PkdoseError
+        What concerns the whole table: a missing column or ID, no rows, too many IDs.
+    """
+    bad: dict[Any, PkdoseError] = {}
+    groups = _group_rows(df, source, MAX_EVENT_IDS, bad)
     if not groups:
         raise PkdoseError(f"{source} has no rows; {_EXPECTED_COLUMNS}")
-    return {
-        subject: _regimen_from_rows(f"{source} (ID {subject})", rows, drug)
-        for subject, rows in groups.items()
-    }
+    out: dict[Any, Regimen | PkdoseError] = {}
+    for subject, rows in groups.items():
+        try:
+            out[subject] = bad.get(subject) or _regimen_from_rows(
+                f"{source} (ID {subject})", rows, drug)
+        except PkdoseError as exc:
+            out[subject] = exc
+    return out
 
 
 def events_to_regimen(

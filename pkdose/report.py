@@ -147,9 +147,11 @@ class Unit:
     """One regimen of an input file, as it is simulated."""
 
     slug: str
-    regimen: Regimen
+    regimen: Regimen | None
     comedication: tuple[str, ...] = ()
     species: str | None = None
+    #: Why the regimen could not be read (one subject of an event table), else ''.
+    error: str = ""
 
 
 def load_file(path: str) -> list[Unit]:
@@ -158,10 +160,12 @@ def load_file(path: str) -> list[Unit]:
     event table."""
     stem = _slug(Path(path).stem)
     if path.lower().endswith(".csv"):
-        from pkdose.regimen_io import events_to_regimens, read_events_csv
+        from pkdose.regimen_io import events_by_subject, read_events_csv
 
-        regs = events_to_regimens(read_events_csv(path), source=path)
-        return [Unit(f"{stem}-{_slug(str(i))}", reg) for i, reg in regs.items()]
+        regs = events_by_subject(read_events_csv(path), source=path)
+        return [Unit(f"{stem}-{_slug(str(i))}", None, error=str(reg))
+                if isinstance(reg, PkdoseError) else Unit(f"{stem}-{_slug(str(i))}", reg)
+                for i, reg in regs.items()]
     from pkdose.regimen_io import read_regimen_file
 
     meta = read_regimen_file(path).metadata
@@ -194,12 +198,13 @@ def _unique(slug: str, taken: set[str]) -> str:
 def _units() -> dict[str, str]:
     """Unit of each metric column: the engine's registry, then the placement columns."""
     from pkdose.engine import QUANTITIES
-    from pkdose.results import HIGH, LOW
+    from pkdose.results import HIGH, LOW, P5, P95, VERDICT_LABELS
 
     out = {q.column + end: ("" if q.unit in ("label", "text") else q.unit)
-           for q in QUANTITIES.values() for end in ("", LOW, HIGH)}
-    out.update({"window_h": "h", "nearest_reference": "", "nearest_reference_regimen": "",
-                "nearest_log_distance": "log"})
+           for q in QUANTITIES.values() for end in ("", LOW, HIGH, P5, P95)}
+    out.update({f"mtorc2_{v}_fraction": "fraction" for v in VERDICT_LABELS})
+    out.update({"window_h": "h", "population_n": "subjects", "nearest_reference": "",
+                "nearest_reference_regimen": "", "nearest_log_distance": "log"})
     return out
 
 
@@ -227,8 +232,8 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
                 "model": e.row["model"], "basis": e.row["basis"]}
         values = {k: v for k, v in e.row.items() if k not in _LABELS}
         if placed is not None:
-            values.update(_nearest(placed, e.regimen_id))
-            for _, t in _targets(placed, e.regimen_id).iterrows():
+            values.update(placed.nearest_of(e.regimen_id))
+            for _, t in placed.targets_of(e.regimen_id).iterrows():
                 key = f"ctrough_vs_{t['reference']}_{t['kind']}"
                 values[key] = t["position"]
                 units.setdefault(key, "")
@@ -239,49 +244,12 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
     return rows
 
 
-def _nearest(placed: Placement, regimen_id: str) -> dict[str, object]:
-    near = placed.nearest
-    if near.empty:
-        return {}
-    hit = near[near["regimen"] == regimen_id]
-    if hit.empty:
-        return {}
-    n = hit.iloc[0]
-    out: dict[str, object] = {"nearest_reference": n["reference"],
-                              "nearest_reference_regimen": n["reference_regimen"],
-                              "nearest_log_distance": n["log_distance"]}
-    for label in ("AUC168", "Cavg", "Cmax", "Ctrough"):
-        out[f"nearest_{label.lower()}_ratio"] = n[f"{label}_ratio"]
-    return out
-
-
-def _targets(placed: Placement, regimen_id: str) -> pd.DataFrame:
-    tg = placed.targets
-    if tg.empty:
-        return tg
-    return tg[tg["regimen"] == regimen_id]
-
-
 # --------------------------------------------------------------------------- figures
 
 
 def _png_metadata() -> dict[str, str | None]:
     # Without the matplotlib version the PNG bytes depend only on the picture.
     return {"Software": None}
-
-
-def _bands(placed: Placement | None, regimen_id: str) -> list[tuple[str, float, float]]:
-    if placed is None:
-        return []
-    # References sharing a range get one band and one label; stacked labels are unreadable.
-    by_range: dict[tuple[float, float], list[str]] = {}
-    for _, t in _targets(placed, regimen_id).iterrows():
-        if t["kind"] != "signal" and pd.notna(t["high_ng_ml"]):
-            names = by_range.setdefault((float(t["low_ng_ml"]), float(t["high_ng_ml"])), [])
-            if t["reference"] not in names:
-                names.append(str(t["reference"]))
-    return [(f"{', '.join(names)} {lo:g}-{hi:g}", lo, hi)
-            for (lo, hi), names in by_range.items()]
 
 
 def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFolder,
@@ -313,7 +281,7 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
             try:
                 paths[e.regimen_id] = save(rel, curves_figure(
                     [(f"{e.regimen}  [{e.row['model']}]", e.curve)],
-                    bands=_bands(placed, e.regimen_id), title=f"{e.regimen_id}",
+                    bands=placed.bands(e.regimen_id) if placed else [], title=e.regimen_id,
                     pd_curves=[e.pd_curve]))
                 drawn.append(e)
             except OSError as exc:  # the output folder (a full disk), not this regimen
@@ -408,7 +376,7 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
     """Header then one row per regimen, each followed by its model range (as in ``pkdose
     compare``), as plain text (escaped by the caller)."""
     from pkdose.engine import quantity
-    from pkdose.results import model_range, range_text, verdict_mark
+    from pkdose.results import interval_text, model_range, range_text, verdict_mark
 
     head = ["id", "regimen", "source file", "model", "basis", *[h for _, h, _ in _SUMMARY],
             "mTORC1 %", "mTORC2 %", "verdict", "first reason"]
@@ -424,17 +392,22 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
                 _fmt(100 * r["mtorc1_mean"], ".0f"), _fmt(100 * r["mtorc2_mean"], ".0f"),
                 str(r["mtorc2_verdict"]) + verdict_mark(r, "mtorc2_verdict"), reasons[0]]
         if placed is not None:
-            near = _nearest(placed, e.regimen_id)
+            near = placed.nearest_of(e.regimen_id)
             line += [str(near.get("nearest_reference", "-")),
                      _fmt(near.get("nearest_auc168_ratio", math.nan), ".2g")]
         rows.append(line)
         models = model_range(r)
-        if models:
+        spans = [(f"range over {len(models)} models", range_text, ", ".join(models))] \
+            if models else []
+        if pd.notna(r.get("population_n", np.nan)):
+            spans.append((f"5-95 % of {r['population_n']:.0f} ({r['population']})",
+                          interval_text, ""))
+        for label, text, last in spans:
             # format_value prints these units as _SUMMARY and the percent columns do.
-            span = ["", f"range over {len(models)} models", "", "", "",
-                    *[range_text(r, c, quantity(c).unit) for c in
+            span = ["", label, "", "", "",
+                    *[text(r, c, quantity(c).unit) for c in
                       (*(c for c, _, _ in _SUMMARY), "mtorc1_mean", "mtorc2_mean",
-                       "mtorc2_verdict")], ", ".join(models)]
+                       "mtorc2_verdict")], last]
             rows.append(span + [""] * (len(head) - len(span)))
     return rows
 
@@ -493,7 +466,12 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
               "model valid for it (same drug and species, takes its route and co-medication; "
               "a dose outside a model's fitted range is warned about, not left out) and each "
               "model's verdict when they disagree (marked *). n/a: not defined for the "
-              "regimen (e.g. a swing with a trough of 0).</p>",
+              "regimen (e.g. a swing with a trough of 0)."
+              + (" Under it, <em>5-95 % of N</em>: the 5th to 95th percentile of each metric "
+                 "over N virtual subjects of the population named (covariates and "
+                 "between-subject variability), the share of them per verdict, and the "
+                 "same band shaded in each figure."
+                 if any("population_n" in e.row for e in entries) else "") + "</p>",
               _html_table(summary, "summary", verdict_col=summary[0].index("verdict"),
                           text_cols=(summary[0].index("first reason"),)),
               "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]
@@ -525,24 +503,8 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
         if model_range(r):
             parts.append(f"<p>Verdict under each model valid for the regimen: "
                          f"{e_(str(r['mtorc2_verdict_by_model']))}</p>")
-        if placed is not None:
-            near = _nearest(placed, e.regimen_id)
-            if near:
-                ratios = ", ".join(f"{k} &times;{near[f'nearest_{k.lower()}_ratio']:.2g}"
-                                   for k in ("AUC168", "Cavg", "Cmax", "Ctrough"))
-                parts.append(f"<p>Nearest reference by exposure: "
-                             f"<strong>{e_(str(near['nearest_reference']))}</strong> "
-                             f"({e_(str(near['nearest_reference_regimen']))}): {ratios}</p>")
-            tg = _targets(placed, e.regimen_id)
-            if not tg.empty:
-                items = []
-                for _, t in tg.iterrows():
-                    rng = (f"{t['low_ng_ml']:g} ng/mL signal" if t["kind"] == "signal"
-                           else f"{t['low_ng_ml']:g}-{t['high_ng_ml']:g} ng/mL")
-                    items.append(f"<li>trough {t['ctrough_ng_ml']:.2g} ng/mL is "
-                                 f"{e_(str(t['position']))} {e_(rng)} ({e_(str(t['reference']))}"
-                                 f": {e_(str(t['applies_to']))})</li>")
-                parts.append("<ul>" + "".join(items) + "</ul>")
+        if placed is not None and (said := placed.lines(e.regimen_id)):
+            parts.append("<ul>" + "".join(f"<li>{e_(x)}</li>" for x in said) + "</ul>")
         if e.warnings:
             parts.append("<p>Warnings:</p><ul>" + "".join(f"<li>{e_(w)}</li>"
                                                            for w in e.warnings) + "</ul>")
@@ -609,19 +571,38 @@ def render_md(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
 # --------------------------------------------------------------------------- build
 
 
-def _simulate_entry(regimen_id: str, source: str, unit: Unit) -> _Entry:
+@dataclass(frozen=True)
+class Variation:
+    """The virtual subjects of a report's 5-95 % intervals and shaded bands (as
+    ``pkdose.comparison.compare`` takes them)."""
+
+    population: str | None = None
+    n: int = 500
+    seed: int = 1
+
+
+def _simulate_entry(regimen_id: str, source: str, unit: Unit,
+                    variation: Variation | None = None) -> _Entry:
     from pkdose.comparison import compare
     from pkdose.engine import DEFAULT_METRICS
     from pkdose.pd import curve_pd
     from pkdose.simulation import reference_caveats, simulate
 
     reg = unit.regimen
+    varied = {} if variation is None else {"population": variation.population,
+                                           "n": variation.n, "seed": variation.seed}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
         row = compare([reg], with_=unit.comedication, species=unit.species,
-                      metrics=(*DEFAULT_METRICS, "mTORC2 reasons")).frame.iloc[0]
+                      metrics=(*DEFAULT_METRICS, "mTORC2 reasons"), **varied).frame.iloc[0]
         curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H,
                          with_=unit.comedication)
+        if variation is not None:
+            from pkdose.population import curve_band
+
+            curve = curve.assign(**curve_band(reg, **varied, model=row["model"],
+                                              with_=unit.comedication,
+                                              times_h=curve["time_h"]))
     msgs = list(dict.fromkeys(str(w.message) for w in caught
                               if issubclass(w.category, ExtrapolationWarning)))
     if source.lower().endswith(".toml"):
@@ -652,8 +633,9 @@ def failure_reason(exc: BaseException, path: str) -> str:
             "please report the file that caused it")
 
 
-def report_file(path: str) -> FileReport:
-    """Load one input file and simulate each of its regimens; never raises.
+def report_file(path: str, variation: Variation | None = None) -> FileReport:
+    """Load one input file and simulate each of its regimens (with ``variation``, also in
+    its virtual subjects); never raises.
 
     Any exception, not only bad input, is recorded for the file (load) or for the regimen
     (simulation), so one arm failing keeps the file's other arms. This is the unit of work
@@ -666,16 +648,20 @@ def report_file(path: str) -> FileReport:
         out.failed.append((path, failure_reason(exc, path)))
         return out
     for unit in units:
+        where = path if len(units) == 1 else f"{path} ({unit.slug})"
+        if unit.error:
+            out.failed.append((where, failure_reason(PkdoseError(unit.error), path)))
+            continue
         try:
-            out.entries.append(_simulate_entry(unit.slug, path, unit))
+            out.entries.append(_simulate_entry(unit.slug, path, unit, variation))
         except Exception as exc:  # noqa: BLE001 - as above, for one regimen of the file
-            where = path if len(units) == 1 else f"{path} ({unit.slug})"
             out.failed.append((where, failure_reason(exc, path)))
     return out
 
 
 def _report_files(files: Sequence[str], progress: Progress | None,
-                  file_timeout_s: float | None) -> list[FileReport]:
+                  file_timeout_s: float | None, variation: Variation | None
+                  ) -> list[FileReport]:
     """:func:`report_file` for each file: in one worker process under the time budget
     (replaced after a file it had to abandon), or in this process without one."""
     from pkdose import worker
@@ -688,7 +674,7 @@ def _report_files(files: Sequence[str], progress: Progress | None,
         out = []
         for i, path in enumerate(files, 1):
             announce(i, path)
-            out.append(report_file(path))
+            out.append(report_file(path, variation))
         return out
     reports: list[FileReport] = []
     with worker.Worker(preload=("pkdose.report", "pkdose.comparison", "pkdose.simulation",
@@ -696,7 +682,7 @@ def _report_files(files: Sequence[str], progress: Progress | None,
         for i, path in enumerate(files, 1):
             announce(i, path)
             try:
-                reports.append(w.call(report_file, (path,), file_timeout_s))
+                reports.append(w.call(report_file, (path, variation), file_timeout_s))
             except worker.CallFailed as exc:
                 reason = {
                     "timeout": f"took longer than {file_timeout_s:g} s, the time budget per "
@@ -713,7 +699,8 @@ def _report_files(files: Sequence[str], progress: Progress | None,
 def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None = None,
                  formats: Sequence[str] = FORMATS, command: str = "",
                  progress: Progress | None = None,
-                 file_timeout_s: float | None = FILE_TIMEOUT_S) -> ReportResult:
+                 file_timeout_s: float | None = FILE_TIMEOUT_S,
+                 variation: Variation | None = None) -> ReportResult:
     """Report every regimen of the given files in ``out_dir``.
 
     Parameters
@@ -742,6 +729,10 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         :data:`FILE_TIMEOUT_S`); files run one after another in a worker process, which
         is stopped and replaced when a file overruns. None runs the files in this
         process with no budget (any exception is still kept to its file).
+    variation : Variation, optional
+        Also simulate every regimen in these virtual subjects: each metric's 5-95 %
+        interval and the share of subjects per verdict beside its row, and the 5-95 %
+        band shaded in its figure.
 
     Returns
     -------
@@ -778,7 +769,8 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
     result = ReportResult(failed=[(printable(p), printable(r)) for p, r in failed])
     entries: list[_Entry] = []
     taken: set[str] = set()
-    for path, rep in zip(files, _report_files(files, progress, file_timeout_s), strict=True):
+    reports = _report_files(files, progress, file_timeout_s, variation)
+    for path, rep in zip(files, reports, strict=True):
         result.failed += [(printable(where), printable(reason)) for where, reason in rep.failed]
         entries += [replace(e, regimen_id=_unique(e.regimen_id, taken),
                             source_file=printable(e.source_file)) for e in rep.entries]

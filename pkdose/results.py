@@ -6,8 +6,11 @@ JSON and an aligned text table. Built with the other models valid for each regim
 also carries the **model range**: each numeric metric's lowest and highest value over
 those models (``<column>_model_low``, ``<column>_model_high``), the models it spans
 (``range_models``) and the mTORC2 verdict of each (``mtorc2_verdict_by_model``,
-``mtorc2_models_disagree``). A :class:`Placement` holds a table of regimens placed among
-reference regimens. Frames always carry their columns, even when empty.
+``mtorc2_models_disagree``). Built with a virtual population, each row also carries its
+**population interval**: the 5th and 95th percentile of each numeric metric over the
+population's subjects (``<column>_pop_p5``, ``<column>_pop_p95``) and the share of them
+per mTORC2 verdict (``mtorc2_spared_fraction``, ...). A :class:`Placement` holds a table
+of regimens placed among reference regimens. Frames always carry their columns, even when empty.
 """
 
 from __future__ import annotations
@@ -49,6 +52,19 @@ RANGE_LEGEND = ("range over N models = [lowest-highest] value over every shipped
 LOW, HIGH = "_model_low", "_model_high"
 #: The per-row model-range columns that are not a metric's low or high.
 RANGE_COLUMNS = ("range_models", "mtorc2_verdict_by_model", "mtorc2_models_disagree")
+#: Percentiles over a virtual population given beside a typical row, and the suffixes of
+#: a metric column's population-interval columns.
+POPULATION_PERCENTILES = (5.0, 95.0)
+P5, P95 = "_pop_p5", "_pop_p95"
+#: mTORC2 verdicts whose share of the population is reported (``mtorc2_<label>_fraction``).
+VERDICT_LABELS = ("spared", "equivocal", "inhibited")
+#: The per-row population columns that are not a metric's interval.
+POPULATION_COLUMNS = ("population", "population_n",
+                      *(f"mtorc2_{v}_fraction" for v in VERDICT_LABELS))
+#: Legend of the population interval, printed when some row has one.
+POPULATION_LEGEND = ("5-95 % of N = the 5th to 95th percentile of each metric over N "
+                     "virtual subjects of the population (covariates and between-subject "
+                     "variability), and the share of them per mTORC2 verdict")
 
 #: What text shows for a value that is not defined (NaN, inf, None): never nan or inf.
 NOT_AVAILABLE = "n/a"
@@ -145,8 +161,9 @@ class ExposureTable:
 
     def to_long(self, models: bool = False) -> pd.DataFrame:
         """Long frame: the identity columns, ``metric`` (registry name), ``column``,
-        ``value`` (numbers) or ``label`` (verdicts, reasons), ``unit`` and the model range
-        of the value, ``model_low`` and ``model_high`` (NaN without one).
+        ``value`` (numbers) or ``label`` (verdicts, reasons), ``unit``, the model range
+        of the value, ``model_low`` and ``model_high``, and its population interval,
+        ``pop_p5`` and ``pop_p95`` (NaN without one).
 
         With ``models``, every model's value: one row per (regimen, subject, model,
         metric), ``primary`` True on the row's own model, no range columns.
@@ -162,11 +179,12 @@ class ExposureTable:
             part["value"] = np.nan if text else frame[col].astype(float)
             part["label"] = frame[col].astype(str) if text else ""
             if not models:
-                for end, name in ((LOW, "model_low"), (HIGH, "model_high")):
+                for end, name in ((LOW, "model_low"), (HIGH, "model_high"), (P5, "pop_p5"),
+                                  (P95, "pop_p95")):
                     part[name] = frame[col + end].astype(float) if col + end in frame else np.nan
             rows.append(part)
         cols = [*ident, "metric", "column", "value", "label", "unit",
-                *([] if models else ["model_low", "model_high"])]
+                *([] if models else ["model_low", "model_high", "pop_p5", "pop_p95"])]
         return pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
 
     def records(self) -> list[dict]:
@@ -189,7 +207,7 @@ class ExposureTable:
         header = ["regimen", "model", "basis", *(["id"] if several else []),
                   *(q.label for q in shown)]
         rows = []
-        ranged = False
+        legends = {LEGEND: True}
         for k, (_, r) in enumerate(self.frame.iterrows()):
             name = (f"{prefixes[k]}: " if prefixes else "") + _with_comedication(r)
             rows.append([name, str(r["model"]), str(r["basis"]),
@@ -198,20 +216,27 @@ class ExposureTable:
                            for q in shown)])
             spans = model_range(r)
             if spans:
-                ranged = True
+                legends[RANGE_LEGEND] = True
                 rows.append([f"  range over {len(spans)} models", "", "",
                              *([""] if several else []),
                              *(range_text(r, q.column, q.unit) for q in shown)])
+            if pd.notna(r.get("population_n", np.nan)):
+                legends[POPULATION_LEGEND] = True
+                rows.append([f"  5-95 % of {r['population_n']:.0f} ({r['population']})", "",
+                             "", *([""] if several else []),
+                             *(interval_text(r, q.column, q.unit) for q in shown)])
         verdict = [i for i, h in enumerate(header) if h == QUANTITIES["mTORC2 verdict"].label]
-        course = "basis" in self.frame and bool(
-            self.frame["basis"].astype(str).str.startswith("course").any())
+        if "basis" in self.frame and self.frame["basis"].astype(str).str.startswith(
+                "course").any():
+            legends[COURSE_LEGEND] = True
         return text_table(header, rows, left=3, left_also=verdict) + (
-            LEGEND + "\n" + (RANGE_LEGEND + "\n" if ranged else "")
-            + (COURSE_LEGEND + "\n" if course else "") if legend else "")
+            "".join(t + "\n" for t in legends) if legend else "")
 
 
 def _is_range(column: str) -> bool:
-    return column.endswith((LOW, HIGH)) or column in RANGE_COLUMNS
+    """A model-range or population column: not a value of one model's row."""
+    return column.endswith((LOW, HIGH, P5, P95)) or column in (*RANGE_COLUMNS,
+                                                               *POPULATION_COLUMNS)
 
 
 def model_range(row: Mapping[str, object]) -> list[str]:
@@ -236,9 +261,24 @@ def range_text(row: Mapping[str, object], column: str, unit: str) -> str:
         if verdict_mark(row, column):
             return str(row["mtorc2_verdict_by_model"])
         return f"all {row[column]}"
-    if column + LOW not in row or pd.isna(row[column + LOW]):
+    return _span_text(row, column, unit, LOW, HIGH)
+
+
+def _span_text(row: Mapping[str, object], column: str, unit: str, low: str, high: str) -> str:
+    if column + low not in row or pd.isna(row[column + low]):
         return ""
-    return f"[{format_value(row[column + LOW], unit)}-{format_value(row[column + HIGH], unit)}]"
+    return f"[{format_value(row[column + low], unit)}-{format_value(row[column + high], unit)}]"
+
+
+def interval_text(row: Mapping[str, object], column: str, unit: str) -> str:
+    """A metric's population interval as shown in text, ``[0.21-1.4]``; for the mTORC2
+    verdict the share of subjects per verdict; '' without one."""
+    if column == QUANTITIES["mTORC2 verdict"].column and "mtorc2_spared_fraction" in row:
+        shares = [(v, 100 * float(row[f"mtorc2_{v}_fraction"])) for v in VERDICT_LABELS]
+        # "<1 %" rather than "0 %" for a verdict some subject does get (">99 %" for 100).
+        return ", ".join(f"{'<1' if x < 0.5 else '>99' if 99.5 <= x < 100 else format(x, '.0f')}"
+                         f" % {v}" for v, x in shares if x > 0)
+    return _span_text(row, column, unit, P5, P95)
 
 
 def _with_comedication(row: pd.Series) -> str:
@@ -289,10 +329,38 @@ def with_model_range(own: pd.DataFrame, others: Sequence[pd.DataFrame]) -> pd.Da
     return out
 
 
+def with_population_interval(own: pd.DataFrame, population: pd.DataFrame, name: str
+                             ) -> pd.DataFrame:
+    """``own`` (one scenario's rows) with, after each numeric metric column (and its model
+    range), the 5th and 95th percentile of the metric over ``population`` (the same
+    regimen and model in virtual subjects; undefined values left out), then the
+    population's name and size and, with the verdict, the share of its subjects per
+    mTORC2 verdict."""
+    out = own.copy()
+    for col in [c for c in own.columns if c in _REGISTERED]:
+        if quantity(col).unit in ("label", "text"):
+            continue
+        x = population[col].to_numpy(float)
+        x = x[np.isfinite(x)]
+        lo, hi = np.percentile(x, POPULATION_PERCENTILES) if x.size else (np.nan, np.nan)
+        at = out.columns.get_loc(col) + 1 + sum(col + e in out for e in (LOW, HIGH))
+        out.insert(at, col + P5, lo)
+        out.insert(at + 1, col + P95, hi)
+    out["population"], out["population_n"] = name, len(population)
+    verdict = QUANTITIES["mTORC2 verdict"].column
+    if verdict in population:
+        labels = population[verdict].to_numpy(object)
+        for v in VERDICT_LABELS:
+            out[f"mtorc2_{v}_fraction"] = float(np.mean(labels == v))
+    return out
+
+
 def exposure_table(scenarios: Sequence[Scenario], metrics: Sequence[str] | None = None,
                    window_h: tuple[float, float] | None = None,
                    extra: Sequence[Mapping[str, object]] = (),
-                   alternatives: Sequence[Sequence[Scenario]] | None = None) -> ExposureTable:
+                   alternatives: Sequence[Sequence[Scenario]] | None = None,
+                   populations: Sequence[Scenario] | None = None,
+                   population_name: str = "") -> ExposureTable:
     """Evaluate scenarios into one table (one row per scenario and subject).
 
     ``extra`` adds constant columns per scenario (e.g. a reference name), placed first.
@@ -300,6 +368,9 @@ def exposure_table(scenarios: Sequence[Scenario], metrics: Sequence[str] | None 
     models valid for it (``pkdose.comparison.alternative_scenarios``): each is evaluated
     once, like its scenario, and the table carries the model range
     (:func:`with_model_range`) and every model's rows (``to_frame(models=True)``).
+    ``populations`` gives, per scenario, its regimen and model bound to virtual subjects
+    of the population ``population_name`` (``pkdose.population.population_scenario``):
+    each row then carries the population interval (:func:`with_population_interval`).
     """
     parts, by_model = [], []
     for k, scn in enumerate(scenarios):
@@ -309,6 +380,9 @@ def exposure_table(scenarios: Sequence[Scenario], metrics: Sequence[str] | None 
             others = [_scenario_frame(alt, metrics, basis) for alt in alternatives[k]]
             by_model += [f.assign(primary=f is df) for f in (df, *others)]
             df = with_model_range(df, others)
+        if populations is not None:
+            pop = _scenario_frame(populations[k], metrics, basis)
+            df = with_population_interval(df, pop, population_name)
         for key, value in (extra[k] if extra else {}).items():
             df.insert(0, key, value)
         parts.append(df)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pkdose import solver
+from pkdose.children import paediatric_bridge
 from pkdose.comedication import FactorSteps, factor_steps, parse_comedications
 from pkdose.errors import ExtrapolationWarning, PkdoseError
 from pkdose.limits import (
@@ -266,6 +267,10 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
     # A regimen whose every dose is held gives none.
     doses = np.concatenate([dose_amounts(t, cov) for t in trains] + [np.zeros(0)])
     msgs += outside_dose_range(model, doses)
+    bridge = paediatric_bridge(model, cov)
+    if bridge is not None:  # the model sees the adult reference, not the child
+        msgs += bridge.messages
+        cov = bridge.model_cov
     for key, label, unit in (("age_y", "age", "y"), ("weight_kg", "weight", "kg"),
                              ("hct_pct", "haematocrit", "%")):
         rng = model.validity(key)
@@ -449,7 +454,10 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
                 for w, sex in zip(cov["weight_kg"], cov["sex"], strict=True)])
         except PkdoseError:
             pass  # only a ppm diet needs it, and dose_amounts then says how to give it
-    p = individual_parameters(model, cov, eta, eta_occ)
+    bridge = paediatric_bridge(model, cov)
+    p = individual_parameters(model, cov if bridge is None else bridge.model_cov, eta, eta_occ)
+    if bridge is not None:
+        p = bridge.apply(p)
     comeds = parse_comedications(with_)
     whole = [c.name for c in comeds if not c.timed]
     timed = [c for c in comeds if c.timed]

@@ -11,10 +11,14 @@
     LABEL      := spared | equivocal | inhibited
 
 Examples: ``trough 5-10``, ``trough<3``, ``median Cavg>=2``, ``median Cavg=2``,
-``AUC168 400``, ``mTORC1>=50%``, ``mTORC2 spared``. METRIC is any metric of the answer
-engine's registry (``pkdose.engine.QUANTITIES``) by name or column, or a short name
-(``trough``, ``cavg``, ``auc168``, ``mtorc1``, ``mtorc2``, ...); mTORC1/mTORC2 values are
-fractions (0.5) or percentages (50%). Concentrations are whole blood, ng/mL.
+``AUC168 400``, ``mTORC1>=50%``, ``mTORC2 spared``. A concentration target may end with
+the assay method it is stated for, ``trough 5-10 by CMIA``: :meth:`Target.on_lcms_scale`
+converts it to the LC-MS/MS scale pkdose predicts on (``pkdose.assay``).
+
+METRIC is any metric of the answer engine's registry (``pkdose.engine.QUANTITIES``) by
+name or column, or a short name (``trough``, ``cavg``, ``auc168``, ``mtorc1``, ``mtorc2``,
+...); mTORC1/mTORC2 values are fractions (0.5) or percentages (50%).
+Concentrations are whole blood, ng/mL.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,6 +45,7 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?%?"
 _RE = re.compile(rf"^\s*(?:(?P<stat>median|p\d+(?:\.\d+)?)\s+)?(?P<metric>[A-Za-z][\w ]*?)\s*"
                  rf"(?:(?P<op><=|>=|<|>|=)\s*(?P<v>{_NUM})|(?P<lo>{_NUM})\s*-\s*(?P<hi>{_NUM})"
                  rf"|(?P<point>{_NUM}))\s*$", re.IGNORECASE)
+_ASSAY = re.compile(r"\s+by\s+(\S+)\s*$", re.IGNORECASE)
 _EXAMPLES = "e.g. trough 5-10, trough<3, median Cavg>=2, AUC168 400 or mTORC2 spared"
 
 
@@ -75,6 +80,31 @@ class Target:
     label: str | None = None
     quantile: float | None = None
     value: float | None = None
+    assay: str | None = None
+
+    def on_lcms_scale(self, drug: str, assay: str | None = None) -> Target:
+        """The target on the LC-MS/MS scale: bounds stated for an immunoassay (its own
+        ``assay``, else ``assay``) divided by the method's cited bias for ``drug``."""
+        from pkdose.assay import REFERENCE, assay_bias
+
+        method = self.assay or assay
+        concentration = self.column.endswith(("_ng_ml", "_ng_h_ml"))
+        if method is None or method == REFERENCE or (not concentration and not self.assay):
+            return self
+        if not concentration:
+            raise PkdoseError(f"target {self.text!r}: only concentration targets have an "
+                              "assay method", option="assay")
+        bias = assay_bias(drug, method)
+        if not bias.converts:
+            return replace(self, assay=REFERENCE)
+        r = bias.ratio
+        value = None if self.value is None else self.value / r
+        lo, hi = self.low / r, self.high / r
+        shown = (f"{lo:.3g}-{hi:.3g}" if self.op in ("range", "point")
+                 else f"{self.op}{(value if value is not None else lo):.3g}")
+        named = "" if self.assay else f" by {bias.method}"
+        return replace(self, text=f"{self.text}{named} (= {shown} LC-MS/MS)", low=lo, high=hi,
+                       value=value, assay=REFERENCE)
 
     def met(self, values: Mapping[str, object] | object) -> np.ndarray:
         """Which subjects meet the target (per subject; the statistic is not applied).
@@ -121,6 +151,12 @@ def parse_target(text: str | Target) -> Target:
     if isinstance(text, Target):
         return text
     s = " ".join(str(text).split())
+    stated = _ASSAY.search(s)
+    if stated:
+        from pkdose.assay import canonical_method
+
+        method = canonical_method(stated.group(1))
+        return replace(parse_target(s[:stated.start()]), text=s, assay=method)
     low = s.lower()
     for label in LABELS:
         if low in (f"mtorc2 {label}", f"mtorc2 verdict {label}", f"mtorc2{label}"):
@@ -162,3 +198,23 @@ def parse_target(text: str | Target) -> Target:
         raise PkdoseError(f"target {s!r} needs a value > 0")
     return Target(s, q.column, "point", v * POINT_TARGET[0], v * POINT_TARGET[1],
                   quantile=quantile, value=v)
+
+
+def lcms_band(drug: str, low: float | None, high: float | None, assay: str = ""
+              ) -> tuple[float, float, str]:
+    """A reference band (ng/mL; None for an open end) on the LC-MS/MS scale, and what was
+    done: converted from an immunoassay with its cited bias, or the assumption made when
+    no method is stated."""
+    from pkdose.assay import NO_METHOD, assay_bias
+
+    lo = math.nan if low is None else float(low)
+    hi = math.nan if high is None else float(high)
+    if not assay:
+        return lo, hi, NO_METHOD
+    bias = assay_bias(drug, assay)
+    if not bias.converts:
+        return lo, hi, f"stated for {bias.method}, taken as LC-MS/MS"
+    stated = "-".join(f"{v:g}" for v in (low, high) if v is not None)
+    return (lo / bias.ratio, hi / bias.ratio,
+            f"stated as {stated} ng/mL by {bias.method}; divided by {bias.ratio:g}, its cited "
+            "bias against LC-MS/MS")

@@ -390,3 +390,17 @@ def test_combinations_say_what_they_combine():
     assert set(lib.loc[lib["reference"] == "strong2016", "combined_with"]) == {
         refs.get("strong2016").combined_with[0]}
     assert (lib.loc[lib["reference"] == "miller2014", "combined_with"] == "").all()
+
+
+def test_a_reference_renders_itself_as_references_show_prints_it():
+    from click.testing import CliRunner
+
+    from pkdose.cli import main
+
+    ref = refs.get("afinitor-10mg-daily")
+    text = ref.to_text()
+    assert text.startswith(f"{ref.name}: {ref.title}\n")
+    assert f"  source: {ref.source['citation']}" in text
+    assert all(f"  target {t.metric} " in text for t in ref.targets)
+    res = CliRunner().invoke(main, ["references", "show", ref.name])
+    assert res.exit_code == 0 and res.stdout.endswith(text)

@@ -184,10 +184,10 @@ def test_one_failing_arm_keeps_the_other_arms_of_the_file(tmp_path, monkeypatch)
 
     real = report_mod._simulate_entry
 
-    def simulate(regimen_id, source, unit):
+    def simulate(regimen_id, source, unit, variation=None):
         if "ketoconazole" in regimen_id:
             raise ZeroDivisionError("float division by zero")
-        return real(regimen_id, source, unit)
+        return real(regimen_id, source, unit, variation)
 
     monkeypatch.setattr(report_mod, "_simulate_entry", simulate)
     rep = report_mod.report_file(str(regimens_dir() / "cohen2012.toml"))
@@ -596,7 +596,9 @@ def test_a_mixed_hostile_batch_reports_every_good_file_lists_every_bad_and_exits
 
 @posix_only
 @pytest.mark.slow
-def test_ctrl_c_mid_batch_exits_130_and_leaves_the_old_report(tmp_path):
+@pytest.mark.parametrize(("sig", "status", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                     (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_or_kill_mid_batch_exits_and_leaves_the_old_report(tmp_path, sig, status, word):
     folder = tmp_path / "batch"
     regimen(folder, "a.toml")
     slow_event_table(folder)
@@ -612,11 +614,28 @@ def test_ctrl_c_mid_batch_exits_130_and_leaves_the_old_report(tmp_path):
     time.sleep(1.0)  # the worker is deep in the slow file
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                               text=True).stdout.split()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     rest = proc.stderr.read()
-    assert proc.wait(timeout=30) == 130 and "interrupted" in rest
+    assert proc.wait(timeout=30) == status and word in rest
     assert "Traceback" not in rest
     assert snapshot(out) == before and leftovers(out, tmp_path) == []
     for pid in children:  # the worker went with it
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
+
+
+def test_one_bad_subject_of_an_event_table_keeps_the_other_subjects(tmp_path):
+    table = tmp_path / "ev.csv"
+    table.write_text("ID,TIME,AMT,DRUG\n1,0,2,sirolimus\n1,24,2,sirolimus\n"
+                     "2,0,-5,sirolimus\n3,0,5,everolimus\n")
+    res = CliRunner().invoke(main, ["report", str(table), "--out", str(tmp_path / "out"),
+                                    "--format", "csv"])
+    assert res.exit_code == 1, res.output
+    assert "ev-2): row 3: dose amount must be positive" in res.stderr
+    csv = pd.read_csv(tmp_path / "out" / "metrics.csv")
+    assert sorted(csv["regimen_id"].unique()) == ["ev-1", "ev-3"]
+    # The table as a whole is still refused where one answer is asked for.
+    from pkdose.regimen_io import events_to_regimens, read_events_csv
+
+    with pytest.raises(PkdoseError, match="row 3: dose amount must be positive"):
+        events_to_regimens(read_events_csv(table), source=str(table))

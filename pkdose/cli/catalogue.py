@@ -38,6 +38,10 @@ def models(drug):
         if "dose_mg" in pop:
             click.echo(f"    doses fitted: {pop['dose_mg'][0]:g}-{pop['dose_mg'][1]:g} mg "
                        f"({pop.get('dosing', '')})")
+        if not m.is_animal:
+            from pkdose.children import coverage
+
+            click.echo(f"    children: {coverage(m.drug)}")
         click.echo(f"    source: {m.source.get('citation', '')} doi:{m.source.get('doi', '')}")
     if not shown:
         raise PkdoseError(f"no model for {drug!r}")
@@ -98,43 +102,7 @@ def references_show(name):
     from pkdose.references import get
 
     notice()
-    ref = get(name)
-    click.echo(f"{ref.name}: {ref.title}")
-    click.echo(f"  drug: {ref.drug}   purpose: {ref.purpose}")
-    click.echo(f"  regimen: {ref.regimen}" + (f" + {' + '.join(ref.comedication)}"
-                                              if ref.comedication else ""))
-    for arm in ref.arms:
-        click.echo(f"  arm {arm.name}: {arm.regimen}")
-    pop = ref.population
-    click.echo(f"  population: {pop.description}" + (f" (n = {pop.n})" if pop.n else ""))
-    for skipped in ref.not_simulated:
-        click.echo(f"  arm {skipped.name}: not simulated ({skipped.reason}): {skipped.title}")
-    if ref.combined_with:
-        click.echo(f"  given with: {'; '.join(ref.combined_with)} (not simulated)")
-    if ref.species != "human":
-        click.echo(f"  species: {ref.species}   strain: {ref.strain}   start: {ref.start_age}")
-    if ref.measured:
-        click.echo(f"  measured: {ref.measured}")
-    if ref.outcome:
-        click.echo(f"  outcome: {ref.outcome}")
-    for ls in ref.lifespan:
-        delta = ("extended (no number)" if ls.delta_median_pct is None
-                 else f"{ls.delta_median_pct:+g} %" + (" (NS)" if ls.significant is False else ""))
-        click.echo(f"  median lifespan, {ls.sex}{' ' + ls.arm if ls.arm else ''}: {delta}")
-    click.echo(f"  source: {ref.source.get('citation', '')}")
-    for key in ("doi", "pmid", "pmcid", "label"):
-        if ref.source.get(key):
-            click.echo(f"    {key}: {ref.source[key]}")
-    for ob in ref.observed:
-        click.echo(f"  observed {ob.metric}: {ob.value:g} {ob.unit}"
-                   + (f" ({ob.spread})" if ob.spread else ""))
-    for tg in ref.targets:
-        rng = f"{tg.low:g}-{tg.high:g}" if tg.high else f">= {tg.low:g}"
-        click.echo(f"  target {tg.metric} {rng} {tg.unit}: {tg.applies_to}")
-    for note in ref.notes:
-        click.echo(f"  note: {note}")
-    if not ref.systemic:
-        click.echo("  not systemic: modelled as no blood exposure")
+    click.echo(get(name).to_text(), nl=False)
 
 
 @click.command()

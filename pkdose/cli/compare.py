@@ -13,6 +13,7 @@ from pkdose.cli.options import (
     parse_params,
     parse_window,
     plot_options,
+    population_options,
     precision_option,
     subject_from_options,
 )
@@ -35,10 +36,15 @@ from pkdose.cli.output import Outputs, notice, write, write_csv
                    "lam, ageing, all (comma-separated).")
 @click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
               help="Compare animal regimens with the species' default model; default human.")
+@population_options(None, "Also show each metric's 5-95 % interval over this many virtual "
+                    "subjects (default 500 with --population) and the share per verdict.",
+                    "Population of the intervals: older-adults, transplant-adults or a CSV "
+                    "of covariates; with only --n, the typical subject with the model's "
+                    "variability.")
 @model_options
 def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd, until,
-            window, against, species, model_name, param, weight, height, sex, age, hct,
-            covariate, band, with_):
+            window, against, species, n, population, seed, model_name, param, weight, height,
+            sex, age, hct, covariate, band, with_):
     """Exposure metrics of several regimens side by side, one row per regimen.
 
     Each REGIMEN is regimen text, a regimen TOML file, or an event-table CSV (one regimen
@@ -50,6 +56,7 @@ def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd
     Example:
       pkdose compare "rapamycin 1 mg daily" "rapamycin 6 mg weekly" "everolimus 5 mg weekly"
     """
+    from pkdose.comparison import POPULATION_N
     from pkdose.comparison import compare as run
     from pkdose.simulation import load_regimens
 
@@ -65,7 +72,8 @@ def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd
 
     metrics = None if (csv_path or json_path) else TEXT_METRICS
     table = run(regs, model_name, subj, params, parse_window(window) if window else None,
-                with_=with_, species=species, metrics=metrics)
+                with_=with_, species=species, metrics=metrics, population=population, n=n,
+                seed=seed)
     out.text(table.to_text())
     placed = None
     if against:
@@ -89,11 +97,15 @@ def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd
 
             write(ExposureTable(rows).to_json(**extra), json_path)
     if plot_path:
-        _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, with_, bands)
+        _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, with_, bands,
+              (population, n or POPULATION_N, seed) if population is not None or n is not None
+              else None)
 
 
-def _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, with_, bands):
-    """The regimens' curves overlaid, references thin behind them."""
+def _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, with_, bands,
+          varied):
+    """The regimens' curves overlaid, references thin behind them; with ``varied``
+    (population, n, seed) each curve's 5-95 % band over the population shaded."""
     from pkdose.pd import curve_pd
     from pkdose.plotting import plot_curves
     from pkdose.simulation import simulate as sim
@@ -104,9 +116,14 @@ def _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, wit
     curves = []
     for reg in regs:
         model = table.frame.loc[table.frame["regimen"] == str(reg), "model"].iloc[0]
-        curves.append((f"{reg}  [{model}]",
-                       sim(reg, model, subj, until_h=horizon, step_h=step, params=params,
-                           with_=with_)))
+        curve = sim(reg, model, subj, until_h=horizon, step_h=step, params=params,
+                    with_=with_)
+        if varied is not None:
+            from pkdose.population import curve_band
+
+            curve = curve.assign(**curve_band(reg, *varied, model, with_, params=params,
+                                              times_h=curve["time_h"]))
+        curves.append((f"{reg}  [{model}]", curve))
     pdc = [curve_pd(reg.drug, c) for reg, (_, c) in zip(regs, curves, strict=True)] \
         if show_pd else None
     thin = []

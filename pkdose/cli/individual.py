@@ -7,7 +7,7 @@ import math
 import click
 
 from pkdose.cli.lazy import pd
-from pkdose.cli.options import parse_when, precision_option, refuse_stdout_figure
+from pkdose.cli.options import assay_option, parse_when, precision_option, refuse_stdout_figure
 from pkdose.cli.output import Outputs, notice, write_csv
 from pkdose.errors import PkdoseError
 
@@ -17,7 +17,8 @@ from pkdose.errors import PkdoseError
               help="The regimen the person follows, e.g. \"sirolimus 6 mg weekly\".")
 @click.option("--levels", "levels_path", required=True, type=click.Path(dir_okay=False),
               help="CSV of measured levels: time (2026-03-02 08:30 or hours since the first "
-                   "dose), conc_ng_ml, optional dose_mg rows (doses actually taken).")
+                   "dose), conc_ng_ml (<0.5 below the limit of quantification), optional "
+                   "dose_mg rows (doses actually taken), lloq_ng_ml and assay columns.")
 @click.option("--first-dose", "first_dose", metavar="TIME",
               help="Clock time of the first dose, e.g. \"2026-03-02 08:00\" (needed with "
                    "clock times unless the CSV has dose rows).")
@@ -37,6 +38,7 @@ from pkdose.errors import PkdoseError
                    "late (default half the interval, at most 24 h).")
 @click.option("--late", metavar="DATE+DELAY",
               help="A dose taken late (e.g. 2026-03-09+12h): keep the schedule or shift it.")
+@assay_option("Method of the levels without an assay column, and of --target.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed of the posterior sampling.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
@@ -47,7 +49,7 @@ from pkdose.errors import PkdoseError
               help="Figure of the fit: measured levels, MAP curve, band, typical curve.")
 @click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
 def individual(regimen, levels_path, first_dose, covariates, model_name, with_, target,
-               max_tablets, missed, late, seed, csv_path, float_format, plot_path, log):
+               max_tablets, missed, late, assay, seed, csv_path, float_format, plot_path, log):
     """One person's exposure from measured blood levels (MAP-Bayesian estimation).
 
     The model's between-subject variability is the prior and its residual error the
@@ -71,12 +73,12 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
     if missed and late:
         raise PkdoseError("give --missed or --late, not both")
     reg = as_regimen(regimen)
-    tgt = ind.dose_target(target) if target else None
+    tgt = ind.dose_target(target, reg.drug, assay) if target else None
     when = parse_when(missed or late) if (missed or late) else None
     if late and when[1] is None:
         raise PkdoseError(f"--late needs the delay, e.g. {late}+12h")
     fit = ind.estimate(reg, levels_path, model_name, parse_covariates(covariates),
-                       with_=with_, first_dose=first_dose, seed=seed)
+                       with_=with_, first_dose=first_dose, seed=seed, assay=assay)
     out.text(format_individual(fit, ind.parameters(fit), ind.fitted_levels(fit),
                                ind.exposure(fit), ind.verdict(fit)))
     if tgt is not None:
@@ -140,13 +142,19 @@ def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.D
                       f"{_g(r['p5'])}-{_g(r['p95'])}", f"{r['change_pct']:+.0f} %", info])
     out += _rows(cells)
     if len(levels):
-        out += ["", "Measured vs predicted whole-blood levels (ng/mL; band of the prediction)"]
-        cells = [["time", "measured", "typical", "individual", "90 % band"]]
+        out += ["", "Measured vs predicted whole-blood levels (ng/mL, LC-MS/MS scale; band of "
+                "the prediction)"]
+        converted = bool((levels["reported_ng_ml"] != levels["measured_ng_ml"]).any())
+        cells = [["time", "measured"] + ["as reported"] * converted
+                 + ["typical", "individual", "90 % band"]]
         for _, r in levels.iterrows():
-            cells.append([r["time"] or f"{r['time_h']:g} h", _g(r["measured_ng_ml"]),
-                          _g(r["typical_ng_ml"]), _g(r["individual_ng_ml"]),
-                          f"{_g(r['p5_ng_ml'])}-{_g(r['p95_ng_ml'])}"])
+            below = "<" if r["censored"] else ""
+            cells.append([r["time"] or f"{r['time_h']:g} h", below + _g(r["measured_ng_ml"])]
+                         + [f"{below}{_g(r['reported_ng_ml'])} {r['assay']}"] * converted
+                         + [_g(r["typical_ng_ml"]), _g(r["individual_ng_ml"]),
+                            f"{_g(r['p5_ng_ml'])}-{_g(r['p95_ng_ml'])}"])
         out += _rows(cells)
+        out += [f"  {line}" for line in assay_notes(fit.regimen.drug, levels)]
     basis = "steady state" if fit.regimen.is_indefinite else "first week"
     out += ["", f"Predicted exposure on {fit.regimen} ({basis}; a new occasion)"]
     by = exp.set_index("metric")
@@ -219,3 +227,19 @@ def format_dose_options(table: pd.DataFrame) -> str:
                       f"{_g(r['auc_pct_of_on_time'], '.0f', '%')} "
                       f"({_g(r['auc_pct_p5'], '.0f')}-{_g(r['auc_pct_p95'], '.0f')})"])
     return "\n".join(out + _rows(cells)) + "\n\n"
+
+
+def assay_notes(drug: str, levels: pd.DataFrame) -> list[str]:
+    """What was assumed or converted about the levels' methods, and the censored count."""
+    from pkdose.assay import NO_METHOD, assay_bias
+
+    out = []
+    if (levels["assay"] == "").any():
+        out.append(f"{(levels['assay'] == '').sum()} level(s): {NO_METHOD}")
+    for method in sorted(set(levels["assay"]) - {""}):
+        out.append(assay_bias(drug, method).describe())
+    n_below = int(levels["censored"].sum())
+    if n_below:
+        out.append(f"{n_below} level(s) below the limit of quantification (<): fitted by the "
+                   "probability of being below it (M3), not as values")
+    return out

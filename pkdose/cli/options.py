@@ -139,6 +139,22 @@ def model_options(f):
     return f
 
 
+def population_options(n_default: int | None, n_help: str, population_help: str = (
+        "older-adults, transplant-adults, or a CSV of covariates (one row per subject); "
+        "default: the typical subject with the model's variability.")):
+    """--n, --population and --seed: the virtual subjects of a command."""
+
+    def deco(f):
+        f = click.option("--seed", type=int, default=1, show_default=True,
+                         help="Same seed, same subjects.")(f)
+        f = click.option("--population", "population", metavar="NAME|FILE.csv",
+                         help=population_help)(f)
+        return click.option("--n", "n", type=click.IntRange(min=1), default=n_default,
+                            show_default=n_default is not None, help=n_help)(f)
+
+    return deco
+
+
 #: ``--precision full``: 17 significant digits read back to the same float64 (every bit).
 FULL_PRECISION = "%.17g"
 
@@ -160,3 +176,11 @@ def precision_option(default: str):
         callback=lambda ctx, param, value: parse_precision(value),
         help="Numbers in the CSV: full (%.17g, every bit of a float64 read back exactly) or "
              "a printf spec such as %.10g.")
+
+
+def assay_option(help_text: str):
+    """--assay METHOD: the laboratory method of levels (and targets) that name none."""
+    return click.option("--assay", metavar="METHOD",
+                        help=help_text + " LC-MS/MS (default), HPLC-UV, CMIA, MEIA, ECLIA, "
+                             "ACMIA, QMS; immunoassay values are converted to the LC-MS/MS "
+                             "scale pkdose predicts with a cited bias (docs/individual.md).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pkdose.cli.lazy import np, pd
-from pkdose.cli.options import precision_option, refuse_stdout_figure
+from pkdose.cli.options import population_options, precision_option, refuse_stdout_figure
 from pkdose.cli.output import Outputs, notice, write_csv
 from pkdose.cli.progress import ProgressBar
 from pkdose.errors import PkdoseError
@@ -13,13 +13,7 @@ from pkdose.errors import PkdoseError
 
 @click.command()
 @click.argument("regimens", nargs=-1, required=True)
-@click.option("--n", "n", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Virtual subjects per arm.")
-@click.option("--population", "population", metavar="NAME|FILE.csv",
-              help="older-adults, transplant-adults, or a CSV of covariates (one row per "
-                   "subject); default: the typical subject with the model's variability.")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Same seed, same subjects (every arm uses the same subjects).")
+@population_options(2000, "Virtual subjects per arm (every arm uses the same subjects).")
 @click.option("--target", "targets", multiple=True, metavar="METRIC<VALUE",
               help="Probability of target attainment, e.g. \"trough<3\", \"AUC168>300\", "
                    "\"mtorc2>=0.8\" (repeatable).")
@@ -36,6 +30,10 @@ from pkdose.errors import PkdoseError
 @click.option("--observe", "observe", metavar="TIMES",
               help="Also simulate observed concentrations (one IOV occasion per dose, the "
                    "model's residual error) at these hours, e.g. \"23.5,167.5\".")
+@click.option("--lloq", "lloq_ng_ml", type=float, default=0.0, show_default=True,
+              metavar="NG_ML",
+              help="Limit of quantification of the simulated observations: values below "
+                   "it (and any at or below 0) are reported as BLQ.")
 @click.option("--observe-csv", "observe_csv", type=click.Path(dir_okay=False, writable=True),
               help="Write the simulated observations (all arms) to CSV (-: stdout).")
 @precision_option("%.8g")
@@ -45,7 +43,7 @@ from pkdose.errors import PkdoseError
 @click.option("--scheduler", metavar="ADDRESS",
               help="Run on a Dask cluster, e.g. tcp://host:8786 (pip install 'pkdose[dask]').")
 def population(regimens, n, population, seed, targets, csv_path, plot_path, log, model_name,
-               with_, observe, observe_csv, float_format, workers, scheduler):
+               with_, observe, lloq_ng_ml, observe_csv, float_format, workers, scheduler):
     """Spread of exposure and mTOR engagement over virtual subjects, per regimen (arm).
 
     Prints per arm the 5/25/50/75th/95th percentiles of the exposure metrics and of mTORC1
@@ -96,7 +94,8 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
         frames.append(met)
         fans.append((f"{reg}  [{met['model'].iloc[0]}]", fan))
         if times is not None:
-            obs = simulate_observations(reg, n, times, pop, seed, use, with_)
+            obs = simulate_observations(reg, n, times, pop, seed, use, with_,
+                                        lloq_ng_ml=lloq_ng_ml)
             obs.insert(0, "regimen", str(reg))
             observed.append(obs)
     metrics = pd.concat(frames, ignore_index=True)
@@ -104,7 +103,7 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
     out.text(format_population(summary, pop.name, n, seed))
     if observed:
         obs = pd.concat(observed, ignore_index=True)
-        out.text(format_observations(obs))
+        out.text(format_observations(obs, lloq_ng_ml))
         if observe_csv:
             write_csv(obs, observe_csv, float_format)
     if csv_path:
@@ -159,18 +158,28 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
     return "\n".join(out) + "\n"
 
 
-def format_observations(obs: pd.DataFrame) -> str:
-    """Per arm and sampling time: percentiles of simulated observed concentrations."""
+def format_observations(obs: pd.DataFrame, lloq_ng_ml: float = 0.0) -> str:
+    """Per arm and sampling time: percentiles of simulated observed concentrations, with
+    the share reported below the limit of quantification (BLQ)."""
+    from pkdose.censoring import censored_percentiles
     from pkdose.results import number
 
+    limit = f"<{lloq_ng_ml:g}" if lloq_ng_ml > 0 else "BLQ"
     out = []
     for reg, g in obs.groupby("regimen", sort=False):
-        out.append(f"{reg}: simulated observations (ng/mL; 5/50/95th percentiles)")
+        out.append(f"{reg}: simulated observations (ng/mL; 5/50/95th percentiles; BLQ = "
+                   "below the limit of quantification)")
         for t, h in g.groupby("time_h", sort=True):
-            q = np.percentile(h["obs_ng_ml"], (5, 50, 95))
+            n_blq = int(h["blq"].sum())
+            q = censored_percentiles(h["obs_ng_ml"].to_numpy(), h["blq"].to_numpy(),
+                                     (5, 50, 95))
+            cells = [limit if np.isnan(v) else number(v) for v in q]
             out.append(f"  {t:g} h (dose {int(h['occasion'].iloc[0])}): "
-                       f"{number(q[0])} / {number(q[1])} / {number(q[2])}")
+                       f"{' / '.join(cells)}; BLQ {n_blq} of {len(h)} "
+                       f"({number(100 * n_blq / len(h), '.1f')} %)")
         out.append("")
+    lloq = (f"below {lloq_ng_ml:g} ng/mL or at or below 0" if lloq_ng_ml > 0
+            else "at or below 0 (no --lloq given)")
     out.append("observed = predicted with one between-occasion draw per dose and the model's "
-               "residual error (see docs/population.md)")
+               f"residual error; reported BLQ when {lloq} (see docs/population.md)")
     return "\n".join(out) + "\n"
