@@ -116,7 +116,7 @@ def test_steps_are_solved_exactly(model):
     assert np.max(np.abs(got - want)) <= 1e-7 * np.max(want)
 
 
-def test_steps_approach_the_continuous_onset_and_offset_at_second_order():
+def test_steps_approach_the_continuous_onset_and_offset_within_their_bound():
     """The step error against the continuous model: at most 1e-3 of the peak with the
     shipped 32 parts per transition, and halving the parts cuts it at least 1.8-fold.
 
