@@ -45,8 +45,8 @@ from pkdose.simulation import (
 )
 
 __all__ = ["CYCLE_METRICS", "DEFAULT_METRICS", "DOSE_PROPORTIONAL", "PK_METRICS",
-           "QUANTITIES", "Basis", "Quantity", "Scenario", "basis_for", "bind", "evaluate",
-           "mtor_profile", "quantity", "scenario", "verdicts"]
+           "QUANTITIES", "Basis", "Quantity", "Scenario", "basis_for", "bind", "course_basis",
+           "evaluate", "mtor_profile", "quantity", "scenario", "verdicts"]
 
 #: Grid step (h) of the summarised window: fine enough that parabola-refined Cmax and
 #: Simpson AUC are accurate to better than 1e-5 relative for the shipped models, and
@@ -90,8 +90,9 @@ class Scenario:
 
     @property
     def label(self) -> str:
-        """The regimen as text, with its co-medications."""
-        return " + ".join((str(self.regimen), *self.comedication))
+        """The regimen as text, with its co-medications (those it carries are in its text)."""
+        own = {str(c) for c in self.regimen.comedications}
+        return " + ".join((str(self.regimen), *(c for c in self.comedication if c not in own)))
 
 
 def comedications(with_: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -120,14 +121,16 @@ def scenario(regimen: Regimen | str, model: Model | str | None = None, subjects=
     params : mapping, optional
         Typical-value overrides, e.g. ``{"cl": 7.5}``.
     with_ : str or sequence of str
-        Co-medications applied through ``pkdose.interactions``.
+        Co-medications applied through ``pkdose.interactions``, added to those the regimen
+        carries; ``"ketoconazole day 8-14"`` is taken on those days only.
     warn : bool
         Warn (``ExtrapolationWarning``) where dose or covariates leave the model's data.
         Routes a model cannot take are refused either way.
     """
-    reg = as_regimen(regimen)
+    # Co-medications given here join the regimen's own (its text then says them).
+    reg = as_regimen(regimen).with_comedications(comedications(with_))
     m = resolve_model(reg, model, params, species)
-    comed = comedications(with_)
+    comed = tuple(str(c) for c in reg.comedications)
     from pkdose.conditions import regimen_subjects
 
     prep = prepare(m, regimen_subjects(reg, subjects), with_=comed)
@@ -150,12 +153,14 @@ class Basis:
     ``steady state``: one cycle of the periodic steady state (``start_h`` 0, ``end_h``
     the period, hours in the cycle); ``window``: hours ``start_h``-``end_h`` after the
     first dose; ``first week``: the first 168 h of a regimen that stops. The mTOR verdict
-    of a regimen that stops is judged over its last week (``pkdose.pd``).
+    of a regimen that stops is judged over its last week (``pkdose.pd``). A window chosen
+    because the regimen has one-off events (``course``) is labelled ``course 0-N h``.
     """
 
     kind: str
     start_h: float
     end_h: float
+    course: bool = False
 
     @property
     def length_h(self) -> float:
@@ -171,7 +176,7 @@ class Basis:
     def label(self) -> str:
         """As shown in tables: ``steady state``, ``first week`` or ``window 0-12 h``."""
         if self.kind == "window":
-            return f"window {self.start_h:g}-{self.end_h:g} h"
+            return f"{'course' if self.course else 'window'} {self.start_h:g}-{self.end_h:g} h"
         return self.kind
 
 
@@ -192,10 +197,28 @@ def basis_for(regimen: Regimen, window_h: tuple[float, float] | None = None) -> 
             raise exceeded("points", f"a {format_value(hi - lo, 'h')} window on the "
                            f"{METRIC_STEP_H:g} h metric grid", option="window_h")
         return Basis("window", lo, hi)
+    if regimen.has_events:
+        return course_basis(regimen)
     if regimen.is_indefinite:
         _, period, _ = steady_state_trains(regimen)
         return Basis("steady state", 0.0, float(period))
     return Basis("first week", 0.0, HOURS_PER_WEEK)
+
+
+def course_basis(regimen: Regimen) -> Basis:
+    """The whole course of a regimen with one-off events (dose changes, co-medications that
+    start or stop), where a steady state says nothing about them: from the first dose to
+    the end of the regimen, or, for one that goes on, to one week after its last event,
+    in whole weeks (so per-week metrics count whole weeks)."""
+    end = block_starts(regimen)[-1] - regimen.start_h
+    if not math.isfinite(end):
+        end = math.ceil((regimen.events_end_h() + HOURS_PER_WEEK) / HOURS_PER_WEEK - 1e-9) \
+            * HOURS_PER_WEEK
+    if end / METRIC_STEP_H > MAX_POINTS:
+        raise exceeded("points", f"the whole {format_value(end, 'h')} course of a regimen "
+                       f"with dose changes on the {METRIC_STEP_H:g} h metric grid; give a "
+                       "shorter window", option="window_h")
+    return Basis("window", 0.0, float(end), course=True)
 
 
 # --- the registry -----------------------------------------------------------------------

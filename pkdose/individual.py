@@ -57,6 +57,7 @@ from pkdose.regimen import (
     Regimen,
     compile_trains,
     single_doses,
+    without_doses,
 )
 from pkdose.targets import Target, parse_target
 
@@ -712,7 +713,9 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
     hours = f"{delay_h:g} h late"
     opts = {"on time (as scheduled)": list(trains)}
     if not late:
-        opts["skip it, next dose as scheduled"] = before + after
+        # The one implementation of a missed dose, as the regimen word 'missed dose N'.
+        opts["skip it, next dose as scheduled"] = without_doses(trains, t_s - 1e-6,
+                                                                t_s + 1e-6)[0]
     what = "taken" if late else "take it"
     opts[f"{what} {hours}, keep the schedule"] = before + [late_dose] + after
     opts[f"{what} {hours}, shift later doses by {delay_h:g} h"] = (

@@ -56,9 +56,11 @@ __all__ = [
     "METHODS",
     "Interaction",
     "apply_interactions",
+    "class_only_comedications",
     "CONTEXTS",
     "comedication_description",
     "comedication_names",
+    "comedication_table",
     "context_description",
     "context_words",
     "get_interaction",
@@ -390,6 +392,12 @@ def comedication_description(name: str) -> str:
     return str(_load().comeds[resolve_comedication(name)].get("description", ""))
 
 
+def comedication_table(name: str) -> Mapping[str, Any]:
+    """The ``[comedication.NAME]`` table of a co-medication or alias (description, aliases,
+    ``kinetics`` of its onset and offset, ``class_only``)."""
+    return _load().comeds[resolve_comedication(name)]
+
+
 def context_words(dim: str) -> dict[str, tuple[str, ...]]:
     """The values of a context dimension (``timing`` or ``setting``) with their aliases."""
     return {name: tuple(spec.get("aliases", ())) for name, spec in _load().contexts[dim].items()}
@@ -477,7 +485,9 @@ def get_interaction(drug: str, name: str) -> Interaction:
                           f"{', '.join(known)}") from None
     group = [r for r in interactions() if r.drug == d and r.comedication == canon]
     if not group:
-        raise PkdoseError(f"no interaction data for {d} with {canon}; known for {d}: "
+        why = (f" ({comedication_description(canon)}; pkdose applies measured ratios only)"
+               if comedication_table(canon).get("class_only") else "")
+        raise PkdoseError(f"no interaction data for {d} with {canon}{why}; known for {d}: "
                           f"{', '.join(known)}")
     hits = [r for r in group if all(getattr(r, k) == v for k, v in context.items())]
     if len(hits) > 1:
@@ -554,7 +564,8 @@ def list_interactions(drug: str | None = None) -> pd.DataFrame:
     Columns: drug, comedication, context (timing and setting words), spec (the name that
     selects the row), default, auc_ratio, auc_range, cmax_ratio, cmax_range, clf_ratio,
     trough_ratio, trough_range, t_half_h, method, cl_factor, f_factor, population, n,
-    perpetrator, victim, citation, doi, pmid, label.
+    perpetrator, victim, citation, doi, pmid, label, kinetics (how the effect comes and
+    goes when the co-medication starts or stops; empty: whole course only).
     """
     d = resolve_drug(drug) if drug else None
     rows = [
@@ -568,10 +579,24 @@ def list_interactions(drug: str | None = None) -> pd.DataFrame:
             "n": r.n, "perpetrator": r.perpetrator, "victim": r.victim,
             "citation": r.source.get("citation", ""), "doi": r.source.get("doi", ""),
             "pmid": r.source.get("pmid", ""), "label": r.source.get("label", ""),
+            "kinetics": _kinetics_text(r.comedication),
         }
         for r in interactions() if d is None or r.drug == d
     ]
     return pd.DataFrame(rows)
+
+
+def _kinetics_text(comedication: str) -> str:
+    """``reversible, t1/2 8 h`` / ``enzyme, t1/2 72 h`` for co-medications that may start and
+    stop (``name:dayA-dayB``), ``""`` for those that may not."""
+    spec = comedication_table(comedication).get("kinetics")
+    return f"{spec['mechanism']}, t1/2 {spec['half_life_h']:g} h" if spec else ""
+
+
+def class_only_comedications() -> dict[str, str]:
+    """Co-medications known by class only (no measured ratio shipped), with what is known."""
+    return {name: str(spec.get("description", "")) for name, spec in _load().comeds.items()
+            if spec.get("class_only")}
 
 
 def apply_interactions(model_params: Mapping[str, np.ndarray], model: Any,

@@ -448,7 +448,9 @@ def _arm(where: str, i: int, raw: object, drug: str, default_comed: tuple[str, .
              if "comedication" in arm else default_comed)
     return Arm(
         name=name, title=_str(where, f"{p}.title", arm.get("title")),
-        regimen=_regimen(where, f"{p}.regimen", drug, arm.get("regimen")),
+        # The arm's regimen carries its co-medication, as the file's regimen does.
+        regimen=_regimen(where, f"{p}.regimen", drug, arm.get("regimen")).with_comedications(
+            comed),
         comedication=comed, n=_int(where, f"{p}.n", arm.get("n")),
         note=_str(where, f"{p}.note", arm.get("note"), required=False),
     )

@@ -28,6 +28,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from pkdose.comedication import Comedication, parse_comedications
 from pkdose.errors import PkdoseError
 from pkdose.limits import (
     DAILY_LIMIT_BY_UNIT,
@@ -372,9 +373,89 @@ class Block:
                    for off in offsets if off < self.duration_h)
 
 
+#: One-off changes to a regimen's doses (regimen words, ``docs/regimen-format.md``).
+CHANGE_KINDS = ("missed", "late", "hold", "extra")
+#: Calendar units a change is counted in, with their hours.
+CHANGE_UNITS = {"day": HOURS_PER_DAY, "week": HOURS_PER_WEEK}
+
+
+@dataclass(frozen=True)
+class DoseChange:
+    """A one-off change to the doses a regimen gives.
+
+    ``missed`` drops one dose (``dose_number``) or every dose of a day or week (``first``
+    in ``unit``); ``late`` gives dose ``dose_number`` ``delay_h`` hours late, the others on
+    time; ``hold`` drops every dose from the start of day/week ``first`` to the end of
+    ``last``; ``extra`` adds ``dose`` at the regimen's time of day on day ``first``. Days
+    and weeks count from the first dose (day 1 is its first 24 h).
+    """
+
+    kind: str
+    dose_number: int | None = None
+    first: int | None = None
+    last: int | None = None
+    unit: str = "day"
+    delay_h: float = 0.0
+    dose: Dose | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in CHANGE_KINDS:
+            raise PkdoseError(f"unknown dose change {self.kind!r}; use one of "
+                              f"{', '.join(CHANGE_KINDS)}")
+        if self.unit not in CHANGE_UNITS:
+            raise PkdoseError(f"a dose change counts days or weeks, not {self.unit!r}")
+        for key in ("dose_number", "first", "last"):
+            v = getattr(self, key)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise PkdoseError(f"{key.replace('_', ' ')} of a dose change must be a whole "
+                                  f"number from 1, got {v!r}")
+            if v is not None and v > MAX_DOSES:
+                raise exceeded("doses", f"{key.replace('_', ' ')} {v:,} in a dose change")
+        want = {"missed": self.dose_number is not None or self.first is not None,
+                "late": self.dose_number is not None and self.first is None,
+                "hold": self.first is not None and self.last is not None,
+                "extra": self.first is not None and isinstance(self.dose, Dose)}
+        if not want[self.kind] or (self.kind == "missed" and self.dose_number is not None
+                                   and self.first is not None):
+            raise PkdoseError(f"a {self.kind!r} change needs "
+                              + {"missed": "a dose number or a day/week ('missed dose 3', "
+                                           "'missed week 3')",
+                                 "late": "a dose number and a delay ('dose 2 taken 12 h late')",
+                                 "hold": "first and last days ('hold days 10-14')",
+                                 "extra": "a dose and a day ('extra 2 mg on day 5')"}[self.kind])
+        if self.kind == "late":
+            if not (isinstance(self.delay_h, (int, float)) and self.delay_h > 0):
+                raise PkdoseError(f"a late dose needs a positive delay, got {self.delay_h!r}")
+            _hours(self.delay_h, "a delay")
+        elif self.delay_h:
+            raise PkdoseError("only a late dose has a delay")
+        if self.last is not None and self.first is not None and self.last < self.first:
+            raise PkdoseError(f"'{self}': the last {self.unit} comes before the first")
+        for v in (self.first, self.last):
+            if v is not None:
+                _hours(v * CHANGE_UNITS[self.unit], f"{self.unit} {v:,}")
+
+    def window_h(self, start_h: float = 0.0) -> tuple[float, float]:
+        """Hours ``[from, to)`` the change covers (one dose: a point, ``from == to``)."""
+        size = CHANGE_UNITS[self.unit]
+        lo = start_h + (self.first - 1) * size
+        hi = start_h + (self.last if self.last is not None else self.first) * size
+        return lo, hi
+
+    def __str__(self) -> str:
+        from pkdose.regimen_text import format_change
+
+        return format_change(self)
+
+
 @dataclass(frozen=True)
 class Regimen:
-    """A drug and a sequence of dosing blocks. Immutable; build it from text, TOML or events."""
+    """A drug and a sequence of dosing blocks. Immutable; build it from text, TOML or events.
+
+    ``comedications`` are taken with it (for the whole course, or on some days);
+    ``changes`` are one-off changes to its doses (missed, late, held, extra), applied when
+    it is compiled to dose trains.
+    """
 
     drug: str
     blocks: tuple[Block, ...]
@@ -383,10 +464,16 @@ class Regimen:
     #: Taken with food (True), fasted (False) or not said (None: the subject's ``fed``
     #: covariate decides); see ``pkdose.conditions``.
     fed: bool | None = None
+    comedications: tuple[Comedication, ...] = ()
+    changes: tuple[DoseChange, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.blocks:
             raise PkdoseError("a regimen needs at least one dose")
+        object.__setattr__(self, "comedications", parse_comedications(self.comedications))
+        if not isinstance(self.changes, tuple) or not all(
+                isinstance(c, DoseChange) for c in self.changes):
+            raise PkdoseError("a regimen's changes must be DoseChange objects")
         if not all(isinstance(b, Block) for b in self.blocks):
             raise PkdoseError("a regimen's blocks must be Block objects")
         if len(self.blocks) > MAX_TRAINS:
@@ -423,6 +510,35 @@ class Regimen:
         if math.isfinite(starts[-1]):
             _hours(starts[-1], "a regimen end")
         _check_daily_amounts(compile_trains(self))
+        _check_comedication_days(self)
+
+    @property
+    def has_events(self) -> bool:
+        """True with a dose change or a co-medication that starts or stops: the regimen
+        then has no steady state to summarise (``pkdose.engine.basis_for``)."""
+        return bool(self.changes) or any(c.timed for c in self.comedications)
+
+    def events_end_h(self) -> float:
+        """Hours from the first dose to the end of the last dose change or co-medication
+        start/stop (0 without any)."""
+        ends = [0.0]
+        plain = None
+        for c in self.changes:
+            if c.dose_number is None:
+                ends.append(c.window_h()[1] - self.start_h)
+                continue
+            if plain is None:
+                plain = compile_trains(replace(self, changes=()))
+            ends.append(nth_dose(plain, c.dose_number)[0] + c.delay_h - self.start_h)
+        for c in self.comedications:
+            ends += [x for x in (c.start_h, c.stop_h) if math.isfinite(x)]
+        return max(ends)
+
+    def with_comedications(self, names) -> Regimen:
+        """This regimen with more co-medications (text or :class:`Comedication`); one named
+        again (same text) counts once."""
+        extra = [c for c in parse_comedications(names) if c not in self.comedications]
+        return replace(self, comedications=self.comedications + tuple(extra)) if extra else self
 
     @property
     def is_indefinite(self) -> bool:
@@ -462,7 +578,8 @@ class Regimen:
         for good, are returned as they are.
         """
         last = self.blocks[-1]
-        if last.is_single or last.is_indefinite:
+        if last.is_single or last.is_indefinite or self.has_events:
+            # One-off changes and timed co-medications belong to the course as given.
             return self
         return replace(self, blocks=self.blocks[:-1] + (
             replace(last, n_doses=None, duration_h=None),))
@@ -663,7 +780,135 @@ def compile_trains(regimen: Regimen) -> tuple[DoseTrain, ...]:
             ii = period if count > 1 else 0.0
             trains.append(DoseTrain(start + off, ii, count, **common))
     trains.sort(key=lambda t: t.t0_h)
+    if regimen.changes:
+        trains = apply_changes(trains, regimen.changes, regimen.start_h, starts[-1])
     return tuple(trains)
+
+
+def without_doses(trains: Sequence[DoseTrain], lo_h: float, hi_h: float
+                  ) -> tuple[list[DoseTrain], int]:
+    """The trains with every dose at ``lo_h <= t < hi_h`` removed, and how many were.
+
+    Each train splits into the part before and the part after the window, so removing
+    doses never lists them (an endless train stays endless after the window).
+    """
+    out: list[DoseTrain] = []
+    removed = 0
+    for tr in trains:
+        if tr.ii_h == 0:
+            if lo_h - _TIME_EPS_H <= tr.t0_h < hi_h - _TIME_EPS_H:
+                removed += 1
+            else:
+                out.append(tr)
+            continue
+        k_lo = min(tr.n, max(0, math.ceil((lo_h - tr.t0_h) / tr.ii_h - 1e-9)))
+        k_hi = min(tr.n, max(0, math.ceil((hi_h - tr.t0_h) / tr.ii_h - 1e-9)))
+        removed += k_hi - k_lo
+        if k_lo > 0:
+            out.append(replace(tr, ii_h=tr.ii_h if k_lo > 1 else 0.0, n=k_lo))
+        if tr.n - k_hi > 0:
+            n = tr.n - k_hi
+            out.append(replace(tr, t0_h=tr.t0_h + k_hi * tr.ii_h,
+                               ii_h=tr.ii_h if n > 1 else 0.0, n=n))
+    return out, int(removed)
+
+
+def nth_dose(trains: Sequence[DoseTrain], number: int) -> tuple[float, DoseTrain]:
+    """Time and train of dose ``number`` (1 = the first), found by bisection on the dose
+    count, so no dose is listed.
+
+    Raises
+    ------
+    PkdoseError
+        The regimen gives fewer doses.
+    """
+    total = count_doses(trains, MAX_TIME_H)
+    if number > total:
+        raise PkdoseError(f"dose {number:,} does not exist: the regimen gives "
+                          f"{total:,.0f} doses")
+    lo = min(tr.t0_h for tr in trains) - 1.0
+    hi = MAX_TIME_H
+    while hi - lo > 1e-6:
+        mid = 0.5 * (lo + hi)
+        if count_doses(trains, mid) >= number:
+            hi = mid
+        else:
+            lo = mid
+    for tr in trains:
+        k = 0 if tr.ii_h == 0 else round((hi - tr.t0_h) / tr.ii_h)
+        t = tr.t0_h + k * tr.ii_h
+        if 0 <= k < tr.n and abs(t - hi) < 1e-5:
+            return t, tr
+    raise PkdoseError(f"dose {number:,} could not be placed")  # pragma: no cover
+
+
+def apply_changes(trains: Sequence[DoseTrain], changes: Sequence[DoseChange], start_h: float,
+                  end_h: float) -> list[DoseTrain]:
+    """Dose trains with one-off changes applied (see :class:`DoseChange`).
+
+    Raises
+    ------
+    PkdoseError
+        A change after the regimen ends, one that hits no dose, changes that overlap, or a
+        dose number the regimen does not reach.
+    """
+    out = list(trains)
+    taken: list[tuple[float, float, str]] = []
+    end_day = (f"day {math.ceil((end_h - start_h) / HOURS_PER_DAY - 1e-9):,}"
+               if math.isfinite(end_h) else "never")
+    for ch in changes:
+        if ch.dose_number is not None:
+            # Numbered as scheduled, whatever other changes did.
+            t, tr = nth_dose(trains, ch.dose_number)
+            lo, hi = t - 1e-6, t + 1e-6
+        else:
+            lo, hi = ch.window_h(start_h)
+            if lo >= end_h:
+                raise PkdoseError(f"'{ch}' lies after the regimen ends ({end_day}); "
+                                  "give a day within it")
+        for a, b, other in taken:
+            if lo < b and a < hi:
+                raise PkdoseError(f"'{ch}' and '{other}' overlap; give each dose one change")
+        if ch.kind == "extra":
+            day_offset = (min(tr.t0_h for tr in trains) - start_h) % HOURS_PER_DAY
+            d = ch.dose
+            out.append(DoseTrain(lo + day_offset, 0.0, 1, d.amount, d.unit, d.route,
+                                 d.infusion_h))
+            taken.append((lo + day_offset, lo + day_offset + _TIME_EPS_H * 10, str(ch)))
+            continue
+        kept, removed = without_doses(out, lo, hi)
+        if not removed:
+            raise PkdoseError(f"'{ch}' falls on no dose of the regimen; give a day or week "
+                              "with a dose")
+        out = kept
+        if ch.kind == "late":
+            out.append(replace(tr, t0_h=t + ch.delay_h, ii_h=0.0, n=1))
+        taken.append((lo, hi, str(ch)))
+    out.sort(key=lambda t: t.t0_h)
+    return out
+
+
+def _check_comedication_days(regimen: Regimen) -> None:
+    """Refuse a co-medication window after the regimen ends, or two of one co-medication
+    that overlap."""
+    end = block_starts(regimen)[-1] - regimen.start_h
+    if not math.isfinite(end):
+        # Ends with a one-off dose: followed for a week, as the verdict window is.
+        end = max(tr.last_h for tr in compile_trains(regimen)) - regimen.start_h + HOURS_PER_WEEK
+    spans: dict[str, list[Comedication]] = {}
+    for c in regimen.comedications:
+        if c.start_h >= end:
+            raise PkdoseError(f"co-medication '{c}' starts after the regimen ends "
+                              f"(day {math.ceil(end / HOURS_PER_DAY - 1e-9):,}); give days "
+                              "within it")
+        from pkdose.interactions import resolve_comedication
+
+        key = resolve_comedication(c.name)
+        for other in spans.get(key, []):
+            if c.start_h < other.stop_h and other.start_h < c.stop_h:
+                raise PkdoseError(f"co-medications '{other}' and '{c}' overlap; give each "
+                                  "day once")
+        spans.setdefault(key, []).append(c)
 
 
 def count_doses(trains: Sequence[DoseTrain], until_h: float) -> float:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pkdose.comedication import Comedication
 from pkdose.drugs import all_drug_names, resolve_drug
 from pkdose.errors import PkdoseError
 from pkdose.files import parse_toml, read_csv, read_text
@@ -45,7 +46,7 @@ from pkdose.regimen import (
     block_length_h,
     compile_trains,
 )
-from pkdose.regimen_text import format_regimen, parse_regimen
+from pkdose.regimen_text import format_change, format_regimen, parse_change, parse_regimen
 
 __all__ = [
     "RegimenFile",
@@ -66,7 +67,9 @@ __all__ = [
 # TOML
 # ---------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("drug", "name", "description", "start_h", "regimen", "block")
+_TOP_KEYS = ("drug", "name", "description", "start_h", "regimen", "block", "comedication",
+             "changes")
+_COMEDICATION_KEYS = ("name", "first_day", "last_day")
 _BLOCK_KEYS = (
     "amount", "unit", "route", "infusion_h", "interval_h", "weekdays",
     "on_h", "off_h", "n_doses", "duration_h", "at_h", "label",
@@ -296,7 +299,57 @@ def parse_regimen_toml(text: str, source: str = "regimen TOML") -> RegimenFile:
         reg = replace(reg, name=name, start_h=start_h if start_h is not None else reg.start_h)
     except PkdoseError as err:
         raise PkdoseError(f"{source}: key 'start_h': {err}") from None
+    reg = _with_events(source, reg, data, metadata)
     return RegimenFile(reg, description, MappingProxyType(metadata), source)
+
+
+def _with_events(source: str, reg: Regimen, data: Mapping[str, Any],
+                 metadata: Mapping[str, Any]) -> Regimen:
+    """The regimen with the file's co-medications (``[[comedication]]`` tables and a
+    reference's ``comedication`` list) and dose ``changes``."""
+    comeds: list = []
+    tables = data.get("comedication", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise PkdoseError(f"{source}: key 'comedication' must be [[comedication]] tables "
+                          "with a name and optional first_day, last_day")
+    for i, t in enumerate(tables, 1):
+        where = f"{source}: [[comedication]] {i}"
+        for key in t:
+            if key not in _COMEDICATION_KEYS:
+                raise _unknown_key(where, key, _COMEDICATION_KEYS)
+        if "name" not in t:
+            raise PkdoseError(f"{where}: missing key 'name' (e.g. name = \"ketoconazole\")")
+        try:
+            comeds.append(Comedication(_string(where, "name", t["name"]), t.get("first_day"),
+                                       t.get("last_day")))
+        except PkdoseError as err:
+            raise PkdoseError(f"{where}: {err}") from None
+    ref = metadata.get("reference", {})
+    listed = ref.get("comedication", []) if isinstance(ref, dict) else []
+    listed = [listed] if isinstance(listed, str) else listed
+    if not isinstance(listed, list) or not all(isinstance(c, str) for c in listed):
+        raise PkdoseError(f"{source}: key 'reference.comedication' must be an array of names, "
+                          f"e.g. [\"ciclosporin\"], got {listed!r}")
+    from pkdose.interactions import get_interaction
+
+    for c in listed:
+        try:
+            get_interaction(reg.drug, c)
+        except PkdoseError as err:
+            raise PkdoseError(f"{source}: key 'reference.comedication' has {c!r}: {err}"
+                              ) from None
+    comeds += listed
+    changes = data.get("changes", [])
+    if not isinstance(changes, list) or not all(isinstance(c, str) for c in changes):
+        raise PkdoseError(f"{source}: key 'changes' must be an array of texts, e.g. "
+                          "[\"missed week 3\"]")
+    if not comeds and not changes:
+        return reg
+    try:
+        parsed = [parse_change(text, reg.blocks[0].dose.route) for text in changes]
+        return replace(reg.with_comedications(comeds), changes=reg.changes + tuple(parsed))
+    except PkdoseError as err:
+        raise PkdoseError(f"{source}: {err}") from None
 
 
 def read_regimen_file(path: str | PathLike[str]) -> RegimenFile:
@@ -422,6 +475,12 @@ def regimen_to_toml(
         lines.append(f"description = {toml_value(description)}")
     if reg.start_h != 0:
         lines.append(f"start_h = {toml_value(float(reg.start_h))}")
+    if reg.changes:
+        lines.append(f"changes = {toml_value([format_change(c) for c in reg.changes])}")
+    for c in reg.comedications:
+        lines += ["", "[[comedication]]", f"name = {toml_value(c.name)}"]
+        lines += [f"{k} = {getattr(c, k)}" for k in ("first_day", "last_day")
+                  if getattr(c, k) is not None]
     for b in reg.blocks:
         d = b.dose
         lines += [
@@ -545,7 +604,15 @@ def regimen_to_events(
         depot over 24 h (RATE = AMT / 24, II = 24); AMT stays in ppm of food, which a
         NONMEM model must turn into mg with the animals' food intake (pkdose itself
         spreads the day's intake over the species' feeding pattern).
+
+    Dose changes are in the rows (a held or missed dose is not written); co-medications
+    have no place in dose records, so a regimen that carries some is refused rather than
+    written without them.
     """
+    if reg.comedications:
+        raise PkdoseError(f"an event table holds doses only, and {reg.drug} here is given "
+                          f"with {' and '.join(str(c) for c in reg.comedications)}; write the "
+                          "regimen as TOML (regimen_to_toml) to keep its co-medications")
     rows = []
     for tr in compile_trains(reg):
         cut = _train_rows(tr, until_h)

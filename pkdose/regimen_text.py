@@ -29,10 +29,12 @@ from pkdose.regimen import (
     WEEKDAYS,
     Block,
     Dose,
+    DoseChange,
     Regimen,
 )
 
-__all__ = ["parse_regimen", "format_regimen", "format_block", "times_weekly_days"]
+__all__ = ["parse_regimen", "format_regimen", "format_block", "format_change",
+           "parse_change", "times_weekly_days"]
 
 # ---------------------------------------------------------------------------------------
 # Vocabulary
@@ -802,6 +804,7 @@ def parse_regimen(text: str) -> Regimen:
     one_line = " ".join(text.replace("×", "x").split())
     one_line = re.sub(r"\s*/\s*", "/", one_line)
     quoted = _quote(" ".join(text.split()))
+    one_line, comeds, changes = _split_events(one_line, quoted)
     drug, rest, n_words = _split_drug(one_line, quoted)
     p = _Parser(quoted, _tokenize(rest, n_words), n_words)
     for tok in p.toks:
@@ -813,10 +816,109 @@ def parse_regimen(text: str) -> Regimen:
         parts.append(_part(p))
     blocks = tuple(_block(p, part) for part in parts)
     try:
+        changes = tuple(parse_change(c, blocks[0].dose.route) for c in changes)
         return Regimen(drug, blocks, start_h=p.start_h if p.start_h is not None else 0.0,
-                       fed=p.fed)
+                       fed=p.fed, comedications=comeds, changes=changes)
     except PkdoseError as err:
         p.semantic(err)
+
+
+# ---------------------------------------------------------------------------------------
+# Dose changes and co-medications after the schedule
+# ---------------------------------------------------------------------------------------
+
+_CHANGE_START = re.compile(
+    r"(?:^|,|\s)\s*(?=(?:with|missed|miss|skip|skipped|hold|held|holding|extra|dose\s+\d+\s+"
+    r"(?:taken\s+)?[\d.]+\s*\w*\s+late)\b)", re.IGNORECASE)
+_CHANGE_FORMS = (
+    ("missed", re.compile(r"^(?:missed|miss|skip|skipped)\s+(?:the\s+)?(?:dose\s+(?P<n>\d+)|"
+                          r"(?P<unit>day|week)\s+(?P<a>\d+))$")),
+    ("late", re.compile(r"^dose\s+(?P<n>\d+)\s+(?:taken\s+)?(?P<delay>\d+(?:\.\d+)?)\s*"
+                        r"(?P<tu>h|hr|hrs|hour|hours|min|mins|minutes?|days?)\s+late$")),
+    ("hold", re.compile(r"^(?:hold|held|holding)\s+(?:on\s+)?(?P<unit>day|week)s?\s+"
+                        r"(?P<a>\d+)(?:\s*(?:-|to)\s*(?P<b>\d+))?$")),
+    ("extra", re.compile(r"^(?:an\s+)?extra\s+(?:dose\s+of\s+)?(?P<amt>\d+(?:\.\d+)?)\s*"
+                         r"(?P<du>mg/kg|mg/m2|mg)\s+on\s+day\s+(?P<a>\d+)$")),
+)
+#: Words after 'with' that name food, not a co-medication (read by the schedule grammar).
+_FOOD_WITH = ("food", "a", "meal", "meals", "breakfast", "fat", "high-fat", "milk")
+_CHANGE_HINT = ("dose changes read 'missed dose 3', 'missed week 3', 'dose 2 taken 12 h late', "
+                "'hold days 10-14' or 'extra 2 mg on day 5' (docs/regimen-format.md)")
+
+
+def parse_change(text: str, route: str = "oral") -> DoseChange:
+    """One dose change written as text: ``missed dose 3``, ``missed week 3``, ``dose 2
+    taken 12 h late``, ``hold days 10-14``, ``extra 2 mg on day 5`` (an extra dose by
+    ``route``, the regimen's).
+
+    Raises
+    ------
+    PkdoseError
+        Text that is none of these, naming the forms.
+    """
+    low = " ".join(str(text).lower().split())
+    for kind, form in _CHANGE_FORMS:
+        m = form.match(low)
+        if not m:
+            continue
+        g = m.groupdict()
+        out: dict = {"kind": kind}
+        if g.get("n"):
+            out["dose_number"] = int(g["n"])
+        if g.get("unit"):
+            out["unit"] = g["unit"]
+        if g.get("a"):
+            out["first"] = int(g["a"])
+        if kind == "hold":
+            out["last"] = int(g["b"]) if g.get("b") else out["first"]
+        if kind == "late":
+            unit = _TIME_UNITS[g["tu"]]
+            out["delay_h"] = _to_hours(float(g["delay"]), unit)
+        if kind == "extra":
+            out["dose"] = Dose(float(g["amt"]), g["du"], route)
+        return DoseChange(**out)
+    raise PkdoseError(f"cannot read the dose change {text!r}; {_CHANGE_HINT}")
+
+
+def _split_events(text: str, quoted: str) -> tuple[str, list, list[str]]:
+    """The schedule, and the co-medications and dose changes written after it.
+
+    Clauses are peeled from the end: ``with <co-medication>[ and ...]`` and the dose changes,
+    after a comma or a space. A ``with`` clause that names no known co-medication is left
+    to the schedule grammar (``with food`` is a food word).
+    """
+    from pkdose.comedication import parse_comedication
+
+    comeds: list = []
+    changes: list[str] = []
+    rest = text
+    while True:
+        starts = [m.end() for m in _CHANGE_START.finditer(rest)]
+        starts = [s for s in starts if s > 0]
+        if not starts:
+            break
+        pos = starts[-1]
+        clause = rest[pos:].strip().rstrip(",").strip()
+        if clause.lower() == "with" or clause.lower().startswith("with "):
+            names = re.split(r"\s+and\s+", clause[4:].strip(), flags=re.IGNORECASE)
+            if not names[0]:
+                raise PkdoseError(f"cannot read '{quoted}': name a co-medication after 'with', "
+                                  "e.g. 'with ciclosporin' or 'with ketoconazole day 8-14'")
+            try:
+                comeds[:0] = [parse_comedication(n) for n in names]
+            except PkdoseError as err:
+                # Food words after 'with' belong to the schedule grammar.
+                if names[0].split()[0].lower() in _FOOD_WITH:
+                    break
+                raise PkdoseError(f"cannot read '{quoted}': {err}") from None
+        else:
+            try:
+                parse_change(clause)
+            except PkdoseError as err:
+                raise PkdoseError(f"cannot read '{quoted}': {err}") from None
+            changes.insert(0, clause)
+        rest = rest[:pos].rstrip().rstrip(",").rstrip()
+    return rest, comeds, changes
 
 
 # ---------------------------------------------------------------------------------------
@@ -949,4 +1051,24 @@ def format_regimen(reg: Regimen) -> str:
         text += " with food" if reg.fed else " fasted"
     if reg.start_h != 0:
         text += f", starting at {_fmt_time(reg.start_h)}"
+    for change in reg.changes:
+        text += f", {format_change(change)}"
+    if reg.comedications:
+        text += " with " + " and ".join(str(c) for c in reg.comedications)
     return text
+
+
+def format_change(change: DoseChange) -> str:
+    """Canonical text of a dose change, e.g. ``missed week 3``, ``dose 2 taken 12 h late``,
+    ``hold days 10-14``, ``extra 2 mg on day 5``; :func:`parse_change` reads it back."""
+    if change.kind == "missed":
+        return (f"missed dose {change.dose_number}" if change.dose_number is not None
+                else f"missed {change.unit} {change.first}")
+    if change.kind == "late":
+        return f"dose {change.dose_number} taken {_fmt_time(change.delay_h, ())} late"
+    if change.kind == "hold":
+        if change.last == change.first:
+            return f"hold {change.unit} {change.first}"
+        return f"hold {change.unit}s {change.first}-{change.last}"
+    d = change.dose
+    return f"extra {_fmt_num(d.amount)} {d.unit} on day {change.first}"

@@ -38,6 +38,11 @@ LEGEND = ("concentrations in whole blood, ng/mL; AUC168 = AUC per week (ng*h/mL)
           "PTF = peak-trough fluctuation; h>3/wk = hours per week above 3 ng/mL; "
           "mTORC1 % = mean inhibition; mTORC2 % = mean assembled fraction (a research "
           "hypothesis: see pkdose flag); n/a = not defined for this basis")
+#: Legend of a whole-course basis, printed when some row has one.
+COURSE_LEGEND = ("course 0-N h = the whole course from the first dose: a regimen with a "
+                 "missed, late, held or extra dose, or a co-medication that starts or stops, "
+                 "has no steady state, so its metrics summarise hours 0-N (to the end of the "
+                 "regimen, or one week after its last change, in whole weeks)")
 #: Legend of the model range, printed when some row has one.
 RANGE_LEGEND = ("range over N models = [lowest-highest] value over every shipped model "
                 "valid for the regimen (same drug and species, takes its route and "
@@ -221,6 +226,9 @@ class ExposureTable:
                              "", *([""] if several else []),
                              *(interval_text(r, q.column, q.unit) for q in shown)])
         verdict = [i for i, h in enumerate(header) if h == QUANTITIES["mTORC2 verdict"].label]
+        if "basis" in self.frame and self.frame["basis"].astype(str).str.startswith(
+                "course").any():
+            legends[COURSE_LEGEND] = True
         return text_table(header, rows, left=3, left_also=verdict) + (
             "".join(t + "\n" for t in (*(t for t, shown in legends.items() if shown),
                                         *metabolite_legend(self.frame)))
@@ -291,9 +299,11 @@ def interval_text(row: Mapping[str, object], column: str, unit: str) -> str:
 
 
 def _with_comedication(row: pd.Series) -> str:
-    comed = str(row.get("comedication", "") or "")
-    return str(row["regimen"]) if not comed else f"{row['regimen']} + " + comed.replace(
-        "+", " + ")
+    """The regimen with the co-medications its text does not already say."""
+    text = str(row["regimen"])
+    own = text.split(" with ", 1)[1].split(" and ") if " with " in text else []
+    extra = [c for c in str(row.get("comedication", "") or "").split("+") if c and c not in own]
+    return " + ".join([text, *extra])
 
 
 def _scenario_frame(scn: Scenario, metrics: Sequence[str] | None, basis: Basis

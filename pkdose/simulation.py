@@ -21,6 +21,7 @@ import pandas as pd
 
 from pkdose import metabolite, solver
 from pkdose.children import paediatric_bridge
+from pkdose.comedication import FactorSteps, factor_steps, parse_comedications
 from pkdose.errors import ExtrapolationWarning, PkdoseError, PkdoseWarning
 from pkdose.limits import (
     DAILY_LIMIT_BY_UNIT,
@@ -48,29 +49,19 @@ from pkdose.regimen import (
 def reference_caveats(path: str) -> list[str]:
     """What a regimen file's ``[reference]`` table says that the bare regimen leaves out.
 
-    Reference-library files record the co-medication the regimen was given with and
-    whether it reaches the blood at all; read as a plain regimen, both are lost, so the
-    caller warns instead of simulating something else silently.
+    A reference-library file records whether the regimen reaches the blood at all; read
+    as a plain regimen that is lost, so the caller warns instead of simulating something
+    else silently. (Its co-medication is part of the regimen read from it.)
     """
     from pkdose.regimen_io import read_regimen_file
 
     meta = read_regimen_file(path).table("reference")
-    comed = meta.get("comedication", [])
-    if isinstance(comed, str):
-        comed = [comed]
-    if not isinstance(comed, list) or not all(isinstance(c, str) for c in comed):
-        raise PkdoseError(f"{path}: key 'reference.comedication' must be an array of names, "
-                          f"e.g. [\"ciclosporin\"], got {comed!r}")
     if not isinstance(meta.get("systemic", True), bool):
         raise PkdoseError(f"{path}: key 'reference.systemic' must be true or false")
-    out = []
-    if comed:
-        out.append(f"{path}: the reference regimen was given with {', '.join(comed)}, which "
-                   "is not applied here; name it as a co-medication to include it")
     if meta.get("systemic") is False:
-        out.append(f"{path}: applied to the skin with no systemic exposure (its reference "
-                   "file); simulated here as if the amount were swallowed")
-    return out
+        return [f"{path}: applied to the skin with no systemic exposure (its reference "
+                "file); simulated here as if the amount were swallowed"]
+    return []
 
 
 def load_regimens(source: Regimen | str) -> list[Regimen]:
@@ -286,7 +277,8 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
             warnings.warn(m, ExtrapolationWarning, stacklevel=3)
         return msgs
     msgs = _assumed_size(model, trains, cov)
-    doses = np.concatenate([dose_amounts(t, cov) for t in trains])
+    # A regimen whose every dose is held gives none.
+    doses = np.concatenate([dose_amounts(t, cov) for t in trains] + [np.zeros(0)])
     msgs += outside_dose_range(model, doses)
     bridge = paediatric_bridge(model, cov)
     if bridge is not None:  # the model sees the adult reference, not the child
@@ -428,6 +420,8 @@ class Prepared:
     cov: pd.DataFrame
     params: Mapping[str, np.ndarray]
     system: solver.System
+    #: CL and F factors of co-medications that start or stop (``pkdose.comedication``).
+    steps: FactorSteps | None = None
 
     def route_inputs(self, route: str) -> tuple[solver.System, np.ndarray]:
         """The system and bioavailable fraction for doses of ``route``.
@@ -448,7 +442,7 @@ class Prepared:
         params = {k: (v[lo:hi] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == n
                       else v) for k, v in self.params.items()}
         return Prepared(self.model, self.cov.iloc[lo:hi], params,
-                        solver.subset(self.system, slice(lo, hi)))
+                        solver.subset(self.system, slice(lo, hi)), self.steps)
 
 
 def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
@@ -456,7 +450,9 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
     """Bind a model to subjects (covariate mapping, DataFrame or None for the typical one).
 
     ``with_`` names co-medications whose cited fold-changes on CL/F and F
-    (``pkdose/data/interactions.toml``) are applied to every subject.
+    (``pkdose/data/interactions.toml``) are applied to every subject; those taken on some
+    days only (``"ketoconazole day 8-14"``) change CL and F over time
+    (:mod:`pkdose.comedication`).
     """
     cov = subjects if isinstance(subjects, pd.DataFrame) and "bsa_m2" in subjects else (
         covariate_table(subjects, model=model))
@@ -478,11 +474,17 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
         from pkdose.conditions import apply_conditions
 
         p = apply_conditions(p, model, cov)
-    if with_:
+    comeds = parse_comedications(with_)
+    whole = [c.name for c in comeds if not c.timed]
+    timed = [c for c in comeds if c.timed]
+    if comeds:
         from pkdose.interactions import apply_interactions
 
-        p = apply_interactions(p, model, with_)
-    return Prepared(model, cov, p, solver.build_system(p, model.n_chain))
+        # Every name is checked (unknown, twice, carried by a covariate) even if timed.
+        apply_interactions(p, model, [c.name for c in comeds])
+        p = apply_interactions(p, model, whole)
+    steps = factor_steps(model.drug, timed) if timed else None
+    return Prepared(model, cov, p, solver.build_system(p, model.n_chain), steps)
 
 
 def _expand_doses(trains: Sequence[DoseTrain], cov: pd.DataFrame, until_h: float):
@@ -524,6 +526,10 @@ def _plans(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
            ) -> list[solver.Plan]:
     """Plans of the central amount for every train (one for a Michaelis-Menten regimen)."""
     model, p, sys = prep.model, prep.params, prep.system
+    if prep.steps is not None:
+        from pkdose.timevarying import segmented_central
+
+        return [solver.dense_plan(segmented_central(prep, trains, times_h, prep.steps))]
     if model.absorption == "michaelis_menten":
         if any(t.route != "oral" for t in trains):
             raise PkdoseError("Michaelis-Menten absorption models take oral doses only")
@@ -684,6 +690,9 @@ def steady_state_concentrations(prep: Prepared, regimen: Regimen, times_in_cycle
     pattern), 0 <= t <= period.
     """
     trains, period, start = steady_state_trains(regimen)
+    if prep.steps is not None:
+        raise PkdoseError("a co-medication that starts or stops leaves no steady state; "
+                          "summarise the whole course or a window instead")
     t = np.asarray(times_in_cycle, float)
     model = prep.model
     if model.metabolite:
@@ -866,12 +875,13 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
                                1 if seed is None else seed, model, with_, until_h=until_h,
                                step_h=step_h, times_h=times_h, params=params, output=output,
                                column=column, memory_budget_bytes=memory_budget_bytes)
-    reg = as_regimen(regimen)
+    reg = as_regimen(regimen).with_comedications(with_)
     m = resolve_model(reg, model, params, species)
     check_curve_output(output, column, m)
     from pkdose.conditions import regimen_subjects
 
-    prep = prepare(m, regimen_subjects(reg, subjects), with_=with_)
+    prep = prepare(m, regimen_subjects(reg, subjects),
+                   with_=[str(c) for c in reg.comedications])
     check_extrapolation(m, reg, prep.cov)
     t = output_times(reg, until_h, step_h, times_h)
     check_curve_values(m, len(prep.cov), t.size)

@@ -339,14 +339,19 @@ def _expm(mat: np.ndarray) -> np.ndarray:
 matrix_exponential = _expm
 
 
-def _entry(sys: System, route: str) -> int:
+def entry_state(sys: System, route: str) -> int:
     """State a dose of this route enters: the depot for absorbed routes, else central."""
     return 0 if route in DEPOT_ROUTES and sys.n_chain else sys.central
 
 
+def expm(mat: np.ndarray) -> np.ndarray:
+    """Matrix exponential of a stack (..., S, S), vectorised over the stack (Pade 13)."""
+    return _expm(mat)
+
+
 def _input_vector(sys: System, route: str) -> np.ndarray:
     b = np.zeros((sys.n, sys.n_states))
-    b[:, _entry(sys, route)] = 1.0
+    b[:, entry_state(sys, route)] = 1.0
     return b
 
 
@@ -944,7 +949,7 @@ def train_plan(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.ndarra
             raise PkdoseError(f"a feeding phase of {train.infusion_h:g} h cannot repeat every "
                               f"{train.ii_h:g} h")
         rate = dose / train.infusion_h
-        inj = infusion_end_state(sys, train.infusion_h, _entry(sys, "diet")) * rate[:, None]
+        inj = infusion_end_state(sys, train.infusion_h, entry_state(sys, "diet")) * rate[:, None]
     elif train.route == "infusion":
         if train.n > 1 and train.infusion_h > train.ii_h:
             raise PkdoseError(
@@ -1408,7 +1413,8 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
     lengths = np.append(np.diff(dose_times), horizon - dose_times[-1])
     one = np.ones(1)
     a0 = _gut_scan(doses[None, :], np.array([gut0]), vm * one, km * one, lengths)[0]
-    scale = max(float(np.max(doses, initial=0.0)), 1e-300)
+    # The gut carried in counts too: a step of no doses starts from it alone.
+    scale = max(float(np.max(doses, initial=0.0)), gut0, 1e-300)
     # Intervals whose gut starts agree to 1e-13 (all, once a regimen settles) share the
     # driven part of the solution.
     classes: dict = {}

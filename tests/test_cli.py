@@ -248,11 +248,11 @@ def test_with_applies_the_cited_interaction_to_every_command(run, tmp_path):
     base = tmp_path / "b.csv"
     assert run("compare", "everolimus 2 mg daily", "--csv", str(base)).exit_code == 0
     res = run("compare", "everolimus 2 mg daily", "--with", "ketoconazole", "--csv", str(out))
-    assert res.exit_code == 0 and "everolimus 2 mg daily + ketoconazole" in res.stdout
+    assert res.exit_code == 0 and "everolimus 2 mg daily with ketoconazole" in res.stdout
     ratio = (pd.read_csv(out)["plasma_cavg_ng_ml"] / pd.read_csv(base)["plasma_cavg_ng_ml"])[0]
     assert ratio == pytest.approx(15.0, rel=1e-6)  # Kovarik 2005 AUC ratio, by construction
     flagged = run("flag", "everolimus 2 mg daily", "--with", "ketoconazole")
-    assert flagged.stdout.startswith("everolimus 2 mg daily + ketoconazole: inhibited")
+    assert flagged.stdout.startswith("everolimus 2 mg daily with ketoconazole: inhibited")
     bad = run("simulate", "everolimus 2 mg daily", "--with", "aspirin")
     assert bad.exit_code == 2 and "aspirin" in bad.stderr
 
@@ -282,7 +282,7 @@ def test_compare_against_reference_groups(run, tmp_path):
               "--json", str(js), "--plot", str(png))
     assert res.exit_code == 0
     assert "nearest reference by exposure is" in res.stdout
-    assert "rapamune-kidney-csa: sirolimus 6 mg loading then 2 mg daily + ciclosporin" in \
+    assert "rapamune-kidney-csa: sirolimus 6 mg loading then 2 mg daily with ciclosporin" in \
         res.stdout
     payload = json.loads(js.read_text())
     roles = {r["role"] for r in payload["rows"]}
@@ -296,7 +296,9 @@ def test_reference_files_used_as_regimens_warn_what_is_left_out(run):
     res = run("compare", str(ROOT / "regimens" / "rapamune-kidney-csa.toml"),
               str(ROOT / "regimens" / "chung2019-topical.toml"))
     assert res.exit_code == 0
-    assert "given with ciclosporin, which is not applied here" in res.stderr
+    # The file's ciclosporin is part of its regimen, applied as `report` applies it.
+    assert "not applied" not in res.stderr
+    assert "sirolimus 6 mg loading then 2 mg daily with ciclosporin" in res.stdout
     assert "applied to the skin with no systemic exposure" in res.stderr
 
 

@@ -121,14 +121,18 @@ def interactions(drug):
       pkdose interactions --drug everolimus
     """
     from pkdose.drugs import resolve_drug
-    from pkdose.interactions import list_interactions
+    from pkdose.interactions import class_only_comedications, list_interactions
     from pkdose.results import NOT_AVAILABLE, number
 
     notice()
     df = list_interactions(resolve_drug(drug) if drug else None)
     cols = ["drug", "spec", "context", "auc_ratio", "cmax_ratio", "trough_ratio", "cl_factor",
-            "f_factor", "citation"]
+            "f_factor", "kinetics", "citation"]
     click.echo(df[cols].to_string(index=False, max_colwidth=60, na_rep=NOT_AVAILABLE,
                                   float_format=number))
+    for name, what in class_only_comedications().items():
+        click.echo(f"{name}: {what}")
+    click.echo("kinetics: onset and offset of a co-medication taken on some days "
+               "(--with NAME:dayA-dayB); empty: whole course only", err=True)
     click.echo(f"Fold-changes on CL/F and F; {NOT_AVAILABLE}: not reported by the source; "
                "derivation and caveats: docs/interactions.md", err=True)

@@ -157,8 +157,10 @@ def model_options(f):
     f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
                      help="Co-medication applied through the cited interaction layer, e.g. "
                           "ciclosporin, ketoconazole, grapefruit-juice, optionally with its "
-                          "timing or setting: \"ciclosporin together\", \"ciclosporin 4h\" "
-                          "(repeatable; see `pkdose interactions`).")(f)
+                          "timing or setting: \"ciclosporin together\", \"ciclosporin 4h\", "
+                          "and days taken: ketoconazole:day8-day14, rifampin:day3- (onset "
+                          "and offset from its cited kinetics); adds to the regimen's own "
+                          "'with ...' (repeatable; see `pkdose interactions`).")(f)
     f = condition_options(f)
     f = click.option("--covariate", multiple=True, metavar="NAME=VALUE",
                      help="Other covariates, e.g. ast_iu_l=50, prednisolone_mg_day=20, "

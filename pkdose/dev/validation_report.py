@@ -302,8 +302,10 @@ def reference_section(ref: pd.DataFrame) -> str:
              "the reference files give. They are population and data differences, kept as "
              "they are:", ""]
     for r in top.itertuples(index=False):
+        # A regimen that carries its co-medication already says it.
+        said = r.comedication and " with " not in str(r.regimen)
         lines.append(f"* `{r.name}` {r.metric} ({r.regimen}"
-                     f"{' with ' + r.comedication if r.comedication else ''}): predicted "
+                     f"{' with ' + r.comedication if said else ''}): predicted "
                      f"{fmt(r.predicted)} vs observed {fmt(r.observed)} {r.unit}, ratio "
                      f"{fmt(r.ratio)}. {r.notes}")
     parts.append("\n".join(lines))
