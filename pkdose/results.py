@@ -301,7 +301,8 @@ def interval_text(row: Mapping[str, object], column: str, unit: str) -> str:
 def _with_comedication(row: pd.Series) -> str:
     """The regimen with the co-medications its text does not already say."""
     text = str(row["regimen"])
-    own = text.split(" with ", 1)[1].split(" and ") if " with " in text else []
+    # Co-medications come last in a regimen's text (after "with food", if any).
+    own = text.rsplit(" with ", 1)[1].split(" and ") if " with " in text else []
     extra = [c for c in str(row.get("comedication", "") or "").split("+") if c and c not in own]
     return " + ".join([text, *extra])
 

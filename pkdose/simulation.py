@@ -638,6 +638,11 @@ def _chain_chunks(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarr
     A bare ``iv`` dose is infused over the model's ``default_infusion_h`` (warned once).
     """
     model, n = prep.model, len(prep.cov)
+    if prep.steps is not None:
+        # The parent-metabolite solution has no time-varying clearance (pkdose.timevarying).
+        raise PkdoseError(f"model {model.name} (parent and metabolite) takes co-medications for "
+                          "the whole course only, not for some days; drop the days to apply "
+                          "it throughout")
     if model.default_infusion_h and any(t.route == "iv" for t in trains):
         warnings.warn(f"{model.drug} iv doses are infused over "
                       f"{format_value(model.default_infusion_h, 'h')} (model {model.name}); "

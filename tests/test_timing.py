@@ -390,3 +390,21 @@ def test_event_tables_keep_dose_changes_and_refuse_co_medications():
     assert list(ev["TIME"]) == [0.0, 72.0] and list(ev["ADDL"]) == [1, 6]
     with pytest.raises(PkdoseError, match="event table holds doses only"):
         regimen_to_events(parse_regimen("sirolimus 2 mg daily x 10 with ciclosporin"))
+
+
+def test_a_timed_co_medication_is_refused_for_the_parent_metabolite_model():
+    from pkdose.comparison import compare
+    from pkdose.errors import PkdoseError
+
+    # It was silently ignored: the same exposure as without ketoconazole.
+    with pytest.raises(PkdoseError, match="whole course only"):
+        compare(["temsirolimus 25 mg iv weekly for 3 weeks with ketoconazole day 8-14"],
+                spread=False)
+
+
+def test_the_table_names_a_regimens_own_co_medication_once_after_food():
+    from pkdose.comparison import compare
+
+    text = compare(["sirolimus 2 mg daily with food with ketoconazole day 8-14"],
+                   spread=False, metrics=["Cavg"]).to_text()
+    assert text.count("ketoconazole day 8-14") == 1
