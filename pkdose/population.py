@@ -468,6 +468,7 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
         (hourly over the first 4 weeks) and the 5/25/50/75/95th percentiles of whole-blood
         concentration.
     """
+    from pkdose.engine import basis_for
     from pkdose.simulation import as_regimen
 
     _check_counts(n, 1, 1)
@@ -485,7 +486,7 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
                          "bsa_m2", *default_subject()) if c in cov.columns]
     shown = list(dict.fromkeys(shown))
     df = pd.concat([cov[shown].reset_index(drop=True), df], axis=1)
-    df.insert(0, "basis", "steady state" if reg.is_indefinite else "first week")
+    df.insert(0, "basis", basis_for(reg).label)
     df.insert(0, "comedication", "+".join(comed))
     df.insert(0, "model", m.name)
     df.insert(0, "regimen", str(reg))

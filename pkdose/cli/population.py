@@ -152,7 +152,9 @@ def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -
                 out.append(f"  {s} ({number(by.loc[s, 'p50'])})")
         out.append("")
     out.append("whole-blood concentrations; steady-state cycle for regimens that go on, first "
-               "week for regimens that stop; no residual error (see docs/population.md)")
+               "week for regimens that stop, the whole course for regimens with one-off dose "
+               "changes or co-medications for some days; no residual error (see "
+               "docs/population.md)")
     return "\n".join(out) + "\n"
 
 
