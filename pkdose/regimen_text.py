@@ -908,7 +908,7 @@ def _split_events(text: str, quoted: str) -> tuple[str, list, list[str]]:
                 comeds[:0] = [parse_comedication(n) for n in names]
             except PkdoseError as err:
                 # Food words after 'with' belong to the schedule grammar.
-                if names[0].split()[0].lower() in _FOOD_WITH:
+                if names[0].split()[0].lower().rstrip(",;") in _FOOD_WITH:
                     break
                 raise PkdoseError(f"cannot read '{quoted}': {err}") from None
         else:
