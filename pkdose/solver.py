@@ -330,7 +330,10 @@ def _expm(mat: np.ndarray) -> np.ndarray:
     r = np.linalg.solve(v - u, v + u)
     for k in range(int(squarings.max(initial=0))):
         more = squarings > k
-        r[more] = r[more] @ r[more]
+        if more.all():  # the common case: no gathered copies (the same product per matrix)
+            r = r @ r
+        else:
+            r[more] = r[more] @ r[more]
     return r
 
 
@@ -484,8 +487,12 @@ def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
 _TINY = 1e-280
 
 
-def _flush(x: np.ndarray) -> np.ndarray:
-    np.copyto(x, 0.0, where=np.abs(x) < _TINY)
+def _flush(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Set entries below :data:`_TINY` in magnitude to 0, in place; ``scratch`` (same
+    shape) saves a temporary. Most arrays have none: one pass and a minimum decide."""
+    mag = np.abs(x, out=scratch)
+    if mag.size and mag.min() < _TINY:
+        np.copyto(x, 0.0, where=mag < _TINY)
     return x
 
 
@@ -528,15 +535,19 @@ def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray,
                 e_block = _flush(np.ascontiguousarray(
                     np.linalg.matrix_power(e_mat, _POWER_BLOCK).transpose(1, 2, 0)))
             k = int(min(_POWER_BLOCK, run_end[i] - i))
-            # Subjects in chunks whose (k, S, chunk) products stay in cache.
+            # Subjects in chunks whose (k, S, chunk) products stay in cache, written
+            # straight into the result.
             step = max(1, _BLOCK_ELEMENTS // (k * n_s))
+            scratch = np.empty(k * n_s * min(step, n))
             for lo in range(0, n, step):
                 e_b = e_block[:, :, lo:lo + step]
                 src = out[i - _POWER_BLOCK:i - _POWER_BLOCK + k, :, lo:lo + step]
-                blk = e_b[None, :, 0] * src[:, None, 0]
+                dst = out[i:i + k, :, lo:lo + step]
+                tmp = scratch[:dst.size].reshape(dst.shape)
+                np.multiply(e_b[None, :, 0], src[:, None, 0], out=dst)
                 for j in range(1, n_s):
-                    blk += e_b[None, :, j] * src[:, None, j]
-                out[i:i + k, :, lo:lo + step] = _flush(blk)
+                    dst += np.multiply(e_b[None, :, j], src[:, None, j], out=tmp)
+                _flush(dst, tmp)
             i += k
             cur, m_cur = out[i - 1], m_arr[i - 1]
             continue
@@ -670,12 +681,25 @@ class Block:
     On a regular output grid the central amount after the m-th dose of a train, ``s``
     after it, is ``sum_k c_k(m) b_k(s)``: the grid visits the same ``s`` values in every
     dosing interval, so an M-interval stretch of output is the product of an (M, J) and a
-    (J, P) matrix, written straight into the output.
+    (J, P) matrix, written straight into the output. With ``subjects_last`` the
+    coefficients are stored (M, J, n), as the dose-count powers compute them: each
+    cache-sized chunk of subjects is transposed when it is written, so no (n, M, J) copy
+    of the whole block is made.
     """
 
     start: int
-    coef: np.ndarray  # (n, M, J)
+    coef: np.ndarray  # (n, M, J), or (M, J, n) with subjects_last
     basis: np.ndarray  # (n, J, P)
+    subjects_last: bool = False
+
+    def coef_rows(self, lo: int, hi: int, factor: np.ndarray | None) -> np.ndarray:
+        """Coefficients (hi - lo, M, J) of subjects ``lo:hi``, C-ordered (a matrix
+        product per subject), times ``factor`` (hi - lo, 1, 1) when given."""
+        coef = (self.coef[:, :, lo:hi].transpose(2, 0, 1) if self.subjects_last
+                else self.coef[lo:hi])
+        if factor is None:
+            return np.ascontiguousarray(coef)
+        return np.multiply(coef, factor, out=np.empty(coef.shape))
 
 
 @dataclass(frozen=True)
@@ -692,56 +716,62 @@ class Plan:
 
     Columns no part covers are zero (times before the first dose). Parts built from
     per-subject arithmetic only, so a subject's values do not depend on which other
-    subjects share the plan.
+    subjects share the plan. ``factor`` (n,), when given, multiplies every subject's
+    values (e.g. 1/V1: concentrations); it is applied to the coefficients of each
+    cache-sized chunk of subjects as it is written, not to the output.
     """
 
     n: int
     n_times: int
     parts: tuple[Block | Dense, ...]
     zero: tuple[slice, ...]  # uncovered columns
+    factor: np.ndarray | None = None
 
     def fill(self, lo: int, hi: int, out: np.ndarray, add: bool = False) -> None:
         """Write (``add``: add) the central amounts of subjects ``lo:hi`` into ``out``
         (hi - lo, T), which may be a row slice of a larger C-ordered array."""
         b = hi - lo
+        f3 = None if self.factor is None else self.factor[lo:hi, None, None]
         if not add:
             for sl in self.zero:
                 out[:, sl] = 0.0
         for part in self.parts:
-            if isinstance(part, Block) and part.coef.shape[1] == 1:
-                # One interval: a product per subject would be one BLAS call per subject
-                # (microseconds each) for a few dozen values; J multiply-adds instead.
-                p = part.basis.shape[2]
-                coef, basis = part.coef[lo:hi, 0, :, None], part.basis[lo:hi]
-                acc = coef[:, 0] * basis[:, 0]
-                for j in range(1, coef.shape[1]):
-                    acc += coef[:, j] * basis[:, j]
-                view = out[:, part.start:part.start + p]
-                if add:
-                    view += acc
-                else:
-                    view[...] = acc
-            elif isinstance(part, Block):
-                m, p = part.coef.shape[1], part.basis.shape[2]
+            if isinstance(part, Block):
+                coef, basis = part.coef_rows(lo, hi, f3), part.basis[lo:hi]
+                m, p = coef.shape[1], basis.shape[2]
+                if m == 1:
+                    # One interval: a product per subject would be one BLAS call per
+                    # subject (microseconds each) for a few dozen values; J multiply-adds
+                    # instead.
+                    acc = coef[:, 0, 0, None] * basis[:, 0]
+                    for j in range(1, coef.shape[2]):
+                        acc += coef[:, 0, j, None] * basis[:, j]
+                    view = out[:, part.start:part.start + p]
+                    if add:
+                        view += acc
+                    else:
+                        view[...] = acc
+                    continue
                 # Splitting the last axis of a row slice is always a view: the product
                 # is written in place, no (n, T) temporary.
                 view = out[:, part.start:part.start + m * p].reshape(b, m, p)
                 if add:
-                    view += np.matmul(part.coef[lo:hi], part.basis[lo:hi])
+                    view += np.matmul(coef, basis)
                 else:
-                    np.matmul(part.coef[lo:hi], part.basis[lo:hi], out=view)
-            elif add:
-                out[:, part.cols] += part.vals[lo:hi]
+                    np.matmul(coef, basis, out=view)
+                continue
+            vals = part.vals[lo:hi] if f3 is None else part.vals[lo:hi] * f3[:, :, 0]
+            if add:
+                out[:, part.cols] += vals
             else:
-                out[:, part.cols] = part.vals[lo:hi]
+                out[:, part.cols] = vals
 
     def scaled(self, factor: np.ndarray) -> Plan:
         """The plan times ``factor`` (n,) per subject (e.g. 1/V1: concentrations), applied
-        to the small coefficient arrays rather than to the output."""
-        f3 = np.asarray(factor, float)[:, None, None]
-        parts = tuple(Block(p.start, p.coef * f3, p.basis) if isinstance(p, Block)
-                      else Dense(p.cols, p.vals * f3[:, :, 0]) for p in self.parts)
-        return Plan(self.n, self.n_times, parts, self.zero)
+        to the small coefficient arrays chunk by chunk rather than to the output."""
+        f = np.asarray(factor, float)
+        return Plan(self.n, self.n_times, self.parts, self.zero,
+                    f if self.factor is None else self.factor * f)
 
     def values(self) -> np.ndarray:
         """All central amounts (n, T), written chunk by chunk."""
@@ -885,34 +915,36 @@ def _regular_train_plan(sys: System, train: DoseTrain, inj: np.ndarray, t0: floa
     m_u = np.unique(key)
     if single:
         pw = _powers_times(e_mat, inj, m_u - 1, raw=True)  # E^(k-1) b, (keys, J, n)
-        return _blocks_plan(sys, times.size, first, runs, key, s_end, m_u,
-                            np.ascontiguousarray(pw.transpose(2, 0, 1)))
+        return _blocks_plan(sys, times.size, first, runs, key, s_end, m_u, pw)
     w = np.linalg.solve(np.eye(sys.n_states)[None] - e_mat, inj[:, :, None])[:, :, 0]
     n_doses = int(min(train.n, m_u[-1]))
-    # coef(k) = E^max(0, k - N) w - E^k w: (n, M, J) over the distinct keys, consecutive
+    # coef(k) = E^max(0, k - N) w - E^k w: (M, J, n) over the distinct keys, consecutive
     # on a grid.
     wash = np.maximum(m_u - n_doses, 0)
     powers_of = np.unique(np.concatenate([m_u, wash]))
     pw = _powers_times(e_mat, w, powers_of, raw=True)  # (keys, J, n)
     if np.array_equal(powers_of, np.arange(m_u[-1] + 1)) and np.array_equal(
             m_u, np.arange(m_u[0], m_u[-1] + 1)):
-        # Every grid: consecutive keys, so the rows are slices (no gathered copies).
-        coef = np.empty((m_u.size,) + pw.shape[1:])
+        # Every grid: consecutive keys, so the rows are slices (no gathered copies),
+        # written over the powers they replace (no second array of their size): the
+        # washout first, as its sources are low powers that the dosing rows overwrite
+        # (numpy buffers a subtraction whose output overlaps its input).
+        coef = pw[m_u[0]:]
         dosing = int(np.count_nonzero(m_u <= n_doses))
-        np.subtract(pw[0], pw[m_u[0]:m_u[0] + dosing], out=coef[:dosing])
         if dosing < m_u.size:
             a = int(m_u[dosing]) - n_doses
-            np.subtract(pw[a:a + m_u.size - dosing], pw[m_u[0] + dosing:], out=coef[dosing:])
+            np.subtract(pw[a:a + m_u.size - dosing], coef[dosing:], out=coef[dosing:])
+        np.subtract(pw[0], coef[:dosing], out=coef[:dosing])
     else:
         coef = np.take(pw, np.searchsorted(powers_of, wash), axis=0)
         coef -= np.take(pw, np.searchsorted(powers_of, m_u), axis=0)
-    coef = np.ascontiguousarray(coef.transpose(2, 0, 1))
     return _blocks_plan(sys, times.size, first, runs, key, s_end, m_u, coef)
 
 
 def _blocks_plan(sys: System, n_times: int, first: int, runs, key: np.ndarray,
                  s_end: np.ndarray, m_u: np.ndarray, coef: np.ndarray) -> Plan:
-    """Blocks of (coefficients per key) x (unit-state responses per distinct time)."""
+    """Blocks of (coefficients per key, (keys, J, n)) x (unit-state responses per
+    distinct time)."""
     cnt = key
     rows = [s_end[a:a + p] for a, _, p in runs]
     s_u, inv = np.unique(np.concatenate(rows), return_inverse=True)
@@ -925,7 +957,7 @@ def _blocks_plan(sys: System, n_times: int, first: int, runs, key: np.ndarray,
         # A run of consecutive distinct times (every aligned grid) is a view.
         b = basis[:, :, sel[0]:sel[0] + p] if np.array_equal(
             sel, np.arange(sel[0], sel[0] + p)) else np.take(basis, sel, axis=2)
-        parts.append(Block(first + a, coef[:, k:k + m], b))
+        parts.append(Block(first + a, coef[k:k + m], b, subjects_last=True))
     zero = (slice(0, first),) if first else ()
     return Plan(sys.n, n_times, tuple(parts), zero)
 
