@@ -19,7 +19,8 @@ imports included) is its own. Prints one line each: ``<workload> N=<n>: <seconds
 (median of ``--repeat`` runs), the peak memory, the mrgsolve seconds recorded in issue 15
 on this machine (N = 10,000 only) and the ratio, the process CPU seconds (median; less
 sensitive than wall time to other jobs on a shared machine) and the load average. Then:
-the linear workload at 1, 84 and 3,000 doses (cost independent of the dose count), the
+the linear workload at 1, 84 and 3,000 doses (cost independent of the dose count), its
+solve alone into a new result and into the arrays of an earlier call (``out=``), the
 Wu 2012 daily workload in one call against ten calls of 1,000 subjects, and the long
 DataFrame (``curves_frame``) of 10,000 curves. Asserts nothing.
 """
@@ -119,6 +120,21 @@ def extras(repeat: int) -> None:
         reg = f"sirolimus 0.5 mg q24h x {n_doses}"
         secs = median(lambda reg=reg: run_once(reg, model, 1000, times))
         print(f"linear N=1000 doses={n_doses}: {secs:.3f} s", flush=True)
+    # The solve alone (subjects drawn once), into a fresh result and into the arrays of
+    # an earlier call: the difference is the operating system handing out fresh pages.
+    from pkdose.model import covariate_table
+    from pkdose.population import draw_etas
+    from pkdose.regimen import compile_trains
+    from pkdose.regimen_text import parse_regimen
+    from pkdose.simulation import concentrations, prepare
+
+    prep = prepare(model, covariate_table({}, n=10_000), *draw_etas(model, 10_000, 15))
+    trains = compile_trains(parse_regimen(REGIMENS["linear"]))
+    fresh = median(lambda: concentrations(prep, trains, times))
+    buf = concentrations(prep, trains, times)
+    reused = median(lambda: concentrations(prep, trains, times, out=buf))
+    print(f"linear N=10000 solve only: {fresh:.3f} s into a new result, {reused:.3f} s into "
+          "the arrays of an earlier call (out=)", flush=True)
     regimen, model = setup("wu2012-daily")
     one_call = median(lambda: run_once(regimen, model, 10_000, times))
     blocks = median(lambda: [run_once(regimen, model, 1000, times) for _ in range(10)])

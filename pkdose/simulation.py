@@ -561,21 +561,45 @@ def central_amounts(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.nda
 
 
 def concentrations(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray,
-                   budget_bytes: int | None = None) -> dict:
+                   budget_bytes: int | None = None,
+                   out: Mapping[str, np.ndarray] | None = None) -> dict:
     """Concentration arrays (n_subjects, n_times) by column name (``conc_ng_ml``, ...).
 
     Subjects are solved in blocks within ``budget_bytes`` (default
     :data:`MEMORY_BUDGET_BYTES`) of working memory beyond the result; each cache-sized
     chunk of central amounts is converted while it is still in cache, written straight
     into the result.
+
+    ``out``: arrays to write the result into, by column (C-ordered float64, (n_subjects,
+    n_times)), e.g. those of an earlier call: a caller that solves populations again
+    and again then reuses memory it has already touched instead of the operating system
+    handing out (and zeroing) fresh pages for every result (for 10,000 subjects x 2,185
+    times, 175 MB, a large part of the time of a linear model).
     """
     times_h = np.asarray(times_h, float)
+    shape = (len(prep.cov), times_h.size)
     if prep.model.metabolite:
+        if out is not None:
+            raise PkdoseError("out (arrays to write into) is not available for "
+                              "parent-metabolite models", option="out")
         return _chain_whole(prep, trains, times_h, False, budget_bytes)
-    outs = _outputs(prep.model, (len(prep.cov), times_h.size))
+    outs = _outputs(prep.model, shape) if out is None else _checked_out(prep.model, out, shape)
     _solve_into(prep, lambda sub: _plans(sub, trains, times_h), times_h.size, outs,
                 budget_bytes)
     return outs
+
+
+def _checked_out(model: Model, out: Mapping[str, np.ndarray], shape: tuple[int, int]
+                 ) -> dict[str, np.ndarray]:
+    want = tuple(_outputs(model, (0, 0)))
+    if not isinstance(out, Mapping) or set(out) != set(want):
+        raise PkdoseError(f"out must map {', '.join(want)} to arrays", option="out")
+    for k, v in out.items():
+        if not (isinstance(v, np.ndarray) and v.dtype == np.float64 and v.shape == shape
+                and v.flags.c_contiguous and v.flags.writeable):
+            raise PkdoseError(f"out[{k!r}] must be a writeable C-ordered float64 array of "
+                              f"shape {shape}", option="out")
+    return dict(out)
 
 
 def _solve_into(prep: Prepared, plans_of, n_times: int, outs: dict[str, np.ndarray],

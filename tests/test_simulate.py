@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from pkdose.errors import ExtrapolationWarning, PkdoseError
-from pkdose.model import get_model
+from pkdose.model import covariate_table, get_model
+from pkdose.regimen import compile_trains
 from pkdose.regimen_text import parse_regimen
 from pkdose.simulation import (
     concentrations,
@@ -195,3 +196,36 @@ def test_a_model_fitted_in_men_only_warns_for_women():
     with pytest.warns(ExtrapolationWarning, match="mo2025 source population had no women"):
         simulate("everolimus 5 mg once", model="mo2025", subjects={"sex": "female"},
                  until_h=24)
+
+
+@pytest.mark.parametrize("model, regimen", [("golubovic2019", "sirolimus 1 mg daily"),
+                                            ("terheine2018", "everolimus 5 mg weekly")])
+def test_concentrations_into_given_arrays_are_bitwise_the_fresh_ones(model, regimen):
+    m = get_model(model)
+    rng = np.random.default_rng(3)
+    prep = prepare(m, covariate_table({}, n=20), rng.normal(0.0, 0.3, (20, len(m.iiv.parameters))))
+    trains, t = compile_trains(parse_regimen(regimen)), np.arange(0.0, 400.0, 0.5)
+    fresh = concentrations(prep, trains, t)
+    # Reused arrays hold the last result: every value must be overwritten.
+    given = {k: np.full_like(v, np.nan) for k, v in fresh.items()}
+    got = concentrations(prep, trains, t, out=given)
+    assert set(got) == set(fresh)
+    for k in fresh:
+        assert got[k] is given[k]
+        np.testing.assert_array_equal(got[k], fresh[k])
+
+
+@pytest.mark.parametrize("out, fragment", [
+    ({"plasma_ng_ml": np.zeros((20, 10))}, "out must map conc_ng_ml"),
+    ({"conc_ng_ml": np.zeros((20, 11))}, "shape \\(20, 10\\)"),
+    ({"conc_ng_ml": np.zeros((20, 10), np.float32)}, "float64"),
+    ({"conc_ng_ml": np.zeros((10, 20)).T}, "C-ordered"),
+    ([np.zeros((20, 10))], "out must map"),
+])
+def test_bad_output_arrays_are_one_clear_error(out, fragment):
+    m = get_model("golubovic2019")
+    prep = prepare(m, covariate_table({}, n=20), np.zeros((20, len(m.iiv.parameters))))
+    with pytest.raises(PkdoseError, match=fragment) as err:
+        concentrations(prep, compile_trains(parse_regimen("sirolimus 1 mg daily")),
+                       np.arange(10.0), out=out)
+    assert err.value.options == ("out",)
