@@ -20,9 +20,11 @@ Three cases, older adults except where said:
 Run on demand:  python benchmarks/bench_population.py [--n 10000 100000] [--workers W]
 Each case runs in a fresh process so its peak memory (ru_maxrss of the process and of its
 largest worker process) is its own. Prints wall-clock seconds, subjects per second, CPU
-seconds (this process and its workers, including start-up and imports) and peak memory;
-asserts nothing. Wall-clock time depends on what else the machine runs: the load average
-is printed with it, and CPU seconds / cores bounds the time on an idle machine.
+seconds (this process and its workers, including start-up and imports), peak memory and
+the 1-minute load average before and after the case; asserts nothing. ``--cases
+metrics-wu2012`` (or ``course-wu2012``, ``course-terheine2018``) runs only those.
+Wall-clock time depends on what else the machine runs: the load average is printed with
+it, and CPU seconds / cores bounds the time on an idle machine.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--cases", nargs="+", choices=[c[0] + "-" + c[1] for c in CASES],
+                    default=[c[0] + "-" + c[1] for c in CASES],
+                    help="which cases to run (default all)")
     ap.add_argument("--one", nargs=3, metavar=("KIND", "MODEL", "REGIMEN"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -83,9 +88,12 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f}")
     print(f"{'case':<8} {'model':<13} {'subjects':>9} {'seconds':>8} {'subjects/s':>11} "
           f"{'CPU s':>7} {'peak MB main':>12} {'peak MB worker':>14} {'median Cavg':>11} "
-          f"{'load':>5}")
+          f"{'load before/after':>17}")
     for kind, model, regimen in CASES:
+        if f"{kind}-{model}" not in args.cases:
+            continue
         for n in args.n:
+            load0 = os.getloadavg()[0]
             out = subprocess.run([sys.executable, __file__, "--one", kind, model, regimen,
                                   "--n", str(n), "--workers", str(args.workers)],
                                  capture_output=True, text=True, check=True)
@@ -93,7 +101,8 @@ def main() -> None:
             print(f"{kind:<8} {model:<13} {n:>9,} {r['seconds']:>8.1f} "
                   f"{r['subjects_per_s']:>11,.0f} {r['cpu_seconds']:>7.1f} "
                   f"{r['peak_mb_main']:>12.0f} {r['peak_mb_worker']:>14.0f} "
-                  f"{r['median_cavg_ng_ml']:>11.2f} {os.getloadavg()[0]:>5.1f}", flush=True)
+                  f"{r['median_cavg_ng_ml']:>11.2f} {load0:>8.1f}/{os.getloadavg()[0]:<8.1f}",
+                  flush=True)
 
 
 if __name__ == "__main__":
