@@ -319,6 +319,14 @@ def _longest_below(c: np.ndarray, x: float, h: float, periodic: bool) -> np.ndar
     """
     n, n_time = c.shape
     below = c < x
+    some = below.any(axis=1)
+    if not some.all():
+        # With no grid point below x the interpolant never is: 0, and the work goes to
+        # the rows that dip (at steady state usually a minority).
+        out = np.zeros(n)
+        if some.any():
+            out[some] = _longest_below(c[some], x, h, periodic)
+        return out
     seg = h * _fraction_above(c[:, :-1], c[:, 1:], x, below=True)
     # Points in one run share a label; a point not below x starts a new label.
     label = np.cumsum(~below, axis=1)

@@ -291,6 +291,24 @@ def test_longest_below_whole_window_and_never():
     assert m["t_below_0p1_longest_h"] == 0.0
 
 
+def test_longest_below_rows_that_never_dip_are_zero_and_the_rest_as_alone():
+    # Profiles that stay above x skip the run bookkeeping; those that dip get the same
+    # bits as when computed on their own, and match the plain-loop reference.
+    t = grid(24.0, 0.25)
+    rng = np.random.default_rng(7)
+    levels = rng.uniform(0.4, 3.0, 12)
+    c = levels[:, None] * (1.0 + 0.6 * np.cos(2 * np.pi * t / 24.0))[None, :]
+    dips = (c < 1.0).any(axis=1)
+    assert 0 < dips.sum() < c.shape[0]
+    together = ex.interval_metrics(t, c, above=(), below=(1.0,))["t_below_1_longest_h"]
+    assert np.all(together[~dips] == 0.0)
+    for i in np.flatnonzero(dips):
+        alone = ex.interval_metrics(t, c[i], above=(), below=(1.0,))["t_below_1_longest_h"]
+        assert together[i] == alone
+        assert alone == pytest.approx(longest_below_reference(c[i], 1.0, 0.25, True),
+                                      rel=1e-12)
+
+
 # --------------------------------------------------------------------------- vectorisation
 
 
