@@ -692,14 +692,26 @@ class Block:
     basis: np.ndarray  # (n, J, P)
     subjects_last: bool = False
 
-    def coef_rows(self, lo: int, hi: int, factor: np.ndarray | None) -> np.ndarray:
+    def coef_rows(self, lo: int, hi: int, factor: np.ndarray | None,
+                  scratch: np.ndarray) -> np.ndarray:
         """Coefficients (hi - lo, M, J) of subjects ``lo:hi``, C-ordered (a matrix
-        product per subject), times ``factor`` (hi - lo, 1, 1) when given."""
+        product per subject), times ``factor`` (hi - lo, 1, 1) when given, written into
+        ``scratch`` (1-D, at least that many values) when they must be copied."""
         coef = (self.coef[:, :, lo:hi].transpose(2, 0, 1) if self.subjects_last
                 else self.coef[lo:hi])
+        if factor is None and coef.flags.c_contiguous:
+            return coef
+        rows = scratch[:coef.size].reshape(coef.shape)
         if factor is None:
-            return np.ascontiguousarray(coef)
-        return np.multiply(coef, factor, out=np.empty(coef.shape))
+            rows[...] = coef
+            return rows
+        return np.multiply(coef, factor, out=rows)
+
+    def chunk_values(self, rows: int) -> int:
+        """Values of :meth:`coef_rows` for ``rows`` subjects."""
+        n_keys, n_states = (self.coef.shape[:2] if self.subjects_last
+                            else self.coef.shape[1:])
+        return rows * n_keys * n_states
 
 
 @dataclass(frozen=True)
@@ -727,17 +739,22 @@ class Plan:
     zero: tuple[slice, ...]  # uncovered columns
     factor: np.ndarray | None = None
 
-    def fill(self, lo: int, hi: int, out: np.ndarray, add: bool = False) -> None:
+    def fill(self, lo: int, hi: int, out: np.ndarray, add: bool = False,
+             scratch: np.ndarray | None = None) -> None:
         """Write (``add``: add) the central amounts of subjects ``lo:hi`` into ``out``
-        (hi - lo, T), which may be a row slice of a larger C-ordered array."""
+        (hi - lo, T), which may be a row slice of a larger C-ordered array; ``scratch``
+        (1-D, :meth:`scratch_values` long) holds the coefficients being written, so that
+        chunk after chunk reuses one buffer."""
         b = hi - lo
         f3 = None if self.factor is None else self.factor[lo:hi, None, None]
+        if scratch is None:
+            scratch = np.empty(self.scratch_values(b))
         if not add:
             for sl in self.zero:
                 out[:, sl] = 0.0
         for part in self.parts:
             if isinstance(part, Block):
-                coef, basis = part.coef_rows(lo, hi, f3), part.basis[lo:hi]
+                coef, basis = part.coef_rows(lo, hi, f3, scratch), part.basis[lo:hi]
                 m, p = coef.shape[1], basis.shape[2]
                 if m == 1:
                     # One interval: a product per subject would be one BLAS call per
@@ -765,6 +782,11 @@ class Plan:
                 out[:, part.cols] += vals
             else:
                 out[:, part.cols] = vals
+
+    def scratch_values(self, rows: int) -> int:
+        """Length of the scratch buffer that :meth:`fill` needs for ``rows`` subjects."""
+        return max((p.chunk_values(rows) for p in self.parts if isinstance(p, Block)),
+                   default=0)
 
     def scaled(self, factor: np.ndarray) -> Plan:
         """The plan times ``factor`` (n,) per subject (e.g. 1/V1: concentrations), applied
@@ -814,13 +836,16 @@ def filled_chunks(plans: list[Plan], out: np.ndarray, n: int | None = None):
     scratch = n is not None
     n = out.shape[0] if n is None else n
     step = chunk_rows(out.shape[1])
+    # One coefficient buffer for every chunk: a fresh one per chunk (~100 kB) would be
+    # memory-mapped and unmapped each time in a new process.
+    coef_buf = np.empty(max((p.scratch_values(min(step, n)) for p in plans), default=0))
     for lo in range(0, n, step):
         hi = min(n, lo + step)
         chunk = out[:hi - lo] if scratch else out[lo:hi]
         if not plans:
             chunk[:] = 0.0
         for i, plan in enumerate(plans):
-            plan.fill(lo, hi, chunk, add=i > 0)
+            plan.fill(lo, hi, chunk, add=i > 0, scratch=coef_buf)
         yield lo, hi, chunk
 
 
