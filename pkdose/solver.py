@@ -487,10 +487,10 @@ def _basis_central(sys: System, s: np.ndarray, out: np.ndarray) -> np.ndarray:
 _TINY = 1e-280
 
 
-def _flush(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    """Set entries below :data:`_TINY` in magnitude to 0, in place; ``scratch`` (same
-    shape) saves a temporary. Most arrays have none: one pass and a minimum decide."""
-    mag = np.abs(x, out=scratch)
+def _flush(x: np.ndarray) -> np.ndarray:
+    """Set entries below :data:`_TINY` in magnitude to 0, in place. Most arrays have
+    none: one pass and a minimum decide."""
+    mag = np.abs(x)
     if mag.size and mag.min() < _TINY:
         np.copyto(x, 0.0, where=mag < _TINY)
     return x
@@ -535,19 +535,17 @@ def _powers_times(e_mat: np.ndarray, w: np.ndarray, m_values: np.ndarray,
                 e_block = _flush(np.ascontiguousarray(
                     np.linalg.matrix_power(e_mat, _POWER_BLOCK).transpose(1, 2, 0)))
             k = int(min(_POWER_BLOCK, run_end[i] - i))
-            # Subjects in chunks whose (k, S, chunk) products stay in cache, written
-            # straight into the result.
+            # Subjects in chunks whose (k, S, chunk) products stay in cache (contiguous
+            # working arrays: products written straight into the strided result were
+            # slower).
             step = max(1, _BLOCK_ELEMENTS // (k * n_s))
-            scratch = np.empty(k * n_s * min(step, n))
             for lo in range(0, n, step):
                 e_b = e_block[:, :, lo:lo + step]
                 src = out[i - _POWER_BLOCK:i - _POWER_BLOCK + k, :, lo:lo + step]
-                dst = out[i:i + k, :, lo:lo + step]
-                tmp = scratch[:dst.size].reshape(dst.shape)
-                np.multiply(e_b[None, :, 0], src[:, None, 0], out=dst)
+                blk = e_b[None, :, 0] * src[:, None, 0]
                 for j in range(1, n_s):
-                    dst += np.multiply(e_b[None, :, j], src[:, None, j], out=tmp)
-                _flush(dst, tmp)
+                    blk += e_b[None, :, j] * src[:, None, j]
+                out[i:i + k, :, lo:lo + step] = _flush(blk)
             i += k
             cur, m_cur = out[i - 1], m_arr[i - 1]
             continue
