@@ -1433,20 +1433,19 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
         chain_kernel(1, np.full((n, 1), ka), lam, np.full((n, 1), hv)).T)
         for hv in np.unique(h[lin])}  # (p, n)
     decay = {float(hv): np.exp(-lam.T * hv) for hv in np.unique(h)}
-    # Each step is written straight into its output row (the switch step, not an output,
-    # into a scratch row) and the next step decays it from there: no copies.
     cur = np.zeros((p, n))
     tmp = np.empty((p, n))
-    scratch = np.empty((p, n))
     j_out = 0
-    for j, hv in enumerate(h.tolist()):
-        dst = out[j_out] if is_out[j] else scratch
-        cur = np.multiply(cur, decay[hv], out=dst)
+    for j in range(ends.size):
+        cur *= decay[float(h[j])]
         if nonlin[j]:
             cur += incr[j]
         elif g0[j]:
-            cur += np.multiply(kern[hv], g0[j], out=tmp)
-        j_out += int(is_out[j])
+            np.multiply(kern[float(h[j])], g0[j], out=tmp)
+            cur += tmp
+        if is_out[j]:
+            out[j_out] = cur
+            j_out += 1
     return out
 
 
