@@ -229,3 +229,12 @@ def test_bad_output_arrays_are_one_clear_error(out, fragment):
         concentrations(prep, compile_trains(parse_regimen("sirolimus 1 mg daily")),
                        np.arange(10.0), out=out)
     assert err.value.options == ("out",)
+
+
+def test_given_output_arrays_are_refused_for_a_parent_metabolite_model():
+    m = get_model("torisel2007")
+    prep = prepare(m, covariate_table({}, n=2), np.zeros((2, len(m.iiv.parameters))))
+    trains = compile_trains(parse_regimen("temsirolimus 25 mg iv weekly"))
+    with pytest.raises(PkdoseError, match="not available for parent-metabolite") as err:
+        concentrations(prep, trains, np.arange(10.0), out={"conc_ng_ml": np.zeros((2, 10))})
+    assert err.value.options == ("out",)
