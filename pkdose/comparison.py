@@ -89,7 +89,8 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
         from pkdose.population import load_population, population_scenario
 
         pop = load_population(population)
-        pops = [population_scenario(s, pop, n or POPULATION_N, seed) for s in scns]
+        pops = [population_scenario(s.regimen, s.model, pop, n or POPULATION_N, seed,
+                                    s.comedication) for s in scns]
         name = pop.name
     return exposure_table(scns, metrics, window_h, alternatives=alternatives,
                           populations=pops, population_name=name)

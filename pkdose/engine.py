@@ -105,7 +105,8 @@ def comedications(with_: Sequence[str] | str | None) -> tuple[str, ...]:
 def scenario(regimen: Regimen | str, model: Model | str | None = None, subjects=None, *,
              params: Mapping[str, float] | None = None,
              with_: Sequence[str] | str | None = (), species: str | None = None,
-             warn: bool = True) -> Scenario:
+             warn: bool = True, eta: np.ndarray | None = None,
+             eta_occ: np.ndarray | None = None) -> Scenario:
     """Bind a regimen to a model, subjects and co-medications: the one place input enters.
 
     Parameters
@@ -126,6 +127,8 @@ def scenario(regimen: Regimen | str, model: Model | str | None = None, subjects=
     warn : bool
         Warn (``ExtrapolationWarning``) where dose or covariates leave the model's data.
         Routes a model cannot take are refused either way.
+    eta, eta_occ : ndarray, optional
+        The subjects' random effects (``pkdose.population.draw_etas``); default none.
     """
     # Co-medications given here join the regimen's own (its text then says them).
     reg = as_regimen(regimen).with_comedications(comedications(with_))
@@ -133,7 +136,7 @@ def scenario(regimen: Regimen | str, model: Model | str | None = None, subjects=
     comed = tuple(str(c) for c in reg.comedications)
     from pkdose.conditions import regimen_subjects
 
-    prep = prepare(m, regimen_subjects(reg, subjects), with_=comed)
+    prep = prepare(m, regimen_subjects(reg, subjects), eta, eta_occ, with_=comed)
     with warnings.catch_warnings():
         if not warn:
             warnings.simplefilter("ignore", ExtrapolationWarning)
