@@ -134,6 +134,8 @@ PUBLISHED = {
     # label numbers and the script in tests/test_temsirolimus.py).
     "torisel2007": {"cl": 15.366, "v1": 36.355, "q": 8.9203, "v2": 135.65, "cl_m": 5.0497,
                     "v_m": 397.77},
+    # Fan 2024 Table 2 (at 16 kg; ka fixed by the authors).
+    "fan2024": {"cl": 4.06, "v1": 155.0, "ka": 0.485},
 }
 FIXED = {
     "wu2012": set(),
@@ -143,10 +145,12 @@ FIXED = {
     "pkdose2026": {"km", "f"},
     "mo2025": set(),
     "torisel2007": set(),
+    "fan2024": {"ka"},
 }
 PUBLISHED_RSE = {
     "wu2012": {"cl": 16.3, "v1": 38.0, "q": 8.17, "v2": 11.3, "vm": 37.7, "km": 50.3},
     "dewit2016": {"ka": 6.2, "cl": 8.4, "v1": 17.8, "q": 7.3},
+    "fan2024": {"cl": 4.0, "v1": 26.0},
     "mo2025": {"ka": 31.6, "fr_zo": 8.0, "tk0": 12.9, "tlag": 24.2, "cl": 5.6, "v1": 5.5,
                "q": 6.3, "v2": 5.3},
 }
