@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkdose import solver
+from pkdose.children import is_paediatric
 from pkdose.errors import PkdoseError
 from pkdose.model import (
     COVARIATES,
@@ -94,10 +95,12 @@ def test_every_shipped_model_file_loads_and_validates(models):
             continue
         assert m.source.get("citation") and m.source.get("doi"), m.name
         assert m.population.get("n_subjects", 0) > 0
-        for key in ("age_y", "weight_kg", "dose_mg"):
+        # A paediatric source states its doses per kg per day (Fan 2024: 0.018-0.152).
+        dose_key = "dose_mg_kg_day" if is_paediatric(m) else "dose_mg"
+        for key in ("age_y", "weight_kg", dose_key):
             lo, hi = m.validity(key)
             # A model fitted to one dose level (Mo 2025: 5 mg) has lo == hi.
-            assert 0 < lo < hi or (key == "dose_mg" and 0 < lo == hi), (m.name, key)
+            assert 0 < lo < hi or (key == dose_key and 0 < lo == hi), (m.name, key)
         # The typical subject must give finite, positive structural parameters.
         for key, values in params_for(m).items():
             floor = 0.0 if key == "tlag" else np.nextafter(0.0, 1.0)  # no lag is allowed
