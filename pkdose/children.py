@@ -10,8 +10,13 @@ subject on the same mg/m2 dose:
 
 which for a linear model is the adult reference's parameters with the apparent
 bioavailability multiplied by ``ratio x BSA_ref / BSA_child`` (:class:`Bridge`). The
-child's own age and size do not enter the adult model again. For sirolimus no paediatric
-data are shipped: a child younger than the model's source population is refused.
+child's own age and size do not enter the adult model again.
+
+For sirolimus a paediatric population model is shipped (Fan 2024, children 0.08-12 y with
+vascular anomalies; ``pkdose/models/fan2024_sirolimus.toml``): when no model is named and
+every subject is a child, it is the model (:func:`paediatric_model`). An adult sirolimus
+model refuses a child younger than its source population, and the paediatric model a
+child younger than its own.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from pkdose.errors import PkdoseError
-from pkdose.model import Model, covariate_table, default_subject
+from pkdose.model import Model, covariate_table, default_subject, get_model
 
-__all__ = ["Bridge", "coverage", "paediatric_bridge"]
+__all__ = ["Bridge", "coverage", "is_paediatric", "paediatric_bridge", "paediatric_model"]
 
 #: The covariates of the adult reference subject a child's model parameters take.
 _REFERENCE_KEYS = ("weight_kg", "height_cm", "age_y")
@@ -65,6 +70,11 @@ class Bridge:
         return out
 
 
+def _ages(model: Model) -> str:
+    rng = model.validity("age_y")
+    return "not stated" if rng is None else f"{rng[0]:g}-{rng[1]:g} y"
+
+
 def _ratio(bands, age: np.ndarray) -> np.ndarray:
     ratio = np.ones_like(age)
     for band in sorted(bands, key=lambda b: -b["below_age_y"]):  # youngest band last
@@ -72,18 +82,48 @@ def _ratio(bands, age: np.ndarray) -> np.ndarray:
     return ratio
 
 
+def paediatric_model(drug: str, subjects) -> str | None:
+    """The name of ``drug``'s paediatric model when every one of ``subjects`` is a child.
+
+    ``subjects`` is a mapping or DataFrame of covariates (or None, the adult typical
+    subject). None when the drug has no paediatric model, an age is not given, or any
+    subject is an adult: a mixed population keeps the adult model, which then refuses its
+    children.
+    """
+    data = _data().get(drug, {})
+    if "model" not in data or not isinstance(subjects, (Mapping, pd.DataFrame)):
+        return None
+    age = subjects.get("age_y")
+    if age is None:
+        return None
+    age = np.atleast_1d(np.asarray(age, dtype=float))
+    return data["model"] if age.size and np.all(age < data["adult_age_y"]) else None
+
+
+def is_paediatric(model: Model) -> bool:
+    """Whether ``model`` is its drug's paediatric model (it refuses adults)."""
+    return model.name == _data().get(model.drug, {}).get("model")
+
+
 def paediatric_bridge(model: Model, cov: pd.DataFrame) -> Bridge | None:
     """The bridge for the children among ``cov`` (None when there are none).
 
-    Raises PkdoseError for a child the data cannot describe: younger than the bridge's
-    youngest age, or of a drug with no paediatric data and younger than the model's
-    source population.
+    Raises PkdoseError for a child the data cannot describe (younger than the bridge's
+    youngest age, or younger than the model's source population), and for an adult on
+    the drug's paediatric model.
     """
     if model.is_animal or "age_y" not in cov:
         return None
     age = cov["age_y"].to_numpy(float)
     data = _data().get(model.drug, {})
     child = age < data.get("adult_age_y", 18.0)
+    if is_paediatric(model) and not child.all():
+        # Its weight exponents (1.23 on CL/F, 1.62 on V/F) were estimated up to 65 kg and
+        # give adults volumes far beyond the adult models': adults are not extrapolated to.
+        raise PkdoseError(f"{model.name} is a paediatric model (source ages "
+                          f"{_ages(model)}); {int((~child).sum())} of {len(age)} subjects "
+                          f"are adults (from {data['adult_age_y']:g} y): use an adult "
+                          f"{model.drug} model for them", option="age_y")
     if not child.any():
         return None
     who = "a child" if len(age) == 1 else f"{int(child.sum())} of {len(age)} subjects"
@@ -91,9 +131,9 @@ def paediatric_bridge(model: Model, cov: pd.DataFrame) -> Bridge | None:
     if "band" not in data:
         fitted = model.validity("age_y")
         if fitted is None or youngest < fitted[0]:
-            raise PkdoseError(f"{model.drug} for {who} aged {youngest:g} y: "
-                              f"{data.get('refusal', 'no paediatric data are shipped')}; "
-                              "pkdose gives no paediatric prediction", option="age_y")
+            why = data["min_age_why"] if is_paediatric(model) else data["refusal"]
+            raise PkdoseError(f"{model.drug} for {who} aged {youngest:g} y: {model.name} "
+                              f"source ages {_ages(model)}; {why}", option="age_y")
         return None
     if youngest < data["min_age_y"]:
         raise PkdoseError(f"{model.drug} for {who} aged {youngest:g} y: the paediatric data "
@@ -126,6 +166,11 @@ def paediatric_bridge(model: Model, cov: pd.DataFrame) -> Bridge | None:
 def coverage(drug: str) -> str:
     """One line: what pkdose does for a child on ``drug``."""
     data = _data().get(drug, {})
+    if "model" in data:
+        paed = get_model(data["model"])
+        return (f"under {data['adult_age_y']:g} y, the paediatric model {paed.name} "
+                f"(source ages {_ages(paed)}) when no model is chosen; refused under "
+                f"{paed.validity('age_y')[0]:g} y (docs/user-guide.md, Children)")
     if "band" not in data:
         return ("refused below the model's source ages (no paediatric data shipped; "
                 "docs/user-guide.md, Children)")

@@ -132,7 +132,7 @@ def scenario(regimen: Regimen | str, model: Model | str | None = None, subjects=
     """
     # Co-medications given here join the regimen's own (its text then says them).
     reg = as_regimen(regimen).with_comedications(comedications(with_))
-    m = resolve_model(reg, model, params, species)
+    m = resolve_model(reg, model, params, species, subjects)
     comed = tuple(str(c) for c in reg.comedications)
     from pkdose.conditions import regimen_subjects
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pkdose import metabolite, solver
-from pkdose.children import paediatric_bridge
+from pkdose.children import paediatric_bridge, paediatric_model
 from pkdose.comedication import FactorSteps, factor_steps, parse_comedications
 from pkdose.errors import ExtrapolationWarning, PkdoseError, PkdoseWarning
 from pkdose.limits import (
@@ -101,9 +101,10 @@ def as_regimen(regimen: Regimen | str) -> Regimen:
 
 def resolve_model(regimen: Regimen, model: Model | str | None,
                   params: Mapping[str, float] | None = None,
-                  species: str | None = None) -> Model:
+                  species: str | None = None, subjects=None) -> Model:
     """The model to use: given, by name or path, else the drug's default for the species
-    (default human); with overrides."""
+    (default human), or its paediatric model when every one of ``subjects`` is a child
+    (:func:`pkdose.children.paediatric_model`); with overrides."""
     if isinstance(model, Model):
         m = model
         if m.drug != regimen.drug:
@@ -111,6 +112,8 @@ def resolve_model(regimen: Regimen, model: Model | str | None,
         if species is not None and m.species != species:
             raise PkdoseError(f"model {m.name} is a {m.species} model, not {species}")
     else:
+        if model is None and species in (None, "human"):
+            model = paediatric_model(regimen.drug, subjects)
         m = get_model(model, drug=regimen.drug, species=species)
     if params:
         m = m.with_params(**params)
@@ -905,7 +908,7 @@ def simulate(regimen: Regimen | str, model: Model | str | None = None, subjects=
                                step_h=step_h, times_h=times_h, params=params, output=output,
                                column=column, memory_budget_bytes=memory_budget_bytes)
     reg = as_regimen(regimen).with_comedications(with_)
-    m = resolve_model(reg, model, params, species)
+    m = resolve_model(reg, model, params, species, subjects)
     check_curve_output(output, column, m)
     from pkdose.conditions import regimen_subjects
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import simpson
 
+from pkdose.children import is_paediatric, paediatric_model
 from pkdose.drugs import resolve_drug
 from pkdose.engine import bind, evaluate, scenario
 from pkdose.errors import ExtrapolationWarning, PkdoseError
@@ -501,6 +502,8 @@ def validation_table(models: Iterable[Model | str] | None = None,
             continue
         low, high = obs.bounds
         for model in _models_for(obs.drug, use):
+            if is_paediatric(model) and paediatric_model(obs.drug, dict(obs.subject)) is None:
+                continue  # a paediatric model refuses adults: nothing to score
             pred = predict(obs, model)
             ok = math.isfinite(pred.value)
             rows.append({

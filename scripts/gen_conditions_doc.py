@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from pkdose._docgen import markdown_table, regenerate_block
+from pkdose.children import is_paediatric
 from pkdose.conditions import effect_factors, effects, predicted_ratios
 from pkdose.model import builtin_models
 
@@ -58,7 +59,7 @@ def render_table() -> str:
         warnings.simplefilter("ignore")
         for e in effects():
             for m in models.values():
-                if m.drug != e.drug:
+                if m.drug != e.drug or is_paediatric(m):  # it refuses adults
                     continue
                 r = predicted_ratios(m, e)
                 tmax = (f"{r['tmax']:.3g}" if e.tmax_ratio is not None or e.tmax_delay_h is None

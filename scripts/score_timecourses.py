@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from pkdose._docgen import sync_doc
+from pkdose.children import is_paediatric
 from pkdose.dev.timecourses import TERMINAL_FROM_H, TimeCourse, load_timecourses, predict, score
 from pkdose.dev.validation_report import comparison_section, fmt, table
 from pkdose.model import Model, builtin_models
@@ -236,7 +237,9 @@ def rule_section(vs: list[Variant], sc: pd.DataFrame, obs_tab: pd.DataFrame) -> 
 
 def render(path: Path = DATA) -> str:
     meta, tcs = load_timecourses(path)
-    models = sorted((m for m in builtin_models().values() if m.drug == DRUG),
+    # Adult time courses: the paediatric model refuses adults.
+    models = sorted((m for m in builtin_models().values()
+                     if m.drug == DRUG and not is_paediatric(m)),
                     key=lambda m: (not m.default, m.name))
     vs = variants(models, tcs)
     sc = score_all(vs, tcs)

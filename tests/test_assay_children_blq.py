@@ -214,8 +214,9 @@ def test_children_are_warned_about_or_refused():
     with pytest.warns(ExtrapolationWarning, match="label's trough ratio 0.46 below 10 y"):
         pkdose.compare(["everolimus 4.5 mg/m2 daily"], model="dewit2016",
                        subjects={"age_y": 6, "weight_kg": 21, "height_cm": 116})
+    # An adult sirolimus model refuses a child (the paediatric model: test_paediatric_sirolimus).
     with pytest.raises(PkdoseError, match="sirolimus for a child aged 6 y"):
-        pkdose.compare(["sirolimus 1 mg/m2 daily"],
+        pkdose.compare(["sirolimus 1 mg/m2 daily"], model="wu2012",
                        subjects={"age_y": 6, "weight_kg": 21, "height_cm": 116})
     with pytest.raises(PkdoseError, match="begin at 1 y"):
         pkdose.compare(["everolimus 4.5 mg/m2 daily"],
@@ -252,4 +253,4 @@ def test_models_list_says_what_is_done_for_children():
     res = CliRunner().invoke(main, ["models", "--drug", "everolimus"])
     assert res.exit_code == 0 and "children: under 18 y" in res.output
     res = CliRunner().invoke(main, ["models", "--drug", "sirolimus"])
-    assert "children: refused below the model's source ages" in res.output
+    assert "children: under 18 y, the paediatric model fan2024" in res.output

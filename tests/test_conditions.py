@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import pkdose
+from pkdose.children import is_paediatric
 from pkdose.conditions import (
     absorption_factors,
     apply_conditions,
@@ -27,7 +28,8 @@ from pkdose.regimen_text import parse_regimen
 from pkdose.simulation import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
-HUMAN = builtin_models("human")
+# The cited condition factors are adult data; the paediatric model refuses adults.
+HUMAN = {k: m for k, m in builtin_models("human").items() if not is_paediatric(m)}
 #: Models whose whole-blood AUC is proportional to the absorbed dose and inverse to CL
 #: (all but ter Heine 2018, whose red-cell binding saturates).
 LINEAR_BLOOD = [m for m in HUMAN.values() if m.blood == "none"]

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkdose import solver
+from pkdose.children import is_paediatric
 from pkdose.errors import PkdoseError
 from pkdose.model import (
     COVARIATES,
@@ -94,10 +95,12 @@ def test_every_shipped_model_file_loads_and_validates(models):
             continue
         assert m.source.get("citation") and m.source.get("doi"), m.name
         assert m.population.get("n_subjects", 0) > 0
-        for key in ("age_y", "weight_kg", "dose_mg"):
+        # A paediatric source states its doses per kg per day (Fan 2024: 0.018-0.152).
+        dose_key = "dose_mg_kg_day" if is_paediatric(m) else "dose_mg"
+        for key in ("age_y", "weight_kg", dose_key):
             lo, hi = m.validity(key)
             # A model fitted to one dose level (Mo 2025: 5 mg) has lo == hi.
-            assert 0 < lo < hi or (key == "dose_mg" and 0 < lo == hi), (m.name, key)
+            assert 0 < lo < hi or (key == dose_key and 0 < lo == hi), (m.name, key)
         # The typical subject must give finite, positive structural parameters.
         for key, values in params_for(m).items():
             floor = 0.0 if key == "tlag" else np.nextafter(0.0, 1.0)  # no lag is allowed
@@ -134,6 +137,8 @@ PUBLISHED = {
     # label numbers and the script in tests/test_temsirolimus.py).
     "torisel2007": {"cl": 15.366, "v1": 36.355, "q": 8.9203, "v2": 135.65, "cl_m": 5.0497,
                     "v_m": 397.77},
+    # Fan 2024 Table 2 (at 16 kg; ka fixed by the authors).
+    "fan2024": {"cl": 4.06, "v1": 155.0, "ka": 0.485},
 }
 FIXED = {
     "wu2012": set(),
@@ -143,10 +148,12 @@ FIXED = {
     "pkdose2026": {"km", "f"},
     "mo2025": set(),
     "torisel2007": set(),
+    "fan2024": {"ka"},
 }
 PUBLISHED_RSE = {
     "wu2012": {"cl": 16.3, "v1": 38.0, "q": 8.17, "v2": 11.3, "vm": 37.7, "km": 50.3},
     "dewit2016": {"ka": 6.2, "cl": 8.4, "v1": 17.8, "q": 7.3},
+    "fan2024": {"cl": 4.0, "v1": 26.0},
     "mo2025": {"ka": 31.6, "fr_zo": 8.0, "tk0": 12.9, "tlag": 24.2, "cl": 5.6, "v1": 5.5,
                "q": 6.3, "v2": 5.3},
 }
