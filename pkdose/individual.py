@@ -777,7 +777,7 @@ def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
     from pkdose.simulation import as_regimen, concentrations, prepare, resolve_model
 
     reg = as_regimen(regimen)
-    m = resolve_model(reg, model)
+    m = resolve_model(reg, model, subjects=subjects)
     root, _, k1 = _prior_root(m)
     rng = np.random.default_rng(seed)
     eta = rng.standard_normal((n, root.shape[0])) @ root.T
