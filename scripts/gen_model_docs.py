@@ -316,9 +316,22 @@ def typical_subject_text() -> str:
             f"(Janmahasatian), BSA {num(cov['bsa_m2'])} m² (Mosteller)")
 
 
+def reference_child(m: Model) -> dict[str, float] | None:
+    """A paediatric model's own reference covariates (its weight effects' reference, e.g.
+    16 kg for Fan 2024), or None for an adult model: the adult typical subject would put it
+    far outside its data (70 kg, where its V/F grows past 1,600 L)."""
+    from pkdose.children import is_paediatric
+
+    if not is_paediatric(m):
+        return None
+    return {e.covariate: float(e.reference) for e in m.effects
+            if e.reference is not None and e.covariate == "weight_kg"}
+
+
 def derived(m: Model) -> dict[str, float]:
-    """Figures for the typical subject, computed with pkdose's own code."""
-    cov = covariate_table()
+    """Figures for the typical subject (a paediatric model: its reference child), computed
+    with pkdose's own code."""
+    cov = covariate_table(reference_child(m) or {})
     p = individual_parameters(m, cov)
     sysm = solver.build_system(p, m.n_chain)
     half = np.log(2.0) / sysm.lam[0]
@@ -407,8 +420,12 @@ def derived_section(m: Model) -> list[str]:
     if "t_mid" in d:
         rows.append(["Intermediate half-life ln2/λ2", num(d["t_mid"]), "h"])
     rows.append([f"Terminal half-life ln2/λ{m.disposition}", num(d["t_term"]), "h"])
+    child = reference_child(m)
+    who = ("the model's reference child (" + ", ".join(f"{k} {v:g}" for k, v in child.items())
+           + "; the adult typical subject lies outside its data)" if child
+           else "the [typical subject](#typical-subject)")
     lines = [
-        "For the [typical subject](#typical-subject), computed by `individual_parameters` "
+        f"For {who}, computed by `individual_parameters` "
         "and `solver.build_system` (λ are the disposition eigenvalues; half-lives of the "
         "phases after absorption is complete).",
         "",
@@ -764,7 +781,10 @@ def typical_section(models: list[Model]) -> list[str]:
         d = derived(m)
         lab = LABEL_HALF_LIFE.get(m.drug)
         clf = d["cl"] / d["f"]
-        rows.append([f"`{m.name}`", m.drug, num(clf),
+        child = reference_child(m)
+        name = f"`{m.name}`" + (" (child, " + ", ".join(f"{v:g} kg" for v in child.values())
+                                + ")" if child else "")
+        rows.append([name, m.drug, num(clf),
                      num(d["t_dist"]) if "t_dist" in d else "-", num(d["t_term"]),
                      f"{lab.hours:g}" if lab else "-",
                      f"{d['t_term'] / lab.hours:.2f}" if lab else "-"])
@@ -772,7 +792,8 @@ def typical_section(models: list[Model]) -> list[str]:
         "## Typical subject", "",
         "Unless covariates are given, every model is evaluated for the same subject "
         f"(`pkdose/data/subject.toml`): {typical_subject_text()}. Each model applies its "
-        "own covariate effects to these values, so comparisons are like-for-like.", "",
+        "own covariate effects to these values, so comparisons are like-for-like; a "
+        "paediatric model, which refuses adults, at its own reference child.", "",
         *table(["Model", "Drug", "CL/F (L/h)", "Distribution t½ (h)", "Terminal t½ (h)",
                 "Label t½ (h)", "Terminal / label"], rows), "",
         "CL/F is the apparent oral clearance in the model's own matrix (plasma for "
