@@ -89,8 +89,9 @@ def compare(regimens: Sequence[Regimen | str], model: Model | str | None = None,
         from pkdose.population import load_population, population_scenario
 
         pop = load_population(population)
-        pops = [population_scenario(s.regimen, s.model, pop, n or POPULATION_N, seed,
-                                    s.comedication) for s in scns]
+        size = POPULATION_N if n is None else n  # n=0 is refused, not read as the default
+        pops = [population_scenario(s.regimen, s.model, pop, size, seed, s.comedication)
+                for s in scns]
         name = pop.name
     return exposure_table(scns, metrics, window_h, alternatives=alternatives,
                           populations=pops, population_name=name)

@@ -115,3 +115,8 @@ def test_cli_report_carries_the_interval_in_every_output(tmp_path):
     assert "5-95 % of 30 (typical subject)" in (out / "report.md").read_text()
     assert "5-95 % of 30 (typical subject)" in (out / "report.html").read_text()
     assert "--n 30" in (out / "report.html").read_text()
+
+
+def test_zero_subjects_is_refused_not_read_as_the_default():
+    with pytest.raises(PkdoseError, match="number of subjects must be a whole number >= 1"):
+        compare([REGIMEN], n=0, spread=False)
