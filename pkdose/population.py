@@ -416,13 +416,14 @@ def check_times(times) -> list[float]:
 
 
 def _arm(regimen: Regimen, model, with_, population, n: int, seed: int):
-    """Regimen, model, co-medications, population and the n subjects' covariates of one
-    arm, with the extrapolation warnings said once for the whole arm."""
+    """Regimen (with the co-medications given here, so its basis sees them), model,
+    co-medications, population and the n subjects' covariates of one arm, with the
+    extrapolation warnings said once for the whole arm."""
     from pkdose.engine import scenario
 
     pop = load_population(population)
     scn = scenario(regimen, model, covariate_table(pop.draw(0, n, seed)), with_=with_)
-    return scn.model, scn.comedication, pop, scn.prep.cov
+    return scn.regimen, scn.model, scn.comedication, pop, scn.prep.cov
 
 
 def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
@@ -482,7 +483,7 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     workers = auto_workers(n) if workers is None else workers
     _check_counts(n, chunk, workers)
     reg = as_regimen(regimen)
-    m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
+    reg, m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
     job = _Job(reg, m, pop, int(seed), comed, bool(fan))
     parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
     fans = [p.pop("_fan") for p in parts] if fan else None
@@ -569,7 +570,7 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
     t = time_grid(float(until_h), float(step_h))
     workers = auto_workers(n) if workers is None else workers
     _check_counts(n, chunk, workers)
-    m, comed, pop, _ = _arm(reg, model, with_, population, n, seed)
+    reg, m, comed, pop, _ = _arm(reg, model, with_, population, n, seed)
     job = _Job(reg, m, pop, int(seed), comed, False, "course", t)
     parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
     df = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
@@ -761,7 +762,7 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
         raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
     t = np.asarray(check_times(np.asarray(times_h, float).ravel()), float)
     reg = as_regimen(regimen)
-    m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
+    reg, m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
     trains = compile_trains(reg)
     events = single_doses(trains, float(t.max()))
     dose_t = np.array([d.t0_h for d in events])

@@ -408,3 +408,15 @@ def test_the_table_names_a_regimens_own_co_medication_once_after_food():
     text = compare(["sirolimus 2 mg daily with food with ketoconazole day 8-14"],
                    spread=False, metrics=["Cavg"]).to_text()
     assert text.count("ketoconazole day 8-14") == 1
+
+
+def test_a_timed_co_medication_given_apart_reaches_population_runs():
+    from pkdose.population import simulate_population
+
+    # It failed with "no steady state": the arm kept the regimen without the co-medication.
+    given, _ = simulate_population("sirolimus 2 mg daily", 8, with_="ketoconazole:day8-day14",
+                                   fan=False)
+    written, _ = simulate_population("sirolimus 2 mg daily with ketoconazole day 8-14", 8,
+                                     fan=False)
+    assert given["basis"].iloc[0] == written["basis"].iloc[0] == "course 0-504 h"
+    assert np.array_equal(given["ctrough_ng_ml"], written["ctrough_ng_ml"])
