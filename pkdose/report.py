@@ -100,9 +100,9 @@ class _Entry:
 
     @property
     def label(self) -> str:
-        """The regimen as text, with the co-medication it is simulated with."""
-        comed = str(self.row.get("comedication", "") or "")
-        return " + ".join([str(self.regimen), *filter(None, comed.split("+"))])
+        """The regimen as text, with the co-medication it is simulated with (the row's
+        regimen: engine.scenario merges the co-medications into it)."""
+        return str(self.row["regimen"])
 
 
 # --------------------------------------------------------------------------- inputs

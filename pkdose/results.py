@@ -209,7 +209,8 @@ class ExposureTable:
         rows = []
         legends = {LEGEND: True, RANGE_LEGEND: False, POPULATION_LEGEND: False}
         for k, (_, r) in enumerate(self.frame.iterrows()):
-            name = (f"{prefixes[k]}: " if prefixes else "") + _with_comedication(r)
+            # A scenario's regimen text says its co-medications (engine.scenario merges them).
+            name = (f"{prefixes[k]}: " if prefixes else "") + str(r["regimen"])
             rows.append([name, str(r["model"]), str(r["basis"]),
                          *([str(r["id"])] if several else []),
                          *(format_value(r[q.column], q.unit) + verdict_mark(r, q.column)
@@ -296,15 +297,6 @@ def interval_text(row: Mapping[str, object], column: str, unit: str) -> str:
         return ", ".join(f"{'<1' if x < 0.5 else '>99' if 99.5 <= x < 100 else format(x, '.0f')}"
                          f" % {v}" for v, x in shares if x > 0)
     return _span_text(row, column, unit, P5, P95)
-
-
-def _with_comedication(row: pd.Series) -> str:
-    """The regimen with the co-medications its text does not already say."""
-    text = str(row["regimen"])
-    # Co-medications come last in a regimen's text (after "with food", if any).
-    own = text.rsplit(" with ", 1)[1].split(" and ") if " with " in text else []
-    extra = [c for c in str(row.get("comedication", "") or "").split("+") if c and c not in own]
-    return " + ".join([text, *extra])
 
 
 def _scenario_frame(scn: Scenario, metrics: Sequence[str] | None, basis: Basis
