@@ -36,8 +36,10 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -112,14 +114,11 @@ class _Posterior:
         self.sp = float(model.residual.get("proportional", 0.0))
         self.sa = float(model.residual.get("additive_ng_ml", 0.0))
 
-    def predict(self, z: np.ndarray, times_h: np.ndarray, trains=None,
-                new_occasion: np.ndarray | None = None) -> np.ndarray:
-        """Whole-blood concentrations (rows of z, times); optionally another occasion."""
+    def predict(self, z: np.ndarray, times_h: np.ndarray) -> np.ndarray:
+        """Whole-blood concentrations (rows of z, times) on the doses taken."""
         from pkdose.simulation import concentrations
 
-        prep = self.prepare(z, new_occasion)
-        trains = self.trains if trains is None else trains  # [] is "no dose", not "default"
-        return concentrations(prep, trains, times_h)["conc_ng_ml"]
+        return concentrations(self.prepare(z), self.trains, times_h)["conc_ng_ml"]
 
     def prepare(self, z: np.ndarray, new_occasion: np.ndarray | None = None):
         """Prepared subjects for whitened etas ``z`` (occasion etas replaced if given)."""
@@ -156,16 +155,13 @@ def _hessian(post: _Posterior, z: np.ndarray) -> np.ndarray:
     """Central-difference Hessian, every stencil point in one batched call."""
     k, h = z.size, HESS_STEP
     e = h * np.eye(k)
-    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    pts = [z] + [z + e[i] for i in range(k)] + [z - e[i] for i in range(k)]
-    for i, j in pairs:
-        pts += [z + e[i] + e[j], z + e[i] - e[j], z - e[i] + e[j], z - e[i] - e[j]]
-    v = post(np.vstack(pts))
+    i, j = np.triu_indices(k, 1)
+    corners = [z + a * e[i] + b * e[j] for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+    v = post(np.vstack([z, z + e, z - e, *corners]))
     f0, fp, fm = v[0], v[1:k + 1], v[k + 1:2 * k + 1]
+    pp, pm, mp, mm = v[2 * k + 1:].reshape(4, -1)
     hess = np.diag((fp - 2 * f0 + fm) / h ** 2)
-    for n, (i, j) in enumerate(pairs):
-        a, b, c, d = v[2 * k + 1 + 4 * n: 2 * k + 5 + 4 * n]
-        hess[i, j] = hess[j, i] = (a - b - c + d) / (4 * h * h)
+    hess[i, j] = hess[j, i] = (pp - pm - mp + mm) / (4 * h * h)
     return hess
 
 
@@ -352,8 +348,19 @@ def _diagnose(best: optimize.OptimizeResult, hess_w: np.ndarray, hess_v: np.ndar
 # --- what the posterior says ---------------------------------------------------------------
 
 
-def _pct(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    return np.percentile(x, BAND, axis=axis)
+def _pct(x: np.ndarray) -> np.ndarray:
+    return np.percentile(x, BAND, axis=0)
+
+
+def _map_typical_draws(fit: Fit) -> np.ndarray:
+    """Whitened etas of the MAP, the typical subject (0) and the posterior draws, stacked."""
+    return np.vstack([fit.mode_z, np.zeros_like(fit.mode_z), fit.samples_z])
+
+
+def _predicted(fit: Fit, times_h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MAP and typical concentrations at ``times_h``, and the posterior band (``BAND``)."""
+    conc = fit.post.predict(_map_typical_draws(fit), times_h)
+    return conc[0], conc[1], _pct(conc[2:])
 
 
 def _typical_values(model: Model, cov: pd.DataFrame, name: str) -> float:
@@ -391,12 +398,9 @@ def parameters(fit: Fit) -> pd.DataFrame:
                      "information_pct": 100 * (1 - float(eta_s[:, j].std()) / prior_sd[j])
                      if prior_sd[j] > 0 else math.nan})
     # CL/F as the solver sees it (after the liver model, F and the occasion effect).
-    p_map = post.prepare(fit.mode_z).params
-    p_typ = post.prepare(np.zeros_like(fit.mode_z)).params
-    p_s = post.prepare(fit.samples_z).params
-    q = _pct(p_s["cl"] / p_s["f"])
-    typ = float(p_typ["cl"][0] / p_typ["f"][0])
-    ind = float(p_map["cl"][0] / p_map["f"][0])
+    p = post.prepare(_map_typical_draws(fit)).params
+    ind, typ, clf_draws = np.split(p["cl"] / p["f"], [1, 2])
+    ind, typ, q = float(ind[0]), float(typ[0]), _pct(clf_draws)
     rows.append({"parameter": "CL/F (apparent)", "unit": "L/h", "typical": typ,
                  "individual": ind, "p5": q[0], "p50": q[1], "p95": q[2],
                  "change_pct": 100 * (ind / typ - 1), "information_pct": math.nan})
@@ -417,9 +421,7 @@ def fitted_levels(fit: Fit) -> pd.DataFrame:
                                      "individual_ng_ml", "p5_ng_ml", "p95_ng_ml",
                                      "residual_sd_ng_ml", "censored", "reported_ng_ml",
                                      "assay"])
-    ind = post.predict(fit.mode_z, lev.time_h)[0]
-    typ = post.predict(np.zeros_like(fit.mode_z), lev.time_h)[0]
-    q = _pct(post.predict(fit.samples_z, lev.time_h))
+    ind, typ, q = _predicted(fit, lev.time_h)
     return pd.DataFrame({"time": lev.clock(lev.time_h), "time_h": lev.time_h,
                          "measured_ng_ml": lev.conc_ng_ml, "typical_ng_ml": typ,
                          "individual_ng_ml": ind, "p5_ng_ml": q[0], "p95_ng_ml": q[2],
@@ -446,12 +448,9 @@ def curve(fit: Fit, until_h: float | None = None, step_h: float = 0.5) -> pd.Dat
     from pkdose.simulation import time_grid
 
     t = time_grid(float(until_h), step_h)
-    post = fit.post
-    q = _pct(post.predict(fit.samples_z, t))
-    return pd.DataFrame({"time_h": t, "time": lev.clock(t),
-                         "conc_ng_ml": post.predict(fit.mode_z, t)[0],
-                         "p5": q[0], "p50": q[1], "p95": q[2],
-                         "typical_ng_ml": post.predict(np.zeros_like(fit.mode_z), t)[0]})
+    ind, typ, q = _predicted(fit, t)
+    return pd.DataFrame({"time_h": t, "time": lev.clock(t), "conc_ng_ml": ind,
+                         "p5": q[0], "p50": q[1], "p95": q[2], "typical_ng_ml": typ})
 
 
 def _forecast_prep(fit: Fit):
@@ -483,13 +482,6 @@ def _map_prep(fit: Fit):
     return fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - fit.post.n_iiv)))
 
 
-def _forecast(fit: Fit, reg: Regimen) -> tuple[Mapping, Mapping]:
-    """Metrics and mTOR engagement on ``reg``: (MAP with typical occasion, posterior draws)."""
-    want = (*FORECAST_METRICS, "mTORC2 verdict")
-    return (_metrics(reg, _map_prep(fit), want),
-            _metrics(reg, _forecast_prep(fit), want, coarse=True))
-
-
 def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
     """The person's exposure and mTOR engagement on a regimen (default: the current one).
 
@@ -501,26 +493,25 @@ def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
     ``pkdose flag`` judges it) with the posterior ``probability``.
     """
     from pkdose.engine import quantity
+    from pkdose.results import VERDICT_LABELS
     from pkdose.simulation import as_regimen
 
     reg = fit.regimen if regimen is None else as_regimen(regimen)
-    point, draws = _forecast(fit, reg)
-    typ = _metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z)),
-                   (*FORECAST_METRICS, "mTORC2 verdict"))
-    rows = []
-    for key in (quantity(k).column for k in FORECAST_METRICS):
-        q = _pct(np.asarray(draws[key], float))
-        rows.append({"regimen": str(reg), "metric": key,
-                     "individual": float(point[key][0]), "p5": q[0], "p50": q[1], "p95": q[2],
-                     "typical": float(typ[key][0]), "probability": math.nan})
-    verdicts = np.asarray(draws["mtorc2_verdict"])
-    for label in ("spared", "equivocal", "inhibited"):
-        rows.append({"regimen": str(reg), "metric": f"mtorc2 {label}",
-                     "individual": 1.0 if point["mtorc2_verdict"][0] == label else 0.0,
-                     "p5": math.nan, "p50": math.nan, "p95": math.nan,
-                     "typical": 1.0 if typ["mtorc2_verdict"][0] == label else 0.0,
-                     "probability": float(np.mean(verdicts == label))})
-    return pd.DataFrame(rows)
+    want = (*FORECAST_METRICS, "mTORC2 verdict")
+    point = _metrics(reg, _map_prep(fit), want)
+    draws = _metrics(reg, _forecast_prep(fit), want, coarse=True)
+    typ = _metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z)), want)
+    rows = [{"metric": key, "individual": float(point[key][0]), "typical": float(typ[key][0]),
+             **dict(zip(("p5", "p50", "p95"), _pct(np.asarray(draws[key], float)),
+                        strict=True))}
+            for key in (quantity(k).column for k in FORECAST_METRICS)]
+    label = quantity("mTORC2 verdict").column
+    rows += [{"metric": f"mtorc2 {v}", "individual": float(point[label][0] == v),
+              "typical": float(typ[label][0] == v),
+              "probability": float(np.mean(np.asarray(draws[label]) == v))}
+             for v in VERDICT_LABELS]
+    return pd.DataFrame(rows, columns=["regimen", "metric", "individual", "p5", "p50", "p95",
+                                       "typical", "probability"]).assign(regimen=str(reg))
 
 
 def verdict(fit: Fit, regimen: Regimen | str | None = None):
@@ -593,20 +584,18 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
     col = "mtorc1_mean" if mtor else tgt.column
     want = (col, "mTORC1 mean", "mTORC2 verdict") if mtor else (col,)
 
-    def too_high(i: int, ii: float) -> bool:
+    def too_high(ii: float, i: int) -> bool:
         # Exposure rises with the dose at a fixed interval, so the doses split in two.
         v = _metrics(_candidate(drug, doses[i], ii), prep_map, want, coarse=True)
-        if tgt.column == "mtorc2_verdict":
+        if mtor:
             return v["mtorc2_verdict"][0] != "spared"
         return float(v[col][0]) > tgt.centre
 
     short = []
     for ii in intervals_h:
-        lo, hi = 0, len(doses)  # first dose index that is too high, by bisection
-        while lo < hi:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if too_high(mid, ii) else (mid + 1, hi)
-        around = (range(lo - shortlist, lo) if tgt.column == "mtorc2_verdict"
+        # The first dose that is too high, by bisection.
+        lo = bisect_left(range(len(doses)), True, key=partial(too_high, ii))
+        around = (range(lo - shortlist, lo) if mtor
                   else range(lo - shortlist // 2 - shortlist % 2, lo + shortlist // 2))
         short += [(doses[i], ii) for i in around if 0 <= i < len(doses)]
     if not short:
@@ -626,21 +615,17 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
                      "mtorc1_mean": float(vm["mtorc1_mean"][0]),
                      "mtorc2_verdict": vm["mtorc2_verdict"][0]})
     df = pd.DataFrame(rows)
-    current = _period(fit.regimen)
-    if tgt.column == "mtorc2_verdict":
-        ok = df["probability"] >= min_probability
-        df["_rank"] = np.where(ok, 0, 1)
-        df = df.sort_values(["_rank", "mtorc1_mean", "probability"],
-                            ascending=[True, False, False])
+    p = df["probability"].to_numpy()
+    # np.lexsort: the last key sorts first; ties keep the screening order.
+    if mtor:
+        keys = (-p, -df["mtorc1_mean"].to_numpy(), p < min_probability)
     else:
-        near = df["probability"] >= df["probability"].max() - 0.05
-        df["_rank"] = np.where(near, 0, 1)
-        df["_other"] = near & (df["interval_h"] != current)
-        df["_weekly"] = np.where(near, df["weekly_mg"], 0.0)
-        df = df.sort_values(["_rank", "_other", "_weekly", "probability"],
-                            ascending=[True, True, True, False])
+        near = p >= p.max() - 0.05
+        keys = (-p, np.where(near, df["weekly_mg"], 0.0),
+                near & (df["interval_h"].to_numpy() != _period(fit.regimen)), ~near)
+    df = df.iloc[np.lexsort(keys)].reset_index(drop=True)
     df.insert(0, "target", tgt.text)
-    return df.drop(columns=[c for c in df.columns if c.startswith("_")]).reset_index(drop=True)
+    return df
 
 
 # --- missed and late doses -----------------------------------------------------------------
@@ -667,11 +652,6 @@ def _scheduled(fit: Fit, when: str) -> DoseTrain:
         raise PkdoseError(f"no dose is scheduled within 12 h of {text!r}; nearest: "
                           f"{lev.clock(times[i:i + 1])[0] or f'{times[i]:g} h'}")
     return doses[i]
-
-
-def _shift(trains: Sequence[DoseTrain], by_h: float) -> list[DoseTrain]:
-    return [DoseTrain(tr.t0_h + by_h, tr.ii_h, tr.n, tr.amount, tr.unit, tr.route,
-                      tr.infusion_h) for tr in trains]
 
 
 def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool = False,
@@ -709,7 +689,7 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
         raise PkdoseError(f"the delay must be between 0 and the {interval:g} h to the next "
                           f"dose, got {delay_h:g} h")
     before, after = doses_before(trains, t_s), doses_after(trains, t_s)
-    late_dose = _shift([dose], delay_h)[0]
+    late_dose = replace(dose, t0_h=t_s + delay_h)
     hours = f"{delay_h:g} h late"
     opts = {"on time (as scheduled)": list(trains)}
     if not late:
@@ -719,42 +699,35 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
     what = "taken" if late else "take it"
     opts[f"{what} {hours}, keep the schedule"] = before + [late_dose] + after
     opts[f"{what} {hours}, shift later doses by {delay_h:g} h"] = (
-        before + [late_dose] + _shift(after, delay_h))
+        before + [late_dose] + [replace(tr, t0_h=tr.t0_h + delay_h) for tr in after])
     window = 2 * max(interval, _period(fit.regimen))
-    from pkdose.simulation import time_grid
+    from pkdose.exposure import interval_metrics
+    from pkdose.simulation import concentrations, time_grid
 
     t = time_grid(t_s + window, step_h, t_s)
-    post = fit.post
-    k1 = post.n_iiv
-    occ_map = np.zeros((1, fit.mode_z.size - k1))
-    n_draws = min(FORECAST_DRAWS, len(fit.samples_z))
-    draws_z, occ = fit.samples_z[:n_draws], fit.new_occasions()[:n_draws]
-    ref_map = ref_draws = None
-    rows, curves = [], {"time_h": t, "time": fit.levels.clock(t)}
-    from pkdose.exposure import interval_metrics
 
-    for label, tr in opts.items():
-        cm = post.predict(fit.mode_z, t, tr, occ_map)
-        cs = post.predict(draws_z, t, tr, occ)
+    def summary(prep, trains: Sequence[DoseTrain]) -> dict[str, np.ndarray]:
+        c = concentrations(prep, trains, t)["conc_ng_ml"]
         # Grid extremes: a dose time is a kink, where a fitted parabola can overshoot.
-        mm = {"lowest_ng_ml": cm.min(axis=1), "highest_ng_ml": cm.max(axis=1),
-              "auc": interval_metrics(t - t[0], cm, above=(), below=(),
-                                      periodic=False)["auctau_ng_h_ml"]}
-        ms = {"lowest_ng_ml": cs.min(axis=1), "highest_ng_ml": cs.max(axis=1),
-              "auc": interval_metrics(t - t[0], cs, above=(), below=(),
-                                      periodic=False)["auctau_ng_h_ml"]}
-        if ref_map is None:
-            ref_map, ref_draws = mm["auc"], ms["auc"]
-        ratio = 100 * ms["auc"] / ref_draws
+        return {"curve": c[0], "lowest_ng_ml": c.min(axis=1), "highest_ng_ml": c.max(axis=1),
+                "auc": interval_metrics(t - t[0], c, above=(), below=(),
+                                        periodic=False)["auctau_ng_h_ml"]}
+
+    preps = (_map_prep(fit), _forecast_prep(fit))
+    rows, curves, on_time = [], {"time_h": t, "time": fit.levels.clock(t)}, None
+    for label, tr in opts.items():
+        mm, ms = (summary(prep, tr) for prep in preps)
+        if on_time is None:
+            on_time = (mm["auc"], ms["auc"])
+        for m, ref in zip((mm, ms), on_time, strict=True):
+            m["auc_pct_of_on_time"] = 100 * m["auc"] / ref
         row = {"option": label}
-        for name in ("lowest_ng_ml", "highest_ng_ml"):
-            q = _pct(ms[name])
-            row.update({name: float(mm[name][0]), f"{name}_p5": q[0], f"{name}_p95": q[2]})
-        q = _pct(ratio)
-        row.update({"auc_pct_of_on_time": float(100 * mm["auc"][0] / ref_map[0]),
-                    "auc_pct_p5": q[0], "auc_pct_p95": q[2]})
+        for col, prefix in (("lowest_ng_ml",) * 2, ("highest_ng_ml",) * 2,
+                            ("auc_pct_of_on_time", "auc_pct")):
+            q = _pct(ms[col])
+            row.update({col: float(mm[col][0]), f"{prefix}_p5": q[0], f"{prefix}_p95": q[2]})
         rows.append(row)
-        curves[label] = cm[0]
+        curves[label] = mm["curve"]
     out = pd.DataFrame(rows)
     out.insert(0, "window", f"{window:g} h from the scheduled dose")
     out.insert(0, "scheduled", fit.levels.clock([t_s])[0] or f"{t_s:g} h")

@@ -15,6 +15,7 @@ from scipy import stats
 from pkdose import individual as ind
 from pkdose.diagnostics import FitDiagnostics, effective_sample_size, pareto_k, threshold
 from pkdose.drugs import tablet_doses
+from pkdose.engine import DOSE_PROPORTIONAL, quantity
 from pkdose.errors import PkdoseError
 from pkdose.model import get_model, parse_covariates
 from pkdose.regimen_text import parse_regimen
@@ -237,6 +238,19 @@ def test_trough_recommendation_is_a_tablet_dose_meeting_the_target(panel_fit):
 def test_mtorc2_spared_recommendation_is_spared(panel_fit):
     best = ind.recommend(panel_fit, "mTORC2 spared").iloc[0]
     assert best["mtorc2_verdict"] == "spared" and best["probability"] >= 0.9
+
+
+@pytest.mark.parametrize("column", DOSE_PROPORTIONAL)
+def test_a_recommendation_renders_for_every_metric_a_dose_can_aim_at(column):
+    # AUCtau is a dose target, but the report named only five metrics: KeyError on it.
+    from pkdose.cli.individual import format_recommendation
+
+    row = {"target": "t", "regimen": "sirolimus 2 mg daily", "metric": column,
+           "individual": 406.0, "p5": 330.0, "p95": 1511.0, "probability": 0.9,
+           "mtorc1_mean": 0.8, "mtorc2_verdict": "spared"}
+    text = format_recommendation(pd.DataFrame([row, row]))
+    q = quantity(column)
+    assert f"{q.name} 406 {q.unit} (90 %: 330 {q.unit} to 1511 {q.unit})" in text
 
 
 # --- missed and late doses -----------------------------------------------------------------

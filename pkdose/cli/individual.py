@@ -184,29 +184,28 @@ def format_diagnostics(fit) -> list[str]:
 
 def format_recommendation(rec: pd.DataFrame) -> str:
     """The recommended regimen and the other shortlisted candidates."""
+    from pkdose.engine import quantity
+
     best = rec.iloc[0]
-    metric = best["metric"]
-    unit = "ng*h/mL" if metric.startswith("auc") else "ng/mL"
-    name = {"ctrough_ng_ml": "Ctrough", "cmin_ng_ml": "Cmin", "cavg_ng_ml": "Cavg",
-            "cmax_ng_ml": "Cmax", "auc168_ng_h_ml": "AUC168",
-            "mtorc1_mean": "mTORC1 inhibition"}[metric]
+    mtor = best["metric"] == "mtorc1_mean"
+    q = quantity(best["metric"])
+    name = "mTORC1 inhibition" if mtor else q.name
 
     def val(x):
-        if metric == "mtorc1_mean":
+        if mtor:
             return f"{100 * x:.0f} %"
-        return f"{x:.0f} {unit}" if x >= 1000 else f"{_g(x)} {unit}"
+        return f"{x:.0f} {q.unit}" if x >= 1000 else f"{_g(x)} {q.unit}"
 
     out = [f"Target {best['target']!r} (pharmacology, not a prescription)",
            f"  best: {best['regimen']}: P(target) {100 * best['probability']:.0f} %, {name} "
            f"{val(best['individual'])} (90 %: {val(best['p5'])} to {val(best['p95'])}), "
            f"mTORC2 {best['mtorc2_verdict']}"]
-    extra = metric != "mtorc1_mean"
-    cells = [["candidate", "P(target)", name, "90 % interval"] + ["mTORC1"] * extra
+    cells = [["candidate", "P(target)", name, "90 % interval"] + ["mTORC1"] * (not mtor)
              + ["mTORC2"]]
     for _, r in rec.iloc[1:].iterrows():
         cells.append([r["regimen"], f"{100 * r['probability']:.0f} %", val(r["individual"]),
                       f"{val(r['p5'])} to {val(r['p95'])}"]
-                     + [f"{100 * r['mtorc1_mean']:.0f} %"] * extra + [r["mtorc2_verdict"]])
+                     + [f"{100 * r['mtorc1_mean']:.0f} %"] * (not mtor) + [r["mtorc2_verdict"]])
     if len(cells) > 1:
         out += ["  others:"] + _rows(cells, "    ")
     return "\n".join(out) + "\n\n"
@@ -219,11 +218,8 @@ def format_dose_options(table: pd.DataFrame) -> str:
            f"{r0['window']} (MAP, 90 % interval; pharmacology, not advice)"]
     cells = [["option", "lowest ng/mL", "highest ng/mL", "AUC vs on time"]]
     for _, r in table.iterrows():
-        cells.append([r["option"],
-                      f"{_g(r['lowest_ng_ml'])} ({_g(r['lowest_ng_ml_p5'])}-"
-                      f"{_g(r['lowest_ng_ml_p95'])})",
-                      f"{_g(r['highest_ng_ml'])} ({_g(r['highest_ng_ml_p5'])}-"
-                      f"{_g(r['highest_ng_ml_p95'])})",
+        cells.append([r["option"], *(f"{_g(r[c])} ({_g(r[c + '_p5'])}-{_g(r[c + '_p95'])})"
+                                     for c in ("lowest_ng_ml", "highest_ng_ml")),
                       f"{_g(r['auc_pct_of_on_time'], '.0f', '%')} "
                       f"({_g(r['auc_pct_p5'], '.0f')}-{_g(r['auc_pct_p95'], '.0f')})"])
     return "\n".join(out + _rows(cells)) + "\n\n"
