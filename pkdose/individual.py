@@ -19,11 +19,8 @@ LC-MS/MS scale the models predict on (``pkdose.assay``).
 
 The mode (MAP) is found by L-BFGS-B on whitened etas (``eta = L z``, ``L L' = Omega``),
 with batched central-difference gradients: every gradient is one call of the vectorised
-solver with 2k + 1 subjects. The posterior is sampled by sampling-importance-resampling
-(SIR) from a multivariate-t proposal centred on the mode with the Laplace covariance
-(inverse finite-difference Hessian), mixed with the prior, which corrects the Laplace
-approximation where the posterior is skewed or curved; the effective sample size is
-reported. See ``docs/individual.md``.
+solver with 2k + 1 subjects. The posterior is sampled by importance resampling from the
+Laplace approximation (``_sir``). See ``docs/individual.md``.
 
 Occasions: all measured levels are taken as one occasion, whose occasion effect (IOV) is
 estimated with the IIV. Forecasts (steady-state exposure, dose recommendations, missed-dose
@@ -106,11 +103,11 @@ class _Posterior:
     """Negative log posterior of whitened etas, vectorised over rows of ``z``."""
 
     def __init__(self, model: Model, cov: pd.DataFrame, with_: Sequence[str],
-                 trains: Sequence[DoseTrain], t: np.ndarray, y: np.ndarray,
-                 root: np.ndarray, n_iiv: int, censored: np.ndarray | None = None) -> None:
+                 levels: Levels) -> None:
         self.model, self.cov, self.with_ = model, cov, tuple(with_)
-        self.trains, self.t, self.y, self.censored = tuple(trains), t, y, censored
-        self.root, self.n_iiv = root, n_iiv
+        self.trains, self.t, self.y = tuple(levels.doses), levels.time_h, levels.conc_ng_ml
+        self.censored = levels.below_limit
+        self.root, self.eta_names, self.n_iiv = _prior_root(model)
         self.sp = float(model.residual.get("proportional", 0.0))
         self.sa = float(model.residual.get("additive_ng_ml", 0.0))
 
@@ -174,10 +171,9 @@ def _sir(post: _Posterior, loc: np.ndarray, shape: np.ndarray, n: int,
     mixed with the prior (a share ``DEFENSIVE`` of the draws), so that no region the prior
     allows is left unsampled (defensive importance sampling, Hesterberg 1995): a few
     precise levels can leave a curved or multimodal posterior that a Laplace proposal alone
-    misses. Where the
-    effective sample size stays below a quarter of the draws, the t part is refitted to
-    the weighted draws, up to ``SIR_ROUNDS`` times; the round with the largest effective
-    sample size is kept (a refit can also do worse).
+    misses. Where the effective sample size stays below a quarter of the draws, the t part
+    is refitted to the weighted draws, up to ``SIR_ROUNDS`` times; the round with the
+    largest effective sample size is kept (a refit can also do worse).
     """
     k = loc.size
     n_prior = int(round(DEFENSIVE * n))
@@ -282,10 +278,8 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
         raise PkdoseError("individual estimation is for one person; give one row of covariates")
     for msg in outside_dose_range(m, [tr.amount for tr in lev.recorded], "recorded doses: "):
         warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
-    root, names, n_iiv = _prior_root(m)
-    post = _Posterior(m, cov, comed, lev.doses, lev.time_h, lev.conc_ng_ml, root, n_iiv,
-                      lev.below_limit)
-    k = len(names)
+    post = _Posterior(m, cov, comed, lev)
+    root, names, k = post.root, post.eta_names, len(post.eta_names)
     rng = np.random.default_rng(seed)
     if k == 0:
         raise PkdoseError(f"model {m.name} has no between-subject variability to estimate")
@@ -389,8 +383,8 @@ def parameters(fit: Fit) -> pd.DataFrame:
         name = label.split(" ")[0]
         var = m.iov if label.endswith("(occasion)") else m.iiv
         typ = _typical_values(m, fit.cov, name)
-        q = _pct(var.individual(name, typ, eta_s[:, j]))
-        ind = float(var.individual(name, typ, eta_map[j]))
+        values = var.individual(name, typ, np.r_[eta_map[j], eta_s[:, j]])  # MAP, draws
+        ind, q = float(values[0]), _pct(values[1:])
         change = math.expm1(eta_map[j]) if name not in var.logit else ind / typ - 1.0
         rows.append({"parameter": label, "unit": m.parameters[name].unit, "typical": typ,
                      "individual": ind, "p5": q[0], "p50": q[1],

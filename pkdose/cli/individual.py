@@ -79,8 +79,9 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
         raise PkdoseError(f"--late needs the delay, e.g. {late}+12h")
     fit = ind.estimate(reg, levels_path, model_name, parse_covariates(covariates),
                        with_=with_, first_dose=first_dose, seed=seed, assay=assay)
-    out.text(format_individual(fit, ind.parameters(fit), ind.fitted_levels(fit),
-                               ind.exposure(fit), ind.verdict(fit)))
+    levels = ind.fitted_levels(fit)
+    out.text(format_individual(fit, ind.parameters(fit), levels, ind.exposure(fit),
+                               ind.verdict(fit)))
     if tgt is not None:
         out.text(format_recommendation(ind.recommend(fit, tgt, max_tablets)))
     options = None
@@ -95,7 +96,7 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
 
         bands = [(tgt.text, tgt.low, tgt.high)] if tgt is not None and tgt.column in (
             "ctrough_ng_ml", "cmin_ng_ml") else []
-        plot_individual(cur, ind.fitted_levels(fit), plot_path, log=log, options=options,
+        plot_individual(cur, levels, plot_path, log=log, options=options,
                         bands=bands, title=f"{reg}: fit to {fit.levels.time_h.size} measured "
                                            f"levels [{fit.model.name}]")
         click.echo(f"wrote {plot_path}", err=True)
