@@ -410,12 +410,7 @@ def fitted_levels(fit: Fit) -> pd.DataFrame:
     ``reported_ng_ml`` as the laboratory reported it on its ``assay``.
     """
     lev, post = fit.levels, fit.post
-    if lev.time_h.size == 0:
-        return pd.DataFrame(columns=["time", "time_h", "measured_ng_ml", "typical_ng_ml",
-                                     "individual_ng_ml", "p5_ng_ml", "p95_ng_ml",
-                                     "residual_sd_ng_ml", "censored", "reported_ng_ml",
-                                     "assay"])
-    ind, typ, q = _predicted(fit, lev.time_h)
+    ind, typ, q = _predicted(fit, lev.time_h)  # no levels: the frame with its columns
     return pd.DataFrame({"time": lev.clock(lev.time_h), "time_h": lev.time_h,
                          "measured_ng_ml": lev.conc_ng_ml, "typical_ng_ml": typ,
                          "individual_ng_ml": ind, "p5_ng_ml": q[0], "p95_ng_ml": q[2],

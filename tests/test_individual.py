@@ -109,6 +109,8 @@ def test_no_levels_gives_the_prior():
     # sample variance of 4000 normals: relative SE sqrt(2/4000) = 2.2 %
     assert np.diag(np.cov(s.T)) == pytest.approx(np.diag(omega), rel=0.12)
     assert ind.parameters(fit)["change_pct"].abs().max() < 1e-9
+    fitted = ind.fitted_levels(fit)
+    assert fitted.empty and {"measured_ng_ml", "p95_ng_ml", "censored"} <= set(fitted.columns)
 
 
 def test_mode_is_the_most_probable_point():
