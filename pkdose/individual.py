@@ -46,7 +46,7 @@ from pkdose.censoring import below_limit, negative_log_likelihood
 from pkdose.diagnostics import FitDiagnostics, effective_sample_size, outside_interval, pareto_k
 from pkdose.engine import DOSE_PROPORTIONAL
 from pkdose.errors import ExtrapolationWarning, FitWarning, PkdoseError
-from pkdose.levels import Levels, doses_after, doses_before, read_levels
+from pkdose.levels import Levels, read_levels
 from pkdose.model import Model, covariate_table, matrix_root
 from pkdose.regimen import (
     HOURS_PER_WEEK,
@@ -670,21 +670,21 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
     dose = _scheduled(fit, when)
     t_s = dose.t0_h
     trains = fit.levels.doses
-    nxt = [tr.t0_h for tr in doses_after(trains, t_s)]
-    interval = (min(nxt) - t_s) if nxt else _period(fit.regimen)
+    # The one implementation of a missed dose, as the regimen word 'missed dose N'.
+    skipped = without_doses(trains, t_s - 1e-6, t_s + 1e-6)[0]
+    before = [tr for tr in skipped if tr.t0_h < t_s]
+    after = [tr for tr in skipped if tr.t0_h > t_s]
+    interval = (min(tr.t0_h for tr in after) - t_s) if after else _period(fit.regimen)
     if delay_h is None:
         delay_h = min(24.0, interval / 2)
     if not 0 < delay_h < interval:
         raise PkdoseError(f"the delay must be between 0 and the {interval:g} h to the next "
                           f"dose, got {delay_h:g} h")
-    before, after = doses_before(trains, t_s), doses_after(trains, t_s)
     late_dose = replace(dose, t0_h=t_s + delay_h)
     hours = f"{delay_h:g} h late"
     opts = {"on time (as scheduled)": list(trains)}
     if not late:
-        # The one implementation of a missed dose, as the regimen word 'missed dose N'.
-        opts["skip it, next dose as scheduled"] = without_doses(trains, t_s - 1e-6,
-                                                                t_s + 1e-6)[0]
+        opts["skip it, next dose as scheduled"] = skipped
     what = "taken" if late else "take it"
     opts[f"{what} {hours}, keep the schedule"] = before + [late_dose] + after
     opts[f"{what} {hours}, shift later doses by {delay_h:g} h"] = (

@@ -35,7 +35,7 @@ from pkdose.limits import (
 )
 from pkdose.regimen import DoseTrain, Regimen, compile_trains, max_amount_per_day
 
-__all__ = ["Levels", "doses_after", "doses_before", "read_levels"]
+__all__ = ["Levels", "doses_after", "read_levels"]
 
 
 @dataclass(frozen=True)
@@ -248,18 +248,6 @@ def doses_after(trains: Sequence[DoseTrain], t_h: float) -> list[DoseTrain]:
             if tr.n - k > 0:
                 out.append(DoseTrain(tr.t0_h + k * tr.ii_h, tr.ii_h, tr.n - k, tr.amount,
                                      tr.unit, tr.route, tr.infusion_h))
-    return out
-
-
-def doses_before(trains: Sequence[DoseTrain], t_h: float) -> list[DoseTrain]:
-    """The doses of ``trains`` strictly before ``t_h`` (as trains)."""
-    out = []
-    for tr in trains:
-        if tr.t0_h >= t_h - 1e-6:
-            continue
-        n = 1 if tr.ii_h == 0 else min(tr.n, math.ceil((t_h - tr.t0_h) / tr.ii_h - 1e-9))
-        out.append(DoseTrain(tr.t0_h, tr.ii_h if n > 1 else 0.0, n, tr.amount, tr.unit,
-                             tr.route, tr.infusion_h))
     return out
 
 
