@@ -235,11 +235,22 @@ def test_trough_recommendation_is_a_tablet_dose_meeting_the_target(panel_fit):
     assert best["probability"] == rec["probability"].max() or (
         best["probability"] >= rec["probability"].max() - 0.05)
     assert rec["probability"].between(0, 1).all()
+    # Within 0.05 of the best: first, then the person's interval, then the smallest dose.
+    near = rec["probability"] >= rec["probability"].max() - 0.05
+    assert near.iloc[:near.sum()].all()
+    top = rec[near]
+    key = list(zip(top["interval_h"] != 168.0, top["weekly_mg"], -top["probability"],
+                   strict=True))
+    assert key == sorted(key)
 
 
 def test_mtorc2_spared_recommendation_is_spared(panel_fit):
-    best = ind.recommend(panel_fit, "mTORC2 spared").iloc[0]
+    rec = ind.recommend(panel_fit, "mTORC2 spared")
+    best = rec.iloc[0]
     assert best["mtorc2_verdict"] == "spared" and best["probability"] >= 0.9
+    # Those spared with P >= 0.9 first, by most mTORC1 inhibition.
+    ok = rec["probability"] >= 0.9
+    assert ok.iloc[:ok.sum()].all() and rec["mtorc1_mean"][ok].is_monotonic_decreasing
 
 
 @pytest.mark.parametrize("column", DOSE_PROPORTIONAL)
