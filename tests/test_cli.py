@@ -388,6 +388,15 @@ def test_individual_bad_options_exit_2_with_one_line(run, levels_csv, extra, msg
     assert msg in res.stderr and "Traceback" not in res.stderr
 
 
+def test_individual_names_the_course_its_exposure_summarises(run, levels_csv):
+    # A regimen with a missed week has no steady state: the engine summarises the whole
+    # course, which the report called "steady state".
+    res = run("individual", "--regimen", "sirolimus 6 mg weekly, missed week 3", "--levels",
+              levels_csv, "--first-dose", "2026-03-02 08:00")
+    assert res.exit_code == 0, res.stderr
+    assert "missed week 3 (course 0-672 h; a new occasion)" in res.stdout
+
+
 def test_individual_clock_times_need_a_first_dose(run, levels_csv):
     res = run("individual", "--regimen", "sirolimus 6 mg weekly", "--levels", levels_csv)
     assert res.exit_code == 2 and "time of the first dose" in res.stderr

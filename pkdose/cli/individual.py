@@ -126,6 +126,8 @@ _IND_METRICS = [("ctrough_ng_ml", "Ctrough ng/mL", _g), ("cmax_ng_ml", "Cmax ng/
 def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.DataFrame,
                       verdict) -> str:
     """Plain-text report of an individual fit (see ``pkdose individual``)."""
+    from pkdose.engine import basis_for
+
     lev = fit.levels
     start = f", first dose {lev.clock([0.0])[0]}" if lev.origin is not None else ""
     out = [f"{fit.regimen}: model {fit.model.name}; {lev.time_h.size} measured levels{start}"]
@@ -156,7 +158,8 @@ def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.D
                             f"{_g(r['p5_ng_ml'])}-{_g(r['p95_ng_ml'])}"])
         out += _rows(cells)
         out += [f"  {line}" for line in assay_notes(fit.regimen.drug, levels)]
-    basis = "steady state" if fit.regimen.is_indefinite else "first week"
+    # What exposure() summarises: a steady-state cycle, the first week or the whole course.
+    basis = basis_for(fit.regimen).label
     out += ["", f"Predicted exposure on {fit.regimen} ({basis}; a new occasion)"]
     by = exp.set_index("metric")
     cells = [["", "individual", "90 % interval", "typical"]]
