@@ -471,6 +471,20 @@ def _map_prep(fit: Fit):
     return fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - fit.post.n_iiv)))
 
 
+def _forecast_regimen(fit: Fit, regimen: Regimen | str | None) -> Regimen:
+    """The regimen a forecast is for (default: the current one), held to the fit's model as
+    ``scenario`` holds a new one: the same drug, a route it takes, a dose outside its data
+    warned about."""
+    from pkdose.simulation import as_regimen, check_extrapolation, resolve_model
+
+    if regimen is None:
+        return fit.regimen
+    reg = as_regimen(regimen)
+    resolve_model(reg, fit.model)
+    check_extrapolation(fit.model, reg, fit.cov)
+    return reg
+
+
 def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
     """The person's exposure and mTOR engagement on a regimen (default: the current one).
 
@@ -483,9 +497,8 @@ def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
     """
     from pkdose.engine import quantity
     from pkdose.results import VERDICT_LABELS
-    from pkdose.simulation import as_regimen
 
-    reg = fit.regimen if regimen is None else as_regimen(regimen)
+    reg = _forecast_regimen(fit, regimen)
     want = (*FORECAST_METRICS, "mTORC2 verdict")
     point = _metrics(reg, _map_prep(fit), want)
     draws = _metrics(reg, _forecast_prep(fit), want, coarse=True)
@@ -508,10 +521,8 @@ def verdict(fit: Fit, regimen: Regimen | str | None = None):
     reasons; as ``pkdose flag``) of the person's MAP forecast on a regimen (default: the
     current one), with a typical new occasion."""
     from pkdose.engine import bind, verdicts
-    from pkdose.simulation import as_regimen
 
-    reg = fit.regimen if regimen is None else as_regimen(regimen)
-    return verdicts(bind(reg, _map_prep(fit)))[0]
+    return verdicts(bind(_forecast_regimen(fit, regimen), _map_prep(fit)))[0]
 
 
 # --- dose recommendation -------------------------------------------------------------------

@@ -199,6 +199,18 @@ def test_exposure_typical_column_matches_the_engine():
     assert probs.sum() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("regimen, msg", [
+    ("everolimus 5 mg weekly", "is for sirolimus, not everolimus"),
+    ("sirolimus 2 mg/kg every 120 h ip", "ip dosing is for animal studies"),
+])
+def test_a_forecast_on_a_regimen_the_model_cannot_take_is_refused(panel_fit, regimen, msg):
+    # Both were answered: everolimus doses through the person's sirolimus parameters.
+    with pytest.raises(PkdoseError, match=msg):
+        ind.exposure(panel_fit, regimen)
+    with pytest.raises(PkdoseError, match=msg):
+        ind.verdict(panel_fit, regimen)
+
+
 def test_curve_band_contains_the_map_curve(panel_fit):
     c = ind.curve(panel_fit, step_h=6.0)
     inside = (c["p5"] <= c["conc_ng_ml"] + 1e-9) & (c["conc_ng_ml"] <= c["p95"] + 1e-9)
