@@ -442,10 +442,14 @@ def curve(fit: Fit, until_h: float | None = None, step_h: float = 0.5) -> pd.Dat
                          "p5": q[0], "p50": q[1], "p95": q[2], "typical_ng_ml": typ})
 
 
-def _forecast_prep(fit: Fit):
-    """The first FORECAST_DRAWS posterior draws (a random subset), each a new occasion."""
+def _forecast_subjects(fit: Fit):
+    """The prepared subjects of a forecast, each on a new occasion: the MAP estimate (a
+    typical occasion) and the first FORECAST_DRAWS posterior draws (a random subset; a fresh
+    occasion each)."""
     n = min(FORECAST_DRAWS, len(fit.samples_z))
-    return fit.post.prepare(fit.samples_z[:n], fit.new_occasions()[:n])
+    occasions = fit.new_occasions()[:n]
+    return (fit.post.prepare(fit.mode_z, np.zeros((1, occasions.shape[1]))),
+            fit.post.prepare(fit.samples_z[:n], occasions))
 
 
 #: Metrics shown for an individual forecast, in order (engine registry names).
@@ -464,11 +468,6 @@ def _metrics(reg: Regimen, prep, metrics: Sequence[str], coarse: bool = False
 
     step = TARGET_STEP_H if coarse and reg.is_indefinite else METRIC_STEP_H
     return evaluate(bind(reg, prep), metrics, step_h=step)
-
-
-def _map_prep(fit: Fit):
-    """The MAP estimate with a typical new occasion."""
-    return fit.post.prepare(fit.mode_z, np.zeros((1, fit.mode_z.size - fit.post.n_iiv)))
 
 
 def _forecast_regimen(fit: Fit, regimen: Regimen | str | None) -> Regimen:
@@ -500,8 +499,9 @@ def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
 
     reg = _forecast_regimen(fit, regimen)
     want = (*FORECAST_METRICS, "mTORC2 verdict")
-    point = _metrics(reg, _map_prep(fit), want)
-    draws = _metrics(reg, _forecast_prep(fit), want, coarse=True)
+    prep_map, prep_draws = _forecast_subjects(fit)
+    point = _metrics(reg, prep_map, want)
+    draws = _metrics(reg, prep_draws, want, coarse=True)
     typ = _metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z)), want)
     rows = [{"metric": key, "individual": float(point[key][0]), "typical": float(typ[key][0]),
              **dict(zip(("p5", "p50", "p95"), _pct(np.asarray(draws[key], float)),
@@ -522,7 +522,7 @@ def verdict(fit: Fit, regimen: Regimen | str | None = None):
     current one), with a typical new occasion."""
     from pkdose.engine import bind, verdicts
 
-    return verdicts(bind(_forecast_regimen(fit, regimen), _map_prep(fit)))[0]
+    return verdicts(bind(_forecast_regimen(fit, regimen), _forecast_subjects(fit)[0]))[0]
 
 
 # --- dose recommendation -------------------------------------------------------------------
@@ -578,8 +578,7 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
     tgt = dose_target(target, drug)
     rng = fit.model.validity("dose_mg")
     doses = tablet_doses(drug, max_tablets, rng[1] if rng else math.inf)
-    prep_map = _map_prep(fit)
-    prep_draws = _forecast_prep(fit)
+    prep_map, prep_draws = _forecast_subjects(fit)
     mtor = tgt.column == "mtorc2_verdict"
     col = "mtorc1_mean" if mtor else tgt.column
     want = (col, "mTORC1 mean", "mTORC2 verdict") if mtor else (col,)
@@ -713,7 +712,7 @@ def dose_options(fit: Fit, when: str, delay_h: float | None = None, late: bool =
                 "auc": interval_metrics(t - t[0], c, above=(), below=(),
                                         periodic=False)["auctau_ng_h_ml"]}
 
-    preps = (_map_prep(fit), _forecast_prep(fit))
+    preps = _forecast_subjects(fit)
     rows, curves, on_time = [], {"time_h": t, "time": fit.levels.clock(t)}, None
     for label, tr in opts.items():
         mm, ms = (summary(prep, tr) for prep in preps)
