@@ -127,11 +127,15 @@ def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.D
                       verdict) -> str:
     """Plain-text report of an individual fit (see ``pkdose individual``)."""
     from pkdose.engine import basis_for
+    from pkdose.individual import FIT_ADVICE
 
     lev = fit.levels
     start = f", first dose {lev.clock([0.0])[0]}" if lev.origin is not None else ""
     out = [f"{fit.regimen}: model {fit.model.name}; {lev.time_h.size} measured levels{start}"]
-    out += format_diagnostics(fit)
+    if fit.diagnostics.problems:  # loud lines first: the fit does not hold
+        out += (["WARNING: the fit does not hold; the estimates below are not reliable:"]
+                + [f"  - {p}" for p in fit.diagnostics.problems]
+                + [f"  {FIT_ADVICE[0].upper()}{FIT_ADVICE[1:]}."])
     holds = "the fit holds" if fit.diagnostics.holds else "the fit does NOT hold"
     out += [f"posterior: MAP by L-BFGS-B, sampled by SIR ({len(fit.samples_z)} draws kept); "
             f"{holds}:"]
@@ -173,17 +177,6 @@ def format_individual(fit, params: pd.DataFrame, levels: pd.DataFrame, exp: pd.D
     out += [f"  mTORC2 verdict: {verdict.label} (posterior, as pkdose flag judges: {probs})",
             f"  {verdict.text()}", ""]
     return "\n".join(out) + "\n"
-
-
-def format_diagnostics(fit) -> list[str]:
-    """The loud lines that head the report of a fit that does not hold (none if it holds)."""
-    from pkdose.individual import FIT_ADVICE
-
-    problems = fit.diagnostics.problems
-    if not problems:
-        return []
-    return (["WARNING: the fit does not hold; the estimates below are not reliable:"]
-            + [f"  - {p}" for p in problems] + [f"  {FIT_ADVICE[0].upper()}{FIT_ADVICE[1:]}."])
 
 
 def format_recommendation(rec: pd.DataFrame) -> str:
