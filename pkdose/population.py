@@ -41,6 +41,7 @@ import pandas as pd
 from scipy import special
 
 from pkdose.censoring import below_limit
+from pkdose.data import load_toml
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
 from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value
@@ -137,12 +138,6 @@ class Population:
         return df
 
 
-def _data() -> Mapping:
-    from pkdose.data import load_toml
-
-    return load_toml("populations.toml")
-
-
 def _dist(name: str, raw: Mapping, where: str) -> CovariateDist:
     if raw.get("dist", "truncnorm") != "truncnorm":
         raise PkdoseError(f"{where}: only dist = \"truncnorm\" is supported")
@@ -198,7 +193,7 @@ def load_population(name_or_csv: str | Population | pd.DataFrame | None = None) 
         df = read_csv(text, "population file")  # one-line errors for every unreadable file
         return Population(Path(text).name, f"{len(df)} subjects from {text}",
                           table=_check_table(df, text))
-    raw = _data()
+    raw = load_toml("populations.toml")
     if text not in raw:
         raise PkdoseError(f"unknown population {text!r}; choose one of "
                           f"{', '.join(raw)} or give a CSV of covariates")
@@ -307,7 +302,7 @@ def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
                               start=start, warn=False)
     trains = compile_trains(job.regimen)
     if job.course_times is not None:
-        return _course_block(scn.prep, trains, job.course_times)
+        return _course_summaries(scn.prep, trains, job.course_times)
     out = evaluate(scn, population_metrics(job.regimen))
     if job.fan:
         t = _fan_times()
@@ -475,12 +470,10 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     shown = list(dict.fromkeys(c for c in ("sex", "age_y", "weight_kg", "height_cm", "hct_pct",
                                            "ffm_kg", "bsa_m2", *default_subject())
                                if c in cov.columns))
-    df = pd.concat([cov[shown].reset_index(drop=True), pd.DataFrame(vals)], axis=1)
-    df.insert(0, "basis", basis_for(reg).label)
-    df.insert(0, "comedication", "+".join(scn.comedication))
-    df.insert(0, "model", scn.model.name)
-    df.insert(0, "regimen", str(reg))
-    df.insert(0, "id", np.arange(1, n + 1))
+    ident = pd.DataFrame({"id": np.arange(1, n + 1), "regimen": str(reg),
+                          "model": scn.model.name, "comedication": "+".join(scn.comedication),
+                          "basis": basis_for(reg).label})
+    df = pd.concat([ident, cov[shown].reset_index(drop=True), pd.DataFrame(vals)], axis=1)
     if not fan:
         return df, None
     q = _percentiles_over_subjects(fans)
@@ -494,9 +487,9 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
 COURSE_ABOVE_NG_ML = (3.0, 5.0, 15.0)
 
 
-def _course_block(prep, trains, t: np.ndarray) -> dict[str, np.ndarray]:
-    """Course summaries of a block of subjects, a cache-sized chunk of curves at a time
-    (the block's curves are never held at once)."""
+def _course_summaries(prep, trains, t: np.ndarray) -> dict[str, np.ndarray]:
+    """Course summaries of the subjects, a cache-sized chunk of curves at a time (their
+    curves are never held at once)."""
     from pkdose.simulation import concentration_chunks
 
     n = len(prep.cov)
@@ -634,22 +627,20 @@ def population_scenario(regimen: Regimen | str, model: Model | str | None = None
                         population=None, n: int = 1000, seed: int = 1,
                         with_: Sequence[str] | str = (), *, start: int = 0,
                         warn: bool = True):
-    """A regimen, its model and co-medications bound to ``n`` virtual subjects of
-    ``population``: subjects ``start..start+n-1`` of :func:`simulate_population` with the
-    same seed, with their covariates and random effects.
+    """A regimen, its model and co-medications bound to subjects ``start..start+n-1`` of
+    :func:`simulate_population` with the same ``population`` and seed (their covariates and
+    random effects), warning where their dose or covariates leave the model's data.
 
     Parameters
     ----------
-    regimen : Regimen or str
-    model : Model, name, path or None
-        None: the drug's default model (its paediatric model when every subject is a
-        child).
-    population, n, seed, with_ :
+    regimen, population, n, seed, with_ :
         As :func:`simulate_population`.
+    model : Model, name, path or None
+        None: the drug's default model (its paediatric model when every subject is a child).
     start : int
-        The first subject (a unit of work draws its own subjects of the run).
+        The first subject: a unit of work draws its own subjects of the run.
     warn : bool
-        Warn where dose or covariates leave the model's data (said once per arm).
+        False for a unit of work (the arm has warned).
 
     Returns
     -------
@@ -780,7 +771,7 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
     ``mtorc2 rules spared`` ... by the threshold rules) and target rows (``P(trough<3)``)
     leave the percentiles empty.
     """
-    from pkdose.targets import parse_target
+    from pkdose.targets import LABELS, parse_target
 
     parsed = [parse_target(t) for t in targets]
     for t in parsed:
@@ -791,6 +782,7 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
     cols = [c for c in metrics.columns
             if c not in {"id", *COVARIATES} and pd.api.types.is_numeric_dtype(metrics[c])]
     groups = metrics.groupby("regimen", sort=False) if "regimen" in metrics else [("", metrics)]
+    quantiles = [f"p{p}" for p in PERCENTILES]
     rows = []
     for reg, g in groups:
         base = {"regimen": reg, "n": len(g)}
@@ -800,13 +792,12 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
             # of a first week that starts at zero); fall back to the next order statistic.
             q = np.nanpercentile(x, PERCENTILES,
                                  method="higher" if np.isinf(x).any() else "linear")
-            rows.append({**base, "statistic": c,
-                         **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
+            rows.append({**base, "statistic": c, **dict(zip(quantiles, q, strict=True))})
         for col, prefix in (("mtorc2_verdict", "mtorc2"),
                             ("mtorc2_verdict_central", "mtorc2 central"),
                             ("mtorc2_rule_verdict", "mtorc2 rules")):
             if col in g:
-                for label in ("spared", "equivocal", "inhibited"):
+                for label in LABELS:
                     rows.append({**base, "statistic": f"{prefix} {label}",
                                  "fraction": float(np.mean(g[col] == label))})
         for t in parsed:
@@ -819,5 +810,5 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
             met = bool(t.met({t.column: np.array([value])})[0])
             rows.append({**base, "statistic": f"{t.text}: {'met' if met else 'not met'}",
                          "p50": value, "fraction": float(met)})
-    cols_out = ["regimen", "n", "statistic", *[f"p{p}" for p in PERCENTILES], "fraction"]
-    return pd.DataFrame(rows).reindex(columns=cols_out)
+    return pd.DataFrame(rows).reindex(columns=["regimen", "n", "statistic", *quantiles,
+                                               "fraction"])
