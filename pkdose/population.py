@@ -362,7 +362,7 @@ def _unit_results(job: _Job, units: list[tuple[int, int]], workers: int, schedul
 
 def _simulate(regimen: Regimen | str, n: int, population, seed: int, model, with_,
               chunk: int, progress: Callable[[int, int], None] | None, workers: int | None,
-              scheduler, **job) -> tuple:
+              scheduler, fan: bool = False, course_times: np.ndarray | None = None) -> tuple:
     """One arm: its scenario (the warnings said once for all its subjects), the values of
     every subject by column, in subject order, and the fan pieces (one per unit)."""
     _check_counts(n, chunk, 1 if workers is None else workers)
@@ -372,8 +372,8 @@ def _simulate(regimen: Regimen | str, n: int, population, seed: int, model, with
     units = _units(n, chunk, workers)
     results: list[dict] = [{}] * len(units)
     done = 0
-    for i, res in _unit_results(_Job(scn.regimen, scn.model, pop, int(seed), **job), units,
-                                workers, scheduler):
+    job = _Job(scn.regimen, scn.model, pop, int(seed), fan, course_times)
+    for i, res in _unit_results(job, units, workers, scheduler):
         results[i] = res
         done += units[i][1] - units[i][0]
         if progress is not None:
@@ -404,7 +404,10 @@ def parse_times(text: str) -> list[float]:
 def check_times(times) -> list[float]:
     """Sampling times as hours: finite, >= 0 and within the time limit (checked before
     anything is simulated)."""
-    times = [float(t) for t in times]
+    try:
+        times = [float(t) for t in np.ravel(np.asarray(times, dtype=float))]
+    except (TypeError, ValueError):
+        raise PkdoseError(f"sampling times must be numbers of hours, got {times!r}") from None
     if not times or not all(math.isfinite(t) and t >= 0 for t in times):
         raise PkdoseError(f"sampling times must be non-negative hours, got {times}")
     if max(times) > MAX_TIME_H:
@@ -727,7 +730,7 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     from pkdose.simulation import central_amounts, concentrations, prepare, to_concentrations
 
     _check_counts(n, 1, 1)
-    t = np.asarray(check_times(np.asarray(times_h, float).ravel()), float)
+    t = np.array(check_times(times_h))
     scn = population_scenario(regimen, model, population, n, seed, with_)
     m, comed, trains = scn.model, scn.comedication, compile_trains(scn.regimen)
     events = single_doses(trains, float(t.max()))

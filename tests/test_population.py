@@ -294,3 +294,10 @@ def test_a_bad_number_of_subjects_is_one_clear_error_with_automatic_workers():
     # Before, simulate_course compared the text with the parallel threshold (a TypeError).
     with pytest.raises(PkdoseError, match="whole number >= 1, got 'x'"):
         simulate_course("sirolimus 5 mg weekly", "x", workers=None)
+
+
+@pytest.mark.parametrize("times", [["a"], "soon", [[1.0, 2.0], [3.0]]])
+def test_sampling_times_that_are_not_numbers_are_one_clear_error(times):
+    # Before, numpy's ValueError came through ("could not convert string to float").
+    with pytest.raises(PkdoseError, match="sampling times must be numbers of hours"):
+        simulate_observations("sirolimus 1 mg daily", 2, times)
