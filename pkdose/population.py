@@ -132,10 +132,7 @@ class Population:
         out: dict[str, object] = {"sex": np.where(female, "female", "male")}
         for j, dist in enumerate(self.covariates, start=1):
             out[dist.name] = dist.sample(u[:, j], female)
-        df = pd.DataFrame(out)
-        for key, value in self.fixed.items():
-            df[key] = value
-        return df
+        return pd.DataFrame({**out, **self.fixed})
 
 
 def _dist(name: str, raw: Mapping, where: str) -> CovariateDist:
@@ -571,19 +568,9 @@ def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int =
     n, population, seed, model, with_ :
         As :func:`simulate_population`: the number of subjects, where their covariates
         come from, the seed of their draws, the model and co-medications.
-    until_h, step_h, times_h : output grid 0..``until_h`` every ``step_h`` hours, or the
-        explicit ``times_h`` (as :func:`pkdose.simulate`)
-    params : typical-value overrides, e.g. ``{"cl": 7.5}``
-    output : {"array", "long", "wide"}
-        The (n, n_times) array of ``column`` (default); a long DataFrame (``id``,
-        ``time_h``, ``conc_ng_ml`` [, ``plasma_ng_ml``]) built from the arrays without
-        copying them; or a wide one (index ``id`` from 1, one column per output time).
-    column : str
-        ``conc_ng_ml`` (whole blood) or ``plasma_ng_ml`` (models with red-cell binding),
-        for ``array`` and ``wide``.
-    memory_budget_bytes : int, optional
-        Working memory beyond the result (default
-        ``pkdose.simulation.MEMORY_BUDGET_BYTES``, 256 MB).
+    until_h, step_h, times_h, params, output, column, memory_budget_bytes :
+        As :func:`pkdose.simulate`, except that ``output`` defaults to ``"array"``, the
+        (n, n_times) array of ``column``.
 
     Returns
     -------
