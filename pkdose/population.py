@@ -41,10 +41,18 @@ import pandas as pd
 from scipy import special
 
 from pkdose.censoring import below_limit
+from pkdose.data import load_toml
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
 from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value
-from pkdose.model import Model, Variability, covariate_table, default_subject, matrix_root
+from pkdose.model import (
+    COVARIATES,
+    Model,
+    Variability,
+    covariate_table,
+    default_subject,
+    matrix_root,
+)
 from pkdose.regimen import (
     HOURS_PER_WEEK,
     Regimen,
@@ -124,28 +132,16 @@ class Population:
         out: dict[str, object] = {"sex": np.where(female, "female", "male")}
         for j, dist in enumerate(self.covariates, start=1):
             out[dist.name] = dist.sample(u[:, j], female)
-        df = pd.DataFrame(out)
-        for key, value in self.fixed.items():
-            df[key] = value
-        return df
-
-
-def _data() -> Mapping:
-    from pkdose.data import load_toml
-
-    return load_toml("populations.toml")
+        return pd.DataFrame({**out, **self.fixed})
 
 
 def _dist(name: str, raw: Mapping, where: str) -> CovariateDist:
     if raw.get("dist", "truncnorm") != "truncnorm":
         raise PkdoseError(f"{where}: only dist = \"truncnorm\" is supported")
+    shared = "mean" in raw  # one mean and SD for both sexes, else male_mean, female_sd ...
     try:
-        if "mean" in raw:
-            mean = {"male": float(raw["mean"]), "female": float(raw["mean"])}
-            sd = {"male": float(raw["sd"]), "female": float(raw["sd"])}
-        else:
-            mean = {s: float(raw[f"{s}_mean"]) for s in ("male", "female")}
-            sd = {s: float(raw[f"{s}_sd"]) for s in ("male", "female")}
+        mean, sd = ({s: float(raw[k if shared else f"{s}_{k}"]) for s in ("male", "female")}
+                    for k in ("mean", "sd"))
         low, high = float(raw["low"]), float(raw["high"])
     except KeyError as exc:
         raise PkdoseError(f"{where}: missing {exc.args[0]}") from None
@@ -191,15 +187,10 @@ def load_population(name_or_csv: str | Population | pd.DataFrame | None = None) 
                           table=_check_table(name_or_csv, "covariate table"))
     text = str(name_or_csv).strip()
     if text.lower().endswith(".csv") or Path(text).is_file():
-        try:
-            df = read_csv(text, "population file")
-        except FileNotFoundError:
-            raise PkdoseError(f"population file {text} not found") from None
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise PkdoseError(f"cannot read population file {text}: {exc}") from None
+        df = read_csv(text, "population file")  # one-line errors for every unreadable file
         return Population(Path(text).name, f"{len(df)} subjects from {text}",
                           table=_check_table(df, text))
-    raw = _data()
+    raw = load_toml("populations.toml")
     if text not in raw:
         raise PkdoseError(f"unknown population {text!r}; choose one of "
                           f"{', '.join(raw)} or give a CSV of covariates")
@@ -286,43 +277,36 @@ def population_metrics(regimen: Regimen) -> tuple[str, ...]:
 class _Job:
     """Everything a worker needs to simulate a range of subjects (picklable)."""
 
-    regimen: Regimen
+    regimen: Regimen  # with its co-medications
     model: Model
     population: Population
     seed: int
-    comed: tuple[str, ...]
-    fan: bool
-    #: "cycle": metrics of simulate_population; "course": of simulate_course on this grid.
-    kind: str = "cycle"
+    fan: bool = False
+    #: The grid of simulate_course's summaries; None: simulate_population's metrics.
     course_times: np.ndarray | None = None
 
 
 def _run_unit(job: _Job, start: int, stop: int) -> dict[str, np.ndarray]:
-    """Metrics (and fan concentrations) of subjects ``start..stop-1``, block by block."""
-    from pkdose.engine import bind, evaluate
-    from pkdose.simulation import concentrations, prepare
+    """Metrics (and fan concentrations), or course summaries, of subjects ``start..stop-1``.
 
+    The engine evaluates a block of subjects at a time and the curves come a cache-sized
+    chunk at a time, so the unit holds no more than one row (and fan) per subject.
+    """
+    from pkdose.engine import evaluate
+    from pkdose.simulation import concentration_chunks
+
+    scn = population_scenario(job.regimen, job.model, job.population, stop - start, job.seed,
+                              start=start, warn=False)
     trains = compile_trains(job.regimen)
-    metrics = population_metrics(job.regimen)
-    from pkdose.conditions import regimen_subjects
-
-    cov = covariate_table(regimen_subjects(job.regimen, job.population.draw(start, stop,
-                                                                            job.seed)))
-    parts: list[dict[str, np.ndarray]] = []
-    for lo in range(start, stop, BLOCK):
-        hi = min(stop, lo + BLOCK)
-        eta, eta_occ = draw_etas(job.model, hi - lo, job.seed, lo)
-        c = cov.iloc[lo - start:hi - start].reset_index(drop=True)
-        prep = prepare(job.model, c, eta, eta_occ, with_=job.comed)
-        if job.kind == "course":
-            parts.append(_course_block(prep, trains, job.course_times))
-            continue
-        part = evaluate(bind(job.regimen, prep, job.comed), metrics)
-        if job.fan:
-            part["_fan"] = concentrations(prep, trains, _fan_times())["conc_ng_ml"].astype(
-                np.float32)
-        parts.append(part)
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if job.course_times is not None:
+        return _course_summaries(scn.prep, trains, job.course_times)
+    out = evaluate(scn, population_metrics(job.regimen))
+    if job.fan:
+        t = _fan_times()
+        out["_fan"] = np.empty((stop - start, t.size), np.float32)
+        for lo, hi, rows in concentration_chunks(scn.prep, trains, t):
+            out["_fan"][lo:hi] = rows["conc_ng_ml"]
+    return out
 
 
 def _percentiles_over_subjects(pieces: list[np.ndarray], cols: int = 64) -> np.ndarray:
@@ -352,24 +336,13 @@ def _units(n: int, chunk: int, workers: int) -> list[tuple[int, int]]:
     return [(a, min(n, a + size)) for a in range(0, n, size)]
 
 
-def _execute(job: _Job, units: list[tuple[int, int]], workers: int, scheduler,
-             progress: Callable[[int, int], None] | None, n: int) -> list[dict]:
-    """Run the units in order here, on local processes, or on a Dask cluster."""
-    results: list[dict | None] = [None] * len(units)
-    done = 0
-
-    def finished(i: int, res: dict) -> None:
-        nonlocal done
-        results[i] = res
-        done += units[i][1] - units[i][0]
-        if progress is not None:
-            progress(done, n)
-
+def _unit_results(job: _Job, units: list[tuple[int, int]], workers: int, scheduler):
+    """(index, result) of every unit as it finishes: here, on local processes, or on a
+    Dask cluster."""
     if scheduler is not None:
         from pkdose.cluster import dask_map
 
-        for i, res in dask_map(scheduler, _run_unit, job, units):
-            finished(i, res)
+        yield from dask_map(scheduler, _run_unit, job, units)
     elif workers > 1 and len(units) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -378,11 +351,32 @@ def _execute(job: _Job, units: list[tuple[int, int]], workers: int, scheduler,
         with ProcessPoolExecutor(max_workers=min(workers, len(units)), mp_context=ctx) as ex:
             futs = {ex.submit(_run_unit, job, a, b): i for i, (a, b) in enumerate(units)}
             for fut in as_completed(futs):
-                finished(futs[fut], fut.result())
+                yield futs[fut], fut.result()
     else:
         for i, (a, b) in enumerate(units):
-            finished(i, _run_unit(job, a, b))
-    return results  # type: ignore[return-value]
+            yield i, _run_unit(job, a, b)
+
+
+def _simulate(regimen: Regimen | str, n: int, population, seed: int, model, with_,
+              chunk: int, progress: Callable[[int, int], None] | None, workers: int | None,
+              scheduler, fan: bool = False, course_times: np.ndarray | None = None) -> tuple:
+    """One arm: its scenario (the warnings said once for all its subjects), the values of
+    every subject by column, in subject order, and the fan pieces (one per unit)."""
+    _check_counts(n, chunk, 1 if workers is None else workers)
+    workers = auto_workers(n) if workers is None else int(workers)
+    pop = load_population(population)
+    scn = population_scenario(regimen, model, pop, n, seed, with_)
+    units = _units(n, chunk, workers)
+    results: list[dict] = [{}] * len(units)
+    done = 0
+    job = _Job(scn.regimen, scn.model, pop, int(seed), fan, course_times)
+    for i, res in _unit_results(job, units, workers, scheduler):
+        results[i] = res
+        done += units[i][1] - units[i][0]
+        if progress is not None:
+            progress(done, n)
+    fans = [r.pop("_fan") for r in results if "_fan" in r]
+    return scn, {k: np.concatenate([r[k] for r in results]) for k in results[0]}, fans
 
 
 #: Below this many subjects starting worker processes costs more than it saves.
@@ -407,23 +401,15 @@ def parse_times(text: str) -> list[float]:
 def check_times(times) -> list[float]:
     """Sampling times as hours: finite, >= 0 and within the time limit (checked before
     anything is simulated)."""
-    times = [float(t) for t in times]
+    try:
+        times = [float(t) for t in np.ravel(np.asarray(times, dtype=float))]
+    except (TypeError, ValueError):
+        raise PkdoseError(f"sampling times must be numbers of hours, got {times!r}") from None
     if not times or not all(math.isfinite(t) and t >= 0 for t in times):
         raise PkdoseError(f"sampling times must be non-negative hours, got {times}")
     if max(times) > MAX_TIME_H:
         raise exceeded("time_h", f"a sampling time of {format_value(max(times), 'h')}")
     return times
-
-
-def _arm(regimen: Regimen, model, with_, population, n: int, seed: int):
-    """Regimen (with the co-medications given here, so its basis sees them), model,
-    co-medications, population and the n subjects' covariates of one arm, with the
-    extrapolation warnings said once for the whole arm."""
-    from pkdose.engine import scenario
-
-    pop = load_population(population)
-    scn = scenario(regimen, model, covariate_table(pop.draw(0, n, seed)), with_=with_)
-    return scn.regimen, scn.model, scn.comedication, pop, scn.prep.cov
 
 
 def simulate_population(regimen: Regimen | str, n: int, population=None, seed: int = 1,
@@ -449,8 +435,8 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
     with_ : co-medications (``pkdose.interactions``), applied to everyone
     chunk : int
         At most this many subjects per unit of work, rounded up to a multiple of ``BLOCK``
-        (256). Each block of 256 subjects is simulated as one array whatever the chunk, so
-        memory per worker stays bounded (tens of MB per block for a year of daily doses).
+        (256). Whatever the chunk, the engine evaluates 256 subjects at a time and curves
+        come a cache-sized chunk at a time, so memory per worker stays bounded.
     progress : callable(done, n), optional
         Called after every unit of work.
     workers : int or None
@@ -477,36 +463,22 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
         concentration.
     """
     from pkdose.engine import basis_for
-    from pkdose.simulation import as_regimen
 
-    _check_counts(n, 1, 1)
-    workers = auto_workers(n) if workers is None else workers
-    _check_counts(n, chunk, workers)
-    reg = as_regimen(regimen)
-    reg, m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
-    job = _Job(reg, m, pop, int(seed), comed, bool(fan))
-    parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
-    fans = [p.pop("_fan") for p in parts] if fan else None
-    vals = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    del parts
-    df = pd.DataFrame(vals)
-    shown = [c for c in ("sex", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg",
-                         "bsa_m2", *default_subject()) if c in cov.columns]
-    shown = list(dict.fromkeys(shown))
-    df = pd.concat([cov[shown].reset_index(drop=True), df], axis=1)
-    df.insert(0, "basis", basis_for(reg).label)
-    df.insert(0, "comedication", "+".join(comed))
-    df.insert(0, "model", m.name)
-    df.insert(0, "regimen", str(reg))
-    df.insert(0, "id", np.arange(1, n + 1))
-    if fans is None:
+    scn, vals, fans = _simulate(regimen, n, population, seed, model, with_, chunk, progress,
+                                workers, scheduler, fan=bool(fan))
+    reg, cov = scn.regimen, scn.prep.cov
+    shown = list(dict.fromkeys(c for c in ("sex", "age_y", "weight_kg", "height_cm", "hct_pct",
+                                           "ffm_kg", "bsa_m2", *default_subject())
+                               if c in cov.columns))
+    ident = pd.DataFrame({"id": np.arange(1, n + 1), "regimen": str(reg),
+                          "model": scn.model.name, "comedication": "+".join(scn.comedication),
+                          "basis": basis_for(reg).label})
+    df = pd.concat([ident, cov[shown].reset_index(drop=True), pd.DataFrame(vals)], axis=1)
+    if not fan:
         return df, None
-    t_fan = _fan_times()
     q = _percentiles_over_subjects(fans)
-    fan_df = pd.DataFrame({"time_h": t_fan,
-                           **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
-    fan_df.insert(0, "regimen", str(reg))
-    return df, fan_df
+    return df, pd.DataFrame({"regimen": str(reg), "time_h": _fan_times(),
+                             **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
 
 
 # --- a whole course on a grid ------------------------------------------------------------
@@ -515,9 +487,9 @@ def simulate_population(regimen: Regimen | str, n: int, population=None, seed: i
 COURSE_ABOVE_NG_ML = (3.0, 5.0, 15.0)
 
 
-def _course_block(prep, trains, t: np.ndarray) -> dict[str, np.ndarray]:
-    """Course summaries of a block of subjects, a cache-sized chunk of curves at a time
-    (the block's curves are never held at once)."""
+def _course_summaries(prep, trains, t: np.ndarray) -> dict[str, np.ndarray]:
+    """Course summaries of the subjects, a cache-sized chunk of curves at a time (their
+    curves are never held at once)."""
     from pkdose.simulation import concentration_chunks
 
     n = len(prep.cov)
@@ -568,16 +540,10 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
         end = block_starts(reg)[-1]
         until_h = float(end) if math.isfinite(end) else 365.0 * 24.0
     t = time_grid(float(until_h), float(step_h))
-    workers = auto_workers(n) if workers is None else workers
-    _check_counts(n, chunk, workers)
-    reg, m, comed, pop, _ = _arm(reg, model, with_, population, n, seed)
-    job = _Job(reg, m, pop, int(seed), comed, False, "course", t)
-    parts = _execute(job, _units(n, chunk, int(workers)), int(workers), scheduler, progress, n)
-    df = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
-    df.insert(0, "model", m.name)
-    df.insert(0, "regimen", str(reg))
-    df.insert(0, "id", np.arange(1, n + 1))
-    return df
+    scn, vals, _ = _simulate(reg, n, population, seed, model, with_, chunk, progress, workers,
+                             scheduler, course_times=t)
+    return pd.DataFrame({"id": np.arange(1, n + 1), "regimen": str(scn.regimen),
+                         "model": scn.model.name, **vals})
 
 
 def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int = 1,
@@ -602,19 +568,9 @@ def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int =
     n, population, seed, model, with_ :
         As :func:`simulate_population`: the number of subjects, where their covariates
         come from, the seed of their draws, the model and co-medications.
-    until_h, step_h, times_h : output grid 0..``until_h`` every ``step_h`` hours, or the
-        explicit ``times_h`` (as :func:`pkdose.simulate`)
-    params : typical-value overrides, e.g. ``{"cl": 7.5}``
-    output : {"array", "long", "wide"}
-        The (n, n_times) array of ``column`` (default); a long DataFrame (``id``,
-        ``time_h``, ``conc_ng_ml`` [, ``plasma_ng_ml``]) built from the arrays without
-        copying them; or a wide one (index ``id`` from 1, one column per output time).
-    column : str
-        ``conc_ng_ml`` (whole blood) or ``plasma_ng_ml`` (models with red-cell binding),
-        for ``array`` and ``wide``.
-    memory_budget_bytes : int, optional
-        Working memory beyond the result (default
-        ``pkdose.simulation.MEMORY_BUDGET_BYTES``, 256 MB).
+    until_h, step_h, times_h, params, output, column, memory_budget_bytes :
+        As :func:`pkdose.simulate`, except that ``output`` defaults to ``"array"``, the
+        (n, n_times) array of ``column``.
 
     Returns
     -------
@@ -657,33 +613,41 @@ def curve_band(regimen: Regimen | str, population=None, n: int = 500, seed: int 
     return {"conc_p5_ng_ml": lo, "conc_p95_ng_ml": hi}
 
 
-def population_scenario(regimen: Regimen, model: Model, population=None, n: int = 1000,
-                        seed: int = 1, with_: Sequence[str] | str = ()):
-    """A regimen, its model and co-medications bound to ``n`` virtual subjects of
-    ``population`` (the subjects of :func:`simulate_population` with the same seed),
-    warning once where their covariates leave the model's data.
+def population_scenario(regimen: Regimen | str, model: Model | str | None = None,
+                        population=None, n: int = 1000, seed: int = 1,
+                        with_: Sequence[str] | str = (), *, start: int = 0,
+                        warn: bool = True):
+    """A regimen, its model and co-medications bound to subjects ``start..start+n-1`` of
+    :func:`simulate_population` with the same ``population`` and seed (their covariates and
+    random effects), warning where their dose or covariates leave the model's data.
 
     Parameters
     ----------
-    regimen : Regimen
-    model : Model
-        Resolved, with any typical-value overrides.
-    population, n, seed, with_ :
+    regimen, population, n, seed, with_ :
         As :func:`simulate_population`.
+    model : Model, name, path or None
+        None: the drug's default model (its paediatric model when every subject is a child).
+    start : int
+        The first subject: a unit of work draws its own subjects of the run.
+    warn : bool
+        False for a unit of work (the arm has warned).
 
     Returns
     -------
     pkdose.engine.Scenario
     """
     from pkdose.engine import scenario
+    from pkdose.simulation import as_regimen, resolve_model
 
     _check_counts(n, 1, 1)
-    if model.is_animal:
-        raise PkdoseError(f"virtual populations are human; {model.species} regimens are "
+    reg = as_regimen(regimen)
+    subjects = covariate_table(load_population(population).draw(start, start + n, seed))
+    m = resolve_model(reg, model, subjects=subjects)
+    if m.is_animal:
+        raise PkdoseError(f"virtual populations are human; {m.species} regimens are "
                           "compared for the typical animal", option="population")
-    eta, eta_occ = draw_etas(model, n, seed)
-    return scenario(regimen, model, load_population(population).draw(0, n, seed), with_=with_,
-                    eta=eta, eta_occ=eta_occ)
+    eta, eta_occ = draw_etas(m, n, seed, start)
+    return scenario(reg, m, subjects, with_=with_, warn=warn, eta=eta, eta_occ=eta_occ)
 
 
 def _check_counts(n, chunk, workers) -> None:
@@ -750,46 +714,35 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
         below the limit of quantification (``blq`` true, ``obs_ng_ml`` NaN), as a
         laboratory would (``pkdose.censoring.below_limit``).
     """
-    from pkdose.simulation import (
-        as_regimen,
-        central_amounts,
-        concentrations,
-        prepare,
-        to_concentrations,
-    )
+    from pkdose.simulation import central_amounts, concentrations, prepare, to_concentrations
 
-    if not (isinstance(n, (int, np.integer)) and n >= 1):
-        raise PkdoseError(f"number of subjects must be a whole number >= 1, got {n!r}")
-    t = np.asarray(check_times(np.asarray(times_h, float).ravel()), float)
-    reg = as_regimen(regimen)
-    reg, m, comed, pop, cov = _arm(reg, model, with_, population, n, seed)
-    trains = compile_trains(reg)
+    _check_counts(n, 1, 1)
+    t = np.array(check_times(times_h))
+    scn = population_scenario(regimen, model, population, n, seed, with_)
+    m, comed, trains = scn.model, scn.comedication, compile_trains(scn.regimen)
     events = single_doses(trains, float(t.max()))
-    dose_t = np.array([d.t0_h for d in events])
-    occasion = np.searchsorted(dose_t, t, side="right")
-    pred = np.empty((n, t.size))
-    for lo in range(0, n, BLOCK):
-        hi = min(n, lo + BLOCK)
-        eta, eta_occ = draw_etas(m, hi - lo, seed, lo)
-        c = cov.iloc[lo:hi].reset_index(drop=True)
-        if not m.iov.parameters:
-            prep = prepare(m, c, eta, eta_occ, with_=comed)
-            pred[lo:hi] = concentrations(prep, trains, t)["conc_ng_ml"]
-            continue
-        kappa = draw_occasions(m, hi - lo, len(events), seed, lo)
-        central = np.zeros((hi - lo, t.size))
-        for k, dose in enumerate(events):
-            central += central_amounts(prepare(m, c, eta, kappa[:, k, :], with_=comed),
-                                       (dose,), t)
-        # IOV acts on absorption and F only: the blood conversion is the subject's own.
-        base = prepare(m, c, eta, np.zeros((hi - lo, len(m.iov.parameters))), with_=comed)
-        pred[lo:hi] = to_concentrations(m, base.params, central)["conc_ng_ml"]
+    occasion = np.searchsorted(np.array([d.t0_h for d in events]), t, side="right")
+    if not m.iov.parameters:
+        pred = concentrations(scn.prep, trains, t)["conc_ng_ml"]
+    else:  # block by block: memory grows with subjects x doses
+        pred = np.empty((n, t.size))
+        for lo in range(0, n, BLOCK):
+            hi = min(n, lo + BLOCK)
+            c = scn.prep.cov.iloc[lo:hi].reset_index(drop=True)
+            eta, _ = draw_etas(m, hi - lo, seed, lo)
+            kappa = draw_occasions(m, hi - lo, len(events), seed, lo)
+            central = np.zeros((hi - lo, t.size))
+            for k, dose in enumerate(events):
+                central += central_amounts(prepare(m, c, eta, kappa[:, k, :], with_=comed),
+                                           (dose,), t)
+            # IOV acts on absorption and F only: the blood conversion is the subject's own.
+            base = prepare(m, c, eta, np.zeros((hi - lo, len(m.iov.parameters))), with_=comed)
+            pred[lo:hi] = to_concentrations(m, base.params, central)["conc_ng_ml"]
     df = pd.DataFrame({"id": np.repeat(np.arange(1, n + 1), t.size),
                        "time_h": np.tile(t, n), "occasion": np.tile(occasion, n),
                        "pred_ng_ml": pred.ravel()})
     if residual:
-        obs = np.concatenate([residual_error(m, pred[lo:lo + BLOCK], seed, lo)
-                              for lo in range(0, n, BLOCK)])
+        obs = residual_error(m, pred, seed)  # the draws do not depend on the blocks
         blq = below_limit(obs, lloq_ng_ml)
         df["obs_ng_ml"] = np.where(blq, np.nan, obs).ravel()
         df["blq"] = blq.ravel()
@@ -808,7 +761,7 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
     ``mtorc2 rules spared`` ... by the threshold rules) and target rows (``P(trough<3)``)
     leave the percentiles empty.
     """
-    from pkdose.targets import parse_target
+    from pkdose.targets import LABELS, parse_target
 
     parsed = [parse_target(t) for t in targets]
     for t in parsed:
@@ -816,11 +769,10 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
             raise PkdoseError(f"target {t.text!r}: a population statistic equals a number "
                               "only at the dose that makes it so (a dose search); to summarise "
                               f"a population write a bound, e.g. {t.text.replace('=', '>=')}")
-    skip = {"id", "age_y", "weight_kg", "height_cm", "hct_pct", "ffm_kg", "bsa_m2",
-            *default_subject()}
     cols = [c for c in metrics.columns
-            if c not in skip and pd.api.types.is_numeric_dtype(metrics[c])]
+            if c not in {"id", *COVARIATES} and pd.api.types.is_numeric_dtype(metrics[c])]
     groups = metrics.groupby("regimen", sort=False) if "regimen" in metrics else [("", metrics)]
+    quantiles = [f"p{p}" for p in PERCENTILES]
     rows = []
     for reg, g in groups:
         base = {"regimen": reg, "n": len(g)}
@@ -830,13 +782,12 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
             # of a first week that starts at zero); fall back to the next order statistic.
             q = np.nanpercentile(x, PERCENTILES,
                                  method="higher" if np.isinf(x).any() else "linear")
-            rows.append({**base, "statistic": c,
-                         **{f"p{p}": q[i] for i, p in enumerate(PERCENTILES)}})
+            rows.append({**base, "statistic": c, **dict(zip(quantiles, q, strict=True))})
         for col, prefix in (("mtorc2_verdict", "mtorc2"),
                             ("mtorc2_verdict_central", "mtorc2 central"),
                             ("mtorc2_rule_verdict", "mtorc2 rules")):
             if col in g:
-                for label in ("spared", "equivocal", "inhibited"):
+                for label in LABELS:
                     rows.append({**base, "statistic": f"{prefix} {label}",
                                  "fraction": float(np.mean(g[col] == label))})
         for t in parsed:
@@ -849,5 +800,5 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
             met = bool(t.met({t.column: np.array([value])})[0])
             rows.append({**base, "statistic": f"{t.text}: {'met' if met else 'not met'}",
                          "p50": value, "fraction": float(met)})
-    cols_out = ["regimen", "n", "statistic", *[f"p{p}" for p in PERCENTILES], "fraction"]
-    return pd.DataFrame(rows).reindex(columns=cols_out)
+    return pd.DataFrame(rows).reindex(columns=["regimen", "n", "statistic", *quantiles,
+                                               "fraction"])

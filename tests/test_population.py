@@ -278,3 +278,26 @@ def test_verdict_across_the_turnover_prior_is_the_flag_verdict_of_the_typical_su
     assert set(met["mtorc2_rule_verdict"]) == {verdict.rule_label}
     central = verdict.model_labels[96.0]
     assert set(met["mtorc2_verdict_central"]) == {central}
+
+
+@pytest.mark.parametrize("run", [
+    lambda: simulate_population("rapamycin 14 ppm diet", 5, model="mouse_diet", fan=False),
+    lambda: simulate_course("rapamycin 14 ppm diet for 10 days", 5, model="mouse_diet"),
+    lambda: simulate_observations("rapamycin 14 ppm diet", 5, [24.0], model="mouse_diet")])
+def test_an_animal_model_is_refused_not_given_human_covariates(run):
+    # Before, every arm drew human covariates (70 kg adults) and fed them to the mouse model.
+    with pytest.raises(PkdoseError, match="virtual populations are human"):
+        run()
+
+
+def test_a_bad_number_of_subjects_is_one_clear_error_with_automatic_workers():
+    # Before, simulate_course compared the text with the parallel threshold (a TypeError).
+    with pytest.raises(PkdoseError, match="whole number >= 1, got 'x'"):
+        simulate_course("sirolimus 5 mg weekly", "x", workers=None)
+
+
+@pytest.mark.parametrize("times", [["a"], "soon", [[1.0, 2.0], [3.0]]])
+def test_sampling_times_that_are_not_numbers_are_one_clear_error(times):
+    # Before, numpy's ValueError came through ("could not convert string to float").
+    with pytest.raises(PkdoseError, match="sampling times must be numbers of hours"):
+        simulate_observations("sirolimus 1 mg daily", 2, times)

@@ -61,7 +61,6 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
           --population older-adults --target "trough<3"
     """
     from pkdose.population import (
-        auto_workers,
         load_population,
         parse_times,
         simulate_observations,
@@ -86,8 +85,8 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
         # The fan (hourly curves of the first 4 weeks) is drawn only: without a plot it
         # would cost more than the metrics.
         met, fan = simulate_population(reg, n, pop, seed, use, with_, progress=bar,
-                                       workers=workers or auto_workers(n),
-                                       scheduler=scheduler, fan=plot_path is not None)
+                                       workers=workers, scheduler=scheduler,
+                                       fan=plot_path is not None)
         bar.close()
         frames.append(met)
         fans.append((f"{reg}  [{met['model'].iloc[0]}]", fan))
@@ -121,28 +120,24 @@ _POP_ROWS = [("ctrough_ng_ml", "Ctrough ng/mL", ".3g"), ("cmax_ng_ml", "Cmax ng/
              ("mtorc2_mean", "mTORC2 assembled", ".0%")]
 
 
-_VERDICTS = ("spared", "equivocal", "inhibited")
-
-
 def format_population(summary: pd.DataFrame, pop_name: str, n: int, seed: int) -> str:
     """Plain-text summary per arm: headline percentiles, verdict fractions, targets."""
-    from pkdose.results import number, text_table
+    from pkdose.population import PERCENTILES
+    from pkdose.results import VERDICT_LABELS, number, text_table
 
     out = []
     for reg, g in summary.groupby("regimen", sort=False):
         out.append(f"{reg}: {n} subjects ({pop_name}, seed {seed})")
         by = g.set_index("statistic")
-        cells = [["", "p5", "p25", "median", "p75", "p95"]]
-        for col, label, fmt in _POP_ROWS:
-            if col in by.index:
-                cells.append([label] + [number(by.loc[col, f"p{p}"], fmt)
-                                        for p in (5, 25, 50, 75, 95)])
-        out.append(text_table(cells[0], cells[1:], indent="  ", rule=False).rstrip("\n"))
+        rows = [[label, *(number(by.loc[col, f"p{p}"], fmt) for p in PERCENTILES)]
+                for col, label, fmt in _POP_ROWS if col in by.index]
+        out.append(text_table(["", "p5", "p25", "median", "p75", "p95"], rows, indent="  ",
+                              rule=False).rstrip("\n"))
         for prefix, label in (("mtorc2 ", "mTORC2 verdict (as pkdose flag: the same at "
                                           "48, 96 and 168 h turnover, else equivocal): "),
                               ("mtorc2 central ", "at the central 96 h turnover alone: ")):
-            verdicts = [f"{s[len(prefix):]} {number(f, '.0%')}" for s, f in by["fraction"].items()
-                        if s.startswith(prefix) and s[len(prefix):] in _VERDICTS]
+            verdicts = [f"{v} {number(by.loc[prefix + v, 'fraction'], '.0%')}"
+                        for v in VERDICT_LABELS if prefix + v in by.index]
             if verdicts:
                 out.append("  " + label + ", ".join(verdicts))
         for s, f in by["fraction"].items():
