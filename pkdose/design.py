@@ -5,7 +5,8 @@
 >>> compare_arms(["sirolimus 5 mg weekly", "sirolimus 10 mg weekly"], "AUC168", n=500)
 >>> therapeutic_window("sirolimus", mtorc1=0.5, spared=0.8, n=100)
 
-Everything runs on :func:`pkdose.population.simulate_population` (``docs/trial-design.md``):
+Everything runs on the virtual subjects of :func:`pkdose.population.simulate_population`
+(``docs/trial-design.md``):
 
 * ``find_dose``: Brent's method (``scipy.optimize.brentq``) on log dose, with common random
   numbers (the same seed, hence the same subjects, at every dose), so the population
@@ -32,11 +33,11 @@ from scipy import optimize, special, stats
 
 from pkdose.diagnostics import threshold
 from pkdose.drugs import resolve_drug, tablet_doses
-from pkdose.engine import DOSE_PROPORTIONAL
+from pkdose.engine import DOSE_PROPORTIONAL, evaluate
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.limits import MAX_SCHEDULES, exceeded
 from pkdose.model import Model
-from pkdose.population import load_population, simulate_population
+from pkdose.population import load_population, population_scenario, simulate_population
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
 from pkdose.simulation import model_of_drug, resolve_model
 from pkdose.targets import Target, metric_quantity, parse_target
@@ -213,26 +214,25 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     pop = load_population(population)
     doses = tablet_doses(template.drug, max_tablets)
     lo, hi = doses[0], doses[-1]
-    # Population metrics by dose, on the same subjects. With linear PK (no saturable
-    # absorption or blood binding) a metric proportional to dose is the first simulation
-    # scaled; only the proportional columns are: mTOR, Tmax and PTF do not scale.
+    # The target's metric by dose, on the same subjects (the engine computes it alone).
+    # With linear PK (no saturable absorption or blood binding) a metric proportional to
+    # dose is the first simulation scaled.
     scaled = (m.absorption != "michaelis_menten" and m.blood == "none"
               and tgt.column in DOSE_PROPORTIONAL)
-    cache: dict[float, pd.DataFrame] = {}
+    cache: dict[float, np.ndarray] = {}
     simulated: list[float] = []
     caught: list[str] = []
 
-    def metrics(dose: float) -> pd.DataFrame:
+    def metric(dose: float) -> np.ndarray:
         key = round(float(dose), 12)
         if key in cache:
             return cache[key]
         if scaled and simulated:
-            ref = cache[round(simulated[0], 12)]
-            cache[key] = ref[[c for c in DOSE_PROPORTIONAL if c in ref]] * (dose / simulated[0])
+            cache[key] = cache[round(simulated[0], 12)] * (dose / simulated[0])
             return cache[key]
         with warning_messages() as said:
-            cache[key], _ = simulate_population(at_dose(template, dose), n, pop, seed, m, with_,
-                                                fan=False)
+            scn = population_scenario(at_dose(template, dose), m, pop, n, seed, with_)
+            cache[key] = evaluate(scn, [tgt.column])[tgt.column]
         # The dose warning would repeat at every trial dose; the answer's is given below.
         caught.extend(msg for msg in said if "per dose lies outside" not in msg)
         simulated.append(dose)
@@ -241,7 +241,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         return cache[key]
 
     def attained(dose: float) -> float:
-        return tgt.attained(metrics(dose)[tgt.column].to_numpy(float))
+        return tgt.attained(metric(dose))
 
     def g(log_dose: float) -> float:
         # The ends are the tablet doses themselves, not exp(log(dose)) one ulp away.
@@ -263,7 +263,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     above = min((d for d in doses if d >= root * (1 - 1e-9)), default=hi)
     rows, cond = [], tgt.fraction is not None
     for label, dose in (("root", root), ("tablet below", below), ("tablet above", above)):
-        frac = float(np.mean(tgt.met(metrics(dose)))) if cond else np.nan
+        frac = float(np.mean(tgt.met({tgt.column: metric(dose)}))) if cond else np.nan
         rows.append({"row": label, "dose_mg": dose, "regimen": str(at_dose(template, dose)),
                      "statistic": tgt.statistic, "target_value": tgt.value,
                      "attained": attained(dose), "condition": tgt.text if cond else "",
@@ -284,7 +284,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     return df
 
 
-def _bootstrap_interval(tgt: DoseTarget, cache: dict[float, pd.DataFrame], seed: int,
+def _bootstrap_interval(tgt: DoseTarget, cache: dict[float, np.ndarray], seed: int,
                         n_boot: int = BOOTSTRAP) -> tuple[float, float]:
     """95 % Monte Carlo interval of the dose: how much it moves with other subjects.
 
@@ -294,7 +294,7 @@ def _bootstrap_interval(tgt: DoseTarget, cache: dict[float, pd.DataFrame], seed:
     Resamples whose root falls outside the evaluated range count at its end.
     """
     doses = np.array(sorted(cache))
-    x = np.stack([cache[d][tgt.column].to_numpy(float) for d in doses])
+    x = np.stack([cache[d] for d in doses])
     log_d = np.log(doses)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4242]))
     roots = np.empty(n_boot)

@@ -180,6 +180,12 @@ def test_a_target_stated_for_an_immunoassay_is_searched_on_the_lc_ms_scale():
     assert cmia["dose_mg"][0] == lcms["dose_mg"][0]
 
 
+def test_an_animal_model_is_refused_for_a_virtual_population():
+    """Before: 'sirolimus is given by intravenous infusion only (model mouse_diet)'."""
+    with pytest.raises(PkdoseError, match="virtual populations are human"):
+        find_dose("sirolimus", "weekly", "median Cavg=2", n=5, model="mouse_diet")
+
+
 def test_an_unreachable_target_is_a_one_line_error():
     with pytest.raises(PkdoseError, match="no dose of sirolimus 0.5-10 mg") as exc:
         find_dose("sirolimus", "weekly", "median Cavg=500", n=N, model=LINEAR)
