@@ -209,8 +209,7 @@ def translate(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
         raise PkdoseError(f"the animal regimen gives {label} = {target:g}; nothing to match")
     drug = as_regimen(regimen).drug
     doses = tablet_doses(drug, max_tablets=MAX_TABLETS)
-    human_model = get_model(drug=drug)
-    fitted = human_model.validity("dose_mg")
+    fitted = get_model(drug=drug).validity("dose_mg")
     rows = []
     for schedule in schedules:
         dose, r = _best_dose(drug, schedule, column, target, human_subjects, doses)
