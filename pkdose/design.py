@@ -625,15 +625,16 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     rows = []
     with warning_messages() as caught:
         for done, (reg, dose, iv) in enumerate(schedules, start=1):
-            met, _ = simulate_population(reg, n, pop, seed, m, with_, fan=False)
-            i1 = met["mtorc1_mean"].to_numpy(float)
+            met = evaluate(population_scenario(reg, m, pop, n, seed, with_),
+                           ("mTORC1 mean", "mTORC2 verdict central", "Ctrough"))
+            i1 = met["mtorc1_mean"]
             rows.append({"dose_mg": float(dose), "interval_days": float(iv),
                          "regimen": str(reg), "weekly_dose_mg": dose * 7 / iv,
                          "mtorc1_median": float(np.median(i1)),
                          "mtorc1_fraction": float(np.mean(i1 >= mtorc1)),
                          "spared_fraction": float(np.mean(met["mtorc2_verdict_central"]
                                                           == "spared")),
-                         "ctrough_median_ng_ml": float(met["ctrough_ng_ml"].median())})
+                         "ctrough_median_ng_ml": float(np.median(met["ctrough_ng_ml"]))})
             if progress is not None:
                 progress(done, len(schedules))
     doses_out = [msg for msg in caught if "per dose lies outside" in msg]

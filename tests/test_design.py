@@ -184,6 +184,8 @@ def test_an_animal_model_is_refused_for_a_virtual_population():
     """Before: 'sirolimus is given by intravenous infusion only (model mouse_diet)'."""
     with pytest.raises(PkdoseError, match="virtual populations are human"):
         find_dose("sirolimus", "weekly", "median Cavg=2", n=5, model="mouse_diet")
+    with pytest.raises(PkdoseError, match="virtual populations are human"):
+        therapeutic_window("sirolimus", doses=[1.0], intervals_days=[7], n=5, model="mouse_diet")
 
 
 def test_an_unreachable_target_is_a_one_line_error():
