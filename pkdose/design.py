@@ -5,7 +5,8 @@
 >>> compare_arms(["sirolimus 5 mg weekly", "sirolimus 10 mg weekly"], "AUC168", n=500)
 >>> therapeutic_window("sirolimus", mtorc1=0.5, spared=0.8, n=100)
 
-Everything runs on :func:`pkdose.population.simulate_population` (``docs/trial-design.md``):
+Everything runs on the virtual subjects of :func:`pkdose.population.simulate_population`
+(``docs/trial-design.md``):
 
 * ``find_dose``: Brent's method (``scipy.optimize.brentq``) on log dose, with common random
   numbers (the same seed, hence the same subjects, at every dose), so the population
@@ -32,14 +33,14 @@ from scipy import optimize, special, stats
 
 from pkdose.diagnostics import threshold
 from pkdose.drugs import resolve_drug, tablet_doses
-from pkdose.engine import DOSE_PROPORTIONAL
+from pkdose.engine import DOSE_PROPORTIONAL, evaluate
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.limits import MAX_SCHEDULES, exceeded
 from pkdose.model import Model
-from pkdose.population import load_population, simulate_population
+from pkdose.population import load_population, population_scenario, simulate_population
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
 from pkdose.simulation import model_of_drug, resolve_model
-from pkdose.targets import SHORT_NAMES, Target, parse_target
+from pkdose.targets import Target, metric_quantity, parse_target
 
 #: Root-finder tolerance on log dose: the continuous dose is found to 0.1 % (tablets
 #: differ by 5 % or more).
@@ -57,20 +58,15 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
-class DoseTarget:
-    """What the dose must achieve: a percentile of a metric, equal to a value.
+class DoseTarget(Target):
+    """What the dose must achieve: a percentile (``quantile``) of a metric, equal to ``value``.
 
     A fraction target ("90 % of subjects with trough < 3") is the same thing: it holds at
     the dose where the 90th percentile of trough (precisely, the order statistic that
-    decides it, see :meth:`attained`) equals 3; the condition is kept so the fraction of
-    subjects meeting it can be reported beside it.
+    decides it, see :meth:`attained`) equals 3; its ``fraction`` is kept so the fraction of
+    subjects meeting the condition can be reported beside it.
     """
 
-    text: str
-    column: str
-    quantile: float
-    value: float
-    condition: Target | None = None
     fraction: float | None = None
 
     @property
@@ -90,10 +86,10 @@ class DoseTarget:
         fraction of subjects counted there.
         """
         x = np.sort(np.asarray(values, float))
-        if self.condition is None:
+        if self.fraction is None:
             return float(np.percentile(x, 100 * self.quantile))
         k = max(1, math.ceil(self.fraction * x.size - 1e-9))
-        return float(x[k - 1] if self.condition.op in ("<", "<=") else x[x.size - k])
+        return float(x[k - 1] if self.op in ("<", "<=") else x[x.size - k])
 
 
 def parse_dose_target(text: str, fraction: float | None = None) -> DoseTarget:
@@ -129,16 +125,14 @@ def parse_dose_target(text: str, fraction: float | None = None) -> DoseTarget:
         if fraction is not None:
             raise PkdoseError(f"a fraction applies to condition targets such as trough<3, "
                               f"not to {s!r}")
-        return DoseTarget(s, tgt.column, tgt.quantile, float(tgt.value))
+        return DoseTarget(**vars(tgt))
     if fraction is None:
         raise PkdoseError(f"say what fraction of subjects must meet {s!r}, e.g. 0.9",
                           option="fraction")
-    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
-        raise PkdoseError(f"fraction must be between 0 and 1 (exclusive), got {fraction!r}",
-                          option="fraction")
+    _check_fractions(fraction=fraction, option="fraction")
     # P(X < v) = p  <=>  the p-quantile of X is v; P(X > v) = p  <=>  the (1-p)-quantile.
     q = fraction if tgt.op in ("<", "<=") else 1 - fraction
-    return DoseTarget(s, tgt.column, q, float(tgt.value), tgt, float(fraction))
+    return DoseTarget(**{**vars(tgt), "quantile": q}, fraction=float(fraction))
 
 
 # --- regimens at a dose --------------------------------------------------------------------
@@ -167,50 +161,6 @@ def at_dose(template: Regimen, dose_mg: float) -> Regimen:
     """The template regimen with every dose set to ``dose_mg``."""
     return replace(template, name="", blocks=tuple(
         replace(b, dose=replace(b.dose, amount=float(dose_mg))) for b in template.blocks))
-
-
-def is_dose_linear(model: Model) -> bool:
-    """True when whole-blood concentrations are proportional to dose (no saturation)."""
-    return model.absorption != "michaelis_menten" and model.blood == "none"
-
-
-class _Evaluator:
-    """Population metrics at a dose, cached; one simulation for linear PK metrics."""
-
-    def __init__(self, template, n, population, seed, model, with_, column,
-                 progress: Progress | None):
-        self.template, self.n, self.pop, self.seed = template, n, population, seed
-        self.model, self.with_, self.progress = model, with_, progress
-        self.scaled = is_dose_linear(model) and column in DOSE_PROPORTIONAL
-        self.cache: dict[float, pd.DataFrame] = {}
-        self.reference: tuple[float, pd.DataFrame] | None = None
-        self.simulations = 0
-        self.caught: list[str] = []
-
-    def _simulate(self, dose: float) -> pd.DataFrame:
-        with warning_messages() as caught:
-            met, _ = simulate_population(at_dose(self.template, dose), self.n, self.pop,
-                                         self.seed, self.model, self.with_)
-        # The dose warning would repeat at every trial dose; find_dose warns about the answer.
-        self.caught += [msg for msg in caught if "per dose lies outside" not in msg]
-        self.simulations += 1
-        if self.progress is not None:
-            self.progress(self.simulations, dose)
-        return met
-
-    def metrics(self, dose: float) -> pd.DataFrame:
-        key = round(float(dose), 12)
-        if key not in self.cache:
-            if self.scaled and self.reference is not None:
-                d0, ref = self.reference
-                # Only the proportional columns: the others (mTOR, Tmax, PTF) do not scale.
-                met = ref[[c for c in DOSE_PROPORTIONAL if c in ref]] * (dose / d0)
-            else:
-                met = self._simulate(dose)
-                if self.scaled:
-                    self.reference = (dose, met)
-            self.cache[key] = met
-        return self.cache[key]
 
 
 # --- find-dose -----------------------------------------------------------------------------
@@ -259,14 +209,39 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     """
     tgt = target if isinstance(target, DoseTarget) else parse_dose_target(target, fraction)
     template = schedule_regimen(drug, schedule)
+    tgt = tgt.on_lcms_scale(template.drug)  # a level stated for an immunoassay
     m = resolve_model(template, model)
     pop = load_population(population)
     doses = tablet_doses(template.drug, max_tablets)
     lo, hi = doses[0], doses[-1]
-    ev = _Evaluator(template, n, pop, seed, m, with_, tgt.column, progress)
+    # The target's metric by dose, on the same subjects (the engine computes it alone).
+    # With linear PK (no saturable absorption or blood binding) a metric proportional to
+    # dose is the first simulation scaled.
+    scaled = (m.absorption != "michaelis_menten" and m.blood == "none"
+              and tgt.column in DOSE_PROPORTIONAL)
+    cache: dict[float, np.ndarray] = {}
+    simulated: list[float] = []
+    caught: list[str] = []
+
+    def metric(dose: float) -> np.ndarray:
+        key = round(float(dose), 12)
+        if key in cache:
+            return cache[key]
+        if scaled and simulated:
+            cache[key] = cache[round(simulated[0], 12)] * (dose / simulated[0])
+            return cache[key]
+        with warning_messages() as said:
+            scn = population_scenario(at_dose(template, dose), m, pop, n, seed, with_)
+            cache[key] = evaluate(scn, [tgt.column])[tgt.column]
+        # The dose warning would repeat at every trial dose; the answer's is given below.
+        caught.extend(msg for msg in said if "per dose lies outside" not in msg)
+        simulated.append(dose)
+        if progress is not None:
+            progress(len(simulated), dose)
+        return cache[key]
 
     def attained(dose: float) -> float:
-        return tgt.attained(ev.metrics(dose)[tgt.column].to_numpy(float))
+        return tgt.attained(metric(dose))
 
     def g(log_dose: float) -> float:
         # The ends are the tablet doses themselves, not exp(log(dose)) one ulp away.
@@ -286,20 +261,20 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         root, evaluations = math.exp(x), res.function_calls  # the two ends included
     below = max((d for d in doses if d <= root * (1 + 1e-9)), default=lo)
     above = min((d for d in doses if d >= root * (1 - 1e-9)), default=hi)
-    rows, cond = [], tgt.condition
+    rows, cond = [], tgt.fraction is not None
     for label, dose in (("root", root), ("tablet below", below), ("tablet above", above)):
-        frac = float(np.mean(cond.met(ev.metrics(dose)))) if cond is not None else np.nan
+        frac = float(np.mean(tgt.met({tgt.column: metric(dose)}))) if cond else np.nan
         rows.append({"row": label, "dose_mg": dose, "regimen": str(at_dose(template, dose)),
                      "statistic": tgt.statistic, "target_value": tgt.value,
-                     "attained": attained(dose), "condition": cond.text if cond else "",
+                     "attained": attained(dose), "condition": tgt.text if cond else "",
                      "fraction_target": tgt.fraction, "fraction_meeting": frac,
-                     "meets": bool(frac >= tgt.fraction) if cond is not None else None})
+                     "meets": bool(frac >= tgt.fraction) if cond else None})
     df = pd.DataFrame(rows)
-    df["dose_low_mg"], df["dose_high_mg"] = _bootstrap_interval(tgt, ev, seed)
+    df["dose_low_mg"], df["dose_high_mg"] = _bootstrap_interval(tgt, cache, seed)
     df["evaluations"] = evaluations
-    df["simulations"] = ev.simulations
+    df["simulations"] = len(simulated)
     df["n"], df["seed"], df["model"] = n, seed, m.name
-    for msg in dict.fromkeys(ev.caught):
+    for msg in dict.fromkeys(caught):
         warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     fitted = m.validity("dose_mg")
     if fitted and not fitted[0] * (1 - 1e-9) <= root <= fitted[1] * (1 + 1e-9):
@@ -309,7 +284,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     return df
 
 
-def _bootstrap_interval(tgt: DoseTarget, ev: _Evaluator, seed: int,
+def _bootstrap_interval(tgt: DoseTarget, cache: dict[float, np.ndarray], seed: int,
                         n_boot: int = BOOTSTRAP) -> tuple[float, float]:
     """95 % Monte Carlo interval of the dose: how much it moves with other subjects.
 
@@ -318,8 +293,8 @@ def _bootstrap_interval(tgt: DoseTarget, ev: _Evaluator, seed: int,
     log dose between them (the statistic is monotone in dose); no new simulation.
     Resamples whose root falls outside the evaluated range count at its end.
     """
-    doses = np.array(sorted(ev.cache))
-    x = np.stack([ev.cache[d][tgt.column].to_numpy(float) for d in doses])
+    doses = np.array(sorted(cache))
+    x = np.stack([cache[d] for d in doses])
     log_d = np.log(doses)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4242]))
     roots = np.empty(n_boot)
@@ -339,10 +314,10 @@ def _no_root(tgt: DoseTarget, template: Regimen, lo: float, hi: float, at_lo: fl
     where = f"{lo:g}-{hi:g} mg {text.split(' mg ', 1)[-1]} (1-{max_tablets} tablets)"
     side = "above" if at_lo > tgt.value else "below"
     said = f"{tgt.statistic} is {at_lo:.3g} at {lo:g} mg and {at_hi:.3g} at {hi:g} mg"
-    if tgt.condition is not None:
-        every = ((side == "below") == (tgt.condition.op in ("<", "<=")))
+    if tgt.fraction is not None:
+        every = ((side == "below") == (tgt.op in ("<", "<=")))
         who = "every" if every else "no"
-        return (f"{who} dose of {template.drug} {where} meets {tgt.condition.text} in at "
+        return (f"{who} dose of {template.drug} {where} meets {tgt.text} in at "
                 f"least {tgt.fraction:.0%} of subjects ({said}); change the target, the "
                 "schedule or the most tablets per dose")
     return (f"no dose of {template.drug} {where} reaches {tgt.statistic} = {tgt.value:g}: "
@@ -355,18 +330,6 @@ def _no_root(tgt: DoseTarget, template: Regimen, lo: float, hi: float, at_lo: fl
 def arm_seed(seed: int, arm: int) -> int:
     """An independent, reproducible seed for arm ``arm`` (0-based) of a parallel trial."""
     return int(np.random.SeedSequence([int(seed), int(arm)]).generate_state(1)[0])
-
-
-def metric_column(name: str) -> str:
-    """'AUC168', 'trough', 'Cavg', 'mtorc1' ... -> metrics column (case-insensitive)."""
-    from pkdose.engine import quantity
-
-    key = str(name).strip()
-    try:
-        return quantity(SHORT_NAMES.get(key.lower(), key)).column
-    except PkdoseError:
-        raise PkdoseError(f"unknown metric {name!r}; use one of {', '.join(SHORT_NAMES)} "
-                          "or a metric of pkdose.engine") from None
 
 
 def prob_greater(x: np.ndarray, y: np.ndarray) -> float:
@@ -403,7 +366,7 @@ def n_per_arm(delta: float, sigma: float, power: float = 0.8, alpha: float = 0.0
     float
         Whole number of subjects per arm (at least 2); inf when ``delta`` is 0.
     """
-    _check_power(power, alpha)
+    _check_fractions(power=power, alpha=alpha)
     if not (math.isfinite(sigma) and sigma > 0 and math.isfinite(delta)):
         raise PkdoseError(f"need a positive SD and a finite difference, got sigma={sigma!r}, "
                           f"delta={delta!r}")
@@ -441,10 +404,11 @@ def t_test_power(delta: float, sigma: float, n: float, alpha: float = 0.05) -> f
     return float(stats.nct.sf(crit, df, nc)) + lower
 
 
-def _check_power(power: float, alpha: float) -> None:
-    for name, v in (("power", power), ("alpha", alpha)):
+def _check_fractions(option: str | None = None, **values: float) -> None:
+    for name, v in values.items():
         if not (isinstance(v, (int, float)) and 0 < v < 1):
-            raise PkdoseError(f"{name} must be between 0 and 1 (exclusive), got {v!r}")
+            raise PkdoseError(f"{name} must be between 0 and 1 (exclusive), got {v!r}",
+                              option=option)
 
 
 def empirical_power(log_x: np.ndarray, log_y: np.ndarray, n: int, alpha: float = 0.05,
@@ -508,8 +472,11 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
     """
     from pkdose.simulation import load_regimens
 
-    _check_power(power, alpha)
-    column = metric_column(metric)
+    _check_fractions(power=power, alpha=alpha)
+    quantity = metric_quantity(metric)
+    if quantity.unit in ("label", "text"):
+        raise PkdoseError(f"{metric} is not a number; compare arms on e.g. AUC168 or Cavg")
+    column = quantity.column
     regs = [r for item in regimens for r in load_regimens(item)]
     if len(regs) < 2:
         raise PkdoseError("give at least two regimens (arms) to compare")
@@ -521,7 +488,7 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
     arms = []
     for k, reg in enumerate(regs):
         s = arm_seed(seed, k)
-        met, _ = simulate_population(reg, n, pop, s, model_of_drug(model, reg), with_)
+        met, _ = simulate_population(reg, n, pop, s, model_of_drug(model, reg), with_, fan=False)
         x = met[column].to_numpy(float)
         if not np.all(np.isfinite(x) & (x > 0)):
             raise PkdoseError(f"{metric} is not positive for every subject of {reg}; "
@@ -658,15 +625,16 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     rows = []
     with warning_messages() as caught:
         for done, (reg, dose, iv) in enumerate(schedules, start=1):
-            met, _ = simulate_population(reg, n, pop, seed, m, with_)
-            i1 = met["mtorc1_mean"].to_numpy(float)
+            met = evaluate(population_scenario(reg, m, pop, n, seed, with_),
+                           ("mTORC1 mean", "mTORC2 verdict central", "Ctrough"))
+            i1 = met["mtorc1_mean"]
             rows.append({"dose_mg": float(dose), "interval_days": float(iv),
                          "regimen": str(reg), "weekly_dose_mg": dose * 7 / iv,
                          "mtorc1_median": float(np.median(i1)),
                          "mtorc1_fraction": float(np.mean(i1 >= mtorc1)),
                          "spared_fraction": float(np.mean(met["mtorc2_verdict_central"]
                                                           == "spared")),
-                         "ctrough_median_ng_ml": float(met["ctrough_ng_ml"].median())})
+                         "ctrough_median_ng_ml": float(np.median(met["ctrough_ng_ml"]))})
             if progress is not None:
                 progress(done, len(schedules))
     doses_out = [msg for msg in caught if "per dose lies outside" in msg]

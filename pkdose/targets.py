@@ -27,10 +27,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pkdose.errors import PkdoseError
+
+if TYPE_CHECKING:
+    from pkdose.engine import Quantity
 
 #: A point target is met within this fraction of its value (the 80-125 % bioequivalence
 #: range on the ratio scale).
@@ -144,10 +148,21 @@ def _number(text: str, fraction: bool, where: str) -> float:
     return x
 
 
-def parse_target(text: str | Target) -> Target:
-    """Read a target (see the module docstring for the grammar)."""
+def metric_quantity(name: str) -> Quantity:
+    """The engine's registry entry of a metric, by short name (case-insensitive), name or
+    column."""
     from pkdose.engine import quantity
 
+    key = str(name).strip()
+    try:
+        return quantity(SHORT_NAMES.get(key.lower(), key))
+    except PkdoseError:
+        raise PkdoseError(f"unknown metric {name!r}; use one of {', '.join(SHORT_NAMES)} "
+                          "or a metric of pkdose.engine") from None
+
+
+def parse_target(text: str | Target) -> Target:
+    """Read a target (see the module docstring for the grammar)."""
     if isinstance(text, Target):
         return text
     s = " ".join(str(text).split())
@@ -166,7 +181,7 @@ def parse_target(text: str | Target) -> Target:
         raise PkdoseError(f"cannot read target {s!r}; write {_EXAMPLES}")
     name = m.group("metric").strip()
     try:
-        q = quantity(SHORT_NAMES.get(name.lower(), name))
+        q = metric_quantity(name)
     except PkdoseError:
         raise PkdoseError(f"unknown target metric {name!r} in {s!r}; use one of "
                           f"{', '.join(SHORT_NAMES)} or a metric of pkdose.engine") from None

@@ -27,7 +27,7 @@ import pandas as pd
 from pkdose.drugs import tablet_doses
 from pkdose.errors import PkdoseError
 from pkdose.model import Model, get_model
-from pkdose.regimen import Regimen
+from pkdose.regimen import ANIMAL_ROUTES, Regimen
 from pkdose.regimen_text import parse_regimen
 from pkdose.simulation import as_regimen, resolve_model
 
@@ -209,8 +209,7 @@ def translate(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
         raise PkdoseError(f"the animal regimen gives {label} = {target:g}; nothing to match")
     drug = as_regimen(regimen).drug
     doses = tablet_doses(drug, max_tablets=MAX_TABLETS)
-    human_model = get_model(drug=drug)
-    fitted = human_model.validity("dose_mg")
+    fitted = get_model(drug=drug).validity("dose_mg")
     rows = []
     for schedule in schedules:
         dose, r = _best_dose(drug, schedule, column, target, human_subjects, doses)
@@ -303,7 +302,7 @@ def to_animal(regimen: Regimen | str, species: str | None = None, match: str = "
     """
     column, _, _ = _metric(match)
     reg = as_regimen(regimen)
-    if any(b.dose.route in ("ip", "sc", "diet") for b in reg.blocks):
+    if any(b.dose.route in ANIMAL_ROUTES for b in reg.blocks):
         raise PkdoseError("translating from a human regimen needs an oral or iv regimen; "
                           "translate an animal regimen from its species to human instead",
                           option="species")

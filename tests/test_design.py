@@ -40,11 +40,13 @@ N = 200
 
 def test_targets_read_as_a_percentile_of_a_metric():
     t = parse_dose_target("median Cavg=2")
-    assert (t.column, t.quantile, t.value, t.condition) == ("cavg_ng_ml", 0.5, 2.0, None)
+    assert (t.column, t.quantile, t.value, t.fraction) == ("cavg_ng_ml", 0.5, 2.0, None)
     t = parse_dose_target("P10 trough = 3")
     assert (t.column, t.quantile, t.value) == ("ctrough_ng_ml", 0.10, 3.0)
     # 90 % below 3 is the 90th percentile at 3; 90 % above 3 is the 10th.
-    assert parse_dose_target("trough<3", 0.9).quantile == pytest.approx(0.9)
+    t = parse_dose_target("trough<3", 0.9)
+    assert (t.quantile, t.fraction, t.op, t.high, t.text) == (pytest.approx(0.9), 0.9, "<", 3.0,
+                                                              "trough<3")
     assert parse_dose_target("AUC168>300", 0.9).quantile == pytest.approx(0.1)
     for text in ("fraction meeting trough<3 = 0.9", "P(trough<3)=0.9"):
         assert parse_dose_target(text) == parse_dose_target("trough<3", 0.9)
@@ -168,6 +170,22 @@ def test_a_schedule_must_be_one_dose_size_of_the_named_drug():
         schedule_regimen("everolimus", parse_regimen("sirolimus 1 mg weekly"))
     with pytest.raises(PkdoseError, match="more than one dose size"):
         schedule_regimen("sirolimus", "weekly for 4 weeks then 2 mg daily")
+
+
+def test_a_target_stated_for_an_immunoassay_is_searched_on_the_lc_ms_scale():
+    """Before: 'by CMIA' was dropped and the CMIA level searched as an LC-MS/MS one."""
+    cmia = find_dose("sirolimus", "daily", "median trough=5 by CMIA", n=50, model=LINEAR)
+    lcms = find_dose("sirolimus", "daily", "median trough=4", n=50, model=LINEAR)
+    assert cmia["target_value"][0] == 4.0  # 5 / 1.25, the cited CMIA bias (assays.toml)
+    assert cmia["dose_mg"][0] == lcms["dose_mg"][0]
+
+
+def test_an_animal_model_is_refused_for_a_virtual_population():
+    """Before: 'sirolimus is given by intravenous infusion only (model mouse_diet)'."""
+    with pytest.raises(PkdoseError, match="virtual populations are human"):
+        find_dose("sirolimus", "weekly", "median Cavg=2", n=5, model="mouse_diet")
+    with pytest.raises(PkdoseError, match="virtual populations are human"):
+        therapeutic_window("sirolimus", doses=[1.0], intervals_days=[7], n=5, model="mouse_diet")
 
 
 def test_an_unreachable_target_is_a_one_line_error():
@@ -371,6 +389,8 @@ def test_arms_and_window_commands_run(tmp_path):
     ["arms", "sirolimus 5 mg weekly"],
     ["arms", "sirolimus 5 mg weekly", "sirolimus 6 mg weekly", "--power", "1.5"],
     ["arms", "sirolimus 5 mg weekly", "sirolimus 6 mg weekly", "--metric", "colour"],
+    # Before: an internal error (exit 3), the verdict labels read as numbers.
+    ["arms", "sirolimus 5 mg weekly", "sirolimus 6 mg weekly", "--metric", "mtorc2 verdict"],
     ["window", "--drug", "sirolimus", "--intervals", "7-1"],
     ["window", "--drug", "sirolimus", "--doses", "1,x"],
 ])

@@ -27,12 +27,11 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
              f"{pct(f['mtorc1_mean'])} %, "
              f"mTORC2 {f['mtorc2_verdict']}"]
     if spread is not None and len(spread):
-        lo = spread[["metric_low", "metric_high"]].min(axis=None)
-        hi = spread[["metric_low", "metric_high"]].max(axis=None)
-        width = (spread["metric_high"] - spread["metric_low"]).abs()
-        widest = spread.loc[width.idxmax(), "parameter"]
+        ends = spread[["metric_low", "metric_high"]]
+        widest = spread["parameter"][(ends["metric_high"] - ends["metric_low"]).abs().idxmax()]
         lines.append(f"{label} over the {f['model']} model's parameter ranges (one at a time): "
-                     f"{number(lo)}-{number(hi)} {unit}, widest for {widest}")
+                     f"{number(ends.min(axis=None))}-{number(ends.max(axis=None))} {unit}, "
+                     f"widest for {widest}")
     lines.append("")
     if reverse:
         lines.append(f"Published lifespan regimens closest on {label} (ratio = human / "
@@ -116,6 +115,7 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, f
     out = Outputs({"--csv": csv_path})
     subj = {key: val for key, val in (("weight_kg", weight), ("sex", sex),
                                       ("food_g_day", food)) if val is not None} or None
+    spread = None
     if from_ == "human":
         if to == "human":
             raise PkdoseError("--from human needs an animal species in --to, e.g. --to mouse, "
@@ -130,8 +130,7 @@ def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, f
                               "an animal, give --from human")
         first, rows = tr.translate(regimen, species, match, subjects=subj)
         spread = tr.animal_range(regimen, species, match, subjects=subj)
-    out.text(format_translation(first, rows, match, from_ == "human",
-                                None if from_ == "human" else spread) + "\n")
+    out.text(format_translation(first, rows, match, from_ == "human", spread) + "\n")
     if plot_path:
         from pkdose.plotting import plot_lifespan
 
