@@ -1405,7 +1405,10 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     starts = np.concatenate([[0.0], ends[:-1]])
     h = ends - starts
     nonlin = ends <= t_sw
-    incr = np.zeros((int(np.count_nonzero(nonlin)), p, n))  # non-linear steps come first
+    # Non-linear steps come first. Subject first while the level groups scatter their
+    # rows in (a row scatter; scattering along the subject axis of the step-major layout
+    # was a third of the cost), then one transposed copy for the recursion below.
+    incr_n = np.zeros((n, p, int(np.count_nonzero(nonlin))))
     # Non-linear steps: Gauss-Legendre in time.
     width = math.pi * km / vm
     for hv in np.unique(h[nonlin & (h > 0)]):
@@ -1420,11 +1423,16 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
             g = _gut_amount(np.full(v.shape, a0), v, np.full(v.shape, vm), np.full(v.shape, km))
             rate = (vm * g / (km + g)) * wts[:, None]  # (nodes, steps), shared
             ex = np.exp(-lam[who, :, None] * tau)  # (m, p, nodes)
-            part = np.matmul(ex, rate).transpose(2, 1, 0)  # one product per subject
+            part = np.matmul(ex, rate)  # (m, p, steps): one product per subject
+            steps = (slice(int(cols[0]), int(cols[-1]) + 1)
+                     if cols[-1] - cols[0] + 1 == cols.size else cols)
             if who.size == n:
-                incr[cols] = part
+                incr_n[:, :, steps] = part
+            elif isinstance(steps, slice):
+                incr_n[who, :, steps] = part
             else:
-                incr[np.ix_(cols, np.arange(p), who)] = part
+                incr_n[np.ix_(who, np.arange(p), cols)] = part
+    incr = np.ascontiguousarray(incr_n.transpose(2, 1, 0))  # (steps, p, n)
     # First-order steps: the gut at each step start is shared, the kernel per subject.
     lin = np.flatnonzero(~nonlin)
     g0 = np.zeros(ends.size)
@@ -1457,37 +1465,65 @@ def _modal_sum(modal: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return out
 
 
+def _washout_events(dose_times: np.ndarray, horizon: float, n_times: int) -> np.ndarray:
+    """Doses of nothing after the last dose, one dosing interval (the last) apart, up to
+    ``horizon``: on a regular grid every washout interval then visits the times since dose
+    of the dosing intervals, so it reuses their responses, as the washout of a linear
+    train does (``_regular_train_plan``). None with fewer than two doses, or when there
+    would be more of them than output times (sparse outputs over a long washout)."""
+    if dose_times.size < 2:
+        return np.zeros(0)
+    ii = float(dose_times[-1] - dose_times[-2])
+    count = math.floor((horizon - float(dose_times[-1])) / ii)
+    if not 1 <= count <= n_times:
+        return np.zeros(0)
+    return dose_times[-1] + ii * np.arange(1, count + 1)
+
+
 def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: np.ndarray,
               gut0: float, x0: list[np.ndarray], times: np.ndarray, end_h: float | None):
     """:func:`mm_plan` for subjects sharing their gut (doses, start amount, Vm, Km), at
     sorted ``times``, from disposition amounts ``x0`` (central first): the plan's parts
     and the state at the end."""
     n, nd = sys.n, _n_disposition(sys)
-    k_events = dose_times.size
     horizon = max(float(times.max(initial=0.0)), end_h or 0.0, float(dose_times[-1]))
+    n_doses = dose_times.size
+    wash = _washout_events(dose_times, horizon, times.size)
+    dose_times = np.concatenate([dose_times, wash])
+    doses = np.concatenate([doses, np.zeros(wash.size)])
+    k_events = dose_times.size
     lengths = np.append(np.diff(dose_times), horizon - dose_times[-1])
     one = np.ones(1)
     a0 = _gut_scan(doses[None, :], np.array([gut0]), vm * one, km * one, lengths)[0]
     # The gut carried in counts too: a step of no doses starts from it alone.
     scale = max(float(np.max(doses, initial=0.0)), gut0, 1e-300)
     # Intervals whose gut starts agree to 1e-13 (all, once a regimen settles) share the
-    # driven part of the solution.
+    # driven part of the solution. A gut that starts at or below the first-order threshold
+    # (the washout: what is left of the last dose) drives the disposition in proportion
+    # to its amount, so all such intervals share the response to the threshold amount,
+    # weighted by their own amount over it (the coefficient of the driven part).
+    thr = MM_LINEAR_FRACTION * km
+    first_order = (a0 > 0) & (a0 <= thr)
+    weight = np.where(first_order, a0 / thr, 1.0)
     classes: dict = {}
-    cls = np.array([classes.setdefault(float(np.round(a0[k] / scale, 13)), len(classes))
-                    for k in range(k_events)])
-    rep = np.zeros(len(classes), dtype=int)
+    cls = np.array([classes.setdefault(
+        "first order" if first_order[k] else float(np.round(a0[k] / scale, 13)), len(classes))
+        for k in range(k_events)])
+    start_of = {c: thr if key == "first order" else None for key, c in classes.items()}
     for k in range(k_events - 1, -1, -1):
-        rep[cls[k]] = k
+        if start_of[cls[k]] is not thr:
+            start_of[cls[k]] = float(a0[k])
     k_of = np.searchsorted(dose_times, times, side="right") - 1
     s_out = times - dose_times[k_of]
-    k_end = k_events - 1 if end_h is None else int(
+    cls_out = cls[k_of]
+    k_end = n_doses - 1 if end_h is None else int(
         np.searchsorted(dose_times, end_h, side="right") - 1)
     u_end = 0.0 if end_h is None else end_h - dose_times[k_end]
     # Times since dose at which each class is needed: outputs, interval ends, the end.
     need: dict[int, list] = {c: [] for c in range(len(classes))}
     carry: dict[int, list] = {c: [] for c in range(len(classes))}  # states carried on
-    for c in np.unique(cls[k_of]):
-        need[int(c)].append(s_out[cls[k_of] == c])
+    for c in np.unique(cls_out):
+        need[int(c)].append(s_out[cls_out == c])
     for k in range(k_events - 1):
         carry[int(cls[k])].append(float(lengths[k]))
     carry[int(cls[k_end])].append(float(u_end))
@@ -1498,44 +1534,55 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         if not wanted and not ends.size:
             continue
         su = np.unique(np.concatenate(wanted + [ends]))
-        modal = _mm_modal(sys, float(a0[rep[c]]), vm, km, su)  # (S, p, n)
+        modal = _mm_modal(sys, start_of[c], vm, km, su)  # (S, p, n)
         s_cls[c] = su
-        # Central part at every time; peripheral only where states are carried on (the
-        # interval ends and the end time).
-        drive_c[c] = np.ascontiguousarray(_modal_sum(modal, proj[0]).T)
+        # Central part at every time (S, n); peripheral only where states are carried on
+        # (the interval ends and the end time).
+        drive_c[c] = _modal_sum(modal, proj[0])
         at_ends = modal[np.searchsorted(su, ends)]
         per = [_modal_sum(at_ends, pk) for pk in proj[1:]]  # each (len(ends), n)
         drive_p[c] = {end: [v[e] for v in per] for e, end in enumerate(ends.tolist())}
 
-    def at(c: int, value: float) -> int:
-        return int(np.searchsorted(s_cls[c], value))
+    def driven_at(k: int, u: float) -> list[np.ndarray]:
+        # Driven part of interval k, u after its start, in every disposition state.
+        c = int(cls[k])
+        z = [drive_c[c][int(np.searchsorted(s_cls[c], u))], *drive_p[c][u]]
+        return [v * weight[k] for v in z] if first_order[k] else z
 
-    # Disposition state at every interval start: x_{k+1} = Phi(L_k) x_k + z_{class(k)}.
+    # Disposition state at every interval start, x_{k+1} = Phi(L_k) x_k + z_k, and the
+    # coefficient of the driven part: (intervals, nd + 1, n), as blocks take them.
     phi: dict[float, list[list[np.ndarray]]] = {}
-    xs = np.empty((n, k_events, nd + 1))
-    xs[:, :, nd] = 1.0  # coefficient of the driven part
+    xs = np.empty((k_events, nd + 1, n))
+    xs[:, nd] = weight[:, None]
     x = [np.array(v, float) for v in x0]
     for k in range(k_events):
         for j in range(nd):
-            xs[:, k, j] = x[j]
+            xs[k, j] = x[j]
         if k + 1 == k_events:
             break
-        length, c = float(lengths[k]), int(cls[k])
+        length = float(lengths[k])
         if length not in phi:
             phi[length] = [[m[:, 0] for m in row]
                            for row in _unit_free(sys, np.array([length]))]
-        x = _affine_step(phi[length], x, [drive_c[c][:, at(c, length)], *drive_p[c][length]])
+        x = _affine_step(phi[length], x, driven_at(k, length))
 
+    # The disposition's unit-state responses once, at every time since dose of the output;
+    # each class's basis is those and its own driven part, at the class's times.
+    s_all = np.unique(s_out)
+    free = basis_central(sys, s_all) if s_all.size else None
+    s_basis: dict[int, np.ndarray] = {}
     bases: dict[int, np.ndarray] = {}
 
     def basis_of(c: int) -> np.ndarray:
-        # Free evolution from unit central and unit peripheral amounts (the disposition's
-        # unit-state responses), then the driven part: (n, nd + 1, S_c).
+        # Free evolution from unit central and unit peripheral amounts, then the driven
+        # part: (n, nd + 1, S_c).
         if c not in bases:
-            basis = np.empty((n, nd + 1, s_cls[c].size))
-            basis[:, :nd] = basis_central(sys, s_cls[c])
-            basis[:, nd] = drive_c[c]
-            bases[c] = basis
+            s_c = np.unique(s_out[cls_out == c])
+            basis = np.empty((n, nd + 1, s_c.size))
+            basis[:, :nd] = free if s_c.size == s_all.size else np.take(
+                free, np.searchsorted(s_all, s_c), axis=2)
+            basis[:, nd] = drive_c[c][np.searchsorted(s_cls[c], s_c)].T
+            s_basis[c], bases[c] = s_c, basis
         return bases[c]
 
     parts: list[Block | Dense] = []
@@ -1543,14 +1590,14 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
     if len(runs) > 16 and 4 * len(runs) > times.size:
         # Times that do not repeat from interval to interval: value by value.
         vals = np.empty((n, times.size))
-        for c in np.unique(cls[k_of]):
-            cols = np.flatnonzero(cls[k_of] == c)
-            b = np.take(basis_of(int(c)), np.searchsorted(s_cls[c], s_out[cols]), axis=2)
-            xk = np.take(xs, k_of[cols], axis=1)  # (n, len, nd + 1)
+        for c in np.unique(cls_out):
+            cols = np.flatnonzero(cls_out == c)
+            b = np.take(basis_of(int(c)), np.searchsorted(s_basis[c], s_out[cols]), axis=2)
+            xk = xs[k_of[cols]]  # (len, nd + 1, n)
             # Elementwise, so no subject's sum depends on the block's shape.
-            acc = xk[:, :, 0] * b[:, 0]
+            acc = xk[:, 0].T * b[:, 0]
             for j in range(1, nd + 1):
-                acc = acc + xk[:, :, j] * b[:, j]
+                acc = acc + xk[:, j].T * b[:, j]
             vals[:, cols] = acc
         parts.append(Dense(slice(None), vals))
         runs = []
@@ -1561,18 +1608,16 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         cut = np.flatnonzero(np.diff(ks)) + 1
         for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [m]]), strict=True):
             c = int(ks[a])
-            basis_of(c)
-            sel = np.searchsorted(s_cls[c], s_out[start:start + p])
-            basis = bases[c]
+            basis = basis_of(c)
+            sel = np.searchsorted(s_basis[c], s_out[start:start + p])
             # A run of consecutive distinct times (every aligned grid) is a view.
             b_sel = basis[:, :, sel[0]:sel[0] + p] if np.array_equal(
                 sel, np.arange(sel[0], sel[0] + p)) else np.take(basis, sel, axis=2)
-            parts.append(Block(start + int(a) * p, xs[:, k0 + a:k0 + b], b_sel))
+            parts.append(Block(start + int(a) * p, xs[k0 + a:k0 + b], b_sel,
+                               subjects_last=True))
 
-    c = int(cls[k_end])
     f_end = [[m[:, 0] for m in row] for row in _unit_free(sys, np.array([u_end]))]
-    x1 = _affine_step(f_end, [xs[:, k_end, j] for j in range(nd)],
-                      [drive_c[c][:, at(c, u_end)], *drive_p[c][float(u_end)]])
+    x1 = _affine_step(f_end, [xs[k_end, j] for j in range(nd)], driven_at(k_end, u_end))
     g1 = float(gut_profile(np.array([a0[k_end]]), np.array([u_end]), vm * one, km * one)[0])
     return parts, (np.full(n, g1), *x1)
 

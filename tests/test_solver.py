@@ -406,6 +406,33 @@ def test_michaelis_menten_times_that_do_not_repeat_match_a_grid():
     np.testing.assert_allclose(got[0], ref[0, ::25], rtol=1e-12)
 
 
+@pytest.mark.parametrize("compartments", [2, 3])
+def test_michaelis_menten_washout_cut_into_dosing_intervals_matches_one_long_interval(
+        compartments, rel_err):
+    # On a grid, the time after the last dose is cut into intervals of the dosing
+    # interval (doses of nothing) whose first-order gut residual shares one response;
+    # with fewer output times than such intervals it stays one long interval. Both are
+    # exact: they agree to rounding, and with the ODE over a month of washout.
+    if compartments == 3:
+        p, sys = mm_system3()
+    else:
+        p = individual_parameters(get_model("wu2012"), covariate_table())
+        sys = solver.build_system(p, 0)
+    dt = np.arange(5) * 24.0
+    doses = np.full((1, 5), 3.0)
+    grid = np.arange(0.0, 840.5, 0.5)
+    few = np.array([100.5, 839.5])  # 29 dosing intervals after the last dose, 2 times
+    got, state = solver.mm_central(sys, p["vm"], p["km"], dt, doses, grid, end_h=800.0)
+    alone, state_alone = solver.mm_central(sys, p["vm"], p["km"], dt, doses, few,
+                                           end_h=800.0)
+    np.testing.assert_allclose(got[0, np.searchsorted(grid, few)], alone[0], rtol=1e-12)
+    for a, b in zip(state, state_alone, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    ref = ode_central(sys, [(x, 3.0, "oral") for x in dt], grid, vm=p["vm"][0],
+                      km=p["km"][0])
+    assert rel_err(got[0], ref) < 1e-6
+
+
 def test_wright_omega_is_the_lambert_w_of_exp_to_machine_precision():
     from scipy import special
 
