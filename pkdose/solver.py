@@ -399,13 +399,15 @@ def subset(sys: System, idx: np.ndarray) -> System:
 _BASIS_ELEMENTS = 1 << 15
 
 
-def basis_central(sys: System, s: np.ndarray) -> np.ndarray:
-    """Central amount (n, S, len(s)) at times ``s`` (>= 0) after a unit amount in each state."""
+def basis_central(sys: System, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Central amount (n, S, len(s)) at times ``s`` (>= 0) after a unit amount in each
+    state, written into ``out`` when given (e.g. rows of a larger array)."""
     s = np.asarray(s, float)
     step = max(1, _BASIS_ELEMENTS // max(s.size, 1))
+    if out is None:
+        out = np.empty((sys.n, sys.n_states, s.size))
     if sys.n <= step:
-        return _basis_central(sys, s, np.empty((sys.n, sys.n_states, s.size)))
-    out = np.empty((sys.n, sys.n_states, s.size))
+        return _basis_central(sys, s, out)
     for lo in range(0, sys.n, step):
         hi = min(sys.n, lo + step)
         _basis_central(subset(sys, slice(lo, hi)), s, out[lo:hi])
@@ -1519,34 +1521,58 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
     k_end = n_doses - 1 if end_h is None else int(
         np.searchsorted(dose_times, end_h, side="right") - 1)
     u_end = 0.0 if end_h is None else end_h - dose_times[k_end]
-    # Times since dose at which each class is needed: outputs, interval ends, the end.
-    need: dict[int, list] = {c: [] for c in range(len(classes))}
-    carry: dict[int, list] = {c: [] for c in range(len(classes))}  # states carried on
-    for c in np.unique(cls_out):
-        need[int(c)].append(s_out[cls_out == c])
+    # Interval lengths at which each class's states are carried on (and the end time).
+    carry: dict[int, list] = {c: [] for c in range(len(classes))}
     for k in range(k_events - 1):
         carry[int(cls[k])].append(float(lengths[k]))
     carry[int(cls[k_end])].append(float(u_end))
+    # Per class: its basis (n, nd + 1, S_c) at the times since dose of its outputs, free
+    # evolution from unit central and unit peripheral amounts (the disposition's unit-state
+    # responses) then the driven part; and the driven part in every disposition state
+    # where states are carried on (the interval ends and the end time). The class that
+    # has every output time since dose goes first: the unit-state responses are computed
+    # once, into its basis, and the other classes take theirs from it.
     proj = _projectors(sys)
-    s_cls, drive_c, drive_p = {}, {}, {}
-    for c, wanted in need.items():
+    s_all = np.unique(s_out)
+    s_basis: dict[int, np.ndarray] = {
+        int(c): np.unique(s_out[cls_out == c]) for c in np.unique(cls_out)}
+    bases: dict[int, np.ndarray] = {}
+    drive_end: dict[int, dict[float, list[np.ndarray]]] = {}
+    free = None
+    for c in sorted(carry, key=lambda c: s_basis[c].size if c in s_basis else 0,
+                    reverse=True):
         ends = np.unique(carry[c])
-        if not wanted and not ends.size:
+        s_c = s_basis.get(c, np.zeros(0))
+        if not s_c.size and not ends.size:
             continue
-        su = np.unique(np.concatenate(wanted + [ends]))
+        su = np.unique(np.concatenate([s_c, ends]))
         modal = _mm_modal(sys, start_of[c], vm, km, su)  # (S, p, n)
-        s_cls[c] = su
-        # Central part at every time (S, n); peripheral only where states are carried on
-        # (the interval ends and the end time).
-        drive_c[c] = _modal_sum(modal, proj[0])
-        at_ends = modal[np.searchsorted(su, ends)]
-        per = [_modal_sum(at_ends, pk) for pk in proj[1:]]  # each (len(ends), n)
-        drive_p[c] = {end: [v[e] for v in per] for e, end in enumerate(ends.tolist())}
+        central = _modal_sum(modal, proj[0])  # (S, n)
+        at_ends = np.searchsorted(su, ends)
+        per = [_modal_sum(modal[at_ends], pk) for pk in proj[1:]]  # each (len(ends), n)
+        drive_end[c] = {end: [central[i], *(v[e] for v in per)]
+                        for e, (end, i) in enumerate(zip(ends.tolist(), at_ends, strict=True))}
+        del modal, per
+        if not s_c.size:
+            continue
+        basis = np.empty((n, nd + 1, s_c.size))
+        if free is None and s_c.size == s_all.size:
+            free = basis[:, :nd]
+            basis_central(sys, s_all, out=free[:, :sys.lam.shape[1]])
+            # A one-compartment model has no peripheral responses: its row repeats the
+            # central one (its coefficient, the peripheral amount, is always 0).
+            free[:, sys.lam.shape[1]:] = free[:, :1]
+        else:
+            if free is None:
+                free = basis_central(sys, s_all)
+            basis[:, :nd] = np.take(free, np.searchsorted(s_all, s_c), axis=2)
+        basis[:, nd] = central[np.searchsorted(su, s_c)].T
+        bases[c] = basis
+        del central
 
     def driven_at(k: int, u: float) -> list[np.ndarray]:
         # Driven part of interval k, u after its start, in every disposition state.
-        c = int(cls[k])
-        z = [drive_c[c][int(np.searchsorted(s_cls[c], u))], *drive_p[c][u]]
+        z = drive_end[int(cls[k])][u]
         return [v * weight[k] for v in z] if first_order[k] else z
 
     # Disposition state at every interval start, x_{k+1} = Phi(L_k) x_k + z_k, and the
@@ -1566,25 +1592,6 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
                            for row in _unit_free(sys, np.array([length]))]
         x = _affine_step(phi[length], x, driven_at(k, length))
 
-    # The disposition's unit-state responses once, at every time since dose of the output;
-    # each class's basis is those and its own driven part, at the class's times.
-    s_all = np.unique(s_out)
-    free = basis_central(sys, s_all) if s_all.size else None
-    s_basis: dict[int, np.ndarray] = {}
-    bases: dict[int, np.ndarray] = {}
-
-    def basis_of(c: int) -> np.ndarray:
-        # Free evolution from unit central and unit peripheral amounts, then the driven
-        # part: (n, nd + 1, S_c).
-        if c not in bases:
-            s_c = np.unique(s_out[cls_out == c])
-            basis = np.empty((n, nd + 1, s_c.size))
-            basis[:, :nd] = free if s_c.size == s_all.size else np.take(
-                free, np.searchsorted(s_all, s_c), axis=2)
-            basis[:, nd] = drive_c[c][np.searchsorted(s_cls[c], s_c)].T
-            s_basis[c], bases[c] = s_c, basis
-        return bases[c]
-
     parts: list[Block | Dense] = []
     runs = regular_runs(k_of, s_out)
     if len(runs) > 16 and 4 * len(runs) > times.size:
@@ -1592,7 +1599,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         vals = np.empty((n, times.size))
         for c in np.unique(cls_out):
             cols = np.flatnonzero(cls_out == c)
-            b = np.take(basis_of(int(c)), np.searchsorted(s_basis[c], s_out[cols]), axis=2)
+            b = np.take(bases[c], np.searchsorted(s_basis[c], s_out[cols]), axis=2)
             xk = xs[k_of[cols]]  # (len, nd + 1, n)
             # Elementwise, so no subject's sum depends on the block's shape.
             acc = xk[:, 0].T * b[:, 0]
@@ -1608,7 +1615,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         cut = np.flatnonzero(np.diff(ks)) + 1
         for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [m]]), strict=True):
             c = int(ks[a])
-            basis = basis_of(c)
+            basis = bases[c]
             sel = np.searchsorted(s_basis[c], s_out[start:start + p])
             # A run of consecutive distinct times (every aligned grid) is a view.
             b_sel = basis[:, :, sel[0]:sel[0] + p] if np.array_equal(
@@ -1642,7 +1649,7 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
     Parameters
     ----------
     dose_times : (D,) sorted dose times (h), shared by all subjects.
-    doses : (n, D) dose amounts reaching the gut (mg).
+    doses : (n, D) dose amounts reaching the gut (mg), or (1, D) shared by all.
     times : (T,) output times (>= 0), in any order.
     start_state : (gut, central, peripheral[, second peripheral]) at time 0, default
         empty.
@@ -1659,7 +1666,9 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
     gut0, *x0 = start_state if start_state is not None else (zero,) * (nd + 1)
     times = np.asarray(times, float)
     dose_times = np.asarray(dose_times, float)
-    doses = np.asarray(doses, float).reshape(n, dose_times.size)
+    # (1, D) when every subject has the same doses: a view, not n copies.
+    doses = np.broadcast_to(np.asarray(doses, float).reshape(-1, dose_times.size),
+                            (n, dose_times.size))
     if dose_times.size == 0 or dose_times[0] > 0:
         # A dose of nothing at time 0 starts the first interval from the start state.
         dose_times = np.concatenate([[0.0], dose_times])
@@ -1670,11 +1679,11 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
         times = times[order]
     gut0, vm, km, *x0 = (np.broadcast_to(np.asarray(x, float), (n,))
                          for x in (gut0, vm, km, *x0))
-    key = np.column_stack([doses, gut0, vm, km])
-    if np.all(key == key[:1]):
+    if all(np.all(x == x[:1]) for x in (doses, gut0, vm, km)):
         groups = [np.arange(n)]
     else:
-        _, inv = np.unique(key, axis=0, return_inverse=True)
+        _, inv = np.unique(np.column_stack([doses, gut0, vm, km]), axis=0,
+                           return_inverse=True)
         inv = inv.ravel()
         groups = [np.flatnonzero(inv == g) for g in range(int(inv.max()) + 1)]
     state = tuple(np.empty(n) for _ in range(nd + 1))
