@@ -1467,19 +1467,28 @@ def _modal_sum(modal: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return out
 
 
-def _washout_events(dose_times: np.ndarray, horizon: float, n_times: int) -> np.ndarray:
-    """Doses of nothing after the last dose, one dosing interval (the last) apart, up to
-    ``horizon``: on a regular grid every washout interval then visits the times since dose
-    of the dosing intervals, so it reuses their responses, as the washout of a linear
-    train does (``_regular_train_plan``). None with fewer than two doses, or when there
-    would be more of them than output times (sparse outputs over a long washout)."""
-    if dose_times.size < 2:
+def _washout_events(dose_times: np.ndarray, horizon: float, times: np.ndarray) -> np.ndarray:
+    """Doses of nothing after the last dose up to ``horizon``, one dosing interval (the
+    last) apart, or for a single dose 48 output steps apart, as for a single dose of a
+    linear model (``_regular_train_plan``): on a regular grid every washout interval then
+    visits the same times since dose, so they share their responses, and the cost does
+    not grow with the length of the washout. None where the output times do not repeat
+    from one washout interval to the next, or are fewer than the intervals."""
+    if dose_times.size >= 2:
+        ii = float(dose_times[-1] - dose_times[-2])
+    elif times.size >= 2 * _SINGLE_DOSE_STEPS and times[1] > times[0]:
+        ii = _SINGLE_DOSE_STEPS * float(times[1] - times[0])
+    else:
         return np.zeros(0)
-    ii = float(dose_times[-1] - dose_times[-2])
     count = math.floor((horizon - float(dose_times[-1])) / ii)
-    if not 1 <= count <= n_times:
+    if not 1 <= count <= times.size:
         return np.zeros(0)
-    return dose_times[-1] + ii * np.arange(1, count + 1)
+    events = dose_times[-1] + ii * np.arange(1, count + 1)
+    after = times[times >= events[0]]
+    k = np.searchsorted(events, after, side="right") - 1
+    runs = regular_runs(k, after - events[k])
+    # One stretch of whole intervals and a partial last one at most.
+    return events if runs is not None and len(runs) <= 2 else np.zeros(0)
 
 
 def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: np.ndarray,
@@ -1490,7 +1499,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
     n, nd = sys.n, _n_disposition(sys)
     horizon = max(float(times.max(initial=0.0)), end_h or 0.0, float(dose_times[-1]))
     n_doses = dose_times.size
-    wash = _washout_events(dose_times, horizon, times.size)
+    wash = _washout_events(dose_times, horizon, times)
     dose_times = np.concatenate([dose_times, wash])
     doses = np.concatenate([doses, np.zeros(wash.size)])
     k_events = dose_times.size
@@ -1565,7 +1574,8 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         else:
             if free is None:
                 free = basis_central(sys, s_all)
-            basis[:, :nd] = np.take(free, np.searchsorted(s_all, s_c), axis=2)
+            basis[:, :nd] = free if s_c.size == s_all.size else np.take(
+                free, np.searchsorted(s_all, s_c), axis=2)
         basis[:, nd] = central[np.searchsorted(su, s_c)].T
         bases[c] = basis
         del central

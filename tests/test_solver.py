@@ -406,22 +406,23 @@ def test_michaelis_menten_times_that_do_not_repeat_match_a_grid():
     np.testing.assert_allclose(got[0], ref[0, ::25], rtol=1e-12)
 
 
-@pytest.mark.parametrize("compartments", [2, 3])
+@pytest.mark.parametrize("compartments,n_doses", [(2, 5), (3, 5), (2, 1), (3, 1)])
 def test_michaelis_menten_washout_cut_into_dosing_intervals_matches_one_long_interval(
-        compartments, rel_err):
+        compartments, n_doses, rel_err):
     # On a grid, the time after the last dose is cut into intervals of the dosing
-    # interval (doses of nothing) whose first-order gut residual shares one response;
-    # with fewer output times than such intervals it stays one long interval. Both are
-    # exact: they agree to rounding, and with the ODE over a month of washout.
+    # interval (a single dose: of 48 output steps), doses of nothing whose first-order gut
+    # residual shares one response; with fewer output times than such intervals it stays
+    # one long interval. Both are exact: they agree to rounding, and with the ODE over a
+    # month of washout.
     if compartments == 3:
         p, sys = mm_system3()
     else:
         p = individual_parameters(get_model("wu2012"), covariate_table())
         sys = solver.build_system(p, 0)
-    dt = np.arange(5) * 24.0
-    doses = np.full((1, 5), 3.0)
+    dt = np.arange(n_doses) * 24.0
+    doses = np.full((1, n_doses), 3.0)
     grid = np.arange(0.0, 840.5, 0.5)
-    few = np.array([100.5, 839.5])  # 29 dosing intervals after the last dose, 2 times
+    few = np.array([100.5, 839.5])  # 29 or more intervals after the last dose, 2 times
     got, state = solver.mm_central(sys, p["vm"], p["km"], dt, doses, grid, end_h=800.0)
     alone, state_alone = solver.mm_central(sys, p["vm"], p["km"], dt, doses, few,
                                            end_h=800.0)
