@@ -1446,14 +1446,16 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     cur = np.zeros((p, n))
     tmp = np.empty((p, n))
     j_out = 0
-    for j in range(ends.size):
-        cur *= decay[float(h[j])]
-        if nonlin[j]:
+    # Python scalars and lists: a step of a small block costs little more than its lookups.
+    for j, (hv, nl, g, keep) in enumerate(zip(h.tolist(), nonlin.tolist(), g0.tolist(),
+                                              is_out.tolist(), strict=True)):
+        cur *= decay[hv]
+        if nl:
             cur += incr[j]
-        elif g0[j]:
-            np.multiply(kern[float(h[j])], g0[j], out=tmp)
+        elif g:
+            np.multiply(kern[hv], g, out=tmp)
             cur += tmp
-        if is_out[j]:
+        if keep:
             out[j_out] = cur
             j_out += 1
     return out
@@ -1677,8 +1679,9 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
     times = np.asarray(times, float)
     dose_times = np.asarray(dose_times, float)
     # (1, D) when every subject has the same doses: a view, not n copies.
-    doses = np.broadcast_to(np.asarray(doses, float).reshape(-1, dose_times.size),
-                            (n, dose_times.size))
+    doses = np.asarray(doses, float)
+    doses = np.broadcast_to(doses.reshape(n if doses.size == n * dose_times.size else 1,
+                                          dose_times.size), (n, dose_times.size))
     if dose_times.size == 0 or dose_times[0] > 0:
         # A dose of nothing at time 0 starts the first interval from the start state.
         dose_times = np.concatenate([[0.0], dose_times])
