@@ -434,6 +434,19 @@ def test_michaelis_menten_washout_cut_into_dosing_intervals_matches_one_long_int
     assert rel_err(got[0], ref) < 1e-6
 
 
+@pytest.mark.parametrize("n_doses,widest", [(84, 24), (1, 48)])
+def test_michaelis_menten_washout_on_a_grid_costs_responses_of_one_interval(n_doses,
+                                                                              widest):
+    # Daily doses (or one dose) then outputs to 2,184 h: the responses are evaluated at
+    # the times since dose of one dosing interval (one dose: 48 output steps), not at
+    # every hour after the last dose, so the cost does not grow with the washout.
+    p = individual_parameters(get_model("wu2012"), covariate_table())
+    sys = solver.build_system(p, 0)
+    plan, _ = solver.mm_plan(sys, p["vm"], p["km"], np.arange(n_doses) * 24.0,
+                             np.full((1, n_doses), 1.0), np.arange(2185.0))
+    assert max(part.basis.shape[2] for part in plan.parts) == widest
+
+
 def test_wright_omega_is_the_lambert_w_of_exp_to_machine_precision():
     from scipy import special
 
