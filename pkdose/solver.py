@@ -1371,7 +1371,30 @@ def _graded_nodes(h: float, base: int, level: int) -> tuple[np.ndarray, np.ndarr
     return tau, (half[:, None] * _GL_W[None, :]).ravel()
 
 
-def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np.ndarray:
+_RATES: dict[bytes, np.ndarray] = {}
+
+
+def _absorption_rate(a0: float, vm: float, km: float, v: np.ndarray, wts: np.ndarray
+                     ) -> np.ndarray:
+    """Quadrature weights times the absorption rate Vm A/(Km + A) of a gut that held
+    ``a0`` at time 0, at the times ``v`` (nodes, steps).
+
+    Remembered for a few inputs: every block of a population with a shared gut repeats the
+    same nodes (the Lambert W is most of the cost of a small block's quadrature).
+    """
+    key = b"|".join([np.array([a0, vm, km]).tobytes(), v.tobytes(), wts.tobytes()])
+    if key not in _RATES:
+        g = _gut_amount(np.full(v.shape, a0), v, np.full(v.shape, vm), np.full(v.shape, km))
+        rate = (vm * g / (km + g)) * wts[:, None]
+        if len(_RATES) >= 64:
+            _RATES.clear()
+        rate.setflags(write=False)
+        _RATES[key] = rate
+    return _RATES[key]
+
+
+def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray,
+              decays: dict | None = None) -> np.ndarray:
     """Modal amplitudes (S, p, n) of the disposition driven by the gut emptying from ``a0``
     (empty disposition at 0), at the sorted distinct times ``s`` >= 0.
 
@@ -1386,10 +1409,12 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     length, so ``exp(-lam tau)`` is evaluated once per subject and step length, and the
     step integrals are one small matrix product per subject. Below ``1e-6 Km`` the gut is
     first order (``ka = Vm/Km``) and the steps are exact:
-    ``I += g ka int_0^h exp(-lam (h - v) - ka v) dv``.
+    ``I += g ka int_0^h exp(-lam (h - v) - ka v) dv``. ``decays``: the nodes and their
+    decay factors by step length and level, shared by the calls for one system.
     """
     n, p = sys.n, sys.lam.shape[1]
     lam = sys.lam
+    decays = {} if decays is None else decays
     # Subject index last: every step of the recursion is a contiguous pass.
     out = np.zeros((s.size, p, n))
     thr = MM_LINEAR_FRACTION * km
@@ -1419,12 +1444,16 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
         level = np.maximum(0.0, np.ceil(np.log2(np.maximum(lam[:, 0] * hv / base, 1e-300)
                                                 / 6.0)))
         for lev in np.unique(level):
-            who = np.flatnonzero(level == lev)
-            tau, wts = _graded_nodes(hv, base, int(lev))  # node offsets from the step end
+            # The nodes and their decay factors depend on the step length and the
+            # subject's rates, not on the gut: the classes of one plan share them.
+            key = (float(hv), base, float(lev))
+            if key not in decays:
+                who = np.flatnonzero(level == lev)
+                tau, wts = _graded_nodes(hv, base, int(lev))  # offsets from the step end
+                decays[key] = who, tau, wts, np.exp(-lam[who, :, None] * tau)  # (m, p, nodes)
+            who, tau, wts, ex = decays[key]
             v = starts[cols][None, :] + (hv - tau)[:, None]  # (nodes, steps)
-            g = _gut_amount(np.full(v.shape, a0), v, np.full(v.shape, vm), np.full(v.shape, km))
-            rate = (vm * g / (km + g)) * wts[:, None]  # (nodes, steps), shared
-            ex = np.exp(-lam[who, :, None] * tau)  # (m, p, nodes)
+            rate = _absorption_rate(a0, vm, km, v, wts)  # (nodes, steps), shared
             part = np.matmul(ex, rate)  # (m, p, steps): one product per subject
             steps = (slice(int(cols[0]), int(cols[-1]) + 1)
                      if cols[-1] - cols[0] + 1 == cols.size else cols)
@@ -1550,6 +1579,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
     bases: dict[int, np.ndarray] = {}
     drive_end: dict[int, dict[float, list[np.ndarray]]] = {}
     free = None
+    decays: dict = {}
     for c in sorted(carry, key=lambda c: s_basis[c].size if c in s_basis else 0,
                     reverse=True):
         ends = np.unique(carry[c])
@@ -1557,7 +1587,7 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         if not s_c.size and not ends.size:
             continue
         su = np.unique(np.concatenate([s_c, ends]))
-        modal = _mm_modal(sys, start_of[c], vm, km, su)  # (S, p, n)
+        modal = _mm_modal(sys, start_of[c], vm, km, su, decays)  # (S, p, n)
         central = _modal_sum(modal, proj[0])  # (S, n)
         at_ends = np.searchsorted(su, ends)
         per = [_modal_sum(modal[at_ends], pk) for pk in proj[1:]]  # each (len(ends), n)
