@@ -491,16 +491,18 @@ def prepare(model: Model, subjects=None, eta: np.ndarray | None = None,
 
 
 def _expand_doses(trains: Sequence[DoseTrain], cov: pd.DataFrame, until_h: float):
-    """Explicit dose times (D,) and amounts (n, D) before ``until_h``, merged by time."""
+    """Explicit dose times (D,) and amounts (n, D) before ``until_h``, merged by time; the
+    amounts are (1, D) when every subject has the same doses (fixed-mg doses)."""
     check_dose_count(trains, until_h)  # solved dose by dose: bound the work first
+    amounts = [dose_amounts(tr, cov) for tr in trains]
+    shared = all(np.all(amt == amt[:1]) for amt in amounts)
     per_time: dict[float, np.ndarray] = {}
-    for tr in trains:
-        amt = dose_amounts(tr, cov)
+    for tr, amt in zip(trains, amounts, strict=True):
         for t, _ in train_doses((tr,), until_h):
-            per_time[t] = per_time.get(t, 0.0) + amt
+            per_time[t] = per_time.get(t, 0.0) + (amt[:1] if shared else amt)
     times = np.array(sorted(per_time))
     doses = np.stack([per_time[t] for t in times], axis=1) if len(times) else np.zeros(
-        (len(cov), 0))
+        (1 if shared else len(cov), 0))
     return times, doses
 
 
@@ -542,8 +544,10 @@ def _plans(prep: Prepared, trains: Sequence[DoseTrain], times_h: np.ndarray
         dose_t, doses = _expand_doses(trains, prep.cov, float(times_h.max(initial=0.0)))
         if dose_t.size == 0:
             return []
-        plan, _ = solver.mm_plan(sys, p["vm"], p["km"], dose_t, doses * p["f"][:, None],
-                                 times_h)
+        f = p["f"]
+        if doses.shape[0] == 1 and np.all(f == f[:1]):
+            f = f[:1]  # the same absorbed doses for everyone: one row, not one per subject
+        plan, _ = solver.mm_plan(sys, p["vm"], p["km"], dose_t, doses * f[:, None], times_h)
         return [plan]
     return [pl for tr in input_trains(model, trains) for pl in _route_plans(prep, tr, times_h)]
 

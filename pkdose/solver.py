@@ -399,13 +399,15 @@ def subset(sys: System, idx: np.ndarray) -> System:
 _BASIS_ELEMENTS = 1 << 15
 
 
-def basis_central(sys: System, s: np.ndarray) -> np.ndarray:
-    """Central amount (n, S, len(s)) at times ``s`` (>= 0) after a unit amount in each state."""
+def basis_central(sys: System, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Central amount (n, S, len(s)) at times ``s`` (>= 0) after a unit amount in each
+    state, written into ``out`` when given (e.g. rows of a larger array)."""
     s = np.asarray(s, float)
     step = max(1, _BASIS_ELEMENTS // max(s.size, 1))
+    if out is None:
+        out = np.empty((sys.n, sys.n_states, s.size))
     if sys.n <= step:
-        return _basis_central(sys, s, np.empty((sys.n, sys.n_states, s.size)))
-    out = np.empty((sys.n, sys.n_states, s.size))
+        return _basis_central(sys, s, out)
     for lo in range(0, sys.n, step):
         hi = min(sys.n, lo + step)
         _basis_central(subset(sys, slice(lo, hi)), s, out[lo:hi])
@@ -1369,7 +1371,30 @@ def _graded_nodes(h: float, base: int, level: int) -> tuple[np.ndarray, np.ndarr
     return tau, (half[:, None] * _GL_W[None, :]).ravel()
 
 
-def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np.ndarray:
+_RATES: dict[bytes, np.ndarray] = {}
+
+
+def _absorption_rate(a0: float, vm: float, km: float, v: np.ndarray, wts: np.ndarray
+                     ) -> np.ndarray:
+    """Quadrature weights times the absorption rate Vm A/(Km + A) of a gut that held
+    ``a0`` at time 0, at the times ``v`` (nodes, steps).
+
+    Remembered for a few inputs: every block of a population with a shared gut repeats the
+    same nodes (the Lambert W is most of the cost of a small block's quadrature).
+    """
+    key = b"|".join([np.array([a0, vm, km]).tobytes(), v.tobytes(), wts.tobytes()])
+    if key not in _RATES:
+        g = _gut_amount(np.full(v.shape, a0), v, np.full(v.shape, vm), np.full(v.shape, km))
+        rate = (vm * g / (km + g)) * wts[:, None]
+        if len(_RATES) >= 64:
+            _RATES.clear()
+        rate.setflags(write=False)
+        _RATES[key] = rate
+    return _RATES[key]
+
+
+def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray,
+              decays: dict | None = None) -> np.ndarray:
     """Modal amplitudes (S, p, n) of the disposition driven by the gut emptying from ``a0``
     (empty disposition at 0), at the sorted distinct times ``s`` >= 0.
 
@@ -1384,10 +1409,12 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     length, so ``exp(-lam tau)`` is evaluated once per subject and step length, and the
     step integrals are one small matrix product per subject. Below ``1e-6 Km`` the gut is
     first order (``ka = Vm/Km``) and the steps are exact:
-    ``I += g ka int_0^h exp(-lam (h - v) - ka v) dv``.
+    ``I += g ka int_0^h exp(-lam (h - v) - ka v) dv``. ``decays``: the nodes and their
+    decay factors by step length and level, shared by the calls for one system.
     """
     n, p = sys.n, sys.lam.shape[1]
     lam = sys.lam
+    decays = {} if decays is None else decays
     # Subject index last: every step of the recursion is a contiguous pass.
     out = np.zeros((s.size, p, n))
     thr = MM_LINEAR_FRACTION * km
@@ -1405,7 +1432,10 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     starts = np.concatenate([[0.0], ends[:-1]])
     h = ends - starts
     nonlin = ends <= t_sw
-    incr = np.zeros((int(np.count_nonzero(nonlin)), p, n))  # non-linear steps come first
+    # Non-linear steps come first. Subject first while the level groups scatter their
+    # rows in (a row scatter; scattering along the subject axis of the step-major layout
+    # was a third of the cost), then one transposed copy for the recursion below.
+    incr_n = np.zeros((n, p, int(np.count_nonzero(nonlin))))
     # Non-linear steps: Gauss-Legendre in time.
     width = math.pi * km / vm
     for hv in np.unique(h[nonlin & (h > 0)]):
@@ -1414,17 +1444,26 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
         level = np.maximum(0.0, np.ceil(np.log2(np.maximum(lam[:, 0] * hv / base, 1e-300)
                                                 / 6.0)))
         for lev in np.unique(level):
-            who = np.flatnonzero(level == lev)
-            tau, wts = _graded_nodes(hv, base, int(lev))  # node offsets from the step end
+            # The nodes and their decay factors depend on the step length and the
+            # subject's rates, not on the gut: the classes of one plan share them.
+            key = (float(hv), base, float(lev))
+            if key not in decays:
+                who = np.flatnonzero(level == lev)
+                tau, wts = _graded_nodes(hv, base, int(lev))  # offsets from the step end
+                decays[key] = who, tau, wts, np.exp(-lam[who, :, None] * tau)  # (m, p, nodes)
+            who, tau, wts, ex = decays[key]
             v = starts[cols][None, :] + (hv - tau)[:, None]  # (nodes, steps)
-            g = _gut_amount(np.full(v.shape, a0), v, np.full(v.shape, vm), np.full(v.shape, km))
-            rate = (vm * g / (km + g)) * wts[:, None]  # (nodes, steps), shared
-            ex = np.exp(-lam[who, :, None] * tau)  # (m, p, nodes)
-            part = np.matmul(ex, rate).transpose(2, 1, 0)  # one product per subject
+            rate = _absorption_rate(a0, vm, km, v, wts)  # (nodes, steps), shared
+            part = np.matmul(ex, rate)  # (m, p, steps): one product per subject
+            steps = (slice(int(cols[0]), int(cols[-1]) + 1)
+                     if cols[-1] - cols[0] + 1 == cols.size else cols)
             if who.size == n:
-                incr[cols] = part
+                incr_n[:, :, steps] = part
+            elif isinstance(steps, slice):
+                incr_n[who, :, steps] = part
             else:
-                incr[np.ix_(cols, np.arange(p), who)] = part
+                incr_n[np.ix_(who, np.arange(p), cols)] = part
+    incr = np.ascontiguousarray(incr_n.transpose(2, 1, 0))  # (steps, p, n)
     # First-order steps: the gut at each step start is shared, the kernel per subject.
     lin = np.flatnonzero(~nonlin)
     g0 = np.zeros(ends.size)
@@ -1436,14 +1475,16 @@ def _mm_modal(sys: System, a0: float, vm: float, km: float, s: np.ndarray) -> np
     cur = np.zeros((p, n))
     tmp = np.empty((p, n))
     j_out = 0
-    for j in range(ends.size):
-        cur *= decay[float(h[j])]
-        if nonlin[j]:
+    # Python scalars and lists: a step of a small block costs little more than its lookups.
+    for j, (hv, nl, g, keep) in enumerate(zip(h.tolist(), nonlin.tolist(), g0.tolist(),
+                                              is_out.tolist(), strict=True)):
+        cur *= decay[hv]
+        if nl:
             cur += incr[j]
-        elif g0[j]:
-            np.multiply(kern[float(h[j])], g0[j], out=tmp)
+        elif g:
+            np.multiply(kern[hv], g, out=tmp)
             cur += tmp
-        if is_out[j]:
+        if keep:
             out[j_out] = cur
             j_out += 1
     return out
@@ -1457,100 +1498,155 @@ def _modal_sum(modal: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return out
 
 
+def _washout_events(dose_times: np.ndarray, horizon: float, times: np.ndarray) -> np.ndarray:
+    """Doses of nothing after the last dose up to ``horizon``, one dosing interval (the
+    last) apart, or for a single dose 48 output steps apart, as for a single dose of a
+    linear model (``_regular_train_plan``): on a regular grid every washout interval then
+    visits the same times since dose, so they share their responses, and the cost does
+    not grow with the length of the washout. None where the output times do not repeat
+    from one washout interval to the next, or are fewer than the intervals."""
+    if dose_times.size >= 2:
+        ii = float(dose_times[-1] - dose_times[-2])
+    elif times.size >= 2 * _SINGLE_DOSE_STEPS and times[1] > times[0]:
+        ii = _SINGLE_DOSE_STEPS * float(times[1] - times[0])
+    else:
+        return np.zeros(0)
+    count = math.floor((horizon - float(dose_times[-1])) / ii)
+    if not 1 <= count <= times.size:
+        return np.zeros(0)
+    events = dose_times[-1] + ii * np.arange(1, count + 1)
+    after = times[times >= events[0]]
+    k = np.searchsorted(events, after, side="right") - 1
+    runs = regular_runs(k, after - events[k])
+    # One stretch of whole intervals and a partial last one at most.
+    return events if runs is not None and len(runs) <= 2 else np.zeros(0)
+
+
 def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: np.ndarray,
               gut0: float, x0: list[np.ndarray], times: np.ndarray, end_h: float | None):
     """:func:`mm_plan` for subjects sharing their gut (doses, start amount, Vm, Km), at
     sorted ``times``, from disposition amounts ``x0`` (central first): the plan's parts
     and the state at the end."""
     n, nd = sys.n, _n_disposition(sys)
-    k_events = dose_times.size
     horizon = max(float(times.max(initial=0.0)), end_h or 0.0, float(dose_times[-1]))
+    n_doses = dose_times.size
+    wash = _washout_events(dose_times, horizon, times)
+    dose_times = np.concatenate([dose_times, wash])
+    doses = np.concatenate([doses, np.zeros(wash.size)])
+    k_events = dose_times.size
     lengths = np.append(np.diff(dose_times), horizon - dose_times[-1])
     one = np.ones(1)
     a0 = _gut_scan(doses[None, :], np.array([gut0]), vm * one, km * one, lengths)[0]
     # The gut carried in counts too: a step of no doses starts from it alone.
     scale = max(float(np.max(doses, initial=0.0)), gut0, 1e-300)
     # Intervals whose gut starts agree to 1e-13 (all, once a regimen settles) share the
-    # driven part of the solution.
+    # driven part of the solution. A gut that starts at or below the first-order threshold
+    # (the washout: what is left of the last dose) drives the disposition in proportion
+    # to its amount, so all such intervals share the response to the threshold amount,
+    # weighted by their own amount over it (the coefficient of the driven part).
+    thr = MM_LINEAR_FRACTION * km
+    first_order = (a0 > 0) & (a0 <= thr)
+    weight = np.where(first_order, a0 / thr, 1.0)
     classes: dict = {}
-    cls = np.array([classes.setdefault(float(np.round(a0[k] / scale, 13)), len(classes))
-                    for k in range(k_events)])
-    rep = np.zeros(len(classes), dtype=int)
+    cls = np.array([classes.setdefault(
+        "first order" if first_order[k] else float(np.round(a0[k] / scale, 13)), len(classes))
+        for k in range(k_events)])
+    start_of = {c: thr if key == "first order" else None for key, c in classes.items()}
     for k in range(k_events - 1, -1, -1):
-        rep[cls[k]] = k
+        if start_of[cls[k]] is not thr:
+            start_of[cls[k]] = float(a0[k])
     k_of = np.searchsorted(dose_times, times, side="right") - 1
     s_out = times - dose_times[k_of]
-    k_end = k_events - 1 if end_h is None else int(
+    cls_out = cls[k_of]
+    k_end = n_doses - 1 if end_h is None else int(
         np.searchsorted(dose_times, end_h, side="right") - 1)
     u_end = 0.0 if end_h is None else end_h - dose_times[k_end]
-    # Times since dose at which each class is needed: outputs, interval ends, the end.
-    need: dict[int, list] = {c: [] for c in range(len(classes))}
-    carry: dict[int, list] = {c: [] for c in range(len(classes))}  # states carried on
-    for c in np.unique(cls[k_of]):
-        need[int(c)].append(s_out[cls[k_of] == c])
+    # Interval lengths at which each class's states are carried on (and the end time).
+    carry: dict[int, list] = {c: [] for c in range(len(classes))}
     for k in range(k_events - 1):
         carry[int(cls[k])].append(float(lengths[k]))
     carry[int(cls[k_end])].append(float(u_end))
+    # Per class: its basis (n, nd + 1, S_c) at the times since dose of its outputs, free
+    # evolution from unit central and unit peripheral amounts (the disposition's unit-state
+    # responses) then the driven part; and the driven part in every disposition state
+    # where states are carried on (the interval ends and the end time). The class that
+    # has every output time since dose goes first: the unit-state responses are computed
+    # once, into its basis, and the other classes take theirs from it.
     proj = _projectors(sys)
-    s_cls, drive_c, drive_p = {}, {}, {}
-    for c, wanted in need.items():
+    s_all = np.unique(s_out)
+    s_basis: dict[int, np.ndarray] = {
+        int(c): np.unique(s_out[cls_out == c]) for c in np.unique(cls_out)}
+    bases: dict[int, np.ndarray] = {}
+    drive_end: dict[int, dict[float, list[np.ndarray]]] = {}
+    free = None
+    decays: dict = {}
+    for c in sorted(carry, key=lambda c: s_basis[c].size if c in s_basis else 0,
+                    reverse=True):
         ends = np.unique(carry[c])
-        if not wanted and not ends.size:
+        s_c = s_basis.get(c, np.zeros(0))
+        if not s_c.size and not ends.size:
             continue
-        su = np.unique(np.concatenate(wanted + [ends]))
-        modal = _mm_modal(sys, float(a0[rep[c]]), vm, km, su)  # (S, p, n)
-        s_cls[c] = su
-        # Central part at every time; peripheral only where states are carried on (the
-        # interval ends and the end time).
-        drive_c[c] = np.ascontiguousarray(_modal_sum(modal, proj[0]).T)
-        at_ends = modal[np.searchsorted(su, ends)]
-        per = [_modal_sum(at_ends, pk) for pk in proj[1:]]  # each (len(ends), n)
-        drive_p[c] = {end: [v[e] for v in per] for e, end in enumerate(ends.tolist())}
+        su = np.unique(np.concatenate([s_c, ends]))
+        modal = _mm_modal(sys, start_of[c], vm, km, su, decays)  # (S, p, n)
+        central = _modal_sum(modal, proj[0])  # (S, n)
+        at_ends = np.searchsorted(su, ends)
+        per = [_modal_sum(modal[at_ends], pk) for pk in proj[1:]]  # each (len(ends), n)
+        drive_end[c] = {end: [central[i], *(v[e] for v in per)]
+                        for e, (end, i) in enumerate(zip(ends.tolist(), at_ends, strict=True))}
+        del modal, per
+        if not s_c.size:
+            continue
+        basis = np.empty((n, nd + 1, s_c.size))
+        if free is None and s_c.size == s_all.size:
+            free = basis[:, :nd]
+            basis_central(sys, s_all, out=free[:, :sys.lam.shape[1]])
+            # A one-compartment model has no peripheral responses: its row repeats the
+            # central one (its coefficient, the peripheral amount, is always 0).
+            free[:, sys.lam.shape[1]:] = free[:, :1]
+        else:
+            if free is None:
+                free = basis_central(sys, s_all)
+            basis[:, :nd] = free if s_c.size == s_all.size else np.take(
+                free, np.searchsorted(s_all, s_c), axis=2)
+        basis[:, nd] = central[np.searchsorted(su, s_c)].T
+        bases[c] = basis
+        del central
 
-    def at(c: int, value: float) -> int:
-        return int(np.searchsorted(s_cls[c], value))
+    def driven_at(k: int, u: float) -> list[np.ndarray]:
+        # Driven part of interval k, u after its start, in every disposition state.
+        z = drive_end[int(cls[k])][u]
+        return [v * weight[k] for v in z] if first_order[k] else z
 
-    # Disposition state at every interval start: x_{k+1} = Phi(L_k) x_k + z_{class(k)}.
+    # Disposition state at every interval start, x_{k+1} = Phi(L_k) x_k + z_k, and the
+    # coefficient of the driven part: (intervals, nd + 1, n), as blocks take them.
     phi: dict[float, list[list[np.ndarray]]] = {}
-    xs = np.empty((n, k_events, nd + 1))
-    xs[:, :, nd] = 1.0  # coefficient of the driven part
+    xs = np.empty((k_events, nd + 1, n))
+    xs[:, nd] = weight[:, None]
     x = [np.array(v, float) for v in x0]
     for k in range(k_events):
         for j in range(nd):
-            xs[:, k, j] = x[j]
+            xs[k, j] = x[j]
         if k + 1 == k_events:
             break
-        length, c = float(lengths[k]), int(cls[k])
+        length = float(lengths[k])
         if length not in phi:
             phi[length] = [[m[:, 0] for m in row]
                            for row in _unit_free(sys, np.array([length]))]
-        x = _affine_step(phi[length], x, [drive_c[c][:, at(c, length)], *drive_p[c][length]])
-
-    bases: dict[int, np.ndarray] = {}
-
-    def basis_of(c: int) -> np.ndarray:
-        # Free evolution from unit central and unit peripheral amounts (the disposition's
-        # unit-state responses), then the driven part: (n, nd + 1, S_c).
-        if c not in bases:
-            basis = np.empty((n, nd + 1, s_cls[c].size))
-            basis[:, :nd] = basis_central(sys, s_cls[c])
-            basis[:, nd] = drive_c[c]
-            bases[c] = basis
-        return bases[c]
+        x = _affine_step(phi[length], x, driven_at(k, length))
 
     parts: list[Block | Dense] = []
     runs = regular_runs(k_of, s_out)
     if len(runs) > 16 and 4 * len(runs) > times.size:
         # Times that do not repeat from interval to interval: value by value.
         vals = np.empty((n, times.size))
-        for c in np.unique(cls[k_of]):
-            cols = np.flatnonzero(cls[k_of] == c)
-            b = np.take(basis_of(int(c)), np.searchsorted(s_cls[c], s_out[cols]), axis=2)
-            xk = np.take(xs, k_of[cols], axis=1)  # (n, len, nd + 1)
+        for c in np.unique(cls_out):
+            cols = np.flatnonzero(cls_out == c)
+            b = np.take(bases[c], np.searchsorted(s_basis[c], s_out[cols]), axis=2)
+            xk = xs[k_of[cols]]  # (len, nd + 1, n)
             # Elementwise, so no subject's sum depends on the block's shape.
-            acc = xk[:, :, 0] * b[:, 0]
+            acc = xk[:, 0].T * b[:, 0]
             for j in range(1, nd + 1):
-                acc = acc + xk[:, :, j] * b[:, j]
+                acc = acc + xk[:, j].T * b[:, j]
             vals[:, cols] = acc
         parts.append(Dense(slice(None), vals))
         runs = []
@@ -1561,18 +1657,16 @@ def _mm_group(sys: System, vm: float, km: float, dose_times: np.ndarray, doses: 
         cut = np.flatnonzero(np.diff(ks)) + 1
         for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [m]]), strict=True):
             c = int(ks[a])
-            basis_of(c)
-            sel = np.searchsorted(s_cls[c], s_out[start:start + p])
             basis = bases[c]
+            sel = np.searchsorted(s_basis[c], s_out[start:start + p])
             # A run of consecutive distinct times (every aligned grid) is a view.
             b_sel = basis[:, :, sel[0]:sel[0] + p] if np.array_equal(
                 sel, np.arange(sel[0], sel[0] + p)) else np.take(basis, sel, axis=2)
-            parts.append(Block(start + int(a) * p, xs[:, k0 + a:k0 + b], b_sel))
+            parts.append(Block(start + int(a) * p, xs[k0 + a:k0 + b], b_sel,
+                               subjects_last=True))
 
-    c = int(cls[k_end])
     f_end = [[m[:, 0] for m in row] for row in _unit_free(sys, np.array([u_end]))]
-    x1 = _affine_step(f_end, [xs[:, k_end, j] for j in range(nd)],
-                      [drive_c[c][:, at(c, u_end)], *drive_p[c][float(u_end)]])
+    x1 = _affine_step(f_end, [xs[k_end, j] for j in range(nd)], driven_at(k_end, u_end))
     g1 = float(gut_profile(np.array([a0[k_end]]), np.array([u_end]), vm * one, km * one)[0])
     return parts, (np.full(n, g1), *x1)
 
@@ -1597,7 +1691,7 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
     Parameters
     ----------
     dose_times : (D,) sorted dose times (h), shared by all subjects.
-    doses : (n, D) dose amounts reaching the gut (mg).
+    doses : (n, D) dose amounts reaching the gut (mg), or (1, D) shared by all.
     times : (T,) output times (>= 0), in any order.
     start_state : (gut, central, peripheral[, second peripheral]) at time 0, default
         empty.
@@ -1614,7 +1708,10 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
     gut0, *x0 = start_state if start_state is not None else (zero,) * (nd + 1)
     times = np.asarray(times, float)
     dose_times = np.asarray(dose_times, float)
-    doses = np.asarray(doses, float).reshape(n, dose_times.size)
+    # (1, D) when every subject has the same doses: a view, not n copies.
+    doses = np.asarray(doses, float)
+    doses = np.broadcast_to(doses.reshape(n if doses.size == n * dose_times.size else 1,
+                                          dose_times.size), (n, dose_times.size))
     if dose_times.size == 0 or dose_times[0] > 0:
         # A dose of nothing at time 0 starts the first interval from the start state.
         dose_times = np.concatenate([[0.0], dose_times])
@@ -1625,11 +1722,11 @@ def mm_plan(sys: System, vm: np.ndarray, km: np.ndarray, dose_times: np.ndarray,
         times = times[order]
     gut0, vm, km, *x0 = (np.broadcast_to(np.asarray(x, float), (n,))
                          for x in (gut0, vm, km, *x0))
-    key = np.column_stack([doses, gut0, vm, km])
-    if np.all(key == key[:1]):
+    if all(np.all(x == x[:1]) for x in (doses, gut0, vm, km)):
         groups = [np.arange(n)]
     else:
-        _, inv = np.unique(key, axis=0, return_inverse=True)
+        _, inv = np.unique(np.column_stack([doses, gut0, vm, km]), axis=0,
+                           return_inverse=True)
         inv = inv.ravel()
         groups = [np.flatnonzero(inv == g) for g in range(int(inv.max()) + 1)]
     state = tuple(np.empty(n) for _ in range(nd + 1))

@@ -406,6 +406,47 @@ def test_michaelis_menten_times_that_do_not_repeat_match_a_grid():
     np.testing.assert_allclose(got[0], ref[0, ::25], rtol=1e-12)
 
 
+@pytest.mark.parametrize("compartments,n_doses", [(2, 5), (3, 5), (2, 1), (3, 1)])
+def test_michaelis_menten_washout_cut_into_dosing_intervals_matches_one_long_interval(
+        compartments, n_doses, rel_err):
+    # On a grid, the time after the last dose is cut into intervals of the dosing
+    # interval (a single dose: of 48 output steps), doses of nothing whose first-order gut
+    # residual shares one response; with fewer output times than such intervals it stays
+    # one long interval. Both are exact: they agree to rounding, and with the ODE over a
+    # month of washout.
+    if compartments == 3:
+        p, sys = mm_system3()
+    else:
+        p = individual_parameters(get_model("wu2012"), covariate_table())
+        sys = solver.build_system(p, 0)
+    dt = np.arange(n_doses) * 24.0
+    doses = np.full((1, n_doses), 3.0)
+    grid = np.arange(0.0, 840.5, 0.5)
+    few = np.array([100.5, 839.5])  # 29 or more intervals after the last dose, 2 times
+    got, state = solver.mm_central(sys, p["vm"], p["km"], dt, doses, grid, end_h=800.0)
+    alone, state_alone = solver.mm_central(sys, p["vm"], p["km"], dt, doses, few,
+                                           end_h=800.0)
+    np.testing.assert_allclose(got[0, np.searchsorted(grid, few)], alone[0], rtol=1e-12)
+    for a, b in zip(state, state_alone, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    ref = ode_central(sys, [(x, 3.0, "oral") for x in dt], grid, vm=p["vm"][0],
+                      km=p["km"][0])
+    assert rel_err(got[0], ref) < 1e-6
+
+
+@pytest.mark.parametrize("n_doses,widest", [(84, 24), (1, 48)])
+def test_michaelis_menten_washout_on_a_grid_costs_responses_of_one_interval(n_doses,
+                                                                              widest):
+    # Daily doses (or one dose) then outputs to 2,184 h: the responses are evaluated at
+    # the times since dose of one dosing interval (one dose: 48 output steps), not at
+    # every hour after the last dose, so the cost does not grow with the washout.
+    p = individual_parameters(get_model("wu2012"), covariate_table())
+    sys = solver.build_system(p, 0)
+    plan, _ = solver.mm_plan(sys, p["vm"], p["km"], np.arange(n_doses) * 24.0,
+                             np.full((1, n_doses), 1.0), np.arange(2185.0))
+    assert max(part.basis.shape[2] for part in plan.parts) == widest
+
+
 def test_wright_omega_is_the_lambert_w_of_exp_to_machine_precision():
     from scipy import special
 
