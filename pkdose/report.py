@@ -22,7 +22,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,8 @@ FILE_TIMEOUT_S = 120.0
 MANIFEST = ".pkdose-report.json"
 #: The page files: deleted first and moved in last, so a half-moved report has no page.
 PAGES = ("report.html", "report.md")
+#: PNG metadata: without the matplotlib version the PNG bytes depend only on the picture.
+PNG_METADATA = {"Software": None}
 #: Regimen ids a regimen file cannot take: they name fixed figures (figures/overlay.png).
 RESERVED_IDS = frozenset({"overlay"})
 #: Longest regimen id: with ``.png`` it stays a legal file name on every file system.
@@ -166,12 +168,10 @@ def load_file(path: str) -> list[Unit]:
         return [Unit(f"{stem}-{_slug(str(i))}", None, error=str(reg))
                 if isinstance(reg, PkdoseError) else Unit(f"{stem}-{_slug(str(i))}", reg)
                 for i, reg in regs.items()]
-    from pkdose.regimen_io import read_regimen_file
+    from pkdose.regimen_io import read_regimen_file, read_regimen_toml
 
     meta = read_regimen_file(path).metadata
     if "reference" not in meta:
-        from pkdose.regimen_io import read_regimen_toml
-
         return [Unit(stem, read_regimen_toml(path))]
     from pkdose import references
 
@@ -247,11 +247,6 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
 # --------------------------------------------------------------------------- figures
 
 
-def _png_metadata() -> dict[str, str | None]:
-    # Without the matplotlib version the PNG bytes depend only on the picture.
-    return {"Software": None}
-
-
 def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFolder,
              failed: list[tuple[str, str]]) -> tuple[list[_Entry], dict[str, Path]]:
     """One PNG per regimen, then overlay.png of those drawn.
@@ -267,7 +262,7 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
     def save(rel: str, fig) -> Path:
         try:
             # Saved here, not by plot_curves, so a full disk names the report's file.
-            fig.savefig(path := out.path(rel), metadata=_png_metadata())
+            fig.savefig(path := out.path(rel), metadata=PNG_METADATA)
         finally:
             plt.close(fig)
         return path
@@ -589,8 +584,7 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
     from pkdose.simulation import reference_caveats, simulate
 
     reg = unit.regimen
-    varied = {} if variation is None else {"population": variation.population,
-                                           "n": variation.n, "seed": variation.seed}
+    varied = {} if variation is None else asdict(variation)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
         row = compare([reg], with_=unit.comedication, species=unit.species,
@@ -664,23 +658,20 @@ def _report_files(files: Sequence[str], progress: Progress | None,
                   ) -> list[FileReport]:
     """:func:`report_file` for each file: in one worker process under the time budget
     (replaced after a file it had to abandon), or in this process without one."""
+    from contextlib import nullcontext
+
     from pkdose import worker
 
-    def announce(i: int, path: str) -> None:
-        if progress is not None:
-            progress(i, len(files), path)
-
-    if file_timeout_s is None or not worker.available():
-        out = []
-        for i, path in enumerate(files, 1):
-            announce(i, path)
-            out.append(report_file(path, variation))
-        return out
+    budget = file_timeout_s is not None and worker.available()
     reports: list[FileReport] = []
-    with worker.Worker(preload=("pkdose.report", "pkdose.comparison", "pkdose.simulation",
-                                "pkdose.pd")) as w:
+    with (worker.Worker(preload=("pkdose.report", "pkdose.comparison", "pkdose.simulation",
+                                 "pkdose.pd")) if budget else nullcontext()) as w:
         for i, path in enumerate(files, 1):
-            announce(i, path)
+            if progress is not None:
+                progress(i, len(files), path)
+            if not budget:
+                reports.append(report_file(path, variation))
+                continue
             try:
                 reports.append(w.call(report_file, (path, variation), file_timeout_s))
             except worker.CallFailed as exc:

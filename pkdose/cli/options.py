@@ -53,13 +53,9 @@ def parse_params(items: tuple[str, ...]) -> dict[str, float]:
 
 def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
     """Covariates given on the command line (the rest take the typical subject's values)."""
-    subj: dict[str, object] = {}
-    for key, val in (("weight_kg", weight), ("height_cm", height), ("age_y", age),
-                     ("hct_pct", hct)):
-        if val is not None:
-            subj[key] = val
-    if sex:
-        subj["sex"] = sex
+    named = {"weight_kg": weight, "height_cm": height, "age_y": age, "hct_pct": hct,
+             "sex": sex or None}
+    subj: dict[str, object] = {k: v for k, v in named.items() if v is not None}
     from pkdose.model import parse_covariates  # here, not at the top: it loads numpy, pandas
 
     subj.update(parse_covariates(list(covariate)))
