@@ -76,10 +76,8 @@ def load_pd(which: str = "fitted") -> PDParams:
     raw = load_toml("mtor_pd.toml")
     if which not in ("fitted", "proposed"):
         raise PkdoseError("PD parameter set must be 'fitted' or 'proposed'")
-    values = dict(raw["proposed"])
-    if which == "fitted":
-        values.update({k: v for k, v in raw.get("fitted", {}).items()
-                       if k in PDParams.__dataclass_fields__})
+    # The fitted table also says how it was fitted; only the parameters are read.
+    values = {**raw["proposed"], **(raw.get("fitted", {}) if which == "fitted" else {})}
     return PDParams(**{k: float(values[k]) for k in PDParams.__dataclass_fields__})
 
 

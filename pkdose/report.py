@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import json
 import math
 import re
 import warnings
@@ -203,8 +202,8 @@ def _units() -> dict[str, str]:
     out = {q.column + end: ("" if q.unit in ("label", "text") else q.unit)
            for q in QUANTITIES.values() for end in ("", LOW, HIGH, P5, P95)}
     out.update({f"mtorc2_{v}_fraction": "fraction" for v in VERDICT_LABELS})
-    out.update({"window_h": "h", "population_n": "subjects", "nearest_reference": "",
-                "nearest_reference_regimen": "", "nearest_log_distance": "log"})
+    # The other placement columns are text, or ratios (metric_rows).
+    out.update({"window_h": "h", "population_n": "subjects", "nearest_log_distance": "log"})
     return out
 
 
@@ -233,10 +232,8 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
         values = {k: v for k, v in e.row.items() if k not in _LABELS}
         if placed is not None:
             values.update(placed.nearest_of(e.regimen_id))
-            for _, t in placed.targets_of(e.regimen_id).iterrows():
-                key = f"ctrough_vs_{t['reference']}_{t['kind']}"
-                values[key] = t["position"]
-                units.setdefault(key, "")
+            values.update({f"ctrough_vs_{t['reference']}_{t['kind']}": t["position"]
+                           for _, t in placed.targets_of(e.regimen_id).iterrows()})
         for metric, v in values.items():
             rows.append({**base, "metric": metric, "value": _value(v),
                          "unit": units.get(metric, "ratio" if metric.endswith("_ratio")
@@ -503,11 +500,10 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
         if e.warnings:
             parts.append("<p>Warnings:</p><ul>" + "".join(f"<li>{e_(w)}</li>"
                                                            for w in e.warnings) + "</ul>")
-        metric_table = [["metric", "value", "unit"]]
-        for k, v in r.items():
-            if k in _LABELS or k in ("mtorc2_reasons", "mtorc2_verdict", *RANGE_COLUMNS):
-                continue
-            metric_table.append([str(k), _fmt(v, ".4g"), units.get(str(k), "")])
+        metric_table = [["metric", "value", "unit"],
+                        *([str(k), _fmt(v, ".4g"), units.get(str(k), "")] for k, v in r.items()
+                          if k not in (*_LABELS, "mtorc2_reasons", "mtorc2_verdict",
+                                       *RANGE_COLUMNS))]
         parts += [_html_table(metric_table), "</section>"]
     parts += ['<h2 id="sources">Models and sources</h2>', "<ul>"]
     for m in _models(entries):
@@ -725,10 +721,6 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         interval and the share of subjects per verdict beside its row, and the 5-95 %
         band shaded in its figure.
 
-    Returns
-    -------
-    ReportResult
-
     Raises
     ------
     PkdoseError
@@ -738,7 +730,7 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         not raised.
     """
     from pkdose.comparison import parse_against, place
-    from pkdose.results import ExposureTable
+    from pkdose.results import ExposureTable, json_text
 
     fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
     unknown = [f for f in fmts if f not in FORMATS]
@@ -795,12 +787,10 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
             df["value"] = [_csv_value(v) for v in df["value"]]
             out.write_text(pages["csv"], df.to_csv(index=False, lineterminator="\n"))
         if "json" in fmts:
-            payload = {"notice": NOTICE, "pkdose_version": __version__, "command": command,
-                       "failed": [{"path": p, "reason": r} for p, r in result.failed],
-                       "warnings": [{"regimen_id": e.regimen_id, "message": w}
-                                    for e in entries for w in e.warnings],
-                       "rows": rows}
-            out.write_text(pages["json"], json.dumps(payload, indent=2) + "\n")
+            out.write_text(pages["json"], json_text(
+                command=command, failed=[{"path": p, "reason": r} for p, r in result.failed],
+                warnings=[{"regimen_id": e.regimen_id, "message": w}
+                          for e in entries for w in e.warnings], rows=rows))
         if "md" in fmts:
             out.write_text(pages["md"], render_md(entries, result.failed, placed, command,
                                                   generated))
