@@ -59,9 +59,9 @@ PNG_METADATA = {"Software": None}
 RESERVED_IDS = frozenset({"overlay"})
 #: Longest regimen id: with ``.png`` it stays a legal file name on every file system.
 MAX_ID_CHARS = 80
-#: Summary-table columns: (metric column, header, format).
-_SUMMARY = (("cmax_ng_ml", "Cmax", ".3g"), ("ctrough_ng_ml", "Ctrough", ".3g"),
-            ("cavg_ng_ml", "Cavg", ".3g"), ("auc168_ng_h_ml", "AUC168", ".4g"))
+#: Exposure columns of the summary and reference tables (registry names), shown as
+#: ``pkdose compare`` shows them.
+_SUMMARY = ("Cmax", "Ctrough", "Cavg", "AUC168")
 #: Columns of exposure rows that are labels, not metrics.
 _LABELS = ("regimen", "drug", "model", "species", "basis", "comedication", "id")
 
@@ -368,21 +368,20 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
     """Header then one row per regimen, each followed by its model range (as in ``pkdose
     compare``), as plain text (escaped by the caller)."""
     from pkdose.engine import quantity
-    from pkdose.results import interval_text, model_range, range_text, verdict_mark
+    from pkdose.results import format_value, interval_text, model_range, range_text, verdict_mark
 
-    head = ["id", "regimen", "source file", "model", "basis", *[h for _, h, _ in _SUMMARY],
-            "mTORC1 %", "mTORC2 %", "verdict", "first reason"]
+    shown = [quantity(m) for m in (*_SUMMARY, "mTORC1 mean", "mTORC2 mean", "mTORC2 verdict")]
+    head = ["id", "regimen", "source file", "model", "basis", *[q.label for q in shown[:-1]],
+            "verdict", "first reason"]
     if placed is not None:
         head += ["nearest reference", "AUC168 ratio"]
     rows = [head]
     for e in entries:
         r = e.row
-        reasons = str(r["mtorc2_reasons"]).split("; ")
         line = [e.regimen_id, e.label, Path(e.source_file).name, str(r["model"]),
                 str(r["basis"]),
-                *[_fmt(r[c], f) for c, _, f in _SUMMARY],
-                _fmt(100 * r["mtorc1_mean"], ".0f"), _fmt(100 * r["mtorc2_mean"], ".0f"),
-                str(r["mtorc2_verdict"]) + verdict_mark(r, "mtorc2_verdict"), reasons[0]]
+                *(format_value(r[q.column], q.unit) + verdict_mark(r, q.column) for q in shown),
+                str(r["mtorc2_reasons"]).split("; ")[0]]
         if placed is not None:
             near = placed.nearest_of(e.regimen_id)
             line += [str(near.get("nearest_reference", "-")),
@@ -395,11 +394,7 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
             spans.append((f"5-95 % of {r['population_n']:.0f} ({r['population']})",
                           interval_text, ""))
         for label, text, last in spans:
-            # format_value prints these units as _SUMMARY and the percent columns do.
-            span = ["", label, "", "", "",
-                    *[text(r, c, quantity(c).unit) for c in
-                      (*(c for c, _, _ in _SUMMARY), "mtorc1_mean", "mtorc2_mean",
-                       "mtorc2_verdict")], last]
+            span = ["", label, "", "", "", *[text(r, q.column, q.unit) for q in shown], last]
             rows.append(span + [""] * (len(head) - len(span)))
     return rows
 
@@ -469,11 +464,14 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
               "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]
     if placed is not None and not placed.references.frame.empty:
         refs = placed.references.frame
-        rows = [["reference", "purpose", "regimen", "Cmax", "Ctrough", "Cavg", "AUC168",
-                 "verdict"]]
+        from pkdose.engine import quantity
+        from pkdose.results import format_value
+
+        rows = [["reference", "purpose", "regimen", *_SUMMARY, "verdict"]]
         for _, r in refs.iterrows():
             rows.append([str(r["reference"]), str(r["purpose"]), str(r["regimen"]),
-                         *[_fmt(r[c], f) for c, _, f in _SUMMARY], str(r["mtorc2_verdict"])])
+                         *[format_value(r[q.column], q.unit) for q in map(quantity, _SUMMARY)],
+                         str(r["mtorc2_verdict"])])
         parts += ["<h2>Reference regimens</h2>",
                   "<p>Steady state of each reference's repeating dose, default model, with "
                   "its own co-medication (docs/references.md).</p>",
