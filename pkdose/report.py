@@ -427,15 +427,16 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                 generated: str) -> str:
     """The self-contained report page (inline CSS, base64 PNGs, no scripts or links)."""
     e_ = html.escape
+    # The version and command line, at the top and again at the bottom of the page.
+    meta = (f'<p class="meta">pkdose {e_(__version__)} &middot; command: '
+            f"<code>{e_(command)}</code></p>")
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>pkdose regimen report</title>", f"<style>{_CSS}</style>", "</head>",
              "<body>", "<h1>pkdose regimen report</h1>",
              f'<p class="notice" id="notice-top"><strong>Research use only.</strong> '
              f"{e_(NOTICE)}</p>",
-             f'<p class="meta" id="generated">{GENERATED_PREFIX} {e_(generated)}</p>',
-             f'<p class="meta">pkdose {e_(__version__)} &middot; command: '
-             f"<code>{e_(command)}</code></p>"]
+             f'<p class="meta" id="generated">{GENERATED_PREFIX} {e_(generated)}</p>', meta]
     if failed:
         items = "\n".join(f"<li><code>{e_(p)}</code>: {e_(reason)}</li>" for p, reason in failed)
         parts.append(f'<section class="failed" id="failed"><h2>Files not reported '
@@ -509,9 +510,7 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
         parts.append(f"<li><strong>{e_(m['name'])}</strong> ({e_(m['drug'])}): "
                      f"{e_(m['title'])}. {e_(m['citation'])}{e_(doi)}</li>")
     parts += [f"<li><strong>mTOR PD</strong>: {e_(_pd_source())}</li>", "</ul>",
-              f'<p class="meta">pkdose {e_(__version__)} &middot; command: '
-              f"<code>{e_(command)}</code></p>",
-              f'<p class="notice" id="notice-bottom">{e_(NOTICE)}</p>', "</body>", "</html>"]
+              meta, f'<p class="notice" id="notice-bottom">{e_(NOTICE)}</p>', "</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
 
