@@ -19,7 +19,6 @@ import datetime as _dt
 import html
 import math
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pkdose import NOTICE, __version__
-from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.errors import PkdoseError, warning_messages
 from pkdose.files import OutputFolder, printable
 from pkdose.regimen import Regimen
 
@@ -578,8 +577,7 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
 
     reg = unit.regimen
     varied = {} if variation is None else asdict(variation)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ExtrapolationWarning)
+    with warning_messages() as messages:
         row = compare([reg], with_=unit.comedication, species=unit.species,
                       metrics=(*DEFAULT_METRICS, "mTORC2 reasons"), **varied).frame.iloc[0]
         curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H,
@@ -590,12 +588,10 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
             curve = curve.assign(**curve_band(reg, **varied, model=row["model"],
                                               with_=unit.comedication,
                                               times_h=curve["time_h"]))
-    msgs = list(dict.fromkeys(str(w.message) for w in caught
-                              if issubclass(w.category, ExtrapolationWarning)))
     if source.lower().endswith(".toml"):
         # The co-medication of a reference file is applied here; its other caveats stand.
-        msgs = [m for m in reference_caveats(source) if "not applied" not in m] + msgs
-    return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), msgs)
+        messages = [m for m in reference_caveats(source) if "not applied" not in m] + messages
+    return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), messages)
 
 
 @dataclass
