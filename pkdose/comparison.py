@@ -14,7 +14,6 @@ and each model's mTORC2 verdict.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pkdose.engine import Scenario, scenario
+from pkdose.engine import Scenario, quantity, scenario
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.model import Model, builtin_models, covariate_table
 from pkdose.pd import Verdict
@@ -184,10 +183,6 @@ AGAINST_GROUPS = {
 }
 #: Metrics a regimen is compared with a reference on (ratio regimen / reference).
 RATIO_METRICS = ("AUC168", "Cavg", "Cmax", "Ctrough")
-_RATIO_COLUMNS = {"AUC168": "auc168_ng_h_ml", "Cavg": "cavg_ng_ml", "Cmax": "cmax_ng_ml",
-                  "Ctrough": "ctrough_ng_ml"}
-_RATIOS_FRAME = ["regimen", "comedication", "reference", "purpose", "reference_regimen",
-                 *(f"{m}_ratio" for m in RATIO_METRICS), "log_distance"]
 _TARGETS_FRAME = ["regimen", "ctrough_ng_ml", "reference", "kind", "low_ng_ml", "high_ng_ml",
                   "position", "applies_to"]
 
@@ -320,11 +315,9 @@ class Placement:
 
     def to_dict(self) -> dict:
         """JSON-ready: references, ratios, nearest and targets as lists of records."""
-        def rec(df: pd.DataFrame) -> list:
-            return json.loads(df.to_json(orient="records", double_precision=10))
-
-        return {"references": self.references.records(), "ratios": rec(self.ratios),
-                "nearest": rec(self.nearest), "targets": rec(self.targets)}
+        return {"references": self.references.records(),
+                **{k: ExposureTable(getattr(self, k)).records()
+                   for k in ("ratios", "nearest", "targets")}}
 
     def to_text(self) -> str:
         """The reference rows, then each regimen's nearest reference and trough position."""
@@ -352,37 +345,34 @@ def place(table: ExposureTable, purposes: Sequence[str], subjects=None) -> Place
     from pkdose import references
 
     user = table.frame[table.frame["species"] == "human"]
-    drugs = sorted(set(user["drug"]))
-    refs = reference_table(purposes, drugs, subjects).frame
-    ratio_rows = []
-    for _, u in user.iterrows():
-        for _, r in refs[refs["drug"] == u["drug"]].iterrows():
-            row = {"regimen": u["regimen"], "comedication": u["comedication"],
-                   "reference": r["reference"], "purpose": r["purpose"],
-                   "reference_regimen": r["regimen"]}
-            logs = []
-            for m in RATIO_METRICS:
-                col = _RATIO_COLUMNS[m]
-                ratio = float(u[col]) / float(r[col]) if r[col] > 0 else np.inf
-                row[f"{m}_ratio"] = ratio
-                if np.isfinite(ratio) and ratio > 0:
-                    logs.append(np.log(ratio) ** 2)
-            row["log_distance"] = float(np.sqrt(np.mean(logs))) if logs else np.inf
-            ratio_rows.append(row)
-    ratios = pd.DataFrame(ratio_rows, columns=_RATIOS_FRAME)
+    refs = reference_table(purposes, sorted(set(user["drug"])), subjects).frame
+    cols = [quantity(m).column for m in RATIO_METRICS]
+    # Every (regimen, same-drug reference) pair, regimen by regimen, references in order.
+    # (A table without references has no reference and purpose columns.)
+    pairs = user[["regimen", "comedication", "drug", *cols]].merge(
+        refs.reindex(columns=["reference", "purpose", "regimen", "drug", *cols]), on="drug",
+        suffixes=("", "_ref"))
+    mine, theirs = pairs[cols].to_numpy(float), pairs[[f"{c}_ref" for c in cols]].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(theirs > 0, mine / theirs, np.inf)
+        # The distance is over the ratios that have a logarithm; none: infinitely far.
+        has_log = np.isfinite(ratio) & (ratio > 0)
+        squares = np.where(has_log, np.log(np.where(has_log, ratio, 1.0)) ** 2, 0.0)
+        distance = np.sqrt(squares.sum(axis=1) / has_log.sum(axis=1))
+    ratios = pd.DataFrame({
+        "regimen": pairs["regimen"], "comedication": pairs["comedication"],
+        "reference": pairs["reference"], "purpose": pairs["purpose"],
+        "reference_regimen": pairs["regimen_ref"],
+        **{f"{m}_ratio": ratio[:, k] for k, m in enumerate(RATIO_METRICS)},
+        "log_distance": np.where(has_log.any(axis=1), distance, np.inf)})
     nearest = (ratios.loc[ratios.groupby("regimen", sort=False)["log_distance"].idxmin()]
                .reset_index(drop=True) if len(ratios) else ratios)
     tg = references.targets()
     tg = tg[tg["purpose"].isin(purposes) & (tg["metric"] == "ctrough")]
-    target_rows = []
-    for _, u in user.iterrows():
-        trough = float(u["ctrough_ng_ml"])
-        for _, t in tg[tg["drug"] == u["drug"]].iterrows():
-            hi = t["high"] if pd.notna(t["high"]) else np.inf
-            where = "below" if trough < t["low"] else ("above" if trough > hi else "within")
-            target_rows.append({"regimen": u["regimen"], "ctrough_ng_ml": trough,
-                                "reference": t["reference"], "kind": t["kind"],
-                                "low_ng_ml": t["low"], "high_ng_ml": t["high"],
-                                "position": where, "applies_to": t["applies_to"]})
-    return Placement(ExposureTable(refs), ratios, nearest,
-                     pd.DataFrame(target_rows, columns=_TARGETS_FRAME))
+    hits = user[["regimen", "drug", "ctrough_ng_ml"]].merge(tg, on="drug")
+    trough = hits["ctrough_ng_ml"].astype(float)
+    hits["position"] = np.where(trough < hits["low"], "below",
+                                np.where(trough > hits["high"].fillna(np.inf), "above", "within"))
+    targets = hits.assign(ctrough_ng_ml=trough).rename(
+        columns={"low": "low_ng_ml", "high": "high_ng_ml"})[_TARGETS_FRAME]
+    return Placement(ExposureTable(refs), ratios, nearest, targets)

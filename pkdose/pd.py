@@ -70,27 +70,21 @@ class PDParams:
         return replace(self, **kw)
 
 
-def _data() -> Mapping:
-    return load_toml("mtor_pd.toml")
-
-
 @cache
 def load_pd(which: str = "fitted") -> PDParams:
     """PD parameters: ``"fitted"`` (calibrated; what users get) or ``"proposed"``."""
-    raw = _data()
+    raw = load_toml("mtor_pd.toml")
     if which not in ("fitted", "proposed"):
         raise PkdoseError("PD parameter set must be 'fitted' or 'proposed'")
-    values = dict(raw["proposed"])
-    if which == "fitted":
-        values.update({k: v for k, v in raw.get("fitted", {}).items()
-                       if k in PDParams.__dataclass_fields__})
+    # The fitted table also says how it was fitted; only the parameters are read.
+    values = {**raw["proposed"], **(raw.get("fitted", {}) if which == "fitted" else {})}
     return PDParams(**{k: float(values[k]) for k in PDParams.__dataclass_fields__})
 
 
 @cache
 def settings() -> Mapping:
     """Verdict thresholds, rule thresholds, human turnover range, drug multipliers."""
-    raw = _data()
+    raw = load_toml("mtor_pd.toml")
     return {"verdict": raw["verdict"], "rules": raw["rules"],
             "human_t_half_m2_h": tuple(raw["human"]["t_half_m2_h_range"]),
             "drug_multiplier": {k: v for k, v in raw["drug_multiplier"].items()
@@ -304,19 +298,11 @@ def _time_average(y: np.ndarray, step_h: float) -> np.ndarray:
     return exposure.interval_metrics(t, y, above=(), below=(), periodic=False)["cavg_ng_ml"]
 
 
-def effect_site(profile: MtorProfile, params: PDParams
-                ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Effect-site concentration Ce over the window (and over the lead, if any)."""
-    return _site(profile, params.t_half_e0_h)
-
-
-def engagement_site(profile: MtorProfile, params: PDParams) -> np.ndarray:
-    """Engagement-site concentration Cc1 (what mTORC1 inhibition reads) over the window."""
-    return _site(profile, params.t_half_c1_h)[0]
-
-
-def _site(profile: MtorProfile, half_life_h: float) -> tuple[np.ndarray, np.ndarray | None]:
-    """A first-order compartment fed by the whole-blood profile, drug free at the first dose."""
+def site(profile: MtorProfile, half_life_h: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """A first-order compartment fed by the whole-blood profile, drug free at the first dose:
+    its concentration over the window and over the lead (None without one). The effect site
+    Ce has ``t_half_e0_h``, the engagement site Cc1 (what mTORC1 inhibition reads)
+    ``t_half_c1_h``."""
     lead = None if profile.lead is None else np.atleast_2d(profile.lead)
     c, c_lead = _through(lead, np.atleast_2d(profile.conc), rate_of(half_life_h), profile, 0.0)
     return np.maximum(c, 0.0), None if c_lead is None else np.maximum(c_lead, 0.0)
@@ -326,9 +312,9 @@ def mtorc2_window(profile: MtorProfile, params: PDParams, half_life_h: float,
                   ce: tuple[np.ndarray, np.ndarray | None] | None = None) -> np.ndarray:
     """Assembled mTORC2 fraction over the window at one turnover half-life.
 
-    ``ce`` (from :func:`effect_site`) lets several half-lives share one effect-site curve.
+    ``ce`` (the effect site from :func:`site`) lets several half-lives share one curve.
     """
-    ce_win, ce_lead = ce if ce is not None else effect_site(profile, params)
+    ce_win, ce_lead = ce if ce is not None else site(profile, params.t_half_e0_h)
 
     def drive(c: np.ndarray) -> np.ndarray:
         return 1.0 - params.imax_2 * hill(c, params.ic50_2_ng_ml, params.n_2)
@@ -346,8 +332,8 @@ def respond(profile: MtorProfile, params: PDParams, half_lives_h: Sequence[float
     first dose of the lead, or are periodic for a steady-state cycle. Vectorised over
     subjects; one effect-site curve serves every turnover half-life.
     """
-    ce = effect_site(profile, params)
-    cc1 = engagement_site(profile, params)
+    ce = site(profile, params.t_half_e0_h)
+    cc1 = site(profile, params.t_half_c1_h)[0]
     i1 = mtorc1_inhibition(cc1, params)
     halves = tuple(float(h) for h in half_lives_h)
     m2 = [mtorc2_window(profile, params, th, ce) for th in halves]
@@ -373,11 +359,8 @@ def pd_curves(conc: np.ndarray, step_h: float, params: PDParams, periodic: bool 
     """
     c = np.asarray(conc, float)
     profile = MtorProfile(np.atleast_2d(c), step_h, periodic, step_h * (c.shape[-1] - 1), "")
-    ce = effect_site(profile, params)
-    cc1 = engagement_site(profile, params)
-    out = {"ce_ng_ml": ce[0], "cc1_ng_ml": cc1, "mtorc1_inhibition": mtorc1_inhibition(cc1, params),
-           "mtorc2_fraction": mtorc2_window(profile, params, params.t_half_m2_h, ce)}
-    return {k: v.reshape(c.shape) for k, v in out.items()}
+    curves = respond(profile, params, (params.t_half_m2_h,)).curves
+    return {k: v.reshape(c.shape) for k, v in curves.items()}
 
 
 # --- verdicts ---------------------------------------------------------------------------

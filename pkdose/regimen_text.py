@@ -329,6 +329,12 @@ def _to_hours(value: float, unit: str) -> float:
     return value / 60.0 if unit == "min" else value * _UNIT_HOURS[unit]
 
 
+def hours_of(value: float, unit: str) -> float | None:
+    """``value`` in a time unit as written (``w``, ``days``, ``min``, ...) in hours; None
+    for a word that is no time unit. The one time vocabulary of regimens and options."""
+    return None if unit not in _TIME_UNITS else _to_hours(value, _TIME_UNITS[unit])
+
+
 def _weekday_range(word: str) -> list[int] | None:
     if word in _WEEKDAY_WORDS:
         return [_WEEKDAY_WORDS[word]]

@@ -17,12 +17,10 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import json
 import math
 import re
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pkdose import NOTICE, __version__
-from pkdose.errors import ExtrapolationWarning, PkdoseError
+from pkdose.errors import PkdoseError, warning_messages
 from pkdose.files import OutputFolder, printable
 from pkdose.regimen import Regimen
 
@@ -54,13 +52,15 @@ FILE_TIMEOUT_S = 120.0
 MANIFEST = ".pkdose-report.json"
 #: The page files: deleted first and moved in last, so a half-moved report has no page.
 PAGES = ("report.html", "report.md")
+#: PNG metadata: without the matplotlib version the PNG bytes depend only on the picture.
+PNG_METADATA = {"Software": None}
 #: Regimen ids a regimen file cannot take: they name fixed figures (figures/overlay.png).
 RESERVED_IDS = frozenset({"overlay"})
 #: Longest regimen id: with ``.png`` it stays a legal file name on every file system.
 MAX_ID_CHARS = 80
-#: Summary-table columns: (metric column, header, format).
-_SUMMARY = (("cmax_ng_ml", "Cmax", ".3g"), ("ctrough_ng_ml", "Ctrough", ".3g"),
-            ("cavg_ng_ml", "Cavg", ".3g"), ("auc168_ng_h_ml", "AUC168", ".4g"))
+#: Exposure columns of the summary and reference tables (registry names), shown as
+#: ``pkdose compare`` shows them.
+_SUMMARY = ("Cmax", "Ctrough", "Cavg", "AUC168")
 #: Columns of exposure rows that are labels, not metrics.
 _LABELS = ("regimen", "drug", "model", "species", "basis", "comedication", "id")
 
@@ -166,12 +166,10 @@ def load_file(path: str) -> list[Unit]:
         return [Unit(f"{stem}-{_slug(str(i))}", None, error=str(reg))
                 if isinstance(reg, PkdoseError) else Unit(f"{stem}-{_slug(str(i))}", reg)
                 for i, reg in regs.items()]
-    from pkdose.regimen_io import read_regimen_file
+    from pkdose.regimen_io import read_regimen_file, read_regimen_toml
 
     meta = read_regimen_file(path).metadata
     if "reference" not in meta:
-        from pkdose.regimen_io import read_regimen_toml
-
         return [Unit(stem, read_regimen_toml(path))]
     from pkdose import references
 
@@ -203,8 +201,8 @@ def _units() -> dict[str, str]:
     out = {q.column + end: ("" if q.unit in ("label", "text") else q.unit)
            for q in QUANTITIES.values() for end in ("", LOW, HIGH, P5, P95)}
     out.update({f"mtorc2_{v}_fraction": "fraction" for v in VERDICT_LABELS})
-    out.update({"window_h": "h", "population_n": "subjects", "nearest_reference": "",
-                "nearest_reference_regimen": "", "nearest_log_distance": "log"})
+    # The other placement columns are text, or ratios (metric_rows).
+    out.update({"window_h": "h", "population_n": "subjects", "nearest_log_distance": "log"})
     return out
 
 
@@ -233,10 +231,8 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
         values = {k: v for k, v in e.row.items() if k not in _LABELS}
         if placed is not None:
             values.update(placed.nearest_of(e.regimen_id))
-            for _, t in placed.targets_of(e.regimen_id).iterrows():
-                key = f"ctrough_vs_{t['reference']}_{t['kind']}"
-                values[key] = t["position"]
-                units.setdefault(key, "")
+            values.update({f"ctrough_vs_{t['reference']}_{t['kind']}": t["position"]
+                           for _, t in placed.targets_of(e.regimen_id).iterrows()})
         for metric, v in values.items():
             rows.append({**base, "metric": metric, "value": _value(v),
                          "unit": units.get(metric, "ratio" if metric.endswith("_ratio")
@@ -245,11 +241,6 @@ def metric_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[dic
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def _png_metadata() -> dict[str, str | None]:
-    # Without the matplotlib version the PNG bytes depend only on the picture.
-    return {"Software": None}
 
 
 def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFolder,
@@ -267,7 +258,7 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
     def save(rel: str, fig) -> Path:
         try:
             # Saved here, not by plot_curves, so a full disk names the report's file.
-            fig.savefig(path := out.path(rel), metadata=_png_metadata())
+            fig.savefig(path := out.path(rel), metadata=PNG_METADATA)
         finally:
             plt.close(fig)
         return path
@@ -376,21 +367,20 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
     """Header then one row per regimen, each followed by its model range (as in ``pkdose
     compare``), as plain text (escaped by the caller)."""
     from pkdose.engine import quantity
-    from pkdose.results import interval_text, model_range, range_text, verdict_mark
+    from pkdose.results import format_value, interval_text, model_range, range_text, verdict_mark
 
-    head = ["id", "regimen", "source file", "model", "basis", *[h for _, h, _ in _SUMMARY],
-            "mTORC1 %", "mTORC2 %", "verdict", "first reason"]
+    shown = [quantity(m) for m in (*_SUMMARY, "mTORC1 mean", "mTORC2 mean", "mTORC2 verdict")]
+    head = ["id", "regimen", "source file", "model", "basis", *[q.label for q in shown[:-1]],
+            "verdict", "first reason"]
     if placed is not None:
         head += ["nearest reference", "AUC168 ratio"]
     rows = [head]
     for e in entries:
         r = e.row
-        reasons = str(r["mtorc2_reasons"]).split("; ")
         line = [e.regimen_id, e.label, Path(e.source_file).name, str(r["model"]),
                 str(r["basis"]),
-                *[_fmt(r[c], f) for c, _, f in _SUMMARY],
-                _fmt(100 * r["mtorc1_mean"], ".0f"), _fmt(100 * r["mtorc2_mean"], ".0f"),
-                str(r["mtorc2_verdict"]) + verdict_mark(r, "mtorc2_verdict"), reasons[0]]
+                *(format_value(r[q.column], q.unit) + verdict_mark(r, q.column) for q in shown),
+                str(r["mtorc2_reasons"]).split("; ")[0]]
         if placed is not None:
             near = placed.nearest_of(e.regimen_id)
             line += [str(near.get("nearest_reference", "-")),
@@ -403,11 +393,7 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
             spans.append((f"5-95 % of {r['population_n']:.0f} ({r['population']})",
                           interval_text, ""))
         for label, text, last in spans:
-            # format_value prints these units as _SUMMARY and the percent columns do.
-            span = ["", label, "", "", "",
-                    *[text(r, c, quantity(c).unit) for c in
-                      (*(c for c, _, _ in _SUMMARY), "mtorc1_mean", "mtorc2_mean",
-                       "mtorc2_verdict")], last]
+            span = ["", label, "", "", "", *[text(r, q.column, q.unit) for q in shown], last]
             rows.append(span + [""] * (len(head) - len(span)))
     return rows
 
@@ -440,15 +426,16 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                 generated: str) -> str:
     """The self-contained report page (inline CSS, base64 PNGs, no scripts or links)."""
     e_ = html.escape
+    # The version and command line, at the top and again at the bottom of the page.
+    meta = (f'<p class="meta">pkdose {e_(__version__)} &middot; command: '
+            f"<code>{e_(command)}</code></p>")
     parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>pkdose regimen report</title>", f"<style>{_CSS}</style>", "</head>",
              "<body>", "<h1>pkdose regimen report</h1>",
              f'<p class="notice" id="notice-top"><strong>Research use only.</strong> '
              f"{e_(NOTICE)}</p>",
-             f'<p class="meta" id="generated">{GENERATED_PREFIX} {e_(generated)}</p>',
-             f'<p class="meta">pkdose {e_(__version__)} &middot; command: '
-             f"<code>{e_(command)}</code></p>"]
+             f'<p class="meta" id="generated">{GENERATED_PREFIX} {e_(generated)}</p>', meta]
     if failed:
         items = "\n".join(f"<li><code>{e_(p)}</code>: {e_(reason)}</li>" for p, reason in failed)
         parts.append(f'<section class="failed" id="failed"><h2>Files not reported '
@@ -477,11 +464,14 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
               "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]
     if placed is not None and not placed.references.frame.empty:
         refs = placed.references.frame
-        rows = [["reference", "purpose", "regimen", "Cmax", "Ctrough", "Cavg", "AUC168",
-                 "verdict"]]
+        from pkdose.engine import quantity
+        from pkdose.results import format_value
+
+        rows = [["reference", "purpose", "regimen", *_SUMMARY, "verdict"]]
         for _, r in refs.iterrows():
             rows.append([str(r["reference"]), str(r["purpose"]), str(r["regimen"]),
-                         *[_fmt(r[c], f) for c, _, f in _SUMMARY], str(r["mtorc2_verdict"])])
+                         *[format_value(r[q.column], q.unit) for q in map(quantity, _SUMMARY)],
+                         str(r["mtorc2_verdict"])])
         parts += ["<h2>Reference regimens</h2>",
                   "<p>Steady state of each reference's repeating dose, default model, with "
                   "its own co-medication (docs/references.md).</p>",
@@ -508,11 +498,10 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
         if e.warnings:
             parts.append("<p>Warnings:</p><ul>" + "".join(f"<li>{e_(w)}</li>"
                                                            for w in e.warnings) + "</ul>")
-        metric_table = [["metric", "value", "unit"]]
-        for k, v in r.items():
-            if k in _LABELS or k in ("mtorc2_reasons", "mtorc2_verdict", *RANGE_COLUMNS):
-                continue
-            metric_table.append([str(k), _fmt(v, ".4g"), units.get(str(k), "")])
+        metric_table = [["metric", "value", "unit"],
+                        *([str(k), _fmt(v, ".4g"), units.get(str(k), "")] for k, v in r.items()
+                          if k not in (*_LABELS, "mtorc2_reasons", "mtorc2_verdict",
+                                       *RANGE_COLUMNS))]
         parts += [_html_table(metric_table), "</section>"]
     parts += ['<h2 id="sources">Models and sources</h2>', "<ul>"]
     for m in _models(entries):
@@ -520,9 +509,7 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
         parts.append(f"<li><strong>{e_(m['name'])}</strong> ({e_(m['drug'])}): "
                      f"{e_(m['title'])}. {e_(m['citation'])}{e_(doi)}</li>")
     parts += [f"<li><strong>mTOR PD</strong>: {e_(_pd_source())}</li>", "</ul>",
-              f'<p class="meta">pkdose {e_(__version__)} &middot; command: '
-              f"<code>{e_(command)}</code></p>",
-              f'<p class="notice" id="notice-bottom">{e_(NOTICE)}</p>', "</body>", "</html>"]
+              meta, f'<p class="notice" id="notice-bottom">{e_(NOTICE)}</p>', "</body>", "</html>"]
     return "\n".join(parts) + "\n"
 
 
@@ -589,10 +576,8 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
     from pkdose.simulation import reference_caveats, simulate
 
     reg = unit.regimen
-    varied = {} if variation is None else {"population": variation.population,
-                                           "n": variation.n, "seed": variation.seed}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ExtrapolationWarning)
+    varied = {} if variation is None else asdict(variation)
+    with warning_messages() as messages:
         row = compare([reg], with_=unit.comedication, species=unit.species,
                       metrics=(*DEFAULT_METRICS, "mTORC2 reasons"), **varied).frame.iloc[0]
         curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H,
@@ -603,12 +588,10 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
             curve = curve.assign(**curve_band(reg, **varied, model=row["model"],
                                               with_=unit.comedication,
                                               times_h=curve["time_h"]))
-    msgs = list(dict.fromkeys(str(w.message) for w in caught
-                              if issubclass(w.category, ExtrapolationWarning)))
     if source.lower().endswith(".toml"):
         # The co-medication of a reference file is applied here; its other caveats stand.
-        msgs = [m for m in reference_caveats(source) if "not applied" not in m] + msgs
-    return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), msgs)
+        messages = [m for m in reference_caveats(source) if "not applied" not in m] + messages
+    return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), messages)
 
 
 @dataclass
@@ -664,23 +647,20 @@ def _report_files(files: Sequence[str], progress: Progress | None,
                   ) -> list[FileReport]:
     """:func:`report_file` for each file: in one worker process under the time budget
     (replaced after a file it had to abandon), or in this process without one."""
+    from contextlib import nullcontext
+
     from pkdose import worker
 
-    def announce(i: int, path: str) -> None:
-        if progress is not None:
-            progress(i, len(files), path)
-
-    if file_timeout_s is None or not worker.available():
-        out = []
-        for i, path in enumerate(files, 1):
-            announce(i, path)
-            out.append(report_file(path, variation))
-        return out
+    budget = file_timeout_s is not None and worker.available()
     reports: list[FileReport] = []
-    with worker.Worker(preload=("pkdose.report", "pkdose.comparison", "pkdose.simulation",
-                                "pkdose.pd")) as w:
+    with (worker.Worker(preload=("pkdose.report", "pkdose.comparison", "pkdose.simulation",
+                                 "pkdose.pd")) if budget else nullcontext()) as w:
         for i, path in enumerate(files, 1):
-            announce(i, path)
+            if progress is not None:
+                progress(i, len(files), path)
+            if not budget:
+                reports.append(report_file(path, variation))
+                continue
             try:
                 reports.append(w.call(report_file, (path, variation), file_timeout_s))
             except worker.CallFailed as exc:
@@ -734,10 +714,6 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         interval and the share of subjects per verdict beside its row, and the 5-95 %
         band shaded in its figure.
 
-    Returns
-    -------
-    ReportResult
-
     Raises
     ------
     PkdoseError
@@ -747,7 +723,7 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         not raised.
     """
     from pkdose.comparison import parse_against, place
-    from pkdose.results import ExposureTable
+    from pkdose.results import ExposureTable, json_text
 
     fmts = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
     unknown = [f for f in fmts if f not in FORMATS]
@@ -804,12 +780,10 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
             df["value"] = [_csv_value(v) for v in df["value"]]
             out.write_text(pages["csv"], df.to_csv(index=False, lineterminator="\n"))
         if "json" in fmts:
-            payload = {"notice": NOTICE, "pkdose_version": __version__, "command": command,
-                       "failed": [{"path": p, "reason": r} for p, r in result.failed],
-                       "warnings": [{"regimen_id": e.regimen_id, "message": w}
-                                    for e in entries for w in e.warnings],
-                       "rows": rows}
-            out.write_text(pages["json"], json.dumps(payload, indent=2) + "\n")
+            out.write_text(pages["json"], json_text(
+                command=command, failed=[{"path": p, "reason": r} for p, r in result.failed],
+                warnings=[{"regimen_id": e.regimen_id, "message": w}
+                          for e in entries for w in e.warnings], rows=rows))
         if "md" in fmts:
             out.write_text(pages["md"], render_md(entries, result.failed, placed, command,
                                                   generated))

@@ -109,6 +109,12 @@ def format_value(value: object, unit: str) -> str:
     return f"{x:.3g}"
 
 
+def json_text(**fields: object) -> str:
+    """A JSON document of pkdose: the research notice, the pkdose version, then ``fields``."""
+    return json.dumps({"notice": NOTICE, "pkdose_version": __version__, **fields},
+                      indent=2) + "\n"
+
+
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1,
                left_also: Sequence[int] = (), indent: str = "", rule: bool = True) -> str:
     """Aligned plain-text table; the first ``left`` columns (and ``left_also``) flush
@@ -193,8 +199,7 @@ class ExposureTable:
 
     def to_json(self, **extra: object) -> str:
         """JSON with the research notice, the pkdose version and the rows."""
-        return json.dumps({"notice": NOTICE, "pkdose_version": __version__,
-                           "rows": self.records(), **extra}, indent=2) + "\n"
+        return json_text(rows=self.records(), **extra)
 
     def to_text(self, metrics: Sequence[str] = TEXT_METRICS, prefixes: Sequence[str] = (),
                 legend: bool = True) -> str:

@@ -157,6 +157,16 @@ def test_durations_read_as_users_write_them(text, hours):
     assert parse_duration(text, "--until") == pytest.approx(hours)
 
 
+def test_options_read_durations_with_the_time_units_of_regimen_text():
+    # One vocabulary: what a regimen says ("for 2 wks", "every 23 min") an option takes,
+    # in the same hours (minutes divided, so 23 min is the float nearest 23/60).
+    from pkdose.regimen_text import hours_of
+
+    for text, value, unit in (("2wks", 2, "wks"), ("23min", 23, "min"), ("3 months", 3, "months")):
+        assert parse_duration(text, "--until") == hours_of(value, unit)
+    assert parse_duration("23min", "--step") == 23 / 60
+
+
 def test_python_dash_m_pkdose_runs_the_cli():
     res = subprocess.run([sys.executable, "-m", "pkdose", "models"], capture_output=True,
                          text=True, timeout=120)

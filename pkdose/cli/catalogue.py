@@ -18,17 +18,15 @@ def models(drug):
     Example:
       pkdose models --drug everolimus
     """
+    from pkdose.drugs import resolve_drug
     from pkdose.model import builtin_models
 
     notice()
-    shown = 0
-    for m in builtin_models(species=None).values():
-        if drug:
-            from pkdose.drugs import resolve_drug
-
-            if m.drug != resolve_drug(drug):
-                continue
-        shown += 1
+    wanted = resolve_drug(drug) if drug else None
+    shown = [m for m in builtin_models(species=None).values() if wanted in (None, m.drug)]
+    if not shown:
+        raise PkdoseError(f"no model for {drug!r}")
+    for m in shown:
         flag = " (default)" if m.default else ""
         if m.is_animal:
             flag = f" ({m.species}{', default' if m.default else ''}; docs/species.md)"
@@ -49,8 +47,6 @@ def models(drug):
             from pkdose.conditions import model_conditions
 
             click.echo(f"    conditions: {model_conditions(m)}")
-    if not shown:
-        raise PkdoseError(f"no model for {drug!r}")
 
 
 @click.group(invoke_without_command=True)
@@ -73,12 +69,11 @@ def references(ctx, purpose, drug, species):
     """
     if ctx.invoked_subcommand is not None:
         return
+    from pkdose.comparison import AGAINST_GROUPS
     from pkdose.drugs import resolve_drug
     from pkdose.references import load
 
     notice()
-    from pkdose.comparison import AGAINST_GROUPS
-
     purposes = AGAINST_GROUPS.get(purpose, (purpose,)) if purpose else (None,)
     frames = [load(purpose=p, drug=resolve_drug(drug) if drug else None, species=species)
               for p in purposes]

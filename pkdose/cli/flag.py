@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from pkdose import NOTICE, __version__
 from pkdose.cli.options import model_options, parse_params, subject_from_options
 from pkdose.cli.output import Outputs, notice, write
 
@@ -33,6 +30,7 @@ def flag(regimens, json_path, species, model_name, param, weight, height, sex, a
       pkdose flag "sirolimus 1 mg daily" "sirolimus 6 mg weekly" "everolimus 5 mg weekly"
     """
     from pkdose.comparison import flag as judge
+    from pkdose.results import json_text
     from pkdose.simulation import load_regimens
 
     notice()
@@ -43,6 +41,4 @@ def flag(regimens, json_path, species, model_name, param, weight, height, sex, a
     for v in verdicts:
         out.text(v.to_text())
     if json_path:
-        payload = {"notice": NOTICE, "pkdose_version": __version__,
-                   "regimens": [v.to_dict() for v in verdicts]}
-        write(json.dumps(payload, indent=2) + "\n", json_path)
+        write(json_text(regimens=[v.to_dict() for v in verdicts]), json_path)

@@ -10,18 +10,16 @@ import click
 
 from pkdose.errors import PkdoseError
 
-_UNIT_H = {"": 1.0, "h": 1.0, "hr": 1.0, "hrs": 1.0, "hour": 1.0, "hours": 1.0,
-           "min": 1 / 60, "mins": 1 / 60, "minute": 1 / 60, "minutes": 1 / 60,
-           "d": 24.0, "day": 24.0, "days": 24.0, "w": 168.0, "wk": 168.0, "week": 168.0,
-           "weeks": 168.0}
-
 
 def parse_duration(text: str, what: str) -> float:
-    """'12w', '84d', '36h', '30min' or a bare number of hours."""
+    """'12w', '84d', '36h', '30min' (the time units of regimen text) or a bare number of
+    hours."""
+    from pkdose.regimen_text import hours_of
+
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*([a-z]*)\s*", str(text).lower())
-    if not m or m.group(2) not in _UNIT_H:
+    value = hours_of(float(m.group(1)), m.group(2) or "h") if m else None
+    if value is None:
         raise PkdoseError(f"cannot read {what} {text!r}; write e.g. 12w, 84d, 36h or 30min")
-    value = float(m.group(1)) * _UNIT_H[m.group(2)]
     if not (math.isfinite(value) and value > 0):
         raise PkdoseError(f"{what} must be positive, got {text!r}")
     return value
@@ -53,13 +51,9 @@ def parse_params(items: tuple[str, ...]) -> dict[str, float]:
 
 def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
     """Covariates given on the command line (the rest take the typical subject's values)."""
-    subj: dict[str, object] = {}
-    for key, val in (("weight_kg", weight), ("height_cm", height), ("age_y", age),
-                     ("hct_pct", hct)):
-        if val is not None:
-            subj[key] = val
-    if sex:
-        subj["sex"] = sex
+    named = {"weight_kg": weight, "height_cm": height, "age_y": age, "hct_pct": hct,
+             "sex": sex or None}
+    subj: dict[str, object] = {k: v for k, v in named.items() if v is not None}
     from pkdose.model import parse_covariates  # here, not at the top: it loads numpy, pandas
 
     subj.update(parse_covariates(list(covariate)))
