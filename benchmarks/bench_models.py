@@ -16,8 +16,9 @@ conversion to ng/mL, returned as an N x 2,185 array):
 Run on demand:  python benchmarks/bench_models.py [--n 1000 10000] [--repeat 3]
 Each (workload, N) runs in a fresh process, so its peak memory (ru_maxrss, whole process,
 imports included) is its own. Prints one line each: ``<workload> N=<n>: <seconds> s``
-(median of ``--repeat`` runs), the peak memory, the mrgsolve seconds recorded in issue 15
-on this machine (N = 10,000 only) and the ratio, the process CPU seconds (median; less
+(median of ``--repeat`` runs after one untimed warm-up call), the peak memory, the
+mrgsolve seconds recorded in issue 15 on this machine (N = 10,000 only) and the ratio,
+the process CPU seconds (median; less
 sensitive than wall time to other jobs on a shared machine) and the load average; then
 the ratio of each Wu 2012 workload to the linear one (issue 15: within 3x). Then: the
 linear model and Wu 2012 at 1, 84 and 3,000 doses of 0.5 mg daily (cost independent of
@@ -88,6 +89,10 @@ def one(name: str, n: int, repeat: int) -> dict:
     times = np.arange(2185, dtype=float)
     regimen, model = setup(name)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # One untimed call first, as in extras(): a fresh process pays once for lazy imports,
+    # the model's first parse and the heap's first growth (0.8-1.2 s at N = 10,000), none
+    # of which a simulation costs; mrgsolve's recorded times likewise leave out compiling.
+    run_once(regimen, model, n, times)
     secs, cpus = [], []
     for _ in range(repeat):
         c0, t0 = time.process_time(), time.perf_counter()

@@ -258,11 +258,13 @@ def encode_condition(column: str, values: pd.Series) -> pd.Series:
     cond = conditions()[condition_columns()[column]]
     codes_of = dict(cond.levels)
     allowed = set(codes_of.values())
-    # Mapped once per distinct spelling, not per subject (populations of 100,000 rows).
-    idx, spellings = pd.factorize(values.astype(str), use_na_sentinel=False)
+    # Mapped once per distinct value, not per subject (populations of 100,000 rows); the
+    # values are made text only then (astype(str) of a whole float column of 10,000 rows
+    # cost 2 ms per condition, a tenth of simulating the subjects).
+    idx, spellings = pd.factorize(values, use_na_sentinel=False)
     out = []
     for s in spellings:
-        k = _key(s)
+        k = _key(str(s))
         code = codes_of.get(k)
         if code is None:
             try:
