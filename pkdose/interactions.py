@@ -583,7 +583,9 @@ def list_interactions(drug: str | None = None) -> pd.DataFrame:
         }
         for r in interactions() if d is None or r.drug == d
     ]
-    return pd.DataFrame(rows)
+    # Ratios a source does not report are NaN, as in a column where others report them.
+    return pd.DataFrame(rows).astype(dict.fromkeys(
+        ("auc_ratio", "cmax_ratio", "clf_ratio", "trough_ratio"), float))
 
 
 def _kinetics_text(comedication: str) -> str:
@@ -624,6 +626,10 @@ def apply_interactions(model_params: Mapping[str, np.ndarray], model: Any,
         prednisolone in ter Heine 2018: set the subject's ``prednisolone_mg_day``).
     """
     rows = _canonical(model.drug, names)
+    if rows and model.is_animal:  # the shipped ratios were all measured in people
+        raise PkdoseError(f"co-medication effects come from human studies; {model.name} is a "
+                          f"{model.species} model: give the {model.species} regimen without "
+                          "co-medication")
     for r in rows:
         if r.covariate and any(e.covariate == r.covariate for e in model.effects):
             raise PkdoseError(

@@ -260,7 +260,7 @@ def check_extrapolation(model: Model, regimen: Regimen, cov: pd.DataFrame) -> li
                 f"{route} dosing is for animal studies and {model.name} is a human model; "
                 "choose the animal species (mouse, dog or marmoset) to use its model",
                 option="species")
-        if route not in model.routes and "oral" not in model.routes:
+        if route not in model.routes and set(model.routes) <= {"iv", "infusion"}:
             raise PkdoseError(
                 f"{model.drug} is given by intravenous infusion only (model {model.name}); "
                 f"write e.g. '{model.drug} 25 mg iv weekly' or 'iv over 60 min'")

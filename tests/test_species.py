@@ -163,6 +163,24 @@ def test_animal_subjects_have_weight_sex_and_food_only(mouse, subjects, message)
         prepare(mouse, subjects)
 
 
+def test_an_animal_model_refuses_human_co_medications(mouse):
+    # A human ketoconazole study's ratio was applied to the mouse silently (Cavg x11), while
+    # every human covariate was refused.
+    for with_ in ("ketoconazole", "rifampin:day2-"):
+        with pytest.raises(PkdoseError, match="come from human studies; fixture-mouse is a "
+                                              "mouse model"):
+            simulate("rapamycin 14 ppm diet", model=mouse, subjects={"food_g_day": 4.0},
+                     until_h=24, with_=with_)
+
+
+def test_an_animal_model_without_the_route_names_its_routes_not_iv_only():
+    # The shipped mouse model has no oral route; it was told to be an iv-only drug.
+    with pytest.raises(PkdoseError, match="fitted to diet/ip/sc dosing only"):
+        simulate("sirolimus 1 mg daily", species="mouse", until_h=24)
+    with pytest.raises(PkdoseError, match="intravenous infusion only"):
+        simulate("temsirolimus 25 mg daily", until_h=24)
+
+
 def test_a_ppm_diet_without_food_data_says_how_to_give_it(mouse, monkeypatch):
     monkeypatch.setattr("pkdose.species.food_data", lambda: {})
     with pytest.raises(PkdoseError, match="food_g_day") as err:
