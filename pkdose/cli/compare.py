@@ -7,6 +7,8 @@ import click
 
 from pkdose.cli.lazy import pd
 from pkdose.cli.options import (
+    csv_option,
+    json_option,
     model_options,
     parse_bands,
     parse_duration,
@@ -14,7 +16,6 @@ from pkdose.cli.options import (
     parse_window,
     plot_options,
     population_options,
-    precision_option,
     subject_from_options,
 )
 from pkdose.cli.output import Outputs, notice, write, write_csv
@@ -22,11 +23,8 @@ from pkdose.cli.output import Outputs, notice, write, write_csv
 
 @click.command()
 @click.argument("regimens", nargs=-1, required=True)
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write all metrics (one row per regimen) to CSV (-: stdout).")
-@precision_option("%.10g")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write all metrics to JSON (-: stdout).")
+@csv_option("all metrics (one row per regimen)", "%.10g")
+@json_option("all metrics")
 @plot_options("Overlay the curves in one figure (PNG/SVG/PDF).")
 @click.option("--until", metavar="DURATION", help="Plot horizon, default 4 weeks.")
 @click.option("--window", metavar="START-END",
@@ -34,8 +32,6 @@ from pkdose.cli.output import Outputs, notice, write, write_csv
 @click.option("--against", metavar="GROUPS",
               help="Place the regimens among reference regimens: transplant, oncology, tsc, "
                    "lam, ageing, all (comma-separated).")
-@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
-              help="Compare animal regimens with the species' default model; default human.")
 @population_options(None, "Also show each metric's 5-95 % interval over this many virtual "
                     "subjects (default 500 with --population) and the share per verdict.",
                     "Population of the intervals: older-adults, transplant-adults or a CSV "

@@ -8,25 +8,10 @@ import re
 import click
 
 from pkdose.cli.lazy import pd
-from pkdose.cli.options import population_options, precision_option, refuse_stdout_figure
+from pkdose.cli.options import csv_option, plot_option, subjects_options
 from pkdose.cli.output import Outputs, notice, pct, write_csv
 from pkdose.cli.progress import ProgressBar, dose_progress
 from pkdose.errors import PkdoseError
-
-
-def _subject_options(n_default: int, n_help: str):
-    """--n, --population and --seed (the shared ``population_options``), --model and
-    --with: the subjects every design command simulates."""
-
-    def deco(f):
-        f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
-                         help="Co-medication applied to every subject (repeatable).")(f)
-        f = click.option("--model", "model_name", metavar="NAME|FILE",
-                         help="Model for the regimens of its drug; default: each drug's "
-                              "default model.")(f)
-        return population_options(n_default, n_help)(f)
-
-    return deco
 
 
 @click.group()
@@ -52,7 +37,7 @@ def design():
               help="Fraction of subjects that must meet a condition target, e.g. 0.9.")
 @click.option("--max-tablets", type=click.IntRange(min=1, max=10), default=5,
               show_default=True, help="Most tablets per intake: bounds the dose searched.")
-@_subject_options(1000, "Virtual subjects (the same ones at every dose tried).")
+@subjects_options(1000, "Virtual subjects (the same ones at every dose tried).")
 def design_find_dose(drug, schedule, target, fraction, max_tablets, n, population, seed,
                      model_name, with_):
     """The dose that meets a population target, rounded to marketed tablets.
@@ -113,10 +98,8 @@ def format_find_dose(df: pd.DataFrame) -> str:
               help="Two-sided significance level.")
 @click.option("--trials", "n_trials", type=click.IntRange(min=1), default=2000,
               show_default=True, help="Simulated trials for the empirical power.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the comparison table to CSV (-: stdout).")
-@precision_option("%.6g")
-@_subject_options(1000, "Virtual subjects per arm (different subjects in every arm).")
+@csv_option("the comparison table", "%.6g")
+@subjects_options(1000, "Virtual subjects per arm (different subjects in every arm).")
 def design_arms(regimens, metric, power, alpha, n_trials, csv_path, float_format, n,
                 population, seed, model_name, with_):
     """Overlap of exposure between arms and subjects per arm to tell them apart.
@@ -197,13 +180,9 @@ def format_arms(df: pd.DataFrame) -> str:
               help="Largest dose of the default grid.")
 @click.option("--intervals", default="1-14", show_default=True, metavar="DAYS",
               help="Dosing intervals in days: a range 1-14 or a list 1,2,7,14.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the table of all schedules to CSV (-: stdout).")
-@precision_option("%.6g")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
-              callback=refuse_stdout_figure,
-              help="Trade-off plot: mTORC1 engagement vs fraction mTORC2-spared.")
-@_subject_options(50, "Virtual subjects (the same ones for every schedule).")
+@csv_option("the table of all schedules", "%.6g")
+@plot_option("Trade-off plot: mTORC1 engagement vs fraction mTORC2-spared.", log=False)
+@subjects_options(50, "Virtual subjects (the same ones for every schedule).")
 def design_window(drug, mtorc1, mtorc1_fraction, spared, doses, max_mg, intervals, csv_path,
                   float_format, plot_path, n, population, seed, model_name, with_):
     """Schedules that engage mTORC1 while keeping mTORC2 spared (dose x interval).

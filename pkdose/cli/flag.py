@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import click
 
-from pkdose.cli.options import model_options, parse_params, subject_from_options
+from pkdose.cli.options import json_option, model_options, parse_params, subject_from_options
 from pkdose.cli.output import Outputs, notice, write
 
 
 @click.command()
 @click.argument("regimens", nargs=-1, required=True)
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the verdicts, reasons and numbers to JSON (-: stdout).")
-@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
-              help="Judge animal regimens with the species' default model and its mTORC2 "
-                   "turnover; default human.")
+@json_option("the verdicts, reasons and numbers")
 @model_options
 def flag(regimens, json_path, species, model_name, param, weight, height, sex, age, hct,
          covariate, with_):

@@ -7,7 +7,7 @@ import math
 import click
 
 from pkdose.cli.lazy import pd
-from pkdose.cli.options import assay_option, parse_when, precision_option, refuse_stdout_figure
+from pkdose.cli.options import assay_option, csv_option, model_and_with, parse_when, plot_option
 from pkdose.cli.output import Outputs, notice, write_csv
 from pkdose.errors import PkdoseError
 
@@ -24,10 +24,7 @@ from pkdose.errors import PkdoseError
                    "clock times unless the CSV has dose rows).")
 @click.option("--covariates", metavar="NAME=VALUE,...",
               help="e.g. age=67,weight=82,hct=41 (also height, sex, ast, prednisolone).")
-@click.option("--model", "model_name", metavar="NAME|FILE",
-              help="Model name or file; default: the drug's default model.")
-@click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
-              help="Co-medication applied through the cited interaction layer (repeatable).")
+@model_and_with
 @click.option("--target", metavar="TARGET",
               help="Recommend a dose and interval on real tablets: \"trough 5-10\", "
                    "\"AUC168 400\" (met within 80-125 %) or \"mTORC2 spared\".")
@@ -41,13 +38,8 @@ from pkdose.errors import PkdoseError
 @assay_option("Method of the levels without an assay column, and of --target.")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed of the posterior sampling.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the fitted curve with its 90 % band to CSV (-: stdout).")
-@precision_option("%.6g")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
-              callback=refuse_stdout_figure,
-              help="Figure of the fit: measured levels, MAP curve, band, typical curve.")
-@click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
+@csv_option("the fitted curve with its 90 % band", "%.6g")
+@plot_option("Figure of the fit: measured levels, MAP curve, band, typical curve.")
 def individual(regimen, levels_path, first_dose, covariates, model_name, with_, target,
                max_tablets, missed, late, assay, seed, csv_path, float_format, plot_path, log):
     """One person's exposure from measured blood levels (MAP-Bayesian estimation).

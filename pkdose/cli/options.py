@@ -8,6 +8,7 @@ import re
 
 import click
 
+from pkdose.cli.output import STDOUT
 from pkdose.errors import PkdoseError
 
 
@@ -128,6 +129,18 @@ def refuse_stdout_figure(ctx, param, value):
     return value
 
 
+def plot_option(plot_help: str, log: bool = True):
+    """--plot FILE (a figure, never stdout) and, with ``log``, --log."""
+
+    def deco(f):
+        if log:
+            f = click.option("--log", is_flag=True, help="Log concentration axis in the plot.")(f)
+        return click.option("--plot", "plot_path", callback=refuse_stdout_figure,
+                            type=click.Path(dir_okay=False, writable=True), help=plot_help)(f)
+
+    return deco
+
+
 def plot_options(plot_help: str):
     """--plot FILE, --log, --pd and --band, shared by the commands that draw curves."""
 
@@ -138,16 +151,17 @@ def plot_options(plot_help: str):
         f = click.option("--pd", "show_pd", is_flag=True,
                          help="Add a panel with mTORC1 inhibition and mTORC2 fraction to the "
                               "plot.")(f)
-        f = click.option("--log", is_flag=True, help="Log concentration axis in the plot.")(f)
-        return click.option("--plot", "plot_path", callback=refuse_stdout_figure,
-                            type=click.Path(dir_okay=False, writable=True), help=plot_help)(f)
+        return plot_option(plot_help)(f)
 
     return deco
 
 
-def model_options(f):
-    """--model, --param, the subject's covariates and --with: shared by simulate, compare
-    and flag."""
+#: The animals a regimen can be given to with ``--species`` (default human).
+ANIMALS = ("mouse", "dog", "marmoset")
+
+
+def model_and_with(f):
+    """--model and --with: the model of a drug's regimens and the co-medications."""
     f = click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
                      help="Co-medication applied through the cited interaction layer, e.g. "
                           "ciclosporin, ketoconazole, grapefruit-juice, optionally with its "
@@ -155,6 +169,14 @@ def model_options(f):
                           "and days taken: ketoconazole:day8-day14, rifampin:day3- (onset "
                           "and offset from its cited kinetics); adds to the regimen's own "
                           "'with ...' (repeatable; see `pkdose interactions`).")(f)
+    return click.option("--model", "model_name", metavar="NAME|FILE",
+                        help="Model name (see `pkdose models`) or model TOML file, for the "
+                             "regimens of its drug; default: each drug's default model.")(f)
+
+
+def model_options(f):
+    """--model, --with, --species, --param and the subject's covariates: shared by simulate,
+    compare and flag."""
     f = condition_options(f)
     f = click.option("--covariate", multiple=True, metavar="NAME=VALUE",
                      help="Other covariates, e.g. ast_iu_l=50, prednisolone_mg_day=20, "
@@ -166,10 +188,10 @@ def model_options(f):
     f = click.option("--weight", type=float, help="Body weight (kg); default 70.")(f)
     f = click.option("--param", multiple=True, metavar="NAME=VALUE",
                      help="Override a typical parameter value, e.g. cl=7.5 (repeatable).")(f)
-    f = click.option("--model", "model_name", metavar="NAME|FILE",
-                     help="Model name (see `pkdose models`) or model TOML file; "
-                          "default: the drug's default model.")(f)
-    return f
+    f = click.option("--species", type=click.Choice(ANIMALS),
+                     help="Animal regimens, on the species' default model (ip, sc and ppm "
+                          "diets need one); default human.")(f)
+    return model_and_with(f)
 
 
 def population_options(n_default: int | None, n_help: str, population_help: str = (
@@ -188,6 +210,12 @@ def population_options(n_default: int | None, n_help: str, population_help: str 
     return deco
 
 
+def subjects_options(n_default: int, n_help: str):
+    """--n, --population, --seed, --model and --with: the virtual subjects of population and
+    design."""
+    return lambda f: population_options(n_default, n_help)(model_and_with(f))
+
+
 #: ``--precision full``: 17 significant digits read back to the same float64 (every bit).
 FULL_PRECISION = "%.17g"
 
@@ -202,13 +230,28 @@ def parse_precision(text: str) -> str:
     return spec
 
 
-def precision_option(default: str):
-    """--precision of the CSV a command writes; ``default`` keeps the command's own."""
-    return click.option(
-        "--precision", "float_format", default=default, show_default=True, metavar="full|%.Ng",
-        callback=lambda ctx, param, value: parse_precision(value),
-        help="Numbers in the CSV: full (%.17g, every bit of a float64 read back exactly) or "
-             "a printf spec such as %.10g.")
+def csv_option(what: str, precision: str, to_stdout: bool = False):
+    """--csv FILE (``-``: stdout; the default when ``to_stdout``) and --precision, its
+    float format (``precision`` the command's default)."""
+
+    def deco(f):
+        f = click.option(
+            "--precision", "float_format", default=precision, show_default=True,
+            metavar="full|%.Ng", callback=lambda ctx, param, value: parse_precision(value),
+            help="Numbers in the CSV: full (%.17g, every bit of a float64 read back exactly) "
+                 "or a printf spec such as %.10g.")(f)
+        return click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
+                            default=STDOUT if to_stdout else None,
+                            help=f"Write {what} to CSV (-: stdout"
+                                 f"{', the default' if to_stdout else ''}).")(f)
+
+    return deco
+
+
+def json_option(what: str):
+    """--json FILE (``-``: stdout)."""
+    return click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+                        help=f"Write {what} to JSON (-: stdout).")
 
 
 def assay_option(help_text: str):

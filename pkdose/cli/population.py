@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pkdose.cli.lazy import np, pd
-from pkdose.cli.options import population_options, precision_option, refuse_stdout_figure
+from pkdose.cli.options import csv_option, plot_option, subjects_options
 from pkdose.cli.output import Outputs, notice, write_csv
 from pkdose.cli.progress import ProgressBar
 from pkdose.errors import PkdoseError
@@ -13,20 +13,12 @@ from pkdose.errors import PkdoseError
 
 @click.command()
 @click.argument("regimens", nargs=-1, required=True)
-@population_options(2000, "Virtual subjects per arm (every arm uses the same subjects).")
+@subjects_options(2000, "Virtual subjects per arm (every arm uses the same subjects).")
 @click.option("--target", "targets", multiple=True, metavar="METRIC<VALUE",
               help="Probability of target attainment, e.g. \"trough<3\", \"AUC168>300\", "
                    "\"mtorc2>=0.8\" (repeatable).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Write the per-subject metrics (all arms) to CSV (-: stdout).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
-              callback=refuse_stdout_figure,
-              help="Fan chart of the first 4 weeks: median, 50 % and 90 % bands per arm.")
-@click.option("--log", is_flag=True, help="Log concentration axis in the plot.")
-@click.option("--model", "model_name", metavar="NAME|FILE",
-              help="Model for the regimens of its drug; default: each drug's default model.")
-@click.option("--with", "with_", multiple=True, metavar="COMEDICATION",
-              help="Co-medication applied to every subject (repeatable).")
+@csv_option("the per-subject metrics (all arms)", "%.8g")
+@plot_option("Fan chart of the first 4 weeks: median, 50 % and 90 % bands per arm.")
 @click.option("--observe", "observe", metavar="TIMES",
               help="Also simulate observed concentrations (one IOV occasion per dose, the "
                    "model's residual error) at these hours, e.g. \"23.5,167.5\".")
@@ -36,7 +28,6 @@ from pkdose.errors import PkdoseError
                    "it (and any at or below 0) are reported as BLQ.")
 @click.option("--observe-csv", "observe_csv", type=click.Path(dir_okay=False, writable=True),
               help="Write the simulated observations (all arms) to CSV (-: stdout).")
-@precision_option("%.8g")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local processes (default: one per CPU for 1024+ subjects; 1: in this "
                    "process). Results are identical for any number.")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import click
 
 from pkdose.cli.options import (
+    csv_option,
     model_options,
     parse_bands,
     parse_duration,
     parse_params,
     plot_options,
-    precision_option,
     subject_from_options,
 )
-from pkdose.cli.output import STDOUT, notice, write_csv
+from pkdose.cli.output import notice, write_csv
 
 
 @click.command()
@@ -21,12 +21,7 @@ from pkdose.cli.output import STDOUT, notice, write_csv
 @click.option("--until", "until", metavar="DURATION", help="Simulate until, e.g. 12w, 84d, 336h.")
 @click.option("--step", default="1h", show_default=True, metavar="DURATION",
               help="Output time step, e.g. 1h, 15min.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              default=STDOUT, help="Write the curve to a CSV file instead of stdout (-).")
-@precision_option("%.6g")
-@click.option("--species", type=click.Choice(["mouse", "dog", "marmoset"]),
-              help="Simulate an animal with the species' default model (ip, sc and ppm "
-                   "diets need one); default human.")
+@csv_option("the curve", "%.6g", to_stdout=True)
 @click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets.")
 @plot_options("Save a figure (PNG/SVG/PDF).")
 @model_options

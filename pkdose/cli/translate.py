@@ -5,11 +5,9 @@ from __future__ import annotations
 import click
 
 from pkdose.cli.lazy import pd
-from pkdose.cli.options import precision_option, refuse_stdout_figure
+from pkdose.cli.options import ANIMALS, csv_option, plot_option
 from pkdose.cli.output import Outputs, notice, pct, write_csv
 from pkdose.errors import PkdoseError
-
-_SPECIES_CHOICES = click.Choice(["mouse", "dog", "marmoset"])
 
 
 def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
@@ -72,12 +70,12 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
 
 @click.command()
 @click.argument("regimen")
-@click.option("--species", type=_SPECIES_CHOICES, default="mouse", show_default=True,
+@click.option("--species", type=click.Choice(ANIMALS), default="mouse", show_default=True,
               help="Species of the animal regimen (ignored with --from human).")
 @click.option("--from", "from_", type=click.Choice(["animal", "human"]), default="animal",
               show_default=True, help="'human': find the published animal regimens "
                                       "closest to a human REGIMEN instead.")
-@click.option("--to", "to", type=click.Choice(["human", "mouse", "dog", "marmoset"]),
+@click.option("--to", "to", type=click.Choice(["human", *ANIMALS]),
               default=None, help="Target: human (default) or, with --from human, one "
                                  "species of the lifespan library (default: every "
                                  "species in it).")
@@ -87,13 +85,9 @@ def format_translation(first: pd.DataFrame, rows: pd.DataFrame, match: str,
 @click.option("--sex", type=click.Choice(["male", "female"]), help="Animal sex.")
 @click.option("--food", type=float, help="Animal food intake (g/day) for ppm diets; "
                                          "default from pkdose/data/food_intake.toml.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True),
-              help="Also write the ranked rows to a CSV file (-: stdout).")
-@precision_option("%.6g")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, writable=True),
-              callback=refuse_stdout_figure,
-              help="Save the lifespan figure (every lifespan study with a dose against the "
-                   "--match metric, human ageing trials as bands, REGIMEN as a dashed line).")
+@csv_option("the ranked rows", "%.6g")
+@plot_option("Save the lifespan figure (every lifespan study with a dose against the --match "
+             "metric, human ageing trials as bands, REGIMEN as a dashed line).", log=False)
 def translate(regimen, species, from_, to, match, weight, sex, food, csv_path, float_format,
               plot_path):
     """Match exposure across species: the human regimens giving an animal regimen's exposure.
