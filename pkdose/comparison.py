@@ -135,11 +135,12 @@ def alternative_scenarios(scn: Scenario) -> list[Scenario]:
 
 
 def _scenarios(regimens, model, subjects, params, with_, species) -> list:
-    """One scenario per regimen: ``model`` for the regimens of its drug, the drug's
-    default model (of ``species``) for the others."""
+    """One scenario per regimen: ``model`` and its ``params`` for the regimens of its drug,
+    the drug's default model (of ``species``) as published for the others."""
     regs = [as_regimen(r) for r in regimens]
-    return [scenario(reg, model_of_drug(model, reg), subjects, params=params, with_=with_,
-                     species=species) for reg in regs]
+    own = [model_of_drug(model, reg) for reg in regs]
+    return [scenario(reg, m, subjects, params=params if model is None or m else None,
+                     with_=with_, species=species) for reg, m in zip(regs, own, strict=True)]
 
 
 def flag(regimens: Sequence[Regimen | str], model: Model | str | None = None, subjects=None,

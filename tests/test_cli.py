@@ -303,6 +303,20 @@ def test_compare_against_reference_groups(run, tmp_path):
     assert bad.exit_code == 2 and "unknown reference group" in bad.stderr
 
 
+def test_param_overrides_stay_with_the_chosen_model_and_its_drug(run):
+    # --param cl=20 named wu2012's cl and was also given to everolimus's terheine2018, which
+    # has no cl: the whole comparison failed.
+    for cmd in ("compare", "flag"):
+        res = run(cmd, "sirolimus 6 mg weekly", "everolimus 5 mg weekly", "--model", "wu2012",
+                  "--param", "cl=20")
+        assert res.exit_code == 0, res.stderr
+    alone = run("compare", "sirolimus 6 mg weekly", "--model", "wu2012", "--param", "cl=20")
+    both = run("compare", "sirolimus 6 mg weekly", "everolimus 5 mg weekly", "--model",
+               "wu2012", "--param", "cl=20")
+    assert alone.stdout.splitlines()[2].split() == both.stdout.splitlines()[2].split()
+    assert "everolimus 5 mg weekly  terheine2018" in both.stdout
+
+
 def test_reference_files_used_as_regimens_warn_what_is_left_out(run):
     res = run("compare", str(ROOT / "regimens" / "rapamune-kidney-csa.toml"),
               str(ROOT / "regimens" / "chung2019-topical.toml"))

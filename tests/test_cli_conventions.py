@@ -111,6 +111,16 @@ def test_a_figure_to_stdout_is_refused_in_one_line_before_any_work(args):
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize("name", ["fig.txt", "fig"])
+def test_a_figure_format_matplotlib_cannot_write_is_refused_before_any_work(name, tmp_path):
+    # It was refused by matplotlib at the end, after the curve had gone to stdout.
+    res = invoke(["simulate", "sirolimus 1 mg daily", "--until", "1d", "--plot",
+                  str(tmp_path / name)])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "name the figure format by its ending, one of" in res.stderr
+    assert ".png" in res.stderr and "Traceback" not in res.stderr
+
+
 def test_two_outputs_on_stdout_are_refused():
     res = invoke(["compare", "sirolimus 1 mg daily", "--csv", "-", "--json", "-"])
     assert res.exit_code == 2 and res.stdout == ""

@@ -4,6 +4,7 @@ declare them."""
 from __future__ import annotations
 
 import math
+import os
 import re
 
 import click
@@ -121,11 +122,19 @@ def parse_bands(items: tuple[str, ...]) -> list[tuple[str, float, float]]:
     return out
 
 
-def refuse_stdout_figure(ctx, param, value):
-    """Click callback of ``--plot``: a figure is not text, so ``-`` (stdout) is refused."""
+def figure_path(ctx, param, value):
+    """Click callback of ``--plot``: a figure is not text, so ``-`` (stdout) is refused, and
+    a format matplotlib cannot write is refused before the work, not after it."""
     if value == "-":
         raise PkdoseError(f"{param.opts[0]} - : a figure cannot go to stdout; give a file "
                           f"name such as fig.png (or fig.svg, fig.pdf)")
+    if value is not None:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if os.path.splitext(value)[1][1:].lower() not in formats:
+            raise PkdoseError(f"{param.opts[0]} {value}: name the figure format by its ending, "
+                              f"one of .{', .'.join(sorted(formats))}")
     return value
 
 
@@ -135,7 +144,7 @@ def plot_option(plot_help: str, log: bool = True):
     def deco(f):
         if log:
             f = click.option("--log", is_flag=True, help="Log concentration axis in the plot.")(f)
-        return click.option("--plot", "plot_path", callback=refuse_stdout_figure,
+        return click.option("--plot", "plot_path", callback=figure_path,
                             type=click.Path(dir_okay=False, writable=True), help=plot_help)(f)
 
     return deco
