@@ -449,6 +449,19 @@ def test_library_errors_name_no_option_and_the_cli_adds_its_own(run):
     assert res.exit_code == 2 and "(option --step, --until)" in res.stderr
 
 
+@pytest.mark.parametrize(("args", "flag"), [
+    # These named a library parameter no hand-kept table mapped to its option.
+    (["references", "--purpose", "nope"], "--purpose"),
+    (["population", "sirolimus 1 mg daily", "--n", "5", "--observe", "23", "--lloq", "-1"],
+     "--lloq"),
+    (["simulate", "sirolimus 1 mg daily", "--fed", "--covariate", "fed=no"], "--fed"),
+    (["design", "window", "--drug", "sirolimus", "--spared", "2"], "--spared"),
+])
+def test_an_error_names_the_option_of_the_parameter_it_names(run, args, flag):
+    res = run(*args)
+    assert res.exit_code == 2 and res.stderr.rstrip().endswith(f"(option {flag})")
+
+
 def test_an_unforeseen_failure_is_one_line_and_exit_3(run, monkeypatch):
     import pkdose.comparison
 

@@ -10,6 +10,7 @@ that ``pkdose --help`` and ``--version`` load no numpy, pandas, scipy or matplot
 from __future__ import annotations
 
 import os
+import re
 
 import click
 
@@ -28,22 +29,21 @@ from pkdose.cli import (
 )
 from pkdose.errors import PkdoseError, PkdoseWarning, warning_messages
 
-#: The command-line option of each library parameter an error can name.
-OPTION_FLAGS = {"food_g_day": "--food", "species": "--species", "step_h": "--step",
-                "until_h": "--until", "max_tablets": "--max-tablets",
-                "first_dose": "--first-dose", "scheduler": "--scheduler", "match": "--match",
-                "fraction": "--fraction", "n": "--n", "window_h": "--window",
-                "file_timeout_s": "--file-timeout", "mtorc1": "--mtorc1",
-                "spared": "--spared", "doses": "--doses", "intervals_days": "--intervals"}
+#: Unit endings of library parameter names that their options leave out (step_h: --step).
+_UNIT = re.compile(r"_(h|s|y|days|kg|cm|pct|g_day)$")
 
 
 def _err(msg: str) -> None:
     click.echo(f"pkdose: error: {msg}", err=True)
 
 
-def error_line(exc: PkdoseError) -> str:
-    """The library's message, and the options that change what it names."""
-    flags = [OPTION_FLAGS[o] for o in getattr(exc, "options", ()) if o in OPTION_FLAGS]
+def error_line(exc: PkdoseError, command: click.Command | None) -> str:
+    """The library's message, and the options of ``command`` (and of its subcommands) that
+    change the library parameters it names."""
+    params = [p for c in (command, *getattr(command, "commands", {}).values())
+              for p in getattr(c, "params", ()) if isinstance(p, click.Option)]
+    flags = dict.fromkeys(p.opts[0] for o in exc.options for p in params
+                          if o == p.name or _UNIT.sub("", o) == p.opts[0][2:].replace("-", "_"))
     return str(exc) + (f" (option {', '.join(flags)})" if flags else "")
 
 
@@ -64,7 +64,7 @@ class _Group(click.Group):
             with warning_messages(PkdoseWarning) as messages:
                 return super().invoke(ctx)
         except PkdoseError as exc:
-            _err(error_line(exc))
+            _err(error_line(exc, self.commands.get(ctx.invoked_subcommand)))
             ctx.exit(2)
         except (click.exceptions.ClickException, click.exceptions.Exit,
                 click.exceptions.Abort):
