@@ -129,6 +129,13 @@ def model_of_drug(model: Model | str | None, regimen: Regimen) -> Model | None:
     return m if m.drug == regimen.drug else None
 
 
+def params_of_drug(model: Model | str | None, params: Mapping[str, float] | None,
+                   regimen: Regimen) -> Mapping[str, float] | None:
+    """Typical-value overrides of ``model`` for a regimen it applies to (every regimen's
+    default model when ``model`` is None); None for another drug's default model."""
+    return params if model is None or model_of_drug(model, regimen) is not None else None
+
+
 def _resolved(train: DoseTrain, cov: pd.DataFrame) -> np.ndarray:
     if train.unit == "mg":
         return np.full(len(cov), float(train.amount))

@@ -303,12 +303,13 @@ def test_compare_against_reference_groups(run, tmp_path):
     assert bad.exit_code == 2 and "unknown reference group" in bad.stderr
 
 
-def test_param_overrides_stay_with_the_chosen_model_and_its_drug(run):
+def test_param_overrides_stay_with_the_chosen_model_and_its_drug(run, tmp_path):
     # --param cl=20 named wu2012's cl and was also given to everolimus's terheine2018, which
-    # has no cl: the whole comparison failed.
-    for cmd in ("compare", "flag"):
+    # has no cl: the whole comparison (and its figure) failed.
+    for cmd, *more in (("compare", "--plot", str(tmp_path / "cmp.png"), "--until", "1w"),
+                       ("flag",)):
         res = run(cmd, "sirolimus 6 mg weekly", "everolimus 5 mg weekly", "--model", "wu2012",
-                  "--param", "cl=20")
+                  "--param", "cl=20", *more)
         assert res.exit_code == 0, res.stderr
     alone = run("compare", "sirolimus 6 mg weekly", "--model", "wu2012", "--param", "cl=20")
     both = run("compare", "sirolimus 6 mg weekly", "everolimus 5 mg weekly", "--model",

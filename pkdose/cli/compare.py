@@ -54,7 +54,7 @@ def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd
     """
     from pkdose.comparison import POPULATION_N
     from pkdose.comparison import compare as run
-    from pkdose.simulation import load_regimens
+    from pkdose.simulation import load_regimens, params_of_drug
 
     notice()
     out = Outputs({"--csv": csv_path, "--json": json_path})
@@ -93,7 +93,8 @@ def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd
 
             write(ExposureTable(rows).to_json(**extra), json_path)
     if plot_path:
-        _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, with_, bands,
+        own = [params_of_drug(model_name, params, reg) for reg in regs]
+        _plot(regs, table, placed, plot_path, log, show_pd, until, subj, own, with_, bands,
               (population, n or POPULATION_N, seed) if population is not None or n is not None
               else None)
 
@@ -101,7 +102,8 @@ def compare(regimens, csv_path, float_format, json_path, plot_path, log, show_pd
 def _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, with_, bands,
           varied):
     """The regimens' curves overlaid, references thin behind them; with ``varied``
-    (population, n, seed) each curve's 5-95 % band over the population shaded."""
+    (population, n, seed) each curve's 5-95 % band over the population shaded. ``params``:
+    each regimen's typical-value overrides."""
     from pkdose.pd import curve_pd
     from pkdose.plotting import plot_curves
     from pkdose.simulation import simulate as sim
@@ -110,14 +112,12 @@ def _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, wit
     # Fine enough to draw the ~0.7 h everolimus peaks; bounded for long horizons.
     step = min(0.1, horizon / 4000.0)
     curves = []
-    for reg in regs:
-        model = table.frame.loc[table.frame["regimen"] == str(reg), "model"].iloc[0]
-        curve = sim(reg, model, subj, until_h=horizon, step_h=step, params=params,
-                    with_=with_)
+    for reg, model, own in zip(regs, table.frame["model"], params, strict=True):
+        curve = sim(reg, model, subj, until_h=horizon, step_h=step, params=own, with_=with_)
         if varied is not None:
             from pkdose.population import curve_band
 
-            curve = curve.assign(**curve_band(reg, *varied, model, with_, params=params,
+            curve = curve.assign(**curve_band(reg, *varied, model, with_, params=own,
                                               times_h=curve["time_h"]))
         curves.append((f"{reg}  [{model}]", curve))
     pdc = [curve_pd(reg.drug, c) for reg, (_, c) in zip(regs, curves, strict=True)] \
