@@ -12,6 +12,7 @@ per subject and returns one curve per subject (column ``id``).
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,9 @@ def load_regimens(source: Regimen | str) -> list[Regimen]:
     if not isinstance(source, str):
         raise PkdoseError(f"expected a regimen or regimen text, got {type(source).__name__}")
     low = source.strip().lower()
+    if os.path.isdir(source.strip()):  # not text: it was read as an unknown drug's name
+        raise PkdoseError(f"{source.strip()} is a folder; give regimen files or regimen text "
+                          "(pkdose report reads a folder of regimen files)")
     if low.endswith(".toml"):
         from pkdose.regimen_io import read_regimen_toml
 

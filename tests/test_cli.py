@@ -303,6 +303,12 @@ def test_compare_against_reference_groups(run, tmp_path):
     assert bad.exit_code == 2 and "unknown reference group" in bad.stderr
 
 
+def test_a_folder_given_as_a_regimen_is_named_a_folder(run, tmp_path):
+    # It was read as regimen text: "unknown drug '/tmp/...'".
+    res = run("compare", str(tmp_path))
+    assert res.exit_code == 2 and f"{tmp_path} is a folder" in res.stderr
+
+
 def test_param_overrides_stay_with_the_chosen_model_and_its_drug(run, tmp_path):
     # --param cl=20 named wu2012's cl and was also given to everolimus's terheine2018, which
     # has no cl: the whole comparison (and its figure) failed.
