@@ -223,9 +223,8 @@ def translate(regimen: Regimen | str, species: str = "mouse", match: str = "cavg
             "at_tablet_limit": dose in (doses[0], doses[-1]) and abs(math.log(value / target))
             > 0.1,
         })
-    out = pd.DataFrame(rows)
-    out = out.iloc[np.argsort(np.abs(np.log(out["ratio"].to_numpy())), kind="stable")]
-    return animal, out.reset_index(drop=True)
+    return animal, pd.DataFrame(rows).sort_values(
+        "ratio", key=lambda r: np.abs(np.log(r)), kind="stable", ignore_index=True)
 
 
 def lifespan_exposure(species: str | None = None, match: str = "cavg",
@@ -314,9 +313,8 @@ def to_animal(regimen: Regimen | str, species: str | None = None, match: str = "
     human["basis"] = basis
     lib = lifespan_exposure(species, match, model)
     lib["ratio"] = float(human[column].iloc[0]) / lib[column]
-    order = np.argsort(np.where(lib["ratio"].notna(), np.abs(np.log(lib["ratio"])), np.inf),
-                       kind="stable")
-    return human, lib.iloc[order].reset_index(drop=True)
+    return human, lib.sort_values("ratio", key=lambda r: np.abs(np.log(r)), kind="stable",
+                                  ignore_index=True)
 
 
 def human_bands(match: str = "cavg",
@@ -338,8 +336,7 @@ def human_bands(match: str = "cavg",
                            metrics=[quantity(column).name]).to_frame()
     if rows.empty:
         return pd.DataFrame(columns=["label", "drug", "low", "high", "arms"])
-    rows["file"] = rows["reference"].str.split("/").str[0]
-    out = rows.groupby(["file", "drug"], sort=False)[column].agg(["min", "max", "count"])
-    out = out.reset_index().rename(columns={"file": "label", "min": "low", "max": "high",
-                                            "count": "arms"})
+    label = rows["reference"].str.split("/").str[0].rename("label")
+    out = rows.groupby([label, "drug"], sort=False)[column].agg(low="min", high="max",
+                                                                arms="count").reset_index()
     return out[out["low"] > 0].reset_index(drop=True)
