@@ -628,7 +628,8 @@ def _animal_table(df: pd.DataFrame, model: Model) -> pd.DataFrame:
     unknown = [c for c in df.columns if c not in ANIMAL_COVARIATES and c != "id"]
     if unknown:
         raise PkdoseError(f"covariate(s) {', '.join(unknown)} do not apply to a "
-                          f"{model.species}; give {', '.join(ANIMAL_COVARIATES)}")
+                          f"{model.species}; give {', '.join(ANIMAL_COVARIATES)}",
+                          option=tuple(unknown))
     if "weight_kg" not in df.columns:
         df["weight_kg"] = model.reference_weight_kg
     if "sex" not in df.columns:
@@ -699,8 +700,8 @@ def covariate_table(subjects: pd.DataFrame | Mapping[str, object] | None = None,
     unknown = [c for c in df.columns if c not in COVARIATES and c != "id"]
     if unknown:
         raise PkdoseError(
-            f"unknown covariate(s) {', '.join(unknown)}; known: {', '.join(COVARIATES)}"
-        )
+            f"unknown covariate(s) {', '.join(unknown)}; known: {', '.join(COVARIATES)}",
+            option=tuple(unknown))
     defaulted = tuple(key for key in defaults if key not in df.columns)
     for key in defaulted:
         df[key] = defaults[key]

@@ -463,6 +463,9 @@ def test_library_errors_name_no_option_and_the_cli_adds_its_own(run):
      "--lloq"),
     (["simulate", "sirolimus 1 mg daily", "--fed", "--covariate", "fed=no"], "--fed"),
     (["design", "window", "--drug", "sirolimus", "--spared", "2"], "--spared"),
+    # A covariate a model does not take points to the option that gave it.
+    (["simulate", "sirolimus 1 mg daily", "--food", "5"], "--food"),
+    (["simulate", "rapamycin 14 ppm diet", "--species", "mouse", "--age", "6"], "--age"),
 ])
 def test_an_error_names_the_option_of_the_parameter_it_names(run, args, flag):
     res = run(*args)

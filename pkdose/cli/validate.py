@@ -38,12 +38,7 @@ def validate(check, out_path):
         raise PkdoseError("--check compares the page with a file; give --out FILE, not -")
     out = Outputs({"--out": out_path})
     docs = Path(pkdose.__file__).resolve().parents[1] / "docs"
-    if out_path is not None:
-        path = Path(out_path)
-    elif docs.is_dir():
-        path = docs / "validation.md"
-    else:
-        path = Path("validation.md")
+    path = Path(out_path or (docs / "validation.md" if docs.is_dir() else "validation.md"))
     ref = reference_validation()
     text = render(ref)
     out.text("".join(f"{line}\n" for line in reference_summary_lines(reference_summary(ref))))
