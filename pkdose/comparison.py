@@ -27,7 +27,7 @@ from pkdose.model import Model, builtin_models, covariate_table
 from pkdose.pd import Verdict
 from pkdose.regimen import Regimen
 from pkdose.results import TEXT_METRICS, ExposureTable, exposure_table, number
-from pkdose.simulation import as_regimen, model_of_drug, params_of_drug
+from pkdose.simulation import as_regimen, model_of_drug, params_of_drug, resolve_model
 
 #: Virtual subjects of a comparison's population intervals unless told.
 POPULATION_N = 500
@@ -138,6 +138,8 @@ def _scenarios(regimens, model, subjects, params, with_, species) -> list:
     """One scenario per regimen: ``model`` and its ``params`` for the regimens of its drug,
     the drug's default model (of ``species``) as published for the others."""
     regs = [as_regimen(r) for r in regimens]
+    if model is not None and regs and not any(model_of_drug(model, reg) for reg in regs):
+        resolve_model(regs[0], model)  # refuses it: a model of no regimen's drug did nothing
     return [scenario(reg, model_of_drug(model, reg), subjects,
                      params=params_of_drug(model, params, reg), with_=with_, species=species)
             for reg in regs]

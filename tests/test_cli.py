@@ -322,6 +322,10 @@ def test_param_overrides_stay_with_the_chosen_model_and_its_drug(run, tmp_path):
                "wu2012", "--param", "cl=20")
     assert alone.stdout.splitlines()[2].split() == both.stdout.splitlines()[2].split()
     assert "everolimus 5 mg weekly  terheine2018" in both.stdout
+    # A model of no regimen's drug was ignored without a word (and its --param with it).
+    for cmd in ("compare", "flag"):
+        res = run(cmd, "sirolimus 6 mg weekly", "--model", "terheine2018")
+        assert res.exit_code == 2 and "terheine2018 is for everolimus, not sirolimus" in res.stderr
 
 
 def test_reference_files_used_as_regimens_warn_what_is_left_out(run):
