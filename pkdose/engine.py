@@ -190,9 +190,11 @@ def basis_for(regimen: Regimen, window_h: tuple[float, float] | None = None) -> 
         try:
             lo, hi = (float(x) for x in window_h)
         except (TypeError, ValueError):
-            raise PkdoseError("a window is two times in hours, start and end") from None
+            raise PkdoseError("a window is two times in hours, start and end",
+                              option="window_h") from None
         if not (0 <= lo < hi and math.isfinite(hi)):
-            raise PkdoseError(f"a window must satisfy 0 <= start < end, got {lo:g}-{hi:g} h")
+            raise PkdoseError(f"a window must satisfy 0 <= start < end, got {lo:g}-{hi:g} h",
+                              option="window_h")
         if hi > MAX_TIME_H:
             raise exceeded("time_h", f"a window ending at {format_value(hi, 'h')}",
                            option="window_h")

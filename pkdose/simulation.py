@@ -786,7 +786,12 @@ def time_grid(until_h: float, step_h: float, start_h: float = 0.0) -> np.ndarray
     if not (math.isfinite(until_h) and until_h > start_h):
         raise PkdoseError(f"simulation end must be after {start_h:g} h, got {until_h:g} h")
     if not (math.isfinite(step_h) and step_h > 0):
-        raise PkdoseError(f"time step must be positive, got {step_h:g} h")
+        raise PkdoseError(f"time step must be positive, got {step_h:g} h", option="step_h")
+    if step_h > until_h - start_h:
+        # One point (the start) would be the whole answer: a step typed for the end.
+        raise PkdoseError(f"a time step of {format_value(step_h, 'h')} is longer than the "
+                          f"{format_value(until_h - start_h, 'h')} simulated; give a shorter "
+                          "step", option=("step_h", "until_h"))
     if until_h > MAX_TIME_H:
         raise exceeded("time_h", f"a simulation end of {format_value(until_h, 'h')}",
                        option="until_h")

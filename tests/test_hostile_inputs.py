@@ -653,3 +653,23 @@ def test_a_negative_weight_is_refused_before_anything_is_derived_from_it():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no 'invalid value encountered in sqrt' first
         refused(covariate_table, {"weight_kg": -5.0}, match="weight_kg=-5")
+
+
+@pytest.mark.parametrize("args, message", [
+    # A step longer than the run gave one row (the start) as the whole answer.
+    (["simulate", "sirolimus 6 mg weekly", "--step", "2w", "--until", "1w"],
+     "a time step of 336 h is longer than the 168 h simulated; give a shorter step "
+     "(option --step, --until)"),
+    # The window's order error named no option.
+    (["compare", "sirolimus 6 mg weekly", "--window", "5w-1w"],
+     "a window must satisfy 0 <= start < end, got 840-168 h (option --window)"),
+])
+def test_a_grid_or_window_the_wrong_way_round_is_one_line_naming_its_option(args, message):
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1] == f"pkdose: error: {message}"
+
+
+def test_a_step_equal_to_the_run_gives_both_ends():
+    df = simulate("sirolimus 6 mg weekly", until_h=168.0, step_h=168.0)
+    assert df["time_h"].tolist() == [0.0, 168.0]
