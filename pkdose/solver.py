@@ -1049,9 +1049,11 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     Both arms are linear, so each is an exact train: the first-order arm a bolus train
     into the depot that reaches each subject ``tlag`` late, the zero-order arm the state
     at the end of each input (matrix exponential of the augmented system) as a train that
-    arrives ``tk0`` late, plus the input running now (closed form). The periodic steady
-    state is that of both trains. Every subject has its own ``tk0`` and ``tlag``: the
-    trains are evaluated value by value with per-subject dose counts and times since dose
+    arrives ``tk0`` late, plus the inputs running now (closed form). An input may last
+    longer than the dosing interval: the model is linear, so the inputs of the last
+    ``ceil(tk0 / ii)`` doses that run at once superpose. The periodic steady state is that
+    of both trains. Every subject has its own ``tk0`` and ``tlag``: the trains are
+    evaluated value by value with per-subject dose counts and times since dose
     (:func:`shifted_train_values`), vectorised over subjects and times.
 
     Parameters
@@ -1068,37 +1070,61 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     n = sys.n
     times = np.asarray(times, float)
     fr_zo, tk0, tlag = (np.broadcast_to(np.asarray(x, float), (n,)) for x in (fr_zo, tk0, tlag))
-    longest = float(np.max(tk0, initial=0.0))
     periodic = not (train.n == 1 or train.ii_h == 0)
-    if periodic and longest > train.ii_h:
-        raise PkdoseError(f"the zero-order absorption lasts {longest:.3g} h, longer than the "
-                          f"{train.ii_h:g} h between doses; give the doses further apart")
     dose = np.asarray(amount, float) * bio
     rate = dose * fr_zo / tk0
     first = shifted_train_values(sys, train, _input_vector(sys, "oral") * (dose * (1.0 - fr_zo))
                                  [:, None], tlag, times, steady_state)
     zero = shifted_train_values(sys, train, infusion_end_state(sys, tk0) * rate[:, None], tk0,
                                 times, steady_state, within_period=True)
-    # The input running now: the position in the current period decides whether it runs,
-    # and the train above counts it as ended from exactly the same position.
+    # The inputs running now: the position in the current period decides which run, and
+    # the train above counts the others as ended from exactly the same numbers.
     rel = times[None, :] - train.t0_h
     if periodic:
         k = np.floor(rel / train.ii_h)
-        s_run = rel - k * train.ii_h
-        running = s_run < tk0[:, None]
-        if not steady_state:
-            running &= (k >= 0) & (k < train.n)
+        s_run = np.broadcast_to(rel - k * train.ii_h, (n, times.size))
+        k = np.broadcast_to(k, (n, times.size))
+        passes = _running_inputs(s_run, train.ii_h, tk0)
     else:
         s_run = np.broadcast_to(rel, (n, times.size))
-        running = (s_run >= 0) & (s_run < tk0[:, None])
-    rows, cols = np.nonzero(running)
-    if rows.size:
-        # sum_i a_i s phi_1(lam_i s) (step_central) at the running points only: the input
-        # runs for a small part of each period.
-        sv = np.broadcast_to(s_run, running.shape)[rows, cols][:, None]
-        zero[rows, cols] += rate[rows] * np.sum(sys.a[rows] * sv * _phi1(sys.lam[rows] * sv),
-                                                axis=1)
+        rows, cols = np.nonzero((s_run >= 0) & (s_run < tk0[:, None]))
+        passes = [(0, rows, cols, s_run[rows, cols])]
+    for back, rows, cols, elapsed in passes:
+        if periodic and not steady_state:
+            # Only doses of the train: the one ``back`` periods before this one.
+            dose_no = k[rows, cols] - back
+            keep = (dose_no >= 0) & (dose_no < train.n)
+            rows, cols, elapsed = rows[keep], cols[keep], elapsed[keep]
+        if rows.size:
+            # sum_i a_i s phi_1(lam_i s) (step_central) at the running points only: for
+            # most regimens an input runs for a small part of each period.
+            sv = elapsed[:, None]
+            zero[rows, cols] += rate[rows] * np.sum(
+                sys.a[rows] * sv * _phi1(sys.lam[rows] * sv), axis=1)
     return [dense_plan(first), dense_plan(zero)]
+
+
+def _running_inputs(s_run: np.ndarray, ii: float, duration: np.ndarray):
+    """Inputs of ``duration`` (n,) hours, one per dose every ``ii`` hours, still running at
+    each point of ``s_run`` (n, T), the time since this period's dose.
+
+    Yields ``(back, rows, cols, elapsed)`` for ``back = 0, 1, ...``: the points where the
+    input of the dose ``back`` periods before this one still runs, and its time since
+    start ``s_run + back * ii`` there, until none runs (``ceil(duration / ii)`` passes at
+    most, each over the points of the pass before). Dose counts are not bounded here: a
+    finite train's caller drops the doses it does not have. :func:`shifted_train_values`
+    counts the ended inputs from the same numbers, so every input is counted once, also
+    at an output time that falls exactly on its end.
+    """
+    rows, cols = np.nonzero(s_run < duration[:, None])
+    elapsed = s_run[rows, cols]
+    back = 0
+    while rows.size:
+        yield back, rows, cols, elapsed
+        back += 1
+        elapsed = s_run[rows, cols] + back * ii
+        keep = elapsed < duration[rows]
+        rows, cols, elapsed = rows[keep], cols[keep], elapsed[keep]
 
 
 def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: np.ndarray,
@@ -1113,10 +1139,10 @@ def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: 
     count from 0 to the largest (consecutive, so a subject's values do not depend on the
     counts of others), gathered per value, times the unit-state responses at each
     subject's own times. Elementwise per subject, in chunks of subjects that stay in
-    cache. With ``within_period`` (``shift`` no longer than the dosing interval: the end
-    of an input) a dose counts as arrived from the position ``s_run >= shift`` in its
-    period, the very numbers that decide whether the input still runs, so an input ending
-    exactly on an output time is counted once.
+    cache. With ``within_period`` (``shift`` the end of an input, which may last longer
+    than the dosing interval) a dose counts as arrived once its input no longer runs, by
+    the very numbers that decide which inputs still run (:func:`_running_inputs`), so an
+    input ending exactly on an output time is counted once.
     """
     n, n_s = sys.n, sys.n_states
     times = np.asarray(times, float)
@@ -1142,22 +1168,25 @@ def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: 
             coef = np.broadcast_to(inj[lo:hi, :, None], (hi - lo, n_s, times.size))
         else:
             if within_period:
-                # Position in the period and whether this period's dose has arrived, from
-                # the same numbers as the running input of parallel_plans.
+                # Position in the period and how many of the latest doses still run, from
+                # the same numbers as the running inputs of parallel_plans: the last
+                # arrived dose is the one ``n_run`` periods back.
                 k = np.floor(rel / ii)
-                s_run = rel - k * ii
-                arrived = s_run >= shift[lo:hi, None]
-                s = np.where(arrived, s_run, s_run + ii) - shift[lo:hi, None]
+                s_run = np.broadcast_to(rel - k * ii, (hi - lo, times.size))
+                n_run = np.zeros(s_run.shape)
+                for _, rows, cols, _ in _running_inputs(s_run, ii, shift[lo:hi]):
+                    n_run[rows, cols] += 1.0
+                k = k - n_run
+                s = s_run + n_run * ii - shift[lo:hi, None]
             else:
                 late = rel - shift[lo:hi, None]
                 k = np.floor(late / ii)
                 s = late - k * ii
-                arrived = np.ones(s.shape, bool)
             if steady_state:
                 active = np.ones(s.shape, bool)
                 coef = np.broadcast_to(w[lo:hi, :, None], (hi - lo, n_s, times.size))
             else:
-                count = k + arrived  # doses arrived so far
+                count = k + 1.0  # doses arrived so far (k: the period of the last)
                 active = count >= 1
                 over = count > train.n  # after the last dose: m = N, s grows
                 s = np.where(over, s + (count - train.n) * ii, s)
