@@ -1051,8 +1051,9 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     at the end of each input (matrix exponential of the augmented system) as a train that
     arrives ``tk0`` late, plus the inputs running now (closed form). An input may last
     longer than the dosing interval: the model is linear, so the inputs of the last
-    ``ceil(tk0 / ii)`` doses that run at once superpose. The periodic steady state is that
-    of both trains. Every subject has its own ``tk0`` and ``tlag``: the trains are
+    ``ceil(tk0 / ii)`` doses that run at once superpose (those before this period's summed
+    in closed form, so the cost does not depend on how many run). The periodic steady
+    state is that of both trains. Every subject has its own ``tk0`` and ``tlag``: the trains are
     evaluated value by value with per-subject dose counts and times since dose
     (:func:`shifted_train_values`), vectorised over subjects and times.
 
@@ -1081,50 +1082,68 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     # the train above counts the others as ended from exactly the same numbers.
     rel = times[None, :] - train.t0_h
     if periodic:
-        k = np.floor(rel / train.ii_h)
-        s_run = np.broadcast_to(rel - k * train.ii_h, (n, times.size))
-        k = np.broadcast_to(k, (n, times.size))
-        passes = _running_inputs(s_run, train.ii_h, tk0)
+        ii = train.ii_h
+        k = np.broadcast_to(np.floor(rel / ii), (n, times.size))
+        s_run = np.broadcast_to(rel - k[:1] * ii, (n, times.size))
+        n_run = _inputs_running(s_run, ii, tk0)
+        # This period's input, if it runs and its dose belongs to the train.
+        now = n_run >= 1
+        if not steady_state:
+            now &= (k >= 0) & (k < train.n)
     else:
         s_run = np.broadcast_to(rel, (n, times.size))
-        rows, cols = np.nonzero((s_run >= 0) & (s_run < tk0[:, None]))
-        passes = [(0, rows, cols, s_run[rows, cols])]
-    for back, rows, cols, elapsed in passes:
-        if periodic and not steady_state:
-            # Only doses of the train: the one ``back`` periods before this one.
-            dose_no = k[rows, cols] - back
-            keep = (dose_no >= 0) & (dose_no < train.n)
-            rows, cols, elapsed = rows[keep], cols[keep], elapsed[keep]
+        now = (s_run >= 0) & (s_run < tk0[:, None])
+    rows, cols = np.nonzero(now)
+    if rows.size:
+        # sum_i a_i s phi_1(lam_i s) (step_central) at the running points only: for most
+        # regimens an input runs for a small part of each period.
+        sv = s_run[rows, cols][:, None]
+        zero[rows, cols] += rate[rows] * np.sum(sys.a[rows] * sv * _phi1(sys.lam[rows] * sv),
+                                                axis=1)
+    if periodic:
+        # Inputs of earlier doses still running (tk0 > ii): those b = b0..b1 periods back,
+        # limited to the doses of the train, summed in closed form in one pass however
+        # many run (a tk0 far in the tails of its IIV can span thousands of periods).
+        b1 = n_run - 1.0
+        b0 = np.ones_like(b1)
+        if not steady_state:
+            b1 = np.minimum(b1, k)
+            b0 = np.maximum(b0, k - train.n + 1.0)
+        rows, cols = np.nonzero(b1 >= b0)
         if rows.size:
-            # sum_i a_i s phi_1(lam_i s) (step_central) at the running points only: for
-            # most regimens an input runs for a small part of each period.
-            sv = elapsed[:, None]
-            zero[rows, cols] += rate[rows] * np.sum(
-                sys.a[rows] * sv * _phi1(sys.lam[rows] * sv), axis=1)
+            zero[rows, cols] += rate[rows] * _older_inputs_central(
+                sys.a[rows], sys.lam[rows], s_run[rows, cols], ii, b0[rows, cols],
+                b1[rows, cols])
     return [dense_plan(first), dense_plan(zero)]
 
 
-def _running_inputs(s_run: np.ndarray, ii: float, duration: np.ndarray):
-    """Inputs of ``duration`` (n,) hours, one per dose every ``ii`` hours, still running at
-    each point of ``s_run`` (n, T), the time since this period's dose.
+def _inputs_running(s_run: np.ndarray, ii: float, duration: np.ndarray) -> np.ndarray:
+    """Number of the latest doses (one every ``ii`` hours) whose input of ``duration`` (n,)
+    hours still runs, at each point of ``s_run`` (n, T), the time since this period's dose.
 
-    Yields ``(back, rows, cols, elapsed)`` for ``back = 0, 1, ...``: the points where the
-    input of the dose ``back`` periods before this one still runs, and its time since
-    start ``s_run + back * ii`` there, until none runs (``ceil(duration / ii)`` passes at
-    most, each over the points of the pass before). Dose counts are not bounded here: a
-    finite train's caller drops the doses it does not have. :func:`shifted_train_values`
-    counts the ended inputs from the same numbers, so every input is counted once, also
-    at an output time that falls exactly on its end.
+    The least ``D >= 0`` with ``s_run + D ii >= duration``, as a float array. The quotient
+    estimates it to within one; the comparison itself settles it, so that the running
+    inputs (``parallel_plans``) and the ended train (:func:`shifted_train_values`) are
+    decided by the very same numbers and every input is counted once, also at an output
+    time that falls exactly on its end. One pass, however many inputs run.
     """
-    rows, cols = np.nonzero(s_run < duration[:, None])
-    elapsed = s_run[rows, cols]
-    back = 0
-    while rows.size:
-        yield back, rows, cols, elapsed
-        back += 1
-        elapsed = s_run[rows, cols] + back * ii
-        keep = elapsed < duration[rows]
-        rows, cols, elapsed = rows[keep], cols[keep], elapsed[keep]
+    dur = duration[:, None]
+    d = np.maximum(np.ceil((dur - s_run) / ii), 0.0)
+    d += s_run + d * ii < dur
+    d -= (d > 0) & (s_run + (d - 1.0) * ii >= dur)
+    return d
+
+
+def _older_inputs_central(a: np.ndarray, lam: np.ndarray, s: np.ndarray, ii: float,
+                          b0: np.ndarray, b1: np.ndarray) -> np.ndarray:
+    """Central amount (m,) of unit-rate inputs into central that started ``s + b ii`` ago
+    for ``b = b0 .. b1`` (all running): ``sum_i a_i sum_b (1 - exp(-lam_i (s + b ii))) /
+    lam_i``, the geometric sum over ``b`` in closed form (``a``, ``lam`` (m, p))."""
+    cnt = (b1 - b0 + 1.0)[:, None]
+    x = lam * ii
+    # sum_b exp(-lam (s + b ii)) = exp(-lam (s + b0 ii)) (1 - q^cnt) / (1 - q), q = e^-x
+    geom = np.exp(-lam * (s + b0 * ii)[:, None]) * np.expm1(-x * cnt) / np.expm1(-x)
+    return np.sum(a * (cnt - geom) / lam, axis=1)
 
 
 def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: np.ndarray,
@@ -1141,7 +1160,7 @@ def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: 
     subject's own times. Elementwise per subject, in chunks of subjects that stay in
     cache. With ``within_period`` (``shift`` the end of an input, which may last longer
     than the dosing interval) a dose counts as arrived once its input no longer runs, by
-    the very numbers that decide which inputs still run (:func:`_running_inputs`), so an
+    the very numbers that decide which inputs still run (:func:`_inputs_running`), so an
     input ending exactly on an output time is counted once.
     """
     n, n_s = sys.n, sys.n_states
@@ -1173,9 +1192,7 @@ def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: 
                 # arrived dose is the one ``n_run`` periods back.
                 k = np.floor(rel / ii)
                 s_run = np.broadcast_to(rel - k * ii, (hi - lo, times.size))
-                n_run = np.zeros(s_run.shape)
-                for _, rows, cols, _ in _running_inputs(s_run, ii, shift[lo:hi]):
-                    n_run[rows, cols] += 1.0
+                n_run = _inputs_running(s_run, ii, shift[lo:hi])
                 k = k - n_run
                 s = s_run + n_run * ii - shift[lo:hi, None]
             else:

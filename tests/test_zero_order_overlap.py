@@ -92,12 +92,13 @@ def test_steady_state_auc_of_overlapping_inputs_is_f_dose_over_cl(ratio):
     assert auc / 47.66 == pytest.approx(f * DOSE / 7.11, rel=1e-9)
 
 
-@pytest.mark.parametrize("m", [1, 3])
+@pytest.mark.parametrize("m", [1, 3, 10 ** 6])
 @pytest.mark.parametrize("compartments", [1, 2])
 def test_inputs_lasting_whole_intervals_sum_to_a_constant_rate_at_steady_state(m, compartments):
     # tk0 = m ii: exactly m inputs run at every instant (one ends as the next starts), so
     # the total rate is F dose / ii and the steady-state central amount is rate / k10 at
-    # every time, including the dose times, where inputs end and start.
+    # every time, including the dose times, where inputs end and start. A million inputs
+    # at once: the earlier ones are one closed-form sum, not a pass each.
     ii, cl, v1 = 24.0, 7.11, 47.66
     p = {"cl": cl, "v1": v1, "ka": 9.48}
     if compartments == 2:
@@ -106,6 +107,27 @@ def test_inputs_lasting_whole_intervals_sum_to_a_constant_rate_at_steady_state(m
     t = np.arange(0.0, 3 * ii, 0.125)
     got = parallel(sys, DoseTrain(0.0, ii, math.inf, DOSE), t, 1.0, m * ii, LAG, ss=True)[0]
     np.testing.assert_allclose(got, DOSE / ii / (cl / v1), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("ss", [False, True])
+def test_an_input_far_longer_than_the_output_is_solved_at_once(ss):
+    # A tk0 far in the tails of its IIV (an individual fit's t proposal draws such): on a
+    # finite train the zero-order arm then delivers almost nothing (< dose t / tk0), while
+    # at steady state the ~1e18 inputs running at once add up to the whole zero-order
+    # rate, as for any tk0 that is a whole number of intervals (the test above).
+    sys = mo_like()
+    tr = DoseTrain(0.0, 24.0, math.inf if ss else 30, DOSE)
+    t = np.arange(0.0, 800.0, 0.5)
+    n = sys.n
+    one = np.ones(n)
+    first, zero = (pl.values()[0] for pl in solver.parallel_plans(
+        sys, tr, DOSE * one, one, FR * one, 24.0e18 * one, LAG * one, t, steady_state=ss))
+    assert np.all(np.isfinite(zero)) and np.all(zero >= 0.0)
+    if ss:
+        # Central amount of a constant input FR dose / ii into the 2-compartment system.
+        np.testing.assert_allclose(zero, FR * DOSE / 24.0 / (7.11 / 47.66), rtol=1e-12)
+    else:
+        assert zero.max() < 1e-12 * first.max()
 
 
 @pytest.mark.parametrize("ss", [False, True])
