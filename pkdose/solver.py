@@ -1100,20 +1100,21 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
         sv = s_run[rows, cols][:, None]
         zero[rows, cols] += rate[rows] * np.sum(sys.a[rows] * sv * _phi1(sys.lam[rows] * sv),
                                                 axis=1)
-    if periodic:
-        # Inputs of earlier doses still running (tk0 > ii): those b = b0..b1 periods back,
-        # limited to the doses of the train, summed in closed form in one pass however
-        # many run (a tk0 far in the tails of its IIV can span thousands of periods).
-        b1 = n_run - 1.0
+    if periodic and float(np.max(tk0, initial=0.0)) > ii:
+        # Inputs of earlier doses still running: those b = b0..b1 periods back, limited to
+        # the doses of the train, summed in closed form in one pass however many run (a
+        # tk0 far in the tails of its IIV can span thousands of periods).
+        rows, cols = np.nonzero(n_run >= 2.0)
+        b1 = n_run[rows, cols] - 1.0
         b0 = np.ones_like(b1)
         if not steady_state:
-            b1 = np.minimum(b1, k)
-            b0 = np.maximum(b0, k - train.n + 1.0)
-        rows, cols = np.nonzero(b1 >= b0)
+            b1 = np.minimum(b1, k[rows, cols])
+            b0 = np.maximum(b0, k[rows, cols] - train.n + 1.0)
+        some = b1 >= b0
+        rows, cols, b0, b1 = rows[some], cols[some], b0[some], b1[some]
         if rows.size:
             zero[rows, cols] += rate[rows] * _older_inputs_central(
-                sys.a[rows], sys.lam[rows], s_run[rows, cols], ii, b0[rows, cols],
-                b1[rows, cols])
+                sys.a[rows], sys.lam[rows], s_run[rows, cols], ii, b0, b1)
     return [dense_plan(first), dense_plan(zero)]
 
 
@@ -1121,16 +1122,23 @@ def _inputs_running(s_run: np.ndarray, ii: float, duration: np.ndarray) -> np.nd
     """Number of the latest doses (one every ``ii`` hours) whose input of ``duration`` (n,)
     hours still runs, at each point of ``s_run`` (n, T), the time since this period's dose.
 
-    The least ``D >= 0`` with ``s_run + D ii >= duration``, as a float array. The quotient
-    estimates it to within one; the comparison itself settles it, so that the running
-    inputs (``parallel_plans``) and the ended train (:func:`shifted_train_values`) are
-    decided by the very same numbers and every input is counted once, also at an output
-    time that falls exactly on its end. One pass, however many inputs run.
+    The least ``D >= 0`` with ``s_run + D ii >= duration``, as a float array. Where
+    earlier inputs run, the quotient estimates it to within one and that comparison
+    settles it, so that the running inputs (``parallel_plans``) and the ended train
+    (:func:`shifted_train_values`) are decided by the very same numbers and every input is
+    counted once, also at an output time that falls exactly on its end. One pass over the
+    points where an input runs, however many run there.
     """
-    dur = duration[:, None]
-    d = np.maximum(np.ceil((dur - s_run) / ii), 0.0)
-    d += s_run + d * ii < dur
-    d -= (d > 0) & (s_run + (d - 1.0) * ii >= dur)
+    running = s_run < duration[:, None]
+    d = running.astype(float)
+    if float(np.max(duration, initial=0.0)) > ii:
+        # Earlier inputs can run only where this period's does: those points alone.
+        rows, cols = np.nonzero(running)
+        sr, dur = s_run[rows, cols], duration[rows]
+        dd = np.ceil((dur - sr) / ii)
+        dd += sr + dd * ii < dur
+        dd -= (dd > 1.0) & (sr + (dd - 1.0) * ii >= dur)
+        d[rows, cols] = dd
     return d
 
 
