@@ -1053,8 +1053,8 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     longer than the dosing interval: the model is linear, so the inputs of the last
     ``ceil(tk0 / ii)`` doses that run at once superpose (those before this period's summed
     in closed form, so the cost does not depend on how many run). The periodic steady
-    state is that of both trains. Every subject has its own ``tk0`` and ``tlag``: the trains are
-    evaluated value by value with per-subject dose counts and times since dose
+    state is that of both trains. Every subject has its own ``tk0`` and ``tlag``: the
+    trains are evaluated value by value with per-subject dose counts and times since dose
     (:func:`shifted_train_values`), vectorised over subjects and times.
 
     Parameters
@@ -1081,8 +1081,8 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     # The inputs running now: the position in the current period decides which run, and
     # the train above counts the others as ended from exactly the same numbers.
     rel = times[None, :] - train.t0_h
+    ii = train.ii_h
     if periodic:
-        ii = train.ii_h
         k = np.broadcast_to(np.floor(rel / ii), (n, times.size))
         s_run = np.broadcast_to(rel - k[:1] * ii, (n, times.size))
         n_run = _inputs_running(s_run, ii, tk0)
