@@ -1051,7 +1051,10 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     Both arms are linear, so each is an exact train: the first-order arm a bolus train
     into the depot that reaches each subject ``tlag`` late, the zero-order arm the state
     at the end of each input (matrix exponential of the augmented system) as a train that
-    arrives ``tk0`` late, plus the input running now (closed form). The periodic steady
+    arrives ``tk0`` late, plus the inputs running now (closed form). An input may last
+    longer than the dosing interval: the model is linear, so the inputs of the last
+    ``ceil(tk0 / ii)`` doses that run at once superpose (those before this period's summed
+    in closed form, so the cost does not depend on how many run). The periodic steady
     state is that of both trains. Every subject has its own ``tk0`` and ``tlag``: the
     trains are evaluated value by value with per-subject dose counts and times since dose
     (:func:`shifted_train_values`), vectorised over subjects and times.
@@ -1070,37 +1073,87 @@ def parallel_plans(sys: System, train: DoseTrain, amount: np.ndarray, bio: np.nd
     n = sys.n
     times = np.asarray(times, float)
     fr_zo, tk0, tlag = (np.broadcast_to(np.asarray(x, float), (n,)) for x in (fr_zo, tk0, tlag))
-    longest = float(np.max(tk0, initial=0.0))
     periodic = not (train.n == 1 or train.ii_h == 0)
-    if periodic and longest > train.ii_h:
-        raise PkdoseError(f"the zero-order absorption lasts {longest:.3g} h, longer than the "
-                          f"{train.ii_h:g} h between doses; give the doses further apart")
     dose = np.asarray(amount, float) * bio
     rate = dose * fr_zo / tk0
     first = shifted_train_values(sys, train, _input_vector(sys, "oral") * (dose * (1.0 - fr_zo))
                                  [:, None], tlag, times, steady_state)
     zero = shifted_train_values(sys, train, infusion_end_state(sys, tk0) * rate[:, None], tk0,
                                 times, steady_state, within_period=True)
-    # The input running now: the position in the current period decides whether it runs,
-    # and the train above counts it as ended from exactly the same position.
+    # The inputs running now: the position in the current period decides which run, and
+    # the train above counts the others as ended from exactly the same numbers.
     rel = times[None, :] - train.t0_h
+    ii = train.ii_h
     if periodic:
-        k = np.floor(rel / train.ii_h)
-        s_run = rel - k * train.ii_h
-        running = s_run < tk0[:, None]
+        k = np.broadcast_to(np.floor(rel / ii), (n, times.size))
+        s_run = np.broadcast_to(rel - k[:1] * ii, (n, times.size))
+        n_run = _inputs_running(s_run, ii, tk0)
+        # This period's input, if it runs and its dose belongs to the train.
+        now = n_run >= 1
         if not steady_state:
-            running &= (k >= 0) & (k < train.n)
+            now &= (k >= 0) & (k < train.n)
     else:
         s_run = np.broadcast_to(rel, (n, times.size))
-        running = (s_run >= 0) & (s_run < tk0[:, None])
-    rows, cols = np.nonzero(running)
+        now = (s_run >= 0) & (s_run < tk0[:, None])
+    rows, cols = np.nonzero(now)
     if rows.size:
-        # sum_i a_i s phi_1(lam_i s) (step_central) at the running points only: the input
-        # runs for a small part of each period.
-        sv = np.broadcast_to(s_run, running.shape)[rows, cols][:, None]
+        # sum_i a_i s phi_1(lam_i s) (step_central) at the running points only: for most
+        # regimens an input runs for a small part of each period.
+        sv = s_run[rows, cols][:, None]
         zero[rows, cols] += rate[rows] * np.sum(sys.a[rows] * sv * _phi1(sys.lam[rows] * sv),
                                                 axis=1)
+    if periodic and float(np.max(tk0, initial=0.0)) > ii:
+        # Inputs of earlier doses still running: those b = b0..b1 periods back, limited to
+        # the doses of the train, summed in closed form in one pass however many run (a
+        # tk0 far in the tails of its IIV can span thousands of periods).
+        rows, cols = np.nonzero(n_run >= 2.0)
+        b1 = n_run[rows, cols] - 1.0
+        b0 = np.ones_like(b1)
+        if not steady_state:
+            b1 = np.minimum(b1, k[rows, cols])
+            b0 = np.maximum(b0, k[rows, cols] - train.n + 1.0)
+        some = b1 >= b0
+        rows, cols, b0, b1 = rows[some], cols[some], b0[some], b1[some]
+        if rows.size:
+            zero[rows, cols] += rate[rows] * _older_inputs_central(
+                sys.a[rows], sys.lam[rows], s_run[rows, cols], ii, b0, b1)
     return [dense_plan(first), dense_plan(zero)]
+
+
+def _inputs_running(s_run: np.ndarray, ii: float, duration: np.ndarray) -> np.ndarray:
+    """Number of the latest doses (one every ``ii`` hours) whose input of ``duration`` (n,)
+    hours still runs, at each point of ``s_run`` (n, T), the time since this period's dose.
+
+    The least ``D >= 0`` with ``s_run + D ii >= duration``, as a float array. Where
+    earlier inputs run, the quotient estimates it to within one and that comparison
+    settles it, so that the running inputs (``parallel_plans``) and the ended train
+    (:func:`shifted_train_values`) are decided by the very same numbers and every input is
+    counted once, also at an output time that falls exactly on its end. One pass over the
+    points where an input runs, however many run there.
+    """
+    running = s_run < duration[:, None]
+    d = running.astype(float)
+    if float(np.max(duration, initial=0.0)) > ii:
+        # Earlier inputs can run only where this period's does: those points alone.
+        rows, cols = np.nonzero(running)
+        sr, dur = s_run[rows, cols], duration[rows]
+        dd = np.ceil((dur - sr) / ii)
+        dd += sr + dd * ii < dur
+        dd -= (dd > 1.0) & (sr + (dd - 1.0) * ii >= dur)
+        d[rows, cols] = dd
+    return d
+
+
+def _older_inputs_central(a: np.ndarray, lam: np.ndarray, s: np.ndarray, ii: float,
+                          b0: np.ndarray, b1: np.ndarray) -> np.ndarray:
+    """Central amount (m,) of unit-rate inputs into central that started ``s + b ii`` ago
+    for ``b = b0 .. b1`` (all running): ``sum_i a_i sum_b (1 - exp(-lam_i (s + b ii))) /
+    lam_i``, the geometric sum over ``b`` in closed form (``a``, ``lam`` (m, p))."""
+    cnt = (b1 - b0 + 1.0)[:, None]
+    x = lam * ii
+    # sum_b exp(-lam (s + b ii)) = exp(-lam (s + b0 ii)) (1 - q^cnt) / (1 - q), q = e^-x
+    geom = np.exp(-lam * (s + b0 * ii)[:, None]) * np.expm1(-x * cnt) / np.expm1(-x)
+    return np.sum(a * (cnt - geom) / lam, axis=1)
 
 
 def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: np.ndarray,
@@ -1115,10 +1168,10 @@ def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: 
     count from 0 to the largest (consecutive, so a subject's values do not depend on the
     counts of others), gathered per value, times the unit-state responses at each
     subject's own times. Elementwise per subject, in chunks of subjects that stay in
-    cache. With ``within_period`` (``shift`` no longer than the dosing interval: the end
-    of an input) a dose counts as arrived from the position ``s_run >= shift`` in its
-    period, the very numbers that decide whether the input still runs, so an input ending
-    exactly on an output time is counted once.
+    cache. With ``within_period`` (``shift`` the end of an input, which may last longer
+    than the dosing interval) a dose counts as arrived once its input no longer runs, by
+    the very numbers that decide which inputs still run (:func:`_inputs_running`), so an
+    input ending exactly on an output time is counted once.
     """
     n, n_s = sys.n, sys.n_states
     times = np.asarray(times, float)
@@ -1144,22 +1197,23 @@ def shifted_train_values(sys: System, train: DoseTrain, inj: np.ndarray, shift: 
             coef = np.broadcast_to(inj[lo:hi, :, None], (hi - lo, n_s, times.size))
         else:
             if within_period:
-                # Position in the period and whether this period's dose has arrived, from
-                # the same numbers as the running input of parallel_plans.
+                # Position in the period and how many of the latest doses still run, from
+                # the same numbers as the running inputs of parallel_plans: the last
+                # arrived dose is the one ``n_run`` periods back.
                 k = np.floor(rel / ii)
-                s_run = rel - k * ii
-                arrived = s_run >= shift[lo:hi, None]
-                s = np.where(arrived, s_run, s_run + ii) - shift[lo:hi, None]
+                s_run = np.broadcast_to(rel - k * ii, (hi - lo, times.size))
+                n_run = _inputs_running(s_run, ii, shift[lo:hi])
+                k = k - n_run
+                s = s_run + n_run * ii - shift[lo:hi, None]
             else:
                 late = rel - shift[lo:hi, None]
                 k = np.floor(late / ii)
                 s = late - k * ii
-                arrived = np.ones(s.shape, bool)
             if steady_state:
                 active = np.ones(s.shape, bool)
                 coef = np.broadcast_to(w[lo:hi, :, None], (hi - lo, n_s, times.size))
             else:
-                count = k + arrived  # doses arrived so far
+                count = k + 1.0  # doses arrived so far (k: the period of the last)
                 active = count >= 1
                 over = count > train.n  # after the last dose: m = N, s grows
                 s = np.where(over, s + (count - train.n) * ii, s)

@@ -745,13 +745,6 @@ def test_parallel_absorption_steady_state_is_the_limit_and_auc_is_f_dose_over_cl
     assert auc / 47.66 == pytest.approx(0.7 * 5.0 / 7.11, rel=1e-9)
 
 
-def test_parallel_absorption_longer_than_the_dosing_interval_is_refused():
-    from pkdose.errors import PkdoseError
-
-    with pytest.raises(PkdoseError, match="zero-order absorption lasts 3 h"):
-        parallel(mo_like(), DoseTrain(0, 2.0, 10, 5.0), np.arange(0.0, 30.0), 0.5, 3.0, 0.0)
-
-
 @pytest.mark.parametrize("ss", [False, True])
 def test_parallel_absorption_input_ending_on_an_output_time_is_counted_once(ss):
     # As for infusions: 22.99999 + 1.00001 is not exactly 24, and the running zero-order
