@@ -576,21 +576,24 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
     from pkdose.simulation import reference_caveats, simulate
 
     reg = unit.regimen
-    varied = {} if variation is None else asdict(variation)
+    # Virtual populations are human: an animal regimen is reported for the typical animal.
+    varied = {} if variation is None or unit.species else asdict(variation)
     with warning_messages() as messages:
         row = compare([reg], with_=unit.comedication, species=unit.species,
                       metrics=(*DEFAULT_METRICS, "mTORC2 reasons"), **varied).frame.iloc[0]
         curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H,
                          with_=unit.comedication)
-        if variation is not None:
+        if varied:
             from pkdose.population import curve_band
 
             curve = curve.assign(**curve_band(reg, **varied, model=row["model"],
                                               with_=unit.comedication,
                                               times_h=curve["time_h"]))
+    if variation is not None and unit.species:
+        messages.append(f"virtual populations are human: this {unit.species} regimen is "
+                        "reported for the typical animal, without 5-95 % intervals")
     if source.lower().endswith(".toml"):
-        # The co-medication of a reference file is applied here; its other caveats stand.
-        messages = [m for m in reference_caveats(source) if "not applied" not in m] + messages
+        messages = reference_caveats(source) + messages
     return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), messages)
 
 
@@ -735,6 +738,10 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         raise PkdoseError(f"the time budget per file must be a positive number of seconds, "
                           f"got {file_timeout_s!r}", option="file_timeout_s")
     purposes = parse_against(against) if against else None
+    if variation is not None:
+        from pkdose.population import load_population
+
+        load_population(variation.population)  # bad usage, not a failure of every file
     pages = {"html": "report.html", "csv": "metrics.csv", "json": "metrics.json",
              "md": "report.md"}
     out = OutputFolder(out_dir, MANIFEST, "pkdose report", last=PAGES)
