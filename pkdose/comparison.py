@@ -345,14 +345,13 @@ def place(table: ExposureTable, purposes: Sequence[str], subjects=None) -> Place
     """
     from pkdose import references
 
-    cov = covariate_table(subjects)
-    if table.frame["id"].nunique() > 1 or len(cov) > 1:
+    if table.frame["id"].nunique() > 1 or len(covariate_table(subjects)) > 1:
         # Each subject's ratios are to the references in that same subject.
         raise PkdoseError("regimens are placed among the references one subject at a time; "
                           "place each subject's table on its own", option="subjects")
     # A regimen given twice is one regimen to place (its targets once, not twice).
     user = table.frame[table.frame["species"] == "human"].drop_duplicates("regimen")
-    refs = reference_table(purposes, sorted(set(user["drug"])), cov).frame
+    refs = reference_table(purposes, sorted(set(user["drug"])), subjects).frame
     cols = [quantity(m).column for m in RATIO_METRICS]
     # Every (regimen, same-drug reference) pair, regimen by regimen, references in order.
     # (A table without references has no reference and purpose columns.)

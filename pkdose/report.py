@@ -309,18 +309,6 @@ def _pd_source() -> str:
             "proposal, each parameter with its cited anchors (docs/mtorc2.md). " + procedure)
 
 
-def _models(entries: Sequence[_Entry]) -> list[dict[str, str]]:
-    from pkdose.model import get_model
-
-    out = []
-    for name in sorted({str(e.row["model"]) for e in entries}):
-        m = get_model(name)
-        out.append({"name": m.name, "drug": m.drug, "title": m.title,
-                    "citation": str(m.source.get("citation", "")),
-                    "doi": str(m.source.get("doi", ""))})
-    return out
-
-
 # --------------------------------------------------------------------------- HTML / MD
 
 _CSS = """
@@ -367,7 +355,7 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
     """Header then one row per regimen, each followed by its model range (as in ``pkdose
     compare``), as plain text (escaped by the caller)."""
     from pkdose.engine import quantity
-    from pkdose.results import format_value, interval_text, model_range, range_text, verdict_mark
+    from pkdose.results import RANGE_LEGEND, format_value, model_range, span_rows, verdict_mark
 
     shown = [quantity(m) for m in (*_SUMMARY, "mTORC1 mean", "mTORC2 mean", "mTORC2 verdict")]
     head = ["id", "regimen", "source file", "model", "basis", *[q.label for q in shown[:-1]],
@@ -386,14 +374,9 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
             line += [str(near.get("nearest_reference", "-")),
                      _fmt(near.get("nearest_auc168_ratio", math.nan), ".2g")]
         rows.append(line)
-        models = model_range(r)
-        spans = [(f"range over {len(models)} models", range_text, ", ".join(models))] \
-            if models else []
-        if pd.notna(r.get("population_n", np.nan)):
-            spans.append((f"5-95 % of {r['population_n']:.0f} ({r['population']})",
-                          interval_text, ""))
-        for label, text, last in spans:
-            span = ["", label, "", "", "", *[text(r, q.column, q.unit) for q in shown], last]
+        for label, legend, cells in span_rows(r, shown):
+            span = ["", label, "", "", "", *cells,
+                    ", ".join(model_range(r)) if legend == RANGE_LEGEND else ""]
             rows.append(span + [""] * (len(head) - len(span)))
     return rows
 
@@ -503,11 +486,14 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                           if k not in (*_LABELS, "mtorc2_reasons", "mtorc2_verdict",
                                        *RANGE_COLUMNS))]
         parts += [_html_table(metric_table), "</section>"]
+    from pkdose.model import get_model
+
     parts += ['<h2 id="sources">Models and sources</h2>', "<ul>"]
-    for m in _models(entries):
-        doi = f" doi:{m['doi']}" if m["doi"] else ""
-        parts.append(f"<li><strong>{e_(m['name'])}</strong> ({e_(m['drug'])}): "
-                     f"{e_(m['title'])}. {e_(m['citation'])}{e_(doi)}</li>")
+    for m in map(get_model, sorted({str(e.row["model"]) for e in entries})):
+        doi = str(m.source.get("doi", ""))
+        parts.append(f"<li><strong>{e_(m.name)}</strong> ({e_(m.drug)}): {e_(m.title)}. "
+                     f"{e_(str(m.source.get('citation', '')))}{e_(f' doi:{doi}' if doi else '')}"
+                     "</li>")
     parts += [f"<li><strong>mTOR PD</strong>: {e_(_pd_source())}</li>", "</ul>",
               meta, f'<p class="notice" id="notice-bottom">{e_(NOTICE)}</p>', "</body>", "</html>"]
     return "\n".join(parts) + "\n"
