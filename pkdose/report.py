@@ -113,15 +113,19 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]
 
     A folder gives its ``*.toml`` and ``*.csv`` entries (sorted by name, not recursive;
     an entry that is not a regular file, such as a FIFO, is taken so that reading it lists
-    it as bad); a file is taken as given. Files named twice are reported once.
+    it as bad; the ``metrics.csv`` of a report written there is not); a file is taken as
+    given. Files named twice are reported once.
     """
     files: list[str] = []
     bad: list[tuple[str, str]] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            # A report written into its input folder left metrics.csv there: not an input.
+            ours = {"metrics.csv"} if (p / MANIFEST).is_file() else set()
             try:
-                found = sorted(c for c in p.iterdir() if c.suffix.lower() in (".toml", ".csv"))
+                found = sorted(c for c in p.iterdir()
+                               if c.suffix.lower() in (".toml", ".csv") and c.name not in ours)
             except OSError as exc:
                 bad.append((raw, f"cannot list the folder: {exc.strerror or exc}"))
                 continue
@@ -166,11 +170,10 @@ def load_file(path: str) -> list[Unit]:
         return [Unit(f"{stem}-{_slug(str(i))}", None, error=str(reg))
                 if isinstance(reg, PkdoseError) else Unit(f"{stem}-{_slug(str(i))}", reg)
                 for i, reg in regs.items()]
-    from pkdose.regimen_io import read_regimen_file, read_regimen_toml
+    from pkdose.regimen_io import read_regimen_file
 
-    meta = read_regimen_file(path).metadata
-    if "reference" not in meta:
-        return [Unit(stem, read_regimen_toml(path))]
+    if "reference" not in (read := read_regimen_file(path)).metadata:
+        return [Unit(stem, read.regimen)]
     from pkdose import references
 
     ref = references.read_reference(path)
@@ -303,8 +306,7 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
 def _pd_source() -> str:
     from pkdose.data import load_toml
 
-    raw = load_toml("mtor_pd.toml")
-    procedure = raw.get("fitted", {}).get("procedure", "")
+    procedure = load_toml("mtor_pd.toml").get("fitted", {}).get("procedure", "")
     return ("pkdose/data/mtor_pd.toml: structure and defaults from the pkdose mTORC2 "
             "proposal, each parameter with its cited anchors (docs/mtorc2.md). " + procedure)
 
@@ -446,15 +448,14 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                           text_cols=(summary[0].index("first reason"),)),
               "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]
     if placed is not None and not placed.references.frame.empty:
-        refs = placed.references.frame
         from pkdose.engine import quantity
         from pkdose.results import format_value
 
-        rows = [["reference", "purpose", "regimen", *_SUMMARY, "verdict"]]
-        for _, r in refs.iterrows():
-            rows.append([str(r["reference"]), str(r["purpose"]), str(r["regimen"]),
-                         *[format_value(r[q.column], q.unit) for q in map(quantity, _SUMMARY)],
-                         str(r["mtorc2_verdict"])])
+        shown = [quantity(m) for m in (*_SUMMARY, "mTORC2 verdict")]
+        rows = [["reference", "purpose", "regimen", *_SUMMARY, "verdict"],
+                *([str(r["reference"]), str(r["purpose"]), str(r["regimen"]),
+                   *(format_value(r[q.column], q.unit) for q in shown)]
+                  for _, r in placed.references.frame.iterrows())]
         parts += ["<h2>Reference regimens</h2>",
                   "<p>Steady state of each reference's repeating dose, default model, with "
                   "its own co-medication (docs/references.md).</p>",

@@ -242,3 +242,13 @@ def test_virtual_subjects_vary_human_regimens_and_leave_animals_typical(tmp_path
         build_report(files, tmp_path / "bad", progress=lambda *a: seen.append(a),
                      variation=Variation("nobody", 20))
     assert not seen and not (tmp_path / "bad").exists()
+
+
+def test_a_report_written_into_its_input_folder_does_not_read_itself_next_time(tmp_path):
+    """The second run took the first run's metrics.csv for an event table: exit 1."""
+    folder = _batch(tmp_path, broken=False)
+    (folder / "events.csv").unlink()
+    for _ in range(2):
+        res = build_report([str(folder)], folder, formats=["csv"], file_timeout_s=None)
+        assert not res.failed and [Path(p).name for p in res.ok] == ["a-weekly.toml",
+                                                                     "b-everolimus.toml"]
