@@ -151,11 +151,10 @@ class Unit:
     """One regimen of an input file, as it is simulated."""
 
     slug: str
-    regimen: Regimen | None
+    #: Or why it could not be read (one subject of an event table), raised when simulated.
+    regimen: Regimen | PkdoseError
     comedication: tuple[str, ...] = ()
     species: str | None = None
-    #: Why the regimen could not be read (one subject of an event table), else ''.
-    error: str = ""
 
 
 def load_file(path: str) -> list[Unit]:
@@ -167,9 +166,7 @@ def load_file(path: str) -> list[Unit]:
         from pkdose.regimen_io import events_by_subject, read_events_csv
 
         regs = events_by_subject(read_events_csv(path), source=path)
-        return [Unit(f"{stem}-{_slug(str(i))}", None, error=str(reg))
-                if isinstance(reg, PkdoseError) else Unit(f"{stem}-{_slug(str(i))}", reg)
-                for i, reg in regs.items()]
+        return [Unit(f"{stem}-{_slug(str(i))}", reg) for i, reg in regs.items()]
     from pkdose.regimen_io import read_regimen_file
 
     if "reference" not in (read := read_regimen_file(path)).metadata:
@@ -562,7 +559,8 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
     from pkdose.pd import curve_pd
     from pkdose.simulation import reference_caveats, simulate
 
-    reg = unit.regimen
+    if isinstance(reg := unit.regimen, PkdoseError):
+        raise reg
     # Virtual populations are human: an animal regimen is reported for the typical animal.
     varied = {} if variation is None or unit.species else asdict(variation)
     with warning_messages() as messages:
@@ -621,13 +619,10 @@ def report_file(path: str, variation: Variation | None = None) -> FileReport:
         out.failed.append((path, failure_reason(exc, path)))
         return out
     for unit in units:
-        where = path if len(units) == 1 else f"{path} ({unit.slug})"
-        if unit.error:
-            out.failed.append((where, failure_reason(PkdoseError(unit.error), path)))
-            continue
         try:
             out.entries.append(_simulate_entry(unit.slug, path, unit, variation))
         except Exception as exc:  # noqa: BLE001 - as above, for one regimen of the file
+            where = path if len(units) == 1 else f"{path} ({unit.slug})"
             out.failed.append((where, failure_reason(exc, path)))
     return out
 
