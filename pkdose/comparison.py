@@ -343,11 +343,17 @@ def place(table: ExposureTable, purposes: Sequence[str], subjects=None) -> Place
     """Place regimens (a :func:`compare` table) among the references of these purposes.
 
     Only human rows are placed: an animal regimen's blood level is not a dose to compare
-    with a human trial's (``pkdose translate`` matches species).
+    with a human trial's (``pkdose translate`` matches species). One subject: ``table``'s
+    and ``subjects`` (the references are simulated in them).
     """
     from pkdose import references
 
-    user = table.frame[table.frame["species"] == "human"]
+    if table.frame["id"].nunique() > 1 or len(covariate_table(subjects)) > 1:
+        # Each subject's ratios are to the references in that same subject.
+        raise PkdoseError("regimens are placed among the references one subject at a time; "
+                          "place each subject's table on its own", option="subjects")
+    # A regimen given twice is one regimen to place (its targets once, not twice).
+    user = table.frame[table.frame["species"] == "human"].drop_duplicates("regimen")
     refs = reference_table(purposes, sorted(set(user["drug"])), subjects).frame
     cols = [quantity(m).column for m in RATIO_METRICS]
     # Every (regimen, same-drug reference) pair, regimen by regimen, references in order.

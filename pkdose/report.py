@@ -113,15 +113,19 @@ def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]
 
     A folder gives its ``*.toml`` and ``*.csv`` entries (sorted by name, not recursive;
     an entry that is not a regular file, such as a FIFO, is taken so that reading it lists
-    it as bad); a file is taken as given. Files named twice are reported once.
+    it as bad; the ``metrics.csv`` of a report written there is not); a file is taken as
+    given. Files named twice are reported once.
     """
     files: list[str] = []
     bad: list[tuple[str, str]] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            # A report written into its input folder left metrics.csv there: not an input.
+            ours = {"metrics.csv"} if (p / MANIFEST).is_file() else set()
             try:
-                found = sorted(c for c in p.iterdir() if c.suffix.lower() in (".toml", ".csv"))
+                found = sorted(c for c in p.iterdir()
+                               if c.suffix.lower() in (".toml", ".csv") and c.name not in ours)
             except OSError as exc:
                 bad.append((raw, f"cannot list the folder: {exc.strerror or exc}"))
                 continue
@@ -147,11 +151,10 @@ class Unit:
     """One regimen of an input file, as it is simulated."""
 
     slug: str
-    regimen: Regimen | None
+    #: Or why it could not be read (one subject of an event table), raised when simulated.
+    regimen: Regimen | PkdoseError
     comedication: tuple[str, ...] = ()
     species: str | None = None
-    #: Why the regimen could not be read (one subject of an event table), else ''.
-    error: str = ""
 
 
 def load_file(path: str) -> list[Unit]:
@@ -163,14 +166,11 @@ def load_file(path: str) -> list[Unit]:
         from pkdose.regimen_io import events_by_subject, read_events_csv
 
         regs = events_by_subject(read_events_csv(path), source=path)
-        return [Unit(f"{stem}-{_slug(str(i))}", None, error=str(reg))
-                if isinstance(reg, PkdoseError) else Unit(f"{stem}-{_slug(str(i))}", reg)
-                for i, reg in regs.items()]
-    from pkdose.regimen_io import read_regimen_file, read_regimen_toml
+        return [Unit(f"{stem}-{_slug(str(i))}", reg) for i, reg in regs.items()]
+    from pkdose.regimen_io import read_regimen_file
 
-    meta = read_regimen_file(path).metadata
-    if "reference" not in meta:
-        return [Unit(stem, read_regimen_toml(path))]
+    if "reference" not in (read := read_regimen_file(path)).metadata:
+        return [Unit(stem, read.regimen)]
     from pkdose import references
 
     ref = references.read_reference(path)
@@ -303,22 +303,9 @@ def _figures(entries: Sequence[_Entry], placed: Placement | None, out: OutputFol
 def _pd_source() -> str:
     from pkdose.data import load_toml
 
-    raw = load_toml("mtor_pd.toml")
-    procedure = raw.get("fitted", {}).get("procedure", "")
+    procedure = load_toml("mtor_pd.toml").get("fitted", {}).get("procedure", "")
     return ("pkdose/data/mtor_pd.toml: structure and defaults from the pkdose mTORC2 "
             "proposal, each parameter with its cited anchors (docs/mtorc2.md). " + procedure)
-
-
-def _models(entries: Sequence[_Entry]) -> list[dict[str, str]]:
-    from pkdose.model import get_model
-
-    out = []
-    for name in sorted({str(e.row["model"]) for e in entries}):
-        m = get_model(name)
-        out.append({"name": m.name, "drug": m.drug, "title": m.title,
-                    "citation": str(m.source.get("citation", "")),
-                    "doi": str(m.source.get("doi", ""))})
-    return out
 
 
 # --------------------------------------------------------------------------- HTML / MD
@@ -367,7 +354,7 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
     """Header then one row per regimen, each followed by its model range (as in ``pkdose
     compare``), as plain text (escaped by the caller)."""
     from pkdose.engine import quantity
-    from pkdose.results import format_value, interval_text, model_range, range_text, verdict_mark
+    from pkdose.results import RANGE_LEGEND, format_value, model_range, span_rows, verdict_mark
 
     shown = [quantity(m) for m in (*_SUMMARY, "mTORC1 mean", "mTORC2 mean", "mTORC2 verdict")]
     head = ["id", "regimen", "source file", "model", "basis", *[q.label for q in shown[:-1]],
@@ -386,14 +373,9 @@ def _summary_rows(entries: Sequence[_Entry], placed: Placement | None) -> list[l
             line += [str(near.get("nearest_reference", "-")),
                      _fmt(near.get("nearest_auc168_ratio", math.nan), ".2g")]
         rows.append(line)
-        models = model_range(r)
-        spans = [(f"range over {len(models)} models", range_text, ", ".join(models))] \
-            if models else []
-        if pd.notna(r.get("population_n", np.nan)):
-            spans.append((f"5-95 % of {r['population_n']:.0f} ({r['population']})",
-                          interval_text, ""))
-        for label, text, last in spans:
-            span = ["", label, "", "", "", *[text(r, q.column, q.unit) for q in shown], last]
+        for label, legend, cells in span_rows(r, shown):
+            span = ["", label, "", "", "", *cells,
+                    ", ".join(model_range(r)) if legend == RANGE_LEGEND else ""]
             rows.append(span + [""] * (len(head) - len(span)))
     return rows
 
@@ -463,15 +445,14 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                           text_cols=(summary[0].index("first reason"),)),
               "<h2>All regimens</h2>", _img(figures["overlay"], "overlay of all regimens")]
     if placed is not None and not placed.references.frame.empty:
-        refs = placed.references.frame
         from pkdose.engine import quantity
         from pkdose.results import format_value
 
-        rows = [["reference", "purpose", "regimen", *_SUMMARY, "verdict"]]
-        for _, r in refs.iterrows():
-            rows.append([str(r["reference"]), str(r["purpose"]), str(r["regimen"]),
-                         *[format_value(r[q.column], q.unit) for q in map(quantity, _SUMMARY)],
-                         str(r["mtorc2_verdict"])])
+        shown = [quantity(m) for m in (*_SUMMARY, "mTORC2 verdict")]
+        rows = [["reference", "purpose", "regimen", *_SUMMARY, "verdict"],
+                *([str(r["reference"]), str(r["purpose"]), str(r["regimen"]),
+                   *(format_value(r[q.column], q.unit) for q in shown)]
+                  for _, r in placed.references.frame.iterrows())]
         parts += ["<h2>Reference regimens</h2>",
                   "<p>Steady state of each reference's repeating dose, default model, with "
                   "its own co-medication (docs/references.md).</p>",
@@ -503,11 +484,14 @@ def render_html(entries: Sequence[_Entry], failed: Sequence[tuple[str, str]],
                           if k not in (*_LABELS, "mtorc2_reasons", "mtorc2_verdict",
                                        *RANGE_COLUMNS))]
         parts += [_html_table(metric_table), "</section>"]
+    from pkdose.model import get_model
+
     parts += ['<h2 id="sources">Models and sources</h2>', "<ul>"]
-    for m in _models(entries):
-        doi = f" doi:{m['doi']}" if m["doi"] else ""
-        parts.append(f"<li><strong>{e_(m['name'])}</strong> ({e_(m['drug'])}): "
-                     f"{e_(m['title'])}. {e_(m['citation'])}{e_(doi)}</li>")
+    for m in map(get_model, sorted({str(e.row["model"]) for e in entries})):
+        doi = str(m.source.get("doi", ""))
+        parts.append(f"<li><strong>{e_(m.name)}</strong> ({e_(m.drug)}): {e_(m.title)}. "
+                     f"{e_(str(m.source.get('citation', '')))}{e_(f' doi:{doi}' if doi else '')}"
+                     "</li>")
     parts += [f"<li><strong>mTOR PD</strong>: {e_(_pd_source())}</li>", "</ul>",
               meta, f'<p class="notice" id="notice-bottom">{e_(NOTICE)}</p>', "</body>", "</html>"]
     return "\n".join(parts) + "\n"
@@ -575,22 +559,26 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
     from pkdose.pd import curve_pd
     from pkdose.simulation import reference_caveats, simulate
 
-    reg = unit.regimen
-    varied = {} if variation is None else asdict(variation)
+    if isinstance(reg := unit.regimen, PkdoseError):
+        raise reg
+    # Virtual populations are human: an animal regimen is reported for the typical animal.
+    varied = {} if variation is None or unit.species else asdict(variation)
     with warning_messages() as messages:
         row = compare([reg], with_=unit.comedication, species=unit.species,
                       metrics=(*DEFAULT_METRICS, "mTORC2 reasons"), **varied).frame.iloc[0]
         curve = simulate(reg, row["model"], until_h=PLOT_HORIZON_H, step_h=PLOT_STEP_H,
                          with_=unit.comedication)
-        if variation is not None:
+        if varied:
             from pkdose.population import curve_band
 
             curve = curve.assign(**curve_band(reg, **varied, model=row["model"],
                                               with_=unit.comedication,
                                               times_h=curve["time_h"]))
+    if variation is not None and unit.species:
+        messages.append(f"virtual populations are human: this {unit.species} regimen is "
+                        "reported for the typical animal, without 5-95 % intervals")
     if source.lower().endswith(".toml"):
-        # The co-medication of a reference file is applied here; its other caveats stand.
-        messages = [m for m in reference_caveats(source) if "not applied" not in m] + messages
+        messages = reference_caveats(source) + messages
     return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), messages)
 
 
@@ -631,13 +619,10 @@ def report_file(path: str, variation: Variation | None = None) -> FileReport:
         out.failed.append((path, failure_reason(exc, path)))
         return out
     for unit in units:
-        where = path if len(units) == 1 else f"{path} ({unit.slug})"
-        if unit.error:
-            out.failed.append((where, failure_reason(PkdoseError(unit.error), path)))
-            continue
         try:
             out.entries.append(_simulate_entry(unit.slug, path, unit, variation))
         except Exception as exc:  # noqa: BLE001 - as above, for one regimen of the file
+            where = path if len(units) == 1 else f"{path} ({unit.slug})"
             out.failed.append((where, failure_reason(exc, path)))
     return out
 
@@ -735,6 +720,10 @@ def build_report(paths: Sequence[str], out_dir: str | Path, against: str | None 
         raise PkdoseError(f"the time budget per file must be a positive number of seconds, "
                           f"got {file_timeout_s!r}", option="file_timeout_s")
     purposes = parse_against(against) if against else None
+    if variation is not None:
+        from pkdose.population import load_population
+
+        load_population(variation.population)  # bad usage, not a failure of every file
     pages = {"html": "report.html", "csv": "metrics.csv", "json": "metrics.json",
              "md": "report.md"}
     out = OutputFolder(out_dir, MANIFEST, "pkdose report", last=PAGES)

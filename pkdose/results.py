@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pkdose import NOTICE, __version__
-from pkdose.engine import QUANTITIES, Basis, Scenario, basis_for, evaluate, quantity
+from pkdose.engine import QUANTITIES, Basis, Quantity, Scenario, basis_for, evaluate, quantity
 
 _REGISTERED = frozenset(q.column for q in QUANTITIES.values())
 #: Columns that say what a row is, before the metric columns.
@@ -220,17 +220,9 @@ class ExposureTable:
                          *([str(r["id"])] if several else []),
                          *(format_value(r[q.column], q.unit) + verdict_mark(r, q.column)
                            for q in shown)])
-            spans = model_range(r)
-            if spans:
-                legends[RANGE_LEGEND] = True
-                rows.append([f"  range over {len(spans)} models", "", "",
-                             *([""] if several else []),
-                             *(range_text(r, q.column, q.unit) for q in shown)])
-            if pd.notna(r.get("population_n", np.nan)):
-                legends[POPULATION_LEGEND] = True
-                rows.append([f"  5-95 % of {r['population_n']:.0f} ({r['population']})", "",
-                             "", *([""] if several else []),
-                             *(interval_text(r, q.column, q.unit) for q in shown)])
+            for label, legend, cells in span_rows(r, shown):
+                legends[legend] = True
+                rows.append([f"  {label}", "", "", *([""] if several else []), *cells])
         verdict = [i for i, h in enumerate(header) if h == QUANTITIES["mTORC2 verdict"].label]
         if "basis" in self.frame and self.frame["basis"].astype(str).str.startswith(
                 "course").any():
@@ -267,6 +259,20 @@ def model_range(row: Mapping[str, object]) -> list[str]:
     no range of two or more models."""
     names = [m for m in str(row.get("range_models", "") or "").split(",") if m]
     return names if len(names) > 1 else []
+
+
+def span_rows(row: Mapping[str, object], shown: Sequence[Quantity]
+              ) -> list[tuple[str, str, list[str]]]:
+    """The rows shown under a table row: its model range, then its population interval,
+    each as (label, its legend, one text per ``shown`` quantity); [] without either."""
+    out = []
+    if models := model_range(row):
+        out.append((f"range over {len(models)} models", RANGE_LEGEND,
+                    [range_text(row, q.column, q.unit) for q in shown]))
+    if pd.notna(row.get("population_n", np.nan)):
+        out.append((f"5-95 % of {row['population_n']:.0f} ({row['population']})",
+                    POPULATION_LEGEND, [interval_text(row, q.column, q.unit) for q in shown]))
+    return out
 
 
 def verdict_mark(row: Mapping[str, object], column: str) -> str:

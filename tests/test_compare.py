@@ -176,3 +176,25 @@ def test_typed_table_renders_the_same_numbers_everywhere():
     text = table.to_text()
     assert f"{wide['cavg_ng_ml'][0]:.3g}" in text
     assert "nan" not in text.lower() and "n/a" not in text.split("\n")[2]
+
+
+@pytest.mark.filterwarnings("ignore::pkdose.errors.ExtrapolationWarning")
+def test_a_regimen_given_twice_is_placed_once_and_subjects_one_at_a_time():
+    import pandas as pd
+
+    from pkdose.comparison import parse_against, place
+
+    once = place(compare(["sirolimus 6 mg weekly"], with_pd=False), parse_against("transplant"))
+    twice = place(compare(["sirolimus 6 mg weekly"] * 2, with_pd=False),
+                  parse_against("transplant"))
+    # The trough lines were listed twice under the one regimen.
+    assert twice.lines("sirolimus 6 mg weekly") == once.lines("sirolimus 6 mg weekly")
+    assert len(twice.ratios) == len(once.ratios)
+    # Two subjects were paired with each other's references (subject 1 / subject 2 ratios).
+    two = pd.DataFrame({"hct_pct": [30.0, 44.0]})
+    with pytest.raises(PkdoseError, match="one subject at a time"):
+        place(compare(["sirolimus 6 mg weekly"], subjects=two, with_pd=False),
+              parse_against("transplant"))
+    with pytest.raises(PkdoseError, match="one subject at a time"):
+        place(compare(["sirolimus 6 mg weekly"], with_pd=False), parse_against("transplant"),
+              subjects=two)

@@ -218,3 +218,37 @@ def test_undefined_values_read_n_a_in_the_pages(tmp_path):
     assert not {c.strip().lower() for c in cells} & {"inf", "-inf", "nan", "none"}
     md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     assert not re.search(r"\|\s*(inf|nan|None)\s*\|", md)
+
+
+def test_virtual_subjects_vary_human_regimens_and_leave_animals_typical(tmp_path):
+    """--population on a batch with animal files: the animals were all 'not reported'
+    (virtual populations are human); an unknown population failed every file in turn."""
+    from pkdose.errors import PkdoseError
+    from pkdose.references import regimens_dir
+    from pkdose.report import Variation
+
+    human = _batch(tmp_path, broken=False) / "a-weekly.toml"
+    files = [str(human), str(regimens_dir() / "fok2014.toml")]
+    res = build_report(files, tmp_path / "out", formats=["csv", "json"], file_timeout_s=None,
+                       variation=Variation("older-adults", 20))
+    assert not res.failed
+    df = pd.read_csv(tmp_path / "out" / "metrics.csv")
+    assert "cavg_ng_ml_pop_p5" in set(df.loc[df["regimen_id"] == "a-weekly", "metric"])
+    assert "cavg_ng_ml_pop_p5" not in set(df.loc[df["regimen_id"] == "fok2014", "metric"])
+    said = json.loads((tmp_path / "out" / "metrics.json").read_text())["warnings"]
+    assert any(w["regimen_id"] == "fok2014" and "typical animal" in w["message"] for w in said)
+    seen = []
+    with pytest.raises(PkdoseError, match="unknown population 'nobody'"):
+        build_report(files, tmp_path / "bad", progress=lambda *a: seen.append(a),
+                     variation=Variation("nobody", 20))
+    assert not seen and not (tmp_path / "bad").exists()
+
+
+def test_a_report_written_into_its_input_folder_does_not_read_itself_next_time(tmp_path):
+    """The second run took the first run's metrics.csv for an event table: exit 1."""
+    folder = _batch(tmp_path, broken=False)
+    (folder / "events.csv").unlink()
+    for _ in range(2):
+        res = build_report([str(folder)], folder, formats=["csv"], file_timeout_s=None)
+        assert not res.failed and [Path(p).name for p in res.ok] == ["a-weekly.toml",
+                                                                     "b-everolimus.toml"]
