@@ -280,6 +280,10 @@ def test_references_list_and_show(run):
     assert missing.exit_code == 2
     ageing = run("references", "--purpose", "ageing").stdout  # both ageing purposes
     assert "kraig2018" in ageing and "planned-ageing-trials-sirolimus/siro-1mg-daily" in ageing
+    # The regimen text names its co-medication; the list appended it a second time.
+    onc = run("references", "--purpose", "oncology").stdout
+    line = next(ln for ln in onc.splitlines() if ln.startswith("cohen2012/with-ketoconazole "))
+    assert line.endswith("sirolimus 16 mg weekly with ketoconazole")
 
 
 def test_interactions_lists_the_layer(run):

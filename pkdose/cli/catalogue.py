@@ -82,13 +82,12 @@ def references(ctx, purpose, drug, species):
         raise PkdoseError("no reference regimen matches; try without --purpose/--drug/--species")
     width = max(len(n) for n in df["name"])
     for _, row in df.iterrows():
-        comed = f" + {' + '.join(row['comedication'])}" if row["comedication"] else ""
         combined = (f"  (with {'; '.join(row['combined_with'])}: not simulated)"
                     if row["combined_with"] else "")
         topical = "" if row["systemic"] else "  (applied to the skin; no systemic exposure)"
         animal = "" if row["species"] == "human" else f"[{row['species']}] "
         click.echo(f"{row['name']:<{width}}  {row['purpose']:<20}  {animal}{row['regimen']}"
-                   f"{comed}{combined}{topical}")
+                   f"{combined}{topical}")
 
 
 @references.command("show")
