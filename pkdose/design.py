@@ -39,7 +39,7 @@ from pkdose.limits import MAX_SCHEDULES, exceeded
 from pkdose.model import Model
 from pkdose.population import load_population, population_scenario, simulate_population
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
-from pkdose.simulation import model_of_drug, resolve_model
+from pkdose.simulation import model_of_drug
 from pkdose.targets import Target, metric_quantity, parse_target
 
 #: Root-finder tolerance on log dose: the continuous dose is found to 0.1 % (tablets
@@ -194,7 +194,8 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     DataFrame
         Rows ``root`` (the continuous dose, found by Brent's method on log dose to
         ``LOG_DOSE_XTOL``), ``tablet below`` and ``tablet above`` (the tablet doses
-        bracketing it). Columns: row, dose_mg, regimen, statistic, target_value, attained,
+        bracketing it). Columns: row, dose_mg, regimen, target (as written, with its
+        LC-MS/MS value when stated for an immunoassay), statistic, target_value, attained,
         condition, fraction_target, fraction_meeting, meets, dose_low_mg and dose_high_mg
         (95 % Monte Carlo interval of the root: bootstrap of the simulated subjects,
         :func:`_bootstrap_interval`), evaluations (calls of the
@@ -210,9 +211,10 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     tgt = target if isinstance(target, DoseTarget) else parse_dose_target(target, fraction)
     template = schedule_regimen(drug, schedule)
     tgt = tgt.on_lcms_scale(template.drug)  # a level stated for an immunoassay
-    m = resolve_model(template, model)
     pop = load_population(population)
     doses = tablet_doses(template.drug, max_tablets)
+    # The model these subjects get: when none is chosen, children get the paediatric one.
+    m = population_scenario(template, model, pop, n, seed, with_, warn=False).model
     lo, hi = doses[0], doses[-1]
     # The target's metric by dose, on the same subjects (the engine computes it alone).
     # With linear PK (no saturable absorption or blood binding) a metric proportional to
@@ -265,7 +267,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     for label, dose in (("root", root), ("tablet below", below), ("tablet above", above)):
         frac = float(np.mean(tgt.met({tgt.column: metric(dose)}))) if cond else np.nan
         rows.append({"row": label, "dose_mg": dose, "regimen": str(at_dose(template, dose)),
-                     "statistic": tgt.statistic, "target_value": tgt.value,
+                     "target": tgt.text, "statistic": tgt.statistic, "target_value": tgt.value,
                      "attained": attained(dose), "condition": tgt.text if cond else "",
                      "fraction_target": tgt.fraction, "fraction_meeting": frac,
                      "meets": bool(frac >= tgt.fraction) if cond else None})
@@ -535,8 +537,6 @@ def dose_grid(drug: str, max_tablets: int = 5, max_mg: float = 10.0,
               ratio: float = GRID_RATIO) -> tuple[float, ...]:
     """Tablet doses spaced at least ``ratio`` apart, from the smallest to the largest."""
     doses = tablet_doses(drug, max_tablets, max_mg)
-    if not doses:
-        raise PkdoseError(f"no {drug} tablet dose up to {max_mg:g} mg")
     out = [doses[0]]
     for d in doses[1:]:
         if d >= out[-1] * ratio * (1 - 1e-9):
@@ -620,8 +620,8 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     # simulated; the first simulation checks the number of subjects.
     schedules = [(Regimen(name, (Block(Dose(dose), interval_h=iv * HOURS_PER_DAY),)), dose, iv)
                  for iv in days for dose in grid]
-    m = resolve_model(schedules[0][0], model)
     pop = load_population(population)
+    m = population_scenario(schedules[0][0], model, pop, n, seed, with_, warn=False).model
     rows = []
     with warning_messages() as caught:
         for done, (reg, dose, iv) in enumerate(schedules, start=1):
