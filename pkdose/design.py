@@ -235,21 +235,17 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         with warning_messages() as said:
             scn = population_scenario(at_dose(template, dose), m, pop, n, seed, with_)
             cache[key] = evaluate(scn, [tgt.column])[tgt.column]
-        # The dose warning would repeat at every trial dose; the answer's is given below.
-        caught.extend(msg for msg in said if "per dose lies outside" not in msg)
+        caught.extend(said)
         simulated.append(dose)
         if progress is not None:
             progress(len(simulated), dose)
         return cache[key]
 
-    def attained(dose: float) -> float:
-        return tgt.attained(metric(dose))
-
     def g(log_dose: float) -> float:
         # The ends are the tablet doses themselves, not exp(log(dose)) one ulp away.
         dose = lo if log_dose == math.log(lo) else hi if log_dose == math.log(hi) else (
             math.exp(log_dose))
-        return attained(dose) - tgt.value
+        return tgt.attained(metric(dose)) - tgt.value
 
     g_lo, g_hi = g(math.log(lo)), g(math.log(hi))  # the first checks the number of subjects
     if g_lo * g_hi > 0:
@@ -268,7 +264,7 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         frac = float(np.mean(tgt.met({tgt.column: metric(dose)}))) if cond else np.nan
         rows.append({"row": label, "dose_mg": dose, "regimen": str(at_dose(template, dose)),
                      "target": tgt.text, "statistic": tgt.statistic, "target_value": tgt.value,
-                     "attained": attained(dose), "condition": tgt.text if cond else "",
+                     "attained": tgt.attained(metric(dose)), "condition": tgt.text if cond else "",
                      "fraction_target": tgt.fraction, "fraction_meeting": frac,
                      "meets": bool(frac >= tgt.fraction) if cond else None})
     df = pd.DataFrame(rows)
@@ -276,14 +272,23 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     df["evaluations"] = evaluations
     df["simulations"] = len(simulated)
     df["n"], df["seed"], df["model"] = n, seed, m.name
-    for msg in dict.fromkeys(caught):
-        warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
+    _rewarn_but_dose_range(caught)  # the answer's dose range is said here
     fitted = m.validity("dose_mg")
     if fitted and not fitted[0] * (1 - 1e-9) <= root <= fitted[1] * (1 + 1e-9):
         warnings.warn(f"the dose found, {root:.3g} mg, lies outside the {fitted[0]:g}-"
                       f"{fitted[1]:g} mg range the {m.name} model was fitted to; it is "
                       "extrapolated", ExtrapolationWarning, stacklevel=2)
     return df
+
+
+def _rewarn_but_dose_range(caught: Sequence[str]) -> bool:
+    """Warn again what a scan of doses caught, but the model's dose range, which would
+    repeat at every dose tried (the caller says it once); True when that one was caught."""
+    out = [msg for msg in caught if "per dose lies outside" in msg]
+    for msg in dict.fromkeys(caught):
+        if msg not in out:
+            warnings.warn(msg, ExtrapolationWarning, stacklevel=3)
+    return bool(out)
 
 
 def _bootstrap_interval(tgt: DoseTarget, cache: dict[float, np.ndarray], seed: int,
@@ -637,12 +642,8 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
                          "ctrough_median_ng_ml": float(np.median(met["ctrough_ng_ml"]))})
             if progress is not None:
                 progress(done, len(schedules))
-    doses_out = [msg for msg in caught if "per dose lies outside" in msg]
-    for msg in caught:
-        if msg not in doses_out:
-            warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     fitted = m.validity("dose_mg")
-    if doses_out and fitted:
+    if _rewarn_but_dose_range(caught) and fitted:
         warnings.warn(f"some doses of the grid lie outside the {fitted[0]:g}-{fitted[1]:g} mg "
                       f"range the {m.name} model was fitted to; they are extrapolated",
                       ExtrapolationWarning, stacklevel=2)
