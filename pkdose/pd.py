@@ -292,12 +292,6 @@ def half_lives_for(species: str, params: PDParams) -> tuple[float, ...]:
     return (float(params.t_half_m2_h),)
 
 
-def _time_average(y: np.ndarray, step_h: float) -> np.ndarray:
-    t = step_h * np.arange(y.shape[-1])
-    # The metrics' Cavg is a Simpson time-average; here it averages a fraction.
-    return exposure.interval_metrics(t, y, above=(), below=(), periodic=False)["cavg_ng_ml"]
-
-
 def site(profile: MtorProfile, half_life_h: float) -> tuple[np.ndarray, np.ndarray | None]:
     """A first-order compartment fed by the whole-blood profile, drug free at the first dose:
     its concentration over the window and over the lead (None without one). The effect site
@@ -339,10 +333,13 @@ def respond(profile: MtorProfile, params: PDParams, half_lives_h: Sequence[float
     m2 = [mtorc2_window(profile, params, th, ce) for th in halves]
     t = profile.step_h * np.arange(i1.shape[-1])
     above = exposure.interval_metrics(t, i1, above=(0.5,), below=(), periodic=False)
+    # The metrics' Cavg is a Simpson time-average; here it averages a fraction.
+    m2_mean = [exposure.interval_metrics(t, m, above=(), below=(), periodic=False)["cavg_ng_ml"]
+               for m in m2]
     return MtorResponse(
         halves, above["cavg_ng_ml"],
         above[exposure.METRICS["Tabove"].column_for(0.5)] / float(t[-1]), i1.min(axis=-1),
-        np.stack([_time_average(m, profile.step_h) for m in m2], axis=-1),
+        np.stack(m2_mean, axis=-1),
         np.stack([m.min(axis=-1) for m in m2], axis=-1),
         {"ce_ng_ml": ce[0], "cc1_ng_ml": cc1, "mtorc1_inhibition": i1,
          "mtorc2_fraction": m2[len(m2) // 2]})
