@@ -37,7 +37,7 @@ from pkdose.engine import DOSE_PROPORTIONAL, evaluate
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.limits import MAX_SCHEDULES, exceeded
 from pkdose.model import Model
-from pkdose.population import load_population, population_scenario, simulate_population
+from pkdose.population import load_population, population_scenario
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
 from pkdose.simulation import model_of_drug
 from pkdose.targets import Target, metric_quantity, parse_target
@@ -495,12 +495,12 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
     arms = []
     for k, reg in enumerate(regs):
         s = arm_seed(seed, k)
-        met, _ = simulate_population(reg, n, pop, s, model_of_drug(model, reg), with_, fan=False)
-        x = met[column].to_numpy(float)
+        scn = population_scenario(reg, model_of_drug(model, reg), pop, n, s, with_)
+        x = np.asarray(evaluate(scn, [column])[column], float)  # the metric compared alone
         if not np.all(np.isfinite(x) & (x > 0)):
             raise PkdoseError(f"{metric} is not positive for every subject of {reg}; "
                               "choose a metric that is (e.g. AUC168, Cavg)")
-        arms.append((str(reg), s, x, met["model"].iloc[0]))
+        arms.append((str(reg), s, x, scn.model.name))
         if progress is not None:
             progress(k + 1, len(regs))
     z = threshold("arms", "separable_z").value
