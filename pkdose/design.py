@@ -37,9 +37,9 @@ from pkdose.engine import DOSE_PROPORTIONAL, evaluate
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.limits import MAX_SCHEDULES, exceeded
 from pkdose.model import Model
-from pkdose.population import load_population, population_scenario, simulate_population
+from pkdose.population import load_population, population_scenario
 from pkdose.regimen import HOURS_PER_DAY, Block, Dose, Regimen
-from pkdose.simulation import model_of_drug, resolve_model
+from pkdose.simulation import model_of_drug
 from pkdose.targets import Target, metric_quantity, parse_target
 
 #: Root-finder tolerance on log dose: the continuous dose is found to 0.1 % (tablets
@@ -194,7 +194,8 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     DataFrame
         Rows ``root`` (the continuous dose, found by Brent's method on log dose to
         ``LOG_DOSE_XTOL``), ``tablet below`` and ``tablet above`` (the tablet doses
-        bracketing it). Columns: row, dose_mg, regimen, statistic, target_value, attained,
+        bracketing it). Columns: row, dose_mg, regimen, target (as written, with its
+        LC-MS/MS value when stated for an immunoassay), statistic, target_value, attained,
         condition, fraction_target, fraction_meeting, meets, dose_low_mg and dose_high_mg
         (95 % Monte Carlo interval of the root: bootstrap of the simulated subjects,
         :func:`_bootstrap_interval`), evaluations (calls of the
@@ -210,9 +211,10 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     tgt = target if isinstance(target, DoseTarget) else parse_dose_target(target, fraction)
     template = schedule_regimen(drug, schedule)
     tgt = tgt.on_lcms_scale(template.drug)  # a level stated for an immunoassay
-    m = resolve_model(template, model)
     pop = load_population(population)
     doses = tablet_doses(template.drug, max_tablets)
+    # The model these subjects get: when none is chosen, children get the paediatric one.
+    m = population_scenario(template, model, pop, n, seed, with_, warn=False).model
     lo, hi = doses[0], doses[-1]
     # The target's metric by dose, on the same subjects (the engine computes it alone).
     # With linear PK (no saturable absorption or blood binding) a metric proportional to
@@ -233,21 +235,17 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
         with warning_messages() as said:
             scn = population_scenario(at_dose(template, dose), m, pop, n, seed, with_)
             cache[key] = evaluate(scn, [tgt.column])[tgt.column]
-        # The dose warning would repeat at every trial dose; the answer's is given below.
-        caught.extend(msg for msg in said if "per dose lies outside" not in msg)
+        caught.extend(said)
         simulated.append(dose)
         if progress is not None:
             progress(len(simulated), dose)
         return cache[key]
 
-    def attained(dose: float) -> float:
-        return tgt.attained(metric(dose))
-
     def g(log_dose: float) -> float:
         # The ends are the tablet doses themselves, not exp(log(dose)) one ulp away.
         dose = lo if log_dose == math.log(lo) else hi if log_dose == math.log(hi) else (
             math.exp(log_dose))
-        return attained(dose) - tgt.value
+        return tgt.attained(metric(dose)) - tgt.value
 
     g_lo, g_hi = g(math.log(lo)), g(math.log(hi))  # the first checks the number of subjects
     if g_lo * g_hi > 0:
@@ -265,8 +263,8 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     for label, dose in (("root", root), ("tablet below", below), ("tablet above", above)):
         frac = float(np.mean(tgt.met({tgt.column: metric(dose)}))) if cond else np.nan
         rows.append({"row": label, "dose_mg": dose, "regimen": str(at_dose(template, dose)),
-                     "statistic": tgt.statistic, "target_value": tgt.value,
-                     "attained": attained(dose), "condition": tgt.text if cond else "",
+                     "target": tgt.text, "statistic": tgt.statistic, "target_value": tgt.value,
+                     "attained": tgt.attained(metric(dose)), "condition": tgt.text if cond else "",
                      "fraction_target": tgt.fraction, "fraction_meeting": frac,
                      "meets": bool(frac >= tgt.fraction) if cond else None})
     df = pd.DataFrame(rows)
@@ -274,14 +272,23 @@ def find_dose(drug: str, schedule: str | Regimen, target: str | DoseTarget,
     df["evaluations"] = evaluations
     df["simulations"] = len(simulated)
     df["n"], df["seed"], df["model"] = n, seed, m.name
-    for msg in dict.fromkeys(caught):
-        warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
+    _rewarn_but_dose_range(caught)  # the answer's dose range is said here
     fitted = m.validity("dose_mg")
     if fitted and not fitted[0] * (1 - 1e-9) <= root <= fitted[1] * (1 + 1e-9):
         warnings.warn(f"the dose found, {root:.3g} mg, lies outside the {fitted[0]:g}-"
                       f"{fitted[1]:g} mg range the {m.name} model was fitted to; it is "
                       "extrapolated", ExtrapolationWarning, stacklevel=2)
     return df
+
+
+def _rewarn_but_dose_range(caught: Sequence[str]) -> bool:
+    """Warn again what a scan of doses caught, but the model's dose range, which would
+    repeat at every dose tried (the caller says it once); True when that one was caught."""
+    out = [msg for msg in caught if "per dose lies outside" in msg]
+    for msg in dict.fromkeys(caught):
+        if msg not in out:
+            warnings.warn(msg, ExtrapolationWarning, stacklevel=3)
+    return bool(out)
 
 
 def _bootstrap_interval(tgt: DoseTarget, cache: dict[float, np.ndarray], seed: int,
@@ -488,12 +495,12 @@ def compare_arms(regimens: Sequence[Regimen | str], metric: str = "AUC168", n: i
     arms = []
     for k, reg in enumerate(regs):
         s = arm_seed(seed, k)
-        met, _ = simulate_population(reg, n, pop, s, model_of_drug(model, reg), with_, fan=False)
-        x = met[column].to_numpy(float)
+        scn = population_scenario(reg, model_of_drug(model, reg), pop, n, s, with_)
+        x = np.asarray(evaluate(scn, [column])[column], float)  # the metric compared alone
         if not np.all(np.isfinite(x) & (x > 0)):
             raise PkdoseError(f"{metric} is not positive for every subject of {reg}; "
                               "choose a metric that is (e.g. AUC168, Cavg)")
-        arms.append((str(reg), s, x, met["model"].iloc[0]))
+        arms.append((str(reg), s, x, scn.model.name))
         if progress is not None:
             progress(k + 1, len(regs))
     z = threshold("arms", "separable_z").value
@@ -535,8 +542,6 @@ def dose_grid(drug: str, max_tablets: int = 5, max_mg: float = 10.0,
               ratio: float = GRID_RATIO) -> tuple[float, ...]:
     """Tablet doses spaced at least ``ratio`` apart, from the smallest to the largest."""
     doses = tablet_doses(drug, max_tablets, max_mg)
-    if not doses:
-        raise PkdoseError(f"no {drug} tablet dose up to {max_mg:g} mg")
     out = [doses[0]]
     for d in doses[1:]:
         if d >= out[-1] * ratio * (1 - 1e-9):
@@ -620,8 +625,8 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
     # simulated; the first simulation checks the number of subjects.
     schedules = [(Regimen(name, (Block(Dose(dose), interval_h=iv * HOURS_PER_DAY),)), dose, iv)
                  for iv in days for dose in grid]
-    m = resolve_model(schedules[0][0], model)
     pop = load_population(population)
+    m = population_scenario(schedules[0][0], model, pop, n, seed, with_, warn=False).model
     rows = []
     with warning_messages() as caught:
         for done, (reg, dose, iv) in enumerate(schedules, start=1):
@@ -637,12 +642,8 @@ def therapeutic_window(drug: str, mtorc1: float = 0.5, spared: float = 0.8,
                          "ctrough_median_ng_ml": float(np.median(met["ctrough_ng_ml"]))})
             if progress is not None:
                 progress(done, len(schedules))
-    doses_out = [msg for msg in caught if "per dose lies outside" in msg]
-    for msg in caught:
-        if msg not in doses_out:
-            warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
     fitted = m.validity("dose_mg")
-    if doses_out and fitted:
+    if _rewarn_but_dose_range(caught) and fitted:
         warnings.warn(f"some doses of the grid lie outside the {fitted[0]:g}-{fitted[1]:g} mg "
                       f"range the {m.name} model was fitted to; they are extrapolated",
                       ExtrapolationWarning, stacklevel=2)

@@ -163,11 +163,17 @@ def tablet_doses(name: str, max_tablets: int = 4, max_mg: float = math.inf
     """
     if not (isinstance(max_tablets, int) and max_tablets >= 1):
         raise PkdoseError(f"max_tablets must be a whole number >= 1, got {max_tablets!r}")
-    strengths = get_drug(name).tablet_strengths_mg
+    drug = get_drug(name)
     doses = {round(sum(c), 6)
              for k in range(1, max_tablets + 1)
-             for c in itertools.combinations_with_replacement(strengths, k)}
-    return tuple(sorted(d for d in doses if d <= max_mg))
+             for c in itertools.combinations_with_replacement(drug.tablet_strengths_mg, k)}
+    out = tuple(sorted(d for d in doses if d <= max_mg))
+    if not out:  # no tablets at all (temsirolimus is infused), or none that small
+        up_to = f" up to {max_mg:g} mg" if math.isfinite(max_mg) else ""
+        made = ", ".join(f"{s:g} mg" for s in drug.tablet_strengths_mg) or "none"
+        raise PkdoseError(f"no {drug.name} tablet dose{up_to} (tablets in "
+                          f"pkdose/data/drugs.toml: {made})")
+    return out
 
 
 def nearest_tablet_dose(name: str, dose_mg: float, max_tablets: int = 4) -> float:

@@ -292,12 +292,6 @@ def half_lives_for(species: str, params: PDParams) -> tuple[float, ...]:
     return (float(params.t_half_m2_h),)
 
 
-def _time_average(y: np.ndarray, step_h: float) -> np.ndarray:
-    t = step_h * np.arange(y.shape[-1])
-    # The metrics' Cavg is a Simpson time-average; here it averages a fraction.
-    return exposure.interval_metrics(t, y, above=(), below=(), periodic=False)["cavg_ng_ml"]
-
-
 def site(profile: MtorProfile, half_life_h: float) -> tuple[np.ndarray, np.ndarray | None]:
     """A first-order compartment fed by the whole-blood profile, drug free at the first dose:
     its concentration over the window and over the lead (None without one). The effect site
@@ -339,10 +333,13 @@ def respond(profile: MtorProfile, params: PDParams, half_lives_h: Sequence[float
     m2 = [mtorc2_window(profile, params, th, ce) for th in halves]
     t = profile.step_h * np.arange(i1.shape[-1])
     above = exposure.interval_metrics(t, i1, above=(0.5,), below=(), periodic=False)
+    # The metrics' Cavg is a Simpson time-average; here it averages a fraction.
+    m2_mean = [exposure.interval_metrics(t, m, above=(), below=(), periodic=False)["cavg_ng_ml"]
+               for m in m2]
     return MtorResponse(
         halves, above["cavg_ng_ml"],
         above[exposure.METRICS["Tabove"].column_for(0.5)] / float(t[-1]), i1.min(axis=-1),
-        np.stack([_time_average(m, profile.step_h) for m in m2], axis=-1),
+        np.stack(m2_mean, axis=-1),
         np.stack([m.min(axis=-1) for m in m2], axis=-1),
         {"ce_ng_ml": ce[0], "cc1_ng_ml": cc1, "mtorc1_inhibition": i1,
          "mtorc2_fraction": m2[len(m2) // 2]})
@@ -526,8 +523,8 @@ def verdict_of(i: int, regimen: str, profile: MtorProfile, resp: MtorResponse,
     short = too_short(profile)
     labels = {th: str(by_half[0, k]) for k, th in enumerate(halves)}
     label = str(overall_labels(by_half, False)[0])
-    rule_label = str(rule_labels(RuleInputs(*(np.atleast_1d(getattr(rules, f.name))[i:i + 1]
-                                               for f in fields(rules))))[0])
+    mine = RuleInputs(*(np.atleast_1d(getattr(rules, f.name))[i:i + 1] for f in fields(rules)))
+    rule_label = str(rule_labels(mine)[0])
     v = settings()["verdict"]
     th_text = (f"a {halves[0]:g}-{halves[-1]:g} h mTORC2 turnover half-life"
                if len(halves) > 1 else f"a {halves[0]:g} h mTORC2 turnover half-life")
@@ -543,16 +540,13 @@ def verdict_of(i: int, regimen: str, profile: MtorProfile, resp: MtorResponse,
     else:
         per = ", ".join(f"{labels[th]} at {th:g} h" for th in halves)
         reasons.append(f"the verdict depends on the unknown human turnover half-life ({per})")
-    trough = float(np.atleast_1d(rules.trough_ng_ml)[i])
-    h_inh = float(np.atleast_1d(rules.hours_above_inhibited_per_week)[i])
-    h_spare = float(np.atleast_1d(rules.hours_above_spared_per_week)[i])
-    longest = float(np.atleast_1d(rules.longest_below_h)[i])
-    run = float(np.atleast_1d(rules.run_below_h())[i])
+    trough, h_inh, h_spare, longest, run = (float(x[0]) for x in (
+        mine.trough_ng_ml, mine.hours_above_inhibited_per_week,
+        mine.hours_above_spared_per_week, mine.longest_below_h, mine.run_below_h()))
     reasons.append(f"threshold rules: {rule_label} "
                    f"({_rule_reason(rule_label, trough, h_inh, run, h_spare)})")
     if short and "inhibited" in (label, rule_label):
-        label = "equivocal" if label == "inhibited" else label
-        rule_label = "equivocal" if rule_label == "inhibited" else rule_label
+        label, rule_label = never_inhibited(np.array([label, rule_label], dtype=object))
         reasons.append(f"the regimen lasts {profile.duration_h / 24:g} days, shorter than the "
                        f"{v['onset_days']:g}-day onset of mTORC2 loss, so neither the model "
                        "nor the rules call it inhibited")

@@ -104,8 +104,9 @@ class Target:
         r = bias.ratio
         value = None if self.value is None else self.value / r
         lo, hi = self.low / r, self.high / r
+        op = "" if self.op == "=" else self.op  # '(= 1.6 LC-MS/MS)', not '(= =1.6 ...)'
         shown = (f"{lo:.3g}-{hi:.3g}" if self.op in ("range", "point")
-                 else f"{self.op}{(value if value is not None else lo):.3g}")
+                 else f"{op}{(value if value is not None else lo):.3g}")
         named = "" if self.assay else f" by {bias.method}"
         return replace(self, text=f"{self.text}{named} (= {shown} LC-MS/MS)", low=lo, high=hi,
                        value=value, assay=REFERENCE)

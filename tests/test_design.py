@@ -180,6 +180,37 @@ def test_a_target_stated_for_an_immunoassay_is_searched_on_the_lc_ms_scale():
     assert cmia["dose_mg"][0] == lcms["dose_mg"][0]
 
 
+def test_the_printed_target_says_the_immunoassay_value_and_its_lc_ms_value():
+    """Before: 'target: median ctrough_ng_ml = 4', the CMIA 5 no longer shown."""
+    res = CliRunner().invoke(main, ["design", "find-dose", "--drug", "sirolimus", "--schedule",
+                                    "daily", "--target", "median trough=5 by CMIA", "--n", "50",
+                                    "--model", LINEAR])
+    assert res.exit_code == 0, res.output
+    assert "target: median trough=5 by CMIA (= 4 LC-MS/MS) (50 subjects" in res.output
+
+
+def test_children_get_the_paediatric_model_when_none_is_chosen(tmp_path):
+    """Before: find-dose and window resolved the adult default before seeing the subjects,
+    so children were refused ('when no model is chosen pkdose uses ... fan2024') where
+    population and design arms used fan2024."""
+    kids = tmp_path / "kids.csv"
+    kids.write_text("age,weight\n5,20\n8,25\n")
+    found = find_dose("sirolimus", "weekly", "median Cavg=2", n=10, population=str(kids))
+    window = therapeutic_window("sirolimus", doses=[2], intervals_days=[7], n=10,
+                                population=str(kids))
+    assert set(found["model"]) == set(window["model"]) == {"fan2024"}
+
+
+def test_a_drug_without_tablets_is_one_line_not_an_internal_error():
+    """Before: IndexError (no tablet doses to search between) for temsirolimus."""
+    res = CliRunner().invoke(main, ["design", "find-dose", "--drug", "temsirolimus",
+                                    "--schedule", "iv weekly", "--target", "median Cavg=2"])
+    assert res.exit_code == 2
+    assert "no temsirolimus tablet dose (tablets in pkdose/data/drugs.toml: none)" in res.output
+    with pytest.raises(PkdoseError, match="no sirolimus tablet dose up to 0.1 mg"):
+        dose_grid("sirolimus", max_mg=0.1)
+
+
 def test_an_animal_model_is_refused_for_a_virtual_population():
     """Before: 'sirolimus is given by intravenous infusion only (model mouse_diet)'."""
     with pytest.raises(PkdoseError, match="virtual populations are human"):

@@ -69,8 +69,10 @@ def format_find_dose(df: pd.DataFrame) -> str:
     root = r.loc["root"]
     stat = root["statistic"]
     cond = root["condition"]
-    want = (f"{root['fraction_target']:.0%} of subjects with {cond}" if cond else
-            f"{stat} = {root['target_value']:g}")
+    want = (f"{root['fraction_target']:.0%} of subjects with {cond}" if cond
+            # a value stated for an immunoassay, with the LC-MS/MS value searched for
+            else root["target"] if root["target"].endswith("LC-MS/MS)")
+            else f"{stat} = {root['target_value']:g}")
     out = [f"target: {want} ({root['n']} subjects, seed {root['seed']}, model "
            f"{root['model']})",
            f"continuous dose: {root['dose_mg']:.4g} mg  "
