@@ -60,6 +60,7 @@ from pkdose.regimen import (
     compile_trains,
     single_doses,
 )
+from pkdose.targets import LABELS, Target, parse_target
 
 #: Subjects per block: the unit of random numbers and of simulation (fixed: changing it
 #: changes every draw).
@@ -85,7 +86,6 @@ class CovariateDist:
     mean: Mapping[str, float]
     sd: Mapping[str, float]
     source: str = ""
-    verified: bool = False
 
     def sample(self, u: np.ndarray, female: np.ndarray) -> np.ndarray:
         """Inverse-CDF draw from uniforms ``u`` (one per subject)."""
@@ -95,17 +95,6 @@ class CovariateDist:
         hi = special.ndtr((self.high - mu) / sd)
         x = mu + sd * special.ndtri(lo + u * (hi - lo))
         return np.clip(x, self.low, self.high)
-
-    def expected_mean(self, female_fraction: float) -> float:
-        """Mean of the truncated distribution, mixed over sex."""
-        out = 0.0
-        for sex, w in (("male", 1 - female_fraction), ("female", female_fraction)):
-            mu, sd = self.mean[sex], self.sd[sex]
-            a, b = (self.low - mu) / sd, (self.high - mu) / sd
-            z = special.ndtr(b) - special.ndtr(a)
-            pdf = (np.exp(-a * a / 2) - np.exp(-b * b / 2)) / math.sqrt(2 * math.pi)
-            out += w * (mu + sd * pdf / z)
-        return float(out)
 
 
 @dataclass(frozen=True)
@@ -118,7 +107,6 @@ class Population:
     covariates: tuple[CovariateDist, ...] = ()
     fixed: Mapping[str, object] = field(default_factory=dict)
     table: pd.DataFrame | None = None
-    sources: Mapping[str, str] = field(default_factory=dict)
 
     def draw(self, start: int, stop: int, seed: int) -> pd.DataFrame:
         """Raw covariates of subjects ``start..stop-1`` (complete them with covariate_table)."""
@@ -147,8 +135,7 @@ def _dist(name: str, raw: Mapping, where: str) -> CovariateDist:
         raise PkdoseError(f"{where}: missing {exc.args[0]}") from None
     if not (low < high and min(sd.values()) > 0):
         raise PkdoseError(f"{where}: needs low < high and sd > 0")
-    return CovariateDist(name, low, high, mean, sd, str(raw.get("source", "")),
-                         bool(raw.get("verified", False)))
+    return CovariateDist(name, low, high, mean, sd, str(raw.get("source", "")))
 
 
 def _from_raw(name: str, raw: Mapping) -> Population:
@@ -158,10 +145,8 @@ def _from_raw(name: str, raw: Mapping) -> Population:
     if not 0 <= frac <= 1:
         raise PkdoseError(f"{where}: female_fraction must be within 0-1")
     dists = tuple(_dist(k, raw[k], f"{where}: {k}") for k in _CONTINUOUS if k in raw)
-    sources = {d.name: d.source for d in dists}
-    sources["sex"] = str(sex.get("source", ""))
     return Population(name, str(raw.get("description", "")), frac, dists,
-                      dict(raw.get("fixed", {})), None, sources)
+                      dict(raw.get("fixed", {})))
 
 
 @functools.cache
@@ -751,7 +736,18 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
 
 # --- summaries -----------------------------------------------------------------------------
 
-def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFrame:
+def summary_target(text: str | Target) -> Target:
+    """A target a population summary can report (``pkdose.targets`` grammar): any but a
+    value to reach, which is what a dose search solves for."""
+    t = parse_target(text)
+    if t.op == "=":
+        raise PkdoseError(f"target {t.text!r}: a population statistic equals a number "
+                          "only at the dose that makes it so (a dose search); to summarise "
+                          f"a population write a bound, e.g. {t.text.replace('=', '>=')}")
+    return t
+
+
+def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd.DataFrame:
     """Per regimen: percentiles of every metric, fraction per verdict, target attainment.
 
     Returns a long table: ``regimen, n, statistic, p5, p25, p50, p75, p95, fraction``.
@@ -761,14 +757,7 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
     ``mtorc2 rules spared`` ... by the threshold rules) and target rows (``P(trough<3)``)
     leave the percentiles empty.
     """
-    from pkdose.targets import LABELS, parse_target
-
-    parsed = [parse_target(t) for t in targets]
-    for t in parsed:
-        if t.op == "=":  # a value to reach is what a dose search solves for
-            raise PkdoseError(f"target {t.text!r}: a population statistic equals a number "
-                              "only at the dose that makes it so (a dose search); to summarise "
-                              f"a population write a bound, e.g. {t.text.replace('=', '>=')}")
+    parsed = [summary_target(t) for t in targets]
     cols = [c for c in metrics.columns
             if c not in {"id", *COVARIATES} and pd.api.types.is_numeric_dtype(metrics[c])]
     groups = metrics.groupby("regimen", sort=False) if "regimen" in metrics else [("", metrics)]
