@@ -473,12 +473,12 @@ def _metrics(reg: Regimen, prep, metrics: Sequence[str], coarse: bool = False
 def _forecast_regimen(fit: Fit, regimen: Regimen | str | None) -> Regimen:
     """The regimen a forecast is for (default: the current one), held to the fit's model as
     ``scenario`` holds a new one: the same drug, a route it takes, a dose outside its data
-    warned about."""
+    warned about, with the person's co-medications (the forecast subjects take them)."""
     from pkdose.simulation import as_regimen, check_extrapolation, resolve_model
 
     if regimen is None:
         return fit.regimen
-    reg = as_regimen(regimen)
+    reg = as_regimen(regimen).with_comedications(fit.regimen.comedications)
     resolve_model(reg, fit.model)
     check_extrapolation(fit.model, reg, fit.cov)
     return reg
@@ -551,8 +551,11 @@ def dose_target(text: str | Target, drug: str | None = None, assay: str | None =
     return tgt
 
 
-def _candidate(drug: str, dose: float, interval_h: float) -> Regimen:
-    return Regimen(drug, (Block(Dose(float(dose)), interval_h=float(interval_h)),))
+def _candidate(fit: Fit, dose: float, interval_h: float) -> Regimen:
+    # With the person's co-medications, as _forecast_regimen holds a regimen: one that
+    # starts or stops leaves no steady state, and the candidate is judged over the course.
+    return Regimen(fit.regimen.drug, (Block(Dose(float(dose)), interval_h=float(interval_h)),),
+                   comedications=fit.regimen.comedications)
 
 
 def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
@@ -585,7 +588,7 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
 
     def too_high(ii: float, i: int) -> bool:
         # Exposure rises with the dose at a fixed interval, so the doses split in two.
-        v = _metrics(_candidate(drug, doses[i], ii), prep_map, want, coarse=True)
+        v = _metrics(_candidate(fit, doses[i], ii), prep_map, want, coarse=True)
         if mtor:
             return v["mtorc2_verdict"][0] != "spared"
         return float(v[col][0]) > tgt.centre
@@ -603,7 +606,7 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
                           option="max_tablets")
     rows = []
     for d, ii in short:
-        reg = _candidate(drug, d, ii)
+        reg = _candidate(fit, d, ii)
         v = _metrics(reg, prep_draws, want, coarse=True)
         vm = _metrics(reg, prep_map, (col, "mTORC1 mean", "mTORC2 verdict"))
         q = _pct(np.asarray(v[col], float))
