@@ -202,8 +202,8 @@ def _sir(post: _Posterior, loc: np.ndarray, shape: np.ndarray, n: int,
 
 @dataclass(frozen=True)
 class Fit:
-    """An individual's posterior: MAP etas, Laplace covariance and SIR draws (whitened),
-    and whether the fit holds (``diagnostics``)."""
+    """An individual's posterior: MAP etas and SIR draws (whitened), and whether the fit
+    holds (``diagnostics``)."""
 
     model: Model
     regimen: Regimen
@@ -211,7 +211,6 @@ class Fit:
     cov: pd.DataFrame
     eta_names: tuple[str, ...]
     mode_z: np.ndarray
-    laplace_z: np.ndarray
     samples_z: np.ndarray
     ess: float
     objective: float
@@ -309,7 +308,7 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
     if not diag.holds:
         warnings.warn(f"the fit does not hold ({'; '.join(diag.problems)}), so its "
                       f"estimates are not reliable: {FIT_ADVICE}", FitWarning, stacklevel=2)
-    return Fit(m, reg, lev, cov, names, mode, lap, draws[keep], float(diag.ess),
+    return Fit(m, reg, lev, cov, names, mode, draws[keep], float(diag.ess),
                float(best.fun), post, diag, seed)
 
 
@@ -757,15 +756,13 @@ def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
     rng = np.random.default_rng(seed)
     eta = rng.standard_normal((n, root.shape[0])) @ root.T
     t = np.asarray(times_h, float)
-    cov = covariate_table(subjects, n=n)
-    f = concentrations(prepare(m, cov, eta[:, :k1], eta[:, k1:]), compile_trains(reg),
-                       t)["conc_ng_ml"]
+    cov, trains = covariate_table(subjects, n=n), compile_trains(reg)
+    f = concentrations(prepare(m, cov, eta[:, :k1], eta[:, k1:]), trains, t)["conc_ng_ml"]
     sp = float(m.residual.get("proportional", 0.0))
     sa = float(m.residual.get("additive_ng_ml", 0.0))
     y = f * (1 + sp * rng.standard_normal(f.shape)) + sa * rng.standard_normal(f.shape)
-    trains = compile_trains(reg)
-    if lloq_ng_ml is None:
-        return [Levels(t.copy(), y[i], trains) for i in range(n)], eta
-    blq = below_limit(y, lloq_ng_ml)
-    y = np.where(blq, lloq_ng_ml, y)
+    blq = np.zeros(y.shape, bool)
+    if lloq_ng_ml is not None:
+        blq = below_limit(y, lloq_ng_ml)
+        y = np.where(blq, lloq_ng_ml, y)
     return [Levels(t.copy(), y[i], trains, censored=blq[i]) for i in range(n)], eta

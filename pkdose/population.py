@@ -701,7 +701,6 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     """
     from pkdose.simulation import central_amounts, concentrations, prepare, to_concentrations
 
-    _check_counts(n, 1, 1)
     t = np.array(check_times(times_h))
     scn = population_scenario(regimen, model, population, n, seed, with_)
     m, comed, trains = scn.model, scn.comedication, compile_trains(scn.regimen)

@@ -93,6 +93,10 @@ def test_covariates_take_short_names():
         "age_y": "67", "weight_kg": "82", "hct_pct": "41"}
     with pytest.raises(PkdoseError, match="NAME=VALUE"):
         parse_covariates("age67")
+    # The last of two spellings won silently (the person weighed 90 kg, not 82).
+    with pytest.raises(PkdoseError, match=r"weight_kg is given twice \(82 and 90\)"):
+        parse_covariates("weight=82,weight_kg=90")
+    assert parse_covariates("age=67,age_y=67") == {"age_y": "67"}
 
 
 # --- the posterior -------------------------------------------------------------------------
