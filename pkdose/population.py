@@ -525,6 +525,9 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
         end = block_starts(reg)[-1]
         until_h = float(end) if math.isfinite(end) else 365.0 * 24.0
     t = time_grid(float(until_h), float(step_h))
+    if t.size < 2:  # one grid point has no AUC (it was an IndexError)
+        raise PkdoseError(f"a time step of {step_h:g} h leaves one point in a {until_h:g} h "
+                          "course; give a shorter step", option="step_h")
     scn, vals, _ = _simulate(reg, n, population, seed, model, with_, chunk, progress, workers,
                              scheduler, course_times=t)
     return pd.DataFrame({"id": np.arange(1, n + 1), "regimen": str(scn.regimen),
@@ -572,7 +575,7 @@ def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int =
         resolve_model,
     )
 
-    _check_counts(n, 1, 1)
+    _check_counts(n)
     reg = as_regimen(regimen)
     t = output_times(reg, until_h, step_h, times_h)
     m = resolve_model(reg, model, params)
@@ -624,7 +627,7 @@ def population_scenario(regimen: Regimen | str, model: Model | str | None = None
     from pkdose.engine import scenario
     from pkdose.simulation import as_regimen, resolve_model
 
-    _check_counts(n, 1, 1)
+    _check_counts(n, seed=seed)  # a negative seed was numpy's ValueError
     reg = as_regimen(regimen)
     subjects = covariate_table(load_population(population).draw(start, start + n, seed))
     m = resolve_model(reg, model, subjects=subjects)
@@ -635,10 +638,11 @@ def population_scenario(regimen: Regimen | str, model: Model | str | None = None
     return scenario(reg, m, subjects, with_=with_, warn=warn, eta=eta, eta_occ=eta_occ)
 
 
-def _check_counts(n, chunk, workers) -> None:
-    for name, v in (("number of subjects", n), ("chunk", chunk), ("workers", workers)):
-        if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
-            raise PkdoseError(f"{name} must be a whole number >= 1, got {v!r}")
+def _check_counts(n, chunk=1, workers=1, seed=0) -> None:
+    for name, v, low in (("number of subjects", n, 1), ("chunk", chunk, 1),
+                         ("workers", workers, 1), ("seed", seed, 0)):
+        if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low):
+            raise PkdoseError(f"{name} must be a whole number >= {low}, got {v!r}")
     if n > MAX_SUBJECTS:
         raise exceeded("subjects", f"{n:,} subjects", option="n")
 
@@ -756,9 +760,13 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
     ``mtorc2 rules spared`` ... by the threshold rules) and target rows (``P(trough<3)``)
     leave the percentiles empty.
     """
-    parsed = [summary_target(t) for t in targets]
     cols = [c for c in metrics.columns
             if c not in {"id", *COVARIATES} and pd.api.types.is_numeric_dtype(metrics[c])]
+    parsed = [summary_target(t) for t in targets]
+    for t in parsed:
+        if t.column not in metrics:  # e.g. T90ss, which a population run does not compute
+            raise PkdoseError(f"target {t.text!r}: the population has no {t.column}; aim at "
+                              f"one of {', '.join(cols)} or an mTORC2 verdict")
     groups = metrics.groupby("regimen", sort=False) if "regimen" in metrics else [("", metrics)]
     quantiles = [f"p{p}" for p in PERCENTILES]
     rows = []

@@ -224,6 +224,24 @@ def test_observations_name_the_arm_with_its_co_medications_as_the_metrics_do(tmp
     assert f"{arm}: simulated observations" in res.stdout
 
 
+@pytest.mark.parametrize("command", [["population"], ["compare", "--population",
+                                                      "older-adults"]])
+def test_a_negative_seed_is_bad_input_not_a_bug(command):
+    # numpy's ValueError came through as an internal error (exit 3).
+    res = CliRunner().invoke(main, [*command, "sirolimus 5 mg weekly", "--n", "5",
+                                    "--seed", "-1"])
+    assert res.exit_code == 2 and "seed must be a whole number >= 0" in res.stderr
+
+
+def test_a_course_step_longer_than_the_course_and_a_metric_not_summarised_are_refused():
+    # An IndexError and a KeyError.
+    with pytest.raises(PkdoseError, match="leaves one point"):
+        simulate_course("sirolimus 1 mg daily", 3, until_h=48, step_h=100)
+    met, _ = simulate_population("sirolimus 1 mg daily", 3, model=LINEAR, fan=False)
+    with pytest.raises(PkdoseError, match="the population has no t90ss_h"):
+        summarise(met, ["T90ss<100"])
+
+
 def test_every_dose_is_an_occasion_with_its_own_reproducible_draw():
     m = get_model("terheine2018")
     kappa = draw_occasions(m, 20_000, 3, seed=4)
