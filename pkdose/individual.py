@@ -47,6 +47,7 @@ from pkdose.diagnostics import FitDiagnostics, effective_sample_size, outside_in
 from pkdose.engine import DOSE_PROPORTIONAL
 from pkdose.errors import ExtrapolationWarning, FitWarning, PkdoseError
 from pkdose.levels import Levels, read_levels
+from pkdose.limits import MAX_SUBJECTS, exceeded, whole_number
 from pkdose.model import Model, covariate_table, matrix_root
 from pkdose.regimen import (
     HOURS_PER_WEEK,
@@ -270,8 +271,13 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
     if not (m.residual.get("proportional") or m.residual.get("additive_ng_ml")):
         raise PkdoseError(f"model {m.name} states no residual error, which MAP estimation "
                           "needs as its likelihood")
-    if not (isinstance(n_samples, int) and 1 <= n_samples <= n_proposals):
+    for name, v, low in (("n_proposals", n_proposals, 1), ("n_samples", n_samples, 1),
+                         ("seed", seed, 0)):
+        whole_number(name, v, low)  # numpy's TypeError or ValueError came through
+    if n_samples > n_proposals:
         raise PkdoseError("need 1 <= n_samples <= n_proposals")
+    if n_proposals > MAX_SUBJECTS:  # each proposal is a simulated subject (23 GB at 10^9)
+        raise exceeded("subjects", f"{n_proposals:,} proposal draws")
     lev = levels if isinstance(levels, Levels) else read_levels(levels, reg, first_dose, assay)
     if len(cov) != 1:
         raise PkdoseError("individual estimation is for one person; give one row of covariates")
@@ -748,14 +754,16 @@ def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
     it, measurements below the limit are censored at it) and the true etas (IIV then
     occasion), (n, k), for checking estimates against the truth.
     """
+    from pkdose.population import check_times
     from pkdose.simulation import as_regimen, concentrations, prepare, resolve_model
 
+    whole_number("number of subjects", n)
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, subjects=subjects)
     root, _, k1 = _prior_root(m)
     rng = np.random.default_rng(seed)
     eta = rng.standard_normal((n, root.shape[0])) @ root.T
-    t = np.asarray(times_h, float)
+    t = np.asarray(check_times(times_h), float)  # an IndexError for negative times
     cov, trains = covariate_table(subjects, n=n), compile_trains(reg)
     f = concentrations(prepare(m, cov, eta[:, :k1], eta[:, k1:]), trains, t)["conc_ng_ml"]
     sp = float(m.residual.get("proportional", 0.0))

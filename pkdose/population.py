@@ -44,7 +44,7 @@ from pkdose.censoring import below_limit
 from pkdose.data import load_toml
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
-from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value
+from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value, whole_number
 from pkdose.model import (
     COVARIATES,
     Model,
@@ -641,8 +641,7 @@ def population_scenario(regimen: Regimen | str, model: Model | str | None = None
 def _check_counts(n, chunk=1, workers=1, seed=0) -> None:
     for name, v, low in (("number of subjects", n, 1), ("chunk", chunk, 1),
                          ("workers", workers, 1), ("seed", seed, 0)):
-        if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low):
-            raise PkdoseError(f"{name} must be a whole number >= {low}, got {v!r}")
+        whole_number(name, v, low)
     if n > MAX_SUBJECTS:
         raise exceeded("subjects", f"{n:,} subjects", option="n")
 

@@ -117,6 +117,21 @@ def test_no_levels_gives_the_prior():
     assert fitted.empty and {"measured_ng_ml", "p95_ng_ml", "censored"} <= set(fitted.columns)
 
 
+@pytest.mark.parametrize("call, msg", [
+    (lambda: ind.estimate(REG, _levels([]), seed=-1), "seed must be a whole number >= 0"),
+    (lambda: ind.estimate(REG, _levels([]), n_proposals=100.5, n_samples=10),
+     "n_proposals must be a whole number"),
+    (lambda: ind.estimate(REG, _levels([]), n_proposals=10**9, n_samples=10),
+     "limit on virtual subjects"),
+    (lambda: ind.simulate_levels(REG, [24.0], 0), "number of subjects must be"),
+    (lambda: ind.simulate_levels(REG, [-24.0], 2), "non-negative hours"),
+])
+def test_counts_seeds_and_times_are_checked_before_anything_is_drawn(call, msg):
+    # numpy's ValueError/TypeError, a 24 GB allocation and an IndexError came through.
+    with pytest.raises(PkdoseError, match=msg):
+        call()
+
+
 def test_mode_is_the_most_probable_point():
     levels, _ = ind.simulate_levels(REG, SPARSE_H, 1, "wu2012", seed=3)
     fit = ind.estimate(REG, levels[0], "wu2012", **FAST)
