@@ -233,9 +233,7 @@ class Fit:
         """Fresh occasion etas ~ N(0, Omega_IOV), one per posterior draw (reproducible)."""
         k = len(self.model.iov.parameters)
         z = np.random.default_rng([self.seed, 2]).standard_normal((len(self.samples_z), k))
-        if not k:
-            return z
-        return z @ matrix_root(self.model.iov.matrix).T
+        return z @ matrix_root(self.model.iov.matrix).T  # (n, 0) without IOV
 
 
 def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,

@@ -216,9 +216,7 @@ def _block_draws(seed: int, purpose: str, start: int, stop: int, k: int,
 
 
 def _etas(var: Variability, z: np.ndarray) -> np.ndarray:
-    if not var.parameters:
-        return z
-    root = matrix_root(var.matrix)
+    root = matrix_root(var.matrix)  # (0, 0) without this variability: no etas
     # eta = z L^T by explicit multiply-adds in a fixed order (not BLAS, whose summation
     # order may depend on the array shape): bitwise the same for any chunking.
     out = np.zeros_like(z)
