@@ -118,8 +118,10 @@ class _Posterior:
 
         return concentrations(self.prepare(z), self.trains, times_h)["conc_ng_ml"]
 
-    def prepare(self, z: np.ndarray, new_occasion: np.ndarray | None = None):
-        """Prepared subjects for whitened etas ``z`` (occasion etas replaced if given)."""
+    def prepare(self, z: np.ndarray, new_occasion: np.ndarray | None = None,
+                with_: Sequence[str] | None = None):
+        """Prepared subjects for whitened etas ``z`` (occasion etas replaced if given), on
+        the co-medications ``with_`` (default: those of the levels)."""
         from pkdose.simulation import prepare
 
         z = np.atleast_2d(z)
@@ -129,7 +131,7 @@ class _Posterior:
             eta[:, self.n_iiv:] = new_occasion
         cov = self.cov.loc[np.zeros(len(z), dtype=int)].reset_index(drop=True)
         return prepare(self.model, cov, eta[:, :self.n_iiv], eta[:, self.n_iiv:],
-                       with_=self.with_)
+                       with_=self.with_ if with_ is None else with_)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.atleast_2d(z)
@@ -445,14 +447,15 @@ def curve(fit: Fit, until_h: float | None = None, step_h: float = 0.5) -> pd.Dat
                          "p5": q[0], "p50": q[1], "p95": q[2], "typical_ng_ml": typ})
 
 
-def _forecast_subjects(fit: Fit):
+def _forecast_subjects(fit: Fit, regimen: Regimen | None = None):
     """The prepared subjects of a forecast, each on a new occasion: the MAP estimate (a
     typical occasion) and the first FORECAST_DRAWS posterior draws (a random subset; a fresh
-    occasion each)."""
+    occasion each), on the co-medications of ``regimen`` (default: the fit's)."""
+    with_ = None if regimen is None else [str(c) for c in regimen.comedications]
     n = min(FORECAST_DRAWS, len(fit.samples_z))
     occasions = fit.new_occasions()[:n]
-    return (fit.post.prepare(fit.mode_z, np.zeros((1, occasions.shape[1]))),
-            fit.post.prepare(fit.samples_z[:n], occasions))
+    return (fit.post.prepare(fit.mode_z, np.zeros((1, occasions.shape[1])), with_),
+            fit.post.prepare(fit.samples_z[:n], occasions, with_))
 
 
 #: Metrics shown for an individual forecast, in order (engine registry names).
@@ -502,10 +505,12 @@ def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
 
     reg = _forecast_regimen(fit, regimen)
     want = (*FORECAST_METRICS, "mTORC2 verdict")
-    prep_map, prep_draws = _forecast_subjects(fit)
+    # The regimen's own co-medications too (one given with it was left out of the numbers).
+    prep_map, prep_draws = _forecast_subjects(fit, reg)
     point = _metrics(reg, prep_map, want)
     draws = _metrics(reg, prep_draws, want, coarse=True)
-    typ = _metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z)), want)
+    typ = _metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z), None,
+                                         [str(c) for c in reg.comedications]), want)
     rows = [{"metric": key, "individual": float(point[key][0]), "typical": float(typ[key][0]),
              **dict(zip(("p5", "p50", "p95"), _pct(np.asarray(draws[key], float)),
                         strict=True))}
@@ -525,7 +530,8 @@ def verdict(fit: Fit, regimen: Regimen | str | None = None):
     current one), with a typical new occasion."""
     from pkdose.engine import bind, verdicts
 
-    return verdicts(bind(_forecast_regimen(fit, regimen), _forecast_subjects(fit)[0]))[0]
+    reg = _forecast_regimen(fit, regimen)
+    return verdicts(bind(reg, _forecast_subjects(fit, reg)[0]))[0]
 
 
 # --- dose recommendation -------------------------------------------------------------------

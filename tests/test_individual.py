@@ -246,6 +246,15 @@ def test_forecasts_take_the_persons_co_medications_even_those_that_start_or_stop
         "sirolimus 2 mg daily with ketoconazole")
 
 
+def test_a_co_medication_given_with_the_forecast_regimen_is_taken(panel_fit):
+    # "sirolimus 2 mg daily with ketoconazole" was forecast without ketoconazole (the same
+    # numbers as without it) under a label that named it.
+    plain = ind.exposure(panel_fit, "sirolimus 2 mg daily").set_index("metric")
+    keto = ind.exposure(panel_fit, "sirolimus 2 mg daily with ketoconazole").set_index("metric")
+    for col in ("individual", "p50", "typical"):
+        assert keto.loc["cavg_ng_ml", col] > 5 * plain.loc["cavg_ng_ml", col]
+
+
 def test_curve_band_contains_the_map_curve(panel_fit):
     c = ind.curve(panel_fit, step_h=6.0)
     inside = (c["p5"] <= c["conc_ng_ml"] + 1e-9) & (c["conc_ng_ml"] <= c["p95"] + 1e-9)
