@@ -47,6 +47,7 @@ from pkdose.diagnostics import FitDiagnostics, effective_sample_size, outside_in
 from pkdose.engine import DOSE_PROPORTIONAL
 from pkdose.errors import ExtrapolationWarning, FitWarning, PkdoseError
 from pkdose.levels import Levels, read_levels
+from pkdose.limits import MAX_SUBJECTS, exceeded, whole_number
 from pkdose.model import Model, covariate_table, matrix_root
 from pkdose.regimen import (
     HOURS_PER_WEEK,
@@ -117,8 +118,10 @@ class _Posterior:
 
         return concentrations(self.prepare(z), self.trains, times_h)["conc_ng_ml"]
 
-    def prepare(self, z: np.ndarray, new_occasion: np.ndarray | None = None):
-        """Prepared subjects for whitened etas ``z`` (occasion etas replaced if given)."""
+    def prepare(self, z: np.ndarray, new_occasion: np.ndarray | None = None,
+                with_: Sequence[str] | None = None):
+        """Prepared subjects for whitened etas ``z`` (occasion etas replaced if given), on
+        the co-medications ``with_`` (default: those of the levels)."""
         from pkdose.simulation import prepare
 
         z = np.atleast_2d(z)
@@ -128,7 +131,7 @@ class _Posterior:
             eta[:, self.n_iiv:] = new_occasion
         cov = self.cov.loc[np.zeros(len(z), dtype=int)].reset_index(drop=True)
         return prepare(self.model, cov, eta[:, :self.n_iiv], eta[:, self.n_iiv:],
-                       with_=self.with_)
+                       with_=self.with_ if with_ is None else with_)
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         z = np.atleast_2d(z)
@@ -202,8 +205,8 @@ def _sir(post: _Posterior, loc: np.ndarray, shape: np.ndarray, n: int,
 
 @dataclass(frozen=True)
 class Fit:
-    """An individual's posterior: MAP etas, Laplace covariance and SIR draws (whitened),
-    and whether the fit holds (``diagnostics``)."""
+    """An individual's posterior: MAP etas and SIR draws (whitened), and whether the fit
+    holds (``diagnostics``)."""
 
     model: Model
     regimen: Regimen
@@ -211,7 +214,6 @@ class Fit:
     cov: pd.DataFrame
     eta_names: tuple[str, ...]
     mode_z: np.ndarray
-    laplace_z: np.ndarray
     samples_z: np.ndarray
     ess: float
     objective: float
@@ -233,9 +235,7 @@ class Fit:
         """Fresh occasion etas ~ N(0, Omega_IOV), one per posterior draw (reproducible)."""
         k = len(self.model.iov.parameters)
         z = np.random.default_rng([self.seed, 2]).standard_normal((len(self.samples_z), k))
-        if not k:
-            return z
-        return z @ matrix_root(self.model.iov.matrix).T
+        return z @ matrix_root(self.model.iov.matrix).T  # (n, 0) without IOV
 
 
 def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
@@ -271,8 +271,13 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
     if not (m.residual.get("proportional") or m.residual.get("additive_ng_ml")):
         raise PkdoseError(f"model {m.name} states no residual error, which MAP estimation "
                           "needs as its likelihood")
-    if not (isinstance(n_samples, int) and 1 <= n_samples <= n_proposals):
+    for name, v, low in (("n_proposals", n_proposals, 1), ("n_samples", n_samples, 1),
+                         ("seed", seed, 0)):
+        whole_number(name, v, low)  # numpy's TypeError or ValueError came through
+    if n_samples > n_proposals:
         raise PkdoseError("need 1 <= n_samples <= n_proposals")
+    if n_proposals > MAX_SUBJECTS:  # each proposal is a simulated subject (23 GB at 10^9)
+        raise exceeded("subjects", f"{n_proposals:,} proposal draws")
     lev = levels if isinstance(levels, Levels) else read_levels(levels, reg, first_dose, assay)
     if len(cov) != 1:
         raise PkdoseError("individual estimation is for one person; give one row of covariates")
@@ -309,7 +314,7 @@ def estimate(regimen: Regimen | str, levels: Levels | str | pd.DataFrame,
     if not diag.holds:
         warnings.warn(f"the fit does not hold ({'; '.join(diag.problems)}), so its "
                       f"estimates are not reliable: {FIT_ADVICE}", FitWarning, stacklevel=2)
-    return Fit(m, reg, lev, cov, names, mode, lap, draws[keep], float(diag.ess),
+    return Fit(m, reg, lev, cov, names, mode, draws[keep], float(diag.ess),
                float(best.fun), post, diag, seed)
 
 
@@ -442,14 +447,15 @@ def curve(fit: Fit, until_h: float | None = None, step_h: float = 0.5) -> pd.Dat
                          "p5": q[0], "p50": q[1], "p95": q[2], "typical_ng_ml": typ})
 
 
-def _forecast_subjects(fit: Fit):
+def _forecast_subjects(fit: Fit, regimen: Regimen | None = None):
     """The prepared subjects of a forecast, each on a new occasion: the MAP estimate (a
     typical occasion) and the first FORECAST_DRAWS posterior draws (a random subset; a fresh
-    occasion each)."""
+    occasion each), on the co-medications of ``regimen`` (default: the fit's)."""
+    with_ = None if regimen is None else [str(c) for c in regimen.comedications]
     n = min(FORECAST_DRAWS, len(fit.samples_z))
     occasions = fit.new_occasions()[:n]
-    return (fit.post.prepare(fit.mode_z, np.zeros((1, occasions.shape[1]))),
-            fit.post.prepare(fit.samples_z[:n], occasions))
+    return (fit.post.prepare(fit.mode_z, np.zeros((1, occasions.shape[1])), with_),
+            fit.post.prepare(fit.samples_z[:n], occasions, with_))
 
 
 #: Metrics shown for an individual forecast, in order (engine registry names).
@@ -473,12 +479,12 @@ def _metrics(reg: Regimen, prep, metrics: Sequence[str], coarse: bool = False
 def _forecast_regimen(fit: Fit, regimen: Regimen | str | None) -> Regimen:
     """The regimen a forecast is for (default: the current one), held to the fit's model as
     ``scenario`` holds a new one: the same drug, a route it takes, a dose outside its data
-    warned about."""
+    warned about, with the person's co-medications (the forecast subjects take them)."""
     from pkdose.simulation import as_regimen, check_extrapolation, resolve_model
 
     if regimen is None:
         return fit.regimen
-    reg = as_regimen(regimen)
+    reg = as_regimen(regimen).with_comedications(fit.regimen.comedications)
     resolve_model(reg, fit.model)
     check_extrapolation(fit.model, reg, fit.cov)
     return reg
@@ -499,10 +505,12 @@ def exposure(fit: Fit, regimen: Regimen | str | None = None) -> pd.DataFrame:
 
     reg = _forecast_regimen(fit, regimen)
     want = (*FORECAST_METRICS, "mTORC2 verdict")
-    prep_map, prep_draws = _forecast_subjects(fit)
+    # The regimen's own co-medications too (one given with it was left out of the numbers).
+    prep_map, prep_draws = _forecast_subjects(fit, reg)
     point = _metrics(reg, prep_map, want)
     draws = _metrics(reg, prep_draws, want, coarse=True)
-    typ = _metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z)), want)
+    typ = _metrics(reg, fit.post.prepare(np.zeros_like(fit.mode_z), None,
+                                         [str(c) for c in reg.comedications]), want)
     rows = [{"metric": key, "individual": float(point[key][0]), "typical": float(typ[key][0]),
              **dict(zip(("p5", "p50", "p95"), _pct(np.asarray(draws[key], float)),
                         strict=True))}
@@ -522,7 +530,8 @@ def verdict(fit: Fit, regimen: Regimen | str | None = None):
     current one), with a typical new occasion."""
     from pkdose.engine import bind, verdicts
 
-    return verdicts(bind(_forecast_regimen(fit, regimen), _forecast_subjects(fit)[0]))[0]
+    reg = _forecast_regimen(fit, regimen)
+    return verdicts(bind(reg, _forecast_subjects(fit, reg)[0]))[0]
 
 
 # --- dose recommendation -------------------------------------------------------------------
@@ -551,8 +560,11 @@ def dose_target(text: str | Target, drug: str | None = None, assay: str | None =
     return tgt
 
 
-def _candidate(drug: str, dose: float, interval_h: float) -> Regimen:
-    return Regimen(drug, (Block(Dose(float(dose)), interval_h=float(interval_h)),))
+def _candidate(fit: Fit, dose: float, interval_h: float) -> Regimen:
+    # With the person's co-medications, as _forecast_regimen holds a regimen: one that
+    # starts or stops leaves no steady state, and the candidate is judged over the course.
+    return Regimen(fit.regimen.drug, (Block(Dose(float(dose)), interval_h=float(interval_h)),),
+                   comedications=fit.regimen.comedications)
 
 
 def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
@@ -585,7 +597,7 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
 
     def too_high(ii: float, i: int) -> bool:
         # Exposure rises with the dose at a fixed interval, so the doses split in two.
-        v = _metrics(_candidate(drug, doses[i], ii), prep_map, want, coarse=True)
+        v = _metrics(_candidate(fit, doses[i], ii), prep_map, want, coarse=True)
         if mtor:
             return v["mtorc2_verdict"][0] != "spared"
         return float(v[col][0]) > tgt.centre
@@ -603,7 +615,7 @@ def recommend(fit: Fit, target: str | Target, max_tablets: int = 4,
                           option="max_tablets")
     rows = []
     for d, ii in short:
-        reg = _candidate(drug, d, ii)
+        reg = _candidate(fit, d, ii)
         v = _metrics(reg, prep_draws, want, coarse=True)
         vm = _metrics(reg, prep_map, (col, "mTORC1 mean", "mTORC2 verdict"))
         q = _pct(np.asarray(v[col], float))
@@ -746,23 +758,23 @@ def simulate_levels(regimen: Regimen | str, times_h: Sequence[float], n: int,
     it, measurements below the limit are censored at it) and the true etas (IIV then
     occasion), (n, k), for checking estimates against the truth.
     """
+    from pkdose.population import check_times
     from pkdose.simulation import as_regimen, concentrations, prepare, resolve_model
 
+    whole_number("number of subjects", n)
     reg = as_regimen(regimen)
     m = resolve_model(reg, model, subjects=subjects)
     root, _, k1 = _prior_root(m)
     rng = np.random.default_rng(seed)
     eta = rng.standard_normal((n, root.shape[0])) @ root.T
-    t = np.asarray(times_h, float)
-    cov = covariate_table(subjects, n=n)
-    f = concentrations(prepare(m, cov, eta[:, :k1], eta[:, k1:]), compile_trains(reg),
-                       t)["conc_ng_ml"]
+    t = np.asarray(check_times(times_h), float)  # an IndexError for negative times
+    cov, trains = covariate_table(subjects, n=n), compile_trains(reg)
+    f = concentrations(prepare(m, cov, eta[:, :k1], eta[:, k1:]), trains, t)["conc_ng_ml"]
     sp = float(m.residual.get("proportional", 0.0))
     sa = float(m.residual.get("additive_ng_ml", 0.0))
     y = f * (1 + sp * rng.standard_normal(f.shape)) + sa * rng.standard_normal(f.shape)
-    trains = compile_trains(reg)
-    if lloq_ng_ml is None:
-        return [Levels(t.copy(), y[i], trains) for i in range(n)], eta
-    blq = below_limit(y, lloq_ng_ml)
-    y = np.where(blq, lloq_ng_ml, y)
+    blq = np.zeros(y.shape, bool)
+    if lloq_ng_ml is not None:
+        blq = below_limit(y, lloq_ng_ml)
+        y = np.where(blq, lloq_ng_ml, y)
     return [Levels(t.copy(), y[i], trains, censored=blq[i]) for i in range(n)], eta

@@ -15,12 +15,13 @@ modules import the constants instead of repeating numbers.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from pkdose.errors import PkdoseError
 
-__all__ = ["Limit", "LIMITS", "limit", "exceeded", "format_value"]
+__all__ = ["Limit", "LIMITS", "limit", "exceeded", "format_value", "whole_number"]
 
 _HOURS_PER_YEAR = 365.25 * 24.0
 
@@ -330,6 +331,15 @@ def exceeded(name: str, found: str, option: str | tuple[str, ...] | None = None
             "numerical": "to keep the arithmetic finite"}[lim.kind]
     return PkdoseError(f"{found} is {side} the {lim.text} limit on {lim.label} "
                        f"({kind}); {lim.ask_less}", option=option)
+
+
+def whole_number(name: str, value: object, low: int = 1) -> int:
+    """``value`` as an int when it is a whole number >= ``low`` (numpy's too, not a
+    bool), else the one-line error naming ``name``."""
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            and value >= low):
+        raise PkdoseError(f"{name} must be a whole number >= {low}, got {value!r}")
+    return int(value)
 
 
 # The values, for the modules that check them (names as in the table, upper case).

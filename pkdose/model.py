@@ -616,7 +616,10 @@ def parse_covariates(items: str | Sequence[str] | None) -> dict[str, object]:
         if not sep or not key.strip() or not val.strip():
             raise PkdoseError(f"cannot read covariate {item!r}; write NAME=VALUE, "
                               "e.g. age=67,weight=82,hct=41")
-        out[covariate_key(key)] = val.strip()
+        name, value = covariate_key(key), val.strip()
+        if out.get(name, value) != value:  # weight=82,weight_kg=90: neither silently wins
+            raise PkdoseError(f"{name} is given twice ({out[name]} and {value}); give it once")
+        out[name] = value
     return out
 #: Animal body weights accepted, as multiples of the model's reference weight: a check
 #: against unit slips (grams for kg), not a biological limit.

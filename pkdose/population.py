@@ -44,7 +44,7 @@ from pkdose.censoring import below_limit
 from pkdose.data import load_toml
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
-from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value
+from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value, whole_number
 from pkdose.model import (
     COVARIATES,
     Model,
@@ -60,6 +60,7 @@ from pkdose.regimen import (
     compile_trains,
     single_doses,
 )
+from pkdose.targets import LABELS, Target, parse_target
 
 #: Subjects per block: the unit of random numbers and of simulation (fixed: changing it
 #: changes every draw).
@@ -85,7 +86,6 @@ class CovariateDist:
     mean: Mapping[str, float]
     sd: Mapping[str, float]
     source: str = ""
-    verified: bool = False
 
     def sample(self, u: np.ndarray, female: np.ndarray) -> np.ndarray:
         """Inverse-CDF draw from uniforms ``u`` (one per subject)."""
@@ -95,17 +95,6 @@ class CovariateDist:
         hi = special.ndtr((self.high - mu) / sd)
         x = mu + sd * special.ndtri(lo + u * (hi - lo))
         return np.clip(x, self.low, self.high)
-
-    def expected_mean(self, female_fraction: float) -> float:
-        """Mean of the truncated distribution, mixed over sex."""
-        out = 0.0
-        for sex, w in (("male", 1 - female_fraction), ("female", female_fraction)):
-            mu, sd = self.mean[sex], self.sd[sex]
-            a, b = (self.low - mu) / sd, (self.high - mu) / sd
-            z = special.ndtr(b) - special.ndtr(a)
-            pdf = (np.exp(-a * a / 2) - np.exp(-b * b / 2)) / math.sqrt(2 * math.pi)
-            out += w * (mu + sd * pdf / z)
-        return float(out)
 
 
 @dataclass(frozen=True)
@@ -118,7 +107,6 @@ class Population:
     covariates: tuple[CovariateDist, ...] = ()
     fixed: Mapping[str, object] = field(default_factory=dict)
     table: pd.DataFrame | None = None
-    sources: Mapping[str, str] = field(default_factory=dict)
 
     def draw(self, start: int, stop: int, seed: int) -> pd.DataFrame:
         """Raw covariates of subjects ``start..stop-1`` (complete them with covariate_table)."""
@@ -147,8 +135,7 @@ def _dist(name: str, raw: Mapping, where: str) -> CovariateDist:
         raise PkdoseError(f"{where}: missing {exc.args[0]}") from None
     if not (low < high and min(sd.values()) > 0):
         raise PkdoseError(f"{where}: needs low < high and sd > 0")
-    return CovariateDist(name, low, high, mean, sd, str(raw.get("source", "")),
-                         bool(raw.get("verified", False)))
+    return CovariateDist(name, low, high, mean, sd, str(raw.get("source", "")))
 
 
 def _from_raw(name: str, raw: Mapping) -> Population:
@@ -158,10 +145,8 @@ def _from_raw(name: str, raw: Mapping) -> Population:
     if not 0 <= frac <= 1:
         raise PkdoseError(f"{where}: female_fraction must be within 0-1")
     dists = tuple(_dist(k, raw[k], f"{where}: {k}") for k in _CONTINUOUS if k in raw)
-    sources = {d.name: d.source for d in dists}
-    sources["sex"] = str(sex.get("source", ""))
     return Population(name, str(raw.get("description", "")), frac, dists,
-                      dict(raw.get("fixed", {})), None, sources)
+                      dict(raw.get("fixed", {})))
 
 
 @functools.cache
@@ -231,9 +216,7 @@ def _block_draws(seed: int, purpose: str, start: int, stop: int, k: int,
 
 
 def _etas(var: Variability, z: np.ndarray) -> np.ndarray:
-    if not var.parameters:
-        return z
-    root = matrix_root(var.matrix)
+    root = matrix_root(var.matrix)  # (0, 0) without this variability: no etas
     # eta = z L^T by explicit multiply-adds in a fixed order (not BLAS, whose summation
     # order may depend on the array shape): bitwise the same for any chunking.
     out = np.zeros_like(z)
@@ -540,6 +523,9 @@ def simulate_course(regimen: Regimen | str, n: int, population=None, seed: int =
         end = block_starts(reg)[-1]
         until_h = float(end) if math.isfinite(end) else 365.0 * 24.0
     t = time_grid(float(until_h), float(step_h))
+    if t.size < 2:  # one grid point has no AUC (it was an IndexError)
+        raise PkdoseError(f"a time step of {step_h:g} h leaves one point in a {until_h:g} h "
+                          "course; give a shorter step", option="step_h")
     scn, vals, _ = _simulate(reg, n, population, seed, model, with_, chunk, progress, workers,
                              scheduler, course_times=t)
     return pd.DataFrame({"id": np.arange(1, n + 1), "regimen": str(scn.regimen),
@@ -587,7 +573,7 @@ def simulate_curves(regimen: Regimen | str, n: int, population=None, seed: int =
         resolve_model,
     )
 
-    _check_counts(n, 1, 1)
+    _check_counts(n)
     reg = as_regimen(regimen)
     t = output_times(reg, until_h, step_h, times_h)
     m = resolve_model(reg, model, params)
@@ -639,7 +625,7 @@ def population_scenario(regimen: Regimen | str, model: Model | str | None = None
     from pkdose.engine import scenario
     from pkdose.simulation import as_regimen, resolve_model
 
-    _check_counts(n, 1, 1)
+    _check_counts(n, seed=seed)  # a negative seed was numpy's ValueError
     reg = as_regimen(regimen)
     subjects = covariate_table(load_population(population).draw(start, start + n, seed))
     m = resolve_model(reg, model, subjects=subjects)
@@ -650,10 +636,10 @@ def population_scenario(regimen: Regimen | str, model: Model | str | None = None
     return scenario(reg, m, subjects, with_=with_, warn=warn, eta=eta, eta_occ=eta_occ)
 
 
-def _check_counts(n, chunk, workers) -> None:
-    for name, v in (("number of subjects", n), ("chunk", chunk), ("workers", workers)):
-        if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
-            raise PkdoseError(f"{name} must be a whole number >= 1, got {v!r}")
+def _check_counts(n, chunk=1, workers=1, seed=0) -> None:
+    for name, v, low in (("number of subjects", n, 1), ("chunk", chunk, 1),
+                         ("workers", workers, 1), ("seed", seed, 0)):
+        whole_number(name, v, low)
     if n > MAX_SUBJECTS:
         raise exceeded("subjects", f"{n:,} subjects", option="n")
 
@@ -716,7 +702,6 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
     """
     from pkdose.simulation import central_amounts, concentrations, prepare, to_concentrations
 
-    _check_counts(n, 1, 1)
     t = np.array(check_times(times_h))
     scn = population_scenario(regimen, model, population, n, seed, with_)
     m, comed, trains = scn.model, scn.comedication, compile_trains(scn.regimen)
@@ -751,7 +736,18 @@ def simulate_observations(regimen: Regimen | str, n: int, times_h: Sequence[floa
 
 # --- summaries -----------------------------------------------------------------------------
 
-def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFrame:
+def summary_target(text: str | Target) -> Target:
+    """A target a population summary can report (``pkdose.targets`` grammar): any but a
+    value to reach, which is what a dose search solves for."""
+    t = parse_target(text)
+    if t.op == "=":
+        raise PkdoseError(f"target {t.text!r}: a population statistic equals a number "
+                          "only at the dose that makes it so (a dose search); to summarise "
+                          f"a population write a bound, e.g. {t.text.replace('=', '>=')}")
+    return t
+
+
+def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd.DataFrame:
     """Per regimen: percentiles of every metric, fraction per verdict, target attainment.
 
     Returns a long table: ``regimen, n, statistic, p5, p25, p50, p75, p95, fraction``.
@@ -761,16 +757,13 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str] = ()) -> pd.DataFram
     ``mtorc2 rules spared`` ... by the threshold rules) and target rows (``P(trough<3)``)
     leave the percentiles empty.
     """
-    from pkdose.targets import LABELS, parse_target
-
-    parsed = [parse_target(t) for t in targets]
-    for t in parsed:
-        if t.op == "=":  # a value to reach is what a dose search solves for
-            raise PkdoseError(f"target {t.text!r}: a population statistic equals a number "
-                              "only at the dose that makes it so (a dose search); to summarise "
-                              f"a population write a bound, e.g. {t.text.replace('=', '>=')}")
     cols = [c for c in metrics.columns
             if c not in {"id", *COVARIATES} and pd.api.types.is_numeric_dtype(metrics[c])]
+    parsed = [summary_target(t) for t in targets]
+    for t in parsed:
+        if t.column not in metrics:  # e.g. T90ss, which a population run does not compute
+            raise PkdoseError(f"target {t.text!r}: the population has no {t.column}; aim at "
+                              f"one of {', '.join(cols)} or an mTORC2 verdict")
     groups = metrics.groupby("regimen", sort=False) if "regimen" in metrics else [("", metrics)]
     quantiles = [f"p{p}" for p in PERCENTILES]
     rows = []

@@ -93,6 +93,10 @@ def test_covariates_take_short_names():
         "age_y": "67", "weight_kg": "82", "hct_pct": "41"}
     with pytest.raises(PkdoseError, match="NAME=VALUE"):
         parse_covariates("age67")
+    # The last of two spellings won silently (the person weighed 90 kg, not 82).
+    with pytest.raises(PkdoseError, match=r"weight_kg is given twice \(82 and 90\)"):
+        parse_covariates("weight=82,weight_kg=90")
+    assert parse_covariates("age=67,age_y=67") == {"age_y": "67"}
 
 
 # --- the posterior -------------------------------------------------------------------------
@@ -111,6 +115,21 @@ def test_no_levels_gives_the_prior():
     assert ind.parameters(fit)["change_pct"].abs().max() < 1e-9
     fitted = ind.fitted_levels(fit)
     assert fitted.empty and {"measured_ng_ml", "p95_ng_ml", "censored"} <= set(fitted.columns)
+
+
+@pytest.mark.parametrize("call, msg", [
+    (lambda: ind.estimate(REG, _levels([]), seed=-1), "seed must be a whole number >= 0"),
+    (lambda: ind.estimate(REG, _levels([]), n_proposals=100.5, n_samples=10),
+     "n_proposals must be a whole number"),
+    (lambda: ind.estimate(REG, _levels([]), n_proposals=10**9, n_samples=10),
+     "limit on virtual subjects"),
+    (lambda: ind.simulate_levels(REG, [24.0], 0), "number of subjects must be"),
+    (lambda: ind.simulate_levels(REG, [-24.0], 2), "non-negative hours"),
+])
+def test_counts_seeds_and_times_are_checked_before_anything_is_drawn(call, msg):
+    # numpy's ValueError/TypeError, a 24 GB allocation and an IndexError came through.
+    with pytest.raises(PkdoseError, match=msg):
+        call()
 
 
 def test_mode_is_the_most_probable_point():
@@ -211,6 +230,31 @@ def test_a_forecast_on_a_regimen_the_model_cannot_take_is_refused(panel_fit, reg
         ind.verdict(panel_fit, regimen)
 
 
+@pytest.mark.filterwarnings("ignore::pkdose.errors.FitWarning")  # not what is tested
+def test_forecasts_take_the_persons_co_medications_even_those_that_start_or_stop():
+    # A co-medication on some days left every other regimen without a steady state: a
+    # recommendation and exposure on another regimen ended in "no steady state".
+    df = _levels([{"time": 200, "conc_ng_ml": 12.0}, {"time": 330, "conc_ng_ml": 3.0}])
+    fit = ind.estimate(REG, df, "wu2012", with_="ketoconazole day 8-14", **FAST)
+    ex = ind.exposure(fit, "sirolimus 2 mg daily")
+    assert set(ex["regimen"]) == {"sirolimus 2 mg daily with ketoconazole day 8-14"}
+    rec = ind.recommend(fit, "trough 5-10", intervals_h=(24.0,), shortlist=1)
+    assert rec["regimen"].str.endswith("with ketoconazole day 8-14").all()
+    # One taken throughout is unchanged: only the regimen's text now says it.
+    steady = ind.estimate(REG, df, "wu2012", with_="ketoconazole", **FAST)
+    assert ind.exposure(steady, "sirolimus 2 mg daily")["regimen"].iloc[0] == (
+        "sirolimus 2 mg daily with ketoconazole")
+
+
+def test_a_co_medication_given_with_the_forecast_regimen_is_taken(panel_fit):
+    # "sirolimus 2 mg daily with ketoconazole" was forecast without ketoconazole (the same
+    # numbers as without it) under a label that named it.
+    plain = ind.exposure(panel_fit, "sirolimus 2 mg daily").set_index("metric")
+    keto = ind.exposure(panel_fit, "sirolimus 2 mg daily with ketoconazole").set_index("metric")
+    for col in ("individual", "p50", "typical"):
+        assert keto.loc["cavg_ng_ml", col] > 5 * plain.loc["cavg_ng_ml", col]
+
+
 def test_curve_band_contains_the_map_curve(panel_fit):
     c = ind.curve(panel_fit, step_h=6.0)
     inside = (c["p5"] <= c["conc_ng_ml"] + 1e-9) & (c["conc_ng_ml"] <= c["p95"] + 1e-9)
@@ -309,6 +353,23 @@ def test_late_dose_options_keep_or_shift(panel_fit):
         ind.dose_options(panel_fit, "2026-03-30", delay_h=200.0)
     with pytest.raises(PkdoseError, match="no dose is scheduled on"):
         ind.dose_options(panel_fit, "2026-03-31")
+
+
+@pytest.mark.parametrize("option", [["--missed", "2026-03-17"], ["--late", "2026-03-16+200h"]])
+def test_a_dose_option_that_cannot_be_is_one_error_line_not_half_a_report(tmp_path, option):
+    from click.testing import CliRunner
+
+    from pkdose.cli import main
+
+    path = tmp_path / "levels.csv"
+    path.write_text("time,conc_ng_ml\n2026-03-16 10:00,24\n2026-03-23 07:30,2.4\n",
+                    encoding="utf-8")
+    res = CliRunner().invoke(main, ["individual", "--regimen", "sirolimus 6 mg weekly",
+                                    "--levels", str(path), "--first-dose", "2026-03-02 08:00",
+                                    *option])
+    # The whole fit report was printed before the error.
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.count("pkdose: error:") == 1
 
 
 # --- does the fit hold? ----------------------------------------------------------------------

@@ -72,13 +72,16 @@ def individual(regimen, levels_path, first_dose, covariates, model_name, with_, 
     fit = ind.estimate(reg, levels_path, model_name, parse_covariates(covariates),
                        with_=with_, first_dose=first_dose, seed=seed, assay=assay)
     levels = ind.fitted_levels(fit)
+    # All is computed before anything is printed: a dose --missed cannot find, or a delay
+    # past the next dose, is one error line, not the end of half a report.
+    table, options = (ind.dose_options(fit, when[0], when[1], late=bool(late))
+                      if when is not None else (None, None))
+    rec = ind.recommend(fit, tgt, max_tablets) if tgt is not None else None
     out.text(format_individual(fit, ind.parameters(fit), levels, ind.exposure(fit),
                                ind.verdict(fit)))
-    if tgt is not None:
-        out.text(format_recommendation(ind.recommend(fit, tgt, max_tablets)))
-    options = None
-    if when is not None:
-        table, options = ind.dose_options(fit, when[0], when[1], late=bool(late))
+    if rec is not None:
+        out.text(format_recommendation(rec))
+    if table is not None:
         out.text(format_dose_options(table))
     cur = ind.curve(fit)
     if csv_path:

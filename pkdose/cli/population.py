@@ -57,16 +57,17 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
         simulate_observations,
         simulate_population,
         summarise,
+        summary_target,
     )
     from pkdose.simulation import load_regimens, model_of_drug
-    from pkdose.targets import parse_target
 
     notice()
     out = Outputs({"--csv": csv_path, "--observe-csv": observe_csv})
-    parsed = [parse_target(t) for t in targets]
-    if observe_csv and not observe:
+    # Targets the summary refuses are refused before any subject is simulated.
+    parsed = [summary_target(t) for t in targets]
+    if observe_csv and observe is None:
         raise PkdoseError("--observe-csv needs --observe TIMES, e.g. --observe 23.5,167.5")
-    times = parse_times(observe) if observe else None
+    times = None if observe is None else parse_times(observe)
     pop = load_population(population)
     regs = [reg for r in regimens for reg in load_regimens(r)]
     frames, fans, observed = [], [], []
@@ -80,11 +81,13 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
                                        fan=plot_path is not None)
         bar.close()
         frames.append(met)
-        fans.append((f"{reg}  [{met['model'].iloc[0]}]", fan))
+        # The arm as its metrics name it, with the co-medications given here.
+        arm = met["regimen"].iloc[0]
+        fans.append((f"{arm}  [{met['model'].iloc[0]}]", fan))
         if times is not None:
             obs = simulate_observations(reg, n, times, pop, seed, use, with_,
                                         lloq_ng_ml=lloq_ng_ml)
-            obs.insert(0, "regimen", str(reg))
+            obs.insert(0, "regimen", arm)
             observed.append(obs)
     metrics = pd.concat(frames, ignore_index=True)
     summary = summarise(metrics, parsed)
