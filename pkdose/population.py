@@ -784,6 +784,10 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
                     rows.append({**base, "statistic": f"{prefix} {label}",
                                  "fraction": float(np.mean(g[col] == label))})
         for t in parsed:
+            if t.assay is not None:  # a level stated for an immunoassay: the metrics are not
+                from pkdose.simulation import as_regimen
+
+                t = t.on_lcms_scale(as_regimen(reg).drug)
             if t.quantile is None:
                 rows.append({**base, "statistic": f"P({t.text})",
                              "fraction": float(np.mean(t.met(g)))})

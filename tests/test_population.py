@@ -359,3 +359,19 @@ def test_sampling_times_that_are_not_numbers_are_one_clear_error(times):
     # Before, numpy's ValueError came through ("could not convert string to float").
     with pytest.raises(PkdoseError, match="sampling times must be numbers of hours"):
         simulate_observations("sirolimus 1 mg daily", 2, times)
+
+
+def test_a_summary_target_stated_for_an_immunoassay_is_judged_on_the_lcms_scale():
+    # The metrics are LC-MS/MS levels; "by CMIA" was dropped and 4 compared with them as is.
+    from pkdose.assay import assay_bias
+
+    ratio = assay_bias("sirolimus", "CMIA").ratio
+    cavg = np.linspace(2.0, 5.0, 101)  # median 3.5: below 4, above 4 / 1.25 = 3.2
+    metrics = pd.DataFrame({"regimen": "sirolimus 1 mg daily", "cavg_ng_ml": cavg,
+                            "ctrough_ng_ml": cavg})
+    out = summarise(metrics, ["median Cavg>=4 by CMIA", "median Cavg>=4",
+                              "trough<4 by CMIA"]).set_index("statistic")["fraction"]
+    assert ratio == pytest.approx(1.25)
+    assert out["median Cavg>=4 by CMIA (= >=3.2 LC-MS/MS): met"] == 1.0
+    assert out["median Cavg>=4: not met"] == 0.0
+    assert out["P(trough<4 by CMIA (= <3.2 LC-MS/MS))"] == pytest.approx(np.mean(cavg < 3.2))
