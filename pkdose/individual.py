@@ -188,7 +188,13 @@ def _sir(post: _Posterior, loc: np.ndarray, shape: np.ndarray, n: int,
                            rng.standard_normal((n_prior, k))])
         log_q = np.logaddexp(np.log1p(-DEFENSIVE) + proposal.logpdf(draws).reshape(-1),
                              np.log(DEFENSIVE) + prior.logpdf(draws).reshape(-1))
-        logw = -post(draws) - log_q
+        # The posterior lives in the box the MAP is searched in (|z| <= Z_BOUND; the prior
+        # mass outside it is ~1e-15): a draw from the t proposal's far tail gets weight 0
+        # without being solved (z ~ -100 gave Mo 2025 a peripheral volume of 1e-10 L, whose
+        # matrix exponential cannot be formed).
+        inside = np.all(np.abs(draws) <= Z_BOUND, axis=1)
+        logw = np.full(len(draws), -np.inf)
+        logw[inside] = -post(draws[inside]) - log_q[inside]
         logw = np.where(np.isfinite(logw), logw, -np.inf)
         wts = np.exp(logw - logw.max())
         wts /= wts.sum()

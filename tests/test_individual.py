@@ -493,3 +493,19 @@ def test_the_report_says_whether_the_fit_holds(panel_fit, tmp_path):
     assert any(line.startswith("  - effective sample size") for line in lines[2:8])
     assert "the fit does NOT hold" in res.stdout
     assert res.stderr.count("warning: the fit does not hold (") == 1  # once, one line
+
+
+def test_a_proposal_draw_far_outside_the_prior_is_not_solved():
+    # A t proposal drew z ~ -100 for this subject (Mo 2025: a peripheral volume of 1e-10 L)
+    # and the fit died in the solver with a singular matrix; such draws have weight 0.
+    import warnings as _w
+
+    reg = "everolimus 5 mg daily"
+    levels, _ = ind.simulate_levels(reg, 336.0 + np.array([2.0, 12.0, 23.0]), 3,
+                                           "mo2025", seed=1)
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        fit = ind.estimate(reg, levels[2], "mo2025", n_proposals=500, n_samples=100,
+                                  seed=1)
+    assert np.all(np.abs(fit.samples_z) <= ind.Z_BOUND)
+    assert fit.ess > 10
