@@ -503,3 +503,14 @@ def test_the_curated_api_is_complete_and_lazy():
     code = ("import sys, pkdose; "
             "assert not any(m.startswith(('numpy', 'pandas')) for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_covariate_given_by_option_and_by_name_is_given_once(run):
+    # --weight 80 --covariate weight=90 let the covariate silently win.
+    bad = run("compare", "sirolimus 1 mg daily", "--weight", "80", "--covariate", "weight=90")
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "pkdose: error: weight_kg is given twice (80.0 and 90); give it once (option --weight)")
+    same = run("compare", "sirolimus 1 mg daily", "--weight", "80", "--covariate", "weight=80")
+    alone = run("compare", "sirolimus 1 mg daily", "--weight", "80")
+    assert same.exit_code == 0 and same.stdout == alone.stdout

@@ -58,15 +58,23 @@ def subject_from_options(weight, height, sex, age, hct, covariate) -> dict:
     subj: dict[str, object] = {k: v for k, v in named.items() if v is not None}
     from pkdose.model import parse_covariates  # here, not at the top: it loads numpy, pandas
 
-    subj.update(parse_covariates(list(covariate)))
     ctx = click.get_current_context(silent=True)
     given = ctx.meta.get(_CONDITIONS_KEY, {}) if ctx is not None else {}
-    for key, value in given.items():
-        if key in subj and str(subj[key]).strip().lower() != str(value).lower():
+    # --weight 80 --covariate weight=90 let the later silently win.
+    for key, value in [*parse_covariates(list(covariate)).items(), *given.items()]:
+        if key in subj and not _same(subj[key], value):
             raise PkdoseError(f"{key} is given twice ({subj[key]} and {value}); give it once",
                               option=key)
         subj[key] = value
     return subj
+
+
+def _same(a: object, b: object) -> bool:
+    """One value however it was written (80, 80.0, '80'; 'B', 'b')."""
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a).strip().lower() == str(b).strip().lower()
 
 
 #: Where the condition options (--fed, --child-pugh) leave their covariates for
