@@ -375,3 +375,12 @@ def test_a_summary_target_stated_for_an_immunoassay_is_judged_on_the_lcms_scale(
     assert out["median Cavg>=4 by CMIA (= >=3.2 LC-MS/MS): met"] == 1.0
     assert out["median Cavg>=4: not met"] == 0.0
     assert out["P(trough<4 by CMIA (= <3.2 LC-MS/MS))"] == pytest.approx(np.mean(cavg < 3.2))
+
+
+@pytest.mark.parametrize("extra", [["--lloq", "0.5"], ["--observe-csv", "obs.csv"]])
+def test_an_observation_option_without_observe_is_refused(extra, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["population", "sirolimus 1 mg daily", "--n", "5", *extra])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines()[-1] == (
+        f"pkdose: error: {extra[0]} needs --observe TIMES, e.g. --observe 23.5,167.5")

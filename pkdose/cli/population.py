@@ -65,8 +65,9 @@ def population(regimens, n, population, seed, targets, csv_path, plot_path, log,
     out = Outputs({"--csv": csv_path, "--observe-csv": observe_csv})
     # Targets the summary refuses are refused before any subject is simulated.
     parsed = [summary_target(t) for t in targets]
-    if observe_csv and observe is None:
-        raise PkdoseError("--observe-csv needs --observe TIMES, e.g. --observe 23.5,167.5")
+    for given, flag in ((observe_csv, "--observe-csv"), (lloq_ng_ml, "--lloq")):
+        if given and observe is None:  # a limit of observations nobody asked for was ignored
+            raise PkdoseError(f"{flag} needs --observe TIMES, e.g. --observe 23.5,167.5")
     times = None if observe is None else parse_times(observe)
     pop = load_population(population)
     regs = [reg for r in regimens for reg in load_regimens(r)]
