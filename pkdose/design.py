@@ -147,9 +147,18 @@ def schedule_regimen(drug: str, schedule: str | Regimen) -> Regimen:
     else:
         from pkdose.regimen_text import parse_regimen
 
-        if not str(schedule).strip():
+        text = str(schedule).strip()
+        if not text:
             raise PkdoseError("give a schedule, e.g. weekly, daily or 'every 3 days'")
-        reg = parse_regimen(f"{resolve_drug(drug)} 1 mg {str(schedule).strip()}")
+        try:  # '1 mg daily' failed as 'sirolimus 1 mg 1 mg daily', which says nothing
+            parse_regimen(f"{resolve_drug(drug)} {text}")
+        except PkdoseError:
+            pass
+        else:
+            raise PkdoseError(f"the schedule {text!r} names a dose, which the search finds; "
+                              "give the schedule alone, e.g. daily or weekly",
+                              option="schedule")
+        reg = parse_regimen(f"{resolve_drug(drug)} 1 mg {text}")
     doses = {(b.dose.amount, b.dose.unit) for b in reg.blocks}
     if len(doses) != 1 or next(iter(doses))[1] != "mg":
         raise PkdoseError(f"{reg} has more than one dose size (or doses per kg/m2); "

@@ -443,3 +443,13 @@ def test_t_test_power_is_defined_at_large_separations():
     assert t_test_power(5.0, 0.5, 3) == pytest.approx(upper, abs=1e-12)
     powers = [t_test_power(d, 0.5, 3) for d in (0.5, 2.0, 5.0, 10.0, 40.0)]
     assert all(0 < p <= 1 for p in powers) and powers == sorted(powers)
+
+
+def test_a_schedule_that_names_a_dose_is_refused_in_one_line():
+    # It failed as "cannot read 'sirolimus 1 mg 1 mg daily'".
+    from pkdose.design import schedule_regimen
+
+    with pytest.raises(PkdoseError, match=r"^the schedule '1 mg daily' names a dose, which "
+                                          r"the search finds; give the schedule alone"):
+        schedule_regimen("sirolimus", "1 mg daily")
+    assert str(schedule_regimen("sirolimus", "daily")) == "sirolimus 1 mg daily"
