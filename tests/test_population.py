@@ -235,7 +235,8 @@ def test_a_negative_seed_is_bad_input_not_a_bug(command):
 
 def test_a_course_step_longer_than_the_course_and_a_metric_not_summarised_are_refused():
     # An IndexError and a KeyError.
-    with pytest.raises(PkdoseError, match="leaves one point"):
+    with pytest.raises(PkdoseError, match="a time step of 100 h is longer than the 48 h "
+                                          "simulated"):
         simulate_course("sirolimus 1 mg daily", 3, until_h=48, step_h=100)
     met, _ = simulate_population("sirolimus 1 mg daily", 3, model=LINEAR, fan=False)
     with pytest.raises(PkdoseError, match="the population has no t90ss_h"):
