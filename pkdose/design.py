@@ -33,7 +33,7 @@ from scipy import optimize, special, stats
 
 from pkdose.diagnostics import threshold
 from pkdose.drugs import resolve_drug, tablet_doses
-from pkdose.engine import DOSE_PROPORTIONAL, evaluate
+from pkdose.engine import DOSE_PROPORTIONAL, evaluate, quantity
 from pkdose.errors import ExtrapolationWarning, PkdoseError, warning_messages
 from pkdose.limits import MAX_SCHEDULES, exceeded
 from pkdose.model import Model
@@ -71,10 +71,11 @@ class DoseTarget(Target):
 
     @property
     def statistic(self) -> str:
-        """Name of the statistic, e.g. ``median cavg_ng_ml`` or ``p90 ctrough_ng_ml``."""
+        """Name of the statistic, e.g. ``median Cavg`` or ``p90 Ctrough`` (the metric's name
+        in the field, not its column)."""
         q = 100 * self.quantile
         name = "median" if q == 50 else f"p{q:g}"
-        return f"{name} {self.column}"
+        return f"{name} {quantity(self.column).name}"
 
     def attained(self, values: np.ndarray) -> float:
         """The statistic over subjects.

@@ -453,3 +453,9 @@ def test_a_schedule_that_names_a_dose_is_refused_in_one_line():
                                           r"the search finds; give the schedule alone"):
         schedule_regimen("sirolimus", "1 mg daily")
     assert str(schedule_regimen("sirolimus", "daily")) == "sirolimus 1 mg daily"
+
+
+def test_a_statistic_is_named_by_its_metric_not_its_column():
+    # find-dose printed 'median cavg_ng_ml 2.085' and 'p90 ctrough_ng_ml'.
+    assert parse_dose_target("median Cavg=2").statistic == "median Cavg"
+    assert parse_dose_target("trough<3", fraction=0.9).statistic == "p90 Ctrough"
