@@ -198,3 +198,21 @@ def test_a_regimen_given_twice_is_placed_once_and_subjects_one_at_a_time():
     with pytest.raises(PkdoseError, match="one subject at a time"):
         place(compare(["sirolimus 6 mg weekly"], with_pd=False), parse_against("transplant"),
               subjects=two)
+
+
+def test_a_reference_file_with_arms_gives_every_arm():
+    # compare, flag, population and design read only the file's top-level regimen (1 of
+    # mannick2014's 3 arms) without a word; report already read every arm.
+    from pathlib import Path
+
+    from pkdose.simulation import as_regimen, load_regimens
+
+    library = Path(__file__).resolve().parent.parent / "regimens"
+    path = str(library / "mannick2014.toml")
+    regs = load_regimens(path)
+    assert [str(r) for r in regs] == ["everolimus 0.5 mg daily for 6 weeks",
+                                      "everolimus 5 mg weekly for 6 weeks",
+                                      "everolimus 20 mg weekly for 6 weeks"]
+    with pytest.raises(PkdoseError, match="holds 3 regimens; give one"):
+        as_regimen(path)
+    assert len(load_regimens(str(library / "afinitor-10mg-daily.toml"))) == 1  # no [[arm]]
