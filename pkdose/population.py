@@ -42,6 +42,7 @@ from scipy import special
 
 from pkdose.censoring import below_limit
 from pkdose.data import load_toml
+from pkdose.drugs import resolve_drug
 from pkdose.errors import PkdoseError
 from pkdose.files import read_csv
 from pkdose.limits import MAX_SUBJECTS, MAX_TIME_H, exceeded, format_value, whole_number
@@ -782,9 +783,10 @@ def summarise(metrics: pd.DataFrame, targets: Sequence[str | Target] = ()) -> pd
                                  "fraction": float(np.mean(g[col] == label))})
         for t in parsed:
             if t.assay is not None:  # a level stated for an immunoassay: the metrics are not
-                from pkdose.simulation import as_regimen
-
-                t = t.on_lcms_scale(as_regimen(reg).drug)
+                if not reg:
+                    raise PkdoseError(f"target {t.text!r}: converting it needs the drug; give "
+                                      "metrics with their regimen column")
+                t = t.on_lcms_scale(resolve_drug(str(reg).split()[0]))  # the text's drug
             if t.quantile is None:
                 rows.append({**base, "statistic": f"P({t.text})",
                              "fraction": float(np.mean(t.met(g)))})
