@@ -185,7 +185,7 @@ def mtorc1_inhibition(cc1: np.ndarray, params: PDParams) -> np.ndarray:
     return params.imax_1 * hill(cc1, params.ec50_1_ng_ml, params.n_1)
 
 
-def curve_pd(drug: str, curve):
+def curve_pd(drug: str, curve, species: str = "human"):
     """mTOR PD along a simulated curve from a drug-free start, for plot panels.
 
     Parameters
@@ -194,23 +194,27 @@ def curve_pd(drug: str, curve):
         The regimen's drug (its sirolimus-equivalent multiplier is applied).
     curve : DataFrame
         A uniform-grid curve with ``time_h`` and ``conc_ng_ml`` (from ``simulate``).
+    species : str
+        Whose mTORC2 turnover: the middle of the human prior range, or the species' own
+        value, as the verdict is judged (:func:`half_lives_for`).
 
     Returns
     -------
     DataFrame
         ``time_h``, ``ce_ng_ml``, ``cc1_ng_ml``, ``mtorc1_inhibition`` and
-        ``mtorc2_fraction`` at the
-        middle of the prior range of the unknown human mTORC2 turnover half-life.
+        ``mtorc2_fraction``; ``attrs["t_half_m2_h"]`` is the turnover half-life used.
     """
     import pandas as pd
 
     t = curve["time_h"].to_numpy()
-    cfg = settings()
-    mult = cfg["drug_multiplier"].get(drug, 1.0)
-    halves = cfg["human_t_half_m2_h"]
-    params = load_pd().with_(t_half_m2_h=halves[len(halves) // 2])
+    mult = settings()["drug_multiplier"].get(drug, 1.0)
+    params = load_pd()
+    halves = half_lives_for(species, params)
+    params = params.with_(t_half_m2_h=halves[len(halves) // 2])
     cur = pd_curves(curve["conc_ng_ml"].to_numpy() * mult, float(t[1] - t[0]), params)
-    return pd.DataFrame({"time_h": t, **cur})
+    out = pd.DataFrame({"time_h": t, **cur})
+    out.attrs["t_half_m2_h"] = float(params.t_half_m2_h)
+    return out
 
 
 # --- the profile a verdict is judged on ---------------------------------------------------

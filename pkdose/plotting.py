@@ -232,6 +232,12 @@ def _save(fig, path: str, metadata: dict[str, str | None] | None, bottom: float 
     return _write(fig, path, metadata)
 
 
+
+def _turnover(pd_curves) -> str:
+    """The mTORC2 turnover half-life(s) the PD panel was drawn at (one per species)."""
+    halves = sorted({pdf.attrs.get("t_half_m2_h") for pdf in pd_curves} - {None})
+    return " / ".join(f"{h:g} h" for h in halves) or "n/a"
+
 def _panels(pd_rows: bool, week: bool, many: bool):
     """Figure and axes: concentration (and mTOR) rows; a one-week column when ``week``."""
     width = _WIDE if (week or many) else _NARROW
@@ -344,7 +350,8 @@ def curves_figure(curves: Sequence[tuple[str, pd.DataFrame]], log: bool = False,
         ax_pd.set_ylabel("mTOR (%)")
         handles += [Line2D([], [], color="0.3", lw=1.2, label="mTORC1 inhibition"),
                     Line2D([], [], color="0.3", lw=1.6, ls="--",
-                           label="assembled mTORC2, turnover t1/2 96 h (70/80 % lines)")]
+                           label=f"assembled mTORC2, turnover t1/2 {_turnover(pd_curves)} "
+                                 "(70/80 % lines)")]
     (ax_pd if ax_pd is not None else ax).set_xlabel(xlabel)
     if ax_pd is not None:
         ax.tick_params(labelbottom=False)

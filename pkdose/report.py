@@ -579,7 +579,8 @@ def _simulate_entry(regimen_id: str, source: str, unit: Unit,
                         "reported for the typical animal, without 5-95 % intervals")
     if source.lower().endswith(".toml"):
         messages = reference_caveats(source) + messages
-    return _Entry(regimen_id, source, reg, row, curve, curve_pd(reg.drug, curve), messages)
+    pdc = curve_pd(reg.drug, curve, unit.species or "human")
+    return _Entry(regimen_id, source, reg, row, curve, pdc, messages)
 
 
 @dataclass

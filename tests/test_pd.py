@@ -680,3 +680,19 @@ def test_marmoset_verdict_follows_the_marmoset_evidence_not_the_mouse_turnover()
     assert pkpd.species_evidence("human") is None and pkpd.species_evidence("mouse") is None
     labels = np.array(["inhibited", "spared"], dtype=object)
     assert pkpd.with_species_evidence(labels, "mouse") is labels
+
+
+def test_a_pd_panel_is_drawn_at_the_turnover_its_verdict_is_judged_at():
+    # Every species' panel used the human 96 h turnover while a mouse verdict uses 48 h.
+    import pandas as pd
+
+    from pkdose.pd import curve_pd, half_lives_for, load_pd
+
+    t = np.arange(0.0, 336.0, 0.1)
+    curve = pd.DataFrame({"time_h": t, "conc_ng_ml": 4.0 + 0.5 * np.sin(t / 4.0)})
+    human, mouse = curve_pd("sirolimus", curve), curve_pd("sirolimus", curve, "mouse")
+    human_halves = half_lives_for("human", load_pd())
+    assert human.attrs["t_half_m2_h"] == human_halves[len(human_halves) // 2] == 96.0
+    assert mouse.attrs["t_half_m2_h"] == half_lives_for("mouse", load_pd())[0] == 48.0
+    assert not np.allclose(human["mtorc2_fraction"], mouse["mtorc2_fraction"])
+    np.testing.assert_array_equal(human["mtorc1_inhibition"], mouse["mtorc1_inhibition"])

@@ -120,8 +120,8 @@ def _plot(regs, table, placed, plot_path, log, show_pd, until, subj, params, wit
             curve = curve.assign(**curve_band(reg, *varied, model, with_, params=own,
                                               times_h=curve["time_h"]))
         curves.append((f"{reg}  [{model}]", curve))
-    pdc = [curve_pd(reg.drug, c) for reg, (_, c) in zip(regs, curves, strict=True)] \
-        if show_pd else None
+    pdc = [curve_pd(reg.drug, c, sp) for reg, (_, c), sp
+           in zip(regs, curves, table.frame["species"], strict=True)] if show_pd else None
     thin = []
     if placed is not None:
         from pkdose.references import get

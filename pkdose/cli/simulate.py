@@ -52,7 +52,10 @@ def simulate(regimen, until, step, csv_path, float_format, species, food, plot_p
     if plot_path:
         from pkdose.pd import curve_pd
         from pkdose.plotting import plot_curves
+        from pkdose.simulation import resolve_model
 
-        plot_curves([(str(reg), df)], plot_path, log=log, bands=parse_bands(band),
-                    pd_curves=[curve_pd(reg.drug, df)] if show_pd else None)
+        # The species of the model that ran (--model mouse_diet names no --species).
+        pdc = [curve_pd(reg.drug, df, resolve_model(reg, model_name, species=species).species)
+               ] if show_pd else None
+        plot_curves([(str(reg), df)], plot_path, log=log, bands=parse_bands(band), pd_curves=pdc)
         click.echo(f"wrote {plot_path}", err=True)
