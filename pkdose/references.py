@@ -687,6 +687,16 @@ def _display(path: object) -> str:
         return str(path)
 
 
+def reference_of(path: str | os.PathLike[str]) -> Reference | None:
+    """The reference a regimen file records (its ``[reference]`` table, arms and all), or
+    None for a plain regimen file."""
+    from pkdose.regimen_io import read_regimen_file
+
+    if "reference" not in read_regimen_file(path).metadata:
+        return None
+    return read_reference(path)
+
+
 def regimens_dir() -> Path | Traversable:
     """The folder the reference files are read from (see the module docstring)."""
     env = os.environ.get(ENV_VAR)

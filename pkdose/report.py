@@ -167,13 +167,12 @@ def load_file(path: str) -> list[Unit]:
 
         regs = events_by_subject(read_events_csv(path), source=path)
         return [Unit(f"{stem}-{_slug(str(i))}", reg) for i, reg in regs.items()]
-    from pkdose.regimen_io import read_regimen_file
+    from pkdose.references import reference_of
+    from pkdose.regimen_io import read_regimen_toml
 
-    if "reference" not in (read := read_regimen_file(path)).metadata:
-        return [Unit(stem, read.regimen)]
-    from pkdose import references
-
-    ref = references.read_reference(path)
+    ref = reference_of(path)
+    if ref is None:
+        return [Unit(stem, read_regimen_toml(path))]
     species = None if ref.species == "human" else ref.species
     if not ref.arms:
         return [Unit(stem, ref.regimen, ref.comedication, species)]

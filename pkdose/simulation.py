@@ -65,17 +65,6 @@ def reference_caveats(path: str) -> list[str]:
     return []
 
 
-def reference_arms(path: str) -> tuple:
-    """The ``[[arm]]`` entries of a reference file (none for a plain regimen file)."""
-    from pkdose.regimen_io import read_regimen_file
-
-    if "reference" not in read_regimen_file(path).metadata:
-        return ()
-    from pkdose.references import read_reference
-
-    return read_reference(path).arms
-
-
 def load_regimens(source: Regimen | str) -> list[Regimen]:
     """Regimens from a Regimen, regimen text, a regimen TOML file or an event-table CSV.
 
@@ -97,7 +86,10 @@ def load_regimens(source: Regimen | str) -> list[Regimen]:
         reg = read_regimen_toml(source.strip())
         for msg in reference_caveats(source.strip()):
             warnings.warn(msg, ExtrapolationWarning, stacklevel=2)
-        return [a.regimen for a in reference_arms(source.strip())] or [reg]
+        from pkdose.references import reference_of
+
+        ref = reference_of(source.strip())
+        return [a.regimen for a in ref.arms] if ref is not None and ref.arms else [reg]
     if low.endswith(".csv"):
         from pkdose.regimen_io import events_to_regimens, read_events_csv
 
